@@ -1,0 +1,21 @@
+//! Clearance's pure domain: who is asking, with which credential, for which model, what was
+//! decided, and the tamper-evident record of it.
+//!
+//! Everything here is a pure function of its inputs: no files, no sockets, no clocks read behind
+//! the caller's back, no async runtime. The gateway, the store and the CLI build on these types;
+//! this crate depends on none of them.
+//!
+//! - [`country::CountryCode`]: a validated ISO 3166-1 alpha-2 code.
+//! - [`principal::Principal`]: a person or service with the facts directives read; `us_person`
+//!   is derived, never imported.
+//! - [`import`]: CSV and JSONL principal files into principals, every bad row reported.
+//! - [`key`]: client keys: generation, the stored hash, constant-time verification.
+//! - [`audit`]: audit records, their canonical encoding and the SHA-256 hash chain.
+//! - [`api`]: the client API surfaces the gateway speaks.
+
+pub mod api;
+pub mod audit;
+pub mod country;
+pub mod import;
+pub mod key;
+pub mod principal;
