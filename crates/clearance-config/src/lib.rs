@@ -1,0 +1,131 @@
+//! `clearance.toml`: read once at start, turned into a [`Config`] that holds no invalid value.
+//!
+//! Parsing happens in two stages, as in the TensorZero gateway: the TOML text becomes raw serde
+//! structs (`raw`), which [`Config::parse`] then resolves into validated types (URLs parsed,
+//! providers referenced by models present, secrets read from the environment). Every problem
+//! found along the way is collected with its file, line and the offending text, so a user fixes
+//! a config in one pass instead of one error per run.
+//!
+//! This crate reads environment variables only through the lookup function it is given, and no
+//! file but the config itself, so it is tested without touching the process environment.
+
+mod diagnostics;
+mod raw;
+mod resolve;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use diagnostics::{ConfigError, ConfigErrors};
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from; relative paths in it are relative to this file's folder.
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub audit: AuditConfig,
+    pub providers: BTreeMap<String, Provider>,
+    /// In the order the file lists them.
+    pub models: Vec<Model>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The admin API's bearer token; `None` leaves the admin API switched off.
+    pub admin_token: Option<Secret>,
+    /// Request bodies larger than this get 413.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub sqlite: PathBuf,
+}
+
+/// How the audit writer batches, and how long a request may wait for room in its queue before
+/// the gateway fails closed with 503.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub queue_capacity: usize,
+    pub max_wait_ms: u64,
+    pub batch_max: usize,
+}
+
+/// The wire format a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, ...).
+    Openai,
+    Anthropic,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// As the vendor's SDK writes it: with `/v1` for `openai`, the host root for `anthropic`.
+    pub base_url: url::Url,
+    pub api_key: Option<Secret>,
+}
+
+/// A model clients can ask for.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub provider: String,
+    /// The provider's own model id.
+    pub upstream: String,
+    pub tags: Vec<String>,
+}
+
+/// A secret read from the environment. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The value, for the one place that must send it (an upstream header, a comparison).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file, taking secrets from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors::unreadable(path, &e))?;
+        Config::parse(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Validates config text; `env` looks up environment variables.
+    pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        resolve::resolve(text, path, env)
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}

@@ -1,0 +1,64 @@
+//! The config file as written: serde structs that mirror the TOML, with spans kept for every
+//! value a later check may need to point at. These structs are the one definition of the
+//! config keys; docs/config.md is checked against them by a test.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub providers: BTreeMap<String, RawProvider>,
+    #[serde(default)]
+    pub models: Vec<RawModel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    pub admin_token_env: Option<Spanned<String>>,
+    pub max_body_bytes: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawStore {
+    pub sqlite: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawAudit {
+    pub queue_capacity: Option<Spanned<i64>>,
+    pub max_wait_ms: Option<Spanned<i64>>,
+    pub batch_max: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawProvider {
+    pub kind: Spanned<RawKind>,
+    pub base_url: Spanned<String>,
+    pub api_key_env: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawKind {
+    Openai,
+    Anthropic,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawModel {
+    pub name: Spanned<String>,
+    pub provider: Spanned<String>,
+    pub upstream: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}

@@ -1,0 +1,141 @@
+//! `clearance.toml` validation as a user meets it: every problem at once, each with its line.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use clearance_config::{Config, ConfigErrors, ProviderKind};
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "ACME_KEY" => Some("sk-acme-secret".into()),
+        "CLEARANCE_ADMIN_TOKEN" => Some("admin-secret".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(text, Path::new("/etc/clearance/clearance.toml"), &env)
+}
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8787"
+admin_token_env = "CLEARANCE_ADMIN_TOKEN"
+
+[store]
+sqlite = "clearance.db"
+
+[providers.acme]
+kind = "anthropic"
+base_url = "http://127.0.0.1:9101"
+api_key_env = "ACME_KEY"
+
+[providers.local]
+kind = "openai"
+base_url = "http://127.0.0.1:9101/v1"
+
+[[models]]
+name = "mythos-5"
+provider = "acme"
+upstream = "claude-mythos-5"
+tags = ["frontier", "controlled"]
+
+[[models]]
+name = "open-model"
+provider = "local"
+"#;
+
+#[test]
+fn a_good_config_resolves_every_value() {
+    let config = parse(GOOD).unwrap();
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8787");
+    assert_eq!(config.server.admin_token.as_ref().unwrap().expose(), "admin-secret");
+    assert_eq!(config.store.sqlite, Path::new("/etc/clearance/clearance.db"));
+    let acme = &config.providers["acme"];
+    assert_eq!(acme.kind, ProviderKind::Anthropic);
+    assert_eq!(acme.api_key.as_ref().unwrap().expose(), "sk-acme-secret");
+    assert_eq!(config.model("mythos-5").unwrap().upstream, "claude-mythos-5");
+    assert_eq!(config.model("open-model").unwrap().upstream, "open-model", "upstream defaults to the name");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_line() {
+    let text = r#"
+[server]
+listen = "not-an-address"
+colour = "blue"
+
+[providers.acme]
+kind = "anthropic"
+base_url = "not a url"
+api_key_env = "MISSING_KEY"
+
+[[models]]
+name = "mythos-5"
+provider = "acme"
+
+[[models]]
+name = "mythos-5"
+provider = "acme"
+
+[[models]]
+name = "fable-5"
+provider = "nobody"
+tagz = ["x"]
+"#;
+    let errors = parse(text).unwrap_err().0;
+    let lines: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.message.as_str())).collect();
+    let expect = [
+        (3, "server.listen: `not-an-address`"),
+        (4, "unknown key `colour` in [server]"),
+        (8, "providers.acme.base_url: `not a url` is not a valid URL"),
+        (9, "environment variable MISSING_KEY is not set"),
+        (16, "duplicate model `mythos-5` (first defined on line 12)"),
+        (21, "unknown provider `nobody` (defined providers: acme)"),
+        (22, "unknown key `tagz` in [models]"),
+    ];
+    for (line, fragment) in expect {
+        assert!(
+            lines.iter().any(|(l, m)| *l == line && m.contains(fragment)),
+            "expected line {line}: {fragment}\ngot: {lines:#?}"
+        );
+    }
+    assert_eq!(errors.len(), expect.len(), "{lines:#?}");
+}
+
+#[test]
+fn display_names_file_line_and_the_offending_text() {
+    let errors = parse("[server]\nlisten = \"nope\"\n").unwrap_err();
+    let shown = errors.to_string();
+    assert!(shown.contains("/etc/clearance/clearance.toml:2:10: server.listen"), "{shown}");
+    assert!(shown.contains("| listen = \"nope\""), "{shown}");
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let errors = parse("[server]\nlisten = \n").unwrap_err().0;
+    assert_eq!(errors[0].line, 2, "{errors:?}");
+    assert!(errors[0].message.starts_with("TOML syntax"));
+}
+
+#[test]
+fn wrong_types_and_unknown_kinds_are_located() {
+    let errors = parse("[providers.x]\nkind = \"gopher\"\nbase_url = \"http://h\"\n").unwrap_err().0;
+    assert_eq!(errors[0].line, 2, "{errors:?}");
+    assert!(errors[0].message.contains("gopher"));
+    let errors = parse("[server]\nmax_body_bytes = -1\n").unwrap_err().0;
+    assert!(errors[0].message.contains("positive"), "{errors:?}");
+}
+
+#[test]
+fn a_named_admin_token_variable_must_be_set() {
+    let errors = parse("[server]\nadmin_token_env = \"NOPE\"\n").unwrap_err().0;
+    assert!(errors[0].message.contains("NOPE is not set"));
+}
+
+#[test]
+fn secrets_do_not_show_in_debug_output() {
+    let config = parse(GOOD).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("sk-acme-secret") && !debug.contains("admin-secret"), "{debug}");
+}
