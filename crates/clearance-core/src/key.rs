@@ -157,3 +157,14 @@ mod tests {
         assert!(SecretHash::from_hex(&hash.to_hex()).unwrap().matches(&hash));
     }
 }
+
+/// A key as the store keeps it: never the key itself, only the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub id: KeyId,
+    pub principal_id: crate::principal::PrincipalId,
+    pub name: Option<String>,
+    pub hash: SecretHash,
+    pub created: chrono::DateTime<chrono::Utc>,
+    pub revoked: Option<chrono::DateTime<chrono::Utc>>,
+}

@@ -1,0 +1,72 @@
+//! Where Clearance keeps what must outlive a process: principals, client keys, the audit log.
+//!
+//! The gateway and the CLI see only the [`Store`] trait; each backend is a module of its own
+//! with its own migrations, run when the store opens. SQLite ([`SqliteStore`]) is the embedded
+//! default; a PostgreSQL backend for multi-replica deployments implements the same trait. This
+//! is the only crate that knows a database driver.
+//!
+//! Nothing here is on the request's hot path: the gateway holds keys and principals in memory
+//! and reloads them when [`Store::change_versions`] moves; audit records reach the store in
+//! batches from a single writer.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use clearance_core::audit::{ChainHead, SealedRecord};
+use clearance_core::key::{KeyId, StoredKey};
+use clearance_core::principal::{Principal, PrincipalId};
+
+pub use sqlite::SqliteStore;
+
+/// A store failure, with what was being done when it happened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("store migration {version} failed: {source}")]
+    Migration { version: usize, source: rusqlite::Error },
+    #[error("store query failed while {doing}: {source}")]
+    Query { doing: &'static str, source: rusqlite::Error },
+    #[error("the store holds a value it cannot read ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("store worker stopped: {0}")]
+    Worker(String),
+}
+
+/// How many principals an import added and how many it replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImportSummary {
+    pub inserted: usize,
+    pub updated: usize,
+}
+
+/// Counters that move whenever keys or principals change, in this process or another one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChangeVersions {
+    pub keys: i64,
+    pub principals: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts or replaces the given principals in one transaction: all or none.
+    async fn upsert_principals(&self, principals: &[Principal]) -> Result<ImportSummary, StoreError>;
+    async fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, StoreError>;
+    async fn principals(&self) -> Result<Vec<Principal>, StoreError>;
+
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError>;
+    /// Every key, revoked ones included.
+    async fn keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    /// Marks a key revoked; `false` when no such key exists or it was already revoked.
+    async fn revoke_key(&self, id: &KeyId, at: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    async fn change_versions(&self) -> Result<ChangeVersions, StoreError>;
+
+    /// The last stored record's sequence number and hash: where the writer continues the chain.
+    async fn audit_head(&self) -> Result<ChainHead, StoreError>;
+    /// Appends sealed records in one transaction.
+    async fn append_audit(&self, batch: &[SealedRecord]) -> Result<(), StoreError>;
+    /// Up to `limit` records with `seq > after_seq`, in sequence order.
+    async fn audit_page(&self, after_seq: u64, limit: usize) -> Result<Vec<SealedRecord>, StoreError>;
+}

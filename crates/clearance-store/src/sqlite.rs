@@ -1,0 +1,296 @@
+//! The embedded SQLite backend: one file, WAL mode, one connection behind a mutex, queries run
+//! on tokio's blocking pool so they never stall the async workers.
+//!
+//! Durability: `synchronous = NORMAL` in WAL mode syncs at checkpoints rather than per commit;
+//! the audit writer commits in batches, so a crash can lose at most the last unsynced batch of
+//! the OS's page cache, never corrupt the chain.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use clearance_core::audit::{ChainHash, ChainHead, SealedRecord};
+use clearance_core::key::{KeyId, SecretHash, StoredKey};
+use clearance_core::principal::{Principal, PrincipalId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{ChangeVersions, ImportSummary, Store, StoreError};
+
+/// Migrations in order; the database's `user_version` says how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn query(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Query { doing, source }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    /// Runs `work` with the connection on the blocking pool.
+    async fn with_conn<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().map_err(|_| StoreError::Worker("connection mutex poisoned".into()))?;
+            work(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: usize = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|source| StoreError::Migration { version: 0, source })?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let version = index + 1;
+        let fail = |source| StoreError::Migration { version, source };
+        let tx = conn.transaction().map_err(fail)?;
+        tx.execute_batch(sql).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version).map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn bump_version(tx: &rusqlite::Transaction<'_>, kind: &str) -> Result<(), StoreError> {
+    tx.execute("UPDATE change_versions SET version = version + 1 WHERE kind = ?1", [kind])
+        .map_err(query("bumping a change version"))?;
+    Ok(())
+}
+
+fn principal_from_json(json: &str) -> Result<Principal, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt { what: "principal facts", detail: e.to_string() })
+}
+
+fn time_from_text(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt { what: "timestamp", detail: e.to_string() })
+}
+
+type KeyRow = (String, String, Option<String>, String, String, Option<String>);
+
+fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
+    let (id, principal_id, name, hash, created, revoked) = row;
+    let corrupt = |what| StoreError::Corrupt { what, detail: id.clone() };
+    Ok(StoredKey {
+        id: KeyId::parse(&id).ok_or_else(|| corrupt("key id"))?,
+        principal_id: principal_id.parse().map_err(|_| corrupt("key principal id"))?,
+        name,
+        hash: SecretHash::from_hex(&hash).ok_or_else(|| corrupt("key hash"))?,
+        created: time_from_text(&created)?,
+        revoked: revoked.as_deref().map(time_from_text).transpose()?,
+    })
+}
+
+type AuditRow = (i64, String, String, String, String);
+
+fn sealed_from_row(row: AuditRow) -> Result<SealedRecord, StoreError> {
+    let (seq, id, prev, hash, record_json) = row;
+    // An unparsable hash is itself tampering; keep the record so `verify` names it.
+    let parse = |text: &str| ChainHash::from_hex(text).unwrap_or(ChainHash([0xff; 32]));
+    Ok(SealedRecord { seq: seq as u64, id, prev_hash: parse(&prev), hash: parse(&hash), record_json })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn upsert_principals(&self, principals: &[Principal]) -> Result<ImportSummary, StoreError> {
+        let rows: Vec<(String, String)> = principals
+            .iter()
+            .map(|p| (p.id.to_string(), serde_json::to_string(p).expect("a Principal always serialises")))
+            .collect();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(query("starting a principal import"))?;
+            let now = Utc::now().to_rfc3339();
+            let mut summary = ImportSummary::default();
+            {
+                let mut exists = tx.prepare("SELECT 1 FROM principals WHERE id = ?1").map_err(query("preparing import"))?;
+                let mut upsert = tx
+                    .prepare(
+                        "INSERT INTO principals (id, facts, updated_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at",
+                    )
+                    .map_err(query("preparing import"))?;
+                for (id, facts) in &rows {
+                    if exists.exists([id]).map_err(query("importing principals"))? {
+                        summary.updated += 1;
+                    } else {
+                        summary.inserted += 1;
+                    }
+                    upsert.execute(params![id, facts, now]).map_err(query("importing principals"))?;
+                }
+            }
+            bump_version(&tx, "principals")?;
+            tx.commit().map_err(query("committing a principal import"))?;
+            Ok(summary)
+        })
+        .await
+    }
+
+    async fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, StoreError> {
+        let id = id.to_string();
+        self.with_conn(move |conn| {
+            let json: Option<String> = conn
+                .query_row("SELECT facts FROM principals WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .map_err(query("reading a principal"))?;
+            json.as_deref().map(principal_from_json).transpose()
+        })
+        .await
+    }
+
+    async fn principals(&self) -> Result<Vec<Principal>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare("SELECT facts FROM principals ORDER BY id").map_err(query("listing principals"))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(query("listing principals"))?;
+            rows.map(|r| principal_from_json(&r.map_err(query("listing principals"))?)).collect()
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(query("starting a key insert"))?;
+            tx.execute(
+                "INSERT INTO keys (id, principal_id, name, secret_hash, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    key.id.as_str(),
+                    key.principal_id.as_str(),
+                    key.name,
+                    key.hash.to_hex(),
+                    key.created.to_rfc3339(),
+                    key.revoked.map(|t| t.to_rfc3339())
+                ],
+            )
+            .map_err(query("inserting a key"))?;
+            bump_version(&tx, "keys")?;
+            tx.commit().map_err(query("committing a key insert"))
+        })
+        .await
+    }
+
+    async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn
+                .prepare("SELECT id, principal_id, name, secret_hash, created_at, revoked_at FROM keys ORDER BY created_at, id")
+                .map_err(query("listing keys"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+                .map_err(query("listing keys"))?;
+            rows.map(|r| key_from_row(r.map_err(query("listing keys"))?)).collect()
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: &KeyId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(query("starting a key revocation"))?;
+            let changed = tx
+                .execute("UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, at.to_rfc3339()])
+                .map_err(query("revoking a key"))?;
+            bump_version(&tx, "keys")?;
+            tx.commit().map_err(query("committing a key revocation"))?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn change_versions(&self) -> Result<ChangeVersions, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT kind, version FROM change_versions").map_err(query("reading change versions"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(query("reading change versions"))?;
+            let mut versions = ChangeVersions::default();
+            for row in rows {
+                match row.map_err(query("reading change versions"))? {
+                    (kind, v) if kind == "keys" => versions.keys = v,
+                    (kind, v) if kind == "principals" => versions.principals = v,
+                    _ => {}
+                }
+            }
+            Ok(versions)
+        })
+        .await
+    }
+
+    async fn audit_head(&self) -> Result<ChainHead, StoreError> {
+        self.with_conn(|conn| {
+            let row: Option<(i64, String)> = conn
+                .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(query("reading the audit head"))?;
+            match row {
+                None => Ok(ChainHead::EMPTY),
+                Some((seq, hash)) => Ok(ChainHead {
+                    seq: seq as u64,
+                    hash: ChainHash::from_hex(&hash)
+                        .ok_or(StoreError::Corrupt { what: "audit head hash", detail: format!("record #{seq}") })?,
+                }),
+            }
+        })
+        .await
+    }
+
+    async fn append_audit(&self, batch: &[SealedRecord]) -> Result<(), StoreError> {
+        let batch = batch.to_vec();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(query("starting an audit batch"))?;
+            {
+                // The query columns are derived from the hashed JSON by SQLite itself, so they
+                // can never disagree with it at write time.
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO audit (seq, id, prev_hash, hash, record, time, principal_id, requested_model)
+                         VALUES (?1, ?2, ?3, ?4, ?5, json_extract(?5, '$.time'), json_extract(?5, '$.principal_id'),
+                                 json_extract(?5, '$.requested_model'))",
+                    )
+                    .map_err(query("preparing an audit insert"))?;
+                for r in &batch {
+                    insert
+                        .execute(params![r.seq as i64, r.id, r.prev_hash.to_hex(), r.hash.to_hex(), r.record_json])
+                        .map_err(query("appending audit records"))?;
+                }
+            }
+            tx.commit().map_err(query("committing an audit batch"))
+        })
+        .await
+    }
+
+    async fn audit_page(&self, after_seq: u64, limit: usize) -> Result<Vec<SealedRecord>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT seq, id, prev_hash, hash, record FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                .map_err(query("reading audit records"))?;
+            let rows = stmt
+                .query_map(params![after_seq as i64, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(query("reading audit records"))?;
+            rows.map(|r| sealed_from_row(r.map_err(query("reading audit records"))?)).collect()
+        })
+        .await
+    }
+}
