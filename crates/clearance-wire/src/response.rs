@@ -1,0 +1,59 @@
+//! A provider's non-streaming answer: shown to the client under the model name the client
+//! used, with token usage read out for the audit log.
+
+use clearance_core::api::ApiSurface;
+use serde_json::Value;
+
+use crate::Usage;
+
+/// Rewrites `model` to `client_model` and reads usage. A body that is not a JSON object
+/// passes through unchanged (with no usage): the client sees what the provider sent.
+pub fn rewrite_response(surface: ApiSurface, body: &[u8], client_model: &str) -> (Vec<u8>, Usage) {
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
+        return (body.to_vec(), Usage::default());
+    };
+    if object.contains_key("model") {
+        object.insert("model".into(), Value::String(client_model.to_string()));
+    }
+    let usage = object.get("usage").map(|u| usage_of(surface, u)).unwrap_or_default();
+    (serde_json::to_vec(&object).expect("a JSON map always serialises"), usage)
+}
+
+/// Reads a `usage` object in `surface`'s field names.
+pub fn usage_of(surface: ApiSurface, usage: &Value) -> Usage {
+    let field = |name: &str| usage.get(name).and_then(Value::as_u64);
+    match surface {
+        ApiSurface::OpenaiChat => Usage { input_tokens: field("prompt_tokens"), output_tokens: field("completion_tokens") },
+        ApiSurface::AnthropicMessages => Usage { input_tokens: field("input_tokens"), output_tokens: field("output_tokens") },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_answer_gets_client_model_and_usage() {
+        let body = br#"{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-x-2026","choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}"#;
+        let (out, usage) = rewrite_response(ApiSurface::OpenaiChat, body, "mythos-5");
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["model"], "mythos-5");
+        assert_eq!(out["object"], "chat.completion");
+        assert_eq!(usage, Usage { input_tokens: Some(7), output_tokens: Some(3) });
+    }
+
+    #[test]
+    fn anthropic_usage_is_read() {
+        let body = br#"{"type":"message","model":"claude","usage":{"input_tokens":12,"output_tokens":4}}"#;
+        let (_, usage) = rewrite_response(ApiSurface::AnthropicMessages, body, "m");
+        assert_eq!(usage, Usage { input_tokens: Some(12), output_tokens: Some(4) });
+    }
+
+    #[test]
+    fn non_json_passes_through() {
+        let (out, usage) = rewrite_response(ApiSurface::OpenaiChat, b"plain text", "m");
+        assert_eq!(out, b"plain text");
+        assert_eq!(usage, Usage::default());
+    }
+}

@@ -1,0 +1,260 @@
+//! Server-sent events from a provider, rewritten for the client one event at a time.
+//!
+//! Bytes arrive in arbitrary pieces; [`SseRewriter::push`] returns every event completed so
+//! far, rewritten, and keeps only the unfinished tail, so the client receives each event as
+//! soon as the provider finishes sending it and no answer is ever held whole. Per event it
+//! shows the client-facing model name, reads token usage for the audit log, and notes whether
+//! the stream reached its proper end (`[DONE]` for OpenAI, `message_stop` for Anthropic).
+
+use clearance_core::api::ApiSurface;
+use serde_json::Value;
+
+use crate::Usage;
+use crate::response::usage_of;
+
+pub struct SseRewriter {
+    surface: ApiSurface,
+    client_model: String,
+    /// Drop OpenAI's usage-only chunk: the gateway asked for it, the client did not.
+    strip_usage_chunk: bool,
+    pending: Vec<u8>,
+    usage: Usage,
+    completed: bool,
+    upstream_error: bool,
+}
+
+impl SseRewriter {
+    pub fn new(surface: ApiSurface, client_model: &str, strip_usage_chunk: bool) -> SseRewriter {
+        SseRewriter {
+            surface,
+            client_model: client_model.to_string(),
+            strip_usage_chunk,
+            pending: Vec::new(),
+            usage: Usage::default(),
+            completed: false,
+            upstream_error: false,
+        }
+    }
+
+    /// Feeds the next bytes; returns the rewritten complete events among what arrived so far.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.pending.extend_from_slice(chunk);
+        let mut out = Vec::with_capacity(self.pending.len() + 32);
+        let mut start = 0;
+        while let Some((end, terminator)) = find_event_end(&self.pending[start..]) {
+            let event = self.pending[start..start + end].to_vec();
+            self.rewrite_event(&event, &mut out);
+            start += end + terminator;
+        }
+        self.pending.drain(..start);
+        out
+    }
+
+    /// Whatever is left when the provider closes: passed on as it is.
+    pub fn finish(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending)
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Whether the stream's terminal event went by.
+    pub fn completed(&self) -> bool {
+        self.completed
+    }
+
+    /// Whether the provider sent an error event inside the stream.
+    pub fn upstream_error(&self) -> bool {
+        self.upstream_error
+    }
+
+    fn rewrite_event(&mut self, event: &[u8], out: &mut Vec<u8>) {
+        let Ok(text) = std::str::from_utf8(event) else {
+            return emit(out, event);
+        };
+        let data_lines: Vec<&str> = text.lines().filter_map(data_of).collect();
+        if data_lines.len() != 1 {
+            return emit(out, event);
+        }
+        let data = data_lines[0];
+        if data == "[DONE]" {
+            self.completed = true;
+            return emit(out, event);
+        }
+        let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(data) else {
+            return emit(out, event);
+        };
+        let keep = match self.surface {
+            ApiSurface::OpenaiChat => self.openai_chunk(&mut object),
+            ApiSurface::AnthropicMessages => self.anthropic_event(&mut object),
+        };
+        if !keep {
+            return;
+        }
+        let json = serde_json::to_string(&object).expect("a JSON map always serialises");
+        for line in text.lines() {
+            if data_of(line).is_some() {
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(json.as_bytes());
+            } else {
+                out.extend_from_slice(line.as_bytes());
+            }
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+    }
+
+    /// Returns whether the chunk goes to the client.
+    fn openai_chunk(&mut self, chunk: &mut serde_json::Map<String, Value>) -> bool {
+        if chunk.contains_key("error") {
+            self.upstream_error = true;
+        }
+        if chunk.contains_key("model") {
+            chunk.insert("model".into(), Value::String(self.client_model.clone()));
+        }
+        let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) else { return true };
+        self.usage = usage_of(self.surface, usage);
+        let usage_only = chunk.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
+        !(self.strip_usage_chunk && usage_only)
+    }
+
+    fn anthropic_event(&mut self, event: &mut serde_json::Map<String, Value>) -> bool {
+        match event.get("type").and_then(Value::as_str) {
+            Some("message_start") => {
+                if let Some(Value::Object(message)) = event.get_mut("message") {
+                    message.insert("model".into(), Value::String(self.client_model.clone()));
+                    if let Some(usage) = message.get("usage") {
+                        self.usage.input_tokens = usage_of(self.surface, usage).input_tokens;
+                    }
+                }
+            }
+            Some("message_delta") => {
+                if let Some(usage) = event.get("usage") {
+                    let delta = usage_of(self.surface, usage);
+                    self.usage.output_tokens = delta.output_tokens.or(self.usage.output_tokens);
+                    self.usage.input_tokens = delta.input_tokens.or(self.usage.input_tokens);
+                }
+            }
+            Some("message_stop") => self.completed = true,
+            Some("error") => self.upstream_error = true,
+            _ => {}
+        }
+        true
+    }
+}
+
+fn emit(out: &mut Vec<u8>, event: &[u8]) {
+    out.extend_from_slice(event);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// The value of a `data:` line (one optional space after the colon, as the SSE spec says).
+fn data_of(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("data:")?;
+    Some(rest.strip_prefix(' ').unwrap_or(rest))
+}
+
+/// The end of the first complete event and the length of its blank-line terminator.
+fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
+    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
+    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const OPENAI_STREAM: &str = concat!(
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"up\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    const ANTHROPIC_STREAM: &str = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"up\",\"content\":[],\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n",
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+        "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+
+    fn run(rewriter: &mut SseRewriter, pieces: &[&[u8]]) -> String {
+        let mut out = Vec::new();
+        for piece in pieces {
+            out.extend(rewriter.push(piece));
+        }
+        out.extend(rewriter.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn openai_chunks_show_the_client_model_and_usage_is_read() {
+        let mut rewriter = SseRewriter::new(ApiSurface::OpenaiChat, "mythos-5", false);
+        let out = run(&mut rewriter, &[OPENAI_STREAM.as_bytes()]);
+        assert!(!out.contains("\"model\":\"up\""));
+        assert_eq!(out.matches("\"model\":\"mythos-5\"").count(), 4);
+        assert!(out.ends_with("data: [DONE]\n\n"));
+        assert!(rewriter.completed());
+        assert_eq!(rewriter.usage(), Usage { input_tokens: Some(5), output_tokens: Some(1) });
+    }
+
+    #[test]
+    fn usage_chunk_the_client_did_not_ask_for_is_removed() {
+        let mut rewriter = SseRewriter::new(ApiSurface::OpenaiChat, "m", true);
+        let out = run(&mut rewriter, &[OPENAI_STREAM.as_bytes()]);
+        assert!(!out.contains("\"usage\""));
+        assert_eq!(out.matches("data: ").count(), 4);
+        assert_eq!(rewriter.usage().output_tokens, Some(1));
+    }
+
+    #[test]
+    fn anthropic_events_keep_their_names_and_order() {
+        let mut rewriter = SseRewriter::new(ApiSurface::AnthropicMessages, "mythos-5", false);
+        let out = run(&mut rewriter, &[ANTHROPIC_STREAM.as_bytes()]);
+        let names: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("event: ")).collect();
+        assert_eq!(
+            names,
+            ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
+        );
+        assert!(out.contains("\"model\":\"mythos-5\""));
+        assert!(rewriter.completed());
+        assert_eq!(rewriter.usage(), Usage { input_tokens: Some(9), output_tokens: Some(15) });
+    }
+
+    #[test]
+    fn a_cut_stream_is_not_completed() {
+        let mut rewriter = SseRewriter::new(ApiSurface::AnthropicMessages, "m", false);
+        let cut = &ANTHROPIC_STREAM.as_bytes()[..300];
+        run(&mut rewriter, &[cut]);
+        assert!(!rewriter.completed());
+    }
+
+    proptest! {
+        /// However the provider's bytes are split, the client receives the same events.
+        #[test]
+        fn splitting_never_changes_the_output(cuts in proptest::collection::vec(0usize..1200, 0..12)) {
+            let bytes = ANTHROPIC_STREAM.as_bytes();
+            let mut whole = SseRewriter::new(ApiSurface::AnthropicMessages, "m", false);
+            let expected = run(&mut whole, &[bytes]);
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c % bytes.len()).collect();
+            points.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut last = 0;
+            for p in points { pieces.push(&bytes[last..p]); last = p; }
+            pieces.push(&bytes[last..]);
+            let mut split = SseRewriter::new(ApiSurface::AnthropicMessages, "m", false);
+            prop_assert_eq!(run(&mut split, &pieces), expected);
+        }
+    }
+}
