@@ -1,0 +1,55 @@
+//! The `clearance-fake` binary: serves the fake providers on one port for scripts, the demo and
+//! the benchmark, driven through the `/_fake/` control endpoints.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clearance_fake::FakeServer;
+
+/// Fake OpenAI and Anthropic providers speaking the real wire formats.
+#[derive(Debug, Parser)]
+#[command(name = "clearance-fake", version)]
+struct Args {
+    /// Address to listen on (port 0 picks a free port; the line printed says which).
+    #[arg(long, default_value = "127.0.0.1:9101")]
+    listen: String,
+    /// Demand this key (OpenAI: `Authorization: Bearer KEY`; Anthropic: `x-api-key: KEY`).
+    #[arg(long, env = "CLEARANCE_FAKE_REQUIRE_KEY")]
+    require_key: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let server = match FakeServer::start(&args.listen).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("clearance-fake: cannot listen on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    server.require_key(args.require_key);
+    // Scripts wait for this exact line before sending traffic.
+    println!("clearance-fake listening on {}", server.addr());
+    let _ = std::io::stdout().flush();
+    wait_for_stop_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Returns on ctrl-c or SIGTERM.
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

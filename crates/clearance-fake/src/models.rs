@@ -1,0 +1,82 @@
+//! `GET /v1/models`: the model list, cheap enough for health checks. Answers in Anthropic's
+//! shape when the request carries `anthropic-version` (as Anthropic clients do), otherwise in
+//! OpenAI's. Follows the default behavior without using up its `fail_times`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+
+use crate::connection::{ConnectionKiller, refuse};
+use crate::errors::{Api, behavior_error, insert_request_id};
+use crate::state::FakeState;
+use crate::{anthropic, openai};
+
+/// A fixed creation time keeps the list deterministic.
+const CREATED_UNIX: i64 = 1_735_689_600;
+const CREATED_RFC3339: &str = "2025-01-01T00:00:00Z";
+
+pub(crate) async fn list(
+    State(state): State<Arc<FakeState>>,
+    killer: Option<Extension<ConnectionKiller>>,
+    headers: HeaderMap,
+) -> Response {
+    let behavior = state.default_behavior();
+    if behavior.refuse_connection {
+        return refuse(killer.map(|Extension(k)| k)).await;
+    }
+    behavior.wait_before_answer().await;
+    let api = api_of(&headers);
+    let required = state.required_key();
+    let rejection = match api {
+        Api::OpenAi => openai::reject_credential(&headers, required.as_deref()),
+        Api::Anthropic => anthropic::reject_credential(&headers, required.as_deref()),
+    };
+    if let Some(rejection) = rejection {
+        return rejection;
+    }
+    if let Some(status) = behavior.error_status() {
+        return behavior_error(api, status, &behavior, "");
+    }
+    let models = state.known_models();
+    let body = match api {
+        Api::OpenAi => openai_list(&models),
+        Api::Anthropic => anthropic_list(&models),
+    };
+    let mut response = Json(body).into_response();
+    insert_request_id(response.headers_mut(), api);
+    response
+}
+
+/// Anthropic's SDKs always send `anthropic-version`; OpenAI's never do.
+pub(crate) fn api_of(headers: &HeaderMap) -> Api {
+    if headers.contains_key("anthropic-version") {
+        Api::Anthropic
+    } else {
+        Api::OpenAi
+    }
+}
+
+fn openai_list(models: &[String]) -> Value {
+    let data: Vec<Value> = models
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": CREATED_UNIX, "owned_by": "clearance-fake"}))
+        .collect();
+    json!({"object": "list", "data": data})
+}
+
+fn anthropic_list(models: &[String]) -> Value {
+    let data: Vec<Value> = models
+        .iter()
+        .map(|id| json!({"type": "model", "id": id, "display_name": id, "created_at": CREATED_RFC3339}))
+        .collect();
+    json!({
+        "data": data,
+        "has_more": false,
+        "first_id": models.first(),
+        "last_id": models.last(),
+    })
+}

@@ -1,0 +1,216 @@
+//! `POST /v1/chat/completions` in OpenAI's Chat Completions wire format: a `chat.completion`
+//! object, or `chat.completion.chunk` server-sent events ending in `data: [DONE]`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::auth::{KeyCheck, check_bearer, mask_key};
+use crate::behavior::Behavior;
+use crate::connection::{ConnectionKiller, refuse};
+use crate::errors::{Api, OpenAiError, behavior_error, insert_request_id};
+use crate::prompt::Prompt;
+use crate::reply::Answer;
+use crate::sse::{data_event, done_event, sse_response};
+use crate::state::FakeState;
+
+pub(crate) const PATH: &str = "/v1/chat/completions";
+
+/// Marks answers as the fake's; real values look like `fp_44709d6fcb`.
+const SYSTEM_FINGERPRINT: &str = "fp_clearance_fake";
+
+const MALFORMED_JSON: &str = "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)";
+
+pub(crate) async fn chat_completions(
+    State(state): State<Arc<FakeState>>,
+    killer: Option<Extension<ConnectionKiller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json = serde_json::from_slice::<Value>(&body).ok();
+    state.record(PATH, &headers, &body, json.as_ref());
+    let model = json
+        .as_ref()
+        .and_then(|j| j.get("model"))
+        .and_then(Value::as_str);
+    let behavior = state.behavior_for(model);
+    if behavior.refuse_connection {
+        return refuse(killer.map(|Extension(k)| k)).await;
+    }
+    behavior.wait_before_answer().await;
+    if let Some(rejection) = reject_credential(&headers, state.required_key().as_deref()) {
+        return rejection;
+    }
+    let Some(json) = json else {
+        return OpenAiError::invalid_request(MALFORMED_JSON).into_response(None);
+    };
+    let prompt = match Prompt::from_openai(&json) {
+        Ok(prompt) => prompt,
+        Err(invalid) => return invalid_request(invalid),
+    };
+    state.note_model(&prompt.model);
+    if let Some(status) = behavior.error_status() {
+        return behavior_error(Api::OpenAi, status, &behavior, &prompt.model);
+    }
+    answer(&prompt, &behavior)
+}
+
+/// The 401 OpenAI sends for a missing or wrong bearer token, if the request has one.
+pub(crate) fn reject_credential(headers: &HeaderMap, required: Option<&str>) -> Option<Response> {
+    let (message, code) = match check_bearer(headers, required) {
+        KeyCheck::Accepted => return None,
+        KeyCheck::Missing => (
+            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".to_owned(),
+            None,
+        ),
+        KeyCheck::Wrong(key) => (
+            format!("Incorrect API key provided: {}.", mask_key(&key)),
+            Some("invalid_api_key"),
+        ),
+    };
+    let error = OpenAiError {
+        status: 401,
+        message,
+        kind: "invalid_request_error",
+        param: None,
+        code,
+    };
+    Some(error.into_response(None))
+}
+
+fn invalid_request(invalid: crate::prompt::InvalidRequest) -> Response {
+    let mut error = OpenAiError::invalid_request(invalid.message);
+    error.param = invalid.param;
+    error.code = invalid.code;
+    error.into_response(None)
+}
+
+fn answer(prompt: &Prompt, behavior: &Behavior) -> Response {
+    let answer = Answer::for_prompt(prompt, behavior);
+    let completion = Completion::new(&prompt.model);
+    if prompt.stream {
+        return sse_response(completion.events(prompt, &answer), behavior, Api::OpenAi);
+    }
+    let mut response = Json(completion.body(prompt, &answer)).into_response();
+    insert_request_id(response.headers_mut(), Api::OpenAi);
+    response
+}
+
+/// What every object of one completion shares.
+struct Completion {
+    id: String,
+    created: i64,
+    model: String,
+}
+
+impl Completion {
+    fn new(model: &str) -> Completion {
+        Completion {
+            id: format!("chatcmpl-{}", uuid::Uuid::now_v7().simple()),
+            created: chrono::Utc::now().timestamp(),
+            model: model.to_owned(),
+        }
+    }
+
+    /// The non-streaming `chat.completion` object.
+    fn body(&self, prompt: &Prompt, answer: &Answer) -> Value {
+        json!({
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": answer.text(),
+                    "refusal": null,
+                    "annotations": [],
+                },
+                "logprobs": null,
+                "finish_reason": finish_reason(answer),
+            }],
+            "usage": usage(prompt, answer),
+            "service_tier": "default",
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        })
+    }
+
+    /// The streamed events: role chunk, one chunk per piece, finish chunk, optional usage
+    /// chunk, `[DONE]`.
+    fn events(&self, prompt: &Prompt, answer: &Answer) -> Vec<Bytes> {
+        let mut events = Vec::with_capacity(answer.pieces().len() + 4);
+        let role = json!({"role": "assistant", "content": "", "refusal": null});
+        events.push(data_event(&self.chunk(prompt, role, None)));
+        for piece in answer.pieces() {
+            events.push(data_event(&self.chunk(
+                prompt,
+                json!({ "content": piece }),
+                None,
+            )));
+        }
+        let finish = self.chunk(prompt, json!({}), Some(finish_reason(answer)));
+        events.push(data_event(&finish));
+        if prompt.include_usage {
+            events.push(data_event(&self.usage_chunk(prompt, answer)));
+        }
+        events.push(done_event());
+        events
+    }
+
+    fn chunk(&self, prompt: &Prompt, delta: Value, finish_reason: Option<&str>) -> Value {
+        let mut chunk = self.chunk_frame(json!([{
+            "index": 0,
+            "delta": delta,
+            "logprobs": null,
+            "finish_reason": finish_reason,
+        }]));
+        // With include_usage the real API puts `"usage": null` on every chunk but the last.
+        if prompt.include_usage {
+            chunk["usage"] = Value::Null;
+        }
+        chunk
+    }
+
+    fn usage_chunk(&self, prompt: &Prompt, answer: &Answer) -> Value {
+        let mut chunk = self.chunk_frame(json!([]));
+        chunk["usage"] = usage(prompt, answer);
+        chunk
+    }
+
+    fn chunk_frame(&self, choices: Value) -> Value {
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "service_tier": "default",
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+            "choices": choices,
+        })
+    }
+}
+
+fn finish_reason(answer: &Answer) -> &'static str {
+    if answer.cut_short { "length" } else { "stop" }
+}
+
+fn usage(prompt: &Prompt, answer: &Answer) -> Value {
+    json!({
+        "prompt_tokens": prompt.prompt_tokens,
+        "completion_tokens": answer.tokens(),
+        "total_tokens": prompt.prompt_tokens + answer.tokens(),
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
+    })
+}

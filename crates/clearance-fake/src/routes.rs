@@ -1,0 +1,56 @@
+//! The one router serving both provider APIs and the control plane, plus a 404 in the shape of
+//! whichever API the caller speaks.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+
+use crate::errors::{AnthropicError, Api, OpenAiError};
+use crate::models::api_of;
+use crate::state::FakeState;
+use crate::{anthropic, control, models, openai};
+
+/// Benchmarks send long prompts; axum's 2 MB default would reject them before the fake sees them.
+const BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
+pub(crate) fn router(state: Arc<FakeState>) -> Router {
+    Router::new()
+        .route(openai::PATH, post(openai::chat_completions))
+        .route(anthropic::PATH, post(anthropic::messages))
+        .route("/v1/models", get(models::list))
+        .route(
+            "/_fake/behavior",
+            get(control::get_behaviors)
+                .put(control::put_default)
+                .delete(control::reset_behaviors),
+        )
+        .route(
+            "/_fake/behavior/{*model}",
+            put(control::put_model).delete(control::delete_model),
+        )
+        .route(
+            "/_fake/requests",
+            get(control::list_requests).delete(control::clear_requests),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    match api_of(&headers) {
+        Api::OpenAi => {
+            let message = format!("Invalid URL ({method} {})", uri.path());
+            let mut error = OpenAiError::invalid_request(message);
+            error.status = 404;
+            error.into_response(None)
+        }
+        Api::Anthropic => {
+            AnthropicError::for_status(404, "", Some("Not Found")).into_response(None)
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! Injected faults over real HTTP, as a gateway's client sees them: delays, paced streams,
+//! streams cut mid-way, refused connections, per-model overrides, recovery after `fail_times`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use clearance_fake::Behavior;
+use common::{
+    anthropic_body, openai_body, parse_sse, post_anthropic, post_openai, read_until_error, start,
+};
+use futures::StreamExt;
+use serde_json::Value;
+
+#[tokio::test]
+async fn delay_holds_back_the_answer() {
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            delay_ms: Some(300),
+            ..Behavior::default()
+        },
+    );
+    let started = Instant::now();
+    let response = post_openai(&server, &openai_body("m", "hi", false)).await;
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    let started = Instant::now();
+    let response = post_anthropic(&server, &anthropic_body("m", "hi", false)).await;
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn chunk_delay_paces_the_stream() {
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            chunk_delay_ms: Some(40),
+            reply: Some("a b c d e".into()),
+            ..Behavior::default()
+        },
+    );
+    let started = Instant::now();
+    let response = post_openai(&server, &openai_body("m", "hi", true)).await;
+    let mut stream = response.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    let first_at = started.elapsed();
+    assert!(String::from_utf8_lossy(&first).starts_with("data: "));
+    while let Some(chunk) = stream.next().await {
+        chunk.unwrap();
+    }
+    let total = started.elapsed();
+    // 8 events (role, 5 words, finish, [DONE]) means 7 gaps of 40 ms.
+    assert!(total >= Duration::from_millis(280), "{total:?}");
+    assert!(
+        first_at + Duration::from_millis(200) < total,
+        "first event must not wait for the last"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn openai_stream_dropped_mid_way_is_an_error() {
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            drop_after_events: Some(3),
+            ..Behavior::default()
+        },
+    );
+    let response = post_openai(&server, &openai_body("m", "tell me a long story", true)).await;
+    assert_eq!(response.status(), 200);
+    let (received, failed) = read_until_error(response).await;
+    assert!(failed, "client must see the cut as an error");
+    let events = parse_sse(&received);
+    assert_eq!(events.len(), 3, "{received}");
+    assert!(events.iter().all(|e| e.data != "[DONE]"));
+    // Non-streaming requests are not affected by a stream cut.
+    assert_eq!(
+        post_openai(&server, &openai_body("m", "hi", false))
+            .await
+            .status(),
+        200
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn anthropic_stream_dropped_mid_way_is_an_error() {
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            drop_after_events: Some(4),
+            ..Behavior::default()
+        },
+    );
+    let response =
+        post_anthropic(&server, &anthropic_body("m", "tell me a long story", true)).await;
+    let (received, failed) = read_until_error(response).await;
+    assert!(failed);
+    let names: Vec<String> = parse_sse(&received)
+        .into_iter()
+        .map(|e| e.event.unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta"
+        ]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_transport_error() {
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            refuse_connection: true,
+            ..Behavior::default()
+        },
+    );
+    let client = common::client();
+    let openai = client
+        .post(format!("{}/chat/completions", server.openai_base_url()))
+        .json(&openai_body("m", "hi", false))
+        .send()
+        .await;
+    let error = openai.expect_err("a refused connection must not produce a response");
+    assert!(error.status().is_none());
+
+    let anthropic = client
+        .post(format!("{}/v1/messages", server.anthropic_base_url()))
+        .header("anthropic-version", "2023-06-01")
+        .json(&anthropic_body("m", "hi", true))
+        .send()
+        .await;
+    assert!(anthropic.is_err());
+
+    server.set_behavior(None, Behavior::default());
+    assert_eq!(
+        post_openai(&server, &openai_body("m", "hi", false))
+            .await
+            .status(),
+        200
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn behavior_is_chosen_per_model() {
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            status: Some(500),
+            ..Behavior::default()
+        },
+    );
+    server.set_behavior(Some("healthy"), Behavior::default());
+    server.set_behavior(
+        Some("limited"),
+        Behavior {
+            status: Some(429),
+            ..Behavior::default()
+        },
+    );
+
+    assert_eq!(
+        post_openai(&server, &openai_body("healthy", "hi", false))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        post_openai(&server, &openai_body("limited", "hi", false))
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        post_openai(&server, &openai_body("anything", "hi", false))
+            .await
+            .status(),
+        500
+    );
+    assert_eq!(
+        post_anthropic(&server, &anthropic_body("limited", "hi", false))
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        post_anthropic(&server, &anthropic_body("healthy", "hi", false))
+            .await
+            .status(),
+        200
+    );
+
+    server.reset();
+    assert_eq!(
+        post_openai(&server, &openai_body("limited", "hi", false))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(server.requests().len(), 1, "reset forgets earlier requests");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn fail_times_lets_the_provider_recover() {
+    let server = start().await;
+    server.set_behavior(
+        Some("flaky"),
+        Behavior {
+            status: Some(503),
+            fail_times: Some(2),
+            ..Behavior::default()
+        },
+    );
+    let statuses = [
+        post_openai(&server, &openai_body("flaky", "hi", false))
+            .await
+            .status()
+            .as_u16(),
+        post_openai(&server, &openai_body("flaky", "hi", false))
+            .await
+            .status()
+            .as_u16(),
+        post_openai(&server, &openai_body("flaky", "hi", false))
+            .await
+            .status()
+            .as_u16(),
+    ];
+    assert_eq!(statuses, [503, 503, 200]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn requests_are_recorded_with_selected_headers() {
+    let server = start().await;
+    let client = common::client();
+    client
+        .post(format!("{}/chat/completions", server.openai_base_url()))
+        .bearer_auth("sk-test")
+        .header("user-agent", "not-recorded")
+        .json(&openai_body("gpt-a", "first", false))
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{}/v1/messages", server.anthropic_base_url()))
+        .header("x-api-key", "ant-test")
+        .header("anthropic-version", "2023-06-01")
+        .json(&anthropic_body("claude-b", "second", true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].path, "/v1/chat/completions");
+    assert_eq!(requests[0].method, "POST");
+    assert_eq!(requests[0].header("authorization"), Some("Bearer sk-test"));
+    assert_eq!(requests[0].header("content-type"), Some("application/json"));
+    assert_eq!(requests[0].header("user-agent"), None);
+    assert_eq!(requests[0].model(), Some("gpt-a"));
+    assert_eq!(requests[1].path, "/v1/messages");
+    assert_eq!(requests[1].header("x-api-key"), Some("ant-test"));
+    assert_eq!(requests[1].header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(requests[1].body["messages"][0]["content"], "second");
+    assert_eq!(requests[1].body["stream"], Value::Bool(true));
+
+    server.clear_requests();
+    assert!(server.requests().is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn refused_connection_writes_nothing_at_all() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start().await;
+    server.set_behavior(
+        Some("down"),
+        Behavior {
+            refuse_connection: true,
+            ..Behavior::default()
+        },
+    );
+    let body = r#"{"model":"down","messages":[]}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: fake\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut received)).await;
+    // Either a clean close (EOF) or a reset, but never a byte of HTTP.
+    if let Ok(Ok(_)) = read {
+        assert!(
+            received.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&received)
+        );
+    } else {
+        assert!(
+            matches!(read, Ok(Err(_))),
+            "connection was neither closed nor reset"
+        );
+    }
+    server.shutdown().await;
+}

@@ -1,0 +1,55 @@
+//! Client-facing errors. Building one has no side effect; the wire shape (OpenAI or Anthropic
+//! error JSON) is chosen here from the surface the client spoke.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use clearance_core::api::ApiSurface;
+use clearance_wire::error::{ErrorKind, error_body};
+use http::StatusCode;
+
+/// An error to show a client, with the class the audit log and metrics record.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub surface: ApiSurface,
+    pub status: StatusCode,
+    pub kind: ErrorKind,
+    pub message: String,
+    /// OpenAI's machine-readable `code`.
+    pub code: Option<&'static str>,
+    /// Stable class for the audit log, e.g. `unknown_model`.
+    pub class: &'static str,
+}
+
+impl ApiError {
+    pub fn new(surface: ApiSurface, status: StatusCode, kind: ErrorKind, class: &'static str, message: impl Into<String>) -> Self {
+        ApiError { surface, status, kind, message: message.into(), code: None, class }
+    }
+
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    pub fn missing_key(surface: ApiSurface) -> Self {
+        ApiError::new(
+            surface,
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Authentication,
+            "missing_key",
+            "no API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+        )
+        .with_code("missing_api_key")
+    }
+
+    pub fn invalid_key(surface: ApiSurface) -> Self {
+        ApiError::new(surface, StatusCode::UNAUTHORIZED, ErrorKind::Authentication, "invalid_key", "invalid or revoked API key")
+            .with_code("invalid_api_key")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = error_body(self.surface, self.kind, &self.message, self.code);
+        (self.status, Json(body)).into_response()
+    }
+}

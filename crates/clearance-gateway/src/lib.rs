@@ -1,0 +1,27 @@
+//! The Clearance gateway: an axum server that authenticates each caller, decides, forwards to
+//! the provider, streams the answer back and records the decision in the audit log.
+//!
+//! Read [`proxy`] top to bottom for the request path. The rest are the parts it calls:
+//! - [`registry`]: keys and principals held in memory, reloaded when the store changes;
+//! - [`auth`]: which key, and so which principal, a request carries;
+//! - [`audit_writer`]: the single writer that seals records into the hash chain in batches,
+//!   with the reservation scheme that makes a dropped record impossible;
+//! - [`metrics`]: Prometheus counters and histograms;
+//! - [`error`]: every client-facing error's wire shape, decided in one place;
+//! - [`router`]: which routes sit behind which credential;
+//! - [`server`]: start-up, graceful shutdown and draining.
+//!
+//! This crate holds no HTTP client (see `clearance-upstream`) and no database driver (see
+//! `clearance-store`).
+
+pub mod audit_writer;
+pub mod auth;
+pub mod error;
+pub mod metrics;
+pub mod proxy;
+pub mod registry;
+pub mod router;
+pub mod server;
+pub mod state;
+
+pub use server::{Gateway, GatewayError};

@@ -1,0 +1,79 @@
+//! Prometheus metrics: requests, latency and the gateway's own overhead by model, upstream
+//! errors by class, and the audit writer's progress. Held in the `AppState`, not in a global.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub model: String,
+    pub api: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    pub model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamErrorLabels {
+    pub model: String,
+    pub class: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~105 s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 22))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: HistogramFamily<ModelLabels>,
+    pub overhead: HistogramFamily<ModelLabels>,
+    pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    pub audit_written: Counter,
+    pub audit_overloaded: Counter,
+    pub audit_queued: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("clearance");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let duration: HistogramFamily<ModelLabels> = Family::new_with_constructor(latency_histogram);
+        let overhead: HistogramFamily<ModelLabels> = Family::new_with_constructor(latency_histogram);
+        let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        let audit_written = Counter::default();
+        let audit_overloaded = Counter::default();
+        let audit_queued = Gauge::default();
+        registry.register("requests", "Model requests by requested model, API and status", requests.clone());
+        registry.register("request_duration_seconds", "Whole request time by model", duration.clone());
+        registry.register("overhead_seconds", "The gateway's own time per request, excluding the upstream", overhead.clone());
+        registry.register("upstream_errors", "Upstream failures by model and class", upstream_errors.clone());
+        registry.register("audit_records_written", "Audit records stored", audit_written.clone());
+        registry.register("audit_overloaded", "Requests refused because the audit queue was full", audit_overloaded.clone());
+        registry.register("audit_queue_depth", "Audit records waiting for the writer", audit_queued.clone());
+        Metrics { registry, requests, duration, overhead, upstream_errors, audit_written, audit_overloaded, audit_queued }
+    }
+
+    /// The Prometheus/OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}

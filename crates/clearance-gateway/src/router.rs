@@ -1,0 +1,92 @@
+//! Routes, and which credential each sits behind.
+//!
+//! - Outside authentication: `GET /healthz`, `GET /readyz`, `GET /metrics` (operators scrape
+//!   these; they show no caller data).
+//! - Behind a client key (checked in the handlers, so the error has the right API shape):
+//!   `POST /v1/chat/completions`, `POST /v1/messages`, `GET /v1/models`.
+
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use clearance_core::api::ApiSurface;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use crate::auth::authenticate;
+use crate::proxy;
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.server.max_body_bytes;
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/messages", post(messages))
+        .route("/v1/models", get(models))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    proxy::handle(state, ApiSurface::OpenaiChat, headers, body).await
+}
+
+async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    proxy::handle(state, ApiSurface::AnthropicMessages, headers, body).await
+}
+
+/// The models this caller may use, in the shape of the SDK asking: Anthropic's SDK sends
+/// `anthropic-version`, OpenAI's does not.
+async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let surface =
+        if headers.contains_key("anthropic-version") { ApiSurface::AnthropicMessages } else { ApiSurface::OpenaiChat };
+    if let Err(error) = authenticate(&state.registry, &headers, surface) {
+        return error.into_response();
+    }
+    let names: Vec<(&str, &str)> =
+        state.config.models.iter().map(|m| (m.name.as_str(), m.provider.as_str())).collect();
+    let body = match surface {
+        ApiSurface::OpenaiChat => json!({
+            "object": "list",
+            "data": names.iter().map(|(name, provider)| json!({
+                "id": name, "object": "model", "created": 0, "owned_by": provider
+            })).collect::<Vec<_>>()
+        }),
+        ApiSurface::AnthropicMessages => json!({
+            "data": names.iter().map(|(name, _)| json!({
+                "type": "model", "id": name, "display_name": name, "created_at": "1970-01-01T00:00:00Z"
+            })).collect::<Vec<_>>(),
+            "has_more": false,
+            "first_id": names.first().map(|(n, _)| *n),
+            "last_id": names.last().map(|(n, _)| *n),
+        }),
+    };
+    axum::Json(body).into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when the store answers: without it no key change or audit record could land.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.change_versions().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n")).into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    state.metrics.audit_queued.set(state.audit.queued() as i64);
+    let mut response = state.metrics.encode().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}

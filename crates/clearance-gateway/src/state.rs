@@ -1,0 +1,42 @@
+//! Everything a request handler needs, built once at start and passed in (no globals).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use clearance_config::{Config, Model, Provider};
+use clearance_store::Store;
+use clearance_upstream::UpstreamClient;
+
+use crate::audit_writer::AuditSink;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+
+/// A model clients can ask for, with the provider that serves it.
+#[derive(Debug, Clone)]
+pub struct ModelEntry {
+    pub model: Model,
+    pub provider: Provider,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub models: Arc<HashMap<String, ModelEntry>>,
+    pub registry: Arc<Registry>,
+    pub store: Arc<dyn Store>,
+    pub upstream: UpstreamClient,
+    pub audit: AuditSink,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Pairs each configured model with its provider (the config guarantees the provider exists).
+pub fn model_table(config: &Config) -> HashMap<String, ModelEntry> {
+    config
+        .models
+        .iter()
+        .filter_map(|m| {
+            let provider = config.providers.get(&m.provider)?.clone();
+            Some((m.name.clone(), ModelEntry { model: m.clone(), provider }))
+        })
+        .collect()
+}

@@ -1,0 +1,172 @@
+//! Calls to model providers. The only crate with an HTTP client in it.
+//!
+//! [`UpstreamClient::send`] takes a provider from the config, the client's API surface and an
+//! already-rewritten body, adds the provider's credential in the header that provider expects,
+//! and returns the status and a byte stream of the answer. It does not parse answers (that is
+//! `clearance-wire`'s job) and never puts a credential into an error message.
+//!
+//! Failover, retries and circuit breakers will wrap this client; they are not part of it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use clearance_config::{Provider, ProviderKind};
+use clearance_core::api::ApiSurface;
+use futures::stream::{BoxStream, StreamExt};
+
+/// Why a provider could not be reached or stopped answering. Never holds a credential.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot connect to provider `{provider}`: {detail}")]
+    Connect { provider: String, detail: String },
+    #[error("provider `{provider}` did not answer in time")]
+    Timeout { provider: String },
+    #[error("provider `{provider}` broke off the answer: {detail}")]
+    Body { provider: String, detail: String },
+    #[error("request to provider `{provider}` failed: {detail}")]
+    Other { provider: String, detail: String },
+    #[error("provider `{provider}` ({kind}) cannot serve {surface} requests without translation")]
+    WrongFormat { provider: String, kind: &'static str, surface: &'static str },
+}
+
+impl UpstreamError {
+    /// A stable class name for the audit log and metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect { .. } => "upstream_connect",
+            UpstreamError::Timeout { .. } => "upstream_timeout",
+            UpstreamError::Body { .. } => "upstream_body",
+            UpstreamError::Other { .. } => "upstream_other",
+            UpstreamError::WrongFormat { .. } => "upstream_wrong_format",
+        }
+    }
+}
+
+/// Client headers that change how a provider reads the request and so travel with it.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardedHeaders {
+    pub anthropic_version: Option<String>,
+    pub anthropic_beta: Option<String>,
+}
+
+/// A provider's answer: its status and its body as it arrives.
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: BoxStream<'static, Result<Bytes, UpstreamError>>,
+}
+
+impl UpstreamResponse {
+    /// Reads the whole body (for non-streaming answers and error bodies).
+    pub async fn collect(mut self) -> Result<Bytes, UpstreamError> {
+        let mut all = Vec::new();
+        while let Some(chunk) = self.body.next().await {
+            all.extend_from_slice(&chunk?);
+        }
+        Ok(Bytes::from(all))
+    }
+}
+
+/// Anthropic requires a version header; this is the one its SDKs send.
+const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+
+#[derive(Clone)]
+pub struct UpstreamClient {
+    http: reqwest::Client,
+}
+
+impl UpstreamClient {
+    pub fn new() -> Result<UpstreamClient, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(300))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| UpstreamError::Other { provider: "-".into(), detail: e.to_string() })?;
+        Ok(UpstreamClient { http })
+    }
+
+    /// Sends `body` to `provider` for a client of `surface` and returns once headers arrive.
+    pub async fn send(
+        &self,
+        provider: &Provider,
+        surface: ApiSurface,
+        body: Vec<u8>,
+        forwarded: &ForwardedHeaders,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let url = endpoint(provider, surface)?;
+        let mut request = self.http.post(url).header("content-type", "application/json").body(body);
+        request = match provider.kind {
+            ProviderKind::Openai => match &provider.api_key {
+                Some(key) => request.bearer_auth(key.expose()),
+                None => request,
+            },
+            ProviderKind::Anthropic => {
+                let version = forwarded.anthropic_version.as_deref().unwrap_or(DEFAULT_ANTHROPIC_VERSION);
+                let mut r = request.header("anthropic-version", version);
+                if let Some(beta) = &forwarded.anthropic_beta {
+                    r = r.header("anthropic-beta", beta);
+                }
+                match &provider.api_key {
+                    Some(key) => r.header("x-api-key", key.expose()),
+                    None => r,
+                }
+            }
+        };
+        let response = request.send().await.map_err(|e| classify(&provider.name, &e))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let name = provider.name.clone();
+        let body = response
+            .bytes_stream()
+            .map(move |chunk| chunk.map_err(|e| UpstreamError::Body { provider: name.clone(), detail: without_url(&e) }))
+            .boxed();
+        Ok(UpstreamResponse { status, content_type, body })
+    }
+}
+
+/// The provider URL for a surface, following each vendor SDK's base-URL convention.
+fn endpoint(provider: &Provider, surface: ApiSurface) -> Result<String, UpstreamError> {
+    let base = provider.base_url.as_str().trim_end_matches('/');
+    match (provider.kind, surface) {
+        (ProviderKind::Openai, ApiSurface::OpenaiChat) => Ok(format!("{base}/chat/completions")),
+        (ProviderKind::Anthropic, ApiSurface::AnthropicMessages) => Ok(format!("{base}/v1/messages")),
+        (kind, surface) => Err(UpstreamError::WrongFormat {
+            provider: provider.name.clone(),
+            kind: kind.as_str(),
+            surface: surface.as_str(),
+        }),
+    }
+}
+
+fn classify(provider: &str, error: &reqwest::Error) -> UpstreamError {
+    let provider = provider.to_string();
+    if error.is_timeout() {
+        UpstreamError::Timeout { provider }
+    } else if error.is_connect() {
+        UpstreamError::Connect { provider, detail: without_url(error) }
+    } else {
+        UpstreamError::Other { provider, detail: without_url(error) }
+    }
+}
+
+/// reqwest's message without the URL (which could carry credentials in query strings).
+fn without_url(error: &reqwest::Error) -> String {
+    let mut detail = error.to_string();
+    if let Some(url) = error.url() {
+        detail = detail.replace(url.as_str(), "<provider url>");
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        detail.push_str(": ");
+        detail.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    detail
+}
