@@ -21,7 +21,14 @@ impl fmt::Display for ConfigError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file.display(), self.message)?;
         } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)?;
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )?;
         }
         if let Some(snippet) = &self.snippet {
             write!(f, "\n    | {snippet}")?;
@@ -37,7 +44,11 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.0.len();
-        writeln!(f, "{count} problem{} in the config:", if count == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{count} problem{} in the config:",
+            if count == 1 { "" } else { "s" }
+        )?;
         for error in &self.0 {
             writeln!(f, "{error}")?;
         }
@@ -66,7 +77,11 @@ pub(crate) struct Diagnostics<'a> {
 
 impl<'a> Diagnostics<'a> {
     pub(crate) fn new(text: &'a str, file: &'a Path) -> Self {
-        Diagnostics { text, file, errors: Vec::new() }
+        Diagnostics {
+            text,
+            file,
+            errors: Vec::new(),
+        }
     }
 
     pub(crate) fn at(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
@@ -74,7 +89,13 @@ impl<'a> Diagnostics<'a> {
             Some(span) => self.locate(span.start),
             None => (0, 0, None),
         };
-        self.errors.push(ConfigError { file: self.file.to_path_buf(), line, column, message: message.into(), snippet });
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            snippet,
+        });
     }
 
     pub(crate) fn line_of(&self, offset: usize) -> usize {
@@ -87,7 +108,10 @@ impl<'a> Diagnostics<'a> {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
-        let snippet = self.text[line_start..].lines().next().map(|l| l.trim_end().to_string());
+        let snippet = self.text[line_start..]
+            .lines()
+            .next()
+            .map(|l| l.trim_end().to_string());
         (line, column, snippet)
     }
 

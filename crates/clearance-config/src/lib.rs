@@ -92,6 +92,13 @@ pub struct Model {
     pub tags: Vec<String>,
 }
 
+/// Whether provider secrets are read (and must be set) or skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretMode {
+    Require,
+    Skip,
+}
+
 /// A secret read from the environment. Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -120,9 +127,25 @@ impl Config {
         Config::parse(&text, path, &|name| std::env::var(name).ok())
     }
 
+    /// Reads and validates a config file for a command that calls no provider (key and
+    /// principal management, audit): provider secrets are not read, so they need not be set.
+    pub fn load_without_secrets(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors::unreadable(path, &e))?;
+        resolve::resolve(
+            &text,
+            path,
+            &|name| std::env::var(name).ok(),
+            SecretMode::Skip,
+        )
+    }
+
     /// Validates config text; `env` looks up environment variables.
-    pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
-        resolve::resolve(text, path, env)
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigErrors> {
+        resolve::resolve(text, path, env, SecretMode::Require)
     }
 
     pub fn model(&self, name: &str) -> Option<&Model> {

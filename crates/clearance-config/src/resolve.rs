@@ -5,12 +5,15 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::Path;
 
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use crate::diagnostics::{ConfigErrors, Diagnostics};
 use crate::raw::{RawAudit, RawConfig, RawKind, RawModel, RawProvider, RawServer};
-use crate::{AuditConfig, Config, Model, Provider, ProviderKind, Secret, ServerConfig, StoreConfig};
+use crate::{
+    AuditConfig, Config, Model, Provider, ProviderKind, Secret, SecretMode, ServerConfig,
+    StoreConfig,
+};
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 const DEFAULT_ADMIN_TOKEN_ENV: &str = "CLEARANCE_ADMIN_TOKEN";
@@ -19,7 +22,12 @@ const DEFAULT_MAX_BODY_BYTES: i64 = 4 * 1024 * 1024;
 
 type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
-pub(crate) fn resolve(text: &str, path: &Path, env: Env<'_>) -> Result<Config, ConfigErrors> {
+pub(crate) fn resolve(
+    text: &str,
+    path: &Path,
+    env: Env<'_>,
+    secrets: SecretMode,
+) -> Result<Config, ConfigErrors> {
     let mut diag = Diagnostics::new(text, path);
     let (tree, syntax_errors) = DeTable::parse_recoverable(text);
     for error in &syntax_errors {
@@ -32,12 +40,12 @@ pub(crate) fn resolve(text: &str, path: &Path, env: Env<'_>) -> Result<Config, C
         Some(raw) => raw,
         None => return diag.fail(),
     };
-    let server = resolve_server(&raw.server, env, &mut diag);
+    let server = resolve_server(&raw.server, env, secrets, &mut diag);
     let audit = resolve_audit(&raw.audit, &mut diag);
     let providers = raw
         .providers
         .iter()
-        .filter_map(|(name, p)| resolve_provider(name, p, env, &mut diag))
+        .filter_map(|(name, p)| resolve_provider(name, p, env, secrets, &mut diag))
         .map(|p| (p.name.clone(), p))
         .collect();
     let models = resolve_models(&raw.models, &raw, &mut diag);
@@ -46,7 +54,9 @@ pub(crate) fn resolve(text: &str, path: &Path, env: Env<'_>) -> Result<Config, C
     let config = Config {
         source: path.to_path_buf(),
         server: server.unwrap_or_else(|| fallback_server()),
-        store: StoreConfig { sqlite: base.join(sqlite) },
+        store: StoreConfig {
+            sqlite: base.join(sqlite),
+        },
         audit,
         providers,
         models,
@@ -56,15 +66,22 @@ pub(crate) fn resolve(text: &str, path: &Path, env: Env<'_>) -> Result<Config, C
 
 /// Deserialises the raw structs; every key serde did not use becomes an "unknown key" problem
 /// located through the spanned tree.
-fn deserialize_noting_unknown_keys(text: &str, tree: &Spanned<DeTable<'_>>, diag: &mut Diagnostics<'_>) -> Option<RawConfig> {
+fn deserialize_noting_unknown_keys(
+    text: &str,
+    tree: &Spanned<DeTable<'_>>,
+    diag: &mut Diagnostics<'_>,
+) -> Option<RawConfig> {
     let mut unknown: Vec<Vec<String>> = Vec::new();
-    let result = toml::de::Deserializer::parse(text).and_then(|de| {
-        serde_ignored::deserialize(de, |path| unknown.push(path_segments(&path)))
-    });
+    let result = toml::de::Deserializer::parse(text)
+        .and_then(|de| serde_ignored::deserialize(de, |path| unknown.push(path_segments(&path))));
     for segments in &unknown {
         let (span, table) = locate_key(tree, segments);
         let key = segments.last().map_or("", String::as_str);
-        let where_ = if table.is_empty() { "at the top level".to_string() } else { format!("in [{table}]") };
+        let where_ = if table.is_empty() {
+            "at the top level".to_string()
+        } else {
+            format!("in [{table}]")
+        };
         diag.at(span, format!("unknown key `{key}` {where_}"));
     }
     match result {
@@ -82,7 +99,9 @@ fn path_segments(path: &serde_ignored::Path<'_>) -> Vec<String> {
         P::Root => Vec::new(),
         P::Seq { parent, index } => push(path_segments(parent), index.to_string()),
         P::Map { parent, key } => push(path_segments(parent), key.clone()),
-        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => path_segments(parent),
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            path_segments(parent)
+        }
     }
 }
 
@@ -96,10 +115,16 @@ fn locate_key(tree: &Spanned<DeTable<'_>>, segments: &[String]) -> (Option<Range
     let mut table = tree.get_ref();
     let mut value: Option<&DeValue<'_>> = None;
     let mut names: Vec<&str> = Vec::new();
-    let Some((last, parents)) = segments.split_last() else { return (None, String::new()) };
+    let Some((last, parents)) = segments.split_last() else {
+        return (None, String::new());
+    };
     for segment in parents {
         let next = match value {
-            Some(DeValue::Array(items)) => segment.parse::<usize>().ok().and_then(|i| items.get(i)).map(Spanned::get_ref),
+            Some(DeValue::Array(items)) => segment
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get(i))
+                .map(Spanned::get_ref),
             _ => table.get(segment.as_str()).map(Spanned::get_ref),
         };
         match next {
@@ -114,29 +139,61 @@ fn locate_key(tree: &Spanned<DeTable<'_>>, segments: &[String]) -> (Option<Range
             names.push(segment);
         }
     }
-    let span = table.iter().find(|(k, _)| k.get_ref() == last).map(|(k, _)| k.span());
+    let span = table
+        .iter()
+        .find(|(k, _)| k.get_ref() == last)
+        .map(|(k, _)| k.span());
     (span, names.join("."))
 }
 
-fn resolve_server(raw: &RawServer, env: Env<'_>, diag: &mut Diagnostics<'_>) -> Option<ServerConfig> {
+fn resolve_server(
+    raw: &RawServer,
+    env: Env<'_>,
+    secrets: SecretMode,
+    diag: &mut Diagnostics<'_>,
+) -> Option<ServerConfig> {
     let listen = match &raw.listen {
         None => DEFAULT_LISTEN.parse().ok(),
-        Some(text) => text.get_ref().parse::<SocketAddr>().map_err(|_| {
-            diag.at(Some(text.span()), format!("server.listen: `{}` is not an address like 127.0.0.1:8787", text.get_ref()))
-        }).ok(),
+        Some(text) => text
+            .get_ref()
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                diag.at(
+                    Some(text.span()),
+                    format!(
+                        "server.listen: `{}` is not an address like 127.0.0.1:8787",
+                        text.get_ref()
+                    ),
+                )
+            })
+            .ok(),
     };
     let admin_token = match &raw.admin_token_env {
         // The default variable is optional: without it the admin API stays off.
-        None => env(DEFAULT_ADMIN_TOKEN_ENV).filter(|v| !v.is_empty()).map(Secret::new),
+        None => env(DEFAULT_ADMIN_TOKEN_ENV)
+            .filter(|v| !v.is_empty())
+            .map(Secret::new),
+        Some(_) if secrets == SecretMode::Skip => None,
         Some(name) => required_env(name, "server.admin_token_env", env, diag),
     };
-    let max_body_bytes = positive(raw.max_body_bytes.as_ref(), DEFAULT_MAX_BODY_BYTES, "server.max_body_bytes", diag);
-    Some(ServerConfig { listen: listen?, admin_token, max_body_bytes: max_body_bytes as usize })
+    let max_body_bytes = positive(
+        raw.max_body_bytes.as_ref(),
+        DEFAULT_MAX_BODY_BYTES,
+        "server.max_body_bytes",
+        diag,
+    );
+    Some(ServerConfig {
+        listen: listen?,
+        admin_token,
+        max_body_bytes: max_body_bytes as usize,
+    })
 }
 
 fn fallback_server() -> ServerConfig {
     ServerConfig {
-        listen: DEFAULT_LISTEN.parse().expect("the default listen address parses"),
+        listen: DEFAULT_LISTEN
+            .parse()
+            .expect("the default listen address parses"),
         admin_token: None,
         max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
     }
@@ -144,59 +201,119 @@ fn fallback_server() -> ServerConfig {
 
 fn resolve_audit(raw: &RawAudit, diag: &mut Diagnostics<'_>) -> AuditConfig {
     AuditConfig {
-        queue_capacity: positive(raw.queue_capacity.as_ref(), 65_536, "audit.queue_capacity", diag) as usize,
+        queue_capacity: positive(
+            raw.queue_capacity.as_ref(),
+            65_536,
+            "audit.queue_capacity",
+            diag,
+        ) as usize,
         max_wait_ms: positive(raw.max_wait_ms.as_ref(), 2_000, "audit.max_wait_ms", diag) as u64,
         batch_max: positive(raw.batch_max.as_ref(), 512, "audit.batch_max", diag) as usize,
     }
 }
 
-fn positive(value: Option<&Spanned<i64>>, default: i64, key: &str, diag: &mut Diagnostics<'_>) -> i64 {
+fn positive(
+    value: Option<&Spanned<i64>>,
+    default: i64,
+    key: &str,
+    diag: &mut Diagnostics<'_>,
+) -> i64 {
     match value {
         None => default,
         Some(v) if *v.get_ref() > 0 => *v.get_ref(),
         Some(v) => {
-            diag.at(Some(v.span()), format!("{key} must be a positive number, not {}", v.get_ref()));
+            diag.at(
+                Some(v.span()),
+                format!("{key} must be a positive number, not {}", v.get_ref()),
+            );
             default
         }
     }
 }
 
-fn required_env(name: &Spanned<String>, key: &str, env: Env<'_>, diag: &mut Diagnostics<'_>) -> Option<Secret> {
+fn required_env(
+    name: &Spanned<String>,
+    key: &str,
+    env: Env<'_>,
+    diag: &mut Diagnostics<'_>,
+) -> Option<Secret> {
     match env(name.get_ref()) {
         Some(value) if !value.is_empty() => Some(Secret::new(value)),
         Some(_) => {
-            diag.at(Some(name.span()), format!("{key}: environment variable {} is empty", name.get_ref()));
+            diag.at(
+                Some(name.span()),
+                format!("{key}: environment variable {} is empty", name.get_ref()),
+            );
             None
         }
         None => {
-            diag.at(Some(name.span()), format!("{key}: environment variable {} is not set", name.get_ref()));
+            diag.at(
+                Some(name.span()),
+                format!("{key}: environment variable {} is not set", name.get_ref()),
+            );
             None
         }
     }
 }
 
-fn resolve_provider(name: &str, raw: &RawProvider, env: Env<'_>, diag: &mut Diagnostics<'_>) -> Option<Provider> {
+fn resolve_provider(
+    name: &str,
+    raw: &RawProvider,
+    env: Env<'_>,
+    secrets: SecretMode,
+    diag: &mut Diagnostics<'_>,
+) -> Option<Provider> {
     let key = format!("providers.{name}");
     let base_url = parse_base_url(&raw.base_url, &key, diag);
-    let api_key = raw.api_key_env.as_ref().and_then(|v| required_env(v, &format!("{key}.api_key_env"), env, diag));
+    let api_key = match secrets {
+        SecretMode::Require => raw
+            .api_key_env
+            .as_ref()
+            .and_then(|v| required_env(v, &format!("{key}.api_key_env"), env, diag)),
+        SecretMode::Skip => None,
+    };
     let kind = match raw.kind.get_ref() {
         RawKind::Openai => ProviderKind::Openai,
         RawKind::Anthropic => ProviderKind::Anthropic,
     };
-    Some(Provider { name: name.to_string(), kind, base_url: base_url?, api_key })
+    Some(Provider {
+        name: name.to_string(),
+        kind,
+        base_url: base_url?,
+        api_key,
+    })
 }
 
-fn parse_base_url(raw: &Spanned<String>, key: &str, diag: &mut Diagnostics<'_>) -> Option<url::Url> {
+fn parse_base_url(
+    raw: &Spanned<String>,
+    key: &str,
+    diag: &mut Diagnostics<'_>,
+) -> Option<url::Url> {
     let problem = match url::Url::parse(raw.get_ref()) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => return Some(url),
-        Ok(url) => format!("scheme `{}` is not http or https, or the URL has no host", url.scheme()),
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            return Some(url);
+        }
+        Ok(url) => format!(
+            "scheme `{}` is not http or https, or the URL has no host",
+            url.scheme()
+        ),
         Err(e) => e.to_string(),
     };
-    diag.at(Some(raw.span()), format!("{key}.base_url: `{}` is not a valid URL: {problem}", raw.get_ref()));
+    diag.at(
+        Some(raw.span()),
+        format!(
+            "{key}.base_url: `{}` is not a valid URL: {problem}",
+            raw.get_ref()
+        ),
+    );
     None
 }
 
-fn resolve_models(raw_models: &[RawModel], raw: &RawConfig, diag: &mut Diagnostics<'_>) -> Vec<Model> {
+fn resolve_models(
+    raw_models: &[RawModel],
+    raw: &RawConfig,
+    diag: &mut Diagnostics<'_>,
+) -> Vec<Model> {
     let mut first_seen: HashMap<&str, usize> = HashMap::new();
     let mut models = Vec::new();
     for model in raw_models {
@@ -207,7 +324,10 @@ fn resolve_models(raw_models: &[RawModel], raw: &RawConfig, diag: &mut Diagnosti
         }
         if let Some(first_offset) = first_seen.get(name) {
             let first_line = diag.line_of(*first_offset);
-            diag.at(Some(model.name.span()), format!("duplicate model `{name}` (first defined on line {first_line})"));
+            diag.at(
+                Some(model.name.span()),
+                format!("duplicate model `{name}` (first defined on line {first_line})"),
+            );
             continue;
         }
         first_seen.insert(name, model.name.span().start);
@@ -216,7 +336,10 @@ fn resolve_models(raw_models: &[RawModel], raw: &RawConfig, diag: &mut Diagnosti
             let known: Vec<&str> = raw.providers.keys().map(String::as_str).collect();
             diag.at(
                 Some(model.provider.span()),
-                format!("model `{name}`: unknown provider `{provider}` (defined providers: {})", list_or_none(&known)),
+                format!(
+                    "model `{name}`: unknown provider `{provider}` (defined providers: {})",
+                    list_or_none(&known)
+                ),
             );
             continue;
         }
@@ -231,5 +354,9 @@ fn resolve_models(raw_models: &[RawModel], raw: &RawConfig, diag: &mut Diagnosti
 }
 
 fn list_or_none(items: &[&str]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }

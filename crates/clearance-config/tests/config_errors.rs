@@ -49,13 +49,26 @@ provider = "local"
 fn a_good_config_resolves_every_value() {
     let config = parse(GOOD).unwrap();
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8787");
-    assert_eq!(config.server.admin_token.as_ref().unwrap().expose(), "admin-secret");
-    assert_eq!(config.store.sqlite, Path::new("/etc/clearance/clearance.db"));
+    assert_eq!(
+        config.server.admin_token.as_ref().unwrap().expose(),
+        "admin-secret"
+    );
+    assert_eq!(
+        config.store.sqlite,
+        Path::new("/etc/clearance/clearance.db")
+    );
     let acme = &config.providers["acme"];
     assert_eq!(acme.kind, ProviderKind::Anthropic);
     assert_eq!(acme.api_key.as_ref().unwrap().expose(), "sk-acme-secret");
-    assert_eq!(config.model("mythos-5").unwrap().upstream, "claude-mythos-5");
-    assert_eq!(config.model("open-model").unwrap().upstream, "open-model", "upstream defaults to the name");
+    assert_eq!(
+        config.model("mythos-5").unwrap().upstream,
+        "claude-mythos-5"
+    );
+    assert_eq!(
+        config.model("open-model").unwrap().upstream,
+        "open-model",
+        "upstream defaults to the name"
+    );
 }
 
 #[test]
@@ -84,7 +97,10 @@ provider = "nobody"
 tagz = ["x"]
 "#;
     let errors = parse(text).unwrap_err().0;
-    let lines: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.message.as_str())).collect();
+    let lines: Vec<(usize, &str)> = errors
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
     let expect = [
         (3, "server.listen: `not-an-address`"),
         (4, "unknown key `colour` in [server]"),
@@ -96,7 +112,9 @@ tagz = ["x"]
     ];
     for (line, fragment) in expect {
         assert!(
-            lines.iter().any(|(l, m)| *l == line && m.contains(fragment)),
+            lines
+                .iter()
+                .any(|(l, m)| *l == line && m.contains(fragment)),
             "expected line {line}: {fragment}\ngot: {lines:#?}"
         );
     }
@@ -107,7 +125,10 @@ tagz = ["x"]
 fn display_names_file_line_and_the_offending_text() {
     let errors = parse("[server]\nlisten = \"nope\"\n").unwrap_err();
     let shown = errors.to_string();
-    assert!(shown.contains("/etc/clearance/clearance.toml:2:10: server.listen"), "{shown}");
+    assert!(
+        shown.contains("/etc/clearance/clearance.toml:2:10: server.listen"),
+        "{shown}"
+    );
     assert!(shown.contains("| listen = \"nope\""), "{shown}");
 }
 
@@ -120,7 +141,9 @@ fn syntax_errors_are_located() {
 
 #[test]
 fn wrong_types_and_unknown_kinds_are_located() {
-    let errors = parse("[providers.x]\nkind = \"gopher\"\nbase_url = \"http://h\"\n").unwrap_err().0;
+    let errors = parse("[providers.x]\nkind = \"gopher\"\nbase_url = \"http://h\"\n")
+        .unwrap_err()
+        .0;
     assert_eq!(errors[0].line, 2, "{errors:?}");
     assert!(errors[0].message.contains("gopher"));
     let errors = parse("[server]\nmax_body_bytes = -1\n").unwrap_err().0;
@@ -129,7 +152,9 @@ fn wrong_types_and_unknown_kinds_are_located() {
 
 #[test]
 fn a_named_admin_token_variable_must_be_set() {
-    let errors = parse("[server]\nadmin_token_env = \"NOPE\"\n").unwrap_err().0;
+    let errors = parse("[server]\nadmin_token_env = \"NOPE\"\n")
+        .unwrap_err()
+        .0;
     assert!(errors[0].message.contains("NOPE is not set"));
 }
 
@@ -137,5 +162,8 @@ fn a_named_admin_token_variable_must_be_set() {
 fn secrets_do_not_show_in_debug_output() {
     let config = parse(GOOD).unwrap();
     let debug = format!("{config:?}");
-    assert!(!debug.contains("sk-acme-secret") && !debug.contains("admin-secret"), "{debug}");
+    assert!(
+        !debug.contains("sk-acme-secret") && !debug.contains("admin-secret"),
+        "{debug}"
+    );
 }

@@ -132,14 +132,23 @@ pub struct ChainHead {
 
 impl ChainHead {
     /// An empty log: the first record gets sequence number 1.
-    pub const EMPTY: ChainHead = ChainHead { seq: 0, hash: ChainHash::GENESIS };
+    pub const EMPTY: ChainHead = ChainHead {
+        seq: 0,
+        hash: ChainHash::GENESIS,
+    };
 
     /// Seals `record` as the next link and moves the head to it.
     pub fn seal(&mut self, record: &AuditRecord) -> SealedRecord {
         let record_json = serde_json::to_string(record).expect("an AuditRecord always serialises");
         let seq = self.seq + 1;
         let hash = chain_hash(seq, &self.hash, &record_json);
-        let sealed = SealedRecord { seq, id: record.id.clone(), prev_hash: self.hash, hash, record_json };
+        let sealed = SealedRecord {
+            seq,
+            id: record.id.clone(),
+            prev_hash: self.hash,
+            hash,
+            record_json,
+        };
         *self = ChainHead { seq, hash };
         sealed
     }
@@ -194,14 +203,20 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier { head: ChainHead::EMPTY }
+        ChainVerifier {
+            head: ChainHead::EMPTY,
+        }
     }
 }
 
 impl ChainVerifier {
     /// Checks the next stored record; the first `Err` is where the chain breaks.
     pub fn check(&mut self, stored: &SealedRecord) -> Result<(), ChainBreak> {
-        let fail = |kind| ChainBreak { seq: stored.seq, id: stored.id.clone(), kind };
+        let fail = |kind| ChainBreak {
+            seq: stored.seq,
+            id: stored.id.clone(),
+            kind,
+        };
         let expected_seq = self.head.seq + 1;
         if stored.seq > expected_seq {
             return Err(fail(BreakKind::Missing { expected_seq }));
@@ -212,12 +227,15 @@ impl ChainVerifier {
         if chain_hash(stored.seq, &stored.prev_hash, &stored.record_json) != stored.hash {
             return Err(fail(BreakKind::Edited));
         }
-        let record: AuditRecord =
-            serde_json::from_str(&stored.record_json).map_err(|e| fail(BreakKind::Unreadable(e.to_string())))?;
+        let record: AuditRecord = serde_json::from_str(&stored.record_json)
+            .map_err(|e| fail(BreakKind::Unreadable(e.to_string())))?;
         if record.id != stored.id {
             return Err(fail(BreakKind::Edited));
         }
-        self.head = ChainHead { seq: stored.seq, hash: stored.hash };
+        self.head = ChainHead {
+            seq: stored.seq,
+            hash: stored.hash,
+        };
         Ok(())
     }
 
@@ -277,7 +295,9 @@ mod tests {
     #[test]
     fn edited_record_is_named() {
         let mut records = chain(5);
-        records[2].record_json = records[2].record_json.replace("\"status\":200", "\"status\":201");
+        records[2].record_json = records[2]
+            .record_json
+            .replace("\"status\":200", "\"status\":201");
         let broken = verify(&records).unwrap_err();
         assert_eq!((broken.seq, broken.kind), (3, BreakKind::Edited));
     }
@@ -287,7 +307,10 @@ mod tests {
         let mut records = chain(5);
         records.remove(1);
         let broken = verify(&records).unwrap_err();
-        assert_eq!((broken.seq, broken.kind), (3, BreakKind::Missing { expected_seq: 2 }));
+        assert_eq!(
+            (broken.seq, broken.kind),
+            (3, BreakKind::Missing { expected_seq: 2 })
+        );
     }
 
     #[test]
@@ -301,13 +324,27 @@ mod tests {
         let (a, b) = (records[1].clone(), records[3].clone());
         records[1] = SealedRecord { seq: 2, ..b };
         records[3] = SealedRecord { seq: 4, ..a };
-        assert_eq!(verify(&records).unwrap_err(), ChainBreak { seq: 2, id: "req-4".into(), kind: BreakKind::Reordered });
+        assert_eq!(
+            verify(&records).unwrap_err(),
+            ChainBreak {
+                seq: 2,
+                id: "req-4".into(),
+                kind: BreakKind::Reordered
+            }
+        );
     }
 
     #[test]
     fn records_never_hold_prompt_fields() {
         let json = serde_json::to_string(&record(1)).unwrap();
-        for forbidden in ["messages", "content", "prompt", "completion", "api_key", "authorization"] {
+        for forbidden in [
+            "messages",
+            "content",
+            "prompt",
+            "completion",
+            "api_key",
+            "authorization",
+        ] {
             assert!(!json.contains(forbidden), "{forbidden} in {json}");
         }
     }

@@ -70,14 +70,23 @@ mod tests {
 
     #[test]
     fn accepts_assigned_codes_in_any_case() {
-        assert_eq!("us".parse::<CountryCode>().map(|c| c.to_string()), Ok("US".into()));
-        assert_eq!(" de ".parse::<CountryCode>().map(|c| c.to_string()), Ok("DE".into()));
+        assert_eq!(
+            "us".parse::<CountryCode>().map(|c| c.to_string()),
+            Ok("US".into())
+        );
+        assert_eq!(
+            " de ".parse::<CountryCode>().map(|c| c.to_string()),
+            Ok("DE".into())
+        );
     }
 
     #[test]
     fn rejects_unassigned_and_malformed_codes() {
         for bad in ["XX", "USA", "U", "", "1A", "ÜS"] {
-            assert!(bad.parse::<CountryCode>().is_err(), "{bad} should be rejected");
+            assert!(
+                bad.parse::<CountryCode>().is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 }

@@ -76,7 +76,10 @@ pub fn parse_principals(text: &str, format: ImportFormat) -> Result<Vec<Principa
                 if let Some(first) = first_line_of.get(&principal.id) {
                     errors.push(RowError {
                         line,
-                        message: format!("duplicate id `{}` (first seen on line {first})", principal.id),
+                        message: format!(
+                            "duplicate id `{}` (first seen on line {first})",
+                            principal.id
+                        ),
                     });
                 } else {
                     first_line_of.insert(principal.id.clone(), line);
@@ -86,7 +89,11 @@ pub fn parse_principals(text: &str, format: ImportFormat) -> Result<Vec<Principa
             Err(message) => errors.push(RowError { line, message }),
         }
     }
-    if errors.is_empty() { Ok(principals) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(principals)
+    } else {
+        Err(errors)
+    }
 }
 
 /// A row as written, before any fact is checked.
@@ -129,7 +136,11 @@ impl ListField {
             ListField::List(items) => items.iter().map(String::as_str).collect(),
             ListField::Joined(text) => text.split(';').collect(),
         };
-        raw.into_iter().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+        raw.into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -148,7 +159,9 @@ impl BoolField {
             BoolField::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
                 "true" | "yes" | "y" | "1" => Ok(true),
                 "false" | "no" | "n" | "0" | "" => Ok(false),
-                other => Err(format!("{column}: `{other}` is not a yes/no value (use true or false)")),
+                other => Err(format!(
+                    "{column}: `{other}` is not a yes/no value (use true or false)"
+                )),
             },
         }
     }
@@ -162,11 +175,18 @@ impl RawPrincipal {
             .map_err(|e| problems.push(format!("id: {e}")))
             .ok();
         let citizenships = countries("citizenships", &self.citizenships.items(), &mut problems);
-        let permanent_residency =
-            countries("permanent_residency", &self.permanent_residency.items(), &mut problems);
-        let residence = non_empty(self.residence)
-            .and_then(|text| country("residence", &text, &mut problems));
-        let protected_individual = flag("protected_individual", self.protected_individual, &mut problems);
+        let permanent_residency = countries(
+            "permanent_residency",
+            &self.permanent_residency.items(),
+            &mut problems,
+        );
+        let residence =
+            non_empty(self.residence).and_then(|text| country("residence", &text, &mut problems));
+        let protected_individual = flag(
+            "protected_individual",
+            self.protected_individual,
+            &mut problems,
+        );
         let employee = flag("employee", self.employee, &mut problems);
         match id {
             Some(id) if problems.is_empty() => Ok(Principal {
@@ -190,25 +210,40 @@ fn non_empty(text: Option<String>) -> Option<String> {
 }
 
 fn country(column: &str, text: &str, problems: &mut Vec<String>) -> Option<CountryCode> {
-    text.parse().map_err(|e| problems.push(format!("{column}: {e}"))).ok()
+    text.parse()
+        .map_err(|e| problems.push(format!("{column}: {e}")))
+        .ok()
 }
 
 fn countries(column: &str, items: &[String], problems: &mut Vec<String>) -> BTreeSet<CountryCode> {
-    items.iter().filter_map(|item| country(column, item, problems)).collect()
+    items
+        .iter()
+        .filter_map(|item| country(column, item, problems))
+        .collect()
 }
 
 fn flag(column: &str, field: Option<BoolField>, problems: &mut Vec<String>) -> bool {
     match field {
         None => false,
-        Some(f) => f.value(column).map_err(|e| problems.push(e)).unwrap_or(false),
+        Some(f) => f
+            .value(column)
+            .map_err(|e| problems.push(e))
+            .unwrap_or(false),
     }
 }
 
 fn csv_rows(text: &str) -> Result<Vec<(u64, RawPrincipal)>, Vec<RowError>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let headers = reader
         .headers()
-        .map_err(|e| vec![RowError { line: 1, message: format!("cannot read the header row: {e}") }])?
+        .map_err(|e| {
+            vec![RowError {
+                line: 1,
+                message: format!("cannot read the header row: {e}"),
+            }]
+        })?
         .clone();
     check_csv_header(&headers)?;
     let mut rows = Vec::new();
@@ -222,11 +257,18 @@ fn csv_rows(text: &str) -> Result<Vec<(u64, RawPrincipal)>, Vec<RowError>> {
             }
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                errors.push(RowError { line, message: csv_error_message(&e) });
+                errors.push(RowError {
+                    line,
+                    message: csv_error_message(&e),
+                });
             }
         }
     }
-    if errors.is_empty() { Ok(rows) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
 }
 
 fn check_csv_header(headers: &csv::StringRecord) -> Result<(), Vec<RowError>> {
@@ -235,13 +277,23 @@ fn check_csv_header(headers: &csv::StringRecord) -> Result<(), Vec<RowError>> {
         .filter(|h| !COLUMNS.contains(h))
         .map(|h| RowError {
             line: 1,
-            message: format!("unknown column `{h}` (expected some of: {})", COLUMNS.join(", ")),
+            message: format!(
+                "unknown column `{h}` (expected some of: {})",
+                COLUMNS.join(", ")
+            ),
         })
         .collect();
     if !headers.iter().any(|h| h == "id") {
-        errors.push(RowError { line: 1, message: "the header row has no `id` column".into() });
+        errors.push(RowError {
+            line: 1,
+            message: "the header row has no `id` column".into(),
+        });
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn csv_record_to_raw(headers: &csv::StringRecord, record: &csv::StringRecord) -> RawPrincipal {
@@ -266,7 +318,9 @@ fn csv_record_to_raw(headers: &csv::StringRecord, record: &csv::StringRecord) ->
 
 fn csv_error_message(error: &csv::Error) -> String {
     match error.kind() {
-        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => {
             format!("has {len} fields but the header has {expected_len}")
         }
         _ => error.to_string(),
@@ -283,10 +337,17 @@ fn jsonl_rows(text: &str) -> Result<Vec<(u64, RawPrincipal)>, Vec<RowError>> {
         }
         match serde_json::from_str::<RawPrincipal>(line) {
             Ok(raw) => rows.push((line_no, raw)),
-            Err(e) => errors.push(RowError { line: line_no, message: jsonl_error_message(&e) }),
+            Err(e) => errors.push(RowError {
+                line: line_no,
+                message: jsonl_error_message(&e),
+            }),
         }
     }
-    if errors.is_empty() { Ok(rows) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
 }
 
 fn jsonl_error_message(error: &serde_json::Error) -> String {
@@ -294,7 +355,9 @@ fn jsonl_error_message(error: &serde_json::Error) -> String {
     // serde_json appends "at line 1 column N"; the line is ours to state.
     let text = text.split(" at line ").next().unwrap_or(&text).to_string();
     if text.starts_with("unknown field `us_person`") {
-        format!("{text}; us_person is derived from citizenships, permanent_residency and protected_individual")
+        format!(
+            "{text}; us_person is derived from citizenships, permanent_residency and protected_individual"
+        )
     } else {
         text
     }
@@ -325,7 +388,10 @@ mod tests {
     fn csv_reports_every_bad_row_with_its_line() {
         let text = "id,citizenships,residence,employee\nok,US,US,true\nbad1,XX,US,true\nbad2,US,ZZ,maybe\n";
         let errors = parse_principals(text, ImportFormat::Csv).unwrap_err();
-        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
         assert!(errors[0].message.contains("citizenships: `XX`"));
         assert!(errors[1].message.contains("residence: `ZZ`"));
         assert!(errors[1].message.contains("employee: `maybe`"));
@@ -340,7 +406,8 @@ mod tests {
 
     #[test]
     fn csv_reports_rows_with_the_wrong_number_of_fields() {
-        let errors = parse_principals("id,name\nalice,Alice,extra\n", ImportFormat::Csv).unwrap_err();
+        let errors =
+            parse_principals("id,name\nalice,Alice,extra\n", ImportFormat::Csv).unwrap_err();
         assert_eq!(errors[0].line, 2);
         assert!(errors[0].message.contains("3 fields"));
     }
@@ -365,7 +432,10 @@ mod tests {
     fn jsonl_reports_bad_lines_and_refuses_us_person() {
         let text = "{\"id\":\"a\"}\n{not json}\n{\"id\":\"c\",\"us_person\":true}\n";
         let errors = parse_principals(text, ImportFormat::Jsonl).unwrap_err();
-        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         assert!(errors[1].message.contains("us_person"));
     }
 }

@@ -28,7 +28,10 @@ impl KeyId {
 
     /// Accepts only what [`NewKey::generate`] produces: lowercase hex of the right length.
     pub fn parse(text: &str) -> Option<KeyId> {
-        let valid = text.len() == ID_BYTES * 2 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let valid = text.len() == ID_BYTES * 2
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         valid.then(|| KeyId(text.to_string()))
     }
 }
@@ -92,7 +95,11 @@ impl NewKey {
         rng.fill_bytes(&mut secret);
         let id = KeyId(hex::encode(id));
         let secret = hex::encode(secret);
-        NewKey { hash: SecretHash::of(&secret), plaintext: format!("{PREFIX}{id}_{secret}"), id }
+        NewKey {
+            hash: SecretHash::of(&secret),
+            plaintext: format!("{PREFIX}{id}_{secret}"),
+            id,
+        }
     }
 }
 
@@ -111,7 +118,10 @@ impl<'a> PresentedKey<'a> {
         if secret.len() != SECRET_BYTES * 2 {
             return None;
         }
-        Some(PresentedKey { id: KeyId::parse(id)?, secret })
+        Some(PresentedKey {
+            id: KeyId::parse(id)?,
+            secret,
+        })
     }
 
     pub fn matches(&self, stored: &SecretHash) -> bool {
@@ -146,7 +156,13 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_not_parsed() {
-        for bad in ["", "sk-abc", "clr_", "clr_zz_00", "clr_0011223344556677_short"] {
+        for bad in [
+            "",
+            "sk-abc",
+            "clr_",
+            "clr_zz_00",
+            "clr_0011223344556677_short",
+        ] {
             assert!(PresentedKey::parse(bad).is_none(), "{bad}");
         }
     }

@@ -169,7 +169,10 @@ mod tests {
 
     #[test]
     fn us_citizen_abroad_is_a_us_person() {
-        assert_eq!(person(&["US"], &[], false).us_person_basis(), UsPersonBasis::UsCitizen);
+        assert_eq!(
+            person(&["US"], &[], false).us_person_basis(),
+            UsPersonBasis::UsCitizen
+        );
     }
 
     #[test]
@@ -207,7 +210,10 @@ mod tests {
     #[test]
     fn principal_id_rejects_empty_and_control_characters() {
         assert_eq!("  ".parse::<PrincipalId>(), Err(InvalidPrincipalId::Empty));
-        assert_eq!("a\u{7}b".parse::<PrincipalId>(), Err(InvalidPrincipalId::ControlCharacter));
+        assert_eq!(
+            "a\u{7}b".parse::<PrincipalId>(),
+            Err(InvalidPrincipalId::ControlCharacter)
+        );
         assert_eq!("alice".parse::<PrincipalId>().unwrap().as_str(), "alice");
     }
 }

@@ -28,7 +28,9 @@ pub struct AuditSink {
 
 /// No room in the audit queue within the allowed wait: the gateway must not serve.
 #[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("the audit log is not keeping up; the request was refused so that no decision goes unrecorded")]
+#[error(
+    "the audit log is not keeping up; the request was refused so that no decision goes unrecorded"
+)]
 pub struct AuditOverloaded;
 
 /// A reserved place in the audit queue: its owner's record is guaranteed a place in the log.
@@ -66,7 +68,10 @@ pub fn spawn_writer(
     metrics: Arc<Metrics>,
 ) -> (AuditSink, tokio::task::JoinHandle<ChainHead>) {
     let (tx, rx) = mpsc::channel(config.queue_capacity);
-    let sink = AuditSink { tx, max_wait: Duration::from_millis(config.max_wait_ms) };
+    let sink = AuditSink {
+        tx,
+        max_wait: Duration::from_millis(config.max_wait_ms),
+    };
     let handle = tokio::spawn(write_batches(rx, store, head, config.batch_max, metrics));
     (sink, handle)
 }

@@ -27,15 +27,26 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-    bearer.or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok())).map(str::trim)
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
+    bearer
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
 }
 
 /// Checks the request's key against the registry, in constant time for the secret.
-pub fn authenticate(registry: &Registry, headers: &HeaderMap, surface: ApiSurface) -> Result<Caller, ApiError> {
+pub fn authenticate(
+    registry: &Registry,
+    headers: &HeaderMap,
+    surface: ApiSurface,
+) -> Result<Caller, ApiError> {
     let text = presented_key(headers).ok_or_else(|| ApiError::missing_key(surface))?;
     let presented = PresentedKey::parse(text).ok_or_else(|| ApiError::invalid_key(surface))?;
-    let active = registry.key(&presented.id).ok_or_else(|| ApiError::invalid_key(surface))?;
+    let active = registry
+        .key(&presented.id)
+        .ok_or_else(|| ApiError::invalid_key(surface))?;
     if !presented.matches(&active.hash) {
         return Err(ApiError::invalid_key(surface));
     }
@@ -45,8 +56,14 @@ pub fn authenticate(registry: &Registry, headers: &HeaderMap, surface: ApiSurfac
             StatusCode::FORBIDDEN,
             clearance_wire::error::ErrorKind::PermissionDenied,
             "unknown_principal",
-            format!("this key belongs to principal `{}`, who is not in the registry", active.principal_id),
+            format!(
+                "this key belongs to principal `{}`, who is not in the registry",
+                active.principal_id
+            ),
         )
     })?;
-    Ok(Caller { key_id: active.id, principal })
+    Ok(Caller {
+        key_id: active.id,
+        principal,
+    })
 }

@@ -21,8 +21,21 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(surface: ApiSurface, status: StatusCode, kind: ErrorKind, class: &'static str, message: impl Into<String>) -> Self {
-        ApiError { surface, status, kind, message: message.into(), code: None, class }
+    pub fn new(
+        surface: ApiSurface,
+        status: StatusCode,
+        kind: ErrorKind,
+        class: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            surface,
+            status,
+            kind,
+            message: message.into(),
+            code: None,
+            class,
+        }
     }
 
     pub fn with_code(mut self, code: &'static str) -> Self {
@@ -42,8 +55,14 @@ impl ApiError {
     }
 
     pub fn invalid_key(surface: ApiSurface) -> Self {
-        ApiError::new(surface, StatusCode::UNAUTHORIZED, ErrorKind::Authentication, "invalid_key", "invalid or revoked API key")
-            .with_code("invalid_api_key")
+        ApiError::new(
+            surface,
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Authentication,
+            "invalid_key",
+            "invalid or revoked API key",
+        )
+        .with_code("invalid_api_key")
     }
 }
 

@@ -54,26 +54,66 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("clearance");
         let requests = Family::<RequestLabels, Counter>::default();
-        let duration: HistogramFamily<ModelLabels> = Family::new_with_constructor(latency_histogram);
-        let overhead: HistogramFamily<ModelLabels> = Family::new_with_constructor(latency_histogram);
+        let duration: HistogramFamily<ModelLabels> =
+            Family::new_with_constructor(latency_histogram);
+        let overhead: HistogramFamily<ModelLabels> =
+            Family::new_with_constructor(latency_histogram);
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
         let audit_written = Counter::default();
         let audit_overloaded = Counter::default();
         let audit_queued = Gauge::default();
-        registry.register("requests", "Model requests by requested model, API and status", requests.clone());
-        registry.register("request_duration_seconds", "Whole request time by model", duration.clone());
-        registry.register("overhead_seconds", "The gateway's own time per request, excluding the upstream", overhead.clone());
-        registry.register("upstream_errors", "Upstream failures by model and class", upstream_errors.clone());
-        registry.register("audit_records_written", "Audit records stored", audit_written.clone());
-        registry.register("audit_overloaded", "Requests refused because the audit queue was full", audit_overloaded.clone());
-        registry.register("audit_queue_depth", "Audit records waiting for the writer", audit_queued.clone());
-        Metrics { registry, requests, duration, overhead, upstream_errors, audit_written, audit_overloaded, audit_queued }
+        registry.register(
+            "requests",
+            "Model requests by requested model, API and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Whole request time by model",
+            duration.clone(),
+        );
+        registry.register(
+            "overhead_seconds",
+            "The gateway's own time per request, excluding the upstream",
+            overhead.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Upstream failures by model and class",
+            upstream_errors.clone(),
+        );
+        registry.register(
+            "audit_records_written",
+            "Audit records stored",
+            audit_written.clone(),
+        );
+        registry.register(
+            "audit_overloaded",
+            "Requests refused because the audit queue was full",
+            audit_overloaded.clone(),
+        );
+        registry.register(
+            "audit_queue_depth",
+            "Audit records waiting for the writer",
+            audit_queued.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            duration,
+            overhead,
+            upstream_errors,
+            audit_written,
+            audit_overloaded,
+            audit_queued,
+        }
     }
 
     /// The Prometheus/OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
         text
     }
 }

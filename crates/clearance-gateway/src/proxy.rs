@@ -41,14 +41,32 @@ pub const SERVED_MODEL: &str = "x-clearance-served-model";
 pub const OVERHEAD_MS: &str = "x-clearance-overhead-ms";
 
 /// Serves one model request on `surface`.
-pub async fn handle(state: AppState, surface: ApiSurface, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn handle(
+    state: AppState,
+    surface: ApiSurface,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::now_v7().to_string();
     let slot = match state.audit.reserve().await {
         Ok(slot) => slot,
-        Err(overloaded) => return refuse_unaudited(&state, surface, &request_id, started, &overloaded.to_string()),
+        Err(overloaded) => {
+            return refuse_unaudited(
+                &state,
+                surface,
+                &request_id,
+                started,
+                &overloaded.to_string(),
+            );
+        }
     };
-    let audit = PendingAudit::new(slot, Arc::clone(&state.metrics), base_record(&request_id, surface), started);
+    let audit = PendingAudit::new(
+        slot,
+        Arc::clone(&state.metrics),
+        base_record(&request_id, surface),
+        started,
+    );
     serve(&state, surface, &headers, body, audit).await
 }
 
@@ -77,14 +95,28 @@ fn base_record(request_id: &str, surface: ApiSurface) -> AuditRecord {
 
 /// The audit queue is full: refuse without serving (fail closed). Nothing was decided, so
 /// there is nothing a record could be missing; the refusal shows in the metrics.
-fn refuse_unaudited(state: &AppState, surface: ApiSurface, request_id: &str, started: Instant, message: &str) -> Response {
+fn refuse_unaudited(
+    state: &AppState,
+    surface: ApiSurface,
+    request_id: &str,
+    started: Instant,
+    message: &str,
+) -> Response {
     state.metrics.audit_overloaded.inc();
-    let error = ApiError::new(surface, StatusCode::SERVICE_UNAVAILABLE, ErrorKind::Overloaded, "audit_overloaded", message)
-        .with_code("audit_overloaded");
+    let error = ApiError::new(
+        surface,
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Overloaded,
+        "audit_overloaded",
+        message,
+    )
+    .with_code("audit_overloaded");
     let mut response = error.into_response();
     set_header(&mut response, REQUEST_ID, request_id);
     set_header(&mut response, OVERHEAD_MS, &millis(started.elapsed()));
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 
@@ -104,18 +136,27 @@ async fn serve(
     let forwarded = forwarded_headers(headers);
     let upstream_body = request.upstream_body(&entry.model.upstream);
     audit.mark_upstream_start();
-    let sent = state.upstream.send(&entry.provider, surface, upstream_body, &forwarded).await;
+    let sent = state
+        .upstream
+        .send(&entry.provider, surface, upstream_body, &forwarded)
+        .await;
     audit.mark_upstream_end();
     let upstream = match sent {
         Ok(upstream) => upstream,
-        Err(error) => return audit.answer_error(upstream_unreachable(surface, &entry, &error)),
+        Err(error) => {
+            count_upstream_error(state, &entry, error.class());
+            return audit.answer_error(upstream_unreachable(surface, &entry, &error));
+        }
     };
     audit.record.upstream_status = Some(upstream.status);
     if !(200..300).contains(&upstream.status) {
         return relay_upstream_error(state, surface, &entry, upstream, audit).await;
     }
     audit.record.served_model = Some(entry.model.name.clone());
-    let is_sse = upstream.content_type.as_deref().is_some_and(|t| t.starts_with("text/event-stream"));
+    let is_sse = upstream
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("text/event-stream"));
     if request.stream && is_sse {
         stream_answer(surface, &request, upstream, audit)
     } else {
@@ -135,11 +176,18 @@ fn prepare(
     audit.set_caller(&caller);
     let body = read_body(surface, body, state.config.server.max_body_bytes)?;
     let request = ClientRequest::parse(surface, &body).map_err(|e| {
-        ApiError::new(surface, StatusCode::BAD_REQUEST, ErrorKind::InvalidRequest, "invalid_request", e.to_string())
+        ApiError::new(
+            surface,
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            "invalid_request",
+            e.to_string(),
+        )
     })?;
     audit.record.requested_model = Some(request.model.clone());
     audit.record.stream = request.stream;
     let entry = resolve_model(state, surface, &request.model)?;
+    audit.metrics_model = Some(entry.model.name.clone());
     Ok((request, entry))
 }
 
@@ -148,7 +196,11 @@ fn decide() -> Decision {
     Decision::Allow
 }
 
-fn read_body(surface: ApiSurface, body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+fn read_body(
+    surface: ApiSurface,
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
@@ -160,12 +212,22 @@ fn read_body(surface: ApiSurface, body: Result<Bytes, BytesRejection>, limit: us
             )
             .with_code("request_too_large")
         } else {
-            ApiError::new(surface, StatusCode::BAD_REQUEST, ErrorKind::InvalidRequest, "invalid_request", rejection.body_text())
+            ApiError::new(
+                surface,
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                "invalid_request",
+                rejection.body_text(),
+            )
         }
     })
 }
 
-fn resolve_model(state: &AppState, surface: ApiSurface, name: &str) -> Result<ModelEntry, ApiError> {
+fn resolve_model(
+    state: &AppState,
+    surface: ApiSurface,
+    name: &str,
+) -> Result<ModelEntry, ApiError> {
     let entry = state.models.get(name).cloned().ok_or_else(|| {
         ApiError::new(
             surface,
@@ -196,7 +258,10 @@ fn resolve_model(state: &AppState, surface: ApiSurface, name: &str) -> Result<Mo
 
 fn provider_speaks(entry: &ModelEntry, surface: ApiSurface) -> bool {
     use clearance_config::ProviderKind as K;
-    matches!((entry.provider.kind, surface), (K::Openai, ApiSurface::OpenaiChat) | (K::Anthropic, ApiSurface::AnthropicMessages))
+    matches!(
+        (entry.provider.kind, surface),
+        (K::Openai, ApiSurface::OpenaiChat) | (K::Anthropic, ApiSurface::AnthropicMessages)
+    )
 }
 
 fn native_endpoint(kind: clearance_config::ProviderKind) -> &'static str {
@@ -207,16 +272,46 @@ fn native_endpoint(kind: clearance_config::ProviderKind) -> &'static str {
 }
 
 fn forwarded_headers(headers: &HeaderMap) -> ForwardedHeaders {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    ForwardedHeaders { anthropic_version: text("anthropic-version"), anthropic_beta: text("anthropic-beta") }
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    ForwardedHeaders {
+        anthropic_version: text("anthropic-version"),
+        anthropic_beta: text("anthropic-beta"),
+    }
 }
 
-fn upstream_unreachable(surface: ApiSurface, entry: &ModelEntry, error: &UpstreamError) -> ApiError {
+fn upstream_unreachable(
+    surface: ApiSurface,
+    entry: &ModelEntry,
+    error: &UpstreamError,
+) -> ApiError {
     let (status, kind) = match error {
         UpstreamError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, ErrorKind::Api),
         _ => (StatusCode::BAD_GATEWAY, ErrorKind::Api),
     };
-    ApiError::new(surface, status, kind, error.class(), format!("model `{}`: {error}", entry.model.name)).with_code("upstream_error")
+    ApiError::new(
+        surface,
+        status,
+        kind,
+        error.class(),
+        format!("model `{}`: {error}", entry.model.name),
+    )
+    .with_code("upstream_error")
+}
+
+fn count_upstream_error(state: &AppState, entry: &ModelEntry, class: &'static str) {
+    state
+        .metrics
+        .upstream_errors
+        .get_or_create(&UpstreamErrorLabels {
+            model: entry.model.name.clone(),
+            class,
+        })
+        .inc();
 }
 
 /// The provider answered with an error status: the client gets that status, in its own shape.
@@ -231,11 +326,7 @@ async fn relay_upstream_error(
     audit.mark_upstream_start();
     let body = upstream.collect().await.unwrap_or_default();
     audit.mark_upstream_end();
-    state
-        .metrics
-        .upstream_errors
-        .get_or_create(&UpstreamErrorLabels { model: entry.model.name.clone(), class: "upstream_status" })
-        .inc();
+    count_upstream_error(state, entry, "upstream_status");
     let json = upstream_error_body(surface, status, &entry.provider.name, &body);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     audit.record.error_class = Some("upstream_status".into());
@@ -243,7 +334,12 @@ async fn relay_upstream_error(
 }
 
 /// A non-streaming answer: read whole, shown under the client's model name.
-async fn whole_answer(surface: ApiSurface, entry: &ModelEntry, upstream: UpstreamResponse, mut audit: PendingAudit) -> Response {
+async fn whole_answer(
+    surface: ApiSurface,
+    entry: &ModelEntry,
+    upstream: UpstreamResponse,
+    mut audit: PendingAudit,
+) -> Response {
     let status = StatusCode::from_u16(upstream.status).unwrap_or(StatusCode::OK);
     audit.mark_upstream_start();
     let collected = upstream.collect().await;
@@ -256,24 +352,43 @@ async fn whole_answer(surface: ApiSurface, entry: &ModelEntry, upstream: Upstrea
     audit.set_usage(usage);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     set_header(&mut response, SERVED_MODEL, &entry.model.name);
     audit.finish_response(response)
 }
 
 /// A streamed answer: relayed event by event as the provider sends it.
-fn stream_answer(surface: ApiSurface, request: &ClientRequest, upstream: UpstreamResponse, mut audit: PendingAudit) -> Response {
+fn stream_answer(
+    surface: ApiSurface,
+    request: &ClientRequest,
+    upstream: UpstreamResponse,
+    mut audit: PendingAudit,
+) -> Response {
     let strip_usage = surface == ApiSurface::OpenaiChat && !request.client_wants_usage_chunk();
     let rewriter = SseRewriter::new(surface, &request.model, strip_usage);
     // Until the stream ends properly, a dropped body means the client went away.
     audit.record.error_class = Some("client_disconnected".into());
     audit.record.status = 200;
     let mut response = Response::new(Body::empty());
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     set_header(&mut response, SERVED_MODEL, &request.model);
     stamp(&mut response, &audit);
-    let relay = Relay { upstream: upstream.body, rewriter, audit, surface, done: false };
+    let relay = Relay {
+        upstream: upstream.body,
+        rewriter,
+        audit,
+        surface,
+        done: false,
+    };
     *response.body_mut() = Body::from_stream(futures::stream::unfold(relay, Relay::next_bytes));
     response
 }
@@ -321,7 +436,11 @@ impl Relay {
             None
         };
         let rest = self.rewriter.finish();
-        if rest.is_empty() { None } else { Some((Ok(Bytes::from(rest)), self)) }
+        if rest.is_empty() {
+            None
+        } else {
+            Some((Ok(Bytes::from(rest)), self))
+        }
     }
 
     /// The provider broke off mid-stream: tell the client in its own stream format.
@@ -330,11 +449,18 @@ impl Relay {
         self.audit.set_usage(self.rewriter.usage());
         self.audit.record.error_class = Some("upstream_stream_broken".into());
         let message = format!("the provider broke off the answer: {error}");
-        let body = error_body(self.surface, ErrorKind::Api, &message, Some("upstream_stream_broken"));
+        let body = error_body(
+            self.surface,
+            ErrorKind::Api,
+            &message,
+            Some("upstream_stream_broken"),
+        );
         let mut out = self.rewriter.finish();
         match self.surface {
             ApiSurface::OpenaiChat => out.extend_from_slice(format!("data: {body}\n\n").as_bytes()),
-            ApiSurface::AnthropicMessages => out.extend_from_slice(format!("event: error\ndata: {body}\n\n").as_bytes()),
+            ApiSurface::AnthropicMessages => {
+                out.extend_from_slice(format!("event: error\ndata: {body}\n\n").as_bytes())
+            }
         }
         Bytes::from(out)
     }
@@ -349,11 +475,26 @@ pub struct PendingAudit {
     started: Instant,
     upstream_wait: Duration,
     upstream_since: Option<Instant>,
+    /// The configured model, once resolved; metrics never take a label from unchecked input.
+    metrics_model: Option<String>,
 }
 
 impl PendingAudit {
-    fn new(slot: AuditSlot, metrics: Arc<Metrics>, record: AuditRecord, started: Instant) -> PendingAudit {
-        PendingAudit { slot: Some(slot), record, metrics, started, upstream_wait: Duration::ZERO, upstream_since: None }
+    fn new(
+        slot: AuditSlot,
+        metrics: Arc<Metrics>,
+        record: AuditRecord,
+        started: Instant,
+    ) -> PendingAudit {
+        PendingAudit {
+            slot: Some(slot),
+            record,
+            metrics,
+            started,
+            upstream_wait: Duration::ZERO,
+            upstream_since: None,
+            metrics_model: None,
+        }
     }
 
     fn set_caller(&mut self, caller: &Caller) {
@@ -410,22 +551,38 @@ impl Drop for PendingAudit {
         let duration = self.started.elapsed();
         self.record.duration_us = duration.as_micros() as u64;
         self.record.overhead_us = overhead.as_micros() as u64;
-        record_metrics(&self.metrics, &self.record, duration, overhead);
+        let model = self.metrics_model.take().unwrap_or_else(|| "-".into());
+        record_metrics(&self.metrics, &self.record, model, duration, overhead);
         let api = self.record.api;
         let record = std::mem::replace(&mut self.record, base_record("", api));
         slot.commit(record);
     }
 }
 
-fn record_metrics(metrics: &Metrics, record: &AuditRecord, duration: Duration, overhead: Duration) {
-    let model = record.requested_model.clone().unwrap_or_else(|| "-".into());
+fn record_metrics(
+    metrics: &Metrics,
+    record: &AuditRecord,
+    model: String,
+    duration: Duration,
+    overhead: Duration,
+) {
     metrics
         .requests
-        .get_or_create(&RequestLabels { model: model.clone(), api: record.api.as_str(), status: record.status })
+        .get_or_create(&RequestLabels {
+            model: model.clone(),
+            api: record.api.as_str(),
+            status: record.status,
+        })
         .inc();
     let labels = ModelLabels { model };
-    metrics.duration.get_or_create(&labels).observe(duration.as_secs_f64());
-    metrics.overhead.get_or_create(&labels).observe(overhead.as_secs_f64());
+    metrics
+        .duration
+        .get_or_create(&labels)
+        .observe(duration.as_secs_f64());
+    metrics
+        .overhead
+        .get_or_create(&labels)
+        .observe(overhead.as_secs_f64());
 }
 
 fn set_header(response: &mut Response, name: &'static str, value: &str) {

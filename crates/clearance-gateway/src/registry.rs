@@ -59,7 +59,8 @@ impl Registry {
             self.keys.store(Arc::new(load_keys(store).await?));
         }
         if now.principals != loaded.principals {
-            self.principals.store(Arc::new(load_principals(store).await?));
+            self.principals
+                .store(Arc::new(load_principals(store).await?));
         }
         *loaded = now;
         Ok(())
@@ -88,10 +89,26 @@ async fn load_keys(store: &dyn Store) -> Result<HashMap<KeyId, ActiveKey>, Store
         .await?
         .into_iter()
         .filter(|k| k.revoked.is_none())
-        .map(|k| (k.id.clone(), ActiveKey { id: k.id, principal_id: k.principal_id, hash: k.hash }))
+        .map(|k| {
+            (
+                k.id.clone(),
+                ActiveKey {
+                    id: k.id,
+                    principal_id: k.principal_id,
+                    hash: k.hash,
+                },
+            )
+        })
         .collect())
 }
 
-async fn load_principals(store: &dyn Store) -> Result<HashMap<PrincipalId, Arc<Principal>>, StoreError> {
-    Ok(store.principals().await?.into_iter().map(|p| (p.id.clone(), Arc::new(p))).collect())
+async fn load_principals(
+    store: &dyn Store,
+) -> Result<HashMap<PrincipalId, Arc<Principal>>, StoreError> {
+    Ok(store
+        .principals()
+        .await?
+        .into_iter()
+        .map(|p| (p.id.clone(), Arc::new(p)))
+        .collect())
 }

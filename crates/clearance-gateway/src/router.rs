@@ -32,24 +32,39 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn chat_completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     proxy::handle(state, ApiSurface::OpenaiChat, headers, body).await
 }
 
-async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn messages(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     proxy::handle(state, ApiSurface::AnthropicMessages, headers, body).await
 }
 
 /// The models this caller may use, in the shape of the SDK asking: Anthropic's SDK sends
 /// `anthropic-version`, OpenAI's does not.
 async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let surface =
-        if headers.contains_key("anthropic-version") { ApiSurface::AnthropicMessages } else { ApiSurface::OpenaiChat };
+    let surface = if headers.contains_key("anthropic-version") {
+        ApiSurface::AnthropicMessages
+    } else {
+        ApiSurface::OpenaiChat
+    };
     if let Err(error) = authenticate(&state.registry, &headers, surface) {
         return error.into_response();
     }
-    let names: Vec<(&str, &str)> =
-        state.config.models.iter().map(|m| (m.name.as_str(), m.provider.as_str())).collect();
+    let names: Vec<(&str, &str)> = state
+        .config
+        .models
+        .iter()
+        .map(|m| (m.name.as_str(), m.provider.as_str()))
+        .collect();
     let body = match surface {
         ApiSurface::OpenaiChat => json!({
             "object": "list",
@@ -77,7 +92,11 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.change_versions().await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {error}\n")).into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {error}\n"),
+        )
+            .into_response(),
     }
 }
 

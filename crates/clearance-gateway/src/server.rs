@@ -27,7 +27,10 @@ pub enum GatewayError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server error: {0}")]
     Serve(std::io::Error),
     #[error(transparent)]
@@ -50,17 +53,29 @@ impl Gateway {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.store.sqlite)?);
         let listener = TcpListener::bind(config.server.listen)
             .await
-            .map_err(|source| GatewayError::Bind { addr: config.server.listen, source })?;
+            .map_err(|source| GatewayError::Bind {
+                addr: config.server.listen,
+                source,
+            })?;
         Gateway::with_store(config, store, listener).await
     }
 
     /// Builds the gateway over a given store and listener (tests pick port 0).
-    pub async fn with_store(config: Config, store: Arc<dyn Store>, listener: TcpListener) -> Result<Gateway, GatewayError> {
+    pub async fn with_store(
+        config: Config,
+        store: Arc<dyn Store>,
+        listener: TcpListener,
+    ) -> Result<Gateway, GatewayError> {
         let registry = Arc::new(Registry::load(store.as_ref()).await?);
         let refresher = registry.spawn_refresh(Arc::clone(&store));
         let metrics = Arc::new(Metrics::new());
         let head = store.audit_head().await?;
-        let (audit, writer) = spawn_writer(Arc::clone(&store), head, &config.audit, Arc::clone(&metrics));
+        let (audit, writer) = spawn_writer(
+            Arc::clone(&store),
+            head,
+            &config.audit,
+            Arc::clone(&metrics),
+        );
         let state = AppState {
             models: Arc::new(model_table(&config)),
             config: Arc::new(config),
@@ -70,7 +85,12 @@ impl Gateway {
             audit,
             metrics,
         };
-        Ok(Gateway { listener, state, writer, refresher })
+        Ok(Gateway {
+            listener,
+            state,
+            writer,
+            refresher,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -79,15 +99,25 @@ impl Gateway {
 
     /// Serves until `shutdown` resolves, then drains: in-flight requests get [`DRAIN_GRACE`] to
     /// finish, and every accepted audit record is stored before this returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), GatewayError> {
-        let Gateway { listener, state, writer, refresher } = self;
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        let Gateway {
+            listener,
+            state,
+            writer,
+            refresher,
+        } = self;
         let app = router(state);
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let graceful = async move {
             shutdown.await;
             let _ = signalled_tx.send(());
         };
-        let server = axum::serve(listener, app).with_graceful_shutdown(graceful).into_future();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .into_future();
         tokio::pin!(server);
         let served = tokio::select! {
             result = &mut server => result,
@@ -100,7 +130,9 @@ impl Gateway {
         // drains the queue and stops.
         drop(server);
         refresher.abort();
-        let head = writer.await.map_err(|e| GatewayError::AuditWriter(e.to_string()))?;
+        let head = writer
+            .await
+            .map_err(|e| GatewayError::AuditWriter(e.to_string()))?;
         tracing::info!(last_seq = head.seq, "audit log drained");
         served.map_err(GatewayError::Serve)
     }

@@ -36,7 +36,13 @@ pub fn model_table(config: &Config) -> HashMap<String, ModelEntry> {
         .iter()
         .filter_map(|m| {
             let provider = config.providers.get(&m.provider)?.clone();
-            Some((m.name.clone(), ModelEntry { model: m.clone(), provider }))
+            Some((
+                m.name.clone(),
+                ModelEntry {
+                    model: m.clone(),
+                    provider,
+                },
+            ))
         })
         .collect()
 }

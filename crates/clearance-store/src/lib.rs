@@ -23,11 +23,20 @@ pub use sqlite::SqliteStore;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store at {path}: {source}")]
-    Open { path: String, source: rusqlite::Error },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("store migration {version} failed: {source}")]
-    Migration { version: usize, source: rusqlite::Error },
+    Migration {
+        version: usize,
+        source: rusqlite::Error,
+    },
     #[error("store query failed while {doing}: {source}")]
-    Query { doing: &'static str, source: rusqlite::Error },
+    Query {
+        doing: &'static str,
+        source: rusqlite::Error,
+    },
     #[error("the store holds a value it cannot read ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("store worker stopped: {0}")]
@@ -51,7 +60,10 @@ pub struct ChangeVersions {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the given principals in one transaction: all or none.
-    async fn upsert_principals(&self, principals: &[Principal]) -> Result<ImportSummary, StoreError>;
+    async fn upsert_principals(
+        &self,
+        principals: &[Principal],
+    ) -> Result<ImportSummary, StoreError>;
     async fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, StoreError>;
     async fn principals(&self) -> Result<Vec<Principal>, StoreError>;
 
@@ -68,5 +80,9 @@ pub trait Store: Send + Sync + 'static {
     /// Appends sealed records in one transaction.
     async fn append_audit(&self, batch: &[SealedRecord]) -> Result<(), StoreError>;
     /// Up to `limit` records with `seq > after_seq`, in sequence order.
-    async fn audit_page(&self, after_seq: u64, limit: usize) -> Result<Vec<SealedRecord>, StoreError>;
+    async fn audit_page(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError>;
 }

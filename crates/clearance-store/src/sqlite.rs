@@ -32,13 +32,21 @@ fn query(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let open_err = |source| StoreError::Open { path: path.display().to_string(), source };
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
         let mut conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     /// Runs `work` with the connection on the blocking pool.
@@ -49,7 +57,9 @@ impl SqliteStore {
     {
         let conn = Arc::clone(&self.conn);
         tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().map_err(|_| StoreError::Worker("connection mutex poisoned".into()))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Worker("connection mutex poisoned".into()))?;
             work(&mut guard)
         })
         .await
@@ -66,36 +76,58 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         let fail = |source| StoreError::Migration { version, source };
         let tx = conn.transaction().map_err(fail)?;
         tx.execute_batch(sql).map_err(fail)?;
-        tx.pragma_update(None, "user_version", version).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(fail)?;
         tx.commit().map_err(fail)?;
     }
     Ok(())
 }
 
 fn bump_version(tx: &rusqlite::Transaction<'_>, kind: &str) -> Result<(), StoreError> {
-    tx.execute("UPDATE change_versions SET version = version + 1 WHERE kind = ?1", [kind])
-        .map_err(query("bumping a change version"))?;
+    tx.execute(
+        "UPDATE change_versions SET version = version + 1 WHERE kind = ?1",
+        [kind],
+    )
+    .map_err(query("bumping a change version"))?;
     Ok(())
 }
 
 fn principal_from_json(json: &str) -> Result<Principal, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt { what: "principal facts", detail: e.to_string() })
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        what: "principal facts",
+        detail: e.to_string(),
+    })
 }
 
 fn time_from_text(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt { what: "timestamp", detail: e.to_string() })
+        .map_err(|e| StoreError::Corrupt {
+            what: "timestamp",
+            detail: e.to_string(),
+        })
 }
 
-type KeyRow = (String, String, Option<String>, String, String, Option<String>);
+type KeyRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+);
 
 fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
     let (id, principal_id, name, hash, created, revoked) = row;
-    let corrupt = |what| StoreError::Corrupt { what, detail: id.clone() };
+    let corrupt = |what| StoreError::Corrupt {
+        what,
+        detail: id.clone(),
+    };
     Ok(StoredKey {
         id: KeyId::parse(&id).ok_or_else(|| corrupt("key id"))?,
-        principal_id: principal_id.parse().map_err(|_| corrupt("key principal id"))?,
+        principal_id: principal_id
+            .parse()
+            .map_err(|_| corrupt("key principal id"))?,
         name,
         hash: SecretHash::from_hex(&hash).ok_or_else(|| corrupt("key hash"))?,
         created: time_from_text(&created)?,
@@ -109,15 +141,29 @@ fn sealed_from_row(row: AuditRow) -> Result<SealedRecord, StoreError> {
     let (seq, id, prev, hash, record_json) = row;
     // An unparsable hash is itself tampering; keep the record so `verify` names it.
     let parse = |text: &str| ChainHash::from_hex(text).unwrap_or(ChainHash([0xff; 32]));
-    Ok(SealedRecord { seq: seq as u64, id, prev_hash: parse(&prev), hash: parse(&hash), record_json })
+    Ok(SealedRecord {
+        seq: seq as u64,
+        id,
+        prev_hash: parse(&prev),
+        hash: parse(&hash),
+        record_json,
+    })
 }
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn upsert_principals(&self, principals: &[Principal]) -> Result<ImportSummary, StoreError> {
+    async fn upsert_principals(
+        &self,
+        principals: &[Principal],
+    ) -> Result<ImportSummary, StoreError> {
         let rows: Vec<(String, String)> = principals
             .iter()
-            .map(|p| (p.id.to_string(), serde_json::to_string(p).expect("a Principal always serialises")))
+            .map(|p| {
+                (
+                    p.id.to_string(),
+                    serde_json::to_string(p).expect("a Principal always serialises"),
+                )
+            })
             .collect();
         self.with_conn(move |conn| {
             let tx = conn.transaction().map_err(query("starting a principal import"))?;
@@ -151,7 +197,9 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.with_conn(move |conn| {
             let json: Option<String> = conn
-                .query_row("SELECT facts FROM principals WHERE id = ?1", [id], |r| r.get(0))
+                .query_row("SELECT facts FROM principals WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(query("reading a principal"))?;
             json.as_deref().map(principal_from_json).transpose()
@@ -161,9 +209,14 @@ impl Store for SqliteStore {
 
     async fn principals(&self) -> Result<Vec<Principal>, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare("SELECT facts FROM principals ORDER BY id").map_err(query("listing principals"))?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(query("listing principals"))?;
-            rows.map(|r| principal_from_json(&r.map_err(query("listing principals"))?)).collect()
+            let mut stmt = conn
+                .prepare("SELECT facts FROM principals ORDER BY id")
+                .map_err(query("listing principals"))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(query("listing principals"))?;
+            rows.map(|r| principal_from_json(&r.map_err(query("listing principals"))?))
+                .collect()
         })
         .await
     }
@@ -206,9 +259,14 @@ impl Store for SqliteStore {
     async fn revoke_key(&self, id: &KeyId, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(query("starting a key revocation"))?;
+            let tx = conn
+                .transaction()
+                .map_err(query("starting a key revocation"))?;
             let changed = tx
-                .execute("UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![id, at.to_rfc3339()])
+                .execute(
+                    "UPDATE keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![id, at.to_rfc3339()],
+                )
                 .map_err(query("revoking a key"))?;
             bump_version(&tx, "keys")?;
             tx.commit().map_err(query("committing a key revocation"))?;
@@ -219,7 +277,9 @@ impl Store for SqliteStore {
 
     async fn change_versions(&self) -> Result<ChangeVersions, StoreError> {
         self.with_conn(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT kind, version FROM change_versions").map_err(query("reading change versions"))?;
+            let mut stmt = conn
+                .prepare_cached("SELECT kind, version FROM change_versions")
+                .map_err(query("reading change versions"))?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
                 .map_err(query("reading change versions"))?;
@@ -239,15 +299,21 @@ impl Store for SqliteStore {
     async fn audit_head(&self) -> Result<ChainHead, StoreError> {
         self.with_conn(|conn| {
             let row: Option<(i64, String)> = conn
-                .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(
+                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()
                 .map_err(query("reading the audit head"))?;
             match row {
                 None => Ok(ChainHead::EMPTY),
                 Some((seq, hash)) => Ok(ChainHead {
                     seq: seq as u64,
-                    hash: ChainHash::from_hex(&hash)
-                        .ok_or(StoreError::Corrupt { what: "audit head hash", detail: format!("record #{seq}") })?,
+                    hash: ChainHash::from_hex(&hash).ok_or(StoreError::Corrupt {
+                        what: "audit head hash",
+                        detail: format!("record #{seq}"),
+                    })?,
                 }),
             }
         })
@@ -279,7 +345,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn audit_page(&self, after_seq: u64, limit: usize) -> Result<Vec<SealedRecord>, StoreError> {
+    async fn audit_page(
+        &self,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
         self.with_conn(move |conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT seq, id, prev_hash, hash, record FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")

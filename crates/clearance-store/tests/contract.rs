@@ -14,16 +14,32 @@ fn principals(csv: &str) -> Vec<clearance_core::principal::Principal> {
 }
 
 async fn principals_upsert_in_place(store: &dyn Store) {
-    let first = store.upsert_principals(&principals("id,citizenships\nalice,FR\nbob,US\n")).await.unwrap();
+    let first = store
+        .upsert_principals(&principals("id,citizenships\nalice,FR\nbob,US\n"))
+        .await
+        .unwrap();
     assert_eq!((first.inserted, first.updated), (2, 0));
     let before = store.change_versions().await.unwrap();
-    let second = store.upsert_principals(&principals("id,citizenships\nalice,US;FR\ncarol,DE\n")).await.unwrap();
+    let second = store
+        .upsert_principals(&principals("id,citizenships\nalice,US;FR\ncarol,DE\n"))
+        .await
+        .unwrap();
     assert_eq!((second.inserted, second.updated), (1, 1));
     assert!(store.change_versions().await.unwrap().principals > before.principals);
-    let alice = store.principal(&"alice".parse().unwrap()).await.unwrap().unwrap();
+    let alice = store
+        .principal(&"alice".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(alice.us_citizen(), "re-import replaced alice's facts");
     assert_eq!(store.principals().await.unwrap().len(), 3);
-    assert!(store.principal(&"nobody".parse().unwrap()).await.unwrap().is_none());
+    assert!(
+        store
+            .principal(&"nobody".parse().unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn keys_are_stored_hashed_and_revocable(store: &dyn Store) {
@@ -42,7 +58,10 @@ async fn keys_are_stored_hashed_and_revocable(store: &dyn Store) {
     assert!(keys[0].hash.matches(&new.hash));
     let before = store.change_versions().await.unwrap();
     assert!(store.revoke_key(&new.id, Utc::now()).await.unwrap());
-    assert!(!store.revoke_key(&new.id, Utc::now()).await.unwrap(), "revoking twice reports no change");
+    assert!(
+        !store.revoke_key(&new.id, Utc::now()).await.unwrap(),
+        "revoking twice reports no change"
+    );
     assert!(store.keys().await.unwrap()[0].revoked.is_some());
     assert!(store.change_versions().await.unwrap().keys > before.keys);
 }
@@ -111,7 +130,10 @@ async fn sqlite_store_keeps_everything_across_reopen() {
     let path = dir.path().join("c.db");
     {
         let store = SqliteStore::open(&path).unwrap();
-        store.upsert_principals(&principals("id\nalice\n")).await.unwrap();
+        store
+            .upsert_principals(&principals("id\nalice\n"))
+            .await
+            .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.principals().await.unwrap().len(), 1);

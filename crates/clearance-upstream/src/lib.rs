@@ -26,7 +26,11 @@ pub enum UpstreamError {
     #[error("request to provider `{provider}` failed: {detail}")]
     Other { provider: String, detail: String },
     #[error("provider `{provider}` ({kind}) cannot serve {surface} requests without translation")]
-    WrongFormat { provider: String, kind: &'static str, surface: &'static str },
+    WrongFormat {
+        provider: String,
+        kind: &'static str,
+        surface: &'static str,
+    },
 }
 
 impl UpstreamError {
@@ -84,7 +88,10 @@ impl UpstreamClient {
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| UpstreamError::Other { provider: "-".into(), detail: e.to_string() })?;
+            .map_err(|e| UpstreamError::Other {
+                provider: "-".into(),
+                detail: e.to_string(),
+            })?;
         Ok(UpstreamClient { http })
     }
 
@@ -97,14 +104,21 @@ impl UpstreamClient {
         forwarded: &ForwardedHeaders,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let url = endpoint(provider, surface)?;
-        let mut request = self.http.post(url).header("content-type", "application/json").body(body);
+        let mut request = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
         request = match provider.kind {
             ProviderKind::Openai => match &provider.api_key {
                 Some(key) => request.bearer_auth(key.expose()),
                 None => request,
             },
             ProviderKind::Anthropic => {
-                let version = forwarded.anthropic_version.as_deref().unwrap_or(DEFAULT_ANTHROPIC_VERSION);
+                let version = forwarded
+                    .anthropic_version
+                    .as_deref()
+                    .unwrap_or(DEFAULT_ANTHROPIC_VERSION);
                 let mut r = request.header("anthropic-version", version);
                 if let Some(beta) = &forwarded.anthropic_beta {
                     r = r.header("anthropic-beta", beta);
@@ -115,7 +129,10 @@ impl UpstreamClient {
                 }
             }
         };
-        let response = request.send().await.map_err(|e| classify(&provider.name, &e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| classify(&provider.name, &e))?;
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -125,9 +142,18 @@ impl UpstreamClient {
         let name = provider.name.clone();
         let body = response
             .bytes_stream()
-            .map(move |chunk| chunk.map_err(|e| UpstreamError::Body { provider: name.clone(), detail: without_url(&e) }))
+            .map(move |chunk| {
+                chunk.map_err(|e| UpstreamError::Body {
+                    provider: name.clone(),
+                    detail: without_url(&e),
+                })
+            })
             .boxed();
-        Ok(UpstreamResponse { status, content_type, body })
+        Ok(UpstreamResponse {
+            status,
+            content_type,
+            body,
+        })
     }
 }
 
@@ -136,7 +162,9 @@ fn endpoint(provider: &Provider, surface: ApiSurface) -> Result<String, Upstream
     let base = provider.base_url.as_str().trim_end_matches('/');
     match (provider.kind, surface) {
         (ProviderKind::Openai, ApiSurface::OpenaiChat) => Ok(format!("{base}/chat/completions")),
-        (ProviderKind::Anthropic, ApiSurface::AnthropicMessages) => Ok(format!("{base}/v1/messages")),
+        (ProviderKind::Anthropic, ApiSurface::AnthropicMessages) => {
+            Ok(format!("{base}/v1/messages"))
+        }
         (kind, surface) => Err(UpstreamError::WrongFormat {
             provider: provider.name.clone(),
             kind: kind.as_str(),
@@ -150,9 +178,15 @@ fn classify(provider: &str, error: &reqwest::Error) -> UpstreamError {
     if error.is_timeout() {
         UpstreamError::Timeout { provider }
     } else if error.is_connect() {
-        UpstreamError::Connect { provider, detail: without_url(error) }
+        UpstreamError::Connect {
+            provider,
+            detail: without_url(error),
+        }
     } else {
-        UpstreamError::Other { provider, detail: without_url(error) }
+        UpstreamError::Other {
+            provider,
+            detail: without_url(error),
+        }
     }
 }
 

@@ -16,13 +16,20 @@ fn bench(c: &mut Criterion) {
     let body = request_4kb();
     c.bench_function("request: parse + upstream body (4 KB)", |b| {
         b.iter(|| {
-            let request = ClientRequest::parse(ApiSurface::AnthropicMessages, black_box(&body)).expect("valid");
+            let request = ClientRequest::parse(ApiSurface::AnthropicMessages, black_box(&body))
+                .expect("valid");
             black_box(request.upstream_body("claude-mythos-5"))
         })
     });
     let response = br#"{"id":"msg_1","type":"message","role":"assistant","model":"up","content":[{"type":"text","text":"Hello there, this is a short answer."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":120,"output_tokens":9}}"#;
     c.bench_function("response: rewrite model + read usage", |b| {
-        b.iter(|| black_box(rewrite_response(ApiSurface::AnthropicMessages, black_box(response), "mythos-5")))
+        b.iter(|| {
+            black_box(rewrite_response(
+                ApiSurface::AnthropicMessages,
+                black_box(response),
+                "mythos-5",
+            ))
+        })
     });
     let event = b"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello \"},\"finish_reason\":null}]}\n\n";
     c.bench_function("sse: one OpenAI chunk", |b| {

@@ -60,7 +60,12 @@ impl ErrorKind {
 }
 
 /// The error JSON for `surface`. `code` is OpenAI's machine-readable code (Anthropic has none).
-pub fn error_body(surface: ApiSurface, kind: ErrorKind, message: &str, code: Option<&str>) -> Value {
+pub fn error_body(
+    surface: ApiSurface,
+    kind: ErrorKind,
+    message: &str,
+    code: Option<&str>,
+) -> Value {
     match surface {
         ApiSurface::OpenaiChat => json!({
             "error": { "message": message, "type": kind.type_name(surface), "param": null, "code": code }
@@ -76,7 +81,8 @@ pub fn error_body(surface: ApiSurface, kind: ErrorKind, message: &str, code: Opt
 pub fn is_error_shape(surface: ApiSurface, body: &Value) -> bool {
     match surface {
         ApiSurface::OpenaiChat => {
-            body.pointer("/error/message").is_some_and(Value::is_string) && body.get("type").is_none()
+            body.pointer("/error/message").is_some_and(Value::is_string)
+                && body.get("type").is_none()
         }
         ApiSurface::AnthropicMessages => {
             body.get("type").and_then(Value::as_str) == Some("error")
@@ -95,8 +101,16 @@ pub fn upstream_error_body(surface: ApiSurface, status: u16, provider: &str, bod
     }
     let text = String::from_utf8_lossy(body);
     let excerpt: String = text.chars().take(300).collect();
-    let message = format!("provider `{provider}` returned HTTP {status}: {}", excerpt.trim());
-    error_body(surface, ErrorKind::from_status(status), &message, Some("upstream_error"))
+    let message = format!(
+        "provider `{provider}` returned HTTP {status}: {}",
+        excerpt.trim()
+    );
+    error_body(
+        surface,
+        ErrorKind::from_status(status),
+        &message,
+        Some("upstream_error"),
+    )
 }
 
 #[cfg(test)]
@@ -105,7 +119,12 @@ mod tests {
 
     #[test]
     fn openai_shape_has_message_type_param_code() {
-        let body = error_body(ApiSurface::OpenaiChat, ErrorKind::NotFound, "no such model", Some("model_not_found"));
+        let body = error_body(
+            ApiSurface::OpenaiChat,
+            ErrorKind::NotFound,
+            "no such model",
+            Some("model_not_found"),
+        );
         assert_eq!(body["error"]["type"], "not_found_error");
         assert_eq!(body["error"]["code"], "model_not_found");
         assert!(body["error"]["param"].is_null());
@@ -114,7 +133,12 @@ mod tests {
 
     #[test]
     fn anthropic_shape_has_type_error() {
-        let body = error_body(ApiSurface::AnthropicMessages, ErrorKind::Overloaded, "busy", None);
+        let body = error_body(
+            ApiSurface::AnthropicMessages,
+            ErrorKind::Overloaded,
+            "busy",
+            None,
+        );
         assert_eq!(body["type"], "error");
         assert_eq!(body["error"]["type"], "overloaded_error");
         assert!(is_error_shape(ApiSurface::AnthropicMessages, &body));
@@ -123,11 +147,22 @@ mod tests {
 
     #[test]
     fn upstream_errors_in_the_right_shape_pass_through_and_others_are_wrapped() {
-        let native = br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
+        let native =
+            br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
         let kept = upstream_error_body(ApiSurface::AnthropicMessages, 429, "acme", native);
         assert_eq!(kept["error"]["message"], "slow down");
-        let wrapped = upstream_error_body(ApiSurface::OpenaiChat, 502, "acme", b"<html>Bad gateway</html>");
+        let wrapped = upstream_error_body(
+            ApiSurface::OpenaiChat,
+            502,
+            "acme",
+            b"<html>Bad gateway</html>",
+        );
         assert_eq!(wrapped["error"]["type"], "server_error");
-        assert!(wrapped["error"]["message"].as_str().unwrap_or_default().contains("HTTP 502"));
+        assert!(
+            wrapped["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("HTTP 502")
+        );
     }
 }

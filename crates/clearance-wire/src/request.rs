@@ -33,8 +33,11 @@ pub struct ClientRequest {
 
 impl ClientRequest {
     pub fn parse(surface: ApiSurface, bytes: &[u8]) -> Result<ClientRequest, RequestError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| RequestError::NotJson(e.to_string()))?;
-        let Value::Object(body) = value else { return Err(RequestError::NotAnObject) };
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| RequestError::NotJson(e.to_string()))?;
+        let Value::Object(body) = value else {
+            return Err(RequestError::NotAnObject);
+        };
         let model = match body.get("model") {
             None | Some(Value::Null) => return Err(RequestError::MissingModel),
             Some(Value::String(m)) => m.clone(),
@@ -45,22 +48,34 @@ impl ClientRequest {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(RequestError::StreamNotBool),
         };
-        Ok(ClientRequest { surface, model, stream, body })
+        Ok(ClientRequest {
+            surface,
+            model,
+            stream,
+            body,
+        })
     }
 
     /// Whether an OpenAI streaming client asked for the final usage chunk itself. When it did
     /// not, the gateway still asks the provider for it (the audit log wants token counts) and
     /// removes it from what the client receives.
     pub fn client_wants_usage_chunk(&self) -> bool {
-        self.body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool) == Some(true)
+        self.body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            == Some(true)
     }
 
     /// The body to send upstream: the same fields, with the provider's model id.
     pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
         let mut body = self.body.clone();
         body.insert("model".into(), Value::String(upstream_model.to_string()));
-        if self.surface == ApiSurface::OpenaiChat && self.stream && !self.client_wants_usage_chunk() {
-            let options = body.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
+        if self.surface == ApiSurface::OpenaiChat && self.stream && !self.client_wants_usage_chunk()
+        {
+            let options = body
+                .entry("stream_options")
+                .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(options) = options {
                 options.insert("include_usage".into(), Value::Bool(true));
             }
@@ -102,10 +117,15 @@ mod tests {
             (b"[1,2]", "must be a JSON object"),
             (b"{\"messages\":[]}", "no `model` field"),
             (b"{\"model\":5}", "`model` must be a string"),
-            (b"{\"model\":\"m\",\"stream\":\"yes\"}", "`stream` must be true or false"),
+            (
+                b"{\"model\":\"m\",\"stream\":\"yes\"}",
+                "`stream` must be true or false",
+            ),
         ];
         for (raw, expected) in cases {
-            let error = ClientRequest::parse(ApiSurface::AnthropicMessages, raw).unwrap_err().to_string();
+            let error = ClientRequest::parse(ApiSurface::AnthropicMessages, raw)
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(expected), "{error}");
         }
     }

@@ -15,16 +15,28 @@ pub fn rewrite_response(surface: ApiSurface, body: &[u8], client_model: &str) ->
     if object.contains_key("model") {
         object.insert("model".into(), Value::String(client_model.to_string()));
     }
-    let usage = object.get("usage").map(|u| usage_of(surface, u)).unwrap_or_default();
-    (serde_json::to_vec(&object).expect("a JSON map always serialises"), usage)
+    let usage = object
+        .get("usage")
+        .map(|u| usage_of(surface, u))
+        .unwrap_or_default();
+    (
+        serde_json::to_vec(&object).expect("a JSON map always serialises"),
+        usage,
+    )
 }
 
 /// Reads a `usage` object in `surface`'s field names.
 pub fn usage_of(surface: ApiSurface, usage: &Value) -> Usage {
     let field = |name: &str| usage.get(name).and_then(Value::as_u64);
     match surface {
-        ApiSurface::OpenaiChat => Usage { input_tokens: field("prompt_tokens"), output_tokens: field("completion_tokens") },
-        ApiSurface::AnthropicMessages => Usage { input_tokens: field("input_tokens"), output_tokens: field("output_tokens") },
+        ApiSurface::OpenaiChat => Usage {
+            input_tokens: field("prompt_tokens"),
+            output_tokens: field("completion_tokens"),
+        },
+        ApiSurface::AnthropicMessages => Usage {
+            input_tokens: field("input_tokens"),
+            output_tokens: field("output_tokens"),
+        },
     }
 }
 
@@ -40,14 +52,27 @@ mod tests {
         let out: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(out["model"], "mythos-5");
         assert_eq!(out["object"], "chat.completion");
-        assert_eq!(usage, Usage { input_tokens: Some(7), output_tokens: Some(3) });
+        assert_eq!(
+            usage,
+            Usage {
+                input_tokens: Some(7),
+                output_tokens: Some(3)
+            }
+        );
     }
 
     #[test]
     fn anthropic_usage_is_read() {
-        let body = br#"{"type":"message","model":"claude","usage":{"input_tokens":12,"output_tokens":4}}"#;
+        let body =
+            br#"{"type":"message","model":"claude","usage":{"input_tokens":12,"output_tokens":4}}"#;
         let (_, usage) = rewrite_response(ApiSurface::AnthropicMessages, body, "m");
-        assert_eq!(usage, Usage { input_tokens: Some(12), output_tokens: Some(4) });
+        assert_eq!(
+            usage,
+            Usage {
+                input_tokens: Some(12),
+                output_tokens: Some(4)
+            }
+        );
     }
 
     #[test]

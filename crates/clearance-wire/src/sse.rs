@@ -113,9 +113,14 @@ impl SseRewriter {
         if chunk.contains_key("model") {
             chunk.insert("model".into(), Value::String(self.client_model.clone()));
         }
-        let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) else { return true };
+        let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) else {
+            return true;
+        };
         self.usage = usage_of(self.surface, usage);
-        let usage_only = chunk.get("choices").and_then(Value::as_array).is_some_and(Vec::is_empty);
+        let usage_only = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty);
         !(self.strip_usage_chunk && usage_only)
     }
 
@@ -158,7 +163,10 @@ fn data_of(line: &str) -> Option<&str> {
 /// The end of the first complete event and the length of its blank-line terminator.
 fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
     let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| (i, 4));
+    let crlf = buffer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4));
     match (lf, crlf) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
         (a, b) => a.or(b),
@@ -206,7 +214,13 @@ mod tests {
         assert_eq!(out.matches("\"model\":\"mythos-5\"").count(), 4);
         assert!(out.ends_with("data: [DONE]\n\n"));
         assert!(rewriter.completed());
-        assert_eq!(rewriter.usage(), Usage { input_tokens: Some(5), output_tokens: Some(1) });
+        assert_eq!(
+            rewriter.usage(),
+            Usage {
+                input_tokens: Some(5),
+                output_tokens: Some(1)
+            }
+        );
     }
 
     #[test]
@@ -222,14 +236,31 @@ mod tests {
     fn anthropic_events_keep_their_names_and_order() {
         let mut rewriter = SseRewriter::new(ApiSurface::AnthropicMessages, "mythos-5", false);
         let out = run(&mut rewriter, &[ANTHROPIC_STREAM.as_bytes()]);
-        let names: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("event: ")).collect();
+        let names: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
         assert_eq!(
             names,
-            ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]
+            [
+                "message_start",
+                "content_block_start",
+                "ping",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
         );
         assert!(out.contains("\"model\":\"mythos-5\""));
         assert!(rewriter.completed());
-        assert_eq!(rewriter.usage(), Usage { input_tokens: Some(9), output_tokens: Some(15) });
+        assert_eq!(
+            rewriter.usage(),
+            Usage {
+                input_tokens: Some(9),
+                output_tokens: Some(15)
+            }
+        );
     }
 
     #[test]

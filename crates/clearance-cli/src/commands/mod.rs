@@ -1,0 +1,41 @@
+//! One module per command group; each returns the process exit code.
+
+mod audit;
+mod config;
+mod keys;
+mod principals;
+mod serve;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clearance_config::Config;
+use clearance_store::SqliteStore;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve::run(&args.config),
+        Command::CheckConfig(args) => config::check(&args.config),
+        Command::Keys(command) => keys::run(command),
+        Command::Principals(command) => principals::run(command),
+        Command::Audit(command) => audit::run(command),
+    }
+}
+
+/// A single-threaded runtime: the management commands make a handful of store calls.
+fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    Ok(runtime.block_on(future))
+}
+
+/// Opens the store named by a config, for commands that call no provider.
+fn open_store(config_path: &Path) -> anyhow::Result<SqliteStore> {
+    let config = Config::load_without_secrets(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    SqliteStore::open(&config.store.sqlite).context("opening the store")
+}

@@ -1,0 +1,66 @@
+//! `clearance serve`: run the gateway until SIGTERM or ctrl-c, then drain.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clearance_config::Config;
+use clearance_gateway::Gateway;
+
+pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let config = match Config::load(config_path) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprint!("{errors}");
+            eprintln!("clearance serve: refusing to start with an invalid config");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let gateway = Gateway::bind(config).await?;
+        let addr = gateway.local_addr()?;
+        // Scripts and tests wait for this line.
+        println!("clearance listening on http://{addr}");
+        tracing::info!(%addr, "gateway started");
+        gateway.run(shutdown_signal()).await?;
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
+    })
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CLEARANCE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!(
+        "shutdown signal received; finishing in-flight requests and draining the audit log"
+    );
+}
