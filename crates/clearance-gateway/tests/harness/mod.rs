@@ -1,0 +1,274 @@
+//! A real gateway on a real port in front of real fake providers, for the tests in this folder.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clearance_config::Config;
+use clearance_core::import::{ImportFormat, parse_principals};
+use clearance_core::key::{NewKey, StoredKey};
+use clearance_fake::FakeServer;
+use clearance_gateway::Gateway;
+use clearance_store::{SqliteStore, Store};
+use tokio::sync::oneshot;
+
+pub const PROVIDER_KEY: &str = "sk-provider-secret-123";
+
+pub const PRINCIPALS: &str = "id,name,citizenships,residence,org,employee\n\
+    alice,Alice,US,FR,acme,true\n\
+    bjorn,Bjorn,SE,US,acme,true\n";
+
+pub struct Harness {
+    pub base: String,
+    pub key: String,
+    pub key_id: String,
+    pub fake: FakeServer,
+    pub store: Arc<SqliteStore>,
+    pub db_path: PathBuf,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// Options that differ between tests.
+pub struct Options {
+    pub max_body_bytes: usize,
+    pub queue_capacity: usize,
+    pub max_wait_ms: u64,
+    /// A provider whose port nothing listens on.
+    pub dead_provider: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_body_bytes: 1_000_000,
+            queue_capacity: 1024,
+            max_wait_ms: 2000,
+            dead_provider: false,
+        }
+    }
+}
+
+fn config_text(fake: &FakeServer, dir: &std::path::Path, options: &Options) -> String {
+    let dead = if options.dead_provider {
+        // Port 1 on loopback refuses connections.
+        "[providers.dead]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n\n[[models]]\nname = \"dead-model\"\nprovider = \"dead\"\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = {max_body}
+
+[store]
+sqlite = "{db}"
+
+[audit]
+queue_capacity = {cap}
+max_wait_ms = {wait}
+batch_max = 64
+
+[providers.acme]
+kind = "anthropic"
+base_url = "{anthropic}"
+api_key_env = "PROVIDER_KEY"
+
+[providers.openlab]
+kind = "openai"
+base_url = "{openai}"
+api_key_env = "PROVIDER_KEY"
+
+[[models]]
+name = "mythos-5"
+provider = "acme"
+upstream = "claude-mythos-5"
+tags = ["frontier", "controlled"]
+
+[[models]]
+name = "gpt-5"
+provider = "openlab"
+upstream = "gpt-5-2026"
+
+{dead}
+"#,
+        max_body = options.max_body_bytes,
+        db = dir.join("gateway.db").display(),
+        cap = options.queue_capacity,
+        wait = options.max_wait_ms,
+        anthropic = fake.anthropic_base_url(),
+        openai = fake.openai_base_url(),
+    )
+}
+
+impl Harness {
+    pub async fn start() -> Harness {
+        Harness::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeServer::start("127.0.0.1:0").await.unwrap();
+        fake.require_key(Some(PROVIDER_KEY.to_string()));
+        let text = config_text(&fake, dir.path(), &options);
+        let env = |name: &str| (name == "PROVIDER_KEY").then(|| PROVIDER_KEY.to_string());
+        let config = Config::parse(&text, &dir.path().join("clearance.toml"), &env).unwrap();
+        let db_path = config.store.sqlite.clone();
+        let store = Arc::new(SqliteStore::open(&db_path).unwrap());
+        store
+            .upsert_principals(&parse_principals(PRINCIPALS, ImportFormat::Csv).unwrap())
+            .await
+            .unwrap();
+        let (key, key_id) = create_key(store.as_ref(), "alice").await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let gateway = Gateway::with_store(config, store.clone() as Arc<dyn Store>, listener)
+            .await
+            .unwrap();
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(async move {
+            gateway.run(async { rx.await.unwrap_or(()) }).await.unwrap();
+        });
+        Harness {
+            base,
+            key,
+            key_id,
+            fake,
+            store,
+            db_path,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs `body` to an API path with the harness key in that API's usual header.
+    pub async fn post(&self, path: &str, body: &str) -> reqwest::Response {
+        self.post_with_key(path, body, Some(&self.key)).await
+    }
+
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        body: &str,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(key) = key {
+            request = if path == "/v1/messages" {
+                request
+                    .header("x-api-key", key)
+                    .header("anthropic-version", "2023-06-01")
+            } else {
+                request.bearer_auth(key)
+            };
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Stops the gateway the way SIGTERM does and waits until the audit log is drained.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(Duration::from_secs(40), server)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    /// Every stored audit record, parsed, in chain order.
+    pub async fn audit_records(&self) -> Vec<serde_json::Value> {
+        let page = self.store.audit_page(0, 100_000).await.unwrap();
+        page.iter()
+            .map(|r| serde_json::from_str(&r.record_json).unwrap())
+            .collect()
+    }
+
+    /// Waits until the writer has stored at least `n` records.
+    pub async fn wait_for_records(&self, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..200 {
+            let records = self.audit_records().await;
+            if records.len() >= n {
+                return records;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "fewer than {n} audit records after 4 s: {:?}",
+            self.audit_records().await.len()
+        );
+    }
+
+    pub async fn record_for(&self, request_id: &str) -> serde_json::Value {
+        for _ in 0..200 {
+            if let Some(r) = self
+                .audit_records()
+                .await
+                .into_iter()
+                .find(|r| r["id"] == request_id)
+            {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no audit record {request_id}");
+    }
+}
+
+pub async fn create_key(store: &dyn Store, principal: &str) -> (String, String) {
+    let key = NewKey::generate(&mut rand::rng());
+    store
+        .insert_key(&StoredKey {
+            id: key.id.clone(),
+            principal_id: principal.parse().unwrap(),
+            name: None,
+            hash: key.hash.clone(),
+            created: chrono::Utc::now(),
+            revoked: None,
+        })
+        .await
+        .unwrap();
+    (key.plaintext, key.id.to_string())
+}
+
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Splits an SSE body into (event name, data) pairs.
+pub fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|event| {
+            let name = event
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .map(str::to_string);
+            let data = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (name, data)
+        })
+        .collect()
+}
+
+pub const OPENAI_BODY: &str = r#"{"model":"gpt-5","messages":[{"role":"user","content":"secret prompt text"}],"vendor_extension":{"keep":true}}"#;
+pub const ANTHROPIC_BODY: &str = r#"{"model":"mythos-5","max_tokens":64,"messages":[{"role":"user","content":"secret prompt text"}]}"#;

@@ -1,0 +1,683 @@
+//! The gateway over real HTTP against fake providers that speak the real wire formats.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use clearance_fake::Behavior;
+use clearance_store::Store;
+use futures::StreamExt;
+use harness::{ANTHROPIC_BODY, Harness, OPENAI_BODY, Options, PROVIDER_KEY, header, sse_events};
+use serde_json::Value;
+
+#[tokio::test]
+async fn openai_request_is_served_under_the_client_model_name_with_gateway_headers() {
+    let h = Harness::start().await;
+    let response = h.post("/v1/chat/completions", OPENAI_BODY).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clearance-served-model"), Some("gpt-5"));
+    let request_id = header(&response, "x-clearance-request-id")
+        .unwrap()
+        .to_string();
+    let overhead: f64 = header(&response, "x-clearance-overhead-ms")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(overhead >= 0.0);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["model"], "gpt-5");
+    assert_eq!(body["object"], "chat.completion");
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("secret prompt text")
+    );
+    let record = h.record_for(&request_id).await;
+    assert_eq!(record["principal_id"], "alice");
+    assert_eq!(record["key_id"], h.key_id);
+    assert_eq!(record["requested_model"], "gpt-5");
+    assert_eq!(record["served_model"], "gpt-5");
+    assert_eq!(record["decision"], "allow");
+    assert_eq!(record["status"], 200);
+    assert_eq!(record["input_tokens"], body["usage"]["prompt_tokens"]);
+    assert_eq!(record["output_tokens"], body["usage"]["completion_tokens"]);
+}
+
+#[tokio::test]
+async fn unknown_fields_pass_through_and_the_provider_gets_its_own_key_not_the_clients() {
+    let h = Harness::start().await;
+    assert_eq!(
+        h.post("/v1/chat/completions", OPENAI_BODY).await.status(),
+        200
+    );
+    assert_eq!(h.post("/v1/messages", ANTHROPIC_BODY).await.status(), 200);
+    let seen = h.fake.requests();
+    let openai = seen
+        .iter()
+        .find(|r| r.path == "/v1/chat/completions")
+        .unwrap();
+    assert_eq!(openai.body["model"], "gpt-5-2026");
+    assert_eq!(openai.body["vendor_extension"]["keep"], true);
+    assert_eq!(
+        openai.header("authorization"),
+        Some(format!("Bearer {PROVIDER_KEY}").as_str())
+    );
+    let anthropic = seen.iter().find(|r| r.path == "/v1/messages").unwrap();
+    assert_eq!(anthropic.body["model"], "claude-mythos-5");
+    assert_eq!(anthropic.header("x-api-key"), Some(PROVIDER_KEY));
+    assert_eq!(anthropic.header("anthropic-version"), Some("2023-06-01"));
+    for request in &seen {
+        for value in request.headers.values() {
+            assert!(
+                !value.contains(&h.key),
+                "the client's gateway key reached the provider"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn anthropic_stream_is_relayed_event_by_event_with_the_real_sequence() {
+    let h = Harness::start().await;
+    let body = ANTHROPIC_BODY.replace("\"max_tokens\":64", "\"max_tokens\":64,\"stream\":true");
+    let response = h.post("/v1/messages", &body).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "content-type"), Some("text/event-stream"));
+    let request_id = header(&response, "x-clearance-request-id")
+        .unwrap()
+        .to_string();
+    let text = response.text().await.unwrap();
+    let events = sse_events(&text);
+    let names: Vec<&str> = events.iter().filter_map(|(n, _)| n.as_deref()).collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(names.last(), Some(&"message_stop"));
+    assert!(names.contains(&"content_block_delta") && names.contains(&"message_delta"));
+    let start: Value = serde_json::from_str(&events[0].1).unwrap();
+    assert_eq!(start["message"]["model"], "mythos-5");
+    let record = h.record_for(&request_id).await;
+    assert_eq!(record["stream"], true);
+    assert!(record["error_class"].is_null(), "{record}");
+    assert!(record["output_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn openai_stream_hides_the_usage_chunk_unless_asked_and_still_audits_tokens() {
+    let h = Harness::start().await;
+    let body = r#"{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"count my tokens"}]}"#;
+    let response = h.post("/v1/chat/completions", body).await;
+    let request_id = header(&response, "x-clearance-request-id")
+        .unwrap()
+        .to_string();
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    assert!(
+        !text.contains("\"usage\":{"),
+        "client did not ask for usage: {text}"
+    );
+    let chunks: Vec<Value> = sse_events(&text)
+        .iter()
+        .filter(|(_, d)| d != "[DONE]")
+        .map(|(_, d)| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(chunks.iter().all(|c| c["model"] == "gpt-5"));
+    assert!(
+        h.record_for(&request_id).await["output_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    let asked = body.replace(
+        "\"stream\":true",
+        "\"stream\":true,\"stream_options\":{\"include_usage\":true}",
+    );
+    let text = h
+        .post("/v1/chat/completions", &asked)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("\"usage\":{"),
+        "client asked for usage: {text}"
+    );
+}
+
+#[tokio::test]
+async fn streams_are_not_buffered() {
+    let h = Harness::start().await;
+    h.fake.set_behavior(
+        Some("claude-mythos-5"),
+        Behavior {
+            chunk_delay_ms: Some(150),
+            reply: Some("one two three four five six".into()),
+            ..Default::default()
+        },
+    );
+    let body = ANTHROPIC_BODY.replace("\"max_tokens\":64", "\"max_tokens\":64,\"stream\":true");
+    let started = Instant::now();
+    let response = h.post("/v1/messages", &body).await;
+    let mut stream = response.bytes_stream();
+    let first = stream.next().await.unwrap().unwrap();
+    let first_at = started.elapsed();
+    assert!(String::from_utf8_lossy(&first).contains("message_start"));
+    while stream.next().await.is_some() {}
+    let total = started.elapsed();
+    assert!(
+        total >= Duration::from_millis(900),
+        "the fake paces ~10 events 150 ms apart: {total:?}"
+    );
+    assert!(
+        first_at < total / 3,
+        "first event after {first_at:?} of {total:?}: the answer was held back"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_cut_by_the_provider_ends_with_an_error_event_and_is_audited() {
+    let h = Harness::start().await;
+    h.fake.set_behavior(
+        Some("claude-mythos-5"),
+        Behavior {
+            drop_after_events: Some(4),
+            ..Default::default()
+        },
+    );
+    let body = ANTHROPIC_BODY.replace("\"max_tokens\":64", "\"max_tokens\":64,\"stream\":true");
+    let response = h.post("/v1/messages", &body).await;
+    let request_id = header(&response, "x-clearance-request-id")
+        .unwrap()
+        .to_string();
+    let text = response.text().await.unwrap();
+    let events = sse_events(&text);
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name.as_deref(), Some("error"), "{text}");
+    let error: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["error"]["type"], "api_error");
+    assert!(!text.contains("message_stop"));
+    assert_eq!(
+        h.record_for(&request_id).await["error_class"],
+        "upstream_stream_broken"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_stream_is_still_audited() {
+    let h = Harness::start().await;
+    h.fake.set_behavior(
+        Some("gpt-5-2026"),
+        Behavior {
+            chunk_delay_ms: Some(200),
+            ..Default::default()
+        },
+    );
+    let body = r#"{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"a b c d e f g h"}]}"#;
+    let response = h.post("/v1/chat/completions", body).await;
+    let request_id = header(&response, "x-clearance-request-id")
+        .unwrap()
+        .to_string();
+    let mut stream = response.bytes_stream();
+    stream.next().await.unwrap().unwrap();
+    drop(stream);
+    let record = h.record_for(&request_id).await;
+    assert_eq!(record["error_class"], "client_disconnected");
+    assert_eq!(record["served_model"], "gpt-5");
+}
+
+async fn error_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    assert!(
+        header(&response, "x-clearance-request-id").is_some(),
+        "every answer carries a request id"
+    );
+    assert!(
+        header(&response, "x-clearance-overhead-ms").is_some(),
+        "every answer carries the overhead"
+    );
+    (status, response.json().await.unwrap())
+}
+
+fn assert_openai_error(body: &Value, kind: &str, fragment: &str) {
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(fragment),
+        "{body}"
+    );
+    assert!(
+        body.get("type").is_none(),
+        "OpenAI errors have no top-level type: {body}"
+    );
+}
+
+fn assert_anthropic_error(body: &Value, kind: &str, fragment: &str) {
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], kind, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(fragment),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn missing_and_invalid_keys_get_401_in_each_apis_shape() {
+    let h = Harness::start().await;
+    let (status, body) = error_of(
+        h.post_with_key("/v1/chat/completions", OPENAI_BODY, None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_openai_error(&body, "authentication_error", "no API key");
+    let (status, body) = error_of(
+        h.post_with_key("/v1/messages", ANTHROPIC_BODY, Some("clr_nope"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_anthropic_error(&body, "authentication_error", "invalid");
+    let last = if h.key.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &h.key[..h.key.len() - 1]);
+    let (status, _) = error_of(
+        h.post_with_key("/v1/chat/completions", OPENAI_BODY, Some(&forged))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 401, "a key with a wrong secret is refused");
+    assert!(h.fake.requests().is_empty(), "nothing reached a provider");
+}
+
+#[tokio::test]
+async fn malformed_json_gets_400_saying_what_is_wrong() {
+    let h = Harness::start().await;
+    let (status, body) = error_of(
+        h.post("/v1/chat/completions", "{\"model\": \"gpt-5\",")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_openai_error(&body, "invalid_request_error", "not valid JSON");
+    let (status, body) = error_of(h.post("/v1/messages", "{\"max_tokens\": 5}").await).await;
+    assert_eq!(status, 400);
+    assert_anthropic_error(&body, "invalid_request_error", "no `model` field");
+}
+
+#[tokio::test]
+async fn unknown_model_gets_404() {
+    let h = Harness::start().await;
+    let (status, body) = error_of(
+        h.post("/v1/chat/completions", r#"{"model":"gpt-9","messages":[]}"#)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_openai_error(&body, "not_found_error", "`gpt-9` does not exist");
+    assert_eq!(body["error"]["code"], "model_not_found");
+    let (status, body) = error_of(
+        h.post(
+            "/v1/messages",
+            r#"{"model":"gpt-9","max_tokens":1,"messages":[]}"#,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_anthropic_error(&body, "not_found_error", "`gpt-9`");
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413() {
+    let h = Harness::start_with(Options {
+        max_body_bytes: 2048,
+        ..Default::default()
+    })
+    .await;
+    let big = format!(
+        r#"{{"model":"gpt-5","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(4096)
+    );
+    let (status, body) = error_of(h.post("/v1/chat/completions", &big).await).await;
+    assert_eq!(status, 413);
+    assert_openai_error(&body, "invalid_request_error", "limit of 2048 bytes");
+    let big = big.replace("gpt-5", "mythos-5");
+    let (status, body) = error_of(h.post("/v1/messages", &big).await).await;
+    assert_eq!(status, 413);
+    assert_anthropic_error(&body, "request_too_large", "2048");
+}
+
+#[tokio::test]
+async fn upstream_errors_keep_their_status_in_the_clients_shape() {
+    let h = Harness::start().await;
+    h.fake.set_behavior(
+        Some("gpt-5-2026"),
+        Behavior {
+            status: Some(429),
+            ..Default::default()
+        },
+    );
+    h.fake.set_behavior(
+        Some("claude-mythos-5"),
+        Behavior {
+            status: Some(529),
+            ..Default::default()
+        },
+    );
+    let response = h.post("/v1/chat/completions", OPENAI_BODY).await;
+    let request_id = header(&response, "x-clearance-request-id")
+        .unwrap()
+        .to_string();
+    let (status, body) = error_of(response).await;
+    assert_eq!(status, 429);
+    // The provider's own error body passes through as it was, in OpenAI's shape.
+    assert_openai_error(&body, "requests", "Rate limit");
+    let (status, body) = error_of(h.post("/v1/messages", ANTHROPIC_BODY).await).await;
+    assert_eq!(status, 529);
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    let record = h.record_for(&request_id).await;
+    assert_eq!(
+        (
+            record["status"].as_u64(),
+            record["upstream_status"].as_u64()
+        ),
+        (Some(429), Some(429))
+    );
+    assert_eq!(record["error_class"], "upstream_status");
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_gets_502_without_leaking_its_key() {
+    let h = Harness::start_with(Options {
+        dead_provider: true,
+        ..Default::default()
+    })
+    .await;
+    let (status, body) = error_of(
+        h.post(
+            "/v1/chat/completions",
+            r#"{"model":"dead-model","messages":[]}"#,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 502);
+    assert_openai_error(&body, "server_error", "cannot connect to provider `dead`");
+    assert!(!body.to_string().contains(PROVIDER_KEY));
+}
+
+#[tokio::test]
+async fn a_model_of_the_other_format_is_refused_with_a_pointer_to_the_right_endpoint() {
+    let h = Harness::start().await;
+    let (status, body) = error_of(
+        h.post(
+            "/v1/messages",
+            r#"{"model":"gpt-5","max_tokens":5,"messages":[]}"#,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_anthropic_error(&body, "invalid_request_error", "POST /v1/chat/completions");
+}
+
+#[tokio::test]
+async fn every_request_is_audited_without_prompt_text_and_the_chain_verifies() {
+    let mut h = Harness::start().await;
+    let mut statuses = Vec::new();
+    for body in [OPENAI_BODY, "{not json", r#"{"model":"nope"}"#] {
+        statuses.push(h.post("/v1/chat/completions", body).await.status().as_u16());
+    }
+    statuses.push(
+        h.post_with_key("/v1/messages", ANTHROPIC_BODY, None)
+            .await
+            .status()
+            .as_u16(),
+    );
+    statuses.push(
+        h.post("/v1/messages", ANTHROPIC_BODY)
+            .await
+            .status()
+            .as_u16(),
+    );
+    h.stop().await;
+    let stored = h.store.audit_page(0, 1000).await.unwrap();
+    assert_eq!(stored.len(), statuses.len());
+    let recorded: Vec<u64> = h
+        .audit_records()
+        .await
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        recorded,
+        statuses.iter().map(|s| u64::from(*s)).collect::<Vec<_>>()
+    );
+    let mut verifier = clearance_core::audit::ChainVerifier::default();
+    for record in &stored {
+        assert!(!record.record_json.contains("secret prompt text"));
+        assert!(!record.record_json.contains(&h.key));
+        assert!(!record.record_json.contains(PROVIDER_KEY));
+        verifier.check(record).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_working_within_a_second() {
+    let h = Harness::start().await;
+    assert_eq!(
+        h.post("/v1/chat/completions", OPENAI_BODY).await.status(),
+        200
+    );
+    let key_id = clearance_core::key::KeyId::parse(&h.key_id).unwrap();
+    assert!(
+        h.store
+            .revoke_key(&key_id, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    let revoked_at = Instant::now();
+    loop {
+        let status = h.post("/v1/chat/completions", OPENAI_BODY).await.status();
+        if status == 401 {
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "key still accepted after a second"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_drains_every_accepted_record() {
+    let mut h = Harness::start().await;
+    h.fake.set_behavior(
+        None,
+        Behavior {
+            delay_ms: Some(300),
+            ..Default::default()
+        },
+    );
+    let mut in_flight = Vec::new();
+    for _ in 0..20 {
+        let client = h.http.clone();
+        let url = h.url("/v1/chat/completions");
+        let key = h.key.clone();
+        in_flight.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(key)
+                .body(OPENAI_BODY)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.stop().await;
+    let mut served = 0;
+    for task in in_flight {
+        if task.await.unwrap().ok() == Some(200) {
+            served += 1;
+        }
+    }
+    assert_eq!(
+        served, 20,
+        "in-flight requests finish during a graceful shutdown"
+    );
+    assert_eq!(h.store.audit_page(0, 1000).await.unwrap().len(), 20);
+}
+
+#[tokio::test]
+async fn when_the_audit_writer_falls_behind_requests_fail_closed_and_no_record_is_lost() {
+    let h = Harness::start_with(Options {
+        queue_capacity: 4,
+        max_wait_ms: 100,
+        ..Default::default()
+    })
+    .await;
+    // Another connection holds the database's write lock: the writer cannot store anything.
+    let blocker = rusqlite::Connection::open(&h.db_path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let mut statuses = Vec::new();
+    let mut overload_message = None;
+    for _ in 0..12 {
+        let response = h.post("/v1/chat/completions", OPENAI_BODY).await;
+        statuses.push(response.status().as_u16());
+        if response.status() == 503 {
+            overload_message = Some(response.json::<Value>().await.unwrap());
+        }
+    }
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert!(served >= 4, "{statuses:?}");
+    let message = overload_message.unwrap();
+    assert_eq!(message["error"]["code"], "audit_overloaded");
+    assert!(
+        message["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("audit log is not keeping up")
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    drop(blocker);
+    let records = h.wait_for_records(served).await;
+    assert_eq!(
+        records.len(),
+        served,
+        "every served request has its record, none more"
+    );
+    assert_eq!(
+        h.post("/v1/chat/completions", OPENAI_BODY).await.status(),
+        200,
+        "recovers once the writer catches up"
+    );
+}
+
+#[tokio::test]
+async fn models_list_in_both_sdk_shapes_and_requires_a_key() {
+    let h = Harness::start().await;
+    let openai: Value = h
+        .http
+        .get(h.url("/v1/models"))
+        .bearer_auth(&h.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openai["object"], "list");
+    let ids: Vec<&str> = openai["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["mythos-5", "gpt-5"]);
+    let anthropic: Value = h
+        .http
+        .get(h.url("/v1/models"))
+        .header("x-api-key", &h.key)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(anthropic["data"][0]["type"], "model");
+    assert_eq!(anthropic["has_more"], false);
+    assert_eq!(
+        h.http
+            .get(h.url("/v1/models"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_are_served() {
+    let h = Harness::start().await;
+    h.post("/v1/chat/completions", OPENAI_BODY).await;
+    h.fake.set_behavior(
+        None,
+        Behavior {
+            status: Some(500),
+            ..Default::default()
+        },
+    );
+    h.post("/v1/chat/completions", OPENAI_BODY).await;
+    h.post("/v1/chat/completions", r#"{"model":"made-up-name"}"#)
+        .await;
+    assert_eq!(
+        h.http.get(h.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        h.http.get(h.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    let metrics = h
+        .http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"clearance_requests_total{model="gpt-5",api="openai_chat",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            r#"clearance_requests_total{model="gpt-5",api="openai_chat",status="500"} 1"#
+        )
+    );
+    assert!(
+        metrics.contains(
+            r#"clearance_upstream_errors_total{model="gpt-5",class="upstream_status"} 1"#
+        )
+    );
+    assert!(metrics.contains("clearance_request_duration_seconds_bucket{"));
+    assert!(metrics.contains("clearance_overhead_seconds_count{model=\"gpt-5\"} 2"));
+    assert!(
+        !metrics.contains("made-up-name"),
+        "client input never becomes a metric label"
+    );
+}
