@@ -53,7 +53,7 @@ pub(crate) fn resolve(
     let base = path.parent().unwrap_or(Path::new("."));
     let config = Config {
         source: path.to_path_buf(),
-        server: server.unwrap_or_else(|| fallback_server()),
+        server: server.unwrap_or_else(fallback_server),
         store: StoreConfig {
             sqlite: base.join(sqlite),
         },

@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clearance_config::Config;
 use clearance_store::{SqliteStore, Store, StoreError};
@@ -17,10 +16,6 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::router::router;
 use crate::state::{AppState, model_table};
-
-/// How long in-flight requests may run after a shutdown signal before they are cut off (their
-/// audit records are still written).
-const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -97,8 +92,9 @@ impl Gateway {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then drains: in-flight requests get [`DRAIN_GRACE`] to
-    /// finish, and every accepted audit record is stored before this returns.
+    /// Serves until `shutdown` resolves, then drains: in-flight requests finish (an upstream that
+    /// stops sending is cut off by the upstream read timeout), and every accepted audit record
+    /// is stored before this returns.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -110,25 +106,11 @@ impl Gateway {
             refresher,
         } = self;
         let app = router(state);
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let graceful = async move {
-            shutdown.await;
-            let _ = signalled_tx.send(());
-        };
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(graceful)
-            .into_future();
-        tokio::pin!(server);
-        let served = tokio::select! {
-            result = &mut server => result,
-            () = async { if signalled_rx.await.is_ok() { tokio::time::sleep(DRAIN_GRACE).await } else { std::future::pending().await } } => {
-                tracing::warn!("in-flight requests did not finish within {DRAIN_GRACE:?}; cutting them off");
-                Ok(())
-            }
-        };
-        // Dropping the server drops the router and with it every audit sink; the writer then
-        // drains the queue and stops.
-        drop(server);
+        // Graceful: stop accepting, let in-flight requests (streams included) finish. Their
+        // audit places are reserved, so their records reach the writer however they end.
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        // The router, and with it every audit sink, is gone once `serve` returns and its
+        // connection tasks end; the writer then drains the queue and stops.
         refresher.abort();
         let head = writer
             .await

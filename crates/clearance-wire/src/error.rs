@@ -94,10 +94,10 @@ pub fn is_error_shape(surface: ApiSurface, body: &Value) -> bool {
 /// An upstream error body for a client of `surface`: kept when it already has the right
 /// shape, otherwise wrapped with the status and the start of what the provider said.
 pub fn upstream_error_body(surface: ApiSurface, status: u16, provider: &str, body: &[u8]) -> Value {
-    if let Ok(value) = serde_json::from_slice::<Value>(body) {
-        if is_error_shape(surface, &value) {
-            return value;
-        }
+    if let Ok(value) = serde_json::from_slice::<Value>(body)
+        && is_error_shape(surface, &value)
+    {
+        return value;
     }
     let text = String::from_utf8_lossy(body);
     let excerpt: String = text.chars().take(300).collect();
