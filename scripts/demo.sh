@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The main job, on a fresh machine, offline: builds Clearance, starts fake OpenAI and Anthropic
+# providers and the gateway with the sample config (demo/clearance.toml) and an embedded
+# SQLite store, imports a few principals, creates a client key, sends a real request and a
+# streamed one, verifies the audit log, and leaves the gateway running until Ctrl-C.
+#
+#   bash scripts/demo.sh          # keep the gateway running afterwards
+#   bash scripts/demo.sh --once   # stop after the tour (CI uses this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile="${CLEARANCE_PROFILE:-release}"
+once=false
+[ "${1:-}" = "--once" ] && once=true
+
+gateway_port=8787
+fake_port=9101
+for port in "$gateway_port" "$fake_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port is already in use; stop whatever listens there (an earlier demo?) and retry" >&2
+    exit 1
+  fi
+done
+
+echo "==> building ($profile)"
+if [ "$profile" = release ]; then
+  cargo build --locked --release -p clearance-cli -p clearance-fake
+else
+  cargo build --locked -p clearance-cli -p clearance-fake
+fi
+bin="$PWD/target/$profile"
+
+run="$PWD/demo-run"
+rm -rf "$run" && mkdir -p "$run"
+cp demo/clearance.toml demo/principals.csv "$run/"
+config="$run/clearance.toml"
+
+# The providers' secrets come from the environment, never from the config file.
+export ACME_KEY=demo-provider-key OPENLAB_KEY=demo-provider-key
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+wait_for_line() { # file pattern
+  for _ in $(seq 1 100); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; return 1
+}
+
+echo "==> starting fake providers on 127.0.0.1:$fake_port"
+"$bin/clearance-fake" --listen "127.0.0.1:$fake_port" --require-key demo-provider-key >"$run/fake.log" 2>&1 &
+pids+=($!)
+wait_for_line "$run/fake.log" "listening"
+
+echo "==> importing principals and creating a key for alice"
+"$bin/clearance" check-config --config "$config"
+"$bin/clearance" principals import "$run/principals.csv" --config "$config"
+key=$("$bin/clearance" keys create --principal alice --name demo --config "$config" --format json |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+
+echo "==> starting the gateway"
+CLEARANCE_LOG=warn "$bin/clearance" serve --config "$config" >"$run/gateway.log" 2>&1 &
+gateway_pid=$!
+pids=("$gateway_pid" "${pids[@]}")
+wait_for_line "$run/gateway.log" "listening"
+base="http://127.0.0.1:$gateway_port"
+
+echo
+echo "==> an OpenAI-style request (POST /v1/chat/completions, model gpt-5)"
+curl -sS -i "$base/v1/chat/completions" -H "Authorization: Bearer $key" -H 'content-type: application/json' \
+  -d '{"model":"gpt-5","messages":[{"role":"user","content":"What does Clearance do?"}]}' | tr -d '\r'
+echo
+echo
+echo "==> an Anthropic-style streamed answer (POST /v1/messages, model mythos-5), event by event"
+curl -sS -N "$base/v1/messages" -H "x-api-key: $key" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
+  -d '{"model":"mythos-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"Stream me a greeting"}]}'
+echo
+echo "==> a request with a wrong key is refused (401) and still audited"
+curl -sS "$base/v1/chat/completions" -H "Authorization: Bearer clr_wrong" -d '{}'
+echo
+sleep 0.3   # the audit writer batches off the hot path
+
+echo
+echo "==> verifying the audit log's hash chain"
+"$bin/clearance" audit verify --config "$config"
+"$bin/clearance" audit export --config "$config" --format jsonl | python3 -c '
+import json, sys
+for line in sys.stdin:
+    entry = json.loads(line)
+    rec = entry["record"]
+    fields = (entry["seq"], rec["decision"], rec["status"], rec["principal_id"] or "-", rec["requested_model"] or "-", entry["hash"][:16])
+    print("  #%s %-8s %s %-6s %-9s hash %s..." % fields)'
+
+if $once; then
+  echo "==> demo done"
+  exit 0
+fi
+cat <<TXT
+
+The gateway is running at $base (store: $run/clearance.db). Try:
+  curl -s $base/v1/chat/completions -H "Authorization: Bearer $key" -d '{"model":"open-model","messages":[{"role":"user","content":"hi"}]}'
+  curl -s $base/metrics | grep clearance_requests
+  $bin/clearance audit verify --config $config
+Ctrl-C stops it (the audit log is drained first).
+TXT
+wait "$gateway_pid"

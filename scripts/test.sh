@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test of the project:
+#  1. the Rust workspace: unit and property tests in the pure crates, integration tests that
+#     drive a real gateway over real HTTP against fake providers, and CLI tests on real files;
+#  2. end-to-end tests in which the official OpenAI and Anthropic Python SDKs (from PyPI, in a
+#     virtualenv made here) talk to the gateway binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "==> cargo build (binaries for the SDK tests)"
+cargo build --locked --workspace --bins
+
+echo "==> cargo test"
+cargo test --locked --workspace
+
+echo "==> Python SDK tests"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+CLEARANCE_BIN_DIR="$PWD/target/debug" .venv/bin/python -m pytest tests/python -q -p no:cacheprovider
