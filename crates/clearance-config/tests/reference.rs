@@ -7,7 +7,8 @@ use std::path::Path;
 use clearance_config::Config;
 
 fn reference() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.md")).unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.md"))
+        .unwrap()
 }
 
 fn full_example(doc: &str) -> String {
@@ -21,7 +22,10 @@ fn documented_keys(doc: &str) -> Vec<(String, String)> {
     let mut section = None;
     let mut keys = Vec::new();
     for line in doc.lines() {
-        if let Some(heading) = line.strip_prefix("## `[").and_then(|h| h.strip_suffix("]`")) {
+        if let Some(heading) = line
+            .strip_prefix("## `[")
+            .and_then(|h| h.strip_suffix("]`"))
+        {
             section = Some(heading.trim_matches(|c| c == '[' || c == ']').to_string());
         } else if line.starts_with("## ") {
             section = None;
@@ -39,7 +43,12 @@ fn env(name: &str) -> Option<String> {
 
 #[test]
 fn the_full_example_is_a_valid_config() {
-    let config = Config::parse(&full_example(&reference()), Path::new("/srv/clearance.toml"), &env).unwrap();
+    let config = Config::parse(
+        &full_example(&reference()),
+        Path::new("/srv/clearance.toml"),
+        &env,
+    )
+    .unwrap();
     assert_eq!(config.models.len(), 2);
 }
 
@@ -53,24 +62,47 @@ fn every_documented_key_is_accepted_alone() {
             "tags" => "[]".to_string(),
             "listen" => "\"127.0.0.1:1\"".to_string(),
             "base_url" => "\"http://h/v1\"".to_string(),
-            k if ["max_body_bytes", "queue_capacity", "max_wait_ms", "batch_max"].contains(&k) => "5".to_string(),
+            k if [
+                "max_body_bytes",
+                "queue_capacity",
+                "max_wait_ms",
+                "batch_max",
+            ]
+            .contains(&k) =>
+            {
+                "5".to_string()
+            }
             _ => "\"p\"".to_string(),
         };
         let text = match section.as_str() {
-            "providers.NAME" => format!("[providers.p]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n{key} = {value}\n"),
+            "providers.NAME" => format!(
+                "[providers.p]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n{key} = {value}\n"
+            ),
             "models" => format!(
                 "[providers.p]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n[[models]]\nname = \"m\"\nprovider = \"p\"\n{key} = {value}\n"
             ),
             other => format!("[{other}]\n{key} = {value}\n"),
         };
         let result = Config::parse(&text, Path::new("/t.toml"), &env);
-        let unknown = result.err().into_iter().flat_map(|e| e.0).find(|e| e.message.contains("unknown key"));
-        assert!(unknown.is_none(), "documented key [{section}] {key} is unknown to the parser: {unknown:?}");
+        let unknown = result
+            .err()
+            .into_iter()
+            .flat_map(|e| e.0)
+            .find(|e| e.message.contains("unknown key"));
+        assert!(
+            unknown.is_none(),
+            "documented key [{section}] {key} is unknown to the parser: {unknown:?}"
+        );
     }
 }
 
 #[test]
 fn an_undocumented_key_is_refused() {
-    let errors = Config::parse("[store]\npostgres = \"x\"\n", Path::new("/t.toml"), &env).unwrap_err();
-    assert!(errors.0[0].message.contains("unknown key `postgres` in [store]"));
+    let errors =
+        Config::parse("[store]\npostgres = \"x\"\n", Path::new("/t.toml"), &env).unwrap_err();
+    assert!(
+        errors.0[0]
+            .message
+            .contains("unknown key `postgres` in [store]")
+    );
 }

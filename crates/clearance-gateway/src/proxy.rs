@@ -22,7 +22,7 @@ use clearance_core::api::ApiSurface;
 use clearance_core::audit::{AuditRecord, Decision};
 use clearance_upstream::{ForwardedHeaders, UpstreamError, UpstreamResponse};
 use clearance_wire::Usage;
-use clearance_wire::error::{ErrorKind, error_body, upstream_error_body};
+use clearance_wire::error::{ErrorKind, UpstreamOrigin, error_body, upstream_error_body};
 use clearance_wire::request::ClientRequest;
 use clearance_wire::response::rewrite_response;
 use clearance_wire::sse::SseRewriter;
@@ -314,7 +314,9 @@ fn count_upstream_error(state: &AppState, entry: &ModelEntry, class: &'static st
         .inc();
 }
 
-/// The provider answered with an error status: the client gets that status, in its own shape.
+/// The provider answered with an error status: the client gets that status, in its own shape,
+/// with the provider's `retry-after`. A 401 from the provider is about the gateway's own
+/// credentials, not the client's key, so it becomes a 502 that says so.
 async fn relay_upstream_error(
     state: &AppState,
     surface: ApiSurface,
@@ -323,14 +325,43 @@ async fn relay_upstream_error(
     mut audit: PendingAudit,
 ) -> Response {
     let status = upstream.status;
+    let retry_after = upstream.retry_after.clone();
     audit.mark_upstream_start();
     let body = upstream.collect().await.unwrap_or_default();
     audit.mark_upstream_end();
+    if status == 401 {
+        count_upstream_error(state, entry, "upstream_credentials");
+        return audit.answer_error(provider_refused_credentials(surface, entry));
+    }
     count_upstream_error(state, entry, "upstream_status");
-    let json = upstream_error_body(surface, status, &entry.provider.name, &body);
+    let origin = UpstreamOrigin {
+        provider: &entry.provider.name,
+        upstream_model: &entry.model.upstream,
+        client_model: &entry.model.name,
+    };
+    let json = upstream_error_body(surface, status, origin, &body);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     audit.record.error_class = Some("upstream_status".into());
-    audit.finish_response((status, axum::Json(json)).into_response())
+    let mut response = (status, axum::Json(json)).into_response();
+    if let Some(value) = retry_after.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    audit.finish_response(response)
+}
+
+fn provider_refused_credentials(surface: ApiSurface, entry: &ModelEntry) -> ApiError {
+    ApiError::new(
+        surface,
+        StatusCode::BAD_GATEWAY,
+        ErrorKind::Api,
+        "upstream_credentials",
+        format!(
+            "provider `{}` refused the gateway's credentials for model `{}`; this is a gateway configuration \
+             problem, not a problem with your key",
+            entry.provider.name, entry.model.name
+        ),
+    )
+    .with_code("upstream_credentials")
 }
 
 /// A non-streaming answer: read whole, shown under the client's model name.
@@ -448,7 +479,7 @@ impl Relay {
         self.done = true;
         self.audit.set_usage(self.rewriter.usage());
         self.audit.record.error_class = Some("upstream_stream_broken".into());
-        let message = format!("the provider broke off the answer: {error}");
+        let message = error.to_string();
         let body = error_body(
             self.surface,
             ErrorKind::Api,

@@ -108,7 +108,9 @@ impl Gateway {
         let app = router(state);
         // Graceful: stop accepting, let in-flight requests (streams included) finish. Their
         // audit places are reserved, so their records reach the writer however they end.
-        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
         // The router, and with it every audit sink, is gone once `serve` returns and its
         // connection tasks end; the writer then drains the queue and stops.
         refresher.abort();

@@ -393,6 +393,34 @@ async fn upstream_errors_keep_their_status_in_the_clients_shape() {
 }
 
 #[tokio::test]
+async fn a_provider_rate_limit_keeps_its_retry_after_and_hides_the_upstream_model_id() {
+    let h = Harness::start().await;
+    h.fake.set_behavior(
+        Some("gpt-5-2026"),
+        Behavior {
+            status: Some(429),
+            retry_after_s: Some(7),
+            ..Default::default()
+        },
+    );
+    let response = h.post("/v1/chat/completions", OPENAI_BODY).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(header(&response, "retry-after"), Some("7"));
+    let body = response.text().await.unwrap();
+    assert!(!body.contains("gpt-5-2026"), "{body}");
+}
+
+#[tokio::test]
+async fn a_provider_refusing_the_gateways_own_key_is_a_502_not_the_clients_fault() {
+    let h = Harness::start().await;
+    h.fake.require_key(Some("a-different-provider-key".into()));
+    let (status, body) = error_of(h.post("/v1/messages", ANTHROPIC_BODY).await).await;
+    assert_eq!(status, 502);
+    assert_anthropic_error(&body, "api_error", "refused the gateway's credentials");
+    assert!(!body.to_string().contains(PROVIDER_KEY));
+}
+
+#[tokio::test]
 async fn an_unreachable_provider_gets_502_without_leaking_its_key() {
     let h = Harness::start_with(Options {
         dead_provider: true,

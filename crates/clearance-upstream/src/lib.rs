@@ -57,6 +57,8 @@ pub struct ForwardedHeaders {
 pub struct UpstreamResponse {
     pub status: u16,
     pub content_type: Option<String>,
+    /// The provider's `retry-after`, passed on with error answers so SDKs pace their retries.
+    pub retry_after: Option<String>,
     pub body: BoxStream<'static, Result<Bytes, UpstreamError>>,
 }
 
@@ -134,11 +136,15 @@ impl UpstreamClient {
             .await
             .map_err(|e| classify(&provider.name, &e))?;
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header_text = |name: reqwest::header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header_text(reqwest::header::CONTENT_TYPE);
+        let retry_after = header_text(reqwest::header::RETRY_AFTER);
         let name = provider.name.clone();
         let body = response
             .bytes_stream()
@@ -152,6 +158,7 @@ impl UpstreamClient {
         Ok(UpstreamResponse {
             status,
             content_type,
+            retry_after,
             body,
         })
     }

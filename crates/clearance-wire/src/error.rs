@@ -91,15 +91,35 @@ pub fn is_error_shape(surface: ApiSurface, body: &Value) -> bool {
     }
 }
 
+/// Which provider and model an upstream error came from, and the name the client used.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamOrigin<'a> {
+    pub provider: &'a str,
+    pub upstream_model: &'a str,
+    pub client_model: &'a str,
+}
+
 /// An upstream error body for a client of `surface`: kept when it already has the right
-/// shape, otherwise wrapped with the status and the start of what the provider said.
-pub fn upstream_error_body(surface: ApiSurface, status: u16, provider: &str, body: &[u8]) -> Value {
-    if let Ok(value) = serde_json::from_slice::<Value>(body)
+/// shape, otherwise wrapped with the status and the start of what the provider said. Either
+/// way the provider's model id is replaced by the name the client used, as in answers.
+pub fn upstream_error_body(
+    surface: ApiSurface,
+    status: u16,
+    origin: UpstreamOrigin<'_>,
+    body: &[u8],
+) -> Value {
+    let text = String::from_utf8_lossy(body);
+    let text = if origin.upstream_model.is_empty() {
+        text.into_owned()
+    } else {
+        text.replace(origin.upstream_model, origin.client_model)
+    };
+    if let Ok(value) = serde_json::from_str::<Value>(&text)
         && is_error_shape(surface, &value)
     {
         return value;
     }
-    let text = String::from_utf8_lossy(body);
+    let provider = origin.provider;
     let excerpt: String = text.chars().take(300).collect();
     let message = format!(
         "provider `{provider}` returned HTTP {status}: {}",

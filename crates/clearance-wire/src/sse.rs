@@ -233,6 +233,16 @@ mod tests {
     }
 
     #[test]
+    fn usage_null_fields_the_client_did_not_ask_for_are_removed() {
+        let mut rewriter = SseRewriter::new(ApiSurface::OpenaiChat, "m", true);
+        let chunk = "data: {\"model\":\"up\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}}],\"usage\":null}\n\n";
+        let out = run(&mut rewriter, &[chunk.as_bytes()]);
+        assert!(!out.contains("usage"), "{out}");
+        let mut asked = SseRewriter::new(ApiSurface::OpenaiChat, "m", false);
+        assert!(run(&mut asked, &[chunk.as_bytes()]).contains("\"usage\":null"));
+    }
+
+    #[test]
     fn anthropic_events_keep_their_names_and_order() {
         let mut rewriter = SseRewriter::new(ApiSurface::AnthropicMessages, "mythos-5", false);
         let out = run(&mut rewriter, &[ANTHROPIC_STREAM.as_bytes()]);
