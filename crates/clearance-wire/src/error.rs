@@ -167,14 +167,21 @@ mod tests {
 
     #[test]
     fn upstream_errors_in_the_right_shape_pass_through_and_others_are_wrapped() {
-        let native =
-            br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
-        let kept = upstream_error_body(ApiSurface::AnthropicMessages, 429, "acme", native);
-        assert_eq!(kept["error"]["message"], "slow down");
+        let origin = UpstreamOrigin {
+            provider: "acme",
+            upstream_model: "claude-x-2026",
+            client_model: "mythos-5",
+        };
+        let native = br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down on claude-x-2026"}}"#;
+        let kept = upstream_error_body(ApiSurface::AnthropicMessages, 429, origin, native);
+        assert_eq!(
+            kept["error"]["message"], "slow down on mythos-5",
+            "the provider's model id stays hidden"
+        );
         let wrapped = upstream_error_body(
             ApiSurface::OpenaiChat,
             502,
-            "acme",
+            origin,
             b"<html>Bad gateway</html>",
         );
         assert_eq!(wrapped["error"]["type"], "server_error");

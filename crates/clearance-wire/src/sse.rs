@@ -113,6 +113,10 @@ impl SseRewriter {
         if chunk.contains_key("model") {
             chunk.insert("model".into(), Value::String(self.client_model.clone()));
         }
+        if self.strip_usage_chunk && chunk.get("usage").is_some_and(Value::is_null) {
+            // `"usage": null` on every chunk appears only because the gateway asked for usage.
+            chunk.remove("usage");
+        }
         let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) else {
             return true;
         };
