@@ -38,6 +38,7 @@ pub(crate) struct RawAudit {
     pub queue_capacity: Option<Spanned<i64>>,
     pub max_wait_ms: Option<Spanned<i64>>,
     pub batch_max: Option<Spanned<i64>>,
+    pub linger_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -209,6 +209,26 @@ fn resolve_audit(raw: &RawAudit, diag: &mut Diagnostics<'_>) -> AuditConfig {
         ) as usize,
         max_wait_ms: positive(raw.max_wait_ms.as_ref(), 2_000, "audit.max_wait_ms", diag) as u64,
         batch_max: positive(raw.batch_max.as_ref(), 512, "audit.batch_max", diag) as usize,
+        linger_ms: non_negative(raw.linger_ms.as_ref(), 5, "audit.linger_ms", diag) as u64,
+    }
+}
+
+fn non_negative(
+    value: Option<&Spanned<i64>>,
+    default: i64,
+    key: &str,
+    diag: &mut Diagnostics<'_>,
+) -> i64 {
+    match value {
+        None => default,
+        Some(v) if *v.get_ref() >= 0 => *v.get_ref(),
+        Some(v) => {
+            diag.at(
+                Some(v.span()),
+                format!("{key} must be zero or more, not {}", v.get_ref()),
+            );
+            default
+        }
     }
 }
 

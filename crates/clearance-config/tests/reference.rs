@@ -67,6 +67,7 @@ fn every_documented_key_is_accepted_alone() {
                 "queue_capacity",
                 "max_wait_ms",
                 "batch_max",
+                "linger_ms",
             ]
             .contains(&k) =>
             {

@@ -72,19 +72,40 @@ pub fn spawn_writer(
         tx,
         max_wait: Duration::from_millis(config.max_wait_ms),
     };
-    let handle = tokio::spawn(write_batches(rx, store, head, config.batch_max, metrics));
+    let batching = Batching {
+        max: config.batch_max,
+        linger: Duration::from_millis(config.linger_ms),
+    };
+    let handle = tokio::spawn(write_batches(rx, store, head, batching, metrics));
     (sink, handle)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Batching {
+    max: usize,
+    linger: Duration,
 }
 
 async fn write_batches(
     mut rx: mpsc::Receiver<AuditRecord>,
     store: Arc<dyn Store>,
     mut head: ChainHead,
-    batch_max: usize,
+    batching: Batching,
     metrics: Arc<Metrics>,
 ) -> ChainHead {
-    let mut records = Vec::with_capacity(batch_max);
-    while rx.recv_many(&mut records, batch_max).await > 0 {
+    let mut records = Vec::with_capacity(batching.max);
+    while rx.recv_many(&mut records, batching.max).await > 0 {
+        if records.len() < batching.max && !batching.linger.is_zero() {
+            // A partial batch waits briefly for company, so a moderate request rate does not
+            // pay for one transaction per request. Responses do not wait for this.
+            tokio::time::sleep(batching.linger).await;
+            while records.len() < batching.max {
+                match rx.try_recv() {
+                    Ok(record) => records.push(record),
+                    Err(_) => break,
+                }
+            }
+        }
         let sealed: Vec<_> = records.drain(..).map(|r| head.seal(&r)).collect();
         store_with_retry(store.as_ref(), &sealed).await;
         metrics.audit_written.inc_by(sealed.len() as u64);
