@@ -131,6 +131,22 @@ impl Principal {
         self.us_person_basis() != UsPersonBasis::NotUsPerson
     }
 
+    /// The stored facts plus the derived ones (`us_citizen`, `us_person` with its basis and the
+    /// definition it follows, `missing_facts`): what `principals show` and the admin API print.
+    pub fn with_derived_facts(&self) -> serde_json::Value {
+        let mut view = serde_json::to_value(self).expect("a Principal always serialises");
+        if let Some(object) = view.as_object_mut() {
+            object.insert("us_citizen".into(), self.us_citizen().into());
+            object.insert("us_person".into(), self.us_person().into());
+            let basis =
+                serde_json::to_value(self.us_person_basis()).expect("an enum always serialises");
+            object.insert("us_person_basis".into(), basis);
+            object.insert("us_person_definition".into(), US_PERSON_DEFINITION.into());
+            object.insert("missing_facts".into(), self.missing_facts().into());
+        }
+        view
+    }
+
     /// Names of facts the registry does not hold for this principal, so a decision can say
     /// which facts it had to treat as unknown.
     pub fn missing_facts(&self) -> Vec<&'static str> {

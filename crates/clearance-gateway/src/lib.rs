@@ -8,12 +8,14 @@
 //!   with the reservation scheme that makes a dropped record impossible;
 //! - [`metrics`]: Prometheus counters and histograms;
 //! - [`error`]: every client-facing error's wire shape, decided in one place;
+//! - [`admin`]: the admin API (keys, principals, audit verification), behind its own token;
 //! - [`router`]: which routes sit behind which credential;
 //! - [`server`]: start-up, graceful shutdown and draining.
 //!
 //! This crate holds no HTTP client (see `clearance-upstream`) and no database driver (see
 //! `clearance-store`).
 
+pub mod admin;
 pub mod audit_writer;
 pub mod auth;
 pub mod error;

@@ -4,6 +4,7 @@
 //!   these; they show no caller data).
 //! - Behind a client key (checked in the handlers, so the error has the right API shape):
 //!   `POST /v1/chat/completions`, `POST /v1/messages`, `GET /v1/models`.
+//! - Behind the admin token (a separate credential; see [`crate::admin`]): `/admin/...`.
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
@@ -15,6 +16,7 @@ use clearance_core::api::ApiSurface;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
+use crate::admin;
 use crate::auth::authenticate;
 use crate::proxy;
 use crate::state::AppState;
@@ -25,6 +27,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/messages", post(messages))
         .route("/v1/models", get(models))
+        .route("/admin/keys", get(admin::list_keys).post(admin::create_key))
+        .route("/admin/keys/{id}/revoke", post(admin::revoke_key))
+        .route("/admin/principals/{id}", get(admin::show_principal))
+        .route("/admin/audit/verify", get(admin::verify_audit))
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use clearance_config::Config;
 use clearance_store::{SqliteStore, Store, StoreError};
 use clearance_upstream::{UpstreamClient, UpstreamError};
@@ -108,6 +109,12 @@ impl Gateway {
         let app = router(state);
         // Graceful: stop accepting, let in-flight requests (streams included) finish. Their
         // audit places are reserved, so their records reach the writer however they end.
+        // Small answers and SSE events go out at once rather than waiting on Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await;

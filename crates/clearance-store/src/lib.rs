@@ -86,3 +86,71 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<SealedRecord>, StoreError>;
 }
+
+/// The outcome of checking the whole audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Records that verified before the first break (all of them when `broken` is `None`).
+    pub verified: ChainHead,
+    pub broken: Option<clearance_core::audit::ChainBreak>,
+}
+
+/// Reads the whole audit log in sequence order, a page at a time (constant memory), and
+/// checks the hash chain; stops at the first break.
+pub async fn verify_audit_chain(store: &dyn Store) -> Result<ChainReport, StoreError> {
+    const PAGE: usize = 10_000;
+    let mut verifier = clearance_core::audit::ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let page = store.audit_page(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for record in &page {
+            if let Err(broken) = verifier.check(record) {
+                return Ok(ChainReport {
+                    verified: verifier.head(),
+                    broken: Some(broken),
+                });
+            }
+        }
+    }
+    Ok(ChainReport {
+        verified: verifier.head(),
+        broken: None,
+    })
+}
+
+/// Why a key could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueKeyError {
+    #[error(
+        "principal `{0}` is not in the registry; import it first with `clearance principals import`"
+    )]
+    UnknownPrincipal(PrincipalId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Issues a new key for a principal in the registry. The returned key's plaintext is the only
+/// copy; the store keeps its hash.
+pub async fn issue_key(
+    store: &dyn Store,
+    principal: &PrincipalId,
+    name: Option<String>,
+) -> Result<clearance_core::key::NewKey, IssueKeyError> {
+    if store.principal(principal).await?.is_none() {
+        return Err(IssueKeyError::UnknownPrincipal(principal.clone()));
+    }
+    let key = clearance_core::key::NewKey::generate(&mut rand::rng());
+    store
+        .insert_key(&StoredKey {
+            id: key.id.clone(),
+            principal_id: principal.clone(),
+            name,
+            hash: key.hash.clone(),
+            created: Utc::now(),
+            revoked: None,
+        })
+        .await?;
+    Ok(key)
+}

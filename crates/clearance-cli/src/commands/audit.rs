@@ -4,8 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clearance_core::audit::{AuditRecord, ChainVerifier, SealedRecord};
-use clearance_store::Store;
+use clearance_core::audit::{AuditRecord, SealedRecord};
+use clearance_store::{Store, verify_audit_chain};
 use serde_json::json;
 
 use super::{block_on, open_store};
@@ -39,18 +39,10 @@ pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn verify(store: &dyn Store, format: OutputFormat) -> anyhow::Result<ExitCode> {
-    let mut verifier = ChainVerifier::default();
-    let mut broken = None;
-    for_each_record(store, |record| {
-        if broken.is_none() {
-            broken = verifier.check(record).err();
-        }
-        Ok(())
-    })
-    .await?;
-    let head = verifier.head();
-    let problem = broken.map(|b| b.to_string());
-    report(
+    let report = verify_audit_chain(store).await?;
+    let problem = report.broken.map(|b| b.to_string());
+    let head = report.verified;
+    report_result(
         format,
         problem.is_none(),
         head.seq,
@@ -64,7 +56,7 @@ async fn verify(store: &dyn Store, format: OutputFormat) -> anyhow::Result<ExitC
     })
 }
 
-fn report(format: OutputFormat, ok: bool, verified: u64, head: &str, problem: Option<&str>) {
+fn report_result(format: OutputFormat, ok: bool, verified: u64, head: &str, problem: Option<&str>) {
     match format {
         OutputFormat::Json => println!(
             "{}",

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
-use clearance_core::key::{KeyId, NewKey, StoredKey};
+use clearance_core::key::KeyId;
 use clearance_core::principal::PrincipalId;
-use clearance_store::Store;
+use clearance_store::{Store, issue_key};
 use serde_json::json;
 
 use super::{block_on, open_store};
@@ -43,22 +43,7 @@ async fn create(
     let principal_id: PrincipalId = principal
         .parse()
         .with_context(|| format!("invalid principal id `{principal}`"))?;
-    if store.principal(&principal_id).await?.is_none() {
-        bail!(
-            "principal `{principal_id}` is not in the registry; import it first with `clearance principals import`"
-        );
-    }
-    let key = NewKey::generate(&mut rand::rng());
-    store
-        .insert_key(&StoredKey {
-            id: key.id.clone(),
-            principal_id: principal_id.clone(),
-            name: name.clone(),
-            hash: key.hash.clone(),
-            created: Utc::now(),
-            revoked: None,
-        })
-        .await?;
+    let key = issue_key(store, &principal_id, name.clone()).await?;
     match format {
         OutputFormat::Json => {
             println!(

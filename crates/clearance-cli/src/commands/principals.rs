@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clearance_core::import::{ImportFormat, parse_principals};
-use clearance_core::principal::{Principal, PrincipalId, US_PERSON_DEFINITION};
+use clearance_core::principal::PrincipalId;
 use clearance_store::Store;
-use serde_json::json;
 
 use super::{block_on, open_store};
 use crate::cli::{ImportFileFormat, OutputFormat, PrincipalsCommand};
@@ -72,7 +71,7 @@ async fn show(store: &dyn Store, id: &str, format: OutputFormat) -> anyhow::Resu
     let Some(principal) = store.principal(&principal_id).await? else {
         bail!("no principal `{principal_id}` in the registry");
     };
-    let view = principal_view(&principal);
+    let view = principal.with_derived_facts();
     match format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&view)?),
         OutputFormat::Text => {
@@ -84,17 +83,4 @@ async fn show(store: &dyn Store, id: &str, format: OutputFormat) -> anyhow::Resu
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The principal's stored facts plus the derived ones, with the definition they follow.
-fn principal_view(principal: &Principal) -> serde_json::Value {
-    let mut view = serde_json::to_value(principal).expect("a Principal always serialises");
-    if let Some(object) = view.as_object_mut() {
-        object.insert("us_citizen".into(), json!(principal.us_citizen()));
-        object.insert("us_person".into(), json!(principal.us_person()));
-        object.insert("us_person_basis".into(), json!(principal.us_person_basis()));
-        object.insert("us_person_definition".into(), json!(US_PERSON_DEFINITION));
-        object.insert("missing_facts".into(), json!(principal.missing_facts()));
-    }
-    view
 }

@@ -14,6 +14,7 @@ use clearance_store::{SqliteStore, Store};
 use tokio::sync::oneshot;
 
 pub const PROVIDER_KEY: &str = "sk-provider-secret-123";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
 pub const PRINCIPALS: &str = "id,name,citizenships,residence,org,employee\n\
     alice,Alice,US,FR,acme,true\n\
@@ -63,6 +64,7 @@ fn config_text(fake: &FakeServer, dir: &std::path::Path, options: &Options) -> S
         r#"
 [server]
 listen = "127.0.0.1:0"
+admin_token_env = "ADMIN_TOKEN"
 max_body_bytes = {max_body}
 
 [store]
@@ -115,7 +117,11 @@ impl Harness {
         let fake = FakeServer::start("127.0.0.1:0").await.unwrap();
         fake.require_key(Some(PROVIDER_KEY.to_string()));
         let text = config_text(&fake, dir.path(), &options);
-        let env = |name: &str| (name == "PROVIDER_KEY").then(|| PROVIDER_KEY.to_string());
+        let env = |name: &str| match name {
+            "PROVIDER_KEY" => Some(PROVIDER_KEY.to_string()),
+            "ADMIN_TOKEN" => Some(ADMIN_TOKEN.to_string()),
+            _ => None,
+        };
         let config = Config::parse(&text, &dir.path().join("clearance.toml"), &env).unwrap();
         let db_path = config.store.sqlite.clone();
         let store = Arc::new(SqliteStore::open(&db_path).unwrap());
