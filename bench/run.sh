@@ -17,6 +17,7 @@ ROUNDS=${BENCH_ROUNDS:-2}               # rounds alternate the order: D,G then G
 AUDIT_QUEUE=${BENCH_AUDIT_QUEUE:-65536}
 AUDIT_WAIT_MS=${BENCH_AUDIT_WAIT_MS:-2000}
 AUDIT_BATCH=${BENCH_AUDIT_BATCH:-512}
+AUDIT_LINGER_MS=${BENCH_AUDIT_LINGER_MS:-5}
 OHA_THREADS=${BENCH_OHA_THREADS:-}      # oha --worker-threads (default: oha's own, = cores)
 GW_WORKERS=${BENCH_GW_WORKERS:-}        # gateway's TOKIO_WORKER_THREADS (default: tokio's, = cores)
 SETTLE=0.5                              # pause before the "after" CPU snapshot (audit flush)
@@ -93,6 +94,7 @@ sqlite = "bench.db"
 queue_capacity = $AUDIT_QUEUE
 max_wait_ms = $AUDIT_WAIT_MS
 batch_max = $AUDIT_BATCH
+linger_ms = $AUDIT_LINGER_MS
 
 [providers.bench]
 kind = "openai"

@@ -13,11 +13,13 @@ profile="${CLEARANCE_PROFILE:-release}"
 once=false
 [ "${1:-}" = "--once" ] && once=true
 
-gateway_port=8787
-fake_port=9101
+# The sample config uses 8787 (gateway) and 9101 (providers); override if those are taken.
+gateway_port="${DEMO_GATEWAY_PORT:-8787}"
+fake_port="${DEMO_FAKE_PORT:-9101}"
 for port in "$gateway_port" "$fake_port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "port $port is already in use; stop whatever listens there (an earlier demo?) and retry" >&2
+    echo "port $port is already in use; stop whatever listens there (an earlier demo?) or set" >&2
+    echo "DEMO_GATEWAY_PORT / DEMO_FAKE_PORT, and retry" >&2
     exit 1
   fi
 done
@@ -32,7 +34,9 @@ bin="$PWD/target/$profile"
 
 run="$PWD/demo-run"
 rm -rf "$run" && mkdir -p "$run"
-cp demo/clearance.toml demo/principals.csv "$run/"
+cp demo/principals.csv "$run/"
+sed -e "s/127.0.0.1:8787/127.0.0.1:$gateway_port/" -e "s/127.0.0.1:9101/127.0.0.1:$fake_port/" \
+  demo/clearance.toml >"$run/clearance.toml"
 config="$run/clearance.toml"
 
 # The providers' secrets come from the environment, never from the config file.

@@ -63,6 +63,8 @@ impl ImportFormat {
 
 /// Parses a whole principal file. `Err` holds every problem found, in line order.
 pub fn parse_principals(text: &str, format: ImportFormat) -> Result<Vec<Principal>, Vec<RowError>> {
+    // Spreadsheet exports often start with a UTF-8 byte-order mark; it is not part of a column.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let rows = match format {
         ImportFormat::Csv => csv_rows(text),
         ImportFormat::Jsonl => jsonl_rows(text),
@@ -372,6 +374,13 @@ mod tests {
         alice,Alice,US,,false,FR,acme,true,engineer\n\
         bob,Bob,DE;US,,no,US,acme,yes,engineer;admin\n\
         chen,Chen,CN,US,false,US,acme,true,\n";
+
+    #[test]
+    fn a_byte_order_mark_from_a_spreadsheet_export_is_ignored() {
+        let people =
+            parse_principals("\u{feff}id,citizenships\nalice,US\n", ImportFormat::Csv).unwrap();
+        assert!(people[0].us_citizen());
+    }
 
     #[test]
     fn csv_imports_every_fact() {
