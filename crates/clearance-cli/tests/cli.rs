@@ -387,6 +387,22 @@ fn audit_verify_names_a_deleted_record() {
 }
 
 #[test]
+fn audit_verify_catches_records_deleted_from_the_end_and_serve_refuses_to_continue_the_chain() {
+    let (ws, config) = workspace_with_audit_log();
+    tamper(&ws, "DELETE FROM audit WHERE seq >= 4");
+    let (code, out) = verify(&ws, &config);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("the log ends at record #3 but the gateway last wrote record #5: records #4..#5 were deleted"), "{out}");
+    let serve = ws.run(&["serve", "--config", as_str(&config)]);
+    assert_eq!(serve.status.code(), Some(1));
+    assert!(
+        stderr(&serve).contains("refusing to continue the chain"),
+        "{}",
+        stderr(&serve)
+    );
+}
+
+#[test]
 fn audit_verify_names_reordered_records() {
     let (ws, config) = workspace_with_audit_log();
     // Swap the contents of records 2 and 4, keeping the sequence column in order.

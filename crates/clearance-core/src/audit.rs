@@ -165,6 +165,10 @@ pub enum BreakKind {
     Reordered,
     /// The record's JSON is not an audit record.
     Unreadable(String),
+    /// The log ends before the record the writer last wrote: records at the end were deleted.
+    Truncated { last_present: u64 },
+    /// The log goes on past the record the writer last wrote: records were added by hand.
+    Appended { recorded_head: u64 },
 }
 
 /// The first record at which the chain does not hold.
@@ -190,6 +194,20 @@ impl fmt::Display for ChainBreak {
                 "{at} does not follow the record before it (records were reordered, replaced or deleted)"
             ),
             BreakKind::Unreadable(why) => write!(f, "{at} is not a readable audit record: {why}"),
+            BreakKind::Truncated { last_present } => write!(
+                f,
+                "the log ends at record #{last_present} but the gateway last wrote record #{}: records #{}..#{} \
+                 were deleted",
+                self.seq,
+                last_present + 1,
+                self.seq
+            ),
+            BreakKind::Appended { recorded_head } => write!(
+                f,
+                "record #{} (id {}) and any after it were not written by the gateway, which last wrote record \
+                 #{recorded_head}",
+                self.seq, self.id
+            ),
         }
     }
 }
@@ -237,6 +255,40 @@ impl ChainVerifier {
             hash: stored.hash,
         };
         Ok(())
+    }
+
+    /// Checks that the log ends where the writer last left it (`recorded`, kept beside the log
+    /// and updated with every batch): catches records deleted from the end, which leave no gap.
+    pub fn finish(&self, recorded: ChainHead, last_id: &str) -> Result<ChainHead, ChainBreak> {
+        let head = self.head;
+        if recorded.seq > head.seq {
+            let kind = BreakKind::Truncated {
+                last_present: head.seq,
+            };
+            return Err(ChainBreak {
+                seq: recorded.seq,
+                id: String::new(),
+                kind,
+            });
+        }
+        if recorded.seq < head.seq {
+            let kind = BreakKind::Appended {
+                recorded_head: recorded.seq,
+            };
+            return Err(ChainBreak {
+                seq: recorded.seq + 1,
+                id: last_id.to_string(),
+                kind,
+            });
+        }
+        if recorded.hash != head.hash {
+            return Err(ChainBreak {
+                seq: head.seq,
+                id: last_id.to_string(),
+                kind: BreakKind::Reordered,
+            });
+        }
+        Ok(head)
     }
 
     /// How many records have verified so far, and the hash they end in.
@@ -331,6 +383,41 @@ mod tests {
                 id: "req-4".into(),
                 kind: BreakKind::Reordered
             }
+        );
+    }
+
+    #[test]
+    fn records_deleted_from_the_end_are_caught_against_the_recorded_head() {
+        let records = chain(5);
+        let mut head = ChainHead::EMPTY;
+        for r in &records {
+            head = ChainHead {
+                seq: r.seq,
+                hash: r.hash,
+            };
+        }
+        let mut verifier = ChainVerifier::default();
+        for r in &records[..3] {
+            verifier.check(r).unwrap();
+        }
+        let broken = verifier.finish(head, "req-3").unwrap_err();
+        assert_eq!(broken.kind, BreakKind::Truncated { last_present: 3 });
+        assert!(
+            broken.to_string().contains("records #4..#5 were deleted"),
+            "{broken}"
+        );
+        let mut verifier = ChainVerifier::default();
+        for r in &records {
+            verifier.check(r).unwrap();
+        }
+        assert_eq!(verifier.finish(head, "req-5"), Ok(head));
+        let earlier = ChainHead {
+            seq: 4,
+            hash: records[3].hash,
+        };
+        assert_eq!(
+            verifier.finish(earlier, "req-5").unwrap_err().kind,
+            BreakKind::Appended { recorded_head: 4 }
         );
     }
 

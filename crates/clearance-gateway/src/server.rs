@@ -31,6 +31,11 @@ pub enum GatewayError {
     Serve(std::io::Error),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    #[error(
+        "the audit log does not end where the gateway last left it (last record #{last}, recorded head #{recorded}); \
+         refusing to continue the chain: run `clearance audit verify` and investigate"
+    )]
+    AuditLogTampered { last: u64, recorded: u64 },
     #[error("the audit writer stopped unexpectedly: {0}")]
     AuditWriter(String),
 }
@@ -65,7 +70,7 @@ impl Gateway {
         let registry = Arc::new(Registry::load(store.as_ref()).await?);
         let refresher = registry.spawn_refresh(Arc::clone(&store));
         let metrics = Arc::new(Metrics::new());
-        let head = store.audit_head().await?;
+        let head = continue_audit_chain(store.as_ref()).await?;
         let (audit, writer) = spawn_writer(
             Arc::clone(&store),
             head,
@@ -126,5 +131,22 @@ impl Gateway {
             .map_err(|e| GatewayError::AuditWriter(e.to_string()))?;
         tracing::info!(last_seq = head.seq, "audit log drained");
         served.map_err(GatewayError::Serve)
+    }
+}
+
+/// Where the writer continues the chain. Refuses when the log's end and the recorded head
+/// disagree: continuing would write over the evidence of records deleted from the end.
+async fn continue_audit_chain(
+    store: &dyn Store,
+) -> Result<clearance_core::audit::ChainHead, GatewayError> {
+    let last = store.audit_head().await?;
+    let recorded = store.audit_recorded_head().await?;
+    if last == recorded {
+        Ok(last)
+    } else {
+        Err(GatewayError::AuditLogTampered {
+            last: last.seq,
+            recorded: recorded.seq,
+        })
     }
 }

@@ -77,7 +77,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last stored record's sequence number and hash: where the writer continues the chain.
     async fn audit_head(&self) -> Result<ChainHead, StoreError>;
-    /// Appends sealed records in one transaction.
+    /// The head as the writer recorded it with its last batch ([`ChainHead::EMPTY`] before any).
+    /// Differs from [`Store::audit_head`] only if records were deleted from, or added to, the end.
+    async fn audit_recorded_head(&self) -> Result<ChainHead, StoreError>;
+    /// Appends sealed records and records the new head, in one transaction.
     async fn append_audit(&self, batch: &[SealedRecord]) -> Result<(), StoreError>;
     /// Up to `limit` records with `seq > after_seq`, in sequence order.
     async fn audit_page(
@@ -101,10 +104,12 @@ pub async fn verify_audit_chain(store: &dyn Store) -> Result<ChainReport, StoreE
     const PAGE: usize = 10_000;
     let mut verifier = clearance_core::audit::ChainVerifier::default();
     let mut after = 0;
+    let mut last_id = String::new();
     loop {
         let page = store.audit_page(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
+        last_id.clone_from(&last.id);
         for record in &page {
             if let Err(broken) = verifier.check(record) {
                 return Ok(ChainReport {
@@ -114,9 +119,11 @@ pub async fn verify_audit_chain(store: &dyn Store) -> Result<ChainReport, StoreE
             }
         }
     }
+    let recorded = store.audit_recorded_head().await?;
+    let broken = verifier.finish(recorded, &last_id).err();
     Ok(ChainReport {
         verified: verifier.head(),
-        broken: None,
+        broken,
     })
 }
 

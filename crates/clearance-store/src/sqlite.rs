@@ -18,7 +18,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::{ChangeVersions, ImportSummary, Store, StoreError};
 
 /// Migrations in order; the database's `user_version` says how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_audit_head.sql"),
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -132,6 +135,17 @@ fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
         hash: SecretHash::from_hex(&hash).ok_or_else(|| corrupt("key hash"))?,
         created: time_from_text(&created)?,
         revoked: revoked.as_deref().map(time_from_text).transpose()?,
+    })
+}
+
+fn head_from_row(seq: i64, hash: &str) -> Result<ChainHead, StoreError> {
+    let hash = ChainHash::from_hex(hash).ok_or(StoreError::Corrupt {
+        what: "audit head hash",
+        detail: format!("record #{seq}"),
+    })?;
+    Ok(ChainHead {
+        seq: seq as u64,
+        hash,
     })
 }
 
@@ -296,6 +310,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn audit_recorded_head(&self) -> Result<ChainHead, StoreError> {
+        self.with_conn(|conn| {
+            let row: Option<(i64, String)> = conn
+                .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(query("reading the recorded audit head"))?;
+            row.map_or(Ok(ChainHead::EMPTY), |(seq, hash)| {
+                head_from_row(seq, &hash)
+            })
+        })
+        .await
+    }
+
     async fn audit_head(&self) -> Result<ChainHead, StoreError> {
         self.with_conn(|conn| {
             let row: Option<(i64, String)> = conn
@@ -306,16 +335,9 @@ impl Store for SqliteStore {
                 )
                 .optional()
                 .map_err(query("reading the audit head"))?;
-            match row {
-                None => Ok(ChainHead::EMPTY),
-                Some((seq, hash)) => Ok(ChainHead {
-                    seq: seq as u64,
-                    hash: ChainHash::from_hex(&hash).ok_or(StoreError::Corrupt {
-                        what: "audit head hash",
-                        detail: format!("record #{seq}"),
-                    })?,
-                }),
-            }
+            row.map_or(Ok(ChainHead::EMPTY), |(seq, hash)| {
+                head_from_row(seq, &hash)
+            })
         })
         .await
     }
@@ -339,6 +361,14 @@ impl Store for SqliteStore {
                         .execute(params![r.seq as i64, r.id, r.prev_hash.to_hex(), r.hash.to_hex(), r.record_json])
                         .map_err(query("appending audit records"))?;
                 }
+            }
+            if let Some(last) = batch.last() {
+                tx.execute(
+                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+                     ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                    params![last.seq as i64, last.hash.to_hex()],
+                )
+                .map_err(query("recording the audit head"))?;
             }
             tx.commit().map_err(query("committing an audit batch"))
         })

@@ -96,6 +96,13 @@ async fn audit_chain_round_trips(store: &dyn Store) {
     store.append_audit(&batch[..100]).await.unwrap();
     store.append_audit(&batch[100..]).await.unwrap();
     assert_eq!(store.audit_head().await.unwrap(), head);
+    assert_eq!(
+        store.audit_recorded_head().await.unwrap(),
+        head,
+        "the head is recorded with every batch"
+    );
+    let report = clearance_store::verify_audit_chain(store).await.unwrap();
+    assert_eq!((report.verified, report.broken), (head, None));
     let mut verifier = ChainVerifier::default();
     let mut after = 0;
     loop {
