@@ -562,10 +562,48 @@ impl PendingAudit {
         self.finish_response(error.into_response())
     }
 
+    /// Stamps the response and hands the record over once the body has been sent: the
+    /// audit hand-off (and any wake-up of the writer) stays off the client's critical path.
     fn finish_response(mut self, mut response: Response) -> Response {
         self.record.status = response.status().as_u16();
         stamp(&mut response, &self);
-        response
+        response.map(|body| {
+            Body::new(AuditedBody {
+                inner: body,
+                audit: Some(self),
+            })
+        })
+    }
+}
+
+/// A response body that holds its request's [`PendingAudit`] until the body has been sent (or
+/// dropped, if the client went away), and commits it then.
+struct AuditedBody {
+    inner: Body,
+    audit: Option<PendingAudit>,
+}
+
+impl http_body::Body for AuditedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.audit.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
