@@ -211,6 +211,18 @@ def main():
     rows.append(["errors (fixed / max)", f"{fd['errors']} / {md['errors']}",
                  f"{fg['errors']} / {mg['errors']}", "", "0", ""])
     table(rows, ["metric", "direct", "gateway", "added / ratio", "target", "result"])
+    fr, mr = agg.get(("fixed", "relay")), agg.get(("max", "relay"))
+    if fr and fd and fg:
+        print("\nReference, same run: a plain TCP relay (socat) in front of the same fake, i.e. the cost of")
+        print("the extra hop alone on this machine, which any proxy pays:")
+        rel = []
+        for label, key in (("p50 @ 500 RPS", "p50_us"), ("p99 @ 500 RPS", "p99_us")):
+            if fr[key] is not None and fd[key] is not None and fg[key] is not None:
+                rel.append([label, fmt_us(fr[key]), fmt_added(fr[key] - fd[key]), fmt_added(fg[key] - fr[key])])
+        if mr and md and mg and md["rps"]:
+            rel.append(["max RPS (c=64)", fmt_num(mr["rps"]), f"{mr['rps'] / md['rps']:.0%} of direct",
+                        f"gateway = {mg['rps'] / mr['rps']:.0%} of relay"])
+        table(rel, ["metric", "relay", "relay vs direct", "gateway vs relay"])
 
     print("\nCPU time per request (utime+stime from /proc/PID/stat; µs per request)")
     rows = []

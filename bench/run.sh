@@ -48,9 +48,10 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/clearance-bench.XXXXXX")
 FAKE_PID=""
 GW_PID=""
 OHA_PID=""
+RELAY_PID=""
 cleanup() {
     local rc=$?
-    for pid in "$OHA_PID" "$GW_PID" "$FAKE_PID"; do
+    for pid in "$OHA_PID" "$GW_PID" "$RELAY_PID" "$FAKE_PID"; do
         if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
@@ -79,6 +80,23 @@ wait_ready() {
 FAKE_PID=$!
 FAKE_ADDR=$(wait_ready "$WORK/fake.out" "$FAKE_PID" clearance-fake)
 log "fake upstream on $FAKE_ADDR (pid $FAKE_PID)"
+
+# A plain TCP relay (socat) in front of the fake: the floor any proxy pays on this machine for
+# the extra hop, measured in the same run as a reference, not a target.
+TARGETS=(direct gateway)
+if ! command -v socat >/dev/null && command -v apt-get >/dev/null; then
+    log "socat not found; installing it for the relay baseline"
+    apt-get install -y -q socat >/dev/null 2>&1 || true
+fi
+if command -v socat >/dev/null; then
+    RELAY_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    socat "TCP-LISTEN:$RELAY_PORT,bind=127.0.0.1,fork,reuseaddr,nodelay" "TCP:$FAKE_ADDR,nodelay" &
+    RELAY_PID=$!
+    TARGETS=(direct relay gateway)
+    log "plain TCP relay (socat) on 127.0.0.1:$RELAY_PORT"
+else
+    log "socat unavailable: no relay baseline this run"
+fi
 
 CONFIG="$WORK/clearance.toml"
 cat >"$CONFIG" <<EOF
@@ -144,8 +162,11 @@ machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/s
 run_oha() {
     local name=$1 target=$2 phase=$3 round=$4; shift 5
     local url body hdr=()
-    if [[ $target == direct ]]; then url=$DIRECT_URL body=$DIRECT_BODY
-    else url=$GW_URL body=$GW_BODY hdr=(-H "authorization: Bearer $KEY"); fi
+    case $target in
+        direct) url=$DIRECT_URL body=$DIRECT_BODY ;;
+        relay) url="http://127.0.0.1:$RELAY_PORT/v1/chat/completions" body=$DIRECT_BODY ;;
+        *) url=$GW_URL body=$GW_BODY hdr=(-H "authorization: Bearer $KEY") ;;
+    esac
     local threads=()
     [[ -n "$OHA_THREADS" ]] && threads=(--worker-threads "$OHA_THREADS")
     local gw0 fk0 m0 gw1 fk1 m1 t0 t1
@@ -168,12 +189,13 @@ run_oha() {
 
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 log "warm-up (${WARMUP_SECS}s each)"
-for t in direct gateway; do
+for t in "${TARGETS[@]}"; do
     run_oha "warmup-$t" "$t" warmup 0 -- -z "${WARMUP_SECS}s" -w -c "$FIXED_CONNS"
 done
 
 for round in $(seq 1 "$ROUNDS"); do
-    if ((round % 2)); then order=(direct gateway); else order=(gateway direct); fi
+    order=("${TARGETS[@]}")
+    if ! ((round % 2)); then order=(); for ((i = ${#TARGETS[@]} - 1; i >= 0; i--)); do order+=("${TARGETS[i]}"); done; fi
     log "round $round/$ROUNDS: fixed ${RATE} RPS for ${FIXED_SECS}s, then max for ${MAX_SECS}s (${order[*]})"
     for t in "${order[@]}"; do
         run_oha "fixed-$t-r$round" "$t" fixed "$round" -- \
