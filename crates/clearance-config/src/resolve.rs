@@ -219,17 +219,7 @@ fn non_negative(
     key: &str,
     diag: &mut Diagnostics<'_>,
 ) -> i64 {
-    match value {
-        None => default,
-        Some(v) if *v.get_ref() >= 0 => *v.get_ref(),
-        Some(v) => {
-            diag.at(
-                Some(v.span()),
-                format!("{key} must be zero or more, not {}", v.get_ref()),
-            );
-            default
-        }
-    }
+    at_least(0, "zero or more", value, default, key, diag)
 }
 
 fn positive(
@@ -238,13 +228,25 @@ fn positive(
     key: &str,
     diag: &mut Diagnostics<'_>,
 ) -> i64 {
+    at_least(1, "a positive number", value, default, key, diag)
+}
+
+/// The value if it is at least `min`; otherwise a problem at its place, and the default.
+fn at_least(
+    min: i64,
+    wanted: &str,
+    value: Option<&Spanned<i64>>,
+    default: i64,
+    key: &str,
+    diag: &mut Diagnostics<'_>,
+) -> i64 {
     match value {
         None => default,
-        Some(v) if *v.get_ref() > 0 => *v.get_ref(),
+        Some(v) if *v.get_ref() >= min => *v.get_ref(),
         Some(v) => {
             diag.at(
                 Some(v.span()),
-                format!("{key} must be a positive number, not {}", v.get_ref()),
+                format!("{key} must be {wanted}, not {}", v.get_ref()),
             );
             default
         }

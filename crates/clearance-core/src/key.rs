@@ -184,3 +184,16 @@ pub struct StoredKey {
     pub created: chrono::DateTime<chrono::Utc>,
     pub revoked: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+impl StoredKey {
+    /// What may be shown about a key (lists, the admin API): never the secret, nor its hash.
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id.as_str(),
+            "principal": self.principal_id.as_str(),
+            "name": self.name,
+            "created": self.created.to_rfc3339(),
+            "revoked": self.revoked.map(|t| t.to_rfc3339()),
+        })
+    }
+}

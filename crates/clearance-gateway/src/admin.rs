@@ -92,15 +92,7 @@ where
 pub async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> Response {
     guarded(state, headers, |state| async move {
         let keys = state.store.keys().await.map_err(internal)?;
-        let rows: Vec<_> = keys
-            .iter()
-            .map(|k| {
-                json!({
-                    "id": k.id.as_str(), "principal": k.principal_id.as_str(), "name": k.name,
-                    "created": k.created.to_rfc3339(), "revoked": k.revoked.map(|t| t.to_rfc3339()),
-                })
-            })
-            .collect();
+        let rows: Vec<_> = keys.iter().map(|k| k.public_json()).collect();
         Ok(Json(json!({ "data": rows })).into_response())
     })
     .await

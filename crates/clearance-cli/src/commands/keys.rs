@@ -64,15 +64,7 @@ async fn list(store: &dyn Store, format: OutputFormat) -> anyhow::Result<ExitCod
     let keys = store.keys().await?;
     match format {
         OutputFormat::Json => {
-            let rows: Vec<_> = keys
-                .iter()
-                .map(|k| {
-                    json!({
-                        "id": k.id.as_str(), "principal": k.principal_id.as_str(), "name": k.name,
-                        "created": k.created.to_rfc3339(), "revoked": k.revoked.map(|t| t.to_rfc3339()),
-                    })
-                })
-                .collect();
+            let rows: Vec<_> = keys.iter().map(|k| k.public_json()).collect();
             println!("{}", serde_json::to_string_pretty(&rows)?);
         }
         OutputFormat::Text => {
