@@ -35,6 +35,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(state)
 }
 
@@ -114,4 +116,31 @@ async fn metrics(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
+}
+
+/// Unknown paths answer in the OpenAI error shape (the most widely parsed one), not with an
+/// empty body an SDK cannot read.
+async fn unknown_route(uri: http::Uri) -> Response {
+    let message = format!(
+        "no route {}; model requests go to POST /v1/chat/completions or POST /v1/messages",
+        uri.path()
+    );
+    let body = clearance_wire::error::error_body(
+        ApiSurface::OpenaiChat,
+        clearance_wire::error::ErrorKind::NotFound,
+        &message,
+        Some("unknown_route"),
+    );
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+async fn wrong_method(method: http::Method, uri: http::Uri) -> Response {
+    let message = format!("{method} is not allowed on {}", uri.path());
+    let body = clearance_wire::error::error_body(
+        ApiSurface::OpenaiChat,
+        clearance_wire::error::ErrorKind::InvalidRequest,
+        &message,
+        Some("method_not_allowed"),
+    );
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }

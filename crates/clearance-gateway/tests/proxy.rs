@@ -709,3 +709,31 @@ async fn health_readiness_and_metrics_are_served() {
         "client input never becomes a metric label"
     );
 }
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_answer_in_an_error_shape() {
+    let h = Harness::start().await;
+    let response = h
+        .http
+        .get(h.url("/v1/chat/completions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    let body: Value = response.json().await.unwrap();
+    assert_openai_error(
+        &body,
+        "invalid_request_error",
+        "GET is not allowed on /v1/chat/completions",
+    );
+    let response = h
+        .http
+        .post(h.url("/v1/completions"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_openai_error(&body, "not_found_error", "no route /v1/completions");
+}
