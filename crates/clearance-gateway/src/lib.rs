@@ -10,7 +10,8 @@
 //! - [`error`]: every client-facing error's wire shape, decided in one place;
 //! - [`admin`]: the admin API (keys, principals, audit verification), behind its own token;
 //! - [`router`]: which routes sit behind which credential;
-//! - [`server`]: start-up, graceful shutdown and draining.
+//! - [`server`]: start-up, graceful shutdown and draining;
+//! - `workers`: thread-per-core serving (one single-threaded runtime per core).
 //!
 //! This crate holds no HTTP client (see `clearance-upstream`) and no database driver (see
 //! `clearance-store`).
@@ -25,5 +26,6 @@ pub mod registry;
 pub mod router;
 pub mod server;
 pub mod state;
+mod workers;
 
 pub use server::{Gateway, GatewayError};

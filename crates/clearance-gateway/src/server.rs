@@ -6,7 +6,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use clearance_config::Config;
 use clearance_store::{SqliteStore, Store, StoreError};
 use clearance_upstream::{UpstreamClient, UpstreamError};
@@ -17,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::router::router;
 use crate::state::{AppState, model_table};
+use crate::workers::{hand_off_channel, run_worker, worker_count};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -111,20 +111,48 @@ impl Gateway {
             writer,
             refresher,
         } = self;
-        let app = router(state);
+        let local = listener.local_addr().map_err(GatewayError::Serve)?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut hand_offs = Vec::new();
+        let mut threads = Vec::new();
+        for index in 0..worker_count() {
+            let (tx, handed_off) = hand_off_channel(local);
+            // Each worker has its own upstream client, so pooled upstream connections (and the
+            // tasks that drive them) live on the worker's own thread.
+            let worker_state = AppState {
+                upstream: UpstreamClient::new()?,
+                ..state.clone()
+            };
+            let app = router(worker_state);
+            let stop = stop_rx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("clearance-worker-{index}"))
+                .spawn(move || run_worker(handed_off, app, stop))
+                .map_err(GatewayError::Serve)?;
+            hand_offs.push(tx);
+            threads.push(thread);
+        }
+        // Only the workers' routers hold audit sinks from here on.
+        drop(state);
+        accept_until(&listener, &hand_offs, shutdown).await;
         // Graceful: stop accepting, let in-flight requests (streams included) finish. Their
         // audit places are reserved, so their records reach the writer however they end.
-        // Small answers and SSE events go out at once rather than waiting on Nagle's algorithm.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
+        drop(listener);
+        let _ = stop_tx.send(true);
+        drop(hand_offs);
+        let mut served = Ok(());
+        for thread in threads {
+            let joined = tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .map_err(|e| GatewayError::AuditWriter(e.to_string()))?;
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => served = Err(error),
+                Err(_) => served = Err(std::io::Error::other("a worker thread panicked")),
             }
-        });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        // The router, and with it every audit sink, is gone once `serve` returns and its
-        // connection tasks end; the writer then drains the queue and stops.
+        }
+        // Every router, and with it every audit sink, is gone once the workers have finished;
+        // the writer then drains the queue and stops.
         refresher.abort();
         let head = writer
             .await
@@ -148,5 +176,31 @@ async fn continue_audit_chain(
             last: last.seq,
             recorded: recorded.seq,
         })
+    }
+}
+
+/// Accepts connections and deals them out round robin until `shutdown` resolves.
+async fn accept_until(
+    listener: &TcpListener,
+    hand_offs: &[tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>],
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut next = 0;
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
+                Ok(connection) => {
+                    let _ = hand_offs[next].send(connection);
+                    next = (next + 1) % hand_offs.len();
+                }
+                Err(error) => {
+                    // Typically too many open files: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            },
+        }
     }
 }

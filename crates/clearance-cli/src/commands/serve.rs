@@ -16,7 +16,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The acceptor, the audit writer and the registry refresh share this one thread; requests
+    // are served on the gateway's own worker threads (one per core, or `CLEARANCE_WORKERS`).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
