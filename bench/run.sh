@@ -19,7 +19,7 @@ AUDIT_WAIT_MS=${BENCH_AUDIT_WAIT_MS:-2000}
 AUDIT_BATCH=${BENCH_AUDIT_BATCH:-512}
 AUDIT_LINGER_MS=${BENCH_AUDIT_LINGER_MS:-5}
 OHA_THREADS=${BENCH_OHA_THREADS:-}      # oha --worker-threads (default: oha's own, = cores)
-GW_WORKERS=${BENCH_GW_WORKERS:-}        # gateway's TOKIO_WORKER_THREADS (default: tokio's, = cores)
+GW_WORKERS=${BENCH_GW_WORKERS:-}        # gateway's CLEARANCE_WORKERS (default: one per core)
 SETTLE=0.5                              # pause before the "after" CPU snapshot (audit flush)
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -129,7 +129,7 @@ KEY=$("$BIN/clearance" keys create --principal bench-user --config "$CONFIG" --f
     python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 
 gw_env=(CLEARANCE_LOG="${CLEARANCE_LOG:-warn}")
-[[ -n "$GW_WORKERS" ]] && gw_env+=(TOKIO_WORKER_THREADS="$GW_WORKERS")
+[[ -n "$GW_WORKERS" ]] && gw_env+=(CLEARANCE_WORKERS="$GW_WORKERS")
 env "${gw_env[@]}" "$BIN/clearance" serve --config "$CONFIG" >"$WORK/gw.out" 2>"$WORK/gw.out.err" &
 GW_PID=$!
 GW_ADDR=$(wait_ready "$WORK/gw.out" "$GW_PID" "clearance serve")

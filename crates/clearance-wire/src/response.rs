@@ -3,21 +3,29 @@
 
 use clearance_core::api::ApiSurface;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::Usage;
 
+/// A JSON object read only one level deep: each value stays the exact text the provider sent.
+type ShallowObject = indexmap::IndexMap<String, Box<RawValue>>;
+
 /// Rewrites `model` to `client_model` and reads usage. A body that is not a JSON object
 /// passes through unchanged (with no usage): the client sees what the provider sent.
+///
+/// Only the top level is parsed (every nested value is carried as raw text), because on the
+/// hot path the answer needs one field changed and one read, not a full round trip.
 pub fn rewrite_response(surface: ApiSurface, body: &[u8], client_model: &str) -> (Vec<u8>, Usage) {
-    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
+    let Ok(mut object) = serde_json::from_slice::<ShallowObject>(body) else {
         return (body.to_vec(), Usage::default());
     };
-    if object.contains_key("model") {
-        object.insert("model".into(), Value::String(client_model.to_string()));
+    if let Some(model) = object.get_mut("model") {
+        *model = serde_json::value::to_raw_value(client_model).expect("a string always serialises");
     }
     let usage = object
         .get("usage")
-        .map(|u| usage_of(surface, u))
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .map(|u| usage_of(surface, &u))
         .unwrap_or_default();
     (
         serde_json::to_vec(&object).expect("a JSON map always serialises"),
