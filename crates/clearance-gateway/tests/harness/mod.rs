@@ -221,6 +221,24 @@ impl Harness {
         );
     }
 
+    /// Sends a chat request with `key` until it gets `status`; fails after one second (how soon
+    /// a key change must reach a running gateway).
+    pub async fn await_key_status(&self, key: &str, status: u16, what: &str) {
+        let since = std::time::Instant::now();
+        while self
+            .post_with_key("/v1/chat/completions", OPENAI_BODY, Some(key))
+            .await
+            .status()
+            != status
+        {
+            assert!(
+                since.elapsed() < Duration::from_secs(1),
+                "{what}: not within a second"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     pub async fn record_for(&self, request_id: &str) -> serde_json::Value {
         for _ in 0..200 {
             if let Some(r) = self
