@@ -31,6 +31,10 @@ pub struct Config {
     pub providers: BTreeMap<String, Provider>,
     /// In the order the file lists them.
     pub models: Vec<Model>,
+    /// `None` without `[geoip] mmdb`: no request has a known country.
+    pub geoip: Option<GeoIpConfig>,
+    /// `None` without `[directives] dir`.
+    pub directives: Option<DirectivesConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,11 +44,33 @@ pub struct ServerConfig {
     pub admin_token: Option<Secret>,
     /// Request bodies larger than this get 413.
     pub max_body_bytes: usize,
+    /// Proxies whose `X-Forwarded-For` entries are believed when looking for the client's
+    /// address; empty (the default): the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub sqlite: PathBuf,
+}
+
+/// The geo-IP database the gateway opens at start. The path is not checked here: a missing or
+/// wrong file is reported when the gateway opens it.
+#[derive(Debug, Clone)]
+pub struct GeoIpConfig {
+    pub mmdb: PathBuf,
+}
+
+/// Where the directive files are, and how changes to them are noticed.
+#[derive(Debug, Clone)]
+pub struct DirectivesConfig {
+    pub dir: PathBuf,
+    /// Reload the directives when a file in `dir` changes.
+    pub watch: bool,
+    /// How often the folder is polled for changes where file events are not available.
+    pub poll_ms: u64,
+    /// Default target of the RFC 7725 `Link: <...>; rel="blocked-by"` header on refusals.
+    pub blocked_by: Option<url::Url>,
 }
 
 /// How the audit writer batches, and how long a request may wait for room in its queue before

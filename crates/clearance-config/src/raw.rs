@@ -19,6 +19,9 @@ pub(crate) struct RawConfig {
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub models: Vec<RawModel>,
+    #[serde(default)]
+    pub geoip: RawGeoIp,
+    pub directives: Option<RawDirectives>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -26,11 +29,26 @@ pub(crate) struct RawServer {
     pub listen: Option<Spanned<String>>,
     pub admin_token_env: Option<Spanned<String>>,
     pub max_body_bytes: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawStore {
     pub sqlite: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawGeoIp {
+    pub mmdb: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawDirectives {
+    pub dir: Option<Spanned<String>>,
+    pub watch: Option<bool>,
+    pub poll_ms: Option<Spanned<i64>>,
+    pub blocked_by: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -9,16 +9,21 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::diagnostics::{ConfigErrors, Diagnostics};
-use crate::raw::{RawAudit, RawConfig, RawKind, RawModel, RawProvider, RawServer};
+use crate::raw::{
+    RawAudit, RawConfig, RawDirectives, RawGeoIp, RawKind, RawModel, RawProvider, RawServer,
+};
 use crate::{
-    AuditConfig, Config, Model, Provider, ProviderKind, Secret, SecretMode, ServerConfig,
-    StoreConfig,
+    AuditConfig, Config, DirectivesConfig, GeoIpConfig, Model, Provider, ProviderKind, Secret,
+    SecretMode, ServerConfig, StoreConfig,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 const DEFAULT_ADMIN_TOKEN_ENV: &str = "CLEARANCE_ADMIN_TOKEN";
 const DEFAULT_SQLITE: &str = "clearance.db";
 const DEFAULT_MAX_BODY_BYTES: i64 = 4 * 1024 * 1024;
+const DEFAULT_POLL_MS: i64 = 1_000;
+/// Polling faster than this costs more than it gains: a directive edit is not that urgent.
+const MIN_POLL_MS: i64 = 50;
 
 type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
@@ -51,6 +56,11 @@ pub(crate) fn resolve(
     let models = resolve_models(&raw.models, &raw, &mut diag);
     let sqlite = raw.store.sqlite.as_deref().unwrap_or(DEFAULT_SQLITE);
     let base = path.parent().unwrap_or(Path::new("."));
+    let geoip = resolve_geoip(&raw.geoip, base, &mut diag);
+    let directives = raw.directives.as_ref().and_then(|directives| {
+        let (section, _) = locate_key(&tree, &["directives".to_string()]);
+        resolve_directives(directives, section, base, &mut diag)
+    });
     let config = Config {
         source: path.to_path_buf(),
         server: server.unwrap_or_else(fallback_server),
@@ -60,6 +70,8 @@ pub(crate) fn resolve(
         audit,
         providers,
         models,
+        geoip,
+        directives,
     };
     diag.finish(config)
 }
@@ -182,11 +194,39 @@ fn resolve_server(
         "server.max_body_bytes",
         diag,
     );
+    let trusted_proxies = raw
+        .trusted_proxies
+        .iter()
+        .filter_map(|entry| parse_network(entry, diag))
+        .collect();
     Some(ServerConfig {
         listen: listen?,
         admin_token,
         max_body_bytes: max_body_bytes as usize,
+        trusted_proxies,
     })
+}
+
+/// A CIDR network, or a single address standing for itself alone (/32 or /128).
+fn parse_network(entry: &Spanned<String>, diag: &mut Diagnostics<'_>) -> Option<ipnet::IpNet> {
+    let text = entry.get_ref().trim();
+    let parsed = text
+        .parse::<ipnet::IpNet>()
+        .map(|net| net.trunc())
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+    match parsed {
+        Ok(net) => Some(net),
+        Err(_) => {
+            diag.at(
+                Some(entry.span()),
+                format!(
+                    "server.trusted_proxies: `{}` is not an IP network (CIDR like 10.0.0.0/8 or a single address)",
+                    entry.get_ref()
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn fallback_server() -> ServerConfig {
@@ -196,7 +236,70 @@ fn fallback_server() -> ServerConfig {
             .expect("the default listen address parses"),
         admin_token: None,
         max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
+        trusted_proxies: Vec::new(),
     }
+}
+
+fn resolve_geoip(raw: &RawGeoIp, base: &Path, diag: &mut Diagnostics<'_>) -> Option<GeoIpConfig> {
+    let mmdb = non_empty_path(raw.mmdb.as_ref()?, "geoip.mmdb", "a .mmdb file", diag)?;
+    Some(GeoIpConfig {
+        mmdb: base.join(mmdb),
+    })
+}
+
+/// `section` locates the `[directives]` header, for the problem of a section without `dir`.
+fn resolve_directives(
+    raw: &RawDirectives,
+    section: Option<Range<usize>>,
+    base: &Path,
+    diag: &mut Diagnostics<'_>,
+) -> Option<DirectivesConfig> {
+    let poll_ms = at_least(
+        MIN_POLL_MS,
+        &format!("at least {MIN_POLL_MS}"),
+        raw.poll_ms.as_ref(),
+        DEFAULT_POLL_MS,
+        "directives.poll_ms",
+        diag,
+    );
+    let blocked_by = raw
+        .blocked_by
+        .as_ref()
+        .and_then(|url| parse_http_url(url, "directives.blocked_by", diag));
+    let Some(dir) = &raw.dir else {
+        diag.at(
+            section,
+            "[directives] has no `dir`: name the folder holding the directive files",
+        );
+        return None;
+    };
+    let dir = non_empty_path(dir, "directives.dir", "the folder of directive files", diag)?;
+    Some(DirectivesConfig {
+        dir: base.join(dir),
+        watch: raw.watch.unwrap_or(true),
+        poll_ms: poll_ms as u64,
+        blocked_by,
+    })
+}
+
+/// The path as written, unless it is blank; relative paths are joined to the config's folder by
+/// the caller.
+fn non_empty_path<'r>(
+    raw: &'r Spanned<String>,
+    key: &str,
+    what: &str,
+    diag: &mut Diagnostics<'_>,
+) -> Option<&'r Path> {
+    if raw.get_ref().trim().is_empty() {
+        diag.at(
+            Some(raw.span()),
+            format!(
+                "{key} must not be empty: give the path of {what}, relative to this file's folder"
+            ),
+        );
+        return None;
+    }
+    Some(Path::new(raw.get_ref()))
 }
 
 fn resolve_audit(raw: &RawAudit, diag: &mut Diagnostics<'_>) -> AuditConfig {
@@ -286,7 +389,7 @@ fn resolve_provider(
     diag: &mut Diagnostics<'_>,
 ) -> Option<Provider> {
     let key = format!("providers.{name}");
-    let base_url = parse_base_url(&raw.base_url, &key, diag);
+    let base_url = parse_http_url(&raw.base_url, &format!("{key}.base_url"), diag);
     let api_key = match secrets {
         SecretMode::Require => raw
             .api_key_env
@@ -306,7 +409,8 @@ fn resolve_provider(
     })
 }
 
-fn parse_base_url(
+/// An absolute `http` or `https` URL with a host.
+fn parse_http_url(
     raw: &Spanned<String>,
     key: &str,
     diag: &mut Diagnostics<'_>,
@@ -323,10 +427,7 @@ fn parse_base_url(
     };
     diag.at(
         Some(raw.span()),
-        format!(
-            "{key}.base_url: `{}` is not a valid URL: {problem}",
-            raw.get_ref()
-        ),
+        format!("{key}: `{}` is not a valid URL: {problem}", raw.get_ref()),
     );
     None
 }

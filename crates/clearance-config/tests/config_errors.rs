@@ -167,3 +167,150 @@ fn secrets_do_not_show_in_debug_output() {
         "{debug}"
     );
 }
+
+#[test]
+fn geoip_directives_and_trusted_proxies_are_off_unless_configured() {
+    let config = parse(GOOD).unwrap();
+    assert!(config.server.trusted_proxies.is_empty());
+    assert!(config.geoip.is_none());
+    assert!(config.directives.is_none());
+}
+
+#[test]
+fn trusted_proxies_take_networks_and_single_addresses() {
+    let config = parse(
+        "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\", \"fd00::/8\", \"::1\"]\n",
+    )
+    .unwrap();
+    let shown: Vec<String> = config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8", "::1/128"]);
+}
+
+#[test]
+fn a_bad_trusted_proxy_is_reported_at_its_own_line() {
+    let text = r#"
+[server]
+trusted_proxies = [
+  "10.0.0.0/8",
+  "10.0.0.0/33",
+  "proxy.internal",
+]
+"#;
+    let errors = parse(text).unwrap_err().0;
+    let lines: Vec<(usize, &str)> = errors
+        .iter()
+        .map(|e| (e.line, e.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{lines:#?}");
+    assert_eq!(errors[0].line, 5, "{lines:#?}");
+    assert_eq!(
+        errors[0].message,
+        "server.trusted_proxies: `10.0.0.0/33` is not an IP network (CIDR like 10.0.0.0/8 or a single address)"
+    );
+    assert_eq!(errors[1].line, 6, "{lines:#?}");
+    assert!(errors[1].message.contains("`proxy.internal`"), "{lines:#?}");
+}
+
+#[test]
+fn geoip_and_directive_paths_resolve_against_the_config_folder() {
+    let text =
+        "[geoip]\nmmdb = \"geo/GeoLite2-Country.mmdb\"\n\n[directives]\ndir = \"directives\"\n";
+    let config = parse(text).unwrap();
+    assert_eq!(
+        config.geoip.unwrap().mmdb,
+        Path::new("/etc/clearance/geo/GeoLite2-Country.mmdb")
+    );
+    let directives = config.directives.unwrap();
+    assert_eq!(directives.dir, Path::new("/etc/clearance/directives"));
+    assert!(directives.watch, "watching is on by default");
+    assert_eq!(directives.poll_ms, 1000);
+    assert_eq!(directives.blocked_by, None);
+
+    let absolute = parse("[geoip]\nmmdb = \"/var/lib/GeoIP/GeoLite2-City.mmdb\"\n").unwrap();
+    assert_eq!(
+        absolute.geoip.unwrap().mmdb,
+        Path::new("/var/lib/GeoIP/GeoLite2-City.mmdb")
+    );
+}
+
+#[test]
+fn directives_keys_are_all_read() {
+    let text = r#"
+[directives]
+dir = "/srv/directives"
+watch = false
+poll_ms = 250
+blocked_by = "https://example.com/compliance"
+"#;
+    let directives = parse(text).unwrap().directives.unwrap();
+    assert!(!directives.watch);
+    assert_eq!(directives.poll_ms, 250);
+    assert_eq!(
+        directives.blocked_by.unwrap().as_str(),
+        "https://example.com/compliance"
+    );
+}
+
+#[test]
+fn an_empty_mmdb_path_is_reported() {
+    let errors = parse("[geoip]\nmmdb = \"\"\n").unwrap_err().0;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].line, 2);
+    assert!(
+        errors[0]
+            .message
+            .starts_with("geoip.mmdb must not be empty"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn a_directives_poll_faster_than_50_ms_is_reported() {
+    let errors = parse("[directives]\ndir = \"d\"\npoll_ms = 10\n")
+        .unwrap_err()
+        .0;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].line, 3);
+    assert_eq!(
+        errors[0].message,
+        "directives.poll_ms must be at least 50, not 10"
+    );
+}
+
+#[test]
+fn blocked_by_must_be_an_absolute_http_url() {
+    for (bad, why) in [
+        ("example.com/compliance", "relative URL without a base"),
+        ("mailto:legal@example.com", "not http or https"),
+    ] {
+        let text = format!("[directives]\ndir = \"d\"\nblocked_by = \"{bad}\"\n");
+        let errors = parse(&text).unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].line, 3);
+        assert!(
+            errors[0].message.starts_with(&format!(
+                "directives.blocked_by: `{bad}` is not a valid URL"
+            )),
+            "{errors:#?}"
+        );
+        assert!(errors[0].message.contains(why), "{errors:#?}");
+    }
+}
+
+#[test]
+fn a_directives_section_without_dir_is_reported_at_its_header() {
+    let errors = parse("[server]\nlisten = \"127.0.0.1:1\"\n\n[directives]\nwatch = false\n")
+        .unwrap_err()
+        .0;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].line, 4);
+    assert!(
+        errors[0].message.contains("[directives] has no `dir`"),
+        "{errors:#?}"
+    );
+}

@@ -50,18 +50,25 @@ fn the_full_example_is_a_valid_config() {
     )
     .unwrap();
     assert_eq!(config.models.len(), 2);
+    assert_eq!(config.server.trusted_proxies.len(), 2);
+    assert!(config.geoip.is_some());
+    assert!(config.directives.is_some_and(|d| d.blocked_by.is_some()));
 }
 
 #[test]
 fn every_documented_key_is_accepted_alone() {
     let keys = documented_keys(&reference());
-    assert!(keys.len() >= 14, "the tables were not found: {keys:?}");
+    assert!(keys.len() >= 20, "the tables were not found: {keys:?}");
     for (section, key) in keys {
         let value = match key.as_str() {
             "kind" => "\"openai\"".to_string(),
             "tags" => "[]".to_string(),
             "listen" => "\"127.0.0.1:1\"".to_string(),
             "base_url" => "\"http://h/v1\"".to_string(),
+            "blocked_by" => "\"https://h/\"".to_string(),
+            "trusted_proxies" => "[\"10.0.0.0/8\"]".to_string(),
+            "watch" => "true".to_string(),
+            "poll_ms" => "50".to_string(),
             k if [
                 "max_body_bytes",
                 "queue_capacity",
