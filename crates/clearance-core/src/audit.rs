@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::api::ApiSurface;
+use crate::facts::Facts;
 
 /// What the gateway decided for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +62,19 @@ pub struct AuditRecord {
     /// Shadow directives that would have fired.
     #[serde(default)]
     pub shadow_hits: Vec<String>,
+    /// What the answer would have been had the shadow directives been enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_decision: Option<Decision>,
+    /// The version of the directive set that decided (absent when no directives are loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
+    /// The facts the decision read, so an auditor (and a later impact preview) sees exactly
+    /// what held when the request was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Facts>,
+    /// For deny, reroute and shadow hits: the facts the deciding directives' conditions name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub facts_read: Vec<String>,
     pub stream: bool,
     /// The status the client received.
     pub status: u16,
@@ -315,6 +329,10 @@ mod tests {
             decision: Decision::Allow,
             directive_ids: vec![],
             shadow_hits: vec![],
+            shadow_decision: None,
+            policy_version: None,
+            facts: None,
+            facts_read: Vec::new(),
             stream: false,
             status: 200,
             upstream_status: Some(200),

@@ -12,10 +12,13 @@
 //! - [`key`]: client keys: generation, the stored hash, constant-time verification.
 //! - [`audit`]: audit records, their canonical encoding and the SHA-256 hash chain.
 //! - [`api`]: the client API surfaces the gateway speaks.
+//! - [`facts`]: the snapshot of principal and request facts a decision reads and the audit
+//!   record keeps.
 
 pub mod api;
 pub mod audit;
 pub mod country;
+pub mod facts;
 pub mod import;
 pub mod key;
 pub mod principal;

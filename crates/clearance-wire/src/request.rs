@@ -3,7 +3,10 @@
 //! in its original order (serde_json's `preserve_order`), so new provider features work
 //! without a gateway release.
 
+use std::collections::BTreeSet;
+
 use clearance_core::api::ApiSurface;
+use clearance_core::facts::Capability;
 use serde_json::{Map, Value};
 
 /// Why a request body cannot be served. The messages are shown to the client as they are.
@@ -67,6 +70,50 @@ impl ClientRequest {
             == Some(true)
     }
 
+    /// What the request uses that a directive may restrict on its own: tools, images, stream.
+    pub fn capabilities(&self) -> BTreeSet<Capability> {
+        let mut found = BTreeSet::new();
+        if self.has_tools() {
+            found.insert(Capability::Tools);
+        }
+        if self.has_images() {
+            found.insert(Capability::Images);
+        }
+        if self.stream {
+            found.insert(Capability::Stream);
+        }
+        found
+    }
+
+    /// The answer length the client asked for (`max_completion_tokens` or `max_tokens`).
+    pub fn max_tokens(&self) -> Option<u64> {
+        ["max_completion_tokens", "max_tokens"]
+            .iter()
+            .find_map(|field| self.body.get(*field).and_then(Value::as_u64))
+    }
+
+    /// Tool definitions in either API (`functions` is OpenAI's older spelling).
+    fn has_tools(&self) -> bool {
+        ["tools", "functions"].iter().any(|field| {
+            self.body
+                .get(*field)
+                .and_then(Value::as_array)
+                .is_some_and(|tools| !tools.is_empty())
+        })
+    }
+
+    /// Image parts anywhere in the conversation, including inside Anthropic tool results.
+    fn has_images(&self) -> bool {
+        self.body
+            .get("messages")
+            .and_then(Value::as_array)
+            .is_some_and(|messages| {
+                messages
+                    .iter()
+                    .any(|m| m.get("content").is_some_and(content_has_image))
+            })
+    }
+
     /// The body to send upstream: the same fields, with the provider's model id.
     pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
         let mut body = self.body.clone();
@@ -82,6 +129,19 @@ impl ClientRequest {
         }
         serde_json::to_vec(&body).expect("a JSON map always serialises")
     }
+}
+
+/// Whether message content (a string, or an array of parts) holds an image part: OpenAI
+/// `image_url` / `input_image`, Anthropic `image`, at any depth of nested content.
+fn content_has_image(content: &Value) -> bool {
+    let Some(parts) = content.as_array() else {
+        return false;
+    };
+    parts.iter().any(|part| {
+        let kind = part.get("type").and_then(Value::as_str);
+        matches!(kind, Some("image_url" | "input_image" | "image"))
+            || part.get("content").is_some_and(content_has_image)
+    })
 }
 
 #[cfg(test)]
@@ -108,6 +168,49 @@ mod tests {
         assert!(!request.client_wants_usage_chunk());
         let upstream: Value = serde_json::from_slice(&request.upstream_body("u")).unwrap();
         assert_eq!(upstream["stream_options"]["include_usage"], true);
+    }
+
+    #[test]
+    fn capabilities_are_read_from_either_api() {
+        let cases: [(ApiSurface, &str, &[Capability], Option<u64>); 5] = [
+            (
+                ApiSurface::OpenaiChat,
+                r#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+                &[],
+                None,
+            ),
+            (
+                ApiSurface::OpenaiChat,
+                r#"{"model":"m","stream":true,"max_completion_tokens":64,"tools":[{"type":"function","function":{"name":"f"}}],
+                   "messages":[{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#,
+                &[Capability::Tools, Capability::Images, Capability::Stream],
+                Some(64),
+            ),
+            (
+                ApiSurface::OpenaiChat,
+                r#"{"model":"m","tools":[],"max_tokens":5}"#,
+                &[],
+                Some(5),
+            ),
+            (
+                ApiSurface::AnthropicMessages,
+                r#"{"model":"m","max_tokens":1024,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}]}]}"#,
+                &[Capability::Images],
+                Some(1024),
+            ),
+            (
+                ApiSurface::AnthropicMessages,
+                r#"{"model":"m","max_tokens":1,"tools":[{"name":"get_weather","input_schema":{"type":"object"}}],"messages":[]}"#,
+                &[Capability::Tools],
+                Some(1),
+            ),
+        ];
+        for (surface, raw, expected, max_tokens) in cases {
+            let request = ClientRequest::parse(surface, raw.as_bytes()).unwrap();
+            let expected: BTreeSet<Capability> = expected.iter().copied().collect();
+            assert_eq!(request.capabilities(), expected, "{raw}");
+            assert_eq!(request.max_tokens(), max_tokens, "{raw}");
+        }
     }
 
     #[test]
