@@ -4,6 +4,7 @@
 //! Read [`proxy`] top to bottom for the request path. The rest are the parts it calls:
 //! - [`registry`]: keys and principals held in memory, reloaded when the store changes;
 //! - [`auth`]: which key, and so which principal, a request carries;
+//! - [`directives`]: the active directive set, reloaded whole from its directory;
 //! - [`audit_writer`]: the single writer that seals records into the hash chain in batches,
 //!   with the reservation scheme that makes a dropped record impossible;
 //! - [`metrics`]: Prometheus counters and histograms;
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod audit_writer;
 pub mod auth;
+pub mod directives;
 pub mod error;
 pub mod metrics;
 pub mod proxy;
