@@ -6,6 +6,10 @@
 //! - `POST /admin/keys/{id}/revoke`      revoke; gateways stop accepting it within a second
 //! - `GET  /admin/principals/{id}`       a principal with its derived facts
 //! - `GET  /admin/audit/verify`          check the whole hash chain
+//! - `GET  /admin/directives`            the active directive set (version, directives, Cedar)
+//! - `POST /admin/directives/reload`     re-read the directive directory; activate if valid
+//! - `PUT  /admin/directives/{file}`     write one directive file and activate the set, only
+//!                                       if the whole set with it is valid (422 otherwise)
 //!
 //! When no admin token is configured every admin route answers 404, as if absent.
 
@@ -22,6 +26,9 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use clearance_policy::SourceFile;
+
+use crate::directives::{Reloaded, book_with};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -218,4 +225,122 @@ pub async fn verify_audit(State(state): State<AppState>, headers: HeaderMap) -> 
         .into_response())
     })
     .await
+}
+
+/// The active directive set: its version and every directive with its compiled Cedar.
+pub async fn list_directives(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    guarded(state, headers, |state| async move {
+        let book = state.directives.current();
+        let rows: Vec<_> = book
+            .directives()
+            .map(|d| {
+                let mut row = serde_json::to_value(d.as_ref()).unwrap_or_default();
+                row["cedar"] = json!(book.cedar_of(&d.id));
+                row["facts_read"] = json!(book.facts_read_by(&d.id));
+                row
+            })
+            .collect();
+        Ok(Json(json!({ "version": book.version(), "data": rows })).into_response())
+    })
+    .await
+}
+
+fn invalid_set(errors: &clearance_policy::DirectiveErrors) -> ApiError {
+    admin_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::InvalidRequest,
+        "invalid_directives",
+        format!(
+            "{}the active set stays in force",
+            errors.to_string().replace("\n  ", "\n").trim_start()
+        ),
+    )
+}
+
+fn reloaded_json(reloaded: &Reloaded) -> serde_json::Value {
+    match reloaded {
+        Reloaded::Unchanged { version } => json!({ "changed": false, "version": version }),
+        Reloaded::Activated { from, to } => json!({ "changed": true, "from": from, "version": to }),
+    }
+}
+
+/// Re-reads the directive directory and activates it if the whole set is valid.
+pub async fn reload_directives(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    guarded(state, headers, |state| async move {
+        let reloaded = state
+            .directives
+            .reload()
+            .await
+            .map_err(|e| invalid_set(&e))?;
+        Ok(Json(reloaded_json(&reloaded)).into_response())
+    })
+    .await
+}
+
+/// Writes one directive file (body: its TOML or Cedar text) into the directory and activates
+/// the resulting set, only if the whole set with it is valid.
+pub async fn put_directive(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    guarded(state, headers, |state| async move {
+        let Some(dir) = state.directives.dir().cloned() else {
+            return Err(admin_error(
+                StatusCode::CONFLICT,
+                ErrorKind::InvalidRequest,
+                "no_directive_dir",
+                "this gateway has no `[directives] dir` configured",
+            ));
+        };
+        let path = std::path::Path::new(&file);
+        if path.components().count() != 1 || !clearance_policy::dir::is_directive_file(path) {
+            return Err(admin_error(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                "bad_file_name",
+                format!(
+                    "`{file}` is not a directive file name: use NAME.toml or NAME.cedar, no folders"
+                ),
+            ));
+        }
+        let draft = SourceFile {
+            path: dir.join(&file),
+            text: body,
+        };
+        let config = std::sync::Arc::clone(&state.config);
+        let checked = tokio::task::spawn_blocking(move || {
+            book_with(&config, &dir, std::slice::from_ref(&draft))?;
+            write_atomically(&draft.path, &draft.text).map_err(|e| {
+                clearance_policy::DirectiveErrors(vec![clearance_policy::DirectiveError::new(
+                    &draft.path,
+                    None,
+                    format!("cannot write: {e}"),
+                )])
+            })
+        })
+        .await
+        .map_err(internal)?;
+        checked.map_err(|e| invalid_set(&e))?;
+        let reloaded = state
+            .directives
+            .reload()
+            .await
+            .map_err(|e| invalid_set(&e))?;
+        Ok(Json(reloaded_json(&reloaded)).into_response())
+    })
+    .await
+}
+
+/// Writes a file so that a reader sees the old text or the new one, never a partial file.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)
 }

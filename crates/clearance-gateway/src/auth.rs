@@ -20,6 +20,8 @@ use crate::registry::Registry;
 pub struct Caller {
     pub key_id: KeyId,
     pub principal: Arc<Principal>,
+    /// The key's name: the application, as directives see it (`context.app`).
+    pub app: Option<String>,
 }
 
 /// The key text a request carries, if any.
@@ -65,5 +67,6 @@ pub fn authenticate(
     Ok(Caller {
         key_id: active.id,
         principal,
+        app: active.name,
     })
 }

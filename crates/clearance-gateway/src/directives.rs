@@ -64,8 +64,13 @@ pub fn book_with(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reloaded {
     /// The files have not changed since the active set was compiled.
-    Unchanged { version: String },
-    Activated { from: String, to: String },
+    Unchanged {
+        version: String,
+    },
+    Activated {
+        from: String,
+        to: String,
+    },
 }
 
 /// The active set and how to replace it.

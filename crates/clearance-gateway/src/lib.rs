@@ -2,6 +2,7 @@
 //! the provider, streams the answer back and records the decision in the audit log.
 //!
 //! Read [`proxy`] top to bottom for the request path. The rest are the parts it calls:
+//! - [`access`]: the facts a decision reads, the decision, and the HTTP 451 denial;
 //! - [`registry`]: keys and principals held in memory, reloaded when the store changes;
 //! - [`auth`]: which key, and so which principal, a request carries;
 //! - [`directives`]: the active directive set, reloaded whole from its directory;
@@ -17,6 +18,7 @@
 //! This crate holds no HTTP client (see `clearance-upstream`) and no database driver (see
 //! `clearance-store`).
 
+pub mod access;
 pub mod admin;
 pub mod audit_writer;
 pub mod auth;

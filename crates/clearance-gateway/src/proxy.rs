@@ -10,6 +10,7 @@
 //! an answer a model produced also carries `x-clearance-served-model`.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use clearance_core::api::ApiSurface;
 use clearance_core::audit::{AuditRecord, Decision};
+use clearance_policy::Outcome;
 use clearance_upstream::{ForwardedHeaders, UpstreamError, UpstreamResponse};
 use clearance_wire::Usage;
 use clearance_wire::error::{ErrorKind, UpstreamOrigin, error_body, upstream_error_body};
@@ -30,6 +32,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
+use crate::access;
 use crate::audit_writer::AuditSlot;
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
@@ -40,10 +43,11 @@ pub const REQUEST_ID: &str = "x-clearance-request-id";
 pub const SERVED_MODEL: &str = "x-clearance-served-model";
 pub const OVERHEAD_MS: &str = "x-clearance-overhead-ms";
 
-/// Serves one model request on `surface`.
+/// Serves one model request on `surface` from the connection peer `peer`.
 pub async fn handle(
     state: AppState,
     surface: ApiSurface,
+    peer: SocketAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -67,7 +71,7 @@ pub async fn handle(
         base_record(&request_id, surface),
         started,
     );
-    serve(&state, surface, &headers, body, audit).await
+    serve(&state, surface, peer, &headers, body, audit).await
 }
 
 fn base_record(request_id: &str, surface: ApiSurface) -> AuditRecord {
@@ -127,16 +131,33 @@ fn refuse_unaudited(
 async fn serve(
     state: &AppState,
     surface: ApiSurface,
+    peer: SocketAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     mut audit: PendingAudit,
 ) -> Response {
     let prepared = prepare(state, surface, headers, body, &mut audit);
-    let (request, entry) = match prepared {
+    let (caller, request, requested) = match prepared {
         Ok(ready) => ready,
         Err(error) => return audit.answer_error(error),
     };
-    audit.record.decision = decide();
+    let facts = access::facts_for(
+        &caller,
+        surface,
+        Some(&request),
+        state.origin.country(peer, headers),
+    );
+    let book = state.directives.current();
+    let decision = access::decide(&book, &caller, &facts, &request.model, Utc::now());
+    access::record(&mut audit.record, facts, &decision);
+    let entry = match served_entry(state, surface, &requested, &decision) {
+        Ok(entry) => entry,
+        Err(refusal) => return audit.refuse(*refusal),
+    };
+    audit.decision = Some(decision);
+    if entry.model.name != requested.model.name {
+        audit.metrics_model = Some(entry.model.name.clone());
+    }
     let forwarded = forwarded_headers(headers);
     let upstream_body = request.upstream_body(&entry.model.upstream);
     audit.mark_upstream_start();
@@ -162,7 +183,7 @@ async fn serve(
         .as_deref()
         .is_some_and(|t| t.starts_with("text/event-stream"));
     if request.stream && is_sse {
-        stream_answer(surface, &request, upstream, audit)
+        stream_answer(surface, &request, &entry, upstream, audit)
     } else {
         whole_answer(surface, &entry, upstream, audit).await
     }
@@ -175,7 +196,7 @@ fn prepare(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     audit: &mut PendingAudit,
-) -> Result<(ClientRequest, ModelEntry), ApiError> {
+) -> Result<(Caller, ClientRequest, ModelEntry), ApiError> {
     let caller = authenticate(&state.registry, headers, surface)?;
     audit.set_caller(&caller);
     let body = read_body(surface, body, state.config.server.max_body_bytes)?;
@@ -192,12 +213,43 @@ fn prepare(
     audit.record.stream = request.stream;
     let entry = resolve_model(state, surface, &request.model)?;
     audit.metrics_model = Some(entry.model.name.clone());
-    Ok((request, entry))
+    Ok((caller, request, entry))
 }
 
-/// Every request is allowed until directives arrive; this is where they will decide.
-fn decide() -> Decision {
-    Decision::Allow
+/// The model that serves after the decision: the requested one, or a reroute target (which
+/// the decision has already checked this caller may use). A denial, or a reroute target this
+/// endpoint cannot reach, is the HTTP 451 refusal.
+fn served_entry(
+    state: &AppState,
+    surface: ApiSurface,
+    requested: &ModelEntry,
+    decision: &clearance_policy::Decision,
+) -> Result<ModelEntry, Box<Response>> {
+    let blocked_by = state
+        .config
+        .directives
+        .as_ref()
+        .and_then(|d| d.blocked_by.as_ref())
+        .map(url::Url::as_str);
+    let refuse = |note: Option<&str>| {
+        Box::new(access::denial(
+            surface,
+            &requested.model.name,
+            decision,
+            blocked_by,
+            note,
+        ))
+    };
+    match &decision.outcome {
+        Outcome::Allow => Ok(requested.clone()),
+        Outcome::Deny => Err(refuse(None)),
+        Outcome::Reroute { to } => match state.models.get(to) {
+            Some(target) if provider_speaks(target, surface) => Ok(target.clone()),
+            _ => Err(refuse(Some(&format!(
+                "The directive reroutes to `{to}`, which this endpoint cannot reach; ask for `{to}` on its own API."
+            )))),
+        },
+    }
 }
 
 fn read_body(
@@ -399,11 +451,12 @@ async fn whole_answer(
 fn stream_answer(
     surface: ApiSurface,
     request: &ClientRequest,
+    entry: &ModelEntry,
     upstream: UpstreamResponse,
     mut audit: PendingAudit,
 ) -> Response {
     let strip_usage = surface == ApiSurface::OpenaiChat && !request.client_wants_usage_chunk();
-    let rewriter = SseRewriter::new(surface, &request.model, strip_usage);
+    let rewriter = SseRewriter::new(surface, &entry.model.name, strip_usage);
     // Until the stream ends properly, a dropped body means the client went away.
     audit.record.error_class = Some("client_disconnected".into());
     audit.record.status = 200;
@@ -415,7 +468,7 @@ fn stream_answer(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    set_header(&mut response, SERVED_MODEL, &request.model);
+    set_header(&mut response, SERVED_MODEL, &entry.model.name);
     stamp(&mut response, &audit);
     let relay = Relay {
         upstream: upstream.body,
@@ -512,6 +565,8 @@ pub struct PendingAudit {
     upstream_since: Option<Instant>,
     /// The configured model, once resolved; metrics never take a label from unchecked input.
     metrics_model: Option<String>,
+    /// The access decision, once made: every answer after it says what it was.
+    decision: Option<clearance_policy::Decision>,
 }
 
 impl PendingAudit {
@@ -529,6 +584,7 @@ impl PendingAudit {
             upstream_wait: Duration::ZERO,
             upstream_since: None,
             metrics_model: None,
+            decision: None,
         }
     }
 
@@ -559,6 +615,12 @@ impl PendingAudit {
     /// The gateway's own time so far.
     fn overhead(&self) -> Duration {
         self.started.elapsed().saturating_sub(self.upstream_wait)
+    }
+
+    /// A refusal built elsewhere (HTTP 451): recorded as refused by a directive.
+    fn refuse(mut self, response: Response) -> Response {
+        self.record.error_class = Some("directive".to_string());
+        self.finish_response(response)
     }
 
     fn answer_error(mut self, error: ApiError) -> Response {
@@ -611,8 +673,11 @@ impl http_body::Body for AuditedBody {
     }
 }
 
-/// Adds the request id and the overhead so far.
+/// Adds the request id, the overhead so far and, once decided, the decision.
 fn stamp(response: &mut Response, audit: &PendingAudit) {
+    if let Some(decision) = &audit.decision {
+        access::stamp_decision(response, decision);
+    }
     set_header(response, REQUEST_ID, &audit.record.id);
     set_header(response, OVERHEAD_MS, &millis(audit.overhead()));
 }

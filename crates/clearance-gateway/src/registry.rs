@@ -23,6 +23,7 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_millis(250);
 pub struct ActiveKey {
     pub id: KeyId,
     pub principal_id: PrincipalId,
+    pub name: Option<String>,
     pub hash: SecretHash,
 }
 
@@ -95,6 +96,7 @@ async fn load_keys(store: &dyn Store) -> Result<HashMap<KeyId, ActiveKey>, Store
                 ActiveKey {
                     id: k.id,
                     principal_id: k.principal_id,
+                    name: k.name,
                     hash: k.hash,
                 },
             )

@@ -8,7 +8,9 @@
 
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -16,6 +18,10 @@ use clearance_core::api::ApiSurface;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
+use clearance_config::Model;
+use clearance_policy::Outcome;
+
+use crate::access;
 use crate::admin;
 use crate::auth::authenticate;
 use crate::proxy;
@@ -31,6 +37,12 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/keys/{id}/revoke", post(admin::revoke_key))
         .route("/admin/principals/{id}", get(admin::show_principal))
         .route("/admin/audit/verify", get(admin::verify_audit))
+        .route("/admin/directives", get(admin::list_directives))
+        .route("/admin/directives/reload", post(admin::reload_directives))
+        .route(
+            "/admin/directives/{file}",
+            axum::routing::put(admin::put_directive),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -42,51 +54,82 @@ pub fn router(state: AppState) -> Router {
 
 async fn chat_completions(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    proxy::handle(state, ApiSurface::OpenaiChat, headers, body).await
+    proxy::handle(state, ApiSurface::OpenaiChat, peer, headers, body).await
 }
 
 async fn messages(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    proxy::handle(state, ApiSurface::AnthropicMessages, headers, body).await
+    proxy::handle(state, ApiSurface::AnthropicMessages, peer, headers, body).await
 }
 
-/// The models this caller may use, in the shape of the SDK asking: Anthropic's SDK sends
-/// `anthropic-version`, OpenAI's does not.
-async fn models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// The models this caller may use now, in the shape of the SDK asking (Anthropic's SDK sends
+/// `anthropic-version`, OpenAI's does not). Each model is decided for this caller as a plain
+/// request from here would be; a denied model is left out, a rerouted one is listed with the
+/// model that would serve it.
+async fn models(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let surface = if headers.contains_key("anthropic-version") {
         ApiSurface::AnthropicMessages
     } else {
         ApiSurface::OpenaiChat
     };
-    if let Err(error) = authenticate(&state.registry, &headers, surface) {
-        return error.into_response();
-    }
-    let names: Vec<(&str, &str)> = state
+    let caller = match authenticate(&state.registry, &headers, surface) {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    let facts = access::facts_for(&caller, surface, None, state.origin.country(peer, &headers));
+    let book = state.directives.current();
+    let now = chrono::Utc::now();
+    let listed: Vec<(&Model, Option<(String, Vec<String>)>)> = state
         .config
         .models
         .iter()
-        .map(|m| (m.name.as_str(), m.provider.as_str()))
+        .filter_map(|m| {
+            let decision = access::decide(&book, &caller, &facts, &m.name, now);
+            match &decision.outcome {
+                Outcome::Allow => Some((m, None)),
+                Outcome::Reroute { to } => Some((m, Some((to.clone(), decision.directive_ids())))),
+                Outcome::Deny => None,
+            }
+        })
         .collect();
+    let annotate = |entry: &mut serde_json::Value, reroute: &Option<(String, Vec<String>)>| {
+        if let Some((to, ids)) = reroute {
+            entry["clearance"] =
+                json!({ "decision": "reroute", "served_by": to, "directives": ids });
+        }
+    };
     let body = match surface {
         ApiSurface::OpenaiChat => json!({
             "object": "list",
-            "data": names.iter().map(|(name, provider)| json!({
-                "id": name, "object": "model", "created": 0, "owned_by": provider
-            })).collect::<Vec<_>>()
+            "data": listed.iter().map(|(m, reroute)| {
+                let mut entry = json!({ "id": m.name, "object": "model", "created": 0, "owned_by": m.provider });
+                annotate(&mut entry, reroute);
+                entry
+            }).collect::<Vec<_>>()
         }),
         ApiSurface::AnthropicMessages => json!({
-            "data": names.iter().map(|(name, _)| json!({
-                "type": "model", "id": name, "display_name": name, "created_at": "1970-01-01T00:00:00Z"
-            })).collect::<Vec<_>>(),
+            "data": listed.iter().map(|(m, reroute)| {
+                let mut entry = json!({
+                    "type": "model", "id": m.name, "display_name": m.name, "created_at": "1970-01-01T00:00:00Z"
+                });
+                annotate(&mut entry, reroute);
+                entry
+            }).collect::<Vec<_>>(),
             "has_more": false,
-            "first_id": names.first().map(|(n, _)| *n),
-            "last_id": names.last().map(|(n, _)| *n),
+            "first_id": listed.first().map(|(m, _)| m.name.as_str()),
+            "last_id": listed.last().map(|(m, _)| m.name.as_str()),
         }),
     };
     axum::Json(body).into_response()

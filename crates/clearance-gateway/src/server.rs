@@ -11,7 +11,11 @@ use clearance_store::{SqliteStore, Store, StoreError};
 use clearance_upstream::{UpstreamClient, UpstreamError};
 use tokio::net::TcpListener;
 
+use clearance_geoip::{GeoIp, TrustedProxies};
+
+use crate::access::Origin;
 use crate::audit_writer::spawn_writer;
+use crate::directives::{Directives, load_book};
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::router::router;
@@ -38,6 +42,10 @@ pub enum GatewayError {
     AuditLogTampered { last: u64, recorded: u64 },
     #[error("the audit writer stopped unexpectedly: {0}")]
     AuditWriter(String),
+    #[error("the directive set cannot be activated, so the gateway does not start:\n{0}")]
+    Directives(#[from] clearance_policy::DirectiveErrors),
+    #[error(transparent)]
+    GeoIp(#[from] clearance_geoip::GeoIpError),
 }
 
 /// A gateway bound to its port, ready to run.
@@ -46,6 +54,7 @@ pub struct Gateway {
     state: AppState,
     writer: tokio::task::JoinHandle<clearance_core::audit::ChainHead>,
     refresher: tokio::task::JoinHandle<()>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -67,6 +76,13 @@ impl Gateway {
         store: Arc<dyn Store>,
         listener: TcpListener,
     ) -> Result<Gateway, GatewayError> {
+        let book = load_book(&config)?;
+        let origin = Origin {
+            geoip: open_geoip(&config)?,
+            trusted: Arc::new(TrustedProxies::new(
+                config.server.trusted_proxies.iter().copied(),
+            )),
+        };
         let registry = Arc::new(Registry::load(store.as_ref()).await?);
         let refresher = registry.spawn_refresh(Arc::clone(&store));
         let metrics = Arc::new(Metrics::new());
@@ -77,20 +93,31 @@ impl Gateway {
             &config.audit,
             Arc::clone(&metrics),
         );
+        let config = Arc::new(config);
+        tracing::info!(
+            version = book.version(),
+            directives = book.directives().count(),
+            "directive set active"
+        );
+        let directives = Arc::new(Directives::new(Arc::clone(&config), book));
+        let watcher = directives.spawn_watch();
         let state = AppState {
             models: Arc::new(model_table(&config)),
-            config: Arc::new(config),
+            config,
             registry,
             store,
             upstream: UpstreamClient::new()?,
             audit,
             metrics,
+            directives,
+            origin,
         };
         Ok(Gateway {
             listener,
             state,
             writer,
             refresher,
+            watcher,
         })
     }
 
@@ -110,6 +137,7 @@ impl Gateway {
             state,
             writer,
             refresher,
+            watcher,
         } = self;
         let local = listener.local_addr().map_err(GatewayError::Serve)?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -154,12 +182,26 @@ impl Gateway {
         // Every router, and with it every audit sink, is gone once the workers have finished;
         // the writer then drains the queue and stops.
         refresher.abort();
+        if let Some(watcher) = watcher {
+            watcher.abort();
+        }
         let head = writer
             .await
             .map_err(|e| GatewayError::AuditWriter(e.to_string()))?;
         tracing::info!(last_seq = head.seq, "audit log drained");
         served.map_err(GatewayError::Serve)
     }
+}
+
+/// Opens the configured geo-IP database, if any; a configured database that cannot be read
+/// stops the start (directives reading `context.country` would silently see no country).
+fn open_geoip(config: &Config) -> Result<Option<Arc<GeoIp>>, GatewayError> {
+    let Some(geoip) = &config.geoip else {
+        return Ok(None);
+    };
+    let db = GeoIp::open(&geoip.mmdb)?;
+    tracing::info!(database = db.database_type(), path = %geoip.mmdb.display(), "geo-IP database loaded");
+    Ok(Some(Arc::new(db)))
 }
 
 /// Where the writer continues the chain. Refuses when the log's end and the recorded head

@@ -7,7 +7,9 @@ use clearance_config::{Config, Model, Provider};
 use clearance_store::Store;
 use clearance_upstream::UpstreamClient;
 
+use crate::access::Origin;
 use crate::audit_writer::AuditSink;
+use crate::directives::Directives;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 
@@ -27,6 +29,8 @@ pub struct AppState {
     pub upstream: UpstreamClient,
     pub audit: AuditSink,
     pub metrics: Arc<Metrics>,
+    pub directives: Arc<Directives>,
+    pub origin: Origin,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).

@@ -620,7 +620,7 @@ async fn models_list_in_both_sdk_shapes_and_requires_a_key() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["mythos-5", "gpt-5"]);
+    assert_eq!(ids, ["mythos-5", "fable-5", "gpt-5", "open-model"]);
     let anthropic: Value = h
         .http
         .get(h.url("/v1/models"))

@@ -20,6 +20,26 @@ pub const PRINCIPALS: &str = "id,name,citizenships,residence,org,employee\n\
     alice,Alice,US,FR,acme,true\n\
     bjorn,Bjorn,SE,US,acme,true\n";
 
+/// The story's registry: a US citizen abroad, a foreign national employee inside the US, a
+/// dual national, a green-card holder, a refugee, a person with no facts, and people of
+/// several other countries.
+pub const STORY_PRINCIPALS: &str = "id,name,citizenships,permanent_residency,protected_individual,residence,org,employee\n\
+    alice,Alice Adams,US,,false,FR,acme,true\n\
+    bjorn,Bjorn Berg,SE,,false,US,acme,true\n\
+    carla,Carla Cruz,US;MX,,false,MX,partner,false\n\
+    dev,Dev Patel,IN,US,false,US,acme,true\n\
+    farah,Farah Haddad,SY,,true,US,acme,true\n\
+    ghost,Unknown Contractor,,,false,,,false\n\
+    li,Li Wei,CN,,false,CN,partner,false\n\
+    olga,Olga Ivanova,RU,,false,DE,partner,false\n\
+    hans,Hans Meier,DE,,false,DE,acme,true\n";
+
+/// MaxMind's published test database (shared test data).
+pub const GEOIP_TEST_DB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/data/geoip/GeoIP2-Country-Test.mmdb"
+);
+
 pub struct Harness {
     pub base: String,
     pub key: String,
@@ -40,6 +60,11 @@ pub struct Options {
     pub max_wait_ms: u64,
     /// A provider whose port nothing listens on.
     pub dead_provider: bool,
+    /// Directive files (name, text) written into a `[directives] dir` polled every 50 ms.
+    pub directives: Vec<(&'static str, String)>,
+    pub geoip: bool,
+    pub trusted_proxies: &'static [&'static str],
+    pub principals: &'static str,
 }
 
 impl Default for Options {
@@ -49,6 +74,10 @@ impl Default for Options {
             queue_capacity: 1024,
             max_wait_ms: 2000,
             dead_provider: false,
+            directives: Vec::new(),
+            geoip: false,
+            trusted_proxies: &[],
+            principals: PRINCIPALS,
         }
     }
 }
@@ -60,12 +89,30 @@ fn config_text(fake: &FakeServer, dir: &std::path::Path, options: &Options) -> S
     } else {
         ""
     };
+    let mut extra = String::new();
+    if !options.directives.is_empty() {
+        let directives = dir.join("directives");
+        extra.push_str(&format!(
+            "[directives]\ndir = \"{}\"\npoll_ms = 50\n\n",
+            directives.display()
+        ));
+    }
+    if options.geoip {
+        extra.push_str(&format!("[geoip]\nmmdb = \"{GEOIP_TEST_DB}\"\n\n"));
+    }
+    let trusted: Vec<String> = options
+        .trusted_proxies
+        .iter()
+        .map(|p| format!("\"{p}\""))
+        .collect();
     format!(
         r#"
+{extra}
 [server]
 listen = "127.0.0.1:0"
 admin_token_env = "ADMIN_TOKEN"
 max_body_bytes = {max_body}
+trusted_proxies = [{trusted}]
 
 [store]
 sqlite = "{db}"
@@ -92,12 +139,26 @@ upstream = "claude-mythos-5"
 tags = ["frontier", "controlled"]
 
 [[models]]
+name = "fable-5"
+provider = "acme"
+upstream = "claude-fable-5"
+tags = ["frontier", "controlled"]
+
+[[models]]
 name = "gpt-5"
 provider = "openlab"
 upstream = "gpt-5-2026"
+tags = ["frontier"]
+
+[[models]]
+name = "open-model"
+provider = "openlab"
+upstream = "llama-4-70b-instruct"
+tags = ["open-weights"]
 
 {dead}
 "#,
+        trusted = trusted.join(", "),
         max_body = options.max_body_bytes,
         db = dir.join("gateway.db").display(),
         cap = options.queue_capacity,
@@ -117,6 +178,13 @@ impl Harness {
         let fake = FakeServer::start("127.0.0.1:0").await.unwrap();
         fake.require_key(Some(PROVIDER_KEY.to_string()));
         let text = config_text(&fake, dir.path(), &options);
+        if !options.directives.is_empty() {
+            let directives = dir.path().join("directives");
+            std::fs::create_dir_all(&directives).unwrap();
+            for (name, text) in &options.directives {
+                std::fs::write(directives.join(name), text).unwrap();
+            }
+        }
         let env = |name: &str| match name {
             "PROVIDER_KEY" => Some(PROVIDER_KEY.to_string()),
             "ADMIN_TOKEN" => Some(ADMIN_TOKEN.to_string()),
@@ -126,7 +194,7 @@ impl Harness {
         let db_path = config.store.sqlite.clone();
         let store = Arc::new(SqliteStore::open(&db_path).unwrap());
         store
-            .upsert_principals(&parse_principals(PRINCIPALS, ImportFormat::Csv).unwrap())
+            .upsert_principals(&parse_principals(options.principals, ImportFormat::Csv).unwrap())
             .await
             .unwrap();
         let (key, key_id) = create_key(store.as_ref(), "alice").await;
@@ -151,6 +219,11 @@ impl Harness {
             server: Some(server),
             _dir: dir,
         }
+    }
+
+    /// The folder the gateway reads directives from.
+    pub fn directives_dir(&self) -> PathBuf {
+        self._dir.path().join("directives")
     }
 
     pub fn url(&self, path: &str) -> String {
