@@ -26,6 +26,13 @@ pub struct UpstreamErrorLabels {
     pub class: &'static str,
 }
 
+/// A directive that fired, and how: `deny`, `reroute`, or `shadow` (would have fired).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectiveLabels {
+    pub directive: String,
+    pub effect: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -39,6 +46,7 @@ pub struct Metrics {
     pub duration: HistogramFamily<ModelLabels>,
     pub overhead: HistogramFamily<ModelLabels>,
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
+    pub directive_hits: Family<DirectiveLabels, Counter>,
     pub audit_written: Counter,
     pub audit_overloaded: Counter,
     pub audit_queued: Gauge,
@@ -59,6 +67,7 @@ impl Metrics {
         let overhead: HistogramFamily<ModelLabels> =
             Family::new_with_constructor(latency_histogram);
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
+        let directive_hits = Family::<DirectiveLabels, Counter>::default();
         let audit_written = Counter::default();
         let audit_overloaded = Counter::default();
         let audit_queued = Gauge::default();
@@ -83,6 +92,11 @@ impl Metrics {
             upstream_errors.clone(),
         );
         registry.register(
+            "directive_hits",
+            "Requests a directive decided (deny, reroute) or would have decided (shadow)",
+            directive_hits.clone(),
+        );
+        registry.register(
             "audit_records_written",
             "Audit records stored",
             audit_written.clone(),
@@ -103,6 +117,7 @@ impl Metrics {
             duration,
             overhead,
             upstream_errors,
+            directive_hits,
             audit_written,
             audit_overloaded,
             audit_queued,

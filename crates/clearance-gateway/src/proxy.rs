@@ -36,7 +36,7 @@ use crate::access;
 use crate::audit_writer::AuditSlot;
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
-use crate::metrics::{Metrics, ModelLabels, RequestLabels, UpstreamErrorLabels};
+use crate::metrics::{DirectiveLabels, Metrics, ModelLabels, RequestLabels, UpstreamErrorLabels};
 use crate::state::{AppState, ModelEntry};
 
 pub const REQUEST_ID: &str = "x-clearance-request-id";
@@ -712,6 +712,20 @@ fn record_metrics(
             status: record.status,
         })
         .inc();
+    for (ids, effect) in [
+        (&record.directive_ids, record.decision.as_str()),
+        (&record.shadow_hits, "shadow"),
+    ] {
+        for directive in ids {
+            metrics
+                .directive_hits
+                .get_or_create(&DirectiveLabels {
+                    directive: directive.clone(),
+                    effect,
+                })
+                .inc();
+        }
+    }
     let labels = ModelLabels { model };
     metrics
         .duration
