@@ -50,6 +50,22 @@ pub struct ImportSummary {
     pub updated: usize,
 }
 
+/// Audit records of one principal, for one requested model, with the same recorded facts:
+/// what an impact preview re-evaluates once instead of once per record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactGroup {
+    pub principal_id: String,
+    pub requested_model: String,
+    /// The `facts` object exactly as the records hold it (JSON text); `None` for records
+    /// written without facts.
+    pub facts_json: Option<String>,
+    /// How many records the group holds.
+    pub count: u64,
+    /// The earliest and latest record time in the group.
+    pub first: DateTime<Utc>,
+    pub last: DateTime<Utc>,
+}
+
 /// Counters that move whenever keys or principals change, in this process or another one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChangeVersions {
@@ -88,6 +104,11 @@ pub trait Store: Send + Sync + 'static {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<SealedRecord>, StoreError>;
+    /// Records at or after `since` that name a principal and a requested model, grouped by
+    /// principal, requested model and recorded facts. Records without either (refused before
+    /// authentication or before the body was read) are left out: no decision was made for
+    /// them.
+    async fn audit_fact_groups(&self, since: DateTime<Utc>) -> Result<Vec<FactGroup>, StoreError>;
 }
 
 /// The outcome of checking the whole audit chain.

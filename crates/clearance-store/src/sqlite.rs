@@ -15,7 +15,7 @@ use clearance_core::key::{KeyId, SecretHash, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{ChangeVersions, ImportSummary, Store, StoreError};
+use crate::{ChangeVersions, FactGroup, ImportSummary, Store, StoreError};
 
 /// Migrations in order; the database's `user_version` says how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -150,6 +150,29 @@ fn head_from_row(seq: i64, hash: &str) -> Result<ChainHead, StoreError> {
 }
 
 type AuditRow = (i64, String, String, String, String);
+
+type FactGroupRow = (String, String, Option<String>, i64, String, String);
+
+fn fact_group_from_row(row: FactGroupRow) -> Result<FactGroup, StoreError> {
+    let (principal_id, requested_model, facts_json, count, first, last) = row;
+    Ok(FactGroup {
+        principal_id,
+        requested_model,
+        facts_json,
+        count: u64::try_from(count).unwrap_or(0),
+        first: time_from_text(&first)?,
+        last: time_from_text(&last)?,
+    })
+}
+
+/// `since` as text comparable with the stored `time` column. Records hold chrono's RFC 3339
+/// form in UTC (`...T10:00:00Z`, or with 1 to 9 fraction digits); taking `since` to the whole
+/// second and writing all nine digits makes plain text order agree with time order: a record
+/// at exactly that second (`:00Z`) sorts after `:00.000000000Z`, as `Z` sorts after `.`.
+fn comparable_time(since: DateTime<Utc>) -> String {
+    let whole = DateTime::<Utc>::from_timestamp(since.timestamp(), 0).unwrap_or(since);
+    whole.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
 
 fn sealed_from_row(row: AuditRow) -> Result<SealedRecord, StoreError> {
     let (seq, id, prev, hash, record_json) = row;
@@ -390,6 +413,38 @@ impl Store for SqliteStore {
                 })
                 .map_err(query("reading audit records"))?;
             rows.map(|r| sealed_from_row(r.map_err(query("reading audit records"))?)).collect()
+        })
+        .await
+    }
+
+    async fn audit_fact_groups(&self, since: DateTime<Utc>) -> Result<Vec<FactGroup>, StoreError> {
+        let since = comparable_time(since);
+        self.with_conn(move |conn| {
+            // The facts are taken from the hashed record itself (as every derived column is);
+            // identical facts serialise to identical text, so grouping on the text is exact.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT principal_id, requested_model, json_extract(record, '$.facts') AS facts,
+                            COUNT(*), MIN(time), MAX(time)
+                     FROM audit
+                     WHERE time >= ?1 AND principal_id IS NOT NULL AND requested_model IS NOT NULL
+                     GROUP BY principal_id, requested_model, facts",
+                )
+                .map_err(query("grouping audit records by facts"))?;
+            let rows = stmt
+                .query_map([since], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .map_err(query("grouping audit records by facts"))?;
+            rows.map(|r| fact_group_from_row(r.map_err(query("grouping audit records by facts"))?))
+                .collect()
         })
         .await
     }

@@ -2,11 +2,13 @@
 //! PostgreSQL backend will join this file when it lands.
 #![allow(clippy::unwrap_used)]
 
-use chrono::Utc;
+use chrono::{Duration, Utc};
 use clearance_core::api::ApiSurface;
 use clearance_core::audit::{AuditRecord, ChainHead, ChainVerifier, Decision};
+use clearance_core::facts::{Facts, RequestFacts};
 use clearance_core::import::{ImportFormat, parse_principals};
 use clearance_core::key::{NewKey, StoredKey};
+use clearance_core::principal::Principal;
 use clearance_store::{SqliteStore, Store};
 
 fn principals(csv: &str) -> Vec<clearance_core::principal::Principal> {
@@ -122,10 +124,114 @@ async fn audit_chain_round_trips(store: &dyn Store) {
     assert_eq!(verifier.head(), head);
 }
 
+fn facts(country: &str, principal: &Principal) -> Facts {
+    Facts {
+        principal: principal.into(),
+        request: RequestFacts {
+            country: Some(country.parse().unwrap()),
+            capabilities: Default::default(),
+            api: ApiSurface::OpenaiChat,
+            max_tokens: None,
+            app: None,
+        },
+    }
+}
+
+/// Groups records by principal, requested model and recorded facts, within the window, and
+/// leaves out records that name no principal or no model.
+async fn audit_fact_groups_count_records_by_principal_model_and_facts(store: &dyn Store) {
+    let people = principals("id,citizenships\nbjorn,SE\nli,CN\n");
+    let (bjorn, li) = (&people[0], &people[1]);
+    // After every record the other checks wrote, so the window holds only these.
+    let t0 = Utc::now() + Duration::days(1);
+    let at = |minutes: i64| t0 + Duration::minutes(minutes);
+    let with = |n: u64,
+                minutes: i64,
+                who: Option<&Principal>,
+                model: Option<&str>,
+                country: Option<&str>| {
+        let mut r = record(n);
+        r.id = format!("fg-{n}");
+        r.time = at(minutes);
+        r.principal_id = who.map(|p| p.id.to_string());
+        r.requested_model = model.map(String::from);
+        r.facts = who.zip(country).map(|(p, c)| facts(c, p));
+        r
+    };
+    let records = [
+        with(1, 0, Some(bjorn), Some("mythos-5"), Some("US")), // before the window
+        with(2, 10, Some(bjorn), Some("mythos-5"), Some("US")),
+        with(3, 20, Some(bjorn), Some("mythos-5"), Some("US")),
+        with(4, 30, Some(bjorn), Some("mythos-5"), Some("SE")),
+        with(5, 40, Some(bjorn), Some("fable-5"), Some("US")),
+        with(6, 50, Some(li), Some("mythos-5"), Some("US")),
+        with(7, 60, Some(li), Some("mythos-5"), None), // no facts
+        with(8, 70, None, Some("mythos-5"), None),     // refused before authentication
+        with(9, 80, Some(li), None, None),             // refused before the body was read
+    ];
+    let mut head = store.audit_head().await.unwrap();
+    let sealed: Vec<_> = records.iter().map(|r| head.seal(r)).collect();
+    store.append_audit(&sealed).await.unwrap();
+
+    let mut groups = store.audit_fact_groups(at(5)).await.unwrap();
+    groups.sort_by(|a, b| {
+        (&a.principal_id, &a.requested_model, a.first).cmp(&(
+            &b.principal_id,
+            &b.requested_model,
+            b.first,
+        ))
+    });
+    let summary: Vec<(&str, &str, Option<String>, u64)> = groups
+        .iter()
+        .map(|g| {
+            let country = g.facts_json.as_deref().map(|json| {
+                let facts: Facts = serde_json::from_str(json).unwrap();
+                facts.request.country.unwrap().to_string()
+            });
+            (
+                g.principal_id.as_str(),
+                g.requested_model.as_str(),
+                country,
+                g.count,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("bjorn", "fable-5", Some("US".to_string()), 1),
+            ("bjorn", "mythos-5", Some("US".to_string()), 2),
+            ("bjorn", "mythos-5", Some("SE".to_string()), 1),
+            ("li", "mythos-5", Some("US".to_string()), 1),
+            ("li", "mythos-5", None, 1),
+        ]
+    );
+    let us = &groups[1];
+    assert_eq!(
+        (us.first, us.last),
+        (at(10), at(20)),
+        "the group's time span"
+    );
+    let facts: Facts = serde_json::from_str(us.facts_json.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        facts,
+        records[1].facts.clone().unwrap(),
+        "the facts as recorded"
+    );
+    let from_exactly = store.audit_fact_groups(at(40)).await.unwrap();
+    let counted: u64 = from_exactly.iter().map(|g| g.count).sum();
+    assert_eq!(
+        counted, 3,
+        "the window includes its first second: records 5, 6, 7"
+    );
+    assert!(store.audit_fact_groups(at(90)).await.unwrap().is_empty());
+}
+
 async fn whole_contract(store: &dyn Store) {
     principals_upsert_in_place(store).await;
     keys_are_stored_hashed_and_revocable(store).await;
     audit_chain_round_trips(store).await;
+    audit_fact_groups_count_records_by_principal_model_and_facts(store).await;
 }
 
 #[tokio::test]
