@@ -224,6 +224,26 @@ def main():
                         f"gateway = {mg['rps'] / mr['rps']:.0%} of relay"])
         table(rel, ["metric", "relay", "relay vs direct", "gateway vs relay"])
 
+    fdir, mdir = agg.get(("fixed", "directed")), agg.get(("max", "directed"))
+    if fdir and mdir:
+        print("\nDirectives on vs off, same gateway, same run: 'directed' asks for a model that the bench's")
+        print("directives cover (decided on every request; none denies the bench user), 'gateway' for one")
+        print("no directive covers:")
+        rows = []
+        for label, key in ((f"p50 @ {args.rate:.0f} RPS", "p50_us"), (f"p99 @ {args.rate:.0f} RPS", "p99_us")):
+            if fdir[key] is not None and fg[key] is not None:
+                rows.append([label, fmt_us(fg[key]), fmt_us(fdir[key]), fmt_added(fdir[key] - fg[key])])
+        if mg["rps"]:
+            rows.append([f"max RPS (c={args.max_conns})", fmt_num(mg["rps"]), fmt_num(mdir["rps"]),
+                         f"{mdir['rps'] / mg['rps']:.0%} of off"])
+        if fg["gw_cpu_us_per_req"] and fdir["gw_cpu_us_per_req"]:
+            rows.append(["gw CPU µs/req (fixed)", fmt_num(fg["gw_cpu_us_per_req"]),
+                         fmt_num(fdir["gw_cpu_us_per_req"]),
+                         fmt_added(fdir["gw_cpu_us_per_req"] - fg["gw_cpu_us_per_req"])])
+        rows.append(["errors (fixed / max)", f"{fg['errors']} / {mg['errors']}",
+                     f"{fdir['errors']} / {mdir['errors']}", ""])
+        table(rows, ["metric", "directives off", "directives on", "difference"])
+
     print("\nCPU time per request (utime+stime from /proc/PID/stat; µs per request)")
     rows = []
     for label, d, g in ((f"fixed {args.rate:.0f} RPS", fd, fg), ("max throughput", md, mg)):
@@ -248,9 +268,9 @@ def main():
               f"{gw_total:.0f} µs (gateway+fake+oha) -> a CPU-bound ratio of about "
               f"{direct_total / gw_total:.0%}.")
 
-    gw_requests = sum(r["answered"] for r in runs if r["target"] == "gateway")
+    gw_requests = sum(r["answered"] for r in runs if r["target"] in ("gateway", "directed"))
     if "audit_rows" in audit:
-        expected = gw_requests + 1  # + the sanity request before the runs
+        expected = gw_requests + 1 + (1 if fdir else 0)  # + the sanity requests before the runs
         status = "ok" if audit["audit_rows"] >= expected else "MISSING RECORDS"
         print(f"Audit: {audit['audit_rows']:,} rows in SQLite for {expected:,} gateway "
               f"requests sent ({status}).")

@@ -20,6 +20,7 @@ AUDIT_BATCH=${BENCH_AUDIT_BATCH:-512}
 AUDIT_LINGER_MS=${BENCH_AUDIT_LINGER_MS:-5}
 OHA_THREADS=${BENCH_OHA_THREADS:-}      # oha --worker-threads (default: oha's own, = cores)
 GW_WORKERS=${BENCH_GW_WORKERS:-}        # gateway's CLEARANCE_WORKERS (default: one per core)
+DIRECTIVES=${BENCH_DIRECTIVES:-50}      # directives covering the "directed" model (0: no such target)
 SETTLE=0.5                              # pause before the "after" CPU snapshot (audit flush)
 
 log() { printf '[bench] %s\n' "$*" >&2; }
@@ -122,8 +123,40 @@ base_url = "http://$FAKE_ADDR/v1"
 name = "bench-model"
 provider = "bench"
 upstream = "bench-upstream"
+
+# The same upstream under a name that $DIRECTIVES directives cover (none denies the bench
+# user, so every request is served): "directives on" vs "off" in one gateway, one run.
+[[models]]
+name = "bench-directed"
+provider = "bench"
+upstream = "bench-upstream"
+tags = ["controlled"]
+
+[directives]
+dir = "directives"
 EOF
-printf 'id,name,citizenships\nbench-user,Bench User,US\n' >"$WORK/principals.csv"
+mkdir -p "$WORK/directives"
+for ((i = 0; i < DIRECTIVES; i++)); do
+    case $((i % 5)) in
+        0) when='!principal.us_person' ;;
+        1) when='principal.citizenships.containsAny(["CN", "RU", "IR"])' ;;
+        2) when='context.country == "CN" && !principal.us_citizen' ;;
+        3) when='!principal.employee && principal.missing_facts.contains("citizenships")' ;;
+        *) when='principal.residence == "KP"' ;;
+    esac
+    mode=enforce; ((i % 4 == 0)) && mode=shadow
+    cat >"$WORK/directives/d$i.toml" <<EOF
+id = "BENCH-$i"
+title = "Bench directive $i"
+authority = "Bench order $i"
+effective = "2026-01-01T00:00:00Z"
+mode = "$mode"
+tags = ["controlled"]
+when = '$when'
+effect = "deny"
+EOF
+done
+printf 'id,name,citizenships,residence,org,employee\nbench-user,Bench User,US,US,bench,true\n' >"$WORK/principals.csv"
 "$BIN/clearance" principals import "$WORK/principals.csv" --config "$CONFIG" >/dev/null
 KEY=$("$BIN/clearance" keys create --principal bench-user --config "$CONFIG" --format json |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
@@ -134,6 +167,10 @@ env "${gw_env[@]}" "$BIN/clearance" serve --config "$CONFIG" >"$WORK/gw.out" 2>"
 GW_PID=$!
 GW_ADDR=$(wait_ready "$WORK/gw.out" "$GW_PID" "clearance serve")
 log "gateway on $GW_ADDR (pid $GW_PID)"
+if ((DIRECTIVES > 0)); then
+    TARGETS+=(directed)
+    log "target 'directed': the same gateway, a model $DIRECTIVES directives cover"
+fi
 
 # --- results ------------------------------------------------------------------------------
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -147,11 +184,16 @@ DIRECT_URL="http://$FAKE_ADDR/v1/chat/completions"
 GW_URL="http://$GW_ADDR/v1/chat/completions"
 DIRECT_BODY='{"model":"bench-upstream","messages":[{"role":"user","content":"hello"}]}'
 GW_BODY='{"model":"bench-model","messages":[{"role":"user","content":"hello"}]}'
+DIRECTED_BODY='{"model":"bench-directed","messages":[{"role":"user","content":"hello"}]}'
 
 # Sanity: one request each way must succeed.
 curl -fsS -o /dev/null -H 'content-type: application/json' -d "$DIRECT_BODY" "$DIRECT_URL"
 curl -fsS -o /dev/null -H 'content-type: application/json' -H "authorization: Bearer $KEY" \
     -d "$GW_BODY" "$GW_URL"
+if ((DIRECTIVES > 0)); then
+    curl -fsS -o /dev/null -H 'content-type: application/json' -H "authorization: Bearer $KEY" \
+        -d "$DIRECTED_BODY" "$GW_URL"
+fi
 
 # CPU ticks (utime+stime, all threads incl. exited ones) of a process.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
@@ -165,6 +207,7 @@ run_oha() {
     case $target in
         direct) url=$DIRECT_URL body=$DIRECT_BODY ;;
         relay) url="http://127.0.0.1:$RELAY_PORT/v1/chat/completions" body=$DIRECT_BODY ;;
+        directed) url=$GW_URL body=$DIRECTED_BODY hdr=(-H "authorization: Bearer $KEY") ;;
         *) url=$GW_URL body=$GW_BODY hdr=(-H "authorization: Bearer $KEY") ;;
     esac
     local threads=()

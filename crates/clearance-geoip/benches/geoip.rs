@@ -11,7 +11,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 const GEOLITE2_COUNTRY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/geoip/GeoLite2-Country-Test.mmdb"
+    "/../../testdata/geoip/GeoLite2-Country-Test.mmdb"
 );
 
 fn country(c: &mut Criterion) {

@@ -141,15 +141,15 @@ mod tests {
 
     const GEOLITE2_COUNTRY: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/geoip/GeoLite2-Country-Test.mmdb"
+        "/../../testdata/geoip/GeoLite2-Country-Test.mmdb"
     );
     const GEOIP2_COUNTRY: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/geoip/GeoIP2-Country-Test.mmdb"
+        "/../../testdata/geoip/GeoIP2-Country-Test.mmdb"
     );
     const GEOIP2_CITY: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/geoip/GeoIP2-City-Test.mmdb"
+        "/../../testdata/geoip/GeoIP2-City-Test.mmdb"
     );
 
     fn open(path: &str) -> GeoIp {

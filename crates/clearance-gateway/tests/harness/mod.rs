@@ -37,7 +37,7 @@ pub const STORY_PRINCIPALS: &str = "id,name,citizenships,permanent_residency,pro
 /// MaxMind's published test database (shared test data).
 pub const GEOIP_TEST_DB: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/geoip/GeoIP2-Country-Test.mmdb"
+    "/../../testdata/geoip/GeoIP2-Country-Test.mmdb"
 );
 
 pub struct Harness {
