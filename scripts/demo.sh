@@ -35,6 +35,7 @@ bin="$PWD/target/$profile"
 run="$PWD/demo-run"
 rm -rf "$run" && mkdir -p "$run"
 cp demo/principals.csv "$run/"
+cp -r demo/directives "$run/directives"
 sed -e "s/127.0.0.1:8787/127.0.0.1:$gateway_port/" -e "s/127.0.0.1:9101/127.0.0.1:$fake_port/" \
   demo/clearance.toml >"$run/clearance.toml"
 config="$run/clearance.toml"
