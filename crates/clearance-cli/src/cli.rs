@@ -50,6 +50,11 @@ pub enum Command {
     /// Verify and export the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Check, list, activate and preview access directives.
+    #[command(subcommand)]
+    Directives(DirectivesCommand),
+    /// Explain the decision a principal would get for a model: which directives fired and why.
+    Explain(ExplainArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,4 +136,94 @@ pub enum AuditCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectivesCommand {
+    /// Compile a directive directory against the config's models; report every problem with
+    /// file and line.
+    Check {
+        /// The directory to check (default: the config's `[directives] dir`).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// List the directive set on disk: id, title, mode, effect, scope, window, file.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Add or replace directive files in the directive directory, only if the whole set stays
+    /// valid; running gateways pick the change up.
+    Activate {
+        /// Directive files (.toml or .cedar); a file replaces the one of the same name.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Validate and print the version the set would have; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Who and what traffic a draft directive would cut, beside a blanket block of the same
+    /// models.
+    Preview {
+        /// The draft directive (TOML).
+        draft: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// How far back to read recorded requests: a duration (30d, 12h, 90m, 2w) or an RFC 3339
+        /// time.
+        #[arg(long, default_value = "30d")]
+        since: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+/// A request capability a directive may restrict on its own.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CapabilityArg {
+    Tools,
+    Images,
+    Stream,
+}
+
+/// The client API a request arrives on.
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum ApiArg {
+    /// `POST /v1/chat/completions`.
+    #[default]
+    Openai,
+    /// `POST /v1/messages`.
+    Anthropic,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The principal's registry id.
+    #[arg(long)]
+    pub principal: String,
+    /// The model asked for.
+    #[arg(long)]
+    pub model: String,
+    /// The request country (ISO 3166-1 alpha-2), as geo-IP would give it; unknown if absent.
+    #[arg(long)]
+    pub country: Option<String>,
+    /// A capability the request uses; repeat for several.
+    #[arg(long = "capability", value_enum)]
+    pub capabilities: Vec<CapabilityArg>,
+    /// When the request is made (RFC 3339); default: now.
+    #[arg(long)]
+    pub at: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub api: ApiArg,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }

@@ -962,20 +962,17 @@ impl Table {
             .max(24);
         let mut out = String::new();
         for line in &self.lines {
-            match line {
+            let text = match line {
                 Line::Heading(text) => {
                     if !out.is_empty() {
                         out.push('\n');
                     }
-                    out.push_str(&format!(
-                        "{text:<width$}  {:>10}  {:>10}\n",
-                        "DRAFT", "BLANKET"
-                    ));
+                    format!("{text}\n{:<width$}  {:>10}  {:>10}", "", "DRAFT", "BLANKET")
                 }
-                Line::Row(label, a, b) => {
-                    out.push_str(&format!("{label:<width$}  {a:>10}  {b:>10}\n"));
-                }
-            }
+                Line::Row(label, a, b) => format!("{label:<width$}  {a:>10}  {b:>10}"),
+            };
+            out.push_str(text.trim_end());
+            out.push('\n');
         }
         out
     }

@@ -2,6 +2,8 @@
 
 mod audit;
 mod config;
+mod directives;
+mod explain;
 mod keys;
 mod principals;
 mod serve;
@@ -22,6 +24,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(command) => keys::run(command),
         Command::Principals(command) => principals::run(command),
         Command::Audit(command) => audit::run(command),
+        Command::Directives(command) => directives::run(command),
+        Command::Explain(args) => explain::run(&args),
     }
 }
 
@@ -36,6 +40,15 @@ fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
 
 /// Opens the store named by a config, for commands that call no provider.
 fn open_store(config_path: &Path) -> anyhow::Result<SqliteStore> {
-    let config = Config::load_without_secrets(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = load_config(config_path)?;
+    store_of(&config)
+}
+
+/// Reads a config for commands that call no provider (provider secrets are not needed).
+fn load_config(config_path: &Path) -> anyhow::Result<Config> {
+    Config::load_without_secrets(config_path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn store_of(config: &Config) -> anyhow::Result<SqliteStore> {
     SqliteStore::open(&config.store.sqlite).context("opening the store")
 }

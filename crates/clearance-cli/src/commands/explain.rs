@@ -1,0 +1,111 @@
+//! `clearance explain`: the decision a principal would get for a model under the directive set
+//! on disk, with every covering directive and why it fired or not.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clearance_core::api::ApiSurface;
+use clearance_core::country::CountryCode;
+use clearance_core::facts::{Capability, Facts, PrincipalFacts, RequestFacts};
+use clearance_core::principal::PrincipalId;
+use clearance_gateway::directives::load_book;
+use clearance_policy::Query;
+use clearance_policy::explain::{explain, render_text};
+use clearance_store::Store;
+
+use super::{block_on, load_config, store_of};
+use crate::cli::{ApiArg, CapabilityArg, ExplainArgs, OutputFormat};
+
+pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&args.config.config)?;
+    if config.model(&args.model).is_none() {
+        let names: Vec<&str> = config.models.iter().map(|m| m.name.as_str()).collect();
+        bail!(
+            "unknown model `{}`; configured models: {}",
+            args.model,
+            names.join(", ")
+        );
+    }
+    let request = request_facts(args)?;
+    let at = match &args.at {
+        Some(text) => DateTime::parse_from_rfc3339(text.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "--at `{text}` is not an RFC 3339 time such as 2026-07-01T12:00:00Z ({e})"
+                )
+            })?,
+        None => Utc::now(),
+    };
+    let principal_id: PrincipalId = args
+        .principal
+        .parse()
+        .with_context(|| format!("invalid principal id `{}`", args.principal))?;
+    let store = store_of(&config)?;
+    let Some(principal) = block_on(store.principal(&principal_id))?? else {
+        bail!(
+            "no principal `{principal_id}` in the registry; import it first with `clearance principals import`"
+        );
+    };
+    let book = match load_book(&config) {
+        Ok(book) => book,
+        Err(errors) => {
+            for error in &errors.0 {
+                eprintln!("{error}");
+            }
+            bail!(
+                "the directive directory holds an invalid set; fix it (`clearance directives check`) to explain decisions"
+            );
+        }
+    };
+    let facts = Facts {
+        principal: PrincipalFacts::from(&principal),
+        request,
+    };
+    let explanation = explain(
+        &book,
+        &Query {
+            principal_id: principal_id.as_str(),
+            facts: &facts,
+            model: &args.model,
+            at,
+        },
+    );
+    match args.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
+        OutputFormat::Text => print!("{}", render_text(&explanation)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn request_facts(args: &ExplainArgs) -> anyhow::Result<RequestFacts> {
+    let country = args
+        .country
+        .as_deref()
+        .map(|text| {
+            text.parse::<CountryCode>()
+                .map_err(|e| anyhow::anyhow!("--country: {e}"))
+        })
+        .transpose()?;
+    let capabilities = args
+        .capabilities
+        .iter()
+        .map(|c| match c {
+            CapabilityArg::Tools => Capability::Tools,
+            CapabilityArg::Images => Capability::Images,
+            CapabilityArg::Stream => Capability::Stream,
+        })
+        .collect();
+    let api = match args.api {
+        ApiArg::Openai => ApiSurface::OpenaiChat,
+        ApiArg::Anthropic => ApiSurface::AnthropicMessages,
+    };
+    Ok(RequestFacts {
+        country,
+        capabilities,
+        api,
+        max_tokens: None,
+        app: None,
+    })
+}
