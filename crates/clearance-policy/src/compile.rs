@@ -49,23 +49,23 @@ pub fn cedar_text(d: &Directive) -> String {
         "@id({})\nforbid (principal, action == Action::\"invoke\", resource)\n",
         cedar_string(&d.id)
     );
-    let targets: Vec<String> = d
-        .scope
-        .models
-        .iter()
-        .map(|m| format!("Model::{}", cedar_string(m)))
-        .chain(
-            d.scope
-                .tags
-                .iter()
-                .map(|t| format!("ModelTag::{}", cedar_string(t))),
-        )
-        .collect();
-    if !targets.is_empty() {
-        text.push_str(&format!(
-            "when {{ resource in [{}] }}\n",
-            targets.join(", ")
-        ));
+    // One `in` per entity type: Cedar's type check refuses a set mixing Model and ModelTag.
+    let in_set = |type_name: &str, names: &[String]| {
+        let uids: Vec<String> = names
+            .iter()
+            .map(|n| format!("{type_name}::{}", cedar_string(n)))
+            .collect();
+        (!names.is_empty()).then(|| format!("resource in [{}]", uids.join(", ")))
+    };
+    let scope: Vec<String> = [
+        in_set("Model", &d.scope.models),
+        in_set("ModelTag", &d.scope.tags),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !scope.is_empty() {
+        text.push_str(&format!("when {{ {} }}\n", scope.join(" || ")));
     }
     if let Some(from) = d.effective {
         text.push_str(&format!("when {{ context.now >= {} }}\n", from.timestamp()));
@@ -86,7 +86,8 @@ pub fn cedar_text(d: &Directive) -> String {
         ));
     }
     if let Some(condition) = &d.condition {
-        text.push_str(&format!("when {{ {condition} }}\n"));
+        // The brace on its own line: a condition may end in a `//` comment.
+        text.push_str(&format!("when {{ {condition}\n}}\n"));
     }
     text.push(';');
     text

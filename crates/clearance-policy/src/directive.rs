@@ -316,6 +316,15 @@ fn read_time(
         RawTime::Toml(datetime) => datetime.to_string(),
     };
     match DateTime::parse_from_rfc3339(text.trim()) {
+        // Windows hold to the second, and the compiled policy compares whole seconds: a
+        // fraction would make the two disagree inside that second.
+        Ok(time) if time.timestamp_subsec_nanos() != 0 => {
+            problems.at(
+                raw.span(),
+                format!("`{field}` = `{text}` has a fraction of a second; directives take effect on whole seconds"),
+            );
+            None
+        }
         Ok(time) => Some(time.with_timezone(&Utc)),
         Err(error) => {
             problems.at(
@@ -483,6 +492,17 @@ blocked_by = "https://www.bis.gov"
                 .iter()
                 .any(|e| e.starts_with("d.toml:11: `blocked_by` must be an absolute URI"))
         );
+    }
+
+    #[test]
+    fn fractions_of_a_second_are_refused() {
+        let text = GOOD.replace("2026-06-15T00:00:00Z", "2026-06-15T00:00:00.5Z");
+        let errors = parse_toml(Path::new("d.toml"), &text).unwrap_err();
+        assert!(
+            errors[0].message.contains("fraction of a second"),
+            "{errors:?}"
+        );
+        assert_eq!(errors[0].line, Some(4));
     }
 
     #[test]

@@ -118,7 +118,7 @@ fn plain_reads(condition: &str) -> Option<Vec<(&'static str, &str)>> {
     let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let mut i = 0;
     while i < bytes.len() {
-        if !is_ident(bytes[i]) || (i > 0 && (is_ident(bytes[i - 1]) || bytes[i - 1] == b':')) {
+        if !is_ident(bytes[i]) || (i > 0 && is_ident(bytes[i - 1])) {
             i += 1;
             continue;
         }
@@ -282,6 +282,11 @@ mod tests {
         assert_eq!(plain_reads("principal == Principal::\"alice\""), None);
         assert_eq!(plain_reads("context[\"country\"] == \"CN\""), None);
         assert_eq!(plain_reads("principal has org"), None);
+        // A read inside a record literal is a read like any other.
+        assert_eq!(
+            plain_reads("{\"v\":principal.us_person}.v"),
+            Some(vec![("principal", "us_person")])
+        );
         assert_eq!(plain_reads("true"), Some(vec![]));
     }
 }

@@ -254,8 +254,9 @@ impl fmt::Debug for Cond {
     }
 }
 
-/// Which generators to switch on. Each flag reaches a known bug (see the ignored tests at the
-/// end), so the default leaves them off; switch a flag on in [`GRAMMAR`] once its bug is fixed.
+/// Which generators to switch on. `fractional_times` stays off: directives refuse a fraction
+/// of a second (see `fractions_of_a_second_are_refused` at the end), so no such directive ever
+/// compiles.
 #[derive(Clone, Copy, Debug)]
 struct Grammar {
     /// Directives naming both `models` and `tags`.
@@ -267,14 +268,9 @@ struct Grammar {
 }
 
 const GRAMMAR: Grammar = Grammar {
-    mixed_scope: false,
-    record_literals: false,
-    fractional_times: false,
-};
-const FULL_GRAMMAR: Grammar = Grammar {
     mixed_scope: true,
     record_literals: true,
-    fractional_times: true,
+    fractional_times: false,
 };
 
 fn arb_atom() -> impl Strategy<Value = Cond> {
@@ -1188,61 +1184,7 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Known bugs: each minimal case, and the properties with every generator switched on. Ignored
-// until the crate is fixed; run with `cargo test -p clearance-policy --test equivalence --
-// --ignored`.
-
-// One known bug per ignored property, so each shrinks to its own minimal case.
-
-proptest! {
-    #![proptest_config(config(512))]
-
-    #[test]
-    #[ignore = "known bug: a directive naming both models and tags is refused by the schema check"]
-    fn with_mixed_scopes_a_directive_fires_exactly_when_its_meaning_holds(
-        case in arb_single(Grammar { mixed_scope: true, ..GRAMMAR })
-    ) {
-        check_single(&case)?;
-    }
-
-    #[test]
-    #[ignore = "known bug: fractional-second windows, compiled Cedar compares whole seconds"]
-    fn with_fractional_windows_a_directive_fires_exactly_when_its_meaning_holds(
-        case in arb_single(Grammar { fractional_times: true, ..GRAMMAR })
-    ) {
-        check_single(&case)?;
-    }
-}
-
-proptest! {
-    #![proptest_config(config(96))]
-
-    #[test]
-    #[ignore = "known bug: fractional-second expiry poisons the memo"]
-    fn with_fractional_windows_remembered_results_never_differ_from_a_fresh_evaluation(
-        case in arb_set_case(Grammar { fractional_times: true, ..GRAMMAR }, 4..=16)
-    ) {
-        check_memo(&case)?;
-    }
-}
-
-proptest! {
-    #![proptest_config(config(256))]
-
-    #[test]
-    #[ignore = "known bug: a read right after `:` is left out of the memo key"]
-    fn with_record_literals_remembered_results_never_differ_from_a_fresh_evaluation(
-        case in arb_set_case(Grammar { record_literals: true, ..GRAMMAR }, 4..=16)
-    ) {
-        check_memo(&case)?;
-    }
-
-    #[test]
-    #[ignore = "known bugs: all of the above"]
-    fn with_everything_a_set_decides_as_its_meaning(case in arb_set_case(FULL_GRAMMAR, 1..=6)) {
-        check_set(&case)?;
-    }
-}
+// Minimal cases of bugs these properties found, kept as regression tests.
 
 fn bjorn_and_alice() -> (Facts, Facts) {
     let people = common::story();
@@ -1269,11 +1211,9 @@ fn decide(book: &PolicyBook, facts: &Facts, model: &str, at: &str) -> Outcome {
     .outcome
 }
 
-/// Bug: `resource in [Model::"open-model", ModelTag::"controlled"]` mixes entity types in one
-/// set literal, which Cedar's strict validation refuses, so a directive naming both `models`
-/// and `tags` never compiles.
+/// Was a bug: `resource in [Model::"open-model", ModelTag::"controlled"]` mixed entity types
+/// in one set literal, which Cedar's strict validation refuses.
 #[test]
-#[ignore = "known bug: a directive naming both models and tags is refused by the schema check"]
 fn a_directive_may_name_models_and_tags_together() {
     let source = common::directive(
         "MIXED",
@@ -1294,11 +1234,10 @@ fn a_directive_may_name_models_and_tags_together() {
     }
 }
 
-/// Bug: the memo's key lists the attributes `plain_reads` finds, and it skips a word right
+/// Was a bug: the memo's key lists the attributes `plain_reads` finds, and it skipped a word right
 /// after `:`, so `{"v":principal.us_person}.v` reads `us_person` without it being in the key:
 /// the first caller's answer is remembered for everyone.
 #[test]
-#[ignore = "known bug: a read right after `:` is left out of the memo key"]
 fn record_literal_reads_are_remembered_with_their_inputs() {
     let book = common::book(&[common::directive(
         "REC",
@@ -1314,71 +1253,10 @@ fn record_literal_reads_are_remembered_with_their_inputs() {
     );
 }
 
-/// Bug: `expires` keeps its fraction of a second in Rust (`in_effect_at`) but the compiled
-/// clause compares whole seconds (`context.now < 1781568000`), so in the last fraction the
-/// engine's Rust pre-check says "in effect" and Cedar says "expired".
-#[test]
-#[ignore = "known bug: fractional-second expiry, Rust and Cedar disagree"]
-fn an_expiry_with_a_fraction_of_a_second_holds_to_that_instant() {
-    let book = common::book(&[common::directive(
-        "FRAC",
-        "expires = \"2026-06-16T00:00:00.5Z\"\nmode = \"enforce\"\nmodels = [\"mythos-5\"]\neffect = \"deny\"",
-    )]);
-    let (bjorn, _) = bjorn_and_alice();
-    assert_eq!(
-        decide(&book, &bjorn, "mythos-5", "2026-06-16T00:00:00.2Z"),
-        Outcome::Deny,
-        "0.3 s before it expires"
-    );
-}
-
-/// Bug, the same root cause through the memo: Cedar's "no" in the last fraction before a
-/// fractional expiry is remembered under the condition's key and reused at any other time.
-#[test]
-#[ignore = "known bug: fractional-second expiry poisons the memo"]
-fn a_result_in_the_expiry_second_is_not_remembered_for_other_times() {
-    let book = common::book(&[common::directive(
-        "FRAC",
-        "expires = \"2026-06-16T00:00:00.5Z\"\nmode = \"enforce\"\nmodels = [\"mythos-5\"]\nwhen = \"!principal.us_person\"\neffect = \"deny\"",
-    )]);
-    let (bjorn, _) = bjorn_and_alice();
-    let _ = decide(&book, &bjorn, "mythos-5", "2026-06-16T00:00:00.2Z");
-    assert_eq!(
-        decide(&book, &bjorn, "mythos-5", "2026-06-15T12:00:00Z"),
-        Outcome::Deny,
-        "in the middle of the window, for a foreign national"
-    );
-}
-
-/// Bug: the compiled text starts a fractional `effective` at the whole second before it, so
-/// Cedar alone fires before the directive is in effect (the engine is saved by its Rust
-/// pre-check; anything evaluating `cedar_text` alone is not).
-#[test]
-#[ignore = "known bug: fractional-second effective, compiled Cedar starts early"]
-fn compiled_cedar_starts_at_the_effective_instant() {
-    let source = common::toml_source(
-        "FRAC.toml",
-        "id = \"FRAC\"\ntitle = \"t\"\nauthority = \"a\"\neffective = \"2026-06-15T00:00:00.5Z\"\nmode = \"enforce\"\nmodels = [\"mythos-5\"]\neffect = \"deny\"\n",
-    );
-    let book = common::book(&[source]);
-    let (bjorn, _) = bjorn_and_alice();
-    let at = common::at("2026-06-15T00:00:00.2Z");
-    let text = clearance_policy::compile::cedar_text(book.directive("FRAC").unwrap());
-    assert_eq!(
-        decide(&book, &bjorn, "mythos-5", "2026-06-15T00:00:00.2Z"),
-        Outcome::Allow
-    );
-    assert!(
-        !cedar_forbids(&text, &bjorn, "mythos-5", at).unwrap(),
-        "0.3 s before it takes effect:\n{text}"
-    );
-}
-
-/// Bug (usability, not safety): a condition ending in a `//` comment is a valid Cedar
+/// Was a bug (usability, not safety): a condition ending in a `//` comment is a valid Cedar
 /// expression, but `cedar_text` puts the closing `}` on the same line, so the comment swallows
 /// it and the whole set is refused with a Cedar parse error.
 #[test]
-#[ignore = "known bug: a condition ending in a line comment is refused"]
 fn a_condition_may_end_in_a_comment() {
     let source = common::directive(
         "NOTE",
@@ -1394,4 +1272,30 @@ fn a_condition_may_end_in_a_comment() {
         decide(&book, &alice, "mythos-5", "2026-07-01T00:00:00Z"),
         Outcome::Allow
     );
+}
+
+/// Windows hold to the second and the compiled policy compares whole seconds, so a fraction of
+/// a second (where Rust's pre-check and Cedar disagreed, and a remembered result could leak
+/// across times) is refused outright.
+#[test]
+fn fractions_of_a_second_are_refused() {
+    for field in [
+        "effective = \"2026-06-15T00:00:00.5Z\"",
+        "expires = \"2026-06-16T00:00:00.5Z\"",
+    ] {
+        let text = format!(
+            "id = \"FRAC\"\ntitle = \"t\"\nauthority = \"a\"\n{}\nmode = \"enforce\"\nmodels = [\"mythos-5\"]\neffect = \"deny\"\n",
+            if field.starts_with("effective") {
+                field.to_string()
+            } else {
+                format!("effective = \"2026-06-15T00:00:00Z\"\n{field}")
+            }
+        );
+        let errors =
+            match PolicyBook::compile(&[common::toml_source("FRAC.toml", &text)], &catalog()) {
+                Ok(_) => panic!("a fractional time compiled: {field}"),
+                Err(errors) => errors.to_string(),
+            };
+        assert!(errors.contains("fraction of a second"), "{errors}");
+    }
 }
