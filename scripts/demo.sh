@@ -66,8 +66,13 @@ wait_for_line "$run/fake.log" "listening"
 echo "==> importing principals and creating a key for alice"
 "$bin/clearance" check-config --config "$config"
 "$bin/clearance" principals import "$run/principals.csv" --config "$config"
-key=$("$bin/clearance" keys create --principal alice --name demo --config "$config" --format json |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
+new_key() { # principal
+  "$bin/clearance" keys create --principal "$1" --name demo --config "$config" --format json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])'
+}
+key=$(new_key alice)
+bjorn_key=$(new_key bjorn)   # a Swedish national working inside the US
+dev_key=$(new_key dev)       # an Indian national with a US green card
 
 echo "==> starting the gateway"
 CLEARANCE_LOG=warn "$bin/clearance" serve --config "$config" >"$run/gateway.log" 2>&1 &
@@ -89,7 +94,41 @@ echo
 echo "==> a request with a wrong key is refused (401) and still audited"
 curl -sS "$base/v1/chat/completions" -H "Authorization: Bearer clr_wrong" -d '{}'
 echo
-sleep 0.3   # the audit writer batches off the hot path
+
+ask_mythos() { # who key: one Anthropic-style request for mythos-5; prints status and decision
+  curl -sS -o "$run/answer.json" -D "$run/headers.txt" -w '%{http_code}' "$base/v1/messages" \
+    -H "x-api-key: $2" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
+    -d '{"model":"mythos-5","max_tokens":50,"messages":[{"role":"user","content":"hello"}]}' >"$run/status.txt"
+  printf '  %-6s -> HTTP %s, x-clearance-decision: %s\n' "$1" "$(cat "$run/status.txt")" \
+    "$(tr -d '\r' <"$run/headers.txt" | sed -n 's/^x-clearance-decision: //p')"
+}
+
+echo
+echo "==> directive EXD-2026-06 (\"models fable-5 and mythos-5: no access for persons who are not US"
+echo "    persons\") is active in SHADOW mode (demo/directives/): it records whom it would cut, cuts no one"
+ask_mythos alice "$key"
+ask_mythos bjorn "$bjorn_key"
+ask_mythos dev "$dev_key"
+sleep 1.2   # the audit writer batches off the hot path
+echo
+echo "==> why, in words: clearance explain --principal bjorn --model mythos-5"
+"$bin/clearance" explain --principal bjorn --model mythos-5 --config "$config" --format text
+echo
+echo "==> before enforcing: the impact preview (registry and recorded traffic), next to a blanket block"
+"$bin/clearance" directives preview demo/drafts/EXD-2026-06.toml --since 1d --config "$config" --format text
+echo
+echo "==> enforce it: clearance directives activate demo/drafts/EXD-2026-06.toml (validated whole, written"
+echo "    atomically; the running gateway picks it up within a second, no restart)"
+"$bin/clearance" directives activate demo/drafts/EXD-2026-06.toml --config "$config"
+sleep 1.5
+ask_mythos alice "$key"
+ask_mythos bjorn "$bjorn_key"
+ask_mythos dev "$dev_key"
+echo "  bjorn's answer (HTTP 451, in the Anthropic error shape, with RFC 7725's Link header):"
+ask_mythos bjorn "$bjorn_key" >/dev/null
+tr -d '\r' <"$run/headers.txt" | { grep -i '^link:' || true; } | sed 's/^/    /'
+python3 -c 'import json, sys; print("    " + json.load(open(sys.argv[1]))["error"]["message"])' "$run/answer.json"
+sleep 0.5   # the audit writer batches off the hot path
 
 echo
 echo "==> verifying the audit log's hash chain"
@@ -99,8 +138,11 @@ import json, sys
 for line in sys.stdin:
     entry = json.loads(line)
     rec = entry["record"]
-    fields = (entry["seq"], rec["decision"], rec["status"], rec["principal_id"] or "-", rec["requested_model"] or "-", entry["hash"][:16])
-    print("  #%s %-8s %s %-6s %-9s hash %s..." % fields)'
+    shadow = ("shadow:" + ",".join(rec["shadow_hits"])) if rec.get("shadow_hits") else ""
+    fired = ",".join(rec.get("directive_ids") or [])
+    fields = (entry["seq"], rec["decision"], rec["status"], rec["principal_id"] or "-", rec["requested_model"] or "-",
+              entry["hash"][:16], fired or shadow)
+    print("  #%s %-8s %s %-6s %-9s hash %s... %s" % fields)'
 
 if $once; then
   echo "==> demo done"
