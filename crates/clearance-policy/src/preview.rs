@@ -16,15 +16,20 @@
 //!
 //! Each distinct (model, recorded facts) combination is decided once, whichever principals
 //! and however many records share it (the principal's id joins the key only when the
-//! condition names a principal directly). `docs/preview.md` documents every JSON key of
-//! [`Preview`].
+//! condition names a principal directly), on every core.
+//!
+//! [`Draft::compile`] checks and compiles the draft; [`Draft::models`] says which recorded
+//! requests are worth reading; [`Draft::preview`] gives the [`Preview`], whose JSON keys
+//! `docs/preview.md` documents.
 
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use clearance_core::api::ApiSurface;
+use clearance_core::country::CountryCode;
 use clearance_core::facts::{Facts, PrincipalFacts, RequestFacts};
 use clearance_core::principal::Principal;
+use rustc_hash::FxBuildHasher;
 use serde::Serialize;
 
 use crate::book::{Catalog, Outcome, PolicyBook, Query, SourceFile};
@@ -52,13 +57,14 @@ pub struct RequestGroup {
 /// What a preview looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct PreviewInput<'a> {
-    /// The draft directive file (TOML).
-    pub draft: &'a SourceFile,
-    pub catalog: &'a Catalog,
     /// The principal registry.
     pub principals: &'a [Principal],
-    /// The recorded requests in the window, grouped.
+    /// The recorded requests in the window, grouped. Groups for models the draft does not
+    /// cover ([`Draft::models`]) may be left out: they are not re-evaluated.
     pub requests: &'a [RequestGroup],
+    /// How many recorded requests the window holds, for every model (when `requests` holds
+    /// only the covered models); the sum of `requests`' counts if larger.
+    pub requests_in_window: u64,
     /// The start of the window the requests were read from.
     pub since: DateTime<Utc>,
     pub now: DateTime<Utc>,
@@ -106,7 +112,8 @@ pub struct DraftSummary {
 pub struct Window {
     pub since: String,
     pub until: String,
-    /// The earliest and latest recorded request found in the window (`null` if none).
+    /// The earliest and latest recorded request for a covered model found in the window
+    /// (`null` if none).
     pub first_request: Option<String>,
     pub last_request: Option<String>,
 }
@@ -210,20 +217,48 @@ struct Books {
     reads_identity: bool,
 }
 
-/// Computes a draft's impact. Fails only if the draft itself is not a valid TOML directive
-/// for this catalog, with every problem at its line.
-pub fn preview(input: &PreviewInput<'_>) -> Result<Preview, DirectiveErrors> {
-    let books = compile_books(input.draft, input.catalog)?;
+/// A draft compiled for previewing: enforced, and beside its blanket block.
+pub struct Draft {
+    books: Books,
+}
+
+impl Draft {
+    /// Compiles a draft TOML directive alone against the catalog; every problem is reported
+    /// at its line.
+    pub fn compile(draft: &SourceFile, catalog: &Catalog) -> Result<Draft, DirectiveErrors> {
+        Ok(Draft {
+            books: compile_books(draft, catalog)?,
+        })
+    }
+
+    pub fn directive(&self) -> &Directive {
+        &self.books.directive
+    }
+
+    /// The catalog models the draft covers, in catalog order: the only recorded requests a
+    /// preview needs grouped.
+    pub fn models(&self) -> &[String] {
+        &self.books.models
+    }
+
+    /// The draft's impact beside a blanket block's.
+    pub fn preview(&self, input: &PreviewInput<'_>) -> Preview {
+        run_preview(&self.books, input)
+    }
+}
+
+fn run_preview(books: &Books, input: &PreviewInput<'_>) -> Preview {
     let d = &books.directive;
     let at = d.effective.map_or(input.now, |from| from.max(input.now));
     let mut principals = (
         PrincipalTally::new(&books.models),
         PrincipalTally::new(&books.models),
     );
-    evaluate_principals(&books, input.principals, at, &mut principals);
-    let (totals, draft_requests, blanket_requests) = evaluate_requests(&books, input.requests, at);
-    let (first, last) = request_span(input.requests);
-    Ok(Preview {
+    evaluate_principals(books, input.principals, at, &mut principals);
+    let (totals, draft_requests, blanket_requests) =
+        evaluate_requests(books, input.requests, at, input.requests_in_window);
+    let (first, last) = request_span(books, input.requests);
+    Preview {
         directive: summary(d, &books.models),
         evaluated_at: rfc3339(at),
         window: Window {
@@ -240,8 +275,8 @@ pub fn preview(input: &PreviewInput<'_>) -> Result<Preview, DirectiveErrors> {
             principals: principals.1.finish(input.principals.len()),
             requests: blanket_requests,
         },
-        notes: notes(&books, input.now, at, &totals),
-    })
+        notes: notes(books, input.now, at, &totals),
+    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -570,11 +605,13 @@ struct RequestTotals {
 /// Per-request counts for one directive, keyed by borrowed labels while counting.
 struct RequestTally<'a> {
     cuts: Tally,
-    by_model: HashMap<&'a str, Tally>,
-    by_org: HashMap<&'a str, Tally>,
-    by_country: HashMap<&'a str, Tally>,
-    by_principal: HashMap<&'a str, Tally>,
+    by_model: Counts<'a>,
+    by_org: Counts<'a>,
+    by_country: Counts<'a>,
+    by_principal: Counts<'a>,
 }
+
+type Counts<'a> = HashMap<&'a str, Tally, FxBuildHasher>;
 
 impl<'a> RequestTally<'a> {
     fn new(models: &'a [String]) -> RequestTally<'a> {
@@ -584,9 +621,9 @@ impl<'a> RequestTally<'a> {
                 .iter()
                 .map(|m| (m.as_str(), Tally::default()))
                 .collect(),
-            by_org: HashMap::new(),
-            by_country: HashMap::new(),
-            by_principal: HashMap::new(),
+            by_org: HashMap::default(),
+            by_country: HashMap::default(),
+            by_principal: HashMap::default(),
         }
     }
 
@@ -595,9 +632,9 @@ impl<'a> RequestTally<'a> {
         let n = group.count;
         self.cuts.add(cut, n);
         self.by_model.entry(&group.model).or_default().add(cut, n);
-        self.by_org.entry(&labels.org).or_default().add(cut, n);
+        self.by_org.entry(labels.org()).or_default().add(cut, n);
         self.by_country
-            .entry(&labels.country)
+            .entry(labels.country())
             .or_default()
             .add(cut, n);
         self.by_principal
@@ -607,7 +644,7 @@ impl<'a> RequestTally<'a> {
     }
 
     fn finish(self, totals: &RequestTotals) -> RequestImpact {
-        let sorted = |map: HashMap<&str, Tally>| -> BTreeMap<String, Tally> {
+        let sorted = |map: Counts<'_>| -> BTreeMap<String, Tally> {
             map.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
         };
         let mut principals: Vec<(&str, Tally)> = self.by_principal.into_iter().collect();
@@ -636,8 +673,18 @@ impl<'a> RequestTally<'a> {
 
 /// What a breakdown needs from recorded facts, kept with each decided combination.
 struct Labels {
-    org: String,
-    country: String,
+    org: Option<String>,
+    country: Option<CountryCode>,
+}
+
+impl Labels {
+    fn org(&self) -> &str {
+        self.org.as_deref().unwrap_or(UNKNOWN)
+    }
+
+    fn country(&self) -> &str {
+        self.country.as_ref().map_or(UNKNOWN, CountryCode::as_str)
+    }
 }
 
 /// One decided (model, recorded facts) combination.
@@ -652,10 +699,11 @@ fn evaluate_requests(
     books: &Books,
     groups: &[RequestGroup],
     at: DateTime<Utc>,
+    in_window: u64,
 ) -> (RequestTotals, RequestImpact, RequestImpact) {
     type Key<'k> = (Option<&'k str>, &'k str, &'k str);
-    let mut index: HashMap<Key<'_>, Option<usize>> = HashMap::new();
-    let mut decided: Vec<Decided> = Vec::new();
+    let mut index: HashMap<Key<'_>, usize, FxBuildHasher> = HashMap::default();
+    let mut distinct: Vec<&RequestGroup> = Vec::new();
     let mut counted: Vec<(&RequestGroup, usize)> = Vec::with_capacity(groups.len());
     let mut totals = RequestTotals::default();
     for group in groups {
@@ -674,59 +722,91 @@ fn evaluate_requests(
             facts_json,
         );
         let slot = *index.entry(key).or_insert_with(|| {
-            let result = decide_recorded(books, group, facts_json, at)?;
-            decided.push(result);
-            Some(decided.len() - 1)
+            distinct.push(group);
+            distinct.len() - 1
         });
-        match slot {
-            Some(i) => counted.push((group, i)),
+        counted.push((group, slot));
+    }
+    totals.in_window = totals.in_window.max(in_window);
+    let decided = decide_all(books, &distinct, at);
+    let mut draft = RequestTally::new(&books.models);
+    let mut blanket = RequestTally::new(&books.models);
+    for (group, i) in counted {
+        match &decided[i] {
+            Some(result) => {
+                draft.add(group, &result.labels, result.draft);
+                blanket.add(group, &result.labels, result.blanket);
+            }
             None => {
                 totals.without_facts += group.count;
                 totals.unreadable_facts += group.count;
             }
         }
     }
-    let mut draft = RequestTally::new(&books.models);
-    let mut blanket = RequestTally::new(&books.models);
-    for (group, i) in counted {
-        let result = &decided[i];
-        draft.add(group, &result.labels, result.draft);
-        blanket.add(group, &result.labels, result.blanket);
-    }
     let draft = draft.finish(&totals);
     let blanket = blanket.finish(&totals);
     (totals, draft, blanket)
 }
 
-fn decide_recorded(
+/// Below this many distinct combinations, threads cost more than they save.
+const PARALLEL_FROM: usize = 4_096;
+
+/// Decides each distinct combination (`None`: its facts could not be read), on every core:
+/// parsing recorded facts and deciding are independent per combination, and a book decides
+/// from any thread.
+fn decide_all(
     books: &Books,
-    group: &RequestGroup,
-    facts_json: &str,
+    distinct: &[&RequestGroup],
     at: DateTime<Utc>,
-) -> Option<Decided> {
-    let facts: Facts = serde_json::from_str(facts_json).ok()?;
+) -> Vec<Option<Decided>> {
+    let decide_part = |part: &[&RequestGroup]| -> Vec<Option<Decided>> {
+        part.iter()
+            .map(|group| decide_recorded(books, group, at))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || distinct.len() < PARALLEL_FROM {
+        return decide_part(distinct);
+    }
+    let chunk = distinct.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = distinct
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || decide_part(part)))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| {
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+fn decide_recorded(books: &Books, group: &RequestGroup, at: DateTime<Utc>) -> Option<Decided> {
+    let facts: Facts = serde_json::from_str(group.facts_json.as_deref()?).ok()?;
     let (draft, blanket) = decide_both(books, &group.principal_id, &facts, &group.model, at);
     Some(Decided {
         labels: Labels {
-            org: facts
-                .principal
-                .org
-                .clone()
-                .unwrap_or_else(|| UNKNOWN.into()),
-            country: facts
-                .request
-                .country
-                .map_or_else(|| UNKNOWN.into(), |c| c.as_str().to_string()),
+            country: facts.request.country,
+            org: facts.principal.org,
         },
         draft,
         blanket,
     })
 }
 
-fn request_span(groups: &[RequestGroup]) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
-    let first = groups.iter().map(|g| g.first).min();
-    let last = groups.iter().map(|g| g.last).max();
-    (first, last)
+/// The earliest and latest recorded request for a covered model.
+fn request_span(
+    books: &Books,
+    groups: &[RequestGroup],
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let covered = || groups.iter().filter(|g| books.models.contains(&g.model));
+    (
+        covered().map(|g| g.first).min(),
+        covered().map(|g| g.last).max(),
+    )
 }
 
 /// What a reader must know to read the figures right.

@@ -8,7 +8,7 @@ mod common;
 use chrono::{DateTime, Utc};
 use clearance_core::facts::{Capability, Facts};
 use clearance_core::principal::Principal;
-use clearance_policy::preview::{Preview, PreviewInput, RequestGroup, Tally, preview, render_text};
+use clearance_policy::preview::{Draft, Preview, PreviewInput, RequestGroup, Tally, render_text};
 use clearance_policy::{DirectiveErrors, SourceFile};
 use common::*;
 
@@ -27,14 +27,14 @@ fn try_run(
     principals: &[Principal],
     requests: &[RequestGroup],
 ) -> Result<Preview, DirectiveErrors> {
-    preview(&PreviewInput {
-        draft,
-        catalog: &catalog(),
+    let draft = Draft::compile(draft, &catalog())?;
+    Ok(draft.preview(&PreviewInput {
         principals,
         requests,
+        requests_in_window: 0,
         since: at("2026-06-01T00:00:00Z"),
         now: now(),
-    })
+    }))
 }
 
 fn tally(denied: u64, rerouted: u64) -> Tally {
@@ -397,4 +397,22 @@ fn many_affected_principals_are_counted_in_full_and_listed_up_to_the_cap() {
     assert_eq!(p.draft.principals.affected, 1_500);
     assert_eq!(p.draft.principals.ids.len(), 1_000);
     assert!(p.draft.principals.ids_capped);
+}
+
+#[test]
+fn requests_of_uncovered_models_may_be_left_out_and_counted_apart() {
+    let people = story();
+    let li = person(&people, "li");
+    let facts = facts_of(li, Some("CN"), &[]);
+    let draft = Draft::compile(&directive("EXD-2026-06", NOT_A_US_PERSON), &catalog()).unwrap();
+    assert_eq!(draft.models(), ["mythos-5", "fable-5"]);
+    let p = draft.preview(&PreviewInput {
+        principals: &people,
+        requests: &[group(li, "mythos-5", Some(&facts), 4)],
+        requests_in_window: 104,
+        since: at("2026-06-01T00:00:00Z"),
+        now: now(),
+    });
+    let r = &p.draft.requests;
+    assert_eq!((r.in_window, r.in_scope, r.denied), (104, 4, 4));
 }

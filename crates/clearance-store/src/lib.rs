@@ -66,6 +66,15 @@ pub struct FactGroup {
     pub last: DateTime<Utc>,
 }
 
+/// What [`Store::audit_fact_groups`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FactGroups {
+    /// Records in the window that name a principal and a requested model, for any model.
+    pub records: u64,
+    /// Those for the models asked for, grouped; in no particular order.
+    pub groups: Vec<FactGroup>,
+}
+
 /// Counters that move whenever keys or principals change, in this process or another one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChangeVersions {
@@ -104,11 +113,16 @@ pub trait Store: Send + Sync + 'static {
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<SealedRecord>, StoreError>;
-    /// Records at or after `since` that name a principal and a requested model, grouped by
-    /// principal, requested model and recorded facts. Records without either (refused before
-    /// authentication or before the body was read) are left out: no decision was made for
-    /// them.
-    async fn audit_fact_groups(&self, since: DateTime<Utc>) -> Result<Vec<FactGroup>, StoreError>;
+    /// Records at or after `since` (to the whole second) that name a principal and a requested
+    /// model, counted, and those for `models` (every model when `None`) grouped by principal,
+    /// requested model and recorded facts. Records without a principal or a model (refused
+    /// before authentication or before the body was read) are left out: no decision was made
+    /// for them.
+    async fn audit_fact_groups(
+        &self,
+        since: DateTime<Utc>,
+        models: Option<&[String]>,
+    ) -> Result<FactGroups, StoreError>;
 }
 
 /// The outcome of checking the whole audit chain.

@@ -9,7 +9,7 @@ use clearance_core::facts::{Facts, RequestFacts};
 use clearance_core::import::{ImportFormat, parse_principals};
 use clearance_core::key::{NewKey, StoredKey};
 use clearance_core::principal::Principal;
-use clearance_store::{SqliteStore, Store};
+use clearance_store::{FactGroups, SqliteStore, Store};
 
 fn principals(csv: &str) -> Vec<clearance_core::principal::Principal> {
     parse_principals(csv, ImportFormat::Csv).unwrap()
@@ -168,12 +168,15 @@ async fn audit_fact_groups_count_records_by_principal_model_and_facts(store: &dy
         with(7, 60, Some(li), Some("mythos-5"), None), // no facts
         with(8, 70, None, Some("mythos-5"), None),     // refused before authentication
         with(9, 80, Some(li), None, None),             // refused before the body was read
+        with(10, 1, Some(li), Some("mythos-5"), Some("US")), // written late, before the window
     ];
     let mut head = store.audit_head().await.unwrap();
     let sealed: Vec<_> = records.iter().map(|r| head.seal(r)).collect();
     store.append_audit(&sealed).await.unwrap();
 
-    let mut groups = store.audit_fact_groups(at(5)).await.unwrap();
+    let found = store.audit_fact_groups(at(5), None).await.unwrap();
+    assert_eq!(found.records, 6, "records 2 to 7");
+    let mut groups = found.groups;
     groups.sort_by(|a, b| {
         (&a.principal_id, &a.requested_model, a.first).cmp(&(
             &b.principal_id,
@@ -218,13 +221,29 @@ async fn audit_fact_groups_count_records_by_principal_model_and_facts(store: &dy
         records[1].facts.clone().unwrap(),
         "the facts as recorded"
     );
-    let from_exactly = store.audit_fact_groups(at(40)).await.unwrap();
-    let counted: u64 = from_exactly.iter().map(|g| g.count).sum();
+    let from_exactly = store.audit_fact_groups(at(40), None).await.unwrap();
+    let counted: u64 = from_exactly.groups.iter().map(|g| g.count).sum();
     assert_eq!(
         counted, 3,
         "the window includes its first second: records 5, 6, 7"
     );
-    assert!(store.audit_fact_groups(at(90)).await.unwrap().is_empty());
+    assert_eq!(from_exactly.records, 3);
+    let mythos = store
+        .audit_fact_groups(at(5), Some(&["mythos-5".to_string()]))
+        .await
+        .unwrap();
+    assert_eq!(mythos.records, 6, "every model is counted");
+    let grouped: Vec<(&str, u64)> = mythos
+        .groups
+        .iter()
+        .map(|g| (g.requested_model.as_str(), g.count))
+        .collect();
+    assert_eq!(grouped.len(), 4, "only mythos-5 is grouped: {grouped:?}");
+    assert!(grouped.iter().all(|(m, _)| *m == "mythos-5"));
+    assert_eq!(
+        store.audit_fact_groups(at(90), None).await.unwrap(),
+        FactGroups::default()
+    );
 }
 
 async fn whole_contract(store: &dyn Store) {
@@ -254,4 +273,33 @@ async fn sqlite_store_keeps_everything_across_reopen() {
     }
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.principals().await.unwrap().len(), 1);
+}
+
+/// A store written before the derived `facts` column existed gets it filled from the records.
+#[tokio::test]
+async fn sqlite_migration_derives_facts_for_records_written_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let bjorn = principals("id,citizenships\nbjorn,SE\n").remove(0);
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut r = record(1);
+        r.principal_id = Some("bjorn".into());
+        r.facts = Some(facts("US", &bjorn));
+        let mut head = ChainHead::EMPTY;
+        store.append_audit(&[head.seal(&r)]).await.unwrap();
+    }
+    // Back to the schema before the column: as an older version left the file.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE audit DROP COLUMN facts; PRAGMA user_version = 2;")
+        .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    let found = store
+        .audit_fact_groups(Utc::now() - Duration::hours(1), None)
+        .await
+        .unwrap();
+    let facts: Facts =
+        serde_json::from_str(found.groups[0].facts_json.as_deref().unwrap()).unwrap();
+    assert_eq!(facts.request.country.unwrap().as_str(), "US");
 }

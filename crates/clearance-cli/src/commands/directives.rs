@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use clearance_config::Config;
 use clearance_gateway::directives::{book_with, catalog, load_book};
 use clearance_policy::dir::{is_directive_file, read_dir};
-use clearance_policy::preview::{PreviewInput, RequestGroup, preview, render_text};
+use clearance_policy::preview::{Draft, PreviewInput, RequestGroup, render_text};
 use clearance_policy::{Directive, DirectiveErrors, Effect, PolicyBook, SourceFile};
 use clearance_store::Store;
 use serde_json::{Value, json};
@@ -263,47 +263,47 @@ async fn run_preview(
 ) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(draft_path)
         .with_context(|| format!("cannot read {}", draft_path.display()))?;
-    let draft = SourceFile {
+    let source = SourceFile {
         path: draft_path.to_path_buf(),
         text,
     };
+    let draft = match Draft::compile(&source, &catalog(config)) {
+        Ok(draft) => draft,
+        Err(errors) => {
+            report_errors(&errors, "the draft is invalid; nothing was previewed");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let store = store_of(config)?;
     let principals = store.principals().await?;
-    let requests = request_groups(&store, since).await?;
-    let catalog = catalog(config);
-    let result = preview(&PreviewInput {
-        draft: &draft,
-        catalog: &catalog,
+    let (requests, in_window) = request_groups(&store, since, draft.models()).await?;
+    let preview = draft.preview(&PreviewInput {
         principals: &principals,
         requests: &requests,
+        requests_in_window: in_window,
         since,
         now: Utc::now(),
     });
-    match result {
-        Ok(preview) => {
-            match format {
-                OutputFormat::Json => print_json(&preview)?,
-                OutputFormat::Text => print!("{}", render_text(&preview)),
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(errors) => {
-            report_errors(&errors, "the draft is invalid; nothing was previewed");
-            Ok(ExitCode::FAILURE)
-        }
+    match format {
+        OutputFormat::Json => print_json(&preview)?,
+        OutputFormat::Text => print!("{}", render_text(&preview)),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-/// The recorded requests since `since`, grouped by the store.
-pub(crate) async fn request_groups(
+/// The recorded requests since `since` for `models`, grouped by the store, and how many
+/// requests of any model the window holds.
+async fn request_groups(
     store: &dyn Store,
     since: DateTime<Utc>,
-) -> anyhow::Result<Vec<RequestGroup>> {
-    let groups = store
-        .audit_fact_groups(since)
+    models: &[String],
+) -> anyhow::Result<(Vec<RequestGroup>, u64)> {
+    let found = store
+        .audit_fact_groups(since, Some(models))
         .await
         .context("reading recorded requests")?;
-    Ok(groups
+    let groups = found
+        .groups
         .into_iter()
         .map(|g| RequestGroup {
             principal_id: g.principal_id,
@@ -313,11 +313,12 @@ pub(crate) async fn request_groups(
             first: g.first,
             last: g.last,
         })
-        .collect())
+        .collect();
+    Ok((groups, found.records))
 }
 
 /// `--since`: a duration back from `now` (`30d`, `12h`, `90m`, `45s`, `2w`) or an RFC 3339 time.
-pub(crate) fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
     let text = text.trim();
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));
