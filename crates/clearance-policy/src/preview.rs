@@ -886,6 +886,9 @@ fn notes(
 /// Rows shown per breakdown in text; the JSON holds them all.
 const TEXT_ROWS: usize = 12;
 
+/// Affected principal ids shown in text.
+const TEXT_IDS: usize = 20;
+
 /// The preview as a side-by-side table for a person: the draft next to the blanket block.
 pub fn render_text(p: &Preview) -> String {
     let d = &p.directive;
@@ -937,21 +940,25 @@ pub fn render_text(p: &Preview) -> String {
     table.breakdown("by model", &a.by_model, &b.by_model);
     table.breakdown("by org", &a.by_org, &b.by_org);
     table.breakdown("by request country", &a.by_country, &b.by_country);
-    table.breakdown("by principal", &a.by_principal, &b.by_principal);
+    table.breakdown_by_draft("by principal", &a.by_principal, &b.by_principal);
     out.push_str(&table.render());
-    let ids = &p.draft.principals.ids;
-    if !ids.is_empty() {
+    let affected = &p.draft.principals;
+    if !affected.ids.is_empty() {
+        let shown: Vec<&str> = affected
+            .ids
+            .iter()
+            .take(TEXT_IDS)
+            .map(String::as_str)
+            .collect();
+        let more = affected.affected - shown.len() as u64;
         out.push_str(&format!(
-            "\nPrincipals the draft affects{}: {}\n",
-            if p.draft.principals.ids_capped {
-                format!(
-                    " (first {MAX_LISTED_PRINCIPALS} of {})",
-                    p.draft.principals.affected
-                )
+            "\nPrincipals the draft affects: {}{}\n",
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more (--format json lists up to {MAX_LISTED_PRINCIPALS})")
             } else {
                 String::new()
-            },
-            ids.join(", ")
+            }
         ));
     }
     if !p.notes.is_empty() {
@@ -987,12 +994,33 @@ impl Table {
         ));
     }
 
-    /// A breakdown's rows, most affected (by the blanket block) first.
+    /// A breakdown's rows, most affected by the blanket block first: what the draft spares
+    /// shows at the top.
     fn breakdown(
         &mut self,
         title: &str,
         draft: &BTreeMap<String, Tally>,
         blanket: &BTreeMap<String, Tally>,
+    ) {
+        self.breakdown_sorted(title, draft, blanket, true);
+    }
+
+    /// A breakdown's rows, most affected by the draft first.
+    fn breakdown_by_draft(
+        &mut self,
+        title: &str,
+        draft: &BTreeMap<String, Tally>,
+        blanket: &BTreeMap<String, Tally>,
+    ) {
+        self.breakdown_sorted(title, draft, blanket, false);
+    }
+
+    fn breakdown_sorted(
+        &mut self,
+        title: &str,
+        draft: &BTreeMap<String, Tally>,
+        blanket: &BTreeMap<String, Tally>,
+        blanket_first: bool,
     ) {
         let mut keys: Vec<&String> = blanket.keys().chain(draft.keys()).collect();
         keys.sort();
@@ -1002,10 +1030,15 @@ impl Table {
         }
         let count =
             |map: &BTreeMap<String, Tally>, key: &String| map.get(key).map_or(0, Tally::affected);
+        let (first, second) = if blanket_first {
+            (blanket, draft)
+        } else {
+            (draft, blanket)
+        };
         keys.sort_by(|x, y| {
-            count(blanket, y)
-                .cmp(&count(blanket, x))
-                .then(count(draft, y).cmp(&count(draft, x)))
+            count(first, y)
+                .cmp(&count(first, x))
+                .then(count(second, y).cmp(&count(second, x)))
                 .then(x.cmp(y))
         });
         self.lines.push(Line::Row(
