@@ -8,8 +8,8 @@
 //! - `GET  /admin/audit/verify`          check the whole hash chain
 //! - `GET  /admin/directives`            the active directive set (version, directives, Cedar)
 //! - `POST /admin/directives/reload`     re-read the directive directory; activate if valid
-//! - `PUT  /admin/directives/{file}`     write one directive file and activate the set, only
-//!                                       if the whole set with it is valid (422 otherwise)
+//! - `PUT  /admin/directives/{file}`     write one directive file and activate the set (only
+//!   if the whole set with it is valid; 422 otherwise)
 //!
 //! When no admin token is configured every admin route answers 404, as if absent.
 

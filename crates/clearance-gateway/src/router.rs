@@ -70,6 +70,9 @@ async fn messages(
     proxy::handle(state, ApiSurface::AnthropicMessages, peer, headers, body).await
 }
 
+/// A listed model that would be served by another: the target and the deciding directives.
+type Rerouted = (String, Vec<String>);
+
 /// The models this caller may use now, in the shape of the SDK asking (Anthropic's SDK sends
 /// `anthropic-version`, OpenAI's does not). Each model is decided for this caller as a plain
 /// request from here would be; a denied model is left out, a rerouted one is listed with the
@@ -91,7 +94,7 @@ async fn models(
     let facts = access::facts_for(&caller, surface, None, state.origin.country(peer, &headers));
     let book = state.directives.current();
     let now = chrono::Utc::now();
-    let listed: Vec<(&Model, Option<(String, Vec<String>)>)> = state
+    let listed: Vec<(&Model, Option<Rerouted>)> = state
         .config
         .models
         .iter()
@@ -104,7 +107,7 @@ async fn models(
             }
         })
         .collect();
-    let annotate = |entry: &mut serde_json::Value, reroute: &Option<(String, Vec<String>)>| {
+    let annotate = |entry: &mut serde_json::Value, reroute: &Option<Rerouted>| {
         if let Some((to, ids)) = reroute {
             entry["clearance"] =
                 json!({ "decision": "reroute", "served_by": to, "directives": ids });

@@ -249,7 +249,7 @@ async fn reroute_serves_an_allowed_model_and_says_so_streaming_or_not() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["model"], "fable-5");
     assert_eq!(
-        h.fake.requests().last().unwrap().model().as_deref(),
+        h.fake.requests().last().unwrap().model(),
         Some("claude-fable-5")
     );
     let record = h.record_for(&id).await;
