@@ -30,7 +30,7 @@ if [ "$profile" = release ]; then
 else
   cargo build --locked -p clearance-cli -p clearance-fake
 fi
-bin="$PWD/target/$profile"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/$profile"
 
 run="$PWD/demo-run"
 rm -rf "$run" && mkdir -p "$run"

@@ -18,4 +18,4 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
-CLEARANCE_BIN_DIR="$PWD/target/debug" .venv/bin/python -m pytest tests/python -q -p no:cacheprovider
+CLEARANCE_BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/debug" .venv/bin/python -m pytest tests/python -q -p no:cacheprovider
