@@ -209,9 +209,8 @@ impl PolicyBook {
         for c in &compiled {
             check_against_catalog(&c.directive, catalog, &mut errors);
         }
-        if errors.is_empty() {
-            errors.extend(validate(&compiled));
-        }
+        // Every directive that parsed is schema-checked too, so one run reports every problem.
+        errors.extend(validate(&compiled));
         if !errors.is_empty() {
             return Err(DirectiveErrors(errors));
         }
