@@ -264,16 +264,23 @@ fn reloaded_json(reloaded: &Reloaded) -> serde_json::Value {
     }
 }
 
+/// Re-reads the directive directory and activates the set if all of it is valid.
+async fn activate(state: &AppState) -> Result<Response, ApiError> {
+    let reloaded = state
+        .directives
+        .reload()
+        .await
+        .map_err(|e| invalid_set(&e))?;
+    Ok(Json(reloaded_json(&reloaded)).into_response())
+}
+
 /// Re-reads the directive directory and activates it if the whole set is valid.
 pub async fn reload_directives(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    guarded(state, headers, |state| async move {
-        let reloaded = state
-            .directives
-            .reload()
-            .await
-            .map_err(|e| invalid_set(&e))?;
-        Ok(Json(reloaded_json(&reloaded)).into_response())
-    })
+    guarded(
+        state,
+        headers,
+        |state| async move { activate(&state).await },
+    )
     .await
 }
 
@@ -312,35 +319,20 @@ pub async fn put_directive(
         let config = std::sync::Arc::clone(&state.config);
         let checked = tokio::task::spawn_blocking(move || {
             book_with(&config, &dir, std::slice::from_ref(&draft))?;
-            write_atomically(&draft.path, &draft.text).map_err(|e| {
-                clearance_policy::DirectiveErrors(vec![clearance_policy::DirectiveError::new(
-                    &draft.path,
-                    None,
-                    format!("cannot write: {e}"),
-                )])
-            })
+            clearance_policy::dir::write_atomically(&dir, std::slice::from_ref(&draft)).map_err(
+                |e| {
+                    clearance_policy::DirectiveErrors(vec![clearance_policy::DirectiveError::new(
+                        &draft.path,
+                        None,
+                        format!("cannot write: {e}"),
+                    )])
+                },
+            )
         })
         .await
         .map_err(internal)?;
         checked.map_err(|e| invalid_set(&e))?;
-        let reloaded = state
-            .directives
-            .reload()
-            .await
-            .map_err(|e| invalid_set(&e))?;
-        Ok(Json(reloaded_json(&reloaded)).into_response())
+        activate(&state).await
     })
     .await
-}
-
-/// Writes a file so that a reader sees the old text or the new one, never a partial file.
-pub fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mut file = std::fs::File::create(&temp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temp, path)
 }

@@ -50,3 +50,45 @@ pub fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, DirectiveErrors> {
         Err(DirectiveErrors(errors))
     }
 }
+
+/// Writes directive files into `dir` so that a reader (a polling gateway) sees each file old
+/// or new, never half written: every file is written and synced under a hidden temporary name
+/// first (which [`read_dir`] skips), then each is renamed into place and the directory synced.
+/// If any file cannot be written, none is moved into place.
+pub fn write_atomically(dir: &Path, files: &[SourceFile]) -> std::io::Result<()> {
+    use std::io::Write;
+    let at = |path: &Path, error: std::io::Error| {
+        std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+    };
+    let mut staged = Vec::new();
+    for file in files {
+        let name = file.path.file_name().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a directive file needs a name",
+            )
+        })?;
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".{}.tmp", std::process::id()));
+        let temp = dir.join(temp_name);
+        let written = std::fs::File::create(&temp).and_then(|mut out| {
+            out.write_all(file.text.as_bytes())?;
+            out.sync_all()
+        });
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&temp);
+            for (staged_temp, _) in &staged {
+                let _ = std::fs::remove_file(staged_temp);
+            }
+            return Err(at(&temp, error));
+        }
+        staged.push((temp, dir.join(name)));
+    }
+    for (temp, target) in &staged {
+        std::fs::rename(temp, target).map_err(|e| at(target, e))?;
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| at(dir, e))
+}

@@ -4,8 +4,6 @@
 //! poll the directory and swap the new set in whole. A set with any problem is never written,
 //! so the directory only ever holds a set that compiled here.
 
-use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -213,46 +211,9 @@ fn as_given(errors: DirectiveErrors, dir: &Path, drafts: &[SourceFile]) -> Direc
     errors
 }
 
-/// Writes every file beside its final place (a hidden temp name the directory reader skips),
-/// syncs it, then renames each into place and syncs the directory: a gateway polling the
-/// directory sees each file either old or new, never half written.
+/// Writes the files into the directory atomically (see [`clearance_policy::dir::write_atomically`]).
 fn write_all_atomically(dir: &Path, drafts: &[SourceFile]) -> anyhow::Result<()> {
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let stage = |draft: &SourceFile| -> anyhow::Result<(PathBuf, PathBuf)> {
-        let name = draft
-            .path
-            .file_name()
-            .context("a directive file has a name")?;
-        let mut temp_name = OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".activate-{}.tmp", std::process::id()));
-        let temp = dir.join(temp_name);
-        let mut file = std::fs::File::create(&temp)
-            .with_context(|| format!("cannot create {}", temp.display()))?;
-        file.write_all(draft.text.as_bytes())
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("cannot write {}", temp.display()))?;
-        Ok((temp, dir.join(name)))
-    };
-    for draft in drafts {
-        match stage(draft) {
-            Ok(pair) => staged.push(pair),
-            Err(error) => {
-                for (temp, _) in &staged {
-                    let _ = std::fs::remove_file(temp);
-                }
-                return Err(error.context("nothing was activated"));
-            }
-        }
-    }
-    for (temp, target) in &staged {
-        std::fs::rename(temp, target)
-            .with_context(|| format!("cannot move {} to {}", temp.display(), target.display()))?;
-    }
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync the directory {}", dir.display()))?;
-    Ok(())
+    clearance_policy::dir::write_atomically(dir, drafts).context("nothing was activated")
 }
 
 async fn run_preview(
