@@ -9,7 +9,7 @@ mod harness;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use harness::{ADMIN_TOKEN, Harness, Options, STORY_PRINCIPALS, create_key, header, sse_events};
+use harness::{ADMIN_TOKEN, Harness, Options, STORY_PRINCIPALS, header, sse_events};
 use serde_json::Value;
 
 const EFFECTIVE: &str = "2026-06-15T00:00:00Z";
@@ -42,17 +42,13 @@ async fn story_gateway_with(
     let h = Harness::start_with(Options {
         directives: leak(files),
         principals: STORY_PRINCIPALS,
+        keys_for: &[
+            "alice", "bjorn", "carla", "dev", "farah", "ghost", "li", "olga", "hans",
+        ],
         ..options
     })
     .await;
-    let mut keys = BTreeMap::new();
-    for who in [
-        "alice", "bjorn", "carla", "dev", "farah", "ghost", "li", "olga", "hans",
-    ] {
-        keys.insert(who, create_key(h.store.as_ref(), who).await.0);
-    }
-    // Keys created after start reach the registry within its refresh interval.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let keys = h.keys.clone();
     (h, keys)
 }
 
@@ -368,7 +364,7 @@ async fn shadow_never_changes_the_answer_and_records_what_it_would_have_done() {
 
 #[tokio::test]
 async fn a_directive_takes_effect_to_the_second_without_a_restart() {
-    let start = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let start = chrono::Utc::now() + chrono::Duration::seconds(4);
     let start = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let text = format!(
         "id = \"SOON\"\ntitle = \"Soon\"\nauthority = \"Order\"\neffective = \"{start}\"\nmode = \"enforce\"\nmodels = [\"mythos-5\"]\neffect = \"deny\"\n"

@@ -44,6 +44,8 @@ pub struct Harness {
     pub base: String,
     pub key: String,
     pub key_id: String,
+    /// Keys for `Options::keys_for`, created before the gateway started.
+    pub keys: std::collections::BTreeMap<&'static str, String>,
     pub fake: FakeServer,
     pub store: Arc<SqliteStore>,
     pub db_path: PathBuf,
@@ -65,6 +67,8 @@ pub struct Options {
     pub geoip: bool,
     pub trusted_proxies: &'static [&'static str],
     pub principals: &'static str,
+    /// Principals that get a key before the gateway starts (see `Harness::keys`).
+    pub keys_for: &'static [&'static str],
 }
 
 impl Default for Options {
@@ -78,6 +82,7 @@ impl Default for Options {
             geoip: false,
             trusted_proxies: &[],
             principals: PRINCIPALS,
+            keys_for: &[],
         }
     }
 }
@@ -198,6 +203,10 @@ impl Harness {
             .await
             .unwrap();
         let (key, key_id) = create_key(store.as_ref(), "alice").await;
+        let mut keys = std::collections::BTreeMap::new();
+        for who in options.keys_for {
+            keys.insert(*who, create_key(store.as_ref(), who).await.0);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let gateway = Gateway::with_store(config, store.clone() as Arc<dyn Store>, listener)
@@ -211,6 +220,7 @@ impl Harness {
             base,
             key,
             key_id,
+            keys,
             fake,
             store,
             db_path,
