@@ -41,6 +41,22 @@ pub fn load_book(config: &Config) -> Result<PolicyBook, DirectiveErrors> {
     }
 }
 
+/// Reads the directory and compiles it, unless its files still have version `active` (then
+/// `None`: polling an unchanged folder compiles nothing).
+fn compile_if_changed(
+    config: &Config,
+    active: &str,
+) -> Result<Option<PolicyBook>, DirectiveErrors> {
+    let Some(settings) = &config.directives else {
+        return Ok(None);
+    };
+    let sources = read_dir(&settings.dir)?;
+    if clearance_policy::book::version_of(&sources) == active {
+        return Ok(None);
+    }
+    PolicyBook::compile(&sources, &catalog(config)).map(Some)
+}
+
 /// Compiles the directory's files with `drafts` added (replacing files of the same name):
 /// what the directory would hold after activating them.
 pub fn book_with(
@@ -103,7 +119,8 @@ impl Directives {
     pub async fn reload(&self) -> Result<Reloaded, DirectiveErrors> {
         let _one_at_a_time = self.reloading.lock().await;
         let config = Arc::clone(&self.config);
-        let book = tokio::task::spawn_blocking(move || load_book(&config))
+        let active = self.active.load().version().to_string();
+        let compiled = tokio::task::spawn_blocking(move || compile_if_changed(&config, &active))
             .await
             .map_err(|e| {
                 DirectiveErrors(vec![clearance_policy::DirectiveError::new(
@@ -113,9 +130,9 @@ impl Directives {
                 )])
             })??;
         let from = self.active.load().version().to_string();
-        if book.version() == from {
+        let Some(book) = compiled.filter(|book| book.version() != from) else {
             return Ok(Reloaded::Unchanged { version: from });
-        }
+        };
         let to = book.version().to_string();
         self.active.store(Arc::new(book));
         tracing::info!(%from, %to, "directive set activated");

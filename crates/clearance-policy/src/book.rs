@@ -655,7 +655,9 @@ fn validate(compiled: &[Compiled]) -> Vec<DirectiveError> {
     validation_errors(&set, &by_id)
 }
 
-fn version_of(sources: &[SourceFile]) -> String {
+/// The version a set of directive files compiles to: a content hash of their names and texts,
+/// so a caller can tell that nothing changed without compiling anything.
+pub fn version_of(sources: &[SourceFile]) -> String {
     let mut sorted: Vec<&SourceFile> = sources.iter().collect();
     sorted.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
     let mut hasher = Sha256::new();
