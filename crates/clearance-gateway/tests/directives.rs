@@ -62,6 +62,16 @@ fn openai_body(model: &str) -> String {
     format!(r#"{{"model":"{model}","messages":[{{"role":"user","content":"hello"}}]}}"#)
 }
 
+/// A plain request for `model` on `path` (`/v1/messages` or `/v1/chat/completions`).
+async fn ask(h: &Harness, key: &str, path: &str, model: &str) -> reqwest::Response {
+    let body = if path == "/v1/messages" {
+        anthropic_body(model)
+    } else {
+        openai_body(model)
+    };
+    h.post_with_key(path, &body, Some(key)).await
+}
+
 /// Who gets 451 on `model` through `path`.
 async fn denied(
     h: &Harness,
@@ -69,18 +79,9 @@ async fn denied(
     path: &str,
     model: &str,
 ) -> Vec<&'static str> {
-    let body = if path == "/v1/messages" {
-        anthropic_body(model)
-    } else {
-        openai_body(model)
-    };
     let mut out = Vec::new();
     for (who, key) in keys {
-        let status = h
-            .post_with_key(path, &body, Some(key))
-            .await
-            .status()
-            .as_u16();
+        let status = ask(h, key, path, model).await.status().as_u16();
         assert!(status == 200 || status == 451, "{who}: {status}");
         if status == 451 {
             out.push(*who);
@@ -160,13 +161,7 @@ async fn a_denial_is_451_in_each_apis_error_shape_and_never_reaches_the_provider
     );
     assert_eq!(body["error"]["directive"]["id"], "EXD-PERSON");
 
-    let openai = h
-        .post_with_key(
-            "/v1/chat/completions",
-            &openai_body("gpt-5"),
-            Some(&keys["dev"]),
-        )
-        .await;
+    let openai = ask(&h, &keys["dev"], "/v1/chat/completions", "gpt-5").await;
     assert_eq!(openai.status(), 451);
     let body: Value = openai.json().await.unwrap();
     assert_eq!(body["error"]["type"], "permission_error");
@@ -203,13 +198,7 @@ async fn a_denial_is_451_in_each_apis_error_shape_and_never_reaches_the_provider
 #[tokio::test]
 async fn the_person_with_no_facts_is_denied_and_the_record_names_the_missing_facts() {
     let (h, keys) = story_gateway(vec![directive("EXD-PERSON", NOT_US_PERSON)]).await;
-    let response = h
-        .post_with_key(
-            "/v1/messages",
-            &anthropic_body("mythos-5"),
-            Some(&keys["ghost"]),
-        )
-        .await;
+    let response = ask(&h, &keys["ghost"], "/v1/messages", "mythos-5").await;
     assert_eq!(response.status(), 451);
     let id = header(&response, "x-clearance-request-id")
         .unwrap()
@@ -225,13 +214,7 @@ async fn the_person_with_no_facts_is_denied_and_the_record_names_the_missing_fac
 async fn reroute_serves_an_allowed_model_and_says_so_streaming_or_not() {
     let reroute = "mode = \"enforce\"\nmodels = [\"mythos-5\"]\nwhen = \"!principal.us_person\"\nreroute = \"fable-5\"";
     let (h, keys) = story_gateway(vec![directive("REROUTE", reroute)]).await;
-    let response = h
-        .post_with_key(
-            "/v1/messages",
-            &anthropic_body("mythos-5"),
-            Some(&keys["bjorn"]),
-        )
-        .await;
+    let response = ask(&h, &keys["bjorn"], "/v1/messages", "mythos-5").await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-clearance-decision"), Some("reroute"));
     assert_eq!(header(&response, "x-clearance-directive"), Some("REROUTE"));
@@ -268,13 +251,7 @@ async fn reroute_serves_an_allowed_model_and_says_so_streaming_or_not() {
     let start: Value = serde_json::from_str(&events[0].1).unwrap();
     assert_eq!(start["message"]["model"], "fable-5");
     // A US person is served as asked.
-    let alice = h
-        .post_with_key(
-            "/v1/messages",
-            &anthropic_body("mythos-5"),
-            Some(&keys["alice"]),
-        )
-        .await;
+    let alice = ask(&h, &keys["alice"], "/v1/messages", "mythos-5").await;
     assert_eq!(header(&alice, "x-clearance-decision"), Some("allow"));
     assert_eq!(header(&alice, "x-clearance-served-model"), Some("mythos-5"));
 }
@@ -288,26 +265,14 @@ async fn a_reroute_to_a_model_the_caller_may_not_use_is_a_denial() {
         directive("NO-FABLE-SE", block),
     ])
     .await;
-    let response = h
-        .post_with_key(
-            "/v1/messages",
-            &anthropic_body("mythos-5"),
-            Some(&keys["bjorn"]),
-        )
-        .await;
+    let response = ask(&h, &keys["bjorn"], "/v1/messages", "mythos-5").await;
     assert_eq!(response.status(), 451);
     assert_eq!(
         header(&response, "x-clearance-directive"),
         Some("REROUTE, NO-FABLE-SE")
     );
     // Hans (DE) is not blocked on fable-5, so his reroute goes through.
-    let hans = h
-        .post_with_key(
-            "/v1/messages",
-            &anthropic_body("mythos-5"),
-            Some(&keys["hans"]),
-        )
-        .await;
+    let hans = ask(&h, &keys["hans"], "/v1/messages", "mythos-5").await;
     assert_eq!(header(&hans, "x-clearance-served-model"), Some("fable-5"));
 }
 
@@ -315,13 +280,7 @@ async fn a_reroute_to_a_model_the_caller_may_not_use_is_a_denial() {
 async fn shadow_never_changes_the_answer_and_records_what_it_would_have_done() {
     let shadow = NOT_US_PERSON.replace("enforce", "shadow");
     let (h, keys) = story_gateway(vec![directive("EXD-SHADOW", &shadow)]).await;
-    let response = h
-        .post_with_key(
-            "/v1/messages",
-            &anthropic_body("mythos-5"),
-            Some(&keys["bjorn"]),
-        )
-        .await;
+    let response = ask(&h, &keys["bjorn"], "/v1/messages", "mythos-5").await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-clearance-decision"), Some("allow"));
     let id = header(&response, "x-clearance-request-id")
@@ -331,13 +290,7 @@ async fn shadow_never_changes_the_answer_and_records_what_it_would_have_done() {
     assert_eq!(record["decision"], "allow");
     assert_eq!(record["shadow_hits"], serde_json::json!(["EXD-SHADOW"]));
     assert_eq!(record["shadow_decision"], "deny");
-    let alice = h
-        .post_with_key(
-            "/v1/messages",
-            &anthropic_body("mythos-5"),
-            Some(&keys["alice"]),
-        )
-        .await;
+    let alice = ask(&h, &keys["alice"], "/v1/messages", "mythos-5").await;
     let id = header(&alice, "x-clearance-request-id")
         .unwrap()
         .to_string();
@@ -374,12 +327,7 @@ async fn a_directive_takes_effect_to_the_second_without_a_restart() {
     let mut saw_allow = false;
     loop {
         let sent_at = chrono::Utc::now();
-        let status = h
-            .post_with_key(
-                "/v1/messages",
-                &anthropic_body("mythos-5"),
-                Some(&keys["alice"]),
-            )
+        let status = ask(&h, &keys["alice"], "/v1/messages", "mythos-5")
             .await
             .status();
         let answered_at = chrono::Utc::now();
@@ -447,13 +395,7 @@ async fn geo_ip_reads_x_forwarded_for_only_from_trusted_proxies() {
 async fn a_capability_scoped_directive_restricts_only_that_capability() {
     let tools = "mode = \"enforce\"\nmodels = [\"gpt-5\"]\ncapabilities = [\"tools\"]\nwhen = \"!principal.us_person\"\neffect = \"deny\"";
     let (h, keys) = story_gateway(vec![directive("NO-TOOLS", tools)]).await;
-    let plain = h
-        .post_with_key(
-            "/v1/chat/completions",
-            &openai_body("gpt-5"),
-            Some(&keys["bjorn"]),
-        )
-        .await;
+    let plain = ask(&h, &keys["bjorn"], "/v1/chat/completions", "gpt-5").await;
     assert_eq!(plain.status(), 200);
     let with_tools = r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"lookup","parameters":{"type":"object"}}}]}"#;
     let response = h
@@ -626,13 +568,7 @@ async fn the_admin_api_activates_a_valid_directive_and_refuses_an_invalid_one() 
     let body: Value = ok.json().await.unwrap();
     assert_eq!(body["changed"], true);
     assert_ne!(active_version(&h).await, before);
-    let denied = h
-        .post_with_key(
-            "/v1/messages",
-            &anthropic_body("mythos-5"),
-            Some(&keys["bjorn"]),
-        )
-        .await;
+    let denied = ask(&h, &keys["bjorn"], "/v1/messages", "mythos-5").await;
     assert_eq!(denied.status(), 451);
     let client_key_on_admin = h
         .http

@@ -6,20 +6,31 @@
 mod common;
 
 use clearance_core::facts::Capability;
-use clearance_policy::{Outcome, PolicyBook, Query};
+use clearance_policy::{Decision, Outcome, PolicyBook, Query};
 use common::*;
 
-fn outcome_for(book: &PolicyBook, who: &str, model: &str, at_time: &str) -> Outcome {
+/// `who`, from the story's registry, asks for `model` from `country` using `capabilities`.
+fn decide(
+    book: &PolicyBook,
+    who: &str,
+    country: Option<&str>,
+    capabilities: &[Capability],
+    model: &str,
+    at_time: &str,
+) -> Decision {
     let people = story();
     let p = people.iter().find(|p| p.id.as_str() == who).unwrap();
-    let facts = facts_of(p, Some("US"), &[]);
+    let facts = facts_of(p, country, capabilities);
     book.decide(&Query {
         principal_id: who,
         facts: &facts,
         model,
         at: at(at_time),
     })
-    .outcome
+}
+
+fn outcome_for(book: &PolicyBook, who: &str, model: &str, at_time: &str) -> Outcome {
+    decide(book, who, Some("US"), &[], model, at_time).outcome
 }
 
 fn denied(book: &PolicyBook, model: &str) -> Vec<String> {
@@ -68,14 +79,14 @@ fn a_person_with_no_facts_is_denied_and_the_decision_names_the_missing_facts() {
         "EXD",
         "mode = \"enforce\"\nmodels = [\"mythos-5\"]\nwhen = \"!principal.us_person\"\neffect = \"deny\"",
     )]);
-    let ghost = &story()[5];
-    let facts = facts_of(ghost, None, &[]);
-    let decision = book.decide(&Query {
-        principal_id: "ghost",
-        facts: &facts,
-        model: "mythos-5",
-        at: at("2026-07-01T00:00:00Z"),
-    });
+    let decision = decide(
+        &book,
+        "ghost",
+        None,
+        &[],
+        "mythos-5",
+        "2026-07-01T00:00:00Z",
+    );
     assert_eq!(decision.outcome, Outcome::Deny);
     assert_eq!(decision.missing_facts, ["citizenships"]);
     assert_eq!(
@@ -90,14 +101,14 @@ fn a_condition_that_misses_because_facts_are_unknown_still_says_so() {
         "D5",
         "mode = \"enforce\"\nmodels = [\"mythos-5\"]\nwhen = 'principal.citizenships.containsAny([\"CN\", \"RU\"]) || context.country == \"CN\"'\neffect = \"deny\"",
     )]);
-    let ghost = &story()[5];
-    let facts = facts_of(ghost, None, &[]);
-    let decision = book.decide(&Query {
-        principal_id: "ghost",
-        facts: &facts,
-        model: "mythos-5",
-        at: at("2026-07-01T00:00:00Z"),
-    });
+    let decision = decide(
+        &book,
+        "ghost",
+        None,
+        &[],
+        "mythos-5",
+        "2026-07-01T00:00:00Z",
+    );
     assert_eq!(decision.outcome, Outcome::Allow);
     assert_eq!(decision.missing_facts, ["citizenships", "request_country"]);
 }
@@ -108,14 +119,14 @@ fn shadow_directives_never_change_the_outcome_but_are_recorded() {
         "EXD-SHADOW",
         "mode = \"shadow\"\nmodels = [\"mythos-5\"]\nwhen = \"!principal.us_person\"\neffect = \"deny\"",
     )]);
-    let bjorn = &story()[1];
-    let facts = facts_of(bjorn, Some("US"), &[]);
-    let decision = book.decide(&Query {
-        principal_id: "bjorn",
-        facts: &facts,
-        model: "mythos-5",
-        at: at("2026-07-01T00:00:00Z"),
-    });
+    let decision = decide(
+        &book,
+        "bjorn",
+        Some("US"),
+        &[],
+        "mythos-5",
+        "2026-07-01T00:00:00Z",
+    );
     assert_eq!(decision.outcome, Outcome::Allow);
     assert_eq!(decision.shadow_ids(), ["EXD-SHADOW"]);
     assert_eq!(decision.shadow_outcome, Some(Outcome::Deny));
@@ -164,14 +175,14 @@ fn reroute_serves_an_allowed_model_and_never_a_forbidden_one() {
         "mode = \"enforce\"\nmodels = [\"gpt-5\"]\nwhen = 'principal.citizenships.contains(\"SE\")'\neffect = \"deny\"",
     );
     let book2 = book(&[reroute, block_target]);
-    let bjorn = &story()[1];
-    let facts = facts_of(bjorn, Some("US"), &[]);
-    let decision = book2.decide(&Query {
-        principal_id: "bjorn",
-        facts: &facts,
-        model: "mythos-5",
-        at: at("2026-07-01T00:00:00Z"),
-    });
+    let decision = decide(
+        &book2,
+        "bjorn",
+        Some("US"),
+        &[],
+        "mythos-5",
+        "2026-07-01T00:00:00Z",
+    );
     assert_eq!(decision.outcome, Outcome::Deny);
     assert_eq!(decision.directive_ids(), ["REROUTE", "NO-GPT-FOR-SE"]);
     assert_eq!(decision.denying().unwrap().id, "NO-GPT-FOR-SE");
@@ -183,19 +194,19 @@ fn capability_scoped_directives_restrict_only_that_capability() {
         "NO-TOOLS",
         "mode = \"enforce\"\nmodels = [\"mythos-5\"]\ncapabilities = [\"tools\"]\nwhen = \"!principal.us_person\"\neffect = \"deny\"",
     )]);
-    let bjorn = &story()[1];
     for (capabilities, expected) in [
         (vec![], Outcome::Allow),
         (vec![Capability::Tools], Outcome::Deny),
         (vec![Capability::Images], Outcome::Allow),
     ] {
-        let facts = facts_of(bjorn, Some("US"), &capabilities);
-        let decision = book.decide(&Query {
-            principal_id: "bjorn",
-            facts: &facts,
-            model: "mythos-5",
-            at: at("2026-07-01T00:00:00Z"),
-        });
+        let decision = decide(
+            &book,
+            "bjorn",
+            Some("US"),
+            &capabilities,
+            "mythos-5",
+            "2026-07-01T00:00:00Z",
+        );
         assert_eq!(decision.outcome, expected, "{capabilities:?}");
     }
 }
@@ -206,19 +217,19 @@ fn location_rules_read_the_request_country() {
         "GEO",
         "mode = \"enforce\"\nmodels = [\"gpt-5\"]\nwhen = 'context.country == \"CN\"'\neffect = \"deny\"",
     )]);
-    let alice = &story()[0];
     for (country, expected) in [
         (Some("CN"), Outcome::Deny),
         (Some("FR"), Outcome::Allow),
         (None, Outcome::Allow),
     ] {
-        let facts = facts_of(alice, country, &[]);
-        let decision = book.decide(&Query {
-            principal_id: "alice",
-            facts: &facts,
-            model: "gpt-5",
-            at: at("2026-07-01T00:00:00Z"),
-        });
+        let decision = decide(
+            &book,
+            "alice",
+            country,
+            &[],
+            "gpt-5",
+            "2026-07-01T00:00:00Z",
+        );
         assert_eq!(decision.outcome, expected, "{country:?}");
     }
 }
