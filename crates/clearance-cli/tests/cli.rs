@@ -11,7 +11,9 @@ use clearance_core::audit::{AuditRecord, ChainHash, ChainHead, Decision, chain_h
 use clearance_store::{SqliteStore, Store};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_clearance");
+mod common;
+
+use common::{BIN, as_str, stderr, stdout, write_file};
 
 struct Workspace {
     dir: tempfile::TempDir,
@@ -29,9 +31,7 @@ impl Workspace {
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, text).unwrap();
-        path
+        write_file(self.dir.path(), name, text)
     }
 
     /// A config with one fake-backed provider of each kind (nothing needs to listen for the
@@ -80,18 +80,6 @@ provider = "openlab"
             .output()
             .unwrap()
     }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn as_str(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 #[test]

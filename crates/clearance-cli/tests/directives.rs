@@ -2,7 +2,7 @@
 //! officer uses them: the real binary, real files, a real SQLite store.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use chrono::{DateTime, Duration, Utc};
@@ -14,7 +14,9 @@ use clearance_core::principal::Principal;
 use clearance_store::{SqliteStore, Store};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_clearance");
+mod common;
+
+use common::{BIN, as_str, stderr, stdout, write_file};
 
 /// The story's registry (demo/principals.csv) plus foreign nationals abroad.
 const PEOPLE: &str =
@@ -106,9 +108,7 @@ tags = ["open-weights"]
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, text).unwrap();
-        path
+        write_file(self.dir.path(), name, text)
     }
 
     /// Runs the binary with `--config` appended.
@@ -144,18 +144,6 @@ tags = ["open-weights"]
         files.sort();
         files
     }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn as_str(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 #[test]
