@@ -85,21 +85,21 @@ pub fn decide(
 
 /// Writes the decision, and the facts it read, into the audit record.
 pub fn record(record: &mut AuditRecord, facts: Facts, decision: &Decision) {
-    record.decision = match decision.outcome {
-        Outcome::Allow => AuditDecision::Allow,
-        Outcome::Deny => AuditDecision::Deny,
-        Outcome::Reroute { .. } => AuditDecision::Reroute,
-    };
+    record.decision = audit_decision(&decision.outcome);
     record.directive_ids = decision.directive_ids();
     record.shadow_hits = decision.shadow_ids();
-    record.shadow_decision = decision.shadow_outcome.as_ref().map(|o| match o {
-        Outcome::Allow => AuditDecision::Allow,
-        Outcome::Deny => AuditDecision::Deny,
-        Outcome::Reroute { .. } => AuditDecision::Reroute,
-    });
+    record.shadow_decision = decision.shadow_outcome.as_ref().map(audit_decision);
     record.policy_version = Some(decision.policy_version.clone());
     record.facts_read = decision.facts_read.clone();
     record.facts = Some(facts);
+}
+
+fn audit_decision(outcome: &Outcome) -> AuditDecision {
+    match outcome {
+        Outcome::Allow => AuditDecision::Allow,
+        Outcome::Deny => AuditDecision::Deny,
+        Outcome::Reroute { .. } => AuditDecision::Reroute,
+    }
 }
 
 /// Sets `x-clearance-decision` and, when directives decided, `x-clearance-directive`.

@@ -155,9 +155,6 @@ async fn serve(
         Err(refusal) => return audit.refuse(*refusal),
     };
     audit.decision = Some(decision);
-    if entry.model.name != requested.model.name {
-        audit.metrics_model = Some(entry.model.name.clone());
-    }
     let forwarded = forwarded_headers(headers);
     let upstream_body = request.upstream_body(&entry.model.upstream);
     audit.mark_upstream_start();
@@ -617,8 +614,10 @@ impl PendingAudit {
         self.started.elapsed().saturating_sub(self.upstream_wait)
     }
 
-    /// A refusal built elsewhere (HTTP 451): recorded as refused by a directive.
+    /// A refusal built elsewhere (HTTP 451): recorded as a denial by a directive (also when a
+    /// reroute's target cannot be reached on this endpoint).
     fn refuse(mut self, response: Response) -> Response {
+        self.record.decision = Decision::Deny;
         self.record.error_class = Some("directive".to_string());
         self.finish_response(response)
     }

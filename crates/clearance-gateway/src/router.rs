@@ -6,20 +6,19 @@
 //!   `POST /v1/chat/completions`, `POST /v1/messages`, `GET /v1/models`.
 //! - Behind the admin token (a separate credential; see [`crate::admin`]): `/admin/...`.
 
-use axum::Router;
-use axum::extract::rejection::BytesRejection;
 use std::net::SocketAddr;
 
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
+use clearance_config::Model;
 use clearance_core::api::ApiSurface;
+use clearance_policy::Outcome;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
-
-use clearance_config::Model;
-use clearance_policy::Outcome;
 
 use crate::access;
 use crate::admin;

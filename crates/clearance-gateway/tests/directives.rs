@@ -579,3 +579,24 @@ async fn the_admin_api_activates_a_valid_directive_and_refuses_an_invalid_one() 
         .unwrap();
     assert_eq!(client_key_on_admin.status(), 401);
 }
+
+#[tokio::test]
+async fn a_reroute_this_endpoint_cannot_reach_is_a_recorded_denial() {
+    // gpt-5 is an OpenAI-format model: /v1/messages cannot serve it without translation.
+    let reroute = "mode = \"enforce\"\nmodels = [\"mythos-5\"]\nwhen = \"!principal.us_person\"\nreroute = \"gpt-5\"";
+    let (h, keys) = story_gateway(vec![directive("TO-GPT", reroute)]).await;
+    let response = ask(&h, &keys["bjorn"], "/v1/messages", "mythos-5").await;
+    assert_eq!(response.status(), 451);
+    let id = header(&response, "x-clearance-request-id")
+        .unwrap()
+        .to_string();
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("reroutes to `gpt-5`, which this endpoint cannot reach"),
+        "{message}"
+    );
+    let record = h.record_for(&id).await;
+    assert_eq!(record["decision"], "deny");
+    assert_eq!(record["directive_ids"], serde_json::json!(["TO-GPT"]));
+}
