@@ -21,3 +21,45 @@ impl ApiSurface {
         }
     }
 }
+
+/// A wire format the gateway can read or write: each client surface, and each provider kind's
+/// own API. A request crosses formats when the client's surface and the provider's format
+/// differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireFormat {
+    /// OpenAI Chat Completions (and every OpenAI-compatible server).
+    OpenaiChat,
+    /// Anthropic Messages.
+    AnthropicMessages,
+    /// Google Gemini `generateContent` / `streamGenerateContent`.
+    Gemini,
+}
+
+impl WireFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireFormat::OpenaiChat => "openai_chat",
+            WireFormat::AnthropicMessages => "anthropic_messages",
+            WireFormat::Gemini => "gemini",
+        }
+    }
+
+    /// The name people know the format by, for messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            WireFormat::OpenaiChat => "OpenAI Chat Completions",
+            WireFormat::AnthropicMessages => "Anthropic Messages",
+            WireFormat::Gemini => "Gemini",
+        }
+    }
+}
+
+impl From<ApiSurface> for WireFormat {
+    fn from(surface: ApiSurface) -> WireFormat {
+        match surface {
+            ApiSurface::OpenaiChat => WireFormat::OpenaiChat,
+            ApiSurface::AnthropicMessages => WireFormat::AnthropicMessages,
+        }
+    }
+}

@@ -12,11 +12,14 @@
 //! - [`key`]: client keys: generation, the stored hash, constant-time verification.
 //! - [`audit`]: audit records, their canonical encoding and the SHA-256 hash chain.
 //! - [`api`]: the client API surfaces the gateway speaks.
+//! - [`chat`]: the provider-neutral chat request, answer and stream events every wire format
+//!   translates to and from.
 //! - [`facts`]: the snapshot of principal and request facts a decision reads and the audit
 //!   record keeps.
 
 pub mod api;
 pub mod audit;
+pub mod chat;
 pub mod country;
 pub mod facts;
 pub mod import;

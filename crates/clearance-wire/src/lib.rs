@@ -6,18 +6,16 @@
 //! - [`response`]: a provider's non-streaming answer with the client-facing model name and
 //!   its token usage read out.
 //! - [`sse`]: the same for server-sent events, one event at a time, never buffering an answer.
+//! - [`translate`]: cross-format translation (OpenAI ⇄ Anthropic ⇄ Gemini) through the neutral
+//!   model in `clearance_core::chat`, streams included.
 //!
 //! This crate does no IO and knows nothing of HTTP clients or servers; the gateway feeds it
-//! bytes. Cross-format translation (OpenAI ⇄ Anthropic ⇄ Gemini) will live here too.
+//! bytes.
 
 pub mod error;
 pub mod request;
 pub mod response;
 pub mod sse;
+pub mod translate;
 
-/// Token counts a provider reported, when it did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub input_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-}
+pub use clearance_core::chat::Usage;

@@ -153,6 +153,64 @@ impl SseRewriter {
     }
 }
 
+/// One server-sent event: its `event:` name, if any, and its `data:` lines joined by `\n`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseFrame {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl SseFrame {
+    /// Parses one event's text (without its blank-line terminator). Comment lines and fields
+    /// other than `event` and `data` are ignored, as the SSE spec says.
+    pub fn parse(text: &str) -> SseFrame {
+        let mut frame = SseFrame::default();
+        let mut data_lines = 0;
+        for line in text.lines() {
+            if let Some(data) = data_of(line) {
+                if data_lines > 0 {
+                    frame.data.push('\n');
+                }
+                frame.data.push_str(data);
+                data_lines += 1;
+            } else if let Some(name) = line.strip_prefix("event:") {
+                frame.event = Some(name.trim_start().to_string());
+            }
+        }
+        frame
+    }
+
+    /// Whether the event is empty (only comments, e.g. a keep-alive `: ping`).
+    pub fn is_empty(&self) -> bool {
+        self.event.is_none() && self.data.is_empty()
+    }
+}
+
+/// Splits a byte stream into [`SseFrame`]s, holding back only the unfinished last event.
+#[derive(Debug, Default)]
+pub struct SseFramer {
+    pending: Vec<u8>,
+}
+
+impl SseFramer {
+    /// Feeds the next bytes; returns every event they complete (empty events skipped).
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<SseFrame> {
+        self.pending.extend_from_slice(chunk);
+        let mut frames = Vec::new();
+        let mut start = 0;
+        while let Some((end, terminator)) = find_event_end(&self.pending[start..]) {
+            let text = String::from_utf8_lossy(&self.pending[start..start + end]);
+            let frame = SseFrame::parse(&text);
+            if !frame.is_empty() {
+                frames.push(frame);
+            }
+            start += end + terminator;
+        }
+        self.pending.drain(..start);
+        frames
+    }
+}
+
 fn emit(out: &mut Vec<u8>, event: &[u8]) {
     out.extend_from_slice(event);
     out.extend_from_slice(b"\n\n");
@@ -283,6 +341,28 @@ mod tests {
         let cut = &ANTHROPIC_STREAM.as_bytes()[..300];
         run(&mut rewriter, &[cut]);
         assert!(!rewriter.completed());
+    }
+
+    #[test]
+    fn frames_carry_the_event_name_and_joined_data_lines() {
+        let mut framer = SseFramer::default();
+        let frames = framer.push(
+            b"event: a\ndata: {\"x\":\ndata: 1}\n\n: keep-alive\n\ndata:[DONE]\r\n\r\ndata: tail",
+        );
+        assert_eq!(
+            frames,
+            [
+                SseFrame {
+                    event: Some("a".into()),
+                    data: "{\"x\":\n1}".into()
+                },
+                SseFrame {
+                    event: None,
+                    data: "[DONE]".into()
+                },
+            ]
+        );
+        assert_eq!(framer.push(b"\n\n")[0].data, "tail");
     }
 
     proptest! {

@@ -1,0 +1,243 @@
+//! Cross-format translation: a request written for one vendor's API, answered by a model that
+//! speaks another's.
+//!
+//! Every format translates to and from the neutral types in [`clearance_core::chat`]; a
+//! request goes `client format → neutral → provider format`, the answer comes back the same
+//! way, and a stream is translated event by event ([`StreamTranslator`]) without ever holding
+//! the whole answer. What the target format cannot express is refused with a
+//! [`TranslateError`] naming the field (the gateway answers 400); it is never dropped silently.
+//!
+//! - [`openai`]: OpenAI Chat Completions.
+//! - [`anthropic`]: Anthropic Messages.
+//! - [`gemini`]: Google Gemini `generateContent` / `streamGenerateContent` (`alt=sse`).
+//!
+//! Same-format requests do not come here: they pass through untouched (see [`crate::request`]).
+
+pub mod anthropic;
+pub mod gemini;
+pub mod openai;
+
+use clearance_core::api::WireFormat;
+use clearance_core::chat::{ChatRequest, ChatResponse, StreamEvent, Usage};
+use serde_json::Value;
+
+use crate::sse::{SseFrame, SseFramer};
+
+/// Why a request or answer cannot be translated. Shown to the client (HTTP 400) as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    /// The field is valid in the source format but the target cannot express it.
+    #[error("`{field}` cannot be sent to a model served through {target}: {why}")]
+    Unsupported {
+        field: String,
+        target: &'static str,
+        why: String,
+    },
+    /// The field is not valid in the source format (wrong type, missing, unknown value).
+    #[error("`{field}`: {why}")]
+    Invalid { field: String, why: String },
+}
+
+impl TranslateError {
+    pub fn unsupported(
+        field: impl Into<String>,
+        target: WireFormat,
+        why: impl Into<String>,
+    ) -> Self {
+        TranslateError::Unsupported {
+            field: field.into(),
+            target: target.title(),
+            why: why.into(),
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, why: impl Into<String>) -> Self {
+        TranslateError::Invalid {
+            field: field.into(),
+            why: why.into(),
+        }
+    }
+
+    /// The field the error is about (OpenAI's error `param`).
+    pub fn field(&self) -> &str {
+        match self {
+            TranslateError::Unsupported { field, .. } | TranslateError::Invalid { field, .. } => {
+                field
+            }
+        }
+    }
+}
+
+/// Choices a request translation needs that the request itself does not carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Anthropic requires `max_tokens`; used when the client sent none.
+    pub default_max_tokens: u64,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            default_max_tokens: 4096,
+        }
+    }
+}
+
+/// What a stream encoder writes that the provider's events do not say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncoderOptions {
+    /// The model name the client asked for (shown instead of the provider's id).
+    pub model: String,
+    /// The answer's id when the provider gave none.
+    pub fallback_id: String,
+    /// Unix seconds, for formats that stamp answers (OpenAI `created`).
+    pub created: i64,
+    /// OpenAI: the client asked for the final usage chunk (`stream_options.include_usage`).
+    pub include_usage: bool,
+}
+
+/// Turns one provider SSE event into neutral events.
+pub trait StreamDecoder: Send {
+    /// Appends to `out` the neutral events `frame` carries. A frame the decoder cannot read
+    /// becomes a [`StreamEvent::Error`], never a panic.
+    fn decode(&mut self, frame: &SseFrame, out: &mut Vec<StreamEvent>);
+    /// The provider closed the connection: appends what a proper end implies (formats with no
+    /// terminal event end with [`StreamEvent::End`] once a stop reason went by).
+    fn finish(&mut self, out: &mut Vec<StreamEvent>);
+}
+
+/// Writes neutral events as a client format's SSE bytes.
+pub trait StreamEncoder: Send {
+    fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>);
+}
+
+/// Reads a request body in `format` into the neutral model.
+pub fn parse_request(format: WireFormat, body: &Value) -> Result<ChatRequest, TranslateError> {
+    match format {
+        WireFormat::OpenaiChat => openai::parse_request(body),
+        WireFormat::AnthropicMessages => anthropic::parse_request(body),
+        WireFormat::Gemini => gemini::parse_request(body),
+    }
+}
+
+/// Writes a neutral request as a `format` body for `upstream_model`.
+pub fn render_request(
+    format: WireFormat,
+    request: &ChatRequest,
+    upstream_model: &str,
+    options: &RenderOptions,
+) -> Result<Value, TranslateError> {
+    match format {
+        WireFormat::OpenaiChat => openai::render_request(request, upstream_model, options),
+        WireFormat::AnthropicMessages => {
+            anthropic::render_request(request, upstream_model, options)
+        }
+        WireFormat::Gemini => gemini::render_request(request, upstream_model, options),
+    }
+}
+
+/// Reads a whole answer in `format`.
+pub fn parse_response(format: WireFormat, body: &Value) -> Result<ChatResponse, TranslateError> {
+    match format {
+        WireFormat::OpenaiChat => openai::parse_response(body),
+        WireFormat::AnthropicMessages => anthropic::parse_response(body),
+        WireFormat::Gemini => gemini::parse_response(body),
+    }
+}
+
+/// Writes a whole answer in `format`.
+pub fn render_response(format: WireFormat, response: &ChatResponse, created: i64) -> Value {
+    match format {
+        WireFormat::OpenaiChat => openai::render_response(response, created),
+        WireFormat::AnthropicMessages => anthropic::render_response(response),
+        WireFormat::Gemini => gemini::render_response(response),
+    }
+}
+
+pub fn decoder(format: WireFormat) -> Box<dyn StreamDecoder> {
+    match format {
+        WireFormat::OpenaiChat => Box::new(openai::Decoder::default()),
+        WireFormat::AnthropicMessages => Box::new(anthropic::Decoder::default()),
+        WireFormat::Gemini => Box::new(gemini::Decoder::default()),
+    }
+}
+
+pub fn encoder(format: WireFormat, options: EncoderOptions) -> Box<dyn StreamEncoder> {
+    match format {
+        WireFormat::OpenaiChat => Box::new(openai::Encoder::new(options)),
+        WireFormat::AnthropicMessages => Box::new(anthropic::Encoder::new(options)),
+        WireFormat::Gemini => Box::new(gemini::Encoder::new(options)),
+    }
+}
+
+/// A provider's stream in `from`, re-written for a client of `to`, one event at a time:
+/// bytes in, complete client events out, only an unfinished provider event held back.
+pub struct StreamTranslator {
+    framer: SseFramer,
+    decoder: Box<dyn StreamDecoder>,
+    encoder: Box<dyn StreamEncoder>,
+    events: Vec<StreamEvent>,
+    usage: Usage,
+    completed: bool,
+    upstream_error: bool,
+}
+
+impl StreamTranslator {
+    pub fn new(from: WireFormat, to: WireFormat, options: EncoderOptions) -> StreamTranslator {
+        StreamTranslator {
+            framer: SseFramer::default(),
+            decoder: decoder(from),
+            encoder: encoder(to, options),
+            events: Vec::new(),
+            usage: Usage::default(),
+            completed: false,
+            upstream_error: false,
+        }
+    }
+
+    /// Feeds the provider's next bytes; returns the client bytes for every event they complete.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for frame in self.framer.push(chunk) {
+            self.decoder.decode(&frame, &mut self.events);
+            self.flush(&mut out);
+        }
+        out
+    }
+
+    /// The provider closed the stream: the client bytes a proper end still owes.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.decoder.finish(&mut self.events);
+        self.flush(&mut out);
+        out
+    }
+
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        for event in self.events.drain(..) {
+            match &event {
+                StreamEvent::Start { usage, .. } | StreamEvent::Usage { usage } => {
+                    self.usage = self.usage.updated(*usage);
+                }
+                StreamEvent::Error { .. } => self.upstream_error = true,
+                StreamEvent::End => self.completed = true,
+                _ => {}
+            }
+            self.encoder.encode(&event, out);
+        }
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Whether the provider's stream reached its proper end.
+    pub fn completed(&self) -> bool {
+        self.completed
+    }
+
+    /// Whether the provider reported an error inside the stream.
+    pub fn upstream_error(&self) -> bool {
+        self.upstream_error
+    }
+}

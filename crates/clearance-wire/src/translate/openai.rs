@@ -1,0 +1,49 @@
+//! PLACEHOLDER: being written (see translate/mod.rs for the contract).
+
+use clearance_core::chat::{ChatRequest, ChatResponse, StreamEvent};
+use serde_json::Value;
+
+use super::{EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError};
+use crate::sse::SseFrame;
+
+pub fn parse_request(_body: &Value) -> Result<ChatRequest, TranslateError> {
+    Err(TranslateError::invalid("-", "not yet translated"))
+}
+
+pub fn render_request(
+    _request: &ChatRequest,
+    _upstream_model: &str,
+    _options: &RenderOptions,
+) -> Result<Value, TranslateError> {
+    Err(TranslateError::invalid("-", "not yet translated"))
+}
+
+pub fn parse_response(_body: &Value) -> Result<ChatResponse, TranslateError> {
+    Err(TranslateError::invalid("-", "not yet translated"))
+}
+
+#[derive(Default)]
+pub struct Decoder;
+
+impl StreamDecoder for Decoder {
+    fn decode(&mut self, _frame: &SseFrame, _out: &mut Vec<StreamEvent>) {}
+    fn finish(&mut self, _out: &mut Vec<StreamEvent>) {}
+}
+
+pub struct Encoder {
+    _options: EncoderOptions,
+}
+
+impl Encoder {
+    pub fn new(options: EncoderOptions) -> Encoder {
+        Encoder { _options: options }
+    }
+}
+
+impl StreamEncoder for Encoder {
+    fn encode(&mut self, _event: &StreamEvent, _out: &mut Vec<u8>) {}
+}
+
+pub fn render_response(_response: &ChatResponse, _created: i64) -> Value {
+    Value::Null
+}
