@@ -33,6 +33,17 @@ pub enum TranslateError {
         target: &'static str,
         why: String,
     },
+    /// The field is valid in the source format but has no equivalent in any other format
+    /// (e.g. OpenAI `logprobs`, Anthropic `thinking`), or is not a field of the source format
+    /// at all.
+    #[error(
+        "`{field}` has no translation from {source_format}: {why}; send it to a model served through {source_format}"
+    )]
+    Untranslatable {
+        field: String,
+        source_format: &'static str,
+        why: String,
+    },
     /// The field is not valid in the source format (wrong type, missing, unknown value).
     #[error("`{field}`: {why}")]
     Invalid { field: String, why: String },
@@ -51,6 +62,18 @@ impl TranslateError {
         }
     }
 
+    pub fn untranslatable(
+        field: impl Into<String>,
+        source: WireFormat,
+        why: impl Into<String>,
+    ) -> Self {
+        TranslateError::Untranslatable {
+            field: field.into(),
+            source_format: source.title(),
+            why: why.into(),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, why: impl Into<String>) -> Self {
         TranslateError::Invalid {
             field: field.into(),
@@ -61,9 +84,9 @@ impl TranslateError {
     /// The field the error is about (OpenAI's error `param`).
     pub fn field(&self) -> &str {
         match self {
-            TranslateError::Unsupported { field, .. } | TranslateError::Invalid { field, .. } => {
-                field
-            }
+            TranslateError::Unsupported { field, .. }
+            | TranslateError::Untranslatable { field, .. }
+            | TranslateError::Invalid { field, .. } => field,
         }
     }
 }
