@@ -13,6 +13,7 @@ mod diagnostics;
 mod raw;
 mod resolve;
 
+use clearance_core::api::WireFormat;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -91,6 +92,8 @@ pub enum ProviderKind {
     /// OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, ...).
     Openai,
     Anthropic,
+    /// Google Gemini (`generateContent` / `streamGenerateContent`).
+    Gemini,
 }
 
 impl ProviderKind {
@@ -98,6 +101,16 @@ impl ProviderKind {
         match self {
             ProviderKind::Openai => "openai",
             ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+
+    /// The wire format this kind of provider speaks.
+    pub fn format(self) -> WireFormat {
+        match self {
+            ProviderKind::Openai => WireFormat::OpenaiChat,
+            ProviderKind::Anthropic => WireFormat::AnthropicMessages,
+            ProviderKind::Gemini => WireFormat::Gemini,
         }
     }
 }
@@ -109,6 +122,9 @@ pub struct Provider {
     /// As the vendor's SDK writes it: with `/v1` for `openai`, the host root for `anthropic`.
     pub base_url: url::Url,
     pub api_key: Option<Secret>,
+    /// The answer cap sent to a provider that requires one (Anthropic) when a translated request
+    /// names none.
+    pub default_max_tokens: u64,
 }
 
 /// A model clients can ask for.

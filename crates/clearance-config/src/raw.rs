@@ -64,6 +64,7 @@ pub(crate) struct RawProvider {
     pub kind: Spanned<RawKind>,
     pub base_url: Spanned<String>,
     pub api_key_env: Option<Spanned<String>>,
+    pub default_max_tokens: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -71,6 +72,7 @@ pub(crate) struct RawProvider {
 pub(crate) enum RawKind {
     Openai,
     Anthropic,
+    Gemini,
 }
 
 #[derive(Debug, Deserialize)]

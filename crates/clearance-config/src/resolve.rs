@@ -24,6 +24,8 @@ const DEFAULT_MAX_BODY_BYTES: i64 = 4 * 1024 * 1024;
 const DEFAULT_POLL_MS: i64 = 1_000;
 /// Polling faster than this costs more than it gains: a directive edit is not that urgent.
 const MIN_POLL_MS: i64 = 50;
+/// What Anthropic's own quick-start asks for; only used when a translated request names no cap.
+const DEFAULT_MAX_TOKENS: i64 = 4_096;
 
 type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
@@ -400,12 +402,22 @@ fn resolve_provider(
     let kind = match raw.kind.get_ref() {
         RawKind::Openai => ProviderKind::Openai,
         RawKind::Anthropic => ProviderKind::Anthropic,
+        RawKind::Gemini => ProviderKind::Gemini,
     };
+    let default_max_tokens = at_least(
+        1,
+        "at least 1",
+        raw.default_max_tokens.as_ref(),
+        DEFAULT_MAX_TOKENS,
+        &format!("{key}.default_max_tokens"),
+        diag,
+    );
     Some(Provider {
         name: name.to_string(),
         kind,
         base_url: base_url?,
         api_key,
+        default_max_tokens: default_max_tokens as u64,
     })
 }
 

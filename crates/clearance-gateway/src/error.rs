@@ -18,6 +18,8 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     /// Stable class for the audit log, e.g. `unknown_model`.
     pub class: &'static str,
+    /// The request field the error is about (OpenAI's `param`; Anthropic's shape has none).
+    pub param: Option<String>,
 }
 
 impl ApiError {
@@ -35,11 +37,17 @@ impl ApiError {
             message: message.into(),
             code: None,
             class,
+            param: None,
         }
     }
 
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
+        self
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
         self
     }
 
@@ -68,7 +76,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = error_body(self.surface, self.kind, &self.message, self.code);
+        let mut body = error_body(self.surface, self.kind, &self.message, self.code);
+        if let (ApiSurface::OpenaiChat, Some(param)) = (self.surface, self.param)
+            && let Some(error) = body.get_mut("error")
+        {
+            error["param"] = param.into();
+        }
         (self.status, Json(body)).into_response()
     }
 }

@@ -19,15 +19,18 @@ use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
-use clearance_core::api::ApiSurface;
+use clearance_core::api::{ApiSurface, WireFormat};
 use clearance_core::audit::{AuditRecord, Decision};
 use clearance_policy::Outcome;
-use clearance_upstream::{ForwardedHeaders, UpstreamError, UpstreamResponse};
+use clearance_upstream::{ForwardedHeaders, UpstreamCall, UpstreamError, UpstreamResponse};
 use clearance_wire::Usage;
 use clearance_wire::error::{ErrorKind, UpstreamOrigin, error_body, upstream_error_body};
 use clearance_wire::request::ClientRequest;
 use clearance_wire::response::rewrite_response;
-use clearance_wire::sse::SseRewriter;
+use clearance_wire::sse::{SseRewriter, StreamRewrite};
+use clearance_wire::translate::{
+    EncoderOptions, RenderOptions, StreamTranslator, TranslateError, translate_response,
+};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -156,12 +159,17 @@ async fn serve(
     };
     audit.decision = Some(decision);
     let forwarded = forwarded_headers(headers);
-    let upstream_body = request.upstream_body(&entry.model.upstream);
+    let body = match upstream_body(&request, &entry) {
+        Ok(body) => body,
+        Err(error) => return audit.answer_error(untranslatable(surface, &entry, &error)),
+    };
+    let call = UpstreamCall {
+        body,
+        upstream_model: &entry.model.upstream,
+        stream: request.stream,
+    };
     audit.mark_upstream_start();
-    let sent = state
-        .upstream
-        .send(&entry.provider, surface, upstream_body, &forwarded)
-        .await;
+    let sent = state.upstream.send(&entry.provider, call, &forwarded).await;
     audit.mark_upstream_end();
     let upstream = match sent {
         Ok(upstream) => upstream,
@@ -183,6 +191,47 @@ async fn serve(
         stream_answer(surface, &request, &entry, upstream, audit)
     } else {
         whole_answer(surface, &entry, upstream, audit).await
+    }
+}
+
+/// The body for the provider: the client's own body (model id swapped) when the provider speaks
+/// the client's format, otherwise the request translated into the provider's format.
+fn upstream_body(request: &ClientRequest, entry: &ModelEntry) -> Result<Vec<u8>, TranslateError> {
+    let target = entry.provider.kind.format();
+    if target == WireFormat::from(request.surface) {
+        return Ok(request.upstream_body(&entry.model.upstream));
+    }
+    let options = RenderOptions {
+        default_max_tokens: entry.provider.default_max_tokens,
+    };
+    request.translated_body(target, &entry.model.upstream, &options)
+}
+
+/// A request the serving model's API cannot express: 400, naming the field.
+fn untranslatable(surface: ApiSurface, entry: &ModelEntry, error: &TranslateError) -> ApiError {
+    ApiError::new(
+        surface,
+        StatusCode::BAD_REQUEST,
+        ErrorKind::InvalidRequest,
+        "untranslatable",
+        format!("model `{}`: {error}", entry.model.name),
+    )
+    .with_code("untranslatable")
+    .with_param(error.field())
+}
+
+/// Whether the answer comes back in another format than the client's.
+fn is_translated(surface: ApiSurface, entry: &ModelEntry) -> bool {
+    entry.provider.kind.format() != WireFormat::from(surface)
+}
+
+/// What an answer written for the client says that the provider's answer may not.
+fn answer_names(request_id: &str, entry: &ModelEntry, include_usage: bool) -> EncoderOptions {
+    EncoderOptions {
+        model: entry.model.name.clone(),
+        fallback_id: format!("gen-{request_id}"),
+        created: Utc::now().timestamp(),
+        include_usage,
     }
 }
 
@@ -241,9 +290,9 @@ fn served_entry(
         Outcome::Allow => Ok(requested.clone()),
         Outcome::Deny => Err(refuse(None)),
         Outcome::Reroute { to } => match state.models.get(to) {
-            Some(target) if provider_speaks(target, surface) => Ok(target.clone()),
-            _ => Err(refuse(Some(&format!(
-                "The directive reroutes to `{to}`, which this endpoint cannot reach; ask for `{to}` on its own API."
+            Some(target) => Ok(target.clone()),
+            None => Err(refuse(Some(&format!(
+                "The directive reroutes to `{to}`, which this gateway does not serve."
             )))),
         },
     }
@@ -281,7 +330,7 @@ fn resolve_model(
     surface: ApiSurface,
     name: &str,
 ) -> Result<ModelEntry, ApiError> {
-    let entry = state.models.get(name).cloned().ok_or_else(|| {
+    state.models.get(name).cloned().ok_or_else(|| {
         ApiError::new(
             surface,
             StatusCode::NOT_FOUND,
@@ -290,38 +339,7 @@ fn resolve_model(
             format!("the model `{name}` does not exist on this gateway; GET /v1/models lists the models you can use"),
         )
         .with_code("model_not_found")
-    })?;
-    if provider_speaks(&entry, surface) {
-        Ok(entry)
-    } else {
-        Err(ApiError::new(
-            surface,
-            StatusCode::BAD_REQUEST,
-            ErrorKind::InvalidRequest,
-            "format_mismatch",
-            format!(
-                "the model `{name}` is served by a provider of kind `{}`, which this endpoint cannot reach without \
-                 translation; use {} for this model",
-                entry.provider.kind.as_str(),
-                native_endpoint(entry.provider.kind)
-            ),
-        ))
-    }
-}
-
-fn provider_speaks(entry: &ModelEntry, surface: ApiSurface) -> bool {
-    use clearance_config::ProviderKind as K;
-    matches!(
-        (entry.provider.kind, surface),
-        (K::Openai, ApiSurface::OpenaiChat) | (K::Anthropic, ApiSurface::AnthropicMessages)
-    )
-}
-
-fn native_endpoint(kind: clearance_config::ProviderKind) -> &'static str {
-    match kind {
-        clearance_config::ProviderKind::Openai => "POST /v1/chat/completions",
-        clearance_config::ProviderKind::Anthropic => "POST /v1/messages",
-    }
+    })
 }
 
 fn forwarded_headers(headers: &HeaderMap) -> ForwardedHeaders {
@@ -389,6 +407,7 @@ async fn relay_upstream_error(
     count_upstream_error(state, entry, "upstream_status");
     let origin = UpstreamOrigin {
         provider: &entry.provider.name,
+        format: entry.provider.kind.format(),
         upstream_model: &entry.model.upstream,
         client_model: &entry.model.name,
     };
@@ -432,7 +451,16 @@ async fn whole_answer(
         Ok(body) => body,
         Err(error) => return audit.answer_error(upstream_unreachable(surface, entry, &error)),
     };
-    let (body, usage) = rewrite_response(surface, &body, &entry.model.name);
+    let (body, usage) = if is_translated(surface, entry) {
+        let names = answer_names(&audit.record.id, entry, false);
+        let from = entry.provider.kind.format();
+        match translate_response(from, surface.into(), &body, &names) {
+            Ok(translated) => translated,
+            Err(error) => return audit.answer_error(unreadable_answer(surface, entry, &error)),
+        }
+    } else {
+        rewrite_response(surface, &body, &entry.model.name)
+    };
     audit.set_usage(usage);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
@@ -444,6 +472,22 @@ async fn whole_answer(
     audit.finish_response(response)
 }
 
+/// The provider's answer could not be read in its own format: 502, saying what was wrong.
+fn unreadable_answer(surface: ApiSurface, entry: &ModelEntry, error: &TranslateError) -> ApiError {
+    ApiError::new(
+        surface,
+        StatusCode::BAD_GATEWAY,
+        ErrorKind::Api,
+        "upstream_unreadable",
+        format!(
+            "model `{}`: the provider's answer could not be read as {}: {error}",
+            entry.model.name,
+            entry.provider.kind.format().title()
+        ),
+    )
+    .with_code("upstream_error")
+}
+
 /// A streamed answer: relayed event by event as the provider sends it.
 fn stream_answer(
     surface: ApiSurface,
@@ -452,8 +496,15 @@ fn stream_answer(
     upstream: UpstreamResponse,
     mut audit: PendingAudit,
 ) -> Response {
-    let strip_usage = surface == ApiSurface::OpenaiChat && !request.client_wants_usage_chunk();
-    let rewriter = SseRewriter::new(surface, &entry.model.name, strip_usage);
+    let wants_usage = request.client_wants_usage_chunk();
+    let rewriter: Box<dyn StreamRewrite> = if is_translated(surface, entry) {
+        let names = answer_names(&audit.record.id, entry, wants_usage);
+        let from = entry.provider.kind.format();
+        Box::new(StreamTranslator::new(from, surface.into(), names))
+    } else {
+        let strip_usage = surface == ApiSurface::OpenaiChat && !wants_usage;
+        Box::new(SseRewriter::new(surface, &entry.model.name, strip_usage))
+    };
     // Until the stream ends properly, a dropped body means the client went away.
     audit.record.error_class = Some("client_disconnected".into());
     audit.record.status = 200;
@@ -482,7 +533,7 @@ fn stream_answer(
 /// the stream ends however it ends.
 struct Relay {
     upstream: BoxStream<'static, Result<Bytes, UpstreamError>>,
-    rewriter: SseRewriter,
+    rewriter: Box<dyn StreamRewrite>,
     audit: PendingAudit,
     surface: ApiSurface,
     done: bool,

@@ -1,8 +1,9 @@
 //! Calls to model providers. The only crate with an HTTP client in it.
 //!
-//! [`UpstreamClient::send`] takes a provider from the config, the client's API surface and an
-//! already-rewritten body, adds the provider's credential in the header that provider expects,
-//! and returns the status and a byte stream of the answer. It does not parse answers (that is
+//! [`UpstreamClient::send`] takes a provider from the config and an [`UpstreamCall`] (a body
+//! already in the provider's own format), picks the provider's endpoint, adds the provider's
+//! credential in the header that provider expects, and returns the status and a byte stream of
+//! the answer. It does not parse answers (that is
 //! `clearance-wire`'s job) and never puts a credential into an error message.
 //!
 //! Failover, retries and circuit breakers will wrap this client; they are not part of it.
@@ -11,7 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clearance_config::{Provider, ProviderKind};
-use clearance_core::api::ApiSurface;
 use futures::stream::{BoxStream, StreamExt};
 
 /// Why a provider could not be reached or stopped answering. Never holds a credential.
@@ -25,12 +25,6 @@ pub enum UpstreamError {
     Body { provider: String, detail: String },
     #[error("request to provider `{provider}` failed: {detail}")]
     Other { provider: String, detail: String },
-    #[error("provider `{provider}` ({kind}) cannot serve {surface} requests without translation")]
-    WrongFormat {
-        provider: String,
-        kind: &'static str,
-        surface: &'static str,
-    },
 }
 
 impl UpstreamError {
@@ -41,7 +35,6 @@ impl UpstreamError {
             UpstreamError::Timeout { .. } => "upstream_timeout",
             UpstreamError::Body { .. } => "upstream_body",
             UpstreamError::Other { .. } => "upstream_other",
-            UpstreamError::WrongFormat { .. } => "upstream_wrong_format",
         }
     }
 }
@@ -51,6 +44,16 @@ impl UpstreamError {
 pub struct ForwardedHeaders {
     pub anthropic_version: Option<String>,
     pub anthropic_beta: Option<String>,
+}
+
+/// One model call: a body in the provider's own wire format.
+#[derive(Debug, Clone)]
+pub struct UpstreamCall<'a> {
+    pub body: Vec<u8>,
+    /// The provider's model id (Gemini takes it in the URL, the others in the body).
+    pub upstream_model: &'a str,
+    /// Whether the answer is to be streamed (Gemini picks a different method for it).
+    pub stream: bool,
 }
 
 /// A provider's answer: its status and its body as it arrives.
@@ -97,20 +100,19 @@ impl UpstreamClient {
         Ok(UpstreamClient { http })
     }
 
-    /// Sends `body` to `provider` for a client of `surface` and returns once headers arrive.
+    /// Sends `call` to `provider` and returns once the answer's headers arrive.
     pub async fn send(
         &self,
         provider: &Provider,
-        surface: ApiSurface,
-        body: Vec<u8>,
+        call: UpstreamCall<'_>,
         forwarded: &ForwardedHeaders,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let url = endpoint(provider, surface)?;
+        let url = endpoint(provider, call.upstream_model, call.stream);
         let mut request = self
             .http
             .post(url)
             .header("content-type", "application/json")
-            .body(body);
+            .body(call.body);
         request = match provider.kind {
             ProviderKind::Openai => match &provider.api_key {
                 Some(key) => request.bearer_auth(key.expose()),
@@ -130,6 +132,10 @@ impl UpstreamClient {
                     None => r,
                 }
             }
+            ProviderKind::Gemini => match &provider.api_key {
+                Some(key) => request.header("x-goog-api-key", key.expose()),
+                None => request,
+            },
         };
         let response = request
             .send()
@@ -164,19 +170,22 @@ impl UpstreamClient {
     }
 }
 
-/// The provider URL for a surface, following each vendor SDK's base-URL convention.
-fn endpoint(provider: &Provider, surface: ApiSurface) -> Result<String, UpstreamError> {
+/// The provider's chat endpoint, following each vendor SDK's base-URL convention.
+fn endpoint(provider: &Provider, upstream_model: &str, stream: bool) -> String {
     let base = provider.base_url.as_str().trim_end_matches('/');
-    match (provider.kind, surface) {
-        (ProviderKind::Openai, ApiSurface::OpenaiChat) => Ok(format!("{base}/chat/completions")),
-        (ProviderKind::Anthropic, ApiSurface::AnthropicMessages) => {
-            Ok(format!("{base}/v1/messages"))
+    match provider.kind {
+        ProviderKind::Openai => format!("{base}/chat/completions"),
+        ProviderKind::Anthropic => format!("{base}/v1/messages"),
+        ProviderKind::Gemini => {
+            // Gemini's SDKs accept the id with or without its `models/` prefix.
+            let model = upstream_model.trim_start_matches("models/");
+            let model: String = url::form_urlencoded::byte_serialize(model.as_bytes()).collect();
+            if stream {
+                format!("{base}/v1beta/models/{model}:streamGenerateContent?alt=sse")
+            } else {
+                format!("{base}/v1beta/models/{model}:generateContent")
+            }
         }
-        (kind, surface) => Err(UpstreamError::WrongFormat {
-            provider: provider.name.clone(),
-            kind: kind.as_str(),
-            surface: surface.as_str(),
-        }),
     }
 }
 

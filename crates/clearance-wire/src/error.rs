@@ -4,7 +4,7 @@
 //! OpenAI: `{"error": {"message", "type", "param", "code"}}`.
 //! Anthropic: `{"type": "error", "error": {"type", "message"}}`.
 
-use clearance_core::api::ApiSurface;
+use clearance_core::api::{ApiSurface, WireFormat};
 use serde_json::{Value, json};
 
 /// What went wrong, independent of the API that reports it.
@@ -95,13 +95,17 @@ pub fn is_error_shape(surface: ApiSurface, body: &Value) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamOrigin<'a> {
     pub provider: &'a str,
+    /// The wire format the provider speaks.
+    pub format: WireFormat,
     pub upstream_model: &'a str,
     pub client_model: &'a str,
 }
 
-/// An upstream error body for a client of `surface`: kept when it already has the right
-/// shape, otherwise wrapped with the status and the start of what the provider said. Either
-/// way the provider's model id is replaced by the name the client used, as in answers.
+/// An upstream error body for a client of `surface`: kept when the provider speaks the client's
+/// format and the body has its shape; otherwise rewritten in the client's shape with the status
+/// and what the provider said (its `error.message`, which OpenAI, Anthropic and Gemini errors all
+/// carry, or the start of the body). Either way the provider's model id is replaced by the name
+/// the client used, as in answers.
 pub fn upstream_error_body(
     surface: ApiSurface,
     status: u16,
@@ -114,13 +118,18 @@ pub fn upstream_error_body(
     } else {
         text.replace(origin.upstream_model, origin.client_model)
     };
-    if let Ok(value) = serde_json::from_str::<Value>(&text)
-        && is_error_shape(surface, &value)
-    {
-        return value;
-    }
+    let same_format = origin.format == WireFormat::from(surface);
+    let parsed = match serde_json::from_str::<Value>(&text).ok() {
+        Some(value) if same_format && is_error_shape(surface, &value) => return value,
+        other => other,
+    };
+    let said = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/message"))
+        .and_then(Value::as_str)
+        .unwrap_or(&text);
     let provider = origin.provider;
-    let excerpt: String = text.chars().take(300).collect();
+    let excerpt: String = said.chars().take(300).collect();
     let message = format!(
         "provider `{provider}` returned HTTP {status}: {}",
         excerpt.trim()
@@ -169,6 +178,7 @@ mod tests {
     fn upstream_errors_in_the_right_shape_pass_through_and_others_are_wrapped() {
         let origin = UpstreamOrigin {
             provider: "acme",
+            format: WireFormat::AnthropicMessages,
             upstream_model: "claude-x-2026",
             client_model: "mythos-5",
         };
@@ -191,5 +201,25 @@ mod tests {
                 .unwrap_or_default()
                 .contains("HTTP 502")
         );
+    }
+
+    #[test]
+    fn errors_from_another_format_are_rewritten_in_the_clients_shape() {
+        let origin = UpstreamOrigin {
+            provider: "google",
+            format: WireFormat::Gemini,
+            upstream_model: "gemini-x",
+            client_model: "fallback",
+        };
+        let gemini = br#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota) for gemini-x.","status":"RESOURCE_EXHAUSTED"}}"#;
+        for surface in [ApiSurface::OpenaiChat, ApiSurface::AnthropicMessages] {
+            let body = upstream_error_body(surface, 429, origin, gemini);
+            assert!(is_error_shape(surface, &body), "{body}");
+            assert_eq!(body["error"]["type"], "rate_limit_error");
+            assert_eq!(
+                body["error"]["message"],
+                "provider `google` returned HTTP 429: Resource has been exhausted (e.g. check quota) for fallback."
+            );
+        }
     }
 }

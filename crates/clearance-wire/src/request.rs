@@ -5,9 +5,11 @@
 
 use std::collections::BTreeSet;
 
-use clearance_core::api::ApiSurface;
+use clearance_core::api::{ApiSurface, WireFormat};
 use clearance_core::facts::Capability;
 use serde_json::{Map, Value};
+
+use crate::translate::{self, RenderOptions, TranslateError};
 
 /// Why a request body cannot be served. The messages are shown to the client as they are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,16 +33,18 @@ pub struct ClientRequest {
     /// The model name the client asked for.
     pub model: String,
     pub stream: bool,
-    body: Map<String, Value>,
+    /// Always a JSON object.
+    body: Value,
 }
 
 impl ClientRequest {
     pub fn parse(surface: ApiSurface, bytes: &[u8]) -> Result<ClientRequest, RequestError> {
         let value: Value =
             serde_json::from_slice(bytes).map_err(|e| RequestError::NotJson(e.to_string()))?;
-        let Value::Object(body) = value else {
+        if !value.is_object() {
             return Err(RequestError::NotAnObject);
-        };
+        }
+        let body = value;
         let model = match body.get("model") {
             None | Some(Value::Null) => return Err(RequestError::MissingModel),
             Some(Value::String(m)) => m.clone(),
@@ -117,10 +121,15 @@ impl ClientRequest {
     /// The body to send upstream: the same fields, with the provider's model id.
     pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
         let mut body = self.body.clone();
-        body.insert("model".into(), Value::String(upstream_model.to_string()));
-        if self.surface == ApiSurface::OpenaiChat && self.stream && !self.client_wants_usage_chunk()
+        if let Value::Object(fields) = &mut body {
+            fields.insert("model".into(), Value::String(upstream_model.to_string()));
+        }
+        if self.surface == ApiSurface::OpenaiChat
+            && self.stream
+            && !self.client_wants_usage_chunk()
+            && let Value::Object(body_fields) = &mut body
         {
-            let options = body
+            let options = body_fields
                 .entry("stream_options")
                 .or_insert_with(|| Value::Object(Map::new()));
             if let Value::Object(options) = options {
@@ -128,6 +137,19 @@ impl ClientRequest {
             }
         }
         serde_json::to_vec(&body).expect("a JSON map always serialises")
+    }
+
+    /// The body for a provider speaking `target`, translated through the neutral model; what
+    /// `target` cannot express is refused, never dropped.
+    pub fn translated_body(
+        &self,
+        target: WireFormat,
+        upstream_model: &str,
+        options: &RenderOptions,
+    ) -> Result<Vec<u8>, TranslateError> {
+        let neutral = translate::parse_request(self.surface.into(), &self.body)?;
+        let body = translate::render_request(target, &neutral, upstream_model, options)?;
+        Ok(serde_json::to_vec(&body).expect("a JSON value always serialises"))
     }
 }
 

@@ -12,6 +12,43 @@ use serde_json::Value;
 use crate::Usage;
 use crate::response::usage_of;
 
+/// A provider's stream turned into the client's, one event at a time: the same-format
+/// [`SseRewriter`] or the cross-format [`crate::translate::StreamTranslator`].
+pub trait StreamRewrite: Send {
+    /// Feeds the provider's next bytes; returns the client bytes of every event they complete.
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8>;
+    /// The provider closed the stream: whatever is still owed to the client.
+    fn finish(&mut self) -> Vec<u8>;
+    /// Token counts seen so far.
+    fn usage(&self) -> Usage;
+    /// Whether the stream's terminal event went by.
+    fn completed(&self) -> bool;
+    /// Whether the provider sent an error event inside the stream.
+    fn upstream_error(&self) -> bool;
+}
+
+impl StreamRewrite for SseRewriter {
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        SseRewriter::push(self, chunk)
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        SseRewriter::finish(self)
+    }
+
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn completed(&self) -> bool {
+        self.completed
+    }
+
+    fn upstream_error(&self) -> bool {
+        self.upstream_error
+    }
+}
+
 pub struct SseRewriter {
     surface: ApiSurface,
     client_model: String,
@@ -53,20 +90,6 @@ impl SseRewriter {
     /// Whatever is left when the provider closes: passed on as it is.
     pub fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.pending)
-    }
-
-    pub fn usage(&self) -> Usage {
-        self.usage
-    }
-
-    /// Whether the stream's terminal event went by.
-    pub fn completed(&self) -> bool {
-        self.completed
-    }
-
-    /// Whether the provider sent an error event inside the stream.
-    pub fn upstream_error(&self) -> bool {
-        self.upstream_error
     }
 
     fn rewrite_event(&mut self, event: &[u8], out: &mut Vec<u8>) {

@@ -21,7 +21,7 @@ use clearance_core::api::WireFormat;
 use clearance_core::chat::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use serde_json::Value;
 
-use crate::sse::{SseFrame, SseFramer};
+use crate::sse::{SseFrame, SseFramer, StreamRewrite};
 
 /// Why a request or answer cannot be translated. Shown to the client (HTTP 400) as it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,6 +193,26 @@ pub fn encoder(format: WireFormat, options: EncoderOptions) -> Box<dyn StreamEnc
     }
 }
 
+/// A provider's whole answer in `from`, written for a client of `to`: the client's model name
+/// (`names.model`), the provider's id or `names.fallback_id`, and the token usage read out.
+pub fn translate_response(
+    from: WireFormat,
+    to: WireFormat,
+    body: &[u8],
+    names: &EncoderOptions,
+) -> Result<(Vec<u8>, Usage), TranslateError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| TranslateError::invalid("(answer)", format!("not valid JSON: {e}")))?;
+    let mut answer = parse_response(from, &value)?;
+    answer.model.clone_from(&names.model);
+    if answer.id.is_none() {
+        answer.id = Some(names.fallback_id.clone());
+    }
+    let rendered = render_response(to, &answer, names.created);
+    let bytes = serde_json::to_vec(&rendered).expect("a JSON value always serialises");
+    Ok((bytes, answer.usage))
+}
+
 /// A provider's stream in `from`, re-written for a client of `to`, one event at a time:
 /// bytes in, complete client events out, only an unfinished provider event held back.
 pub struct StreamTranslator {
@@ -249,18 +269,26 @@ impl StreamTranslator {
             self.encoder.encode(&event, out);
         }
     }
+}
 
-    pub fn usage(&self) -> Usage {
+impl StreamRewrite for StreamTranslator {
+    fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        StreamTranslator::push(self, chunk)
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        StreamTranslator::finish(self)
+    }
+
+    fn usage(&self) -> Usage {
         self.usage
     }
 
-    /// Whether the provider's stream reached its proper end.
-    pub fn completed(&self) -> bool {
+    fn completed(&self) -> bool {
         self.completed
     }
 
-    /// Whether the provider reported an error inside the stream.
-    pub fn upstream_error(&self) -> bool {
+    fn upstream_error(&self) -> bool {
         self.upstream_error
     }
 }
