@@ -140,3 +140,164 @@ fn render_message(content: &[Part]) -> Value {
     message["refusal"] = Value::Null;
     message
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clearance_core::chat::{StopReason, Usage};
+
+    use super::*;
+
+    fn answer(message: Value, finish_reason: &str) -> Value {
+        json!({
+            "id": "chatcmpl-123",
+            "object": "chat.completion",
+            "created": 1_677_652_288,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}
+        })
+    }
+
+    #[test]
+    fn a_refusal_is_read_as_the_models_text() {
+        let response = parse_response(&answer(
+            json!({"role": "assistant", "content": null, "refusal": "I can't help with that."}),
+            "stop",
+        ))
+        .unwrap();
+        assert_eq!(
+            response.content,
+            vec![Part::text("I can't help with that.")]
+        );
+        assert_eq!(response.stop_reason, Some(StopReason::EndTurn));
+        assert_eq!(
+            response.usage,
+            Usage {
+                input_tokens: Some(9),
+                output_tokens: Some(12)
+            }
+        );
+    }
+
+    #[test]
+    fn a_legacy_function_call_gets_an_id_made_from_the_answers() {
+        let response = parse_response(&answer(
+            json!({"role": "assistant", "content": null, "function_call": {
+                "name": "get_current_weather", "arguments": "{\n  \"location\": \"Boston, MA\"\n}"
+            }}),
+            "function_call",
+        ))
+        .unwrap();
+        assert_eq!(
+            response.content,
+            vec![Part::ToolCall {
+                id: "call_chatcmpl-123_0".into(),
+                name: "get_current_weather".into(),
+                arguments: json!({"location": "Boston, MA"})
+            }]
+        );
+        assert_eq!(response.stop_reason, Some(StopReason::ToolUse));
+    }
+
+    #[test]
+    fn malformed_answers_are_invalid_and_name_the_field() {
+        let cases = [
+            (json!({"id": "x", "choices": []}), "choices"),
+            (json!({"id": "x"}), "choices"),
+            (json!({"choices": [{"index": 0}]}), "choices[0].message"),
+            (
+                answer(json!({"role": "assistant", "content": 7}), "stop"),
+                "choices[0].message.content",
+            ),
+            (
+                answer(
+                    json!({"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function",
+                        "function": {"name": "f", "arguments": "{\"a\":"}}]}),
+                    "tool_calls",
+                ),
+                "choices[0].message.tool_calls[0].function.arguments",
+            ),
+            (
+                answer(
+                    json!({"role": "assistant", "tool_calls": [{"type": "function",
+                        "function": {"name": "f", "arguments": "{}"}}]}),
+                    "tool_calls",
+                ),
+                "choices[0].message.tool_calls[0].id",
+            ),
+        ];
+        for (body, field) in cases {
+            let error = parse_response(&body).unwrap_err();
+            assert!(
+                matches!(&error, TranslateError::Invalid { field: f, .. } if f == field),
+                "{field}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_parts_join_into_one_content_string_and_images_are_left_out() {
+        let response = ChatResponse {
+            id: Some("msg_01".into()),
+            model: "mythos-5".into(),
+            content: vec![
+                Part::text("Hello"),
+                Part::Image {
+                    image: clearance_core::chat::Image::Url {
+                        url: "https://example.com/x.png".into(),
+                    },
+                },
+                Part::text(", world"),
+            ],
+            stop_reason: Some(StopReason::StopSequence(Some("END".into()))),
+            usage: Usage::default(),
+        };
+        assert_eq!(
+            render_response(&response, 1_767_225_600),
+            json!({
+                "id": "msg_01",
+                "object": "chat.completion",
+                "created": 1_767_225_600,
+                "model": "mythos-5",
+                "choices": [{
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hello, world", "refusal": null},
+                    "logprobs": null,
+                    "finish_reason": "stop"
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn an_answer_of_only_tool_calls_has_null_content() {
+        let response = ChatResponse {
+            id: None,
+            model: "m".into(),
+            content: vec![Part::ToolCall {
+                id: "toolu_01".into(),
+                name: "weather".into(),
+                arguments: json!({"city": "Oslo"}),
+            }],
+            stop_reason: Some(StopReason::ToolUse),
+            usage: Usage {
+                input_tokens: Some(5),
+                output_tokens: None,
+            },
+        };
+        let body = render_response(&response, 0);
+        assert_eq!(body["id"], MISSING_ID);
+        assert_eq!(body["choices"][0]["message"]["content"], Value::Null);
+        assert_eq!(
+            body["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"city\":\"Oslo\"}"
+        );
+        assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(
+            body["usage"],
+            json!({"prompt_tokens": 5, "completion_tokens": 0, "total_tokens": 5})
+        );
+        assert_eq!(parse_response(&body).unwrap().content, response.content);
+    }
+}

@@ -325,3 +325,331 @@ fn write_data(value: &Value, out: &mut Vec<u8>) {
     out.extend_from_slice(value.to_string().as_bytes());
     out.extend_from_slice(b"\n\n");
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clearance_core::chat::StopReason;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn decode(chunks: &[&str]) -> Vec<StreamEvent> {
+        let mut decoder = Decoder::default();
+        let mut events = Vec::new();
+        for data in chunks {
+            let frame = SseFrame {
+                event: None,
+                data: (*data).to_string(),
+            };
+            decoder.decode(&frame, &mut events);
+        }
+        decoder.finish(&mut events);
+        events
+    }
+
+    fn chunk(delta: Value) -> String {
+        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}]})
+        .to_string()
+    }
+
+    fn options(include_usage: bool) -> EncoderOptions {
+        EncoderOptions {
+            model: "mythos-5".into(),
+            fallback_id: "gen-1".into(),
+            created: 1_767_225_600,
+            include_usage,
+        }
+    }
+
+    fn encode(events: &[StreamEvent], include_usage: bool) -> String {
+        let mut encoder = Encoder::new(options(include_usage));
+        let mut out = Vec::new();
+        for event in events {
+            encoder.encode(event, &mut out);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    fn is_error(event: &StreamEvent, containing: &str) -> bool {
+        matches!(event, StreamEvent::Error { message } if message.contains(containing))
+    }
+
+    #[test]
+    fn a_provider_error_chunk_becomes_an_error_event() {
+        let events = decode(&[
+            &chunk(json!({"role": "assistant", "content": ""})),
+            r#"{"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}}"#,
+        ]);
+        assert_eq!(
+            events[1],
+            StreamEvent::Error {
+                message: "The server had an error while processing your request.".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unreadable_data_becomes_an_error_naming_it() {
+        let events = decode(&["{\"id\": \"chatcmpl-1\", \"choi", "[1, 2]"]);
+        assert_eq!(events.len(), 2);
+        assert!(is_error(&events[0], "not JSON"), "{events:?}");
+        assert!(is_error(&events[0], "\"choi"), "{events:?}");
+        assert!(is_error(&events[1], "not a JSON object"), "{events:?}");
+    }
+
+    #[test]
+    fn null_usage_and_empty_content_say_nothing() {
+        let mut with_null_usage: Value =
+            serde_json::from_str(&chunk(json!({"content": "Hi"}))).unwrap();
+        with_null_usage["usage"] = Value::Null;
+        let events = decode(&[
+            &chunk(json!({"role": "assistant", "content": ""})),
+            &with_null_usage.to_string(),
+        ]);
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::Start {
+                    id: Some("chatcmpl-1".into()),
+                    model: "gpt-4o".into(),
+                    usage: Usage::default()
+                },
+                StreamEvent::TextDelta { text: "Hi".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_after_done_is_read() {
+        let events = decode(&[
+            &chunk(json!({"content": "a"})),
+            "[DONE]",
+            &chunk(json!({"content": "b"})),
+        ]);
+        assert_eq!(events.last(), Some(&StreamEvent::End));
+        assert_eq!(events.len(), 3);
+    }
+
+    #[test]
+    fn a_tool_call_without_an_id_gets_one_made_from_the_answers() {
+        let events = decode(&[&chunk(json!({"tool_calls": [
+            {"index": 0, "function": {"name": "weather", "arguments": "{\"city\":\"Oslo\"}"}}
+        ]}))]);
+        assert_eq!(
+            events[1..],
+            [
+                StreamEvent::ToolCallStart {
+                    id: "call_chatcmpl-1_0".into(),
+                    name: "weather".into()
+                },
+                StreamEvent::ToolCallArguments {
+                    json: "{\"city\":\"Oslo\"}".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_tool_call_resumed_after_another_began_is_an_error() {
+        let call = |index: u64, id: Option<&str>, arguments: &str| {
+            let mut call = json!({"index": index, "function": {"arguments": arguments}});
+            if let Some(id) = id {
+                call["id"] = json!(id);
+                call["function"]["name"] = json!("f");
+            }
+            chunk(json!({"tool_calls": [call]}))
+        };
+        let events = decode(&[
+            &call(0, Some("call_a"), ""),
+            &call(1, Some("call_b"), "{}"),
+            &call(0, None, "{}"),
+        ]);
+        assert!(
+            is_error(events.last().unwrap(), "tool call 0 continued"),
+            "{events:?}"
+        );
+        let nameless = decode(&[&chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_a", "function": {"arguments": ""}}]}),
+        )]);
+        assert!(is_error(&nameless[1], "without a name"), "{nameless:?}");
+    }
+
+    #[test]
+    fn finish_reason_and_usage_on_one_chunk_give_stop_then_usage() {
+        let body = json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
+        let events = decode(&[&body.to_string()]);
+        assert_eq!(
+            events[1],
+            StreamEvent::Stop {
+                reason: StopReason::MaxTokens
+            }
+        );
+        assert_eq!(
+            events[2],
+            StreamEvent::Usage {
+                usage: Usage {
+                    input_tokens: Some(3),
+                    output_tokens: Some(4)
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn tool_calls_are_numbered_from_zero_in_each_answer() {
+        let out = encode(
+            &[
+                StreamEvent::Start {
+                    id: Some("msg_1".into()),
+                    model: "claude".into(),
+                    usage: Usage::default(),
+                },
+                StreamEvent::TextDelta {
+                    text: "Checking.".into(),
+                },
+                StreamEvent::ToolCallStart {
+                    id: "toolu_a".into(),
+                    name: "weather".into(),
+                },
+                StreamEvent::ToolCallArguments {
+                    json: "{\"city\":".into(),
+                },
+                StreamEvent::ToolCallStart {
+                    id: "toolu_b".into(),
+                    name: "time".into(),
+                },
+                StreamEvent::ToolCallArguments { json: "{}".into() },
+                StreamEvent::Stop {
+                    reason: StopReason::ToolUse,
+                },
+                StreamEvent::End,
+            ],
+            false,
+        );
+        let chunks: Vec<Value> = out
+            .split("\n\n")
+            .filter_map(|event| event.strip_prefix("data: "))
+            .filter(|data| *data != "[DONE]")
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect();
+        let deltas: Vec<&Value> = chunks.iter().map(|c| &c["choices"][0]["delta"]).collect();
+        assert_eq!(deltas[0], &json!({"role": "assistant", "content": ""}));
+        assert_eq!(deltas[2]["tool_calls"][0]["index"], 0);
+        assert_eq!(
+            deltas[3],
+            &json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]})
+        );
+        assert_eq!(deltas[4]["tool_calls"][0]["index"], 1);
+        assert_eq!(deltas[5]["tool_calls"][0]["index"], 1);
+        assert_eq!(chunks[6]["choices"][0]["finish_reason"], "tool_calls");
+        assert!(
+            chunks.iter().all(|c| c["id"] == "msg_1"
+                && c["model"] == "mythos-5"
+                && c.get("usage").is_none())
+        );
+        assert!(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn the_usage_chunk_is_written_only_when_asked_for_and_known() {
+        let events = [
+            StreamEvent::Start {
+                id: None,
+                model: "m".into(),
+                usage: Usage {
+                    input_tokens: Some(9),
+                    output_tokens: None,
+                },
+            },
+            StreamEvent::Usage {
+                usage: Usage {
+                    input_tokens: None,
+                    output_tokens: Some(4),
+                },
+            },
+            StreamEvent::End,
+        ];
+        let asked = encode(&events, true);
+        assert!(asked.contains(r#""choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4,"total_tokens":13}"#), "{asked}");
+        assert!(asked.contains(r#""id":"gen-1""#));
+        assert!(!encode(&events, false).contains("prompt_tokens"));
+        let unknown = encode(&[StreamEvent::End], true);
+        assert_eq!(unknown, "data: [DONE]\n\n");
+    }
+
+    #[test]
+    fn errors_are_written_in_openais_error_shape() {
+        let out = encode(
+            &[StreamEvent::Error {
+                message: "overloaded".into(),
+            }],
+            true,
+        );
+        assert_eq!(
+            out,
+            "data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\",\"param\":null,\"code\":null}}\n\n"
+        );
+    }
+
+    #[test]
+    fn content_before_any_start_still_opens_the_turn() {
+        let out = encode(&[StreamEvent::TextDelta { text: "Hi".into() }], false);
+        assert_eq!(out.matches("data: ").count(), 2);
+        assert!(out.starts_with("data: {\"id\":\"gen-1\""));
+        assert!(out.contains(r#""delta":{"role":"assistant","content":""}"#));
+    }
+
+    fn chunk_like_json() -> impl Strategy<Value = Value> {
+        super::super::arbitrary::json_with(
+            &[
+                "id",
+                "model",
+                "choices",
+                "index",
+                "delta",
+                "content",
+                "refusal",
+                "role",
+                "tool_calls",
+                "function",
+                "function_call",
+                "name",
+                "arguments",
+                "finish_reason",
+                "usage",
+                "prompt_tokens",
+                "completion_tokens",
+                "error",
+                "message",
+            ],
+            &[
+                "stop",
+                "length",
+                "tool_calls",
+                "assistant",
+                "{\"a\":",
+                "1}",
+                "",
+            ],
+        )
+    }
+
+    proptest! {
+        /// Whatever a provider sends, decoding never panics, and what is decoded encodes.
+        #[test]
+        fn any_chunks_decode_without_panicking(
+            chunks in prop::collection::vec(prop_oneof![
+                chunk_like_json().prop_map(|c| c.to_string()),
+                ".*",
+                Just("[DONE]".to_string()),
+            ], 1..8)
+        ) {
+            let chunks: Vec<&str> = chunks.iter().map(String::as_str).collect();
+            let events = decode(&chunks);
+            let _ = encode(&events, true);
+        }
+    }
+}
