@@ -159,8 +159,9 @@ fn usage_from(usage: &Value) -> Usage {
     }
 }
 
-/// The `usage` object, or `None` when no count is known (a made-up zero would be a lie in
-/// the client's accounting).
+/// The `usage` object, or `None` when no count is known (made-up zeros would be a lie in the
+/// client's accounting). OpenAI's object has no optional counts, so one the provider did not
+/// report is written as 0.
 fn usage_json(usage: Usage) -> Option<Value> {
     if usage.input_tokens.is_none() && usage.output_tokens.is_none() {
         return None;
