@@ -179,9 +179,9 @@ pub fn render_response(format: WireFormat, response: &ChatResponse, created: i64
 
 pub fn decoder(format: WireFormat) -> Box<dyn StreamDecoder> {
     match format {
-        WireFormat::OpenaiChat => Box::new(openai::Decoder::default()),
-        WireFormat::AnthropicMessages => Box::new(anthropic::Decoder::default()),
-        WireFormat::Gemini => Box::new(gemini::Decoder::default()),
+        WireFormat::OpenaiChat => Box::<openai::Decoder>::default(),
+        WireFormat::AnthropicMessages => Box::<anthropic::Decoder>::default(),
+        WireFormat::Gemini => Box::<gemini::Decoder>::default(),
     }
 }
 

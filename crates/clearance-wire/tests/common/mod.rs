@@ -36,7 +36,11 @@ pub fn cases(format_dir: &str) -> Vec<PathBuf> {
         .filter(|path| path.is_dir())
         .collect();
     cases.sort();
-    assert!(!cases.is_empty(), "no golden cases under {}", root.display());
+    assert!(
+        !cases.is_empty(),
+        "no golden cases under {}",
+        root.display()
+    );
     cases
 }
 
@@ -73,7 +77,11 @@ pub fn check_all(
     checked
 }
 
-fn check_request(format: WireFormat, case: &Path, normalize: fn(ChatRequest) -> ChatRequest) -> usize {
+fn check_request(
+    format: WireFormat,
+    case: &Path,
+    normalize: fn(ChatRequest) -> ChatRequest,
+) -> usize {
     let body = case.join("request.json");
     if !body.exists() {
         return 0;
@@ -82,7 +90,11 @@ fn check_request(format: WireFormat, case: &Path, normalize: fn(ChatRequest) -> 
     let parsed = translate::parse_request(format, &read_json(&body))
         .unwrap_or_else(|e| panic!("{}: {e}", body.display()));
     assert_eq!(parsed, expected, "{}: parsed", body.display());
-    let model = if expected.model.is_empty() { "upstream-model" } else { &expected.model };
+    let model = if expected.model.is_empty() {
+        "upstream-model"
+    } else {
+        &expected.model
+    };
     let rendered = translate::render_request(format, &expected, model, &RenderOptions::default())
         .unwrap_or_else(|e| panic!("{}: render: {e}", body.display()));
     let exact = case.join("request.rendered.json");
@@ -91,7 +103,12 @@ fn check_request(format: WireFormat, case: &Path, normalize: fn(ChatRequest) -> 
     }
     let again = translate::parse_request(format, &rendered)
         .unwrap_or_else(|e| panic!("{}: reading back: {e}\n{rendered:#}", body.display()));
-    assert_eq!(normalize(again), normalize(expected), "{}: round trip", body.display());
+    assert_eq!(
+        normalize(again),
+        normalize(expected),
+        "{}: round trip",
+        body.display()
+    );
     2
 }
 
