@@ -32,7 +32,8 @@ const FORMAT: WireFormat = WireFormat::AnthropicMessages;
 /// - `service_tier`: capacity choice (priority or standard), not content.
 /// - `cache_control` (top level and on system blocks, content blocks, tool results and tools):
 ///   prompt-caching hints; they change cost and latency, not the answer.
-/// - `citations` on text blocks: where assistant text came from, not what it says.
+/// - `citations` on text blocks (and `citations_delta` in streams): where text came from, not
+///   what it says.
 /// - `tools[].strict`, `tools[].eager_input_streaming`: schema-conformance and streaming
 ///   granularity hints for tool input.
 /// - `tools[].type: "custom"`: the explicit name of an ordinary client tool.
@@ -55,6 +56,7 @@ pub const IGNORED_FIELDS: &[&str] = &[
     "thinking ({\"type\": \"disabled\"})",
     "messages[] (assistant).content[] thinking / redacted_thinking blocks",
     "response content[] thinking / redacted_thinking blocks",
+    "response content[].citations",
 ];
 
 /// Top-level request fields read into the neutral request.
@@ -1431,5 +1433,1282 @@ fn role_name(role: Role) -> &'static str {
     match role {
         Role::User => "user",
         Role::Assistant => "assistant",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(body: Value) -> ChatRequest {
+        parse_request(&body).unwrap()
+    }
+
+    fn refused(body: Value) -> TranslateError {
+        parse_request(&body).unwrap_err()
+    }
+
+    /// A minimal valid body with `extra` fields added on top.
+    fn body_with(extra: Value) -> Value {
+        let mut body = json!({
+            "model": "claude-opus-4-6",
+            "max_tokens": 256,
+            "messages": [{"role": "user", "content": "Hello"}],
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    }
+
+    fn user_says(content: Value) -> Value {
+        body_with(json!({"messages": [{"role": "user", "content": content}]}))
+    }
+
+    fn is_untranslatable(error: &TranslateError, field: &str) -> bool {
+        matches!(error, TranslateError::Untranslatable { .. }) && error.field() == field
+    }
+
+    fn is_unsupported(error: &TranslateError, field: &str) -> bool {
+        matches!(error, TranslateError::Unsupported { .. }) && error.field() == field
+    }
+
+    fn is_invalid(error: &TranslateError, field: &str) -> bool {
+        matches!(error, TranslateError::Invalid { .. }) && error.field() == field
+    }
+
+    fn user(content: Vec<Part>) -> Message {
+        Message {
+            role: Role::User,
+            content,
+        }
+    }
+
+    fn assistant(content: Vec<Part>) -> Message {
+        Message {
+            role: Role::Assistant,
+            content,
+        }
+    }
+
+    fn render(request: &ChatRequest) -> Result<Value, TranslateError> {
+        render_request(request, "claude-up", &RenderOptions::default())
+    }
+
+    fn saying(messages: Vec<Message>) -> ChatRequest {
+        ChatRequest {
+            model: "m".into(),
+            messages,
+            ..ChatRequest::default()
+        }
+    }
+
+    fn tool_call(id: &str) -> Part {
+        Part::ToolCall {
+            id: id.into(),
+            name: "get_weather".into(),
+            arguments: json!({"location": "Oslo"}),
+        }
+    }
+
+    fn tool_result(id: &str, text: &str) -> Part {
+        Part::ToolResult {
+            call_id: id.into(),
+            content: vec![Part::text(text)],
+            is_error: false,
+        }
+    }
+
+    // --- reading requests -------------------------------------------------------------------
+
+    #[test]
+    fn system_as_string_or_blocks_reads_as_blocks_and_empty_means_none() {
+        assert_eq!(
+            parse(body_with(json!({"system": "Be brief."}))).system,
+            ["Be brief."]
+        );
+        let blocks = json!({"system": [
+            {"type": "text", "text": "One."},
+            {"type": "text", "text": "Two.", "cache_control": {"type": "ephemeral"}},
+        ]});
+        assert_eq!(parse(body_with(blocks)).system, ["One.", "Two."]);
+        assert!(parse(body_with(json!({"system": ""}))).system.is_empty());
+        let image = json!({"system": [{"type": "image", "source": {}}]});
+        assert!(is_invalid(&refused(body_with(image)), "system[0]"));
+    }
+
+    #[test]
+    fn string_content_is_shorthand_for_one_text_block() {
+        let short = parse(user_says(json!("Hello, Claude")));
+        let long = parse(user_says(
+            json!([{"type": "text", "text": "Hello, Claude"}]),
+        ));
+        assert_eq!(short, long);
+        assert_eq!(short.messages[0].content, [Part::text("Hello, Claude")]);
+    }
+
+    #[test]
+    fn images_read_by_base64_and_by_url_and_files_are_refused() {
+        let request = parse(user_says(json!([
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.jpg"}},
+        ])));
+        assert_eq!(
+            request.messages[0].content,
+            [
+                Part::Image {
+                    image: Image::Base64 {
+                        media_type: "image/png".into(),
+                        data: "iVBORw0KGgo=".into()
+                    }
+                },
+                Part::Image {
+                    image: Image::Url {
+                        url: "https://example.com/a.jpg".into()
+                    }
+                },
+            ]
+        );
+        let file = user_says(json!([
+            {"type": "text", "text": "What is this?"},
+            {"type": "image", "source": {"type": "file", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"}},
+        ]));
+        assert!(is_untranslatable(
+            &refused(file),
+            "messages[0].content[1].source"
+        ));
+        let no_data = user_says(
+            json!([{"type": "image", "source": {"type": "base64", "media_type": "image/png"}}]),
+        );
+        assert!(is_invalid(
+            &refused(no_data),
+            "messages[0].content[0].source.data"
+        ));
+    }
+
+    fn tool_history(result: Value) -> Value {
+        body_with(json!({"messages": [
+            {"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"location": "Oslo"}}
+            ]},
+            {"role": "user", "content": [result]},
+        ]}))
+    }
+
+    fn only_result(request: &ChatRequest) -> &Part {
+        &request.messages[2].content[0]
+    }
+
+    #[test]
+    fn tool_results_read_from_a_string_from_blocks_or_from_nothing() {
+        let string = parse(tool_history(
+            json!({"type": "tool_result", "tool_use_id": "toolu_01", "content": "15 degrees"}),
+        ));
+        let blocks = parse(tool_history(
+            json!({"type": "tool_result", "tool_use_id": "toolu_01",
+            "content": [{"type": "text", "text": "15 degrees"}]}),
+        ));
+        assert_eq!(only_result(&string), &tool_result("toolu_01", "15 degrees"));
+        assert_eq!(string, blocks);
+        let empty = parse(tool_history(
+            json!({"type": "tool_result", "tool_use_id": "toolu_01"}),
+        ));
+        assert_eq!(
+            only_result(&empty),
+            &Part::ToolResult {
+                call_id: "toolu_01".into(),
+                content: vec![],
+                is_error: false
+            }
+        );
+    }
+
+    #[test]
+    fn tool_results_keep_the_error_flag_and_images() {
+        let request = parse(tool_history(json!({
+            "type": "tool_result", "tool_use_id": "toolu_01", "is_error": true,
+            "content": [
+                {"type": "text", "text": "Camera offline; last frame:"},
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/f.jpg"}},
+            ],
+        })));
+        let Part::ToolResult {
+            content, is_error, ..
+        } = only_result(&request)
+        else {
+            panic!("not a tool result");
+        };
+        assert!(is_error);
+        assert_eq!(content.len(), 2);
+        assert!(matches!(content[1], Part::Image { .. }));
+    }
+
+    #[test]
+    fn tool_results_holding_documents_are_refused_at_their_path() {
+        let document = tool_history(json!({
+            "type": "tool_result", "tool_use_id": "toolu_01",
+            "content": [
+                {"type": "text", "text": "See the attached report."},
+                {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "15 degrees"}},
+            ],
+        }));
+        assert!(is_untranslatable(
+            &refused(document),
+            "messages[2].content[0].content[1]"
+        ));
+    }
+
+    #[test]
+    fn tool_use_input_must_be_an_object() {
+        let body = body_with(json!({"messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": "{\"location\": \"Oslo\"}"}
+            ]},
+        ]}));
+        assert!(is_invalid(&refused(body), "messages[1].content[0].input"));
+    }
+
+    #[test]
+    fn blocks_in_the_wrong_turn_are_invalid() {
+        let tool_use_from_user = user_says(json!([
+            {"type": "tool_use", "id": "toolu_01", "name": "f", "input": {}}
+        ]));
+        assert!(is_invalid(
+            &refused(tool_use_from_user),
+            "messages[0].content[0]"
+        ));
+        let thinking_from_user =
+            user_says(json!([{"type": "thinking", "thinking": "hm", "signature": "x"}]));
+        assert!(is_invalid(
+            &refused(thinking_from_user),
+            "messages[0].content[0]"
+        ));
+        let system_role =
+            body_with(json!({"messages": [{"role": "system", "content": "Be brief."}]}));
+        assert!(is_invalid(&refused(system_role), "messages[0].role"));
+    }
+
+    #[test]
+    fn server_tools_are_refused_and_client_tools_read() {
+        let tools = body_with(json!({"tools": [
+            {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {}}},
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+        ]}));
+        let error = refused(tools);
+        assert!(is_untranslatable(&error, "tools[1]"), "{error}");
+        assert!(error.to_string().contains("web_search_20250305"));
+        let custom = body_with(json!({"tools": [
+            {"type": "custom", "name": "get_weather", "strict": true, "cache_control": {"type": "ephemeral"}}
+        ]}));
+        assert_eq!(
+            parse(custom).tools,
+            [ToolDef {
+                name: "get_weather".into(),
+                description: None,
+                parameters: json!({"type": "object", "properties": {}}),
+            }]
+        );
+        let examples = body_with(json!({"tools": [
+            {"name": "f", "input_schema": {"type": "object"}, "input_examples": [{}]}
+        ]}));
+        assert!(is_untranslatable(
+            &refused(examples),
+            "tools[0].input_examples"
+        ));
+    }
+
+    #[test]
+    fn extended_thinking_is_refused_unless_disabled() {
+        let enabled = body_with(json!({"thinking": {"type": "enabled", "budget_tokens": 16000}}));
+        assert!(is_untranslatable(&refused(enabled), "thinking"));
+        let adaptive = body_with(json!({"thinking": {"type": "adaptive"}}));
+        assert!(is_untranslatable(&refused(adaptive), "thinking"));
+        let disabled = body_with(json!({"thinking": {"type": "disabled"}}));
+        assert_eq!(parse(disabled), parse(body_with(json!({}))));
+    }
+
+    #[test]
+    fn thinking_in_assistant_history_is_dropped() {
+        let body = body_with(json!({"messages": [
+            {"role": "user", "content": "GCD of 1071 and 462?"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "Euclid: 1071 = 2 × 462 + 147...", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds..."},
+                {"type": "text", "text": "21."},
+            ]},
+            {"role": "assistant", "content": [{"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4a"}]},
+            {"role": "user", "content": "Thanks"},
+        ]}));
+        let request = parse(body);
+        assert_eq!(request.messages.len(), 3, "the thinking-only turn is gone");
+        assert_eq!(request.messages[1], assistant(vec![Part::text("21.")]));
+    }
+
+    #[test]
+    fn blocks_only_anthropic_has_are_refused_at_their_path() {
+        for kind in [
+            "document",
+            "search_result",
+            "server_tool_use",
+            "container_upload",
+        ] {
+            let body = user_says(json!([{"type": "text", "text": "Hi"}, {"type": kind}]));
+            let error = refused(body);
+            assert!(
+                is_untranslatable(&error, "messages[0].content[1]"),
+                "{kind}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn fields_with_no_translation_are_refused_and_ignored_ones_accepted() {
+        for field in [
+            "container",
+            "mcp_servers",
+            "context_management",
+            "output_config",
+            "inference_geo",
+        ] {
+            let error = refused(body_with(json!({ field: {} })));
+            assert!(is_untranslatable(&error, field), "{field}: {error}");
+        }
+        let unknown = refused(body_with(json!({"frequency_penalty": 0.5})));
+        assert!(is_untranslatable(&unknown, "frequency_penalty"));
+        assert!(unknown.to_string().contains("not a field"));
+        let ignored =
+            body_with(json!({"service_tier": "auto", "cache_control": {"type": "ephemeral"}}));
+        assert_eq!(parse(ignored), parse(body_with(json!({}))));
+    }
+
+    #[test]
+    fn every_field_ignored_in_code_is_listed_for_the_docs() {
+        let top_level = IGNORED_REQUEST_FIELDS.iter().map(|f| f.to_string());
+        let in_text = IGNORED_TEXT_FIELDS
+            .iter()
+            .map(|f| format!("messages[].content[].{f}"));
+        for field in top_level.chain(in_text) {
+            assert!(
+                IGNORED_FIELDS.contains(&field.as_str()),
+                "{field} missing from IGNORED_FIELDS"
+            );
+        }
+    }
+
+    #[test]
+    fn sampling_out_of_anthropic_range_is_invalid_in_the_source() {
+        assert!(is_invalid(
+            &refused(body_with(json!({"temperature": 1.5}))),
+            "temperature"
+        ));
+        assert!(is_invalid(
+            &refused(body_with(json!({"top_p": -0.1}))),
+            "top_p"
+        ));
+        assert!(is_invalid(
+            &refused(body_with(json!({"max_tokens": "1024"}))),
+            "max_tokens"
+        ));
+        let sampled = parse(body_with(
+            json!({"temperature": 0.2, "top_p": 0.9, "top_k": 40}),
+        ));
+        assert_eq!(
+            (sampled.temperature, sampled.top_p, sampled.top_k),
+            (Some(0.2), Some(0.9), Some(40))
+        );
+    }
+
+    #[test]
+    fn tool_choice_and_parallel_calls_read_both_ways() {
+        let read = |choice: Value| {
+            let request = parse(body_with(json!({ "tool_choice": choice })));
+            (request.tool_choice, request.parallel_tool_calls)
+        };
+        assert_eq!(
+            read(json!({"type": "auto"})),
+            (Some(ToolChoice::Auto), None)
+        );
+        assert_eq!(
+            read(json!({"type": "any"})),
+            (Some(ToolChoice::Required), None)
+        );
+        assert_eq!(
+            read(json!({"type": "none"})),
+            (Some(ToolChoice::None), None)
+        );
+        assert_eq!(
+            read(json!({"type": "tool", "name": "get_weather", "disable_parallel_tool_use": true})),
+            (
+                Some(ToolChoice::Tool {
+                    name: "get_weather".into()
+                }),
+                Some(false)
+            )
+        );
+        assert_eq!(
+            read(json!({"type": "auto", "disable_parallel_tool_use": false})),
+            (Some(ToolChoice::Auto), Some(true))
+        );
+        let nameless = refused(body_with(json!({"tool_choice": {"type": "tool"}})));
+        assert!(is_invalid(&nameless, "tool_choice.name"));
+        let unknown = refused(body_with(json!({"tool_choice": {"type": "sometimes"}})));
+        assert!(is_invalid(&unknown, "tool_choice.type"));
+    }
+
+    #[test]
+    fn metadata_user_id_is_the_end_user_and_streams_ask_for_usage() {
+        let request = parse(body_with(
+            json!({"metadata": {"user_id": "u-42"}, "stream": true}),
+        ));
+        assert_eq!(request.end_user.as_deref(), Some("u-42"));
+        assert!(request.stream && request.include_usage);
+        let other = refused(body_with(json!({"metadata": {"tenant": "x"}})));
+        assert!(is_untranslatable(&other, "metadata.tenant"));
+    }
+
+    #[test]
+    fn malformed_bodies_name_the_field() {
+        assert!(is_invalid(&refused(json!([1, 2])), "body"));
+        assert!(is_invalid(&refused(json!({"model": "m"})), "messages"));
+        assert!(is_invalid(
+            &refused(body_with(json!({"messages": {"role": "user"}}))),
+            "messages"
+        ));
+        assert!(is_invalid(
+            &refused(body_with(json!({"messages": [{"role": "user"}]}))),
+            "messages[0].content"
+        ));
+        assert!(is_invalid(
+            &refused(user_says(json!([{"type": "text", "text": 7}]))),
+            "messages[0].content[0].text"
+        ));
+        assert!(is_invalid(
+            &refused(body_with(json!({"stop_sequences": ["a", 1]}))),
+            "stop_sequences[1]"
+        ));
+    }
+
+    // --- writing requests -------------------------------------------------------------------
+
+    #[test]
+    fn max_tokens_defaults_when_the_request_has_none() {
+        let mut request = saying(vec![user(vec![Part::text("Hi")])]);
+        let options = RenderOptions {
+            default_max_tokens: 777,
+        };
+        let body = render_request(&request, "claude-up", &options).unwrap();
+        assert_eq!(body["max_tokens"], 777);
+        assert_eq!(body["model"], "claude-up");
+        request.max_tokens = Some(50);
+        assert_eq!(render(&request).unwrap()["max_tokens"], 50);
+    }
+
+    #[test]
+    fn temperature_above_one_is_refused() {
+        let mut request = saying(vec![user(vec![Part::text("Hi")])]);
+        request.temperature = Some(1.5);
+        assert!(is_unsupported(
+            &render(&request).unwrap_err(),
+            "temperature"
+        ));
+        request.temperature = Some(1.0);
+        assert_eq!(render(&request).unwrap()["temperature"], 1.0);
+    }
+
+    #[test]
+    fn parameters_anthropic_lacks_are_refused_by_their_neutral_name() {
+        let base = saying(vec![user(vec![Part::text("Hi")])]);
+        let cases: [(&str, ChatRequest); 5] = [
+            (
+                "seed",
+                ChatRequest {
+                    seed: Some(7),
+                    ..base.clone()
+                },
+            ),
+            (
+                "presence_penalty",
+                ChatRequest {
+                    presence_penalty: Some(0.5),
+                    ..base.clone()
+                },
+            ),
+            (
+                "frequency_penalty",
+                ChatRequest {
+                    frequency_penalty: Some(0.5),
+                    ..base.clone()
+                },
+            ),
+            (
+                "response_format",
+                ChatRequest {
+                    response_format: Some(ResponseFormat::JsonObject),
+                    ..base.clone()
+                },
+            ),
+            (
+                "response_format",
+                ChatRequest {
+                    response_format: Some(ResponseFormat::JsonSchema {
+                        name: Some("answer".into()),
+                        schema: json!({"type": "object"}),
+                        strict: Some(true),
+                    }),
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (field, request) in cases {
+            assert!(
+                is_unsupported(&render(&request).unwrap_err(), field),
+                "{field}"
+            );
+        }
+        let text = ChatRequest {
+            response_format: Some(ResponseFormat::Text),
+            ..base
+        };
+        assert!(render(&text).is_ok());
+    }
+
+    #[test]
+    fn a_conversation_starting_with_the_assistant_is_refused() {
+        let request = saying(vec![
+            assistant(vec![Part::text("How can I help?")]),
+            user(vec![Part::text("Hi")]),
+        ]);
+        assert!(is_unsupported(
+            &render(&request).unwrap_err(),
+            "messages[0]"
+        ));
+    }
+
+    #[test]
+    fn adjacent_turns_of_one_role_merge_with_tool_results_first() {
+        let request = saying(vec![
+            user(vec![Part::text("Weather in Oslo and Bergen?")]),
+            assistant(vec![tool_call("toolu_01")]),
+            assistant(vec![tool_call("toolu_02")]),
+            user(vec![
+                Part::text("Here you go:"),
+                tool_result("toolu_01", "3 degrees"),
+            ]),
+            user(vec![tool_result("toolu_02", "9 degrees")]),
+        ]);
+        let body = render(&request).unwrap();
+        let turns = body["messages"].as_array().unwrap();
+        assert_eq!(turns.len(), 3);
+        assert_eq!(turns[1]["content"].as_array().unwrap().len(), 2);
+        let last: Vec<&str> = turns[2]["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|block| {
+                block["tool_use_id"]
+                    .as_str()
+                    .or(block["text"].as_str())
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(last, ["toolu_01", "toolu_02", "Here you go:"]);
+    }
+
+    #[test]
+    fn part_errors_name_the_neutral_message_and_part() {
+        let request = saying(vec![
+            user(vec![Part::text("a")]),
+            user(vec![Part::text("b")]),
+            user(vec![Part::text("c"), tool_call("toolu_01")]),
+        ]);
+        assert!(is_unsupported(
+            &render(&request).unwrap_err(),
+            "messages[2].content[1]"
+        ));
+        let image_from_assistant = saying(vec![
+            user(vec![Part::text("Draw")]),
+            assistant(vec![Part::Image {
+                image: Image::Url {
+                    url: "https://example.com/a.png".into(),
+                },
+            }]),
+        ]);
+        assert!(is_unsupported(
+            &render(&image_from_assistant).unwrap_err(),
+            "messages[1].content[0]"
+        ));
+        let nested = saying(vec![user(vec![Part::ToolResult {
+            call_id: "toolu_01".into(),
+            content: vec![tool_call("toolu_02")],
+            is_error: false,
+        }])]);
+        assert!(is_unsupported(
+            &render(&nested).unwrap_err(),
+            "messages[0].content[0].content[0]"
+        ));
+    }
+
+    #[test]
+    fn empty_text_is_not_sent_and_a_turn_with_nothing_left_out() {
+        let request = saying(vec![
+            user(vec![Part::text("Hi")]),
+            assistant(vec![Part::text(""), tool_call("toolu_01")]),
+            user(vec![tool_result("toolu_01", "")]),
+            user(vec![Part::text("")]),
+        ]);
+        let body = render(&request).unwrap();
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"location": "Oslo"}}
+                ]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01"}]},
+            ])
+        );
+    }
+
+    #[test]
+    fn disable_parallel_tool_use_is_written_both_ways() {
+        let with = |choice: Option<ToolChoice>, parallel: Option<bool>| {
+            let request = ChatRequest {
+                tool_choice: choice,
+                parallel_tool_calls: parallel,
+                ..saying(vec![user(vec![Part::text("Hi")])])
+            };
+            render(&request).unwrap().get("tool_choice").cloned()
+        };
+        assert_eq!(
+            with(None, Some(false)),
+            Some(json!({"type": "auto", "disable_parallel_tool_use": true}))
+        );
+        assert_eq!(
+            with(Some(ToolChoice::Required), Some(false)),
+            Some(json!({"type": "any", "disable_parallel_tool_use": true}))
+        );
+        assert_eq!(
+            with(Some(ToolChoice::Tool { name: "f".into() }), Some(true)),
+            Some(json!({"type": "tool", "name": "f", "disable_parallel_tool_use": false}))
+        );
+        assert_eq!(
+            with(Some(ToolChoice::None), Some(false)),
+            Some(json!({"type": "none"}))
+        );
+        assert_eq!(
+            with(Some(ToolChoice::Auto), None),
+            Some(json!({"type": "auto"}))
+        );
+        assert_eq!(with(None, None), None);
+        assert_eq!(with(None, Some(true)), None);
+    }
+
+    #[test]
+    fn system_end_user_and_stream_are_written_as_anthropic_names_them() {
+        let mut request = saying(vec![user(vec![Part::text("Hi")])]);
+        assert!(render(&request).unwrap().get("system").is_none());
+        request.system = vec!["Be brief.".into()];
+        request.end_user = Some("u-42".into());
+        request.stream = true;
+        request.include_usage = true;
+        request.stop = vec!["END".into()];
+        let body = render(&request).unwrap();
+        assert_eq!(body["system"], "Be brief.");
+        assert_eq!(body["metadata"], json!({"user_id": "u-42"}));
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        assert!(body.get("stream_options").is_none() && body.get("include_usage").is_none());
+        request.system.push("Answer in French.".into());
+        assert_eq!(
+            render(&request).unwrap()["system"],
+            json!([{"type": "text", "text": "Be brief."}, {"type": "text", "text": "Answer in French."}])
+        );
+    }
+
+    // --- answers ----------------------------------------------------------------------------
+
+    fn answer(stop_reason: &str, stop_sequence: Value) -> Value {
+        json!({
+            "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-opus-4-6",
+            "content": [{"type": "text", "text": "Hi"}],
+            "stop_reason": stop_reason, "stop_sequence": stop_sequence,
+            "usage": {"input_tokens": 3, "output_tokens": 1},
+        })
+    }
+
+    #[test]
+    fn stop_reasons_map_both_ways() {
+        let read = |name: &str| {
+            parse_response(&answer(name, Value::Null))
+                .unwrap()
+                .stop_reason
+                .unwrap()
+        };
+        assert_eq!(read("end_turn"), StopReason::EndTurn);
+        assert_eq!(read("max_tokens"), StopReason::MaxTokens);
+        assert_eq!(read("tool_use"), StopReason::ToolUse);
+        assert_eq!(read("refusal"), StopReason::ContentFilter);
+        assert_eq!(read("pause_turn"), StopReason::Other("pause_turn".into()));
+        assert_eq!(
+            read("model_context_window_exceeded"),
+            StopReason::Other("model_context_window_exceeded".into())
+        );
+        assert_eq!(read("stop_sequence"), StopReason::StopSequence(None));
+        let written = |reason: StopReason| {
+            let response = ChatResponse {
+                id: Some("msg_01".into()),
+                model: "m".into(),
+                content: vec![],
+                stop_reason: Some(reason),
+                usage: Usage::default(),
+            };
+            let body = render_response(&response);
+            (body["stop_reason"].clone(), body["stop_sequence"].clone())
+        };
+        assert_eq!(
+            written(StopReason::ContentFilter),
+            (json!("refusal"), Value::Null)
+        );
+        assert_eq!(
+            written(StopReason::Other("pause_turn".into())),
+            (json!("pause_turn"), Value::Null)
+        );
+        assert_eq!(
+            written(StopReason::Other("SAFETY".into())),
+            (json!("end_turn"), Value::Null)
+        );
+        assert_eq!(
+            written(StopReason::StopSequence(Some("END".into()))),
+            (json!("stop_sequence"), json!("END"))
+        );
+    }
+
+    #[test]
+    fn answers_skip_thinking_and_refuse_server_tool_blocks() {
+        let mut body = answer("end_turn", Value::Null);
+        body["content"] = json!([
+            {"type": "thinking", "thinking": "Short answer.", "signature": "EqQB"},
+            {"type": "text", "text": "Hi"},
+        ]);
+        assert_eq!(parse_response(&body).unwrap().content, [Part::text("Hi")]);
+        body["content"] = json!([
+            {"type": "server_tool_use", "id": "srvtoolu_014hJH82Qum7Td6UV8gDXThB", "name": "web_search", "input": {"query": "weather"}},
+        ]);
+        assert!(is_untranslatable(
+            &parse_response(&body).unwrap_err(),
+            "content[0]"
+        ));
+    }
+
+    #[test]
+    fn error_bodies_and_broken_answers_are_invalid() {
+        let error = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+        let refused = parse_response(&error).unwrap_err();
+        assert!(is_invalid(&refused, "error") && refused.to_string().contains("Overloaded"));
+        let mut body = answer("tool_use", Value::Null);
+        body["content"] = json!([{"type": "tool_use", "id": "toolu_01", "name": "f", "input": []}]);
+        assert!(is_invalid(
+            &parse_response(&body).unwrap_err(),
+            "content[0].input"
+        ));
+        assert!(is_invalid(
+            &parse_response(&json!({"id": "msg_01"})).unwrap_err(),
+            "content"
+        ));
+    }
+
+    #[test]
+    fn answers_without_id_or_counts_still_render_what_clients_read() {
+        let response = ChatResponse {
+            id: None,
+            model: "m".into(),
+            content: vec![Part::text("Hi")],
+            stop_reason: None,
+            usage: Usage::default(),
+        };
+        let body = render_response(&response);
+        assert_eq!(body["id"], MISSING_ID);
+        assert_eq!(
+            body["usage"],
+            json!({"input_tokens": 0, "output_tokens": 0})
+        );
+        assert_eq!(body["stop_reason"], Value::Null);
+    }
+
+    // --- stream decoding --------------------------------------------------------------------
+
+    fn frame(name: &str, data: Value) -> SseFrame {
+        SseFrame {
+            event: Some(name.into()),
+            data: data.to_string(),
+        }
+    }
+
+    fn decode_frames(frames: &[SseFrame]) -> Vec<StreamEvent> {
+        let mut decoder = Decoder::default();
+        let mut out = Vec::new();
+        for frame in frames {
+            decoder.decode(frame, &mut out);
+        }
+        decoder.finish(&mut out);
+        out
+    }
+
+    fn block_start(index: u64, block: Value) -> SseFrame {
+        frame(
+            "content_block_start",
+            json!({"type": "content_block_start", "index": index, "content_block": block}),
+        )
+    }
+
+    fn block_delta(index: u64, delta: Value) -> SseFrame {
+        frame(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": index, "delta": delta}),
+        )
+    }
+
+    fn text(text: &str) -> StreamEvent {
+        StreamEvent::TextDelta { text: text.into() }
+    }
+
+    #[test]
+    fn an_opening_text_and_a_whole_tool_input_are_not_lost() {
+        let events = decode_frames(&[
+            block_start(0, json!({"type": "text", "text": "Hel"})),
+            block_delta(0, json!({"type": "text_delta", "text": "lo"})),
+            block_start(
+                1,
+                json!({"type": "tool_use", "id": "toolu_01", "name": "f", "input": {"a": 1}}),
+            ),
+        ]);
+        assert_eq!(
+            events,
+            [
+                text("Hel"),
+                text("lo"),
+                StreamEvent::ToolCallStart {
+                    id: "toolu_01".into(),
+                    name: "f".into()
+                },
+                StreamEvent::ToolCallArguments {
+                    json: "{\"a\":1}".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn thinking_blocks_and_their_deltas_are_skipped() {
+        let events = decode_frames(&[
+            block_start(0, json!({"type": "thinking", "thinking": ""})),
+            block_delta(
+                0,
+                json!({"type": "thinking_delta", "thinking": "1071 = 2 × 462 + 147"}),
+            ),
+            block_delta(
+                0,
+                json!({"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds..."}),
+            ),
+            block_start(1, json!({"type": "text", "text": ""})),
+            block_delta(1, json!({"type": "text_delta", "text": "21"})),
+        ]);
+        assert_eq!(events, [text("21")]);
+    }
+
+    #[test]
+    fn blocks_with_no_translation_are_reported_and_their_input_not_misattributed() {
+        let events = decode_frames(&[
+            block_start(
+                0,
+                json!({"type": "tool_use", "id": "toolu_01", "name": "f", "input": {}}),
+            ),
+            block_delta(0, json!({"type": "input_json_delta", "partial_json": "{}"})),
+            block_start(
+                1,
+                json!({"type": "server_tool_use", "id": "srvtoolu_01", "name": "web_search", "input": {}}),
+            ),
+            block_delta(
+                1,
+                json!({"type": "input_json_delta", "partial_json": "{\"query\": \"x\"}"}),
+            ),
+        ]);
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(
+            matches!(&events[2], StreamEvent::Error { message } if message.contains("server_tool_use"))
+        );
+        let orphan = decode_frames(&[block_delta(
+            4,
+            json!({"type": "input_json_delta", "partial_json": "{"}),
+        )]);
+        assert!(matches!(&orphan[..], [StreamEvent::Error { .. }]));
+    }
+
+    #[test]
+    fn unreadable_data_and_error_events_become_errors_and_pings_nothing() {
+        let events = decode_frames(&[
+            frame("ping", json!({"type": "ping"})),
+            SseFrame {
+                event: Some("content_block_delta".into()),
+                data: "{\"type\": \"content_blo".into(),
+            },
+            frame(
+                "error",
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            ),
+            frame("some_future_event", json!({"type": "some_future_event"})),
+        ]);
+        assert_eq!(events.len(), 2);
+        assert!(
+            matches!(&events[0], StreamEvent::Error { message } if message.contains("content_block_delta"))
+        );
+        assert_eq!(
+            events[1],
+            StreamEvent::Error {
+                message: "Overloaded".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_cut_stream_has_no_end_and_cached_input_is_counted() {
+        let events = decode_frames(&[
+            frame(
+                "message_start",
+                json!({"type": "message_start", "message": {
+                    "id": "msg_01", "type": "message", "role": "assistant", "model": "claude-opus-4-6", "content": [],
+                    "stop_reason": null, "stop_sequence": null,
+                    "usage": {"input_tokens": 5, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 100, "output_tokens": 1},
+                }}),
+            ),
+            frame(
+                "message_delta",
+                json!({"type": "message_delta",
+                "delta": {"stop_reason": "stop_sequence", "stop_sequence": "END"},
+                "usage": {"input_tokens": 5, "cache_read_input_tokens": 100, "output_tokens": 9}}),
+            ),
+        ]);
+        assert_eq!(
+            events,
+            [
+                StreamEvent::Start {
+                    id: Some("msg_01".into()),
+                    model: "claude-opus-4-6".into(),
+                    usage: Usage {
+                        input_tokens: Some(115),
+                        output_tokens: Some(1)
+                    },
+                },
+                StreamEvent::Stop {
+                    reason: StopReason::StopSequence(Some("END".into()))
+                },
+                StreamEvent::Usage {
+                    usage: Usage {
+                        input_tokens: Some(105),
+                        output_tokens: Some(9)
+                    }
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_anthropic_stream_through_the_translator_completes_with_its_usage() {
+        let stream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"up\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        let options = EncoderOptions {
+            model: "mythos-5".into(),
+            fallback_id: "gen-1".into(),
+            created: 0,
+            include_usage: false,
+        };
+        let mut translator = super::super::StreamTranslator::new(FORMAT, FORMAT, options);
+        let mut out = translator.push(stream.as_bytes());
+        out.extend(translator.finish());
+        let out = String::from_utf8(out).unwrap();
+        assert!(translator.completed());
+        assert_eq!(
+            translator.usage(),
+            Usage {
+                input_tokens: Some(9),
+                output_tokens: Some(15)
+            }
+        );
+        assert!(out.contains("\"model\":\"mythos-5\"") && !out.contains("\"model\":\"up\""));
+        assert!(out.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+    }
+
+    // --- stream encoding --------------------------------------------------------------------
+
+    fn encode_events(events: &[StreamEvent]) -> Vec<(String, Value)> {
+        let mut encoder = Encoder::new(EncoderOptions {
+            model: "mythos-5".into(),
+            fallback_id: "msg_fallback".into(),
+            created: 0,
+            include_usage: false,
+        });
+        let mut out = Vec::new();
+        for event in events {
+            encoder.encode(event, &mut out);
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.is_empty() || text.ends_with("\n\n"));
+        text.split_terminator("\n\n")
+            .map(|event| {
+                let (name, data) = event.split_once('\n').unwrap();
+                let name = name.strip_prefix("event: ").unwrap().to_string();
+                let data = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+                (name, data)
+            })
+            .collect()
+    }
+
+    fn names(events: &[(String, Value)]) -> Vec<&str> {
+        events.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    fn start() -> StreamEvent {
+        StreamEvent::Start {
+            id: Some("msg_01".into()),
+            model: "upstream".into(),
+            usage: Usage {
+                input_tokens: Some(12),
+                output_tokens: None,
+            },
+        }
+    }
+
+    #[test]
+    fn block_boundaries_and_indices_follow_the_neutral_order() {
+        let encoded = encode_events(&[
+            start(),
+            text("Let me check."),
+            StreamEvent::ToolCallStart {
+                id: "toolu_01".into(),
+                name: "get_weather".into(),
+            },
+            StreamEvent::ToolCallArguments {
+                json: "{\"location\":".into(),
+            },
+            StreamEvent::ToolCallArguments {
+                json: " \"Oslo\"}".into(),
+            },
+            StreamEvent::ToolCallStart {
+                id: "toolu_02".into(),
+                name: "get_time".into(),
+            },
+            text("Done"),
+            text("."),
+            StreamEvent::End,
+        ]);
+        let shape: Vec<(&str, Option<u64>)> = encoded
+            .iter()
+            .map(|(name, data)| (name.as_str(), data["index"].as_u64()))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("message_start", None),
+                ("content_block_start", Some(0)),
+                ("content_block_delta", Some(0)),
+                ("content_block_stop", Some(0)),
+                ("content_block_start", Some(1)),
+                ("content_block_delta", Some(1)),
+                ("content_block_delta", Some(1)),
+                ("content_block_stop", Some(1)),
+                ("content_block_start", Some(2)),
+                ("content_block_stop", Some(2)),
+                ("content_block_start", Some(3)),
+                ("content_block_delta", Some(3)),
+                ("content_block_delta", Some(3)),
+                ("content_block_stop", Some(3)),
+                ("message_delta", None),
+                ("message_stop", None),
+            ]
+        );
+        assert_eq!(
+            encoded[4].1["content_block"],
+            json!({"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {}})
+        );
+        assert_eq!(
+            encoded[6].1["delta"],
+            json!({"type": "input_json_delta", "partial_json": " \"Oslo\"}"})
+        );
+        assert_eq!(encoded[0].1["message"]["model"], "mythos-5");
+        assert_eq!(
+            encoded[0].1["message"]["usage"],
+            json!({"input_tokens": 12, "output_tokens": 0})
+        );
+    }
+
+    #[test]
+    fn stop_and_usage_are_held_until_the_end() {
+        let encoded = encode_events(&[
+            start(),
+            text("a"),
+            StreamEvent::Stop {
+                reason: StopReason::StopSequence(Some("END".into())),
+            },
+            StreamEvent::Usage {
+                usage: Usage {
+                    input_tokens: Some(20),
+                    output_tokens: Some(3),
+                },
+            },
+            StreamEvent::End,
+        ]);
+        assert_eq!(
+            names(&encoded),
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert_eq!(
+            encoded[4].1,
+            json!({"type": "message_delta",
+                "delta": {"stop_reason": "stop_sequence", "stop_sequence": "END"},
+                "usage": {"input_tokens": 20, "output_tokens": 3}})
+        );
+    }
+
+    #[test]
+    fn a_stream_with_no_content_or_no_start_is_still_a_valid_sequence() {
+        let empty = encode_events(&[StreamEvent::End]);
+        assert_eq!(
+            names(&empty),
+            ["message_start", "message_delta", "message_stop"]
+        );
+        assert_eq!(empty[0].1["message"]["id"], "msg_fallback");
+        assert_eq!(empty[1].1["delta"]["stop_reason"], "end_turn");
+        assert_eq!(empty[1].1["usage"], json!({"output_tokens": 0}));
+        let no_start = encode_events(&[text("Hi"), StreamEvent::End]);
+        assert_eq!(no_start[0].0, "message_start");
+        assert_eq!(no_start.len(), 6);
+    }
+
+    #[test]
+    fn errors_are_anthropic_error_events_and_nothing_follows_the_end() {
+        let encoded = encode_events(&[
+            start(),
+            StreamEvent::ToolCallArguments { json: "{}".into() },
+            StreamEvent::Error {
+                message: "upstream overloaded".into(),
+            },
+            StreamEvent::End,
+            text("late"),
+            StreamEvent::End,
+        ]);
+        assert_eq!(
+            names(&encoded),
+            ["message_start", "error", "message_delta", "message_stop"]
+        );
+        assert_eq!(
+            encoded[1].1,
+            json!({"type": "error", "error": {"type": "api_error", "message": "upstream overloaded"}})
+        );
+    }
+
+    // --- no input panics --------------------------------------------------------------------
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop::sample::select(vec![
+                "text",
+                "image",
+                "tool_use",
+                "tool_result",
+                "user",
+                "assistant",
+                "base64",
+                "url",
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "text_delta",
+                "input_json_delta",
+                "tool",
+                "any",
+                "auto",
+                "none",
+                "thinking",
+                "disabled",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec![
+                            "model",
+                            "messages",
+                            "role",
+                            "content",
+                            "type",
+                            "text",
+                            "source",
+                            "system",
+                            "tools",
+                            "tool_choice",
+                            "input",
+                            "id",
+                            "name",
+                            "index",
+                            "delta",
+                            "message",
+                            "usage",
+                            "content_block",
+                            "tool_use_id",
+                            "is_error",
+                            "input_schema",
+                            "partial_json",
+                            "stop_reason",
+                        ]),
+                        inner
+                    ),
+                    0..6
+                )
+                .prop_map(|pairs| Value::Object(
+                    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn no_body_or_event_makes_the_translator_panic(value in any_json()) {
+            let _ = parse_request(&value);
+            let _ = parse_response(&value);
+            let mut decoder = Decoder::default();
+            let mut events = Vec::new();
+            for name in ["message_start", "content_block_start", "content_block_delta", "message_delta"] {
+                decoder.decode(&SseFrame { event: Some(name.into()), data: value.to_string() }, &mut events);
+            }
+            if let Ok(request) = parse_request(&value) {
+                let _ = render_request(&request, "m", &RenderOptions::default());
+            }
+            if let Ok(response) = parse_response(&value) {
+                let _ = render_response(&response);
+            }
+        }
     }
 }
