@@ -1441,6 +1441,7 @@ fn role_name(role: Role) -> &'static str {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use crate::sse::StreamRewrite;
 
     fn parse(body: Value) -> ChatRequest {
         parse_request(&body).unwrap()
