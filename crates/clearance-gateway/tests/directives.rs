@@ -581,22 +581,26 @@ async fn the_admin_api_activates_a_valid_directive_and_refuses_an_invalid_one() 
 }
 
 #[tokio::test]
-async fn a_reroute_this_endpoint_cannot_reach_is_a_recorded_denial() {
-    // gpt-5 is an OpenAI-format model: /v1/messages cannot serve it without translation.
+async fn a_reroute_to_a_model_of_another_format_is_served_translated() {
+    // gpt-5 is served by an OpenAI-format provider; the caller speaks Anthropic Messages.
     let reroute = "mode = \"enforce\"\nmodels = [\"mythos-5\"]\nwhen = \"!principal.us_person\"\nreroute = \"gpt-5\"";
     let (h, keys) = story_gateway(vec![directive("TO-GPT", reroute)]).await;
+    h.fake.clear_requests();
     let response = ask(&h, &keys["bjorn"], "/v1/messages", "mythos-5").await;
-    assert_eq!(response.status(), 451);
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clearance-served-model"), Some("gpt-5"));
     let id = header(&response, "x-clearance-request-id")
         .unwrap()
         .to_string();
     let body: Value = response.json().await.unwrap();
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("reroutes to `gpt-5`, which this endpoint cannot reach"),
-        "{message}"
-    );
+    assert_eq!(body["type"], "message", "an Anthropic answer: {body}");
+    assert_eq!(body["model"], "gpt-5");
+    let sent = h.fake.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path, "/v1/chat/completions");
+    assert_eq!(sent[0].body["model"], "gpt-5-2026");
     let record = h.record_for(&id).await;
-    assert_eq!(record["decision"], "deny");
+    assert_eq!(record["decision"], "reroute");
+    assert_eq!(record["served_model"], "gpt-5");
     assert_eq!(record["directive_ids"], serde_json::json!(["TO-GPT"]));
 }
