@@ -1,10 +1,11 @@
 //! `POST /v1/messages` in Anthropic's Messages wire format: a `message` object, or the named
-//! server-sent events `message_start` ... `message_stop`.
+//! server-sent events `message_start` ... `message_stop`. The answer is one `text` or one
+//! `tool_use` content block.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use crate::behavior::Behavior;
 use crate::connection::{ConnectionKiller, refuse};
 use crate::errors::{AnthropicError, Api, behavior_error, insert_request_id};
 use crate::prompt::Prompt;
-use crate::reply::Answer;
+use crate::reply::{Answer, Stop};
 use crate::sse::{named_event, sse_response};
 use crate::state::FakeState;
 
@@ -24,11 +25,12 @@ pub(crate) const PATH: &str = "/v1/messages";
 pub(crate) async fn messages(
     State(state): State<Arc<FakeState>>,
     killer: Option<Extension<ConnectionKiller>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let json = serde_json::from_slice::<Value>(&body).ok();
-    state.record(PATH, &headers, &body, json.as_ref());
+    state.record(&uri, &headers, &body, json.as_ref());
     let model = json
         .as_ref()
         .and_then(|j| j.get("model"))
@@ -89,43 +91,70 @@ fn answer(prompt: &Prompt, behavior: &Behavior) -> Response {
 struct Message {
     id: String,
     model: String,
+    /// The id of the `tool_use` block, if the answer is one.
+    tool_use_id: String,
 }
 
 impl Message {
     fn new(model: &str) -> Message {
+        let id = uuid::Uuid::now_v7().simple();
         Message {
-            id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
+            id: format!("msg_{id}"),
             model: model.to_owned(),
+            tool_use_id: format!("toolu_{id}"),
         }
     }
 
     /// The non-streaming `message` object.
     fn body(&self, prompt: &Prompt, answer: &Answer) -> Value {
         let mut message = self.frame(usage(prompt, answer.tokens()));
-        message["content"] = json!([{"type": "text", "text": answer.text()}]);
+        let block = match answer {
+            Answer::Text(text) => json!({"type": "text", "text": text.text()}),
+            Answer::ToolCall(call) => json!({
+                "type": "tool_use",
+                "id": self.tool_use_id,
+                "name": call.name,
+                "input": call.arguments,
+            }),
+        };
+        message["content"] = json!([block]);
         message["stop_reason"] = json!(stop_reason(answer));
         message
     }
 
-    /// The streamed events, in the order the real API sends them for one text block.
+    /// The streamed events, in the order the real API sends them for one content block: a
+    /// text block grows by `text_delta`s, a `tool_use` block starts with empty `input` and
+    /// grows by `input_json_delta`s of its JSON.
     fn events(&self, prompt: &Prompt, answer: &Answer) -> Vec<Bytes> {
-        let mut events = Vec::with_capacity(answer.pieces().len() + 6);
+        let (content_block, deltas): (Value, Vec<Value>) = match answer {
+            Answer::Text(text) => (
+                json!({"type": "text", "text": ""}),
+                text.pieces()
+                    .iter()
+                    .map(|piece| json!({"type": "text_delta", "text": piece}))
+                    .collect(),
+            ),
+            Answer::ToolCall(call) => (
+                json!({"type": "tool_use", "id": self.tool_use_id, "name": call.name, "input": {}}),
+                call.argument_fragments()
+                    .into_iter()
+                    .map(|fragment| json!({"type": "input_json_delta", "partial_json": fragment}))
+                    .collect(),
+            ),
+        };
+        let mut events = Vec::with_capacity(deltas.len() + 6);
         // message_start reports 1 output token, as the real API does before generating.
         let start = json!({"type": "message_start", "message": self.frame(usage(prompt, 1))});
         events.push(named_event("message_start", &start));
         let block_start = json!({
             "type": "content_block_start",
             "index": 0,
-            "content_block": {"type": "text", "text": ""},
+            "content_block": content_block,
         });
         events.push(named_event("content_block_start", &block_start));
         events.push(named_event("ping", &json!({"type": "ping"})));
-        for piece in answer.pieces() {
-            let delta = json!({
-                "type": "content_block_delta",
-                "index": 0,
-                "delta": {"type": "text_delta", "text": piece},
-            });
+        for delta in deltas {
+            let delta = json!({"type": "content_block_delta", "index": 0, "delta": delta});
             events.push(named_event("content_block_delta", &delta));
         }
         let block_stop = json!({"type": "content_block_stop", "index": 0});
@@ -159,10 +188,10 @@ impl Message {
 }
 
 fn stop_reason(answer: &Answer) -> &'static str {
-    if answer.cut_short {
-        "max_tokens"
-    } else {
-        "end_turn"
+    match answer.stop() {
+        Stop::Finished => "end_turn",
+        Stop::OutputCap => "max_tokens",
+        Stop::ToolCall => "tool_use",
     }
 }
 

@@ -1,5 +1,6 @@
 //! Credential checks as each provider does them: OpenAI reads `Authorization: Bearer KEY`,
-//! Anthropic reads `x-api-key: KEY`.
+//! Anthropic reads `x-api-key: KEY`, Gemini reads `x-goog-api-key: KEY` or the `key` query
+//! parameter.
 
 use axum::http::{HeaderMap, header};
 
@@ -25,6 +26,19 @@ pub(crate) fn check_bearer(headers: &HeaderMap, required: Option<&str>) -> KeyCh
 
 pub(crate) fn check_x_api_key(headers: &HeaderMap, required: Option<&str>) -> KeyCheck {
     compare(header_str(headers, "x-api-key").map(str::trim), required)
+}
+
+/// Gemini: the `x-goog-api-key` header, else the `key` query parameter.
+pub(crate) fn check_goog_api_key(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    required: Option<&str>,
+) -> KeyCheck {
+    let from_query = crate::query::param(query, "key");
+    let given = header_str(headers, "x-goog-api-key")
+        .map(str::trim)
+        .or(from_query.as_deref());
+    compare(given, required)
 }
 
 fn compare(given: Option<&str>, required: Option<&str>) -> KeyCheck {
@@ -83,6 +97,34 @@ mod tests {
         assert_eq!(check_x_api_key(&h, Some("ant-key")), KeyCheck::Accepted);
         assert_eq!(
             check_x_api_key(&HeaderMap::new(), Some("k")),
+            KeyCheck::Missing
+        );
+    }
+
+    #[test]
+    fn goog_api_key_checks_header_then_query() {
+        let h = headers("x-goog-api-key", "goog");
+        assert_eq!(
+            check_goog_api_key(&h, None, Some("goog")),
+            KeyCheck::Accepted
+        );
+        let none = HeaderMap::new();
+        assert_eq!(
+            check_goog_api_key(&none, Some("alt=sse&key=goog"), Some("goog")),
+            KeyCheck::Accepted
+        );
+        assert_eq!(
+            check_goog_api_key(&none, Some("key=bad"), Some("goog")),
+            KeyCheck::Wrong("bad".into())
+        );
+        assert_eq!(
+            check_goog_api_key(&none, Some("key="), Some("goog")),
+            KeyCheck::Missing
+        );
+        // The Bearer header of another API is not a Gemini key.
+        let bearer = headers("authorization", "Bearer goog");
+        assert_eq!(
+            check_goog_api_key(&bearer, None, Some("goog")),
             KeyCheck::Missing
         );
     }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// How the fake answers requests for one model (or for every model, as the default).
 ///
@@ -11,7 +12,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Behavior {
-    /// Answer with this HTTP status (400 or above) and the API's own error JSON.
+    /// Answer with this HTTP status (400 or above) and the API's own error JSON. Gemini answers
+    /// 451 the way Google refuses a region: HTTP 400 `FAILED_PRECONDITION`, "User location is
+    /// not supported for the API use." (Google never sends 451).
     pub status: Option<u16>,
     /// Wait this long before answering anything (time to first byte).
     pub delay_ms: Option<u64>,
@@ -25,6 +28,9 @@ pub struct Behavior {
     /// Text of the answer. Default: a fixed sentence naming the model and echoing the last
     /// user message.
     pub reply: Option<String>,
+    /// Answer with a call of this tool instead of text, unless the request ends with a tool
+    /// result (that is answered `tool result: ...` so a test sees the result arrive).
+    pub tool_call: Option<ToolCall>,
     /// Message inside the error JSON when `status` is set (default: the provider's usual one).
     pub error_message: Option<String>,
     /// Value of a `retry-after` header (seconds) sent with `status` errors.
@@ -32,6 +38,16 @@ pub struct Behavior {
     /// Apply the failure knobs (`status`, `refuse_connection`, `drop_after_events`) to only the
     /// first N requests that use this behavior, then answer normally: a provider that recovers.
     pub fail_times: Option<u32>,
+}
+
+/// A tool call the fake answers with: `{"name": "get_weather", "arguments": {"city": "Paris"}}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolCall {
+    pub name: String,
+    /// The call's arguments; a JSON object, as every provider requires.
+    #[serde(default)]
+    pub arguments: Map<String, Value>,
 }
 
 impl Behavior {

@@ -76,12 +76,17 @@ fn parse_behavior(body: &[u8]) -> Result<Behavior, String> {
         return Ok(Behavior::default());
     }
     let behavior: Behavior = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    match behavior.status {
-        Some(status) if !(100..=999).contains(&status) => {
-            Err(format!("status {status} is not an HTTP status code"))
-        }
-        _ => Ok(behavior),
+    if let Some(status) = behavior.status.filter(|s| !(100..=999).contains(s)) {
+        return Err(format!("status {status} is not an HTTP status code"));
     }
+    if behavior
+        .tool_call
+        .as_ref()
+        .is_some_and(|call| call.name.is_empty())
+    {
+        return Err("tool_call.name must not be empty".to_owned());
+    }
+    Ok(behavior)
 }
 
 fn bad_request(message: &str) -> Response {

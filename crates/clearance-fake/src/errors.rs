@@ -1,7 +1,8 @@
 //! Error responses in each provider's real shape. OpenAI:
 //! `{"error":{"message","type","param","code"}}`; Anthropic:
-//! `{"type":"error","error":{"type","message"},"request_id"}`, with the error type each status
-//! has in the provider's documentation.
+//! `{"type":"error","error":{"type","message"},"request_id"}`; Gemini (Google's `google.rpc.Status`
+//! in JSON): `{"error":{"code","message","status","details"?}}`. Each status gets the error type
+//! (or Google status name) the provider's documentation gives it.
 
 use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -19,6 +20,7 @@ pub(crate) const ANTHROPIC_REQUEST_ID: &str = "request-id";
 pub(crate) enum Api {
     OpenAi,
     Anthropic,
+    Gemini,
 }
 
 /// An error as OpenAI reports it.
@@ -155,6 +157,114 @@ impl AnthropicError {
     }
 }
 
+/// An error as the Gemini API reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct GeminiError {
+    /// The HTTP status, repeated as `code` in the body.
+    pub status: u16,
+    /// Google's canonical status name (`INVALID_ARGUMENT`, `RESOURCE_EXHAUSTED`, ...).
+    pub kind: &'static str,
+    pub message: String,
+    /// `google.rpc` detail objects; left out of the body when empty, as Google does.
+    pub details: Vec<Value>,
+}
+
+/// Google's wording when it refuses a caller's location, which it sends as 400.
+pub(crate) const GEMINI_LOCATION_REFUSED: &str = "User location is not supported for the API use.";
+
+impl GeminiError {
+    /// The error Gemini gives for `status`, with its usual message unless one is given. 451 is
+    /// answered as Google answers a region it refuses: 400 `FAILED_PRECONDITION`.
+    pub(crate) fn for_status(status: u16, model: &str, message: Option<&str>) -> GeminiError {
+        let (status, kind, usual) = match status {
+            451 => (400, "FAILED_PRECONDITION", GEMINI_LOCATION_REFUSED.to_owned()),
+            400 => (400, "INVALID_ARGUMENT", "Request contains an invalid argument.".to_owned()),
+            401 => (
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.".to_owned(),
+            ),
+            403 => (403, "PERMISSION_DENIED", "The caller does not have permission".to_owned()),
+            404 => (
+                404,
+                "NOT_FOUND",
+                format!("models/{model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods."),
+            ),
+            409 => (409, "ABORTED", "The operation was aborted.".to_owned()),
+            402 | 429 => (
+                status,
+                "RESOURCE_EXHAUSTED",
+                "Resource has been exhausted (e.g. check quota).".to_owned(),
+            ),
+            499 => (499, "CANCELLED", "The operation was cancelled.".to_owned()),
+            501 => (501, "UNIMPLEMENTED", "Method not implemented.".to_owned()),
+            503 => (503, "UNAVAILABLE", "The model is overloaded. Please try again later.".to_owned()),
+            504 => (
+                504,
+                "DEADLINE_EXCEEDED",
+                "Deadline expired before operation could complete.".to_owned(),
+            ),
+            s if s >= 500 => (
+                s,
+                "INTERNAL",
+                "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting".to_owned(),
+            ),
+            s => (s, "FAILED_PRECONDITION", "Precondition check failed.".to_owned()),
+        };
+        GeminiError {
+            status,
+            kind,
+            message: message.map_or(usual, str::to_owned),
+            details: Vec::new(),
+        }
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> GeminiError {
+        GeminiError {
+            status: 400,
+            kind: "INVALID_ARGUMENT",
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> GeminiError {
+        GeminiError {
+            status: 404,
+            kind: "NOT_FOUND",
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    /// Adds the `RetryInfo` detail Google sends with quota errors (`"retryDelay": "7s"`).
+    fn with_retry_delay(mut self, retry_after_s: Option<u64>) -> GeminiError {
+        if let Some(secs) = retry_after_s.filter(|_| self.kind == "RESOURCE_EXHAUSTED") {
+            self.details.push(json!({
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": format!("{secs}s"),
+            }));
+        }
+        self
+    }
+
+    pub(crate) fn body(&self) -> Value {
+        let mut error = json!({
+            "code": self.status,
+            "message": self.message,
+            "status": self.kind,
+        });
+        if !self.details.is_empty() {
+            error["details"] = Value::Array(self.details.clone());
+        }
+        json!({ "error": error })
+    }
+
+    pub(crate) fn into_response(self, retry_after_s: Option<u64>) -> Response {
+        error_response(self.status, self.body(), Api::Gemini, retry_after_s)
+    }
+}
+
 /// Anthropic's documented error type per HTTP status; other 4xx are `invalid_request_error`,
 /// other 5xx `api_error`.
 pub(crate) fn anthropic_error_type(status: u16) -> &'static str {
@@ -180,6 +290,9 @@ pub(crate) fn behavior_error(api: Api, status: u16, behavior: &Behavior, model: 
         Api::Anthropic => {
             AnthropicError::for_status(status, model, message).into_response(behavior.retry_after_s)
         }
+        Api::Gemini => GeminiError::for_status(status, model, message)
+            .with_retry_delay(behavior.retry_after_s)
+            .into_response(behavior.retry_after_s),
     }
 }
 
@@ -197,11 +310,13 @@ fn error_response(status: u16, body: Value, api: Api, retry_after_s: Option<u64>
     response
 }
 
-/// Adds the provider's request-id header, as real responses carry one.
+/// Adds the provider's request-id header, as real responses carry one. Gemini sends none (its
+/// bodies carry a `responseId`).
 pub(crate) fn insert_request_id(headers: &mut axum::http::HeaderMap, api: Api) {
     let name = match api {
         Api::OpenAi => OPENAI_REQUEST_ID,
         Api::Anthropic => ANTHROPIC_REQUEST_ID,
+        Api::Gemini => return,
     };
     if let Ok(value) = HeaderValue::from_str(&new_request_id()) {
         headers.insert(HeaderName::from_static(name), value);
@@ -241,6 +356,43 @@ mod tests {
         assert_eq!(body["error"]["type"], "requests");
         assert_eq!(body["error"]["code"], "rate_limit_exceeded");
         assert!(body["error"]["param"].is_null());
+    }
+
+    #[test]
+    fn gemini_statuses_per_http_status() {
+        let cases = [
+            (400, 400, "INVALID_ARGUMENT"),
+            (403, 403, "PERMISSION_DENIED"),
+            (404, 404, "NOT_FOUND"),
+            (429, 429, "RESOURCE_EXHAUSTED"),
+            (451, 400, "FAILED_PRECONDITION"),
+            (500, 500, "INTERNAL"),
+            (503, 503, "UNAVAILABLE"),
+            (504, 504, "DEADLINE_EXCEEDED"),
+        ];
+        for (asked, http, kind) in cases {
+            let error = GeminiError::for_status(asked, "m", None);
+            assert_eq!((error.status, error.kind), (http, kind), "status {asked}");
+            assert_eq!(error.body()["error"]["code"], http);
+            assert_eq!(error.body()["error"]["status"], kind);
+            assert!(error.body()["error"].get("details").is_none());
+        }
+        assert_eq!(
+            GeminiError::for_status(451, "m", None).message,
+            GEMINI_LOCATION_REFUSED
+        );
+    }
+
+    #[test]
+    fn gemini_quota_errors_say_when_to_retry() {
+        let body = GeminiError::for_status(429, "m", None)
+            .with_retry_delay(Some(7))
+            .body();
+        assert_eq!(body["error"]["details"][0]["retryDelay"], "7s");
+        let body = GeminiError::for_status(500, "m", None)
+            .with_retry_delay(Some(7))
+            .body();
+        assert!(body["error"].get("details").is_none());
     }
 
     #[test]

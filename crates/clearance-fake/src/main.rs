@@ -7,14 +7,15 @@ use std::process::ExitCode;
 use clap::Parser;
 use clearance_fake::FakeServer;
 
-/// Fake OpenAI and Anthropic providers speaking the real wire formats.
+/// Fake OpenAI, Anthropic and Gemini providers speaking the real wire formats.
 #[derive(Debug, Parser)]
 #[command(name = "clearance-fake", version)]
 struct Args {
     /// Address to listen on (port 0 picks a free port; the line printed says which).
     #[arg(long, default_value = "127.0.0.1:9101")]
     listen: String,
-    /// Demand this key (OpenAI: `Authorization: Bearer KEY`; Anthropic: `x-api-key: KEY`).
+    /// Demand this key (OpenAI: `Authorization: Bearer KEY`; Anthropic: `x-api-key: KEY`;
+    /// Gemini: `x-goog-api-key: KEY` or `?key=KEY`).
     #[arg(long, env = "CLEARANCE_FAKE_REQUIRE_KEY")]
     require_key: Option<String>,
 }

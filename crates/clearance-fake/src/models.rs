@@ -1,11 +1,12 @@
-//! `GET /v1/models`: the model list, cheap enough for health checks. Answers in Anthropic's
-//! shape when the request carries `anthropic-version` (as Anthropic clients do), otherwise in
-//! OpenAI's. Follows the default behavior without using up its `fail_times`.
+//! `GET /v1/models` and `GET /v1beta/models`: the model list, cheap enough for health checks.
+//! `/v1beta/models` answers in Gemini's shape; `/v1/models` in Anthropic's when the request
+//! carries `anthropic-version` (as Anthropic clients do), otherwise in OpenAI's. Follows the
+//! default behavior without using up its `fail_times`.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use crate::connection::{ConnectionKiller, refuse};
 use crate::errors::{Api, behavior_error, insert_request_id};
 use crate::state::FakeState;
-use crate::{anthropic, openai};
+use crate::{anthropic, gemini, openai};
 
 /// A fixed creation time keeps the list deterministic.
 const CREATED_UNIX: i64 = 1_735_689_600;
@@ -22,6 +23,7 @@ const CREATED_RFC3339: &str = "2025-01-01T00:00:00Z";
 pub(crate) async fn list(
     State(state): State<Arc<FakeState>>,
     killer: Option<Extension<ConnectionKiller>>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let behavior = state.default_behavior();
@@ -29,11 +31,12 @@ pub(crate) async fn list(
         return refuse(killer.map(|Extension(k)| k)).await;
     }
     behavior.wait_before_answer().await;
-    let api = api_of(&headers);
+    let api = api_of(uri.path(), &headers);
     let required = state.required_key();
     let rejection = match api {
         Api::OpenAi => openai::reject_credential(&headers, required.as_deref()),
         Api::Anthropic => anthropic::reject_credential(&headers, required.as_deref()),
+        Api::Gemini => gemini::reject_credential(&headers, uri.query(), required.as_deref()),
     };
     if let Some(rejection) = rejection {
         return rejection;
@@ -45,15 +48,19 @@ pub(crate) async fn list(
     let body = match api {
         Api::OpenAi => openai_list(&models),
         Api::Anthropic => anthropic_list(&models),
+        Api::Gemini => gemini_list(&models),
     };
     let mut response = Json(body).into_response();
     insert_request_id(response.headers_mut(), api);
     response
 }
 
-/// Anthropic's SDKs always send `anthropic-version`; OpenAI's never do.
-pub(crate) fn api_of(headers: &HeaderMap) -> Api {
-    if headers.contains_key("anthropic-version") {
+/// Gemini lives under `/v1beta/`; of the other two, Anthropic's SDKs always send
+/// `anthropic-version` and OpenAI's never do.
+pub(crate) fn api_of(path: &str, headers: &HeaderMap) -> Api {
+    if path.starts_with(gemini::API_PREFIX) {
+        Api::Gemini
+    } else if headers.contains_key("anthropic-version") {
         Api::Anthropic
     } else {
         Api::OpenAi
@@ -79,4 +86,22 @@ fn anthropic_list(models: &[String]) -> Value {
         "first_id": models.first(),
         "last_id": models.last(),
     })
+}
+
+fn gemini_list(models: &[String]) -> Value {
+    let models: Vec<Value> = models
+        .iter()
+        .map(|id| {
+            json!({
+                "name": format!("models/{id}"),
+                "version": "001",
+                "displayName": id,
+                "description": "A model served by clearance-fake.",
+                "inputTokenLimit": 1_048_576,
+                "outputTokenLimit": 65_536,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
+            })
+        })
+        .collect();
+    json!({ "models": models })
 }

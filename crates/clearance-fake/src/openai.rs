@@ -1,10 +1,11 @@
 //! `POST /v1/chat/completions` in OpenAI's Chat Completions wire format: a `chat.completion`
-//! object, or `chat.completion.chunk` server-sent events ending in `data: [DONE]`.
+//! object, or `chat.completion.chunk` server-sent events ending in `data: [DONE]`. The answer is
+//! text or one `function` tool call.
 
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
@@ -15,7 +16,7 @@ use crate::behavior::Behavior;
 use crate::connection::{ConnectionKiller, refuse};
 use crate::errors::{Api, OpenAiError, behavior_error, insert_request_id};
 use crate::prompt::Prompt;
-use crate::reply::Answer;
+use crate::reply::{Answer, Stop, ToolCallAnswer};
 use crate::sse::{data_event, done_event, sse_response};
 use crate::state::FakeState;
 
@@ -29,11 +30,12 @@ const MALFORMED_JSON: &str = "We could not parse the JSON body of your request. 
 pub(crate) async fn chat_completions(
     State(state): State<Arc<FakeState>>,
     killer: Option<Extension<ConnectionKiller>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let json = serde_json::from_slice::<Value>(&body).ok();
-    state.record(PATH, &headers, &body, json.as_ref());
+    state.record(&uri, &headers, &body, json.as_ref());
     let model = json
         .as_ref()
         .and_then(|j| j.get("model"))
@@ -106,6 +108,8 @@ struct Completion {
     id: String,
     created: i64,
     model: String,
+    /// The id of the tool call, if the answer is one.
+    call_id: String,
 }
 
 impl Completion {
@@ -114,11 +118,31 @@ impl Completion {
             id: format!("chatcmpl-{}", uuid::Uuid::now_v7().simple()),
             created: chrono::Utc::now().timestamp(),
             model: model.to_owned(),
+            call_id: format!("call_{}", uuid::Uuid::now_v7().simple()),
         }
     }
 
     /// The non-streaming `chat.completion` object.
     fn body(&self, prompt: &Prompt, answer: &Answer) -> Value {
+        let message = match answer {
+            Answer::Text(text) => json!({
+                "role": "assistant",
+                "content": text.text(),
+                "refusal": null,
+                "annotations": [],
+            }),
+            Answer::ToolCall(call) => json!({
+                "role": "assistant",
+                "content": null,
+                "tool_calls": [{
+                    "id": self.call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments_json()},
+                }],
+                "refusal": null,
+                "annotations": [],
+            }),
+        };
         json!({
             "id": self.id,
             "object": "chat.completion",
@@ -126,12 +150,7 @@ impl Completion {
             "model": self.model,
             "choices": [{
                 "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": answer.text(),
-                    "refusal": null,
-                    "annotations": [],
-                },
+                "message": message,
                 "logprobs": null,
                 "finish_reason": finish_reason(answer),
             }],
@@ -141,18 +160,23 @@ impl Completion {
         })
     }
 
-    /// The streamed events: role chunk, one chunk per piece, finish chunk, optional usage
-    /// chunk, `[DONE]`.
+    /// The streamed events: role chunk, one chunk per text piece (or per fragment of the tool
+    /// call's arguments), finish chunk, optional usage chunk, `[DONE]`.
     fn events(&self, prompt: &Prompt, answer: &Answer) -> Vec<Bytes> {
-        let mut events = Vec::with_capacity(answer.pieces().len() + 4);
-        let role = json!({"role": "assistant", "content": "", "refusal": null});
-        events.push(data_event(&self.chunk(prompt, role, None)));
-        for piece in answer.pieces() {
-            events.push(data_event(&self.chunk(
-                prompt,
-                json!({ "content": piece }),
-                None,
-            )));
+        let deltas = match answer {
+            Answer::Text(text) => {
+                let role = json!({"role": "assistant", "content": "", "refusal": null});
+                let pieces = text
+                    .pieces()
+                    .iter()
+                    .map(|piece| json!({ "content": piece }));
+                std::iter::once(role).chain(pieces).collect()
+            }
+            Answer::ToolCall(call) => self.tool_call_deltas(call),
+        };
+        let mut events = Vec::with_capacity(deltas.len() + 3);
+        for delta in deltas {
+            events.push(data_event(&self.chunk(prompt, delta, None)));
         }
         let finish = self.chunk(prompt, json!({}), Some(finish_reason(answer)));
         events.push(data_event(&finish));
@@ -161,6 +185,25 @@ impl Completion {
         }
         events.push(done_event());
         events
+    }
+
+    /// The call's id and name with empty arguments, then the arguments in fragments.
+    fn tool_call_deltas(&self, call: &ToolCallAnswer) -> Vec<Value> {
+        let opening = json!({
+            "role": "assistant",
+            "content": null,
+            "tool_calls": [{
+                "index": 0,
+                "id": self.call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }],
+            "refusal": null,
+        });
+        let fragments = call.argument_fragments().into_iter().map(
+            |fragment| json!({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]}),
+        );
+        std::iter::once(opening).chain(fragments).collect()
     }
 
     fn chunk(&self, prompt: &Prompt, delta: Value, finish_reason: Option<&str>) -> Value {
@@ -197,7 +240,11 @@ impl Completion {
 }
 
 fn finish_reason(answer: &Answer) -> &'static str {
-    if answer.cut_short { "length" } else { "stop" }
+    match answer.stop() {
+        Stop::Finished => "stop",
+        Stop::OutputCap => "length",
+        Stop::ToolCall => "tool_calls",
+    }
 }
 
 fn usage(prompt: &Prompt, answer: &Answer) -> Value {

@@ -1,5 +1,6 @@
-//! The one router serving both provider APIs and the control plane, plus a 404 in the shape of
-//! whichever API the caller speaks.
+//! The one router serving the three provider APIs and the control plane, plus a 404 in the shape
+//! of whichever API the caller speaks. No route needs authentication except the model calls and
+//! lists, which check the required key themselves, each in its API's way.
 
 use std::sync::Arc;
 
@@ -9,10 +10,10 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 
-use crate::errors::{AnthropicError, Api, OpenAiError};
+use crate::errors::{AnthropicError, Api, GeminiError, OpenAiError};
 use crate::models::api_of;
 use crate::state::FakeState;
-use crate::{anthropic, control, models, openai};
+use crate::{anthropic, control, gemini, models, openai};
 
 /// Benchmarks send long prompts; axum's 2 MB default would reject them before the fake sees them.
 const BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
@@ -22,6 +23,8 @@ pub(crate) fn router(state: Arc<FakeState>) -> Router {
         .route(openai::PATH, post(openai::chat_completions))
         .route(anthropic::PATH, post(anthropic::messages))
         .route("/v1/models", get(models::list))
+        .route(gemini::MODEL_CALL_ROUTE, post(gemini::model_call))
+        .route(gemini::MODELS_PATH, get(models::list))
         .route(
             "/_fake/behavior",
             get(control::get_behaviors)
@@ -42,7 +45,7 @@ pub(crate) fn router(state: Arc<FakeState>) -> Router {
 }
 
 async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    match api_of(&headers) {
+    match api_of(uri.path(), &headers) {
         Api::OpenAi => {
             let message = format!("Invalid URL ({method} {})", uri.path());
             let mut error = OpenAiError::invalid_request(message);
@@ -52,5 +55,6 @@ async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
         Api::Anthropic => {
             AnthropicError::for_status(404, "", Some("Not Found")).into_response(None)
         }
+        Api::Gemini => GeminiError::not_found("Method not found.").into_response(None),
     }
 }

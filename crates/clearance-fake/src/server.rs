@@ -18,7 +18,7 @@ use crate::state::{FakeState, RecordedRequest};
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
-/// A running fake provider serving OpenAI and Anthropic APIs on one port.
+/// A running fake provider serving the OpenAI, Anthropic and Gemini APIs on one port.
 ///
 /// Dropping it stops the server too; [`FakeServer::shutdown`] also waits until it has stopped.
 #[derive(Debug)]
@@ -59,6 +59,11 @@ impl FakeServer {
         format!("http://{}", self.addr)
     }
 
+    /// `http://ADDR`: Google's SDKs take the host root and add `/v1beta/models/...`.
+    pub fn gemini_base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Sets the behavior for one upstream model id, or with `None` the default for all models.
     pub fn set_behavior(&self, model: Option<&str>, behavior: Behavior) {
         self.state.set_behavior(model, behavior);
@@ -86,8 +91,10 @@ impl FakeServer {
         self.state.clear_requests();
     }
 
-    /// With `Some(key)`, requests without that credential get 401 in their API's error shape
-    /// (OpenAI: `Authorization: Bearer KEY`; Anthropic: `x-api-key: KEY`). `None` accepts all.
+    /// With `Some(key)`, requests without that credential are refused in their API's error
+    /// shape (OpenAI: `Authorization: Bearer KEY`, else 401; Anthropic: `x-api-key: KEY`, else
+    /// 401; Gemini: `x-goog-api-key: KEY` or `?key=KEY`, else 403 when missing and 400 when
+    /// wrong, as Google answers). `None` accepts all.
     pub fn require_key(&self, key: Option<String>) {
         self.state.set_required_key(key);
     }

@@ -25,6 +25,11 @@ pub(crate) fn named_event(name: &str, data: &Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
+/// `data: JSON` ended by CRLF CRLF, as Google's `alt=sse` streams are framed.
+pub(crate) fn gemini_event(data: &Value) -> Bytes {
+    Bytes::from(format!("data: {data}\r\n\r\n"))
+}
+
 /// OpenAI's end-of-stream marker.
 pub(crate) fn done_event() -> Bytes {
     Bytes::from_static(b"data: [DONE]\n\n")
@@ -128,5 +133,6 @@ mod tests {
             "event: ping\ndata: {\"type\":\"ping\"}\n\n"
         );
         assert_eq!(data_event(&json!({"a": 1})), "data: {\"a\":1}\n\n");
+        assert_eq!(gemini_event(&json!({"a": 1})), "data: {\"a\":1}\r\n\r\n");
     }
 }

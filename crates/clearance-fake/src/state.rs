@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,16 +23,23 @@ const RECORDED_HEADERS: &[&str] = &[
     "content-type",
     "openai-organization",
     "openai-project",
+    "x-goog-api-key",
 ];
 
-/// One model call the fake received (`POST /v1/chat/completions` or `POST /v1/messages`),
-/// including ones it rejected.
+/// One model call the fake received (`POST /v1/chat/completions`, `POST /v1/messages`,
+/// `POST /v1beta/models/MODEL:generateContent` or `:streamGenerateContent`), including ones it
+/// rejected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedRequest {
     pub method: String,
+    /// The URL path; for Gemini it names the model and the action.
     pub path: String,
+    /// The URL query string, if any, with the value of every `key` parameter replaced by
+    /// `REDACTED` (Gemini clients may send their API key there): `alt=sse&key=REDACTED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
     /// Selected headers, names lower-cased: authorization, x-api-key, anthropic-version,
-    /// anthropic-beta, content-type, openai-organization, openai-project.
+    /// anthropic-beta, content-type, openai-organization, openai-project, x-goog-api-key.
     pub headers: BTreeMap<String, String>,
     /// The JSON body; a body that is not JSON is kept as a string of its (lossy UTF-8) text.
     pub body: Value,
@@ -44,9 +51,12 @@ impl RecordedRequest {
         self.headers.get(name).map(String::as_str)
     }
 
-    /// The `model` field of the body, if any.
+    /// The model asked for: the `model` field of the body, or for Gemini the model in the path.
     pub fn model(&self) -> Option<&str> {
-        self.body.get("model").and_then(Value::as_str)
+        self.body
+            .get("model")
+            .and_then(Value::as_str)
+            .or_else(|| crate::gemini::model_and_action(&self.path).map(|(model, _)| model))
     }
 }
 
@@ -67,14 +77,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl FakeState {
     pub(crate) fn record(
         &self,
-        path: &str,
+        uri: &Uri,
         headers: &HeaderMap,
         raw_body: &[u8],
         body: Option<&Value>,
     ) {
         let request = RecordedRequest {
             method: "POST".to_owned(),
-            path: path.to_owned(),
+            path: uri.path().to_owned(),
+            query: uri.query().map(crate::query::redacted),
             headers: selected_headers(headers),
             body: body
                 .cloned()

@@ -4,7 +4,10 @@
 mod common;
 
 use clearance_fake::{Behavior, RecordedRequest};
-use common::{anthropic_body, client, openai_body, post_anthropic, post_openai, start};
+use common::{
+    anthropic_body, client, gemini_body, gemini_url, openai_body, post_anthropic, post_openai,
+    start,
+};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -137,6 +140,71 @@ async fn recorded_requests_are_listed_and_cleared_over_http() {
         .unwrap();
     assert_eq!(cleared.status(), 204);
     assert!(server.requests().is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn gemini_requests_are_recorded_with_model_action_and_redacted_query() {
+    let server = start().await;
+    let http = client();
+    http.post(gemini_url(&server, "gemini-2.5-flash", false))
+        .header("x-goog-api-key", "AIza-header-key")
+        .json(&gemini_body("first"))
+        .send()
+        .await
+        .unwrap();
+    http.post(format!(
+        "{}&key=AIza-query-key",
+        gemini_url(&server, "gemini-2.5-pro", true)
+    ))
+    .json(&gemini_body("second"))
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let plain = &requests[0];
+    assert_eq!(plain.method, "POST");
+    assert_eq!(
+        plain.path,
+        "/v1beta/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(plain.query, None);
+    assert_eq!(plain.header("x-goog-api-key"), Some("AIza-header-key"));
+    assert_eq!(plain.model(), Some("gemini-2.5-flash"));
+    assert_eq!(plain.body["contents"][0]["parts"][0]["text"], "first");
+    assert_eq!(
+        plain.body["systemInstruction"]["parts"][0]["text"],
+        "You are a test."
+    );
+
+    let streamed = &requests[1];
+    assert_eq!(
+        streamed.path,
+        "/v1beta/models/gemini-2.5-pro:streamGenerateContent"
+    );
+    assert_eq!(streamed.query.as_deref(), Some("alt=sse&key=REDACTED"));
+    assert_eq!(streamed.header("x-goog-api-key"), None);
+    assert_eq!(streamed.model(), Some("gemini-2.5-pro"));
+
+    // Over HTTP the query is there when there is one, and the key never is.
+    let listed: Value = http
+        .get(format!("http://{}/_fake/requests", server.addr()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(listed[0].get("query").is_none());
+    assert_eq!(listed[1]["query"], "alt=sse&key=REDACTED");
+    assert!(!listed.to_string().contains("AIza-query-key"));
+    let parsed: Vec<RecordedRequest> = serde_json::from_value(listed).unwrap();
+    assert_eq!(parsed, requests);
     server.shutdown().await;
 }
 

@@ -1,5 +1,6 @@
 //! Injected faults over real HTTP, as a gateway's client sees them: delays, paced streams,
-//! streams cut mid-way, refused connections, per-model overrides, recovery after `fail_times`.
+//! streams cut mid-way, refused connections, per-model overrides, recovery after `fail_times`,
+//! in each of the three APIs.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use clearance_fake::Behavior;
 use common::{
-    anthropic_body, openai_body, parse_sse, post_anthropic, post_openai, read_until_error, start,
+    anthropic_body, gemini_body, gemini_url, openai_body, parse_sse, post_anthropic, post_gemini,
+    post_openai, read_until_error, start,
 };
 use futures::StreamExt;
 use serde_json::Value;
@@ -30,6 +32,11 @@ async fn delay_holds_back_the_answer() {
 
     let started = Instant::now();
     let response = post_anthropic(&server, &anthropic_body("m", "hi", false)).await;
+    assert_eq!(response.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    let started = Instant::now();
+    let response = post_gemini(&server, "m", &gemini_body("hi"), false).await;
     assert_eq!(response.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
     server.shutdown().await;
@@ -123,6 +130,64 @@ async fn anthropic_stream_dropped_mid_way_is_an_error() {
 }
 
 #[tokio::test]
+async fn gemini_stream_dropped_mid_way_is_an_error() {
+    let server = start().await;
+    server.set_behavior(
+        Some("gemini-flaky"),
+        Behavior {
+            drop_after_events: Some(2),
+            chunk_delay_ms: Some(5),
+            ..Behavior::default()
+        },
+    );
+    let response = post_gemini(
+        &server,
+        "gemini-flaky",
+        &gemini_body("tell me a long story"),
+        true,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let (received, failed) = read_until_error(response).await;
+    assert!(failed, "client must see the cut as an error");
+    let events = parse_sse(&received);
+    assert_eq!(events.len(), 2, "{received}");
+    for event in &events {
+        assert!(
+            event.json()["candidates"][0].get("finishReason").is_none(),
+            "the cut comes before the finish"
+        );
+    }
+    assert_eq!(
+        post_gemini(&server, "gemini-flaky", &gemini_body("hi"), false)
+            .await
+            .status(),
+        200
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn gemini_failures_run_out_after_fail_times() {
+    let server = start().await;
+    server.set_behavior(
+        Some("gemini-flaky"),
+        Behavior {
+            status: Some(503),
+            fail_times: Some(1),
+            ..Behavior::default()
+        },
+    );
+    let first = post_gemini(&server, "gemini-flaky", &gemini_body("hi"), true).await;
+    assert_eq!(first.status(), 503);
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["error"]["status"], "UNAVAILABLE");
+    let second = post_gemini(&server, "gemini-flaky", &gemini_body("hi"), true).await;
+    assert_eq!(second.status(), 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn refused_connection_is_a_transport_error() {
     let server = start().await;
     server.set_behavior(
@@ -148,6 +213,16 @@ async fn refused_connection_is_a_transport_error() {
         .send()
         .await;
     assert!(anthropic.is_err());
+
+    for stream in [false, true] {
+        let gemini = client
+            .post(gemini_url(&server, "gemini-test", stream))
+            .json(&gemini_body("hi"))
+            .send()
+            .await;
+        let error = gemini.expect_err("a refused connection must not produce a response");
+        assert!(error.status().is_none());
+    }
 
     server.set_behavior(None, Behavior::default());
     assert_eq!(
@@ -286,6 +361,7 @@ async fn requests_are_recorded_with_selected_headers() {
     assert_eq!(requests[1].header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(requests[1].body["messages"][0]["content"], "second");
     assert_eq!(requests[1].body["stream"], Value::Bool(true));
+    assert!(requests.iter().all(|r| r.query.is_none()));
 
     server.clear_requests();
     assert!(server.requests().is_empty());

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    SseEvent, anthropic_body, openai_body, parse_sse, post_anthropic, post_openai, start,
+    SseEvent, anthropic_body, gemini_body, openai_body, parse_sse, post_anthropic, post_gemini,
+    post_openai, start,
 };
 use serde_json::Value;
 
@@ -151,5 +152,38 @@ async fn anthropic_stream_matches_the_reference() {
             .unwrap();
         assert_same_shape(&real_event.json(), &fake_event.json(), &format!("${name}"));
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn gemini_response_matches_the_reference() {
+    let server = start().await;
+    let fake: Value = post_gemini(&server, "gemini-2.5-flash", &gemini_body("hi"), false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_same_shape(&fixture_json("gemini_generate_content.json"), &fake, "$");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn gemini_stream_matches_the_reference() {
+    let real = parse_sse(&fixture("gemini_stream.sse"));
+    assert_eq!(real.len(), 2);
+    let server = start().await;
+    let text = post_gemini(&server, "gemini-2.5-flash", &gemini_body("hi"), true)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let fake: Vec<Value> = parse_sse(&text).iter().map(SseEvent::json).collect();
+    assert!(fake.len() >= 2, "{text}");
+    let (middle, last) = (real[0].json(), real[1].json());
+    for (i, chunk) in fake[..fake.len() - 1].iter().enumerate() {
+        assert_same_shape(&middle, chunk, &format!("$chunk{i}"));
+        assert!(chunk["candidates"][0].get("finishReason").is_none());
+    }
+    assert_same_shape(&last, fake.last().unwrap(), "$last_chunk");
     server.shutdown().await;
 }

@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: a started fake, request bodies for both APIs, and a
-//! small server-sent-events parser.
+//! Helpers shared by the integration tests: a started fake, request bodies for the three APIs,
+//! and a small server-sent-events parser.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use clearance_fake::FakeServer;
@@ -34,6 +34,41 @@ pub fn anthropic_body(model: &str, message: &str, stream: bool) -> Value {
     })
 }
 
+/// A Gemini body: a system instruction and one user turn (Gemini streams by URL, not body).
+pub fn gemini_body(message: &str) -> Value {
+    json!({
+        "systemInstruction": {"parts": [{"text": "You are a test."}]},
+        "contents": [{"role": "user", "parts": [{"text": message}]}],
+    })
+}
+
+/// `MODEL:generateContent`, or with `stream` `MODEL:streamGenerateContent?alt=sse`.
+pub fn gemini_url(server: &FakeServer, model: &str, stream: bool) -> String {
+    let action = if stream {
+        "streamGenerateContent?alt=sse"
+    } else {
+        "generateContent"
+    };
+    format!(
+        "{}/v1beta/models/{model}:{action}",
+        server.gemini_base_url()
+    )
+}
+
+pub async fn post_gemini(
+    server: &FakeServer,
+    model: &str,
+    body: &Value,
+    stream: bool,
+) -> reqwest::Response {
+    client()
+        .post(gemini_url(server, model, stream))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 pub async fn post_openai(server: &FakeServer, body: &Value) -> reqwest::Response {
     client()
         .post(format!("{}/chat/completions", server.openai_base_url()))
@@ -66,9 +101,11 @@ impl SseEvent {
     }
 }
 
-/// Parses complete events (those ended by a blank line) from an SSE body.
+/// Parses complete events (those ended by a blank line) from an SSE body; lines may end in LF
+/// or CRLF (Gemini's).
 pub fn parse_sse(text: &str) -> Vec<SseEvent> {
-    text.split("\n\n")
+    text.replace("\r\n", "\n")
+        .split("\n\n")
         .filter(|block| !block.trim().is_empty())
         .map(|block| {
             let mut event = None;
