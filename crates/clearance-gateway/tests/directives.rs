@@ -429,9 +429,12 @@ async fn models_lists_only_what_this_caller_may_use_with_reroutes_marked() {
             .collect()
     };
     let alice = list(keys["alice"].clone()).await;
-    assert_eq!(ids(&alice), ["mythos-5", "fable-5", "gpt-5", "open-model"]);
+    assert_eq!(
+        ids(&alice),
+        ["mythos-5", "fable-5", "gpt-5", "open-model", "gemini-flash"]
+    );
     let bjorn = list(keys["bjorn"].clone()).await;
-    assert_eq!(ids(&bjorn), ["gpt-5", "open-model"]);
+    assert_eq!(ids(&bjorn), ["gpt-5", "open-model", "gemini-flash"]);
     assert_eq!(bjorn["data"][0]["clearance"]["decision"], "reroute");
     assert_eq!(bjorn["data"][0]["clearance"]["served_by"], "open-model");
 }

@@ -137,6 +137,11 @@ kind = "openai"
 base_url = "{openai}"
 api_key_env = "PROVIDER_KEY"
 
+[providers.google]
+kind = "gemini"
+base_url = "{gemini}"
+api_key_env = "PROVIDER_KEY"
+
 [[models]]
 name = "mythos-5"
 provider = "acme"
@@ -161,6 +166,12 @@ provider = "openlab"
 upstream = "llama-4-70b-instruct"
 tags = ["open-weights"]
 
+[[models]]
+name = "gemini-flash"
+provider = "google"
+upstream = "gemini-3-flash"
+tags = ["frontier"]
+
 {dead}
 "#,
         trusted = trusted.join(", "),
@@ -170,6 +181,7 @@ tags = ["open-weights"]
         wait = options.max_wait_ms,
         anthropic = fake.anthropic_base_url(),
         openai = fake.openai_base_url(),
+        gemini = fake.gemini_base_url(),
     )
 }
 
