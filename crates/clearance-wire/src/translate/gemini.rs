@@ -41,9 +41,9 @@ use crate::sse::SseFrame;
 ///   asked now.
 /// - `tools[].functionDeclarations[].response` / `responseJsonSchema`: a schema of what the
 ///   function returns; the results in the conversation say it.
-/// - `safetySettings` whose every threshold is `BLOCK_NONE` or `OFF`: it only loosens
-///   Google's own filter, which other providers do not have (a stricter setting asks for
-///   filtering another provider cannot promise, and is refused).
+/// - `safetySettings` whose every threshold is `BLOCK_NONE`, `OFF` or unspecified: it only
+///   loosens (or keeps) Google's own filter, which other providers do not have; a stricter
+///   setting asks for filtering another provider cannot promise, and is refused.
 /// - `generationConfig.candidateCount` = 1, `responseModalities` = `["TEXT"]`,
 ///   `responseLogprobs` = false, `enableEnhancedCivicAnswers` = false: the defaults.
 /// - `generationConfig.thinkingConfig` holding only `includeThoughts` and/or
@@ -721,7 +721,10 @@ fn check_safety_settings(body: &Obj) -> Result<(), TranslateError> {
         setting.reject_unknown(&["category", "threshold"])?;
         setting.required_string("category")?;
         let threshold = setting.required_string("threshold")?;
-        if !matches!(threshold, "BLOCK_NONE" | "OFF") {
+        if !matches!(
+            threshold,
+            "BLOCK_NONE" | "OFF" | "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
+        ) {
             return Err(untranslatable(
                 setting.field("threshold"),
                 format!(
