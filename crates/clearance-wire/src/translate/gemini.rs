@@ -276,14 +276,15 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// The items of the array at `path`, each required to be an object.
 fn each_object<'a>(
     items: &'a [Value],
     path: &str,
-) -> impl Iterator<Item = Result<(usize, Obj<'a>), TranslateError>> {
+) -> impl Iterator<Item = Result<Obj<'a>, TranslateError>> {
     items
         .iter()
         .enumerate()
-        .map(move |(i, item)| Obj::of(item, format!("{path}[{i}]")).map(|obj| (i, obj)))
+        .map(move |(i, item)| Obj::of(item, format!("{path}[{i}]")))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -333,8 +334,8 @@ fn parse_system(body: &Obj) -> Result<Vec<String>, TranslateError> {
     system.reject_unknown(&["parts", "role"])?;
     let parts = system.array("parts")?.unwrap_or_default();
     let mut blocks = Vec::with_capacity(parts.len());
-    for item in each_object(parts, &system.field("parts")) {
-        let (_, part) = item?;
+    for part in each_object(parts, &system.field("parts")) {
+        let part = part?;
         let Some(text) = part.string("text")? else {
             return Err(untranslatable(
                 part.path.clone(),
@@ -366,15 +367,12 @@ impl CallIds {
         id
     }
 
-    /// The id of the call a result answers: its own id, or else the oldest unanswered call
-    /// of that name.
+    /// The id of the unanswered call a result answers: the one with the result's id, or
+    /// else the oldest of the result's name (Gemini itself pairs them by name).
     fn result(&mut self, id: Option<&str>, name: &str) -> Option<String> {
-        let position = match id {
-            Some(id) => self.open.iter().position(|(open, _)| open == id),
-            None => self.open.iter().position(|(_, open)| open == name),
-        };
-        let found = position.map(|i| self.open.remove(i).0);
-        id.map(str::to_string).or(found)
+        let by_id = id.and_then(|id| self.open.iter().position(|(open, _)| open == id));
+        let position = by_id.or_else(|| self.open.iter().position(|(_, open)| open == name))?;
+        Some(self.open.remove(position).0)
     }
 }
 
@@ -384,8 +382,8 @@ fn parse_contents(body: &Obj) -> Result<Vec<Message>, TranslateError> {
         .ok_or_else(|| invalid("contents", "is required"))?;
     let mut ids = CallIds::default();
     let mut messages = Vec::with_capacity(contents.len());
-    for item in each_object(contents, "contents") {
-        let (_, content) = item?;
+    for content in each_object(contents, "contents") {
+        let content = content?;
         content.reject_unknown(&["role", "parts"])?;
         let role = match content.string("role")? {
             None | Some("user") | Some("function") => Role::User,
@@ -404,8 +402,8 @@ fn parse_contents(body: &Obj) -> Result<Vec<Message>, TranslateError> {
             role,
             content: Vec::with_capacity(parts.len()),
         };
-        for item in each_object(parts, &content.field("parts")) {
-            let (_, part) = item?;
+        for part in each_object(parts, &content.field("parts")) {
+            let part = part?;
             if let Some(part) = parse_part(&part, role, &mut ids)? {
                 message.content.push(part);
             }
@@ -541,7 +539,7 @@ fn parse_function_response(part: &Obj, ids: &mut CallIds) -> Result<Part, Transl
     let call_id = ids.result(result.string("id")?, name).ok_or_else(|| {
         invalid(
             result.field("name"),
-            format!("answers no earlier functionCall named `{name}`"),
+            format!("answers no earlier unanswered functionCall named `{name}`"),
         )
     })?;
     let (text, is_error) = tool_output(response);
@@ -579,8 +577,8 @@ fn parse_tools(body: &Obj) -> Result<Vec<ToolDef>, TranslateError> {
     let Some(tools) = body.array("tools")? else {
         return Ok(defs);
     };
-    for item in each_object(tools, "tools") {
-        let (_, tool) = item?;
+    for tool in each_object(tools, "tools") {
+        let tool = tool?;
         if let Some(key) = tool
             .map
             .keys()
@@ -592,8 +590,8 @@ fn parse_tools(body: &Obj) -> Result<Vec<ToolDef>, TranslateError> {
             ));
         }
         let declarations = tool.array("functionDeclarations")?.unwrap_or_default();
-        for item in each_object(declarations, &tool.field("functionDeclarations")) {
-            let (_, declaration) = item?;
+        for declaration in each_object(declarations, &tool.field("functionDeclarations")) {
+            let declaration = declaration?;
             defs.push(parse_declaration(&declaration)?);
         }
     }
@@ -716,8 +714,8 @@ fn check_safety_settings(body: &Obj) -> Result<(), TranslateError> {
     let Some(settings) = body.array("safetySettings")? else {
         return Ok(());
     };
-    for item in each_object(settings, "safetySettings") {
-        let (_, setting) = item?;
+    for setting in each_object(settings, "safetySettings") {
+        let setting = setting?;
         setting.reject_unknown(&["category", "threshold"])?;
         setting.required_string("category")?;
         let threshold = setting.required_string("threshold")?;
@@ -938,7 +936,9 @@ pub fn render_request(
     Ok(Value::Object(body))
 }
 
-/// The conversation as `contents`, adjacent messages of one role merged into one turn.
+/// The conversation as `contents`, adjacent messages of one role merged into one turn: Gemini
+/// reads a model turn's parallel calls, and the user turn of their responses, each as one
+/// content.
 fn render_contents(request: &ChatRequest) -> Result<Vec<Value>, TranslateError> {
     let mut turns: Vec<(Role, Vec<Value>)> = Vec::with_capacity(request.messages.len());
     for (i, message) in request.messages.iter().enumerate() {
@@ -1203,8 +1203,8 @@ fn read_chunk(body: &Value) -> Result<Chunk, TranslateError> {
         let candidate = Obj::of(candidate, "candidates[0]".into())?;
         if let Some(content) = candidate.object("content")? {
             let parts = content.array("parts")?.unwrap_or_default();
-            for item in each_object(parts, &content.field("parts")) {
-                let (_, part) = item?;
+            for part in each_object(parts, &content.field("parts")) {
+                let part = part?;
                 if let Some(part) = read_answer_part(&part)? {
                     chunk.parts.push(part);
                 }
@@ -1669,6 +1669,144 @@ fn write_error(message: &str, out: &mut Vec<u8>) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Any JSON, with keys drawn from Gemini's own names so that deep paths get reached.
+    fn gemini_like_json() -> impl Strategy<Value = Value> {
+        let keys = prop::sample::select(vec![
+            "contents",
+            "parts",
+            "role",
+            "text",
+            "thought",
+            "functionCall",
+            "functionResponse",
+            "name",
+            "args",
+            "response",
+            "id",
+            "inlineData",
+            "mimeType",
+            "data",
+            "systemInstruction",
+            "tools",
+            "functionDeclarations",
+            "parameters",
+            "toolConfig",
+            "functionCallingConfig",
+            "mode",
+            "generationConfig",
+            "responseMimeType",
+            "responseSchema",
+            "type",
+            "candidates",
+            "content",
+            "finishReason",
+            "usageMetadata",
+            "promptTokenCount",
+            "promptFeedback",
+            "blockReason",
+            "output",
+            "error",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            prop::sample::select(vec!["user", "model", "STOP", "ANY", "image/png", "x", ""])
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 96, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|entries| {
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(key, value)| (key.to_string(), value))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    /// Conversations Gemini could be sent: user and model turns of any length holding the
+    /// parts each side may hold, with call ids or without.
+    fn gemini_conversation() -> impl Strategy<Value = Value> {
+        let name = prop::sample::select(vec!["get_weather", "get_time"]);
+        let id = prop::option::of(prop::sample::select(vec!["c1", "c2", "c3"]));
+        let text = "[a-z ]{0,6}";
+        let image = Just(json!({"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}));
+        let call = (id.clone(), name.clone(), any::<i32>()).prop_map(|(id, name, n)| {
+            let mut call = json!({"name": name, "args": {"n": n}});
+            if let Some(id) = id {
+                call["id"] = json!(id);
+            }
+            json!({"functionCall": call})
+        });
+        let result = (id, name, text, 0..3).prop_map(|(id, name, text, kind)| {
+            let response = match kind {
+                0 => json!({"output": text}),
+                1 => json!({"error": text}),
+                _ => json!({"value": text, "ok": true}),
+            };
+            let mut result = json!({"name": name, "response": response});
+            if let Some(id) = id {
+                result["id"] = json!(id);
+            }
+            json!({"functionResponse": result})
+        });
+        let user_part = prop_oneof![
+            text.prop_map(|text| json!({"text": text})),
+            image.clone(),
+            result
+        ];
+        let model_part = prop_oneof![
+            text.prop_map(|text| json!({"text": text})),
+            text.prop_map(|text| json!({"text": text, "thought": true})),
+            image,
+            call
+        ];
+        let user = (
+            prop::sample::select(vec!["user", "function"]),
+            prop::collection::vec(user_part, 1..4),
+        )
+            .prop_map(|(role, parts)| json!({"role": role, "parts": parts}));
+        let model = prop::collection::vec(model_part, 1..4)
+            .prop_map(|parts| json!({"role": "model", "parts": parts}));
+        prop::collection::vec(prop_oneof![user, model], 0..7)
+            .prop_map(|contents| json!({"contents": contents}))
+    }
+
+    proptest! {
+        /// Whatever conversation is read, writing it and reading it back gives it again (up
+        /// to how adjacent turns of one role are split, which writing merges).
+        #[test]
+        fn conversations_read_back_as_they_were_written(body in gemini_conversation()) {
+            if let Ok(request) = parse_request(&body) {
+                let rendered = render_request(&request, "m", &RenderOptions::default());
+                prop_assert!(rendered.is_ok(), "{rendered:?}");
+                let again = parse_request(&rendered.unwrap()).map(ChatRequest::with_merged_turns);
+                prop_assert_eq!(again, Ok(request.with_merged_turns()));
+            }
+        }
+
+        /// No body panics the translator, and what it reads and writes reads back the same.
+        #[test]
+        fn any_body_is_translated_or_refused_never_panicked_on(body in gemini_like_json()) {
+            let _ = parse_response(&body);
+            let mut events = Vec::new();
+            let mut decoder = Decoder::default();
+            decoder.decode(&SseFrame { event: None, data: body.to_string() }, &mut events);
+            decoder.finish(&mut events);
+            if let Ok(request) = parse_request(&body)
+                && let Ok(rendered) = render_request(&request, "m", &RenderOptions::default())
+            {
+                prop_assert_eq!(parse_request(&rendered), Ok(request));
+            }
+        }
+    }
 
     fn parse(body: Value) -> ChatRequest {
         parse_request(&body).unwrap()
@@ -2392,6 +2530,49 @@ mod tests {
                 StreamEvent::End,
             ]
         );
+    }
+
+    #[test]
+    fn a_stream_whose_prompt_is_blocked_stops_on_the_filter_and_ends() {
+        let events = decode_all(&[json!({
+            "promptFeedback": {"blockReason": "SAFETY"},
+            "usageMetadata": {"promptTokenCount": 5, "totalTokenCount": 5},
+            "modelVersion": "gemini-2.5-flash"
+        })]);
+        assert_eq!(
+            events[1..],
+            [
+                StreamEvent::Stop {
+                    reason: StopReason::ContentFilter
+                },
+                StreamEvent::End
+            ]
+        );
+    }
+
+    #[test]
+    fn counts_reported_before_the_finish_keep_their_place_in_their_own_chunk() {
+        let events = [
+            StreamEvent::Start {
+                id: Some("r".into()),
+                model: "m".into(),
+                usage: Usage::default(),
+            },
+            StreamEvent::TextDelta { text: "a".into() },
+            StreamEvent::Usage {
+                usage: Usage {
+                    input_tokens: Some(3),
+                    output_tokens: Some(1),
+                },
+            },
+            StreamEvent::TextDelta { text: "b".into() },
+        ];
+        let chunks = chunks_of(&encode_all(&events));
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks[1].get("candidates").is_none());
+        assert_eq!(chunks[1]["usageMetadata"]["totalTokenCount"], 4);
+        let decoded = decode_all(&chunks);
+        assert_eq!(decoded[1..], events[1..]);
     }
 
     #[test]
