@@ -1186,6 +1186,8 @@ enum Stop {
     PromptBlocked,
 }
 
+/// Reads the first candidate of a response, its usage and, when there is no candidate, whether
+/// the prompt was blocked.
 fn read_chunk(body: &Value) -> Result<Chunk, TranslateError> {
     let body = Obj::of(body, String::new())?;
     let mut chunk = Chunk {
@@ -1257,7 +1259,11 @@ fn read_usage(usage: &Obj) -> Result<Usage, TranslateError> {
     let thoughts = usage.count("thoughtsTokenCount")?;
     let output = match (candidates, thoughts) {
         (None, None) => None,
-        (candidates, thoughts) => Some(candidates.unwrap_or(0) + thoughts.unwrap_or(0)),
+        (candidates, thoughts) => Some(
+            candidates
+                .unwrap_or(0)
+                .saturating_add(thoughts.unwrap_or(0)),
+        ),
     };
     Ok(Usage {
         input_tokens: usage.count("promptTokenCount")?,
@@ -1304,7 +1310,10 @@ fn render_usage(usage: &Usage) -> Option<Value> {
     if let Some(output) = usage.output_tokens {
         metadata.insert("candidatesTokenCount".into(), json!(output));
     }
-    let total = usage.input_tokens.unwrap_or(0) + usage.output_tokens.unwrap_or(0);
+    let total = usage
+        .input_tokens
+        .unwrap_or(0)
+        .saturating_add(usage.output_tokens.unwrap_or(0));
     metadata.insert("totalTokenCount".into(), json!(total));
     Some(Value::Object(metadata))
 }
@@ -1346,6 +1355,9 @@ fn candidate(parts: Vec<Value>, finish: Option<&str>) -> Value {
 
 /// Reads a `generateContent` answer (its first candidate: translated requests ask for one).
 pub fn parse_response(body: &Value) -> Result<ChatResponse, TranslateError> {
+    if let Some(error) = body.get("error") {
+        return Err(invalid("error", error_message(error)));
+    }
     let chunk = read_chunk(body)?;
     let mut calls = 0;
     let content: Vec<Part> = chunk
@@ -2472,6 +2484,22 @@ mod tests {
         .unwrap();
         assert_eq!(response.content, vec![Part::text("42")]);
         assert_eq!(response.usage.output_tokens, Some(32));
+    }
+
+    #[test]
+    fn huge_counts_saturate_and_error_bodies_are_refused() {
+        let response = parse_response(&json!({
+            "usageMetadata": {"candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 5, "promptTokenCount": 1}
+        }))
+        .unwrap();
+        assert_eq!(response.usage.output_tokens, Some(u64::MAX));
+        assert_eq!(
+            render_usage(&response.usage).unwrap()["totalTokenCount"],
+            json!(u64::MAX)
+        );
+        let error = parse_response(&json!({"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}}))
+            .unwrap_err();
+        assert_invalid(error, "error");
     }
 
     #[test]
