@@ -13,7 +13,11 @@
 //!   stay unique across turns) — and a `functionResponse` without an id answers the oldest
 //!   unanswered call of the same name.
 //! - Tool results are matched to calls by name: rendering looks the name up with
-//!   [`ChatRequest::tool_name_of`].
+//!   [`ChatRequest::tool_name_of`] and writes the result as `{"output": text}` (or
+//!   `{"error": text}`), which reading turns back into text; any other response object is read
+//!   as its JSON text.
+//! - Gemini 3 validates a thought signature on function calls in the history; calls that came
+//!   from another provider are written with the value Google documents for that case.
 //! - A stream has no terminal event: [`Decoder::finish`] ends it once a `finishReason` went by.
 //!
 //! Reading is strict: a field that changes the answer and has no neutral equivalent is refused
@@ -56,7 +60,7 @@ pub const IGNORED_FIELDS: &[&str] = &[
     "contents[].parts[].thought",
     "tools[].functionDeclarations[].response",
     "tools[].functionDeclarations[].responseJsonSchema",
-    "safetySettings (BLOCK_NONE / OFF only)",
+    "safetySettings (BLOCK_NONE / OFF / unspecified thresholds only)",
     "generationConfig.candidateCount (1)",
     "generationConfig.responseModalities ([\"TEXT\"])",
     "generationConfig.responseLogprobs (false)",
