@@ -14,8 +14,8 @@ mod common;
 
 use clearance_core::api::WireFormat;
 use clearance_core::chat::{
-    ChatRequest, ChatResponse, Image, Message, Part, ResponseFormat, Role, StopReason,
-    StreamEvent, ToolChoice, ToolDef, Usage,
+    ChatRequest, ChatResponse, Image, Message, Part, ResponseFormat, Role, StopReason, StreamEvent,
+    ToolChoice, ToolDef, Usage,
 };
 use clearance_wire::translate::{self, RenderOptions};
 use proptest::prelude::*;
@@ -197,8 +197,9 @@ fn normalize(format: WireFormat, request: ChatRequest) -> ChatRequest {
 }
 
 fn through(format: WireFormat, request: &ChatRequest) -> ChatRequest {
-    let body = translate::render_request(format, request, &request.model, &RenderOptions::default())
-        .unwrap_or_else(|e| panic!("{format:?} refused a common request: {e}"));
+    let body =
+        translate::render_request(format, request, &request.model, &RenderOptions::default())
+            .unwrap_or_else(|e| panic!("{format:?} refused a common request: {e}"));
     translate::parse_request(format, &body)
         .unwrap_or_else(|e| panic!("{format:?} cannot read its own body: {e}\n{body:#}"))
 }

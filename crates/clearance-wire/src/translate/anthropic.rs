@@ -1440,8 +1440,8 @@ fn role_name(role: Role) -> &'static str {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use crate::sse::StreamRewrite;
+    use proptest::prelude::*;
 
     fn parse(body: Value) -> ChatRequest {
         parse_request(&body).unwrap()
