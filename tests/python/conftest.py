@@ -1,12 +1,15 @@
 """End-to-end harness: the real `clearance` gateway between the official `openai` and
-`anthropic` Python SDKs and two `clearance-fake` providers.
+`anthropic` Python SDKs and three `clearance-fake` providers, one of each kind.
 
 Layout of one session:
 
-    openai SDK  ──Bearer clr_…──►                 ──Bearer OPENLAB_PROVIDER_KEY──► fake "openlab"
-                                  clearance serve
-    anthropic SDK ─x-api-key clr_…►               ──x-api-key ACME_PROVIDER_KEY──► fake "acme"
+                                                  ──Bearer OPENLAB_PROVIDER_KEY──► fake "openlab" (openai)
+    openai SDK  ──Bearer clr_…──►
+                                  clearance serve ──x-api-key ACME_PROVIDER_KEY──► fake "acme" (anthropic)
+    anthropic SDK ─x-api-key clr_…►
+                                                  ──x-goog-api-key GOOGLE_PROVIDER_KEY──► fake "google" (gemini)
 
+Either SDK can reach a model of any provider: the gateway translates between the formats.
 Each provider is its own fake process demanding its own key (`--require-key`), so a key sent
 to the wrong provider, or the client's key forwarded upstream, fails loudly.
 
@@ -49,6 +52,7 @@ HTTP_TIMEOUT_S = 10.0
 
 OPENLAB_PROVIDER_KEY = "sk-openlab-provider-key-7f3a9c2e"
 ACME_PROVIDER_KEY = "sk-ant-acme-provider-key-b41d08e6"
+GOOGLE_PROVIDER_KEY = "AIzaSy-google-provider-key-5c0e9d71"
 
 MODEL_PATHS = ("/v1/chat/completions", "/v1/messages")
 
@@ -58,6 +62,7 @@ MODELS: dict[str, tuple[str, str]] = {
     "fable-5": ("acme", "claude-fable-5"),
     "gpt-5": ("openlab", "gpt-5-2026-06"),
     "open-model": ("openlab", "llama-4-70b-instruct"),
+    "gemini-flash": ("google", "gemini-3-flash"),
 }
 
 PRINCIPALS_HEADER = [
@@ -278,9 +283,19 @@ class Fake:
 class Fakes:
     openlab: Fake
     acme: Fake
+    google: Fake
 
     def all(self) -> list[Fake]:
-        return [self.openlab, self.acme]
+        return [self.openlab, self.acme, self.google]
+
+    def by_name(self, provider: str) -> Fake:
+        fake = {f.name: f for f in self.all()}.get(provider)
+        assert fake is not None, f"no fake provider named {provider!r}"
+        return fake
+
+    def serving(self, model: str) -> Fake:
+        """The fake behind a client-facing model name of MODELS."""
+        return self.by_name(MODELS[model][0])
 
 
 @pytest.fixture(scope="session")
@@ -290,7 +305,8 @@ def fakes(tmp_path_factory: pytest.TempPathFactory):
     try:
         started.append(Fake("openlab", OPENLAB_PROVIDER_KEY, logdir))
         started.append(Fake("acme", ACME_PROVIDER_KEY, logdir))
-        yield Fakes(openlab=started[0], acme=started[1])
+        started.append(Fake("google", GOOGLE_PROVIDER_KEY, logdir))
+        yield Fakes(openlab=started[0], acme=started[1], google=started[2])
     finally:
         for fake in reversed(started):
             fake.close()
@@ -333,6 +349,11 @@ def write_config(directory: Path, fakes: Fakes, db_name: str = "clearance.db",
         f'base_url = "{fakes.openlab.url}/v1"',
         'api_key_env = "OPENLAB_KEY"',
         "",
+        "[providers.google]",
+        'kind = "gemini"',
+        f'base_url = "{fakes.google.url}"',
+        'api_key_env = "GOOGLE_KEY"',
+        "",
     ]
     for name, (provider, upstream) in models.items():
         lines += [
@@ -360,6 +381,7 @@ def gateway_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "CLEARANCE_CONFIG"}
     env["ACME_KEY"] = ACME_PROVIDER_KEY
     env["OPENLAB_KEY"] = OPENLAB_PROVIDER_KEY
+    env["GOOGLE_KEY"] = GOOGLE_PROVIDER_KEY
     env.setdefault("RUST_LOG", "info")
     env["NO_COLOR"] = "1"
     return env

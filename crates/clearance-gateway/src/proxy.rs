@@ -563,6 +563,8 @@ impl Relay {
 
     fn end_normally(mut self) -> Option<(Result<Bytes, Infallible>, Relay)> {
         self.done = true;
+        // Finishing first: a format with no terminal event (Gemini) completes on close.
+        let rest = self.rewriter.finish();
         self.audit.set_usage(self.rewriter.usage());
         self.audit.record.error_class = if !self.rewriter.completed() {
             Some("upstream_stream_incomplete".into())
@@ -571,7 +573,6 @@ impl Relay {
         } else {
             None
         };
-        let rest = self.rewriter.finish();
         if rest.is_empty() {
             None
         } else {
