@@ -186,14 +186,6 @@ def test_openai_unknown_model_raises_not_found(oai: openai.OpenAI, fakes: Fakes)
     assert fakes.openlab.requests() == []
 
 
-def test_openai_on_a_model_of_an_anthropic_provider_raises_bad_request(oai: openai.OpenAI):
-    with pytest.raises(openai.BadRequestError) as caught:
-        oai.chat.completions.create(model="mythos-5", messages=user("hi"))
-    assert caught.value.status_code == 400
-    assert caught.value.type == "invalid_request_error"
-    assert "/v1/messages" in caught.value.body["message"]
-
-
 def test_openai_rate_limit_from_provider_raises_rate_limit_error(oai: openai.OpenAI, fakes: Fakes):
     fakes.openlab.set_behavior("gpt-5-2026-06", status=429, error_message="openlab: slow down")
     with pytest.raises(openai.RateLimitError) as caught:
