@@ -75,7 +75,10 @@ fn requests(c: &mut Criterion) {
     let anthropic = anthropic_request_4kb();
     for body in [&openai, &anthropic] {
         let size = body.len();
-        assert!((4000..4400).contains(&size), "a 4 KB body, not {size} bytes");
+        assert!(
+            (4000..4400).contains(&size),
+            "a 4 KB body, not {size} bytes"
+        );
     }
     let mut group = c.benchmark_group("request 4 KB");
     group.bench_function("openai -> openai (same format)", |b| {
