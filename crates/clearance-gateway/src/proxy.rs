@@ -203,6 +203,8 @@ fn upstream_body(request: &ClientRequest, entry: &ModelEntry) -> Result<Vec<u8>,
     }
     let options = RenderOptions {
         default_max_tokens: entry.provider.default_max_tokens,
+        // Only OpenAI's own API insists on the newer name; compatible servers read the older.
+        legacy_max_tokens: entry.provider.base_url.host_str() != Some("api.openai.com"),
     };
     request.translated_body(target, &entry.model.upstream, &options)
 }

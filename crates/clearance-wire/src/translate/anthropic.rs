@@ -1899,6 +1899,7 @@ mod tests {
         let mut request = saying(vec![user(vec![Part::text("Hi")])]);
         let options = RenderOptions {
             default_max_tokens: 777,
+            ..RenderOptions::default()
         };
         let body = render_request(&request, "claude-up", &options).unwrap();
         assert_eq!(body["max_tokens"], 777);

@@ -96,12 +96,17 @@ impl TranslateError {
 pub struct RenderOptions {
     /// Anthropic requires `max_tokens`; used when the client sent none.
     pub default_max_tokens: u64,
+    /// OpenAI-format targets: write the answer cap as `max_tokens`, which OpenAI-compatible
+    /// servers (vLLM, Ollama, llama.cpp, Mistral) read, instead of `max_completion_tokens`,
+    /// which OpenAI's own API wants (its reasoning models refuse `max_tokens`).
+    pub legacy_max_tokens: bool,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
             default_max_tokens: 4096,
+            legacy_max_tokens: false,
         }
     }
 }

@@ -761,7 +761,7 @@ const DEFAULT_SCHEMA_NAME: &str = "response";
 pub fn render_request(
     request: &ChatRequest,
     upstream_model: &str,
-    _options: &RenderOptions,
+    options: &RenderOptions,
 ) -> Result<Value, TranslateError> {
     if request.top_k.is_some() {
         return Err(unsupported("top_k", "OpenAI does not sample with top-k"));
@@ -781,7 +781,12 @@ pub fn render_request(
     if let Some(parallel) = request.parallel_tool_calls {
         body.insert("parallel_tool_calls".into(), json!(parallel));
     }
-    insert_some(&mut body, "max_completion_tokens", request.max_tokens);
+    let cap_field = if options.legacy_max_tokens {
+        "max_tokens"
+    } else {
+        "max_completion_tokens"
+    };
+    insert_some(&mut body, cap_field, request.max_tokens);
     insert_some(&mut body, "temperature", request.temperature);
     insert_some(&mut body, "top_p", request.top_p);
     if !request.stop.is_empty() {
@@ -1406,6 +1411,28 @@ mod tests {
             assert_refused(parse(body), "invalid", path);
         }
         assert_refused(parse(json!(["not", "an", "object"])), "invalid", "");
+    }
+
+    #[test]
+    fn the_cap_is_written_in_the_field_the_server_reads() {
+        let request = ChatRequest {
+            max_tokens: Some(99),
+            messages: vec![clearance_core::chat::Message {
+                role: clearance_core::chat::Role::User,
+                content: vec![clearance_core::chat::Part::text("hi")],
+            }],
+            ..ChatRequest::default()
+        };
+        let modern = render_request(&request, "m", &RenderOptions::default()).unwrap();
+        assert_eq!(modern["max_completion_tokens"], 99);
+        assert!(modern.get("max_tokens").is_none());
+        let legacy = RenderOptions {
+            legacy_max_tokens: true,
+            ..RenderOptions::default()
+        };
+        let older = render_request(&request, "m", &legacy).unwrap();
+        assert_eq!(older["max_tokens"], 99);
+        assert!(older.get("max_completion_tokens").is_none());
     }
 
     #[test]
