@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job, on a fresh machine, offline: builds Clearance, starts fake OpenAI and Anthropic
+# The main job, on a fresh machine, offline: builds Clearance, starts fake OpenAI, Anthropic and Gemini
 # providers and the gateway with the sample config (demo/clearance.toml) and an embedded
 # SQLite store, imports a few principals, creates a client key, sends a real request and a
 # streamed one, verifies the audit log, and leaves the gateway running until Ctrl-C.
@@ -41,7 +41,7 @@ sed -e "s/127.0.0.1:8787/127.0.0.1:$gateway_port/" -e "s/127.0.0.1:9101/127.0.0.
 config="$run/clearance.toml"
 
 # The providers' secrets come from the environment, never from the config file.
-export ACME_KEY=demo-provider-key OPENLAB_KEY=demo-provider-key
+export ACME_KEY=demo-provider-key OPENLAB_KEY=demo-provider-key GOOGLE_KEY=demo-provider-key
 
 pids=()
 cleanup() {
@@ -90,6 +90,21 @@ echo
 echo "==> an Anthropic-style streamed answer (POST /v1/messages, model mythos-5), event by event"
 curl -sS -N "$base/v1/messages" -H "x-api-key: $key" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
   -d '{"model":"mythos-5","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"Stream me a greeting"}]}'
+echo
+echo "==> any client to any model: the same Anthropic-style stream answered by gemini-flash, a Gemini"
+echo "    model (the request is translated to generateContent, the answer back into Anthropic events)"
+curl -sS -N "$base/v1/messages" -H "x-api-key: $key" -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \
+  -d '{"model":"gemini-flash","max_tokens":100,"stream":true,"system":"Be brief.","messages":[{"role":"user","content":"Stream me a greeting"}]}'
+echo "  what the Gemini provider received:"
+curl -sS "http://127.0.0.1:$fake_port/_fake/requests" | python3 -c '
+import json, sys
+last = json.load(sys.stdin)[-1]
+print("    POST", last["path"] + ("?" + last["query"] if last.get("query") else ""))
+print("    " + json.dumps(last["body"])[:300])'
+echo
+echo "==> an OpenAI-style request the target cannot express is refused by name, never half-sent (400)"
+curl -sS "$base/v1/chat/completions" -H "Authorization: Bearer $key" -H 'content-type: application/json' \
+  -d '{"model":"mythos-5","logprobs":true,"messages":[{"role":"user","content":"hi"}]}'
 echo
 echo "==> a request with a wrong key is refused (401) and still audited"
 curl -sS "$base/v1/chat/completions" -H "Authorization: Bearer clr_wrong" -d '{}'
