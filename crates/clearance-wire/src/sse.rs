@@ -19,12 +19,33 @@ pub trait StreamRewrite: Send {
     fn push(&mut self, chunk: &[u8]) -> Vec<u8>;
     /// The provider closed the stream: whatever is still owed to the client.
     fn finish(&mut self) -> Vec<u8>;
+    /// What the provider's stream has said so far.
+    fn progress(&self) -> StreamProgress;
+
     /// Token counts seen so far.
-    fn usage(&self) -> Usage;
+    fn usage(&self) -> Usage {
+        self.progress().usage
+    }
+
     /// Whether the stream's terminal event went by.
-    fn completed(&self) -> bool;
+    fn completed(&self) -> bool {
+        self.progress().completed
+    }
+
     /// Whether the provider sent an error event inside the stream.
-    fn upstream_error(&self) -> bool;
+    fn upstream_error(&self) -> bool {
+        self.progress().upstream_error
+    }
+}
+
+/// What a provider's stream has said so far, for the audit record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamProgress {
+    pub usage: Usage,
+    /// The stream's terminal event went by.
+    pub completed: bool,
+    /// The provider sent an error event inside the stream.
+    pub upstream_error: bool,
 }
 
 impl StreamRewrite for SseRewriter {
@@ -36,16 +57,8 @@ impl StreamRewrite for SseRewriter {
         SseRewriter::finish(self)
     }
 
-    fn usage(&self) -> Usage {
-        self.usage
-    }
-
-    fn completed(&self) -> bool {
-        self.completed
-    }
-
-    fn upstream_error(&self) -> bool {
-        self.upstream_error
+    fn progress(&self) -> StreamProgress {
+        self.progress
     }
 }
 
@@ -55,9 +68,7 @@ pub struct SseRewriter {
     /// Drop OpenAI's usage-only chunk: the gateway asked for it, the client did not.
     strip_usage_chunk: bool,
     pending: Vec<u8>,
-    usage: Usage,
-    completed: bool,
-    upstream_error: bool,
+    progress: StreamProgress,
 }
 
 impl SseRewriter {
@@ -67,9 +78,7 @@ impl SseRewriter {
             client_model: client_model.to_string(),
             strip_usage_chunk,
             pending: Vec::new(),
-            usage: Usage::default(),
-            completed: false,
-            upstream_error: false,
+            progress: StreamProgress::default(),
         }
     }
 
@@ -102,7 +111,7 @@ impl SseRewriter {
         }
         let data = data_lines[0];
         if data == "[DONE]" {
-            self.completed = true;
+            self.progress.completed = true;
             return emit(out, event);
         }
         let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(data) else {
@@ -131,7 +140,7 @@ impl SseRewriter {
     /// Returns whether the chunk goes to the client.
     fn openai_chunk(&mut self, chunk: &mut serde_json::Map<String, Value>) -> bool {
         if chunk.contains_key("error") {
-            self.upstream_error = true;
+            self.progress.upstream_error = true;
         }
         if chunk.contains_key("model") {
             chunk.insert("model".into(), Value::String(self.client_model.clone()));
@@ -143,7 +152,7 @@ impl SseRewriter {
         let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) else {
             return true;
         };
-        self.usage = usage_of(self.surface, usage);
+        self.progress.usage = usage_of(self.surface, usage);
         let usage_only = chunk
             .get("choices")
             .and_then(Value::as_array)
@@ -157,19 +166,22 @@ impl SseRewriter {
                 if let Some(Value::Object(message)) = event.get_mut("message") {
                     message.insert("model".into(), Value::String(self.client_model.clone()));
                     if let Some(usage) = message.get("usage") {
-                        self.usage.input_tokens = usage_of(self.surface, usage).input_tokens;
+                        self.progress.usage.input_tokens =
+                            usage_of(self.surface, usage).input_tokens;
                     }
                 }
             }
             Some("message_delta") => {
                 if let Some(usage) = event.get("usage") {
                     let delta = usage_of(self.surface, usage);
-                    self.usage.output_tokens = delta.output_tokens.or(self.usage.output_tokens);
-                    self.usage.input_tokens = delta.input_tokens.or(self.usage.input_tokens);
+                    self.progress.usage.output_tokens =
+                        delta.output_tokens.or(self.progress.usage.output_tokens);
+                    self.progress.usage.input_tokens =
+                        delta.input_tokens.or(self.progress.usage.input_tokens);
                 }
             }
-            Some("message_stop") => self.completed = true,
-            Some("error") => self.upstream_error = true,
+            Some("message_stop") => self.progress.completed = true,
+            Some("error") => self.progress.upstream_error = true,
             _ => {}
         }
         true

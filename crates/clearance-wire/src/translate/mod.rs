@@ -21,7 +21,7 @@ use clearance_core::api::WireFormat;
 use clearance_core::chat::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use serde_json::Value;
 
-use crate::sse::{SseFrame, SseFramer, StreamRewrite};
+use crate::sse::{SseFrame, SseFramer, StreamProgress, StreamRewrite};
 
 /// Why a request or answer cannot be translated. Shown to the client (HTTP 400) as it is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -225,9 +225,7 @@ pub struct StreamTranslator {
     decoder: Box<dyn StreamDecoder>,
     encoder: Box<dyn StreamEncoder>,
     events: Vec<StreamEvent>,
-    usage: Usage,
-    completed: bool,
-    upstream_error: bool,
+    progress: StreamProgress,
 }
 
 impl StreamTranslator {
@@ -237,9 +235,7 @@ impl StreamTranslator {
             decoder: decoder(from),
             encoder: encoder(to, options),
             events: Vec::new(),
-            usage: Usage::default(),
-            completed: false,
-            upstream_error: false,
+            progress: StreamProgress::default(),
         }
     }
 
@@ -265,10 +261,10 @@ impl StreamTranslator {
         for event in self.events.drain(..) {
             match &event {
                 StreamEvent::Start { usage, .. } | StreamEvent::Usage { usage } => {
-                    self.usage = self.usage.updated(*usage);
+                    self.progress.usage = self.progress.usage.updated(*usage);
                 }
-                StreamEvent::Error { .. } => self.upstream_error = true,
-                StreamEvent::End => self.completed = true,
+                StreamEvent::Error { .. } => self.progress.upstream_error = true,
+                StreamEvent::End => self.progress.completed = true,
                 _ => {}
             }
             self.encoder.encode(&event, out);
@@ -285,15 +281,7 @@ impl StreamRewrite for StreamTranslator {
         StreamTranslator::finish(self)
     }
 
-    fn usage(&self) -> Usage {
-        self.usage
-    }
-
-    fn completed(&self) -> bool {
-        self.completed
-    }
-
-    fn upstream_error(&self) -> bool {
-        self.upstream_error
+    fn progress(&self) -> StreamProgress {
+        self.progress
     }
 }
