@@ -128,6 +128,7 @@ fn the_demo_config_is_valid() {
         .args(["check-config", "--config", as_str(&demo)])
         .env("ACME_KEY", "x")
         .env("OPENLAB_KEY", "y")
+        .env("GOOGLE_KEY", "z")
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));
