@@ -113,30 +113,7 @@ impl UpstreamClient {
             .post(url)
             .header("content-type", "application/json")
             .body(call.body);
-        request = match provider.kind {
-            ProviderKind::Openai => match &provider.api_key {
-                Some(key) => request.bearer_auth(key.expose()),
-                None => request,
-            },
-            ProviderKind::Anthropic => {
-                let version = forwarded
-                    .anthropic_version
-                    .as_deref()
-                    .unwrap_or(DEFAULT_ANTHROPIC_VERSION);
-                let mut r = request.header("anthropic-version", version);
-                if let Some(beta) = &forwarded.anthropic_beta {
-                    r = r.header("anthropic-beta", beta);
-                }
-                match &provider.api_key {
-                    Some(key) => r.header("x-api-key", key.expose()),
-                    None => r,
-                }
-            }
-            ProviderKind::Gemini => match &provider.api_key {
-                Some(key) => request.header("x-goog-api-key", key.expose()),
-                None => request,
-            },
-        };
+        request = with_credentials(request, provider, forwarded);
         let response = request
             .send()
             .await
@@ -167,6 +144,65 @@ impl UpstreamClient {
             retry_after,
             body,
         })
+    }
+}
+
+impl UpstreamClient {
+    /// An active health check: the provider's model list (cheap, no tokens spent), with the
+    /// provider's credential, answered within `timeout`. Returns the HTTP status; any answer
+    /// below 500 other than 429 means the provider is up (a 401 still proves it answers, and
+    /// is a configuration problem, not an outage, for the caller to report).
+    pub async fn probe(
+        &self,
+        provider: &Provider,
+        timeout: Duration,
+    ) -> Result<u16, UpstreamError> {
+        let base = provider.base_url.as_str().trim_end_matches('/');
+        let url = match provider.kind {
+            ProviderKind::Openai => format!("{base}/models"),
+            ProviderKind::Anthropic => format!("{base}/v1/models"),
+            ProviderKind::Gemini => format!("{base}/v1beta/models"),
+        };
+        let request = self.http.get(url).timeout(timeout);
+        let request = with_credentials(request, provider, &ForwardedHeaders::default());
+        let response = request
+            .send()
+            .await
+            .map_err(|e| classify(&provider.name, &e))?;
+        Ok(response.status().as_u16())
+    }
+}
+
+/// `request` with the provider's credential in the header that provider expects, and the
+/// headers that change how the provider reads a request.
+fn with_credentials(
+    request: reqwest::RequestBuilder,
+    provider: &Provider,
+    forwarded: &ForwardedHeaders,
+) -> reqwest::RequestBuilder {
+    match provider.kind {
+        ProviderKind::Openai => match &provider.api_key {
+            Some(key) => request.bearer_auth(key.expose()),
+            None => request,
+        },
+        ProviderKind::Anthropic => {
+            let version = forwarded
+                .anthropic_version
+                .as_deref()
+                .unwrap_or(DEFAULT_ANTHROPIC_VERSION);
+            let mut r = request.header("anthropic-version", version);
+            if let Some(beta) = &forwarded.anthropic_beta {
+                r = r.header("anthropic-beta", beta);
+            }
+            match &provider.api_key {
+                Some(key) => r.header("x-api-key", key.expose()),
+                None => r,
+            }
+        }
+        ProviderKind::Gemini => match &provider.api_key {
+            Some(key) => request.header("x-goog-api-key", key.expose()),
+            None => request,
+        },
     }
 }
 
