@@ -15,6 +15,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+mod json;
 pub mod openai;
 
 use clearance_core::api::WireFormat;

@@ -22,6 +22,7 @@ use clearance_core::chat::{StopReason, Usage};
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
+use super::json::{Json, Wording, invalid};
 
 pub use request::{parse_request, render_request};
 pub use response::{parse_response, render_response};
@@ -42,70 +43,13 @@ pub const IGNORED_FIELDS: &[&str] = &[
 
 const FORMAT: WireFormat = WireFormat::OpenaiChat;
 
-fn untranslatable(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
-    TranslateError::untranslatable(field, FORMAT, why)
-}
-
-fn unsupported(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
-    TranslateError::unsupported(field, FORMAT, why)
-}
-
-fn invalid(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
-    TranslateError::invalid(field, why)
-}
-
-/// `path.key`, or `key` at the top level.
-fn at(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// The value of `key`, with JSON `null` read as absent: OpenAI accepts `null` for every
-/// optional field, and its SDKs send it.
-fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|value| !value.is_null())
-}
-
-fn as_object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, TranslateError> {
-    value
-        .as_object()
-        .ok_or_else(|| invalid(path, "must be a JSON object"))
-}
-
-fn as_array<'a>(value: &'a Value, path: &str) -> Result<&'a Vec<Value>, TranslateError> {
-    value
-        .as_array()
-        .ok_or_else(|| invalid(path, "must be an array"))
-}
-
-fn as_str<'a>(value: &'a Value, path: &str) -> Result<&'a str, TranslateError> {
-    value
-        .as_str()
-        .ok_or_else(|| invalid(path, "must be a string"))
-}
-
-/// An optional string field of the object at `path`.
-fn opt_str<'a>(
-    object: &'a Map<String, Value>,
-    path: &str,
-    key: &str,
-) -> Result<Option<&'a str>, TranslateError> {
-    field(object, key)
-        .map(|value| as_str(value, &at(path, key)))
-        .transpose()
-}
-
-/// A required string field of the object at `path`.
-fn required_str<'a>(
-    object: &'a Map<String, Value>,
-    path: &str,
-    key: &str,
-) -> Result<&'a str, TranslateError> {
-    opt_str(object, path, key)?.ok_or_else(|| invalid(at(path, key), "is required"))
-}
+/// OpenAI's errors say what a value "must be"; a body that is not an object is named by the
+/// empty path.
+const JSON: Json = Json {
+    format: FORMAT,
+    wording: &Wording::MUST,
+    root: "",
+};
 
 /// Tool-call arguments as OpenAI sends them, a JSON string, read into the JSON object the
 /// neutral model holds. An empty string stands for no arguments (some models emit it for

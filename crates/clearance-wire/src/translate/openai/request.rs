@@ -12,9 +12,9 @@ use serde_json::{Map, Value, json};
 use crate::translate::RenderOptions;
 
 use super::{
-    IGNORED_FIELDS, TranslateError, arguments_from_json_text, arguments_to_json_text, as_array,
-    as_object, as_str, at, field, invalid, opt_str, required_str, unsupported, untranslatable,
+    IGNORED_FIELDS, JSON, TranslateError, arguments_from_json_text, arguments_to_json_text,
 };
+use crate::translate::json::{at, insert_some, invalid, present};
 
 /// Top-level fields read into the neutral request.
 const TRANSLATED_FIELDS: &[&str] = &[
@@ -41,35 +41,35 @@ const TRANSLATED_FIELDS: &[&str] = &[
 
 /// Reads an OpenAI Chat Completions request body.
 pub fn parse_request(body: &Value) -> Result<ChatRequest, TranslateError> {
-    let body = as_object(body, "")?;
+    let body = JSON.object(body, "")?;
     for (key, value) in body {
         check_top_level_field(key, value)?;
     }
     let (system, messages) = parse_messages(body.get("messages"))?;
-    let max_tokens = match count(body, "max_completion_tokens")? {
+    let max_tokens = match JSON.optional_u64(body, "", "max_completion_tokens")? {
         Some(max) => Some(max),
-        None => count(body, "max_tokens")?,
+        None => JSON.optional_u64(body, "", "max_tokens")?,
     };
     Ok(ChatRequest {
-        model: required_str(body, "", "model")?.to_string(),
+        model: JSON.required_str(body, "", "model")?.to_string(),
         system,
         messages,
         tools: parse_tools(body)?,
         tool_choice: parse_tool_choice(body)?,
-        parallel_tool_calls: boolean(body, "parallel_tool_calls")?,
+        parallel_tool_calls: JSON.optional_bool(body, "", "parallel_tool_calls")?,
         max_tokens,
-        temperature: number(body, "temperature")?,
-        top_p: number(body, "top_p")?,
+        temperature: JSON.optional_f64(body, "", "temperature")?,
+        top_p: JSON.optional_f64(body, "", "top_p")?,
         top_k: None,
         stop: parse_stop(body)?,
-        response_format: field(body, "response_format")
+        response_format: present(body, "response_format")
             .map(parse_response_format)
             .transpose()?,
-        seed: integer(body, "seed")?,
-        presence_penalty: number(body, "presence_penalty")?,
-        frequency_penalty: number(body, "frequency_penalty")?,
-        end_user: opt_str(body, "", "user")?.map(str::to_string),
-        stream: boolean(body, "stream")?.unwrap_or(false),
+        seed: JSON.optional_i64(body, "", "seed")?,
+        presence_penalty: JSON.optional_f64(body, "", "presence_penalty")?,
+        frequency_penalty: JSON.optional_f64(body, "", "frequency_penalty")?,
+        end_user: JSON.optional_str(body, "", "user")?.map(str::to_string),
+        stream: JSON.optional_bool(body, "", "stream")?.unwrap_or(false),
         include_usage: parse_include_usage(body)?,
     })
 }
@@ -95,66 +95,32 @@ fn check_top_level_field(key: &str, value: &Value) -> Result<(), TranslateError>
         "reasoning_effort" | "verbosity" => "reasoning and verbosity controls are OpenAI's own",
         _ => "not a field of OpenAI Chat Completions' API",
     };
-    Err(untranslatable(key, refusal))
+    Err(JSON.untranslatable(key, refusal))
 }
 
-// --- numbers and flags -------------------------------------------------------------------
-
-fn number(body: &Map<String, Value>, key: &str) -> Result<Option<f64>, TranslateError> {
-    field(body, key)
-        .map(|v| v.as_f64().ok_or_else(|| invalid(key, "must be a number")))
-        .transpose()
-}
-
-fn count(body: &Map<String, Value>, key: &str) -> Result<Option<u64>, TranslateError> {
-    field(body, key)
-        .map(|v| {
-            v.as_u64()
-                .ok_or_else(|| invalid(key, "must be a non-negative integer"))
-        })
-        .transpose()
-}
-
-fn integer(body: &Map<String, Value>, key: &str) -> Result<Option<i64>, TranslateError> {
-    field(body, key)
-        .map(|v| v.as_i64().ok_or_else(|| invalid(key, "must be an integer")))
-        .transpose()
-}
-
-fn boolean(object: &Map<String, Value>, key: &str) -> Result<Option<bool>, TranslateError> {
-    field(object, key)
-        .map(|v| {
-            v.as_bool()
-                .ok_or_else(|| invalid(key, "must be true or false"))
-        })
-        .transpose()
-}
+// --- lists and options ------------------------------------------------------------------
 
 fn parse_stop(body: &Map<String, Value>) -> Result<Vec<String>, TranslateError> {
-    match field(body, "stop") {
+    match present(body, "stop") {
         None => Ok(Vec::new()),
         Some(Value::String(one)) => Ok(vec![one.clone()]),
         Some(Value::Array(many)) => many
             .iter()
             .enumerate()
-            .map(|(i, s)| as_str(s, &format!("stop[{i}]")).map(str::to_string))
+            .map(|(i, s)| JSON.str(s, &format!("stop[{i}]")).map(str::to_string))
             .collect(),
         Some(_) => Err(invalid("stop", "must be a string or an array of strings")),
     }
 }
 
 fn parse_include_usage(body: &Map<String, Value>) -> Result<bool, TranslateError> {
-    let Some(options) = field(body, "stream_options") else {
+    let Some(options) = present(body, "stream_options") else {
         return Ok(false);
     };
-    let options = as_object(options, "stream_options")?;
-    field(options, "include_usage")
-        .map(|v| {
-            v.as_bool()
-                .ok_or_else(|| invalid("stream_options.include_usage", "must be true or false"))
-        })
-        .transpose()
-        .map(|flag| flag.unwrap_or(false))
+    let options = JSON.object(options, "stream_options")?;
+    Ok(JSON
+        .optional_bool(options, "stream_options", "include_usage")?
+        .unwrap_or(false))
 }
 
 // --- messages ----------------------------------------------------------------------------
@@ -166,15 +132,15 @@ fn parse_messages(messages: Option<&Value>) -> Result<(Vec<String>, Vec<Message>
         .ok_or_else(|| invalid("messages", "is required"))?;
     let mut system = Vec::new();
     let mut conversation = Conversation::default();
-    for (i, message) in as_array(messages, "messages")?.iter().enumerate() {
+    for (i, message) in JSON.array(messages, "messages")?.iter().enumerate() {
         let path = format!("messages[{i}]");
-        let message = as_object(message, &path)?;
-        match required_str(message, &path, "role")? {
+        let message = JSON.object(message, &path)?;
+        match JSON.required_str(message, &path, "role")? {
             "system" | "developer" if conversation.messages.is_empty() => {
                 system.push(parse_system_message(message, &path)?);
             }
             "system" | "developer" => {
-                return Err(untranslatable(
+                return Err(JSON.untranslatable(
                     path,
                     "a system or developer message after the conversation has begun has no \
                      equivalent in other formats (their system prompt comes first)",
@@ -241,18 +207,18 @@ fn check_keys(
     path: &str,
     known: &[&str],
 ) -> Result<(), TranslateError> {
-    for (key, value) in object {
-        if known.contains(&key.as_str()) || value.is_null() {
-            continue;
-        }
-        let why = if key == "name" {
-            "participant names have no equivalent in other formats"
-        } else {
-            "not a field of this OpenAI Chat Completions object"
-        };
-        return Err(untranslatable(at(path, key), why));
-    }
-    Ok(())
+    JSON.check_keys(
+        object,
+        path,
+        |key, value| known.contains(&key) || value.is_null(),
+        |key| {
+            if key == "name" {
+                "participant names have no equivalent in other formats"
+            } else {
+                "not a field of this OpenAI Chat Completions object"
+            }
+        },
+    )
 }
 
 /// A system or developer message's text: a string, or text parts joined by line breaks.
@@ -262,7 +228,7 @@ fn parse_system_message(
 ) -> Result<String, TranslateError> {
     check_keys(message, path, &["role", "content"])?;
     let content_path = at(path, "content");
-    match field(message, "content") {
+    match present(message, "content") {
         Some(Value::String(text)) => Ok(text.clone()),
         Some(Value::Array(parts)) => {
             let texts = parts
@@ -283,11 +249,11 @@ fn parse_system_message(
 /// A `{"type": "text", "text": ...}` part's text; any other part is refused where only text
 /// is allowed.
 fn parse_text_part(part: &Value, path: &str) -> Result<String, TranslateError> {
-    let part = as_object(part, path)?;
-    match required_str(part, path, "type")? {
+    let part = JSON.object(part, path)?;
+    match JSON.required_str(part, path, "type")? {
         "text" => {
             check_keys(part, path, &["type", "text"])?;
-            Ok(required_str(part, path, "text")?.to_string())
+            Ok(JSON.required_str(part, path, "text")?.to_string())
         }
         other => Err(invalid(
             at(path, "type"),
@@ -302,7 +268,7 @@ fn parse_user_message(
 ) -> Result<Vec<Part>, TranslateError> {
     check_keys(message, path, &["role", "content"])?;
     let content_path = at(path, "content");
-    match field(message, "content") {
+    match present(message, "content") {
         Some(Value::String(text)) => Ok(vec![Part::text(text.as_str())]),
         Some(Value::Array(parts)) => parts
             .iter()
@@ -318,23 +284,20 @@ fn parse_user_message(
 }
 
 fn parse_user_part(part: &Value, path: &str) -> Result<Part, TranslateError> {
-    let object = as_object(part, path)?;
-    match required_str(object, path, "type")? {
+    let object = JSON.object(part, path)?;
+    match JSON.required_str(object, path, "type")? {
         "text" => Ok(Part::text(parse_text_part(part, path)?)),
         "image_url" => {
             check_keys(object, path, &["type", "image_url"])?;
             let image_path = at(path, "image_url");
             let image =
-                field(object, "image_url").ok_or_else(|| invalid(&image_path, "is required"))?;
+                present(object, "image_url").ok_or_else(|| invalid(&image_path, "is required"))?;
             Ok(Part::Image {
-                image: parse_image_url(as_object(image, &image_path)?, &image_path)?,
+                image: parse_image_url(JSON.object(image, &image_path)?, &image_path)?,
             })
         }
-        "input_audio" => Err(untranslatable(
-            path,
-            "audio input only reaches OpenAI models",
-        )),
-        "file" => Err(untranslatable(
+        "input_audio" => Err(JSON.untranslatable(path, "audio input only reaches OpenAI models")),
+        "file" => Err(JSON.untranslatable(
             path,
             "file inputs (PDFs, uploaded file ids) only reach OpenAI models",
         )),
@@ -348,16 +311,16 @@ fn parse_user_part(part: &Value, path: &str) -> Result<Part, TranslateError> {
 /// `image_url: {url, detail}`: a `data:<media>;base64,<data>` URL carries the bytes inline.
 fn parse_image_url(image: &Map<String, Value>, path: &str) -> Result<Image, TranslateError> {
     check_keys(image, path, &["url", "detail"])?;
-    match opt_str(image, path, "detail")? {
+    match JSON.optional_str(image, path, "detail")? {
         None | Some("auto") => {}
         Some(_) => {
-            return Err(untranslatable(
+            return Err(JSON.untranslatable(
                 at(path, "detail"),
                 "image detail levels are OpenAI's own (use \"auto\" or leave it out)",
             ));
         }
     }
-    let url = required_str(image, path, "url")?;
+    let url = JSON.required_str(image, path, "url")?;
     if url.starts_with("data:") {
         return parse_data_url(url).ok_or_else(|| {
             invalid(
@@ -405,25 +368,25 @@ fn parse_assistant_message(
             "annotations",
         ],
     )?;
-    if field(message, "audio").is_some() {
-        return Err(untranslatable(
+    if present(message, "audio").is_some() {
+        return Err(JSON.untranslatable(
             at(path, "audio"),
             "a reference to an earlier audio answer only OpenAI can resolve",
         ));
     }
     let mut content = parse_assistant_text(message, path)?;
-    if let Some(refusal) = opt_str(message, path, "refusal")? {
+    if let Some(refusal) = JSON.optional_str(message, path, "refusal")? {
         content.push(Part::text(refusal));
     }
-    if let Some(calls) = field(message, "tool_calls") {
+    if let Some(calls) = present(message, "tool_calls") {
         let calls_path = at(path, "tool_calls");
-        for (j, call) in as_array(calls, &calls_path)?.iter().enumerate() {
+        for (j, call) in JSON.array(calls, &calls_path)?.iter().enumerate() {
             content.push(parse_tool_call(call, &format!("{calls_path}[{j}]"))?);
         }
     }
-    if let Some(call) = field(message, "function_call") {
+    if let Some(call) = present(message, "function_call") {
         let call_path = at(path, "function_call");
-        let (name, arguments) = parse_function(as_object(call, &call_path)?, &call_path)?;
+        let (name, arguments) = parse_function(JSON.object(call, &call_path)?, &call_path)?;
         // The legacy call has no id; one is made from its place in the history so the
         // `function` message that answers it can refer to it.
         let id = format!("call_legacy_{i}");
@@ -444,7 +407,7 @@ fn parse_assistant_text(
     path: &str,
 ) -> Result<Vec<Part>, TranslateError> {
     let content_path = at(path, "content");
-    let texts = match field(message, "content") {
+    let texts = match present(message, "content") {
         None => Vec::new(),
         Some(Value::String(text)) => vec![text.clone()],
         Some(Value::Array(parts)) => parts
@@ -467,11 +430,11 @@ fn parse_assistant_text(
 }
 
 fn parse_assistant_part(part: &Value, path: &str) -> Result<String, TranslateError> {
-    let object = as_object(part, path)?;
-    match required_str(object, path, "type")? {
+    let object = JSON.object(part, path)?;
+    match JSON.required_str(object, path, "type")? {
         "refusal" => {
             check_keys(object, path, &["type", "refusal"])?;
-            Ok(required_str(object, path, "refusal")?.to_string())
+            Ok(JSON.required_str(object, path, "refusal")?.to_string())
         }
         _ => parse_text_part(part, path),
     }
@@ -479,21 +442,19 @@ fn parse_assistant_part(part: &Value, path: &str) -> Result<String, TranslateErr
 
 /// `{id, type: "function", function: {name, arguments}}`.
 fn parse_tool_call(call: &Value, path: &str) -> Result<Part, TranslateError> {
-    let call = as_object(call, path)?;
-    match opt_str(call, path, "type")? {
+    let call = JSON.object(call, path)?;
+    match JSON.optional_str(call, path, "type")? {
         None | Some("function") => {}
         Some(_) => {
-            return Err(untranslatable(
-                at(path, "type"),
-                "only function tool calls translate",
-            ));
+            return Err(JSON.untranslatable(at(path, "type"), "only function tool calls translate"));
         }
     }
     check_keys(call, path, &["id", "type", "function"])?;
-    let id = required_str(call, path, "id")?.to_string();
+    let id = JSON.required_str(call, path, "id")?.to_string();
     let function_path = at(path, "function");
-    let function = field(call, "function").ok_or_else(|| invalid(&function_path, "is required"))?;
-    let (name, arguments) = parse_function(as_object(function, &function_path)?, &function_path)?;
+    let function =
+        present(call, "function").ok_or_else(|| invalid(&function_path, "is required"))?;
+    let (name, arguments) = parse_function(JSON.object(function, &function_path)?, &function_path)?;
     Ok(Part::ToolCall {
         id,
         name,
@@ -507,9 +468,9 @@ fn parse_function(
     path: &str,
 ) -> Result<(String, Value), TranslateError> {
     check_keys(function, path, &["name", "arguments"])?;
-    let name = required_str(function, path, "name")?.to_string();
+    let name = JSON.required_str(function, path, "name")?.to_string();
     let arguments_path = at(path, "arguments");
-    let text = required_str(function, path, "arguments")?;
+    let text = JSON.required_str(function, path, "arguments")?;
     Ok((name, arguments_from_json_text(text, &arguments_path)?))
 }
 
@@ -517,7 +478,9 @@ fn parse_function(
 fn parse_tool_message(message: &Map<String, Value>, path: &str) -> Result<Part, TranslateError> {
     check_keys(message, path, &["role", "content", "tool_call_id"])?;
     Ok(Part::ToolResult {
-        call_id: required_str(message, path, "tool_call_id")?.to_string(),
+        call_id: JSON
+            .required_str(message, path, "tool_call_id")?
+            .to_string(),
         content: parse_result_content(message, path)?,
         is_error: false,
     })
@@ -530,7 +493,7 @@ fn parse_function_message(
     conversation: &Conversation,
 ) -> Result<Part, TranslateError> {
     check_keys(message, path, &["role", "content", "name"])?;
-    let name = required_str(message, path, "name")?;
+    let name = JSON.required_str(message, path, "name")?;
     let call_id = match &conversation.last_legacy_call {
         Some((id, called)) if called == name => id.clone(),
         _ => {
@@ -553,7 +516,7 @@ fn parse_result_content(
     path: &str,
 ) -> Result<Vec<Part>, TranslateError> {
     let content_path = at(path, "content");
-    match field(message, "content") {
+    match present(message, "content") {
         Some(Value::String(text)) => Ok(vec![Part::text(text.as_str())]),
         Some(Value::Array(parts)) => parts
             .iter()
@@ -573,26 +536,26 @@ fn parse_result_content(
 /// `tools` (function tools), then the legacy `functions`.
 fn parse_tools(body: &Map<String, Value>) -> Result<Vec<ToolDef>, TranslateError> {
     let mut tools = Vec::new();
-    if let Some(list) = field(body, "tools") {
-        for (i, tool) in as_array(list, "tools")?.iter().enumerate() {
+    if let Some(list) = present(body, "tools") {
+        for (i, tool) in JSON.array(list, "tools")?.iter().enumerate() {
             tools.push(parse_tool(tool, &format!("tools[{i}]"))?);
         }
     }
-    if let Some(list) = field(body, "functions") {
-        for (i, function) in as_array(list, "functions")?.iter().enumerate() {
+    if let Some(list) = present(body, "functions") {
+        for (i, function) in JSON.array(list, "functions")?.iter().enumerate() {
             let path = format!("functions[{i}]");
-            tools.push(parse_function_def(as_object(function, &path)?, &path)?);
+            tools.push(parse_function_def(JSON.object(function, &path)?, &path)?);
         }
     }
     Ok(tools)
 }
 
 fn parse_tool(tool: &Value, path: &str) -> Result<ToolDef, TranslateError> {
-    let tool = as_object(tool, path)?;
-    match required_str(tool, path, "type")? {
+    let tool = JSON.object(tool, path)?;
+    match JSON.required_str(tool, path, "type")? {
         "function" => {}
         other => {
-            return Err(untranslatable(
+            return Err(JSON.untranslatable(
                 at(path, "type"),
                 format!("`{other}` tools have no equivalent; only function tools translate"),
             ));
@@ -600,8 +563,9 @@ fn parse_tool(tool: &Value, path: &str) -> Result<ToolDef, TranslateError> {
     }
     check_keys(tool, path, &["type", "function"])?;
     let function_path = at(path, "function");
-    let function = field(tool, "function").ok_or_else(|| invalid(&function_path, "is required"))?;
-    parse_function_def(as_object(function, &function_path)?, &function_path)
+    let function =
+        present(tool, "function").ok_or_else(|| invalid(&function_path, "is required"))?;
+    parse_function_def(JSON.object(function, &function_path)?, &function_path)
 }
 
 /// `{name, description, parameters, strict}`. `strict` asks OpenAI to hold the arguments to
@@ -616,7 +580,7 @@ fn parse_function_def(
         path,
         &["name", "description", "parameters", "strict"],
     )?;
-    let parameters = match field(function, "parameters") {
+    let parameters = match present(function, "parameters") {
         None => json!({"type": "object", "properties": {}}),
         Some(schema @ Value::Object(_)) => schema.clone(),
         Some(_) => {
@@ -627,15 +591,17 @@ fn parse_function_def(
         }
     };
     Ok(ToolDef {
-        name: required_str(function, path, "name")?.to_string(),
-        description: opt_str(function, path, "description")?.map(str::to_string),
+        name: JSON.required_str(function, path, "name")?.to_string(),
+        description: JSON
+            .optional_str(function, path, "description")?
+            .map(str::to_string),
         parameters,
     })
 }
 
 /// `tool_choice`, or the legacy `function_call` (never both).
 fn parse_tool_choice(body: &Map<String, Value>) -> Result<Option<ToolChoice>, TranslateError> {
-    match (field(body, "tool_choice"), field(body, "function_call")) {
+    match (present(body, "tool_choice"), present(body, "function_call")) {
         (Some(_), Some(_)) => Err(invalid(
             "function_call",
             "give `tool_choice` or the older `function_call`, not both",
@@ -656,20 +622,22 @@ fn parse_tool_choice_value(choice: &Value) -> Result<ToolChoice, TranslateError>
             other => Err(invalid(PATH, format!("`{other}` is not a tool choice"))),
         };
     }
-    let choice = as_object(choice, PATH)?;
-    match required_str(choice, PATH, "type")? {
+    let choice = JSON.object(choice, PATH)?;
+    match JSON.required_str(choice, PATH, "type")? {
         "function" => {
             check_keys(choice, PATH, &["type", "function"])?;
             let function_path = at(PATH, "function");
-            let function =
-                field(choice, "function").ok_or_else(|| invalid(&function_path, "is required"))?;
-            let function = as_object(function, &function_path)?;
+            let function = present(choice, "function")
+                .ok_or_else(|| invalid(&function_path, "is required"))?;
+            let function = JSON.object(function, &function_path)?;
             check_keys(function, &function_path, &["name"])?;
             Ok(ToolChoice::Tool {
-                name: required_str(function, &function_path, "name")?.to_string(),
+                name: JSON
+                    .required_str(function, &function_path, "name")?
+                    .to_string(),
             })
         }
-        other => Err(untranslatable(
+        other => Err(JSON.untranslatable(
             at(PATH, "type"),
             format!("`{other}` tool choices have no equivalent in other formats"),
         )),
@@ -685,7 +653,7 @@ fn parse_function_call_choice(choice: &Value) -> Result<ToolChoice, TranslateErr
         Value::Object(function) => {
             check_keys(function, PATH, &["name"])?;
             Ok(ToolChoice::Tool {
-                name: required_str(function, PATH, "name")?.to_string(),
+                name: JSON.required_str(function, PATH, "name")?.to_string(),
             })
         }
         _ => Err(invalid(
@@ -697,8 +665,8 @@ fn parse_function_call_choice(choice: &Value) -> Result<ToolChoice, TranslateErr
 
 fn parse_response_format(format: &Value) -> Result<ResponseFormat, TranslateError> {
     const PATH: &str = "response_format";
-    let format = as_object(format, PATH)?;
-    match required_str(format, PATH, "type")? {
+    let format = JSON.object(format, PATH)?;
+    match JSON.required_str(format, PATH, "type")? {
         "text" => {
             check_keys(format, PATH, &["type"])?;
             Ok(ResponseFormat::Text)
@@ -710,9 +678,9 @@ fn parse_response_format(format: &Value) -> Result<ResponseFormat, TranslateErro
         "json_schema" => {
             check_keys(format, PATH, &["type", "json_schema"])?;
             let schema_path = at(PATH, "json_schema");
-            let spec =
-                field(format, "json_schema").ok_or_else(|| invalid(&schema_path, "is required"))?;
-            parse_json_schema(as_object(spec, &schema_path)?, &schema_path)
+            let spec = present(format, "json_schema")
+                .ok_or_else(|| invalid(&schema_path, "is required"))?;
+            parse_json_schema(JSON.object(spec, &schema_path)?, &schema_path)
         }
         other => Err(invalid(
             at(PATH, "type"),
@@ -728,21 +696,21 @@ fn parse_json_schema(
     path: &str,
 ) -> Result<ResponseFormat, TranslateError> {
     check_keys(spec, path, &["name", "description", "schema", "strict"])?;
-    if field(spec, "description").is_some() {
-        return Err(untranslatable(
+    if present(spec, "description").is_some() {
+        return Err(JSON.untranslatable(
             at(path, "description"),
             "a schema description has no equivalent in other formats",
         ));
     }
-    let schema = match field(spec, "schema") {
+    let schema = match present(spec, "schema") {
         Some(schema @ Value::Object(_)) => schema.clone(),
         Some(_) => return Err(invalid(at(path, "schema"), "must be a JSON Schema object")),
         None => return Err(invalid(at(path, "schema"), "is required")),
     };
     Ok(ResponseFormat::JsonSchema {
-        name: opt_str(spec, path, "name")?.map(str::to_string),
+        name: JSON.optional_str(spec, path, "name")?.map(str::to_string),
         schema,
-        strict: field(spec, "strict")
+        strict: present(spec, "strict")
             .map(|v| {
                 v.as_bool()
                     .ok_or_else(|| invalid(at(path, "strict"), "must be true or false"))
@@ -764,7 +732,7 @@ pub fn render_request(
     options: &RenderOptions,
 ) -> Result<Value, TranslateError> {
     if request.top_k.is_some() {
-        return Err(unsupported("top_k", "OpenAI does not sample with top-k"));
+        return Err(JSON.unsupported("top_k", "OpenAI does not sample with top-k"));
     }
     let mut body = Map::new();
     body.insert("model".into(), json!(upstream_model));
@@ -806,12 +774,6 @@ pub fn render_request(
     Ok(Value::Object(body))
 }
 
-fn insert_some<T: Into<Value>>(body: &mut Map<String, Value>, key: &str, value: Option<T>) {
-    if let Some(value) = value {
-        body.insert(key.to_string(), value.into());
-    }
-}
-
 /// One `system` message per block, then the conversation.
 fn render_messages(request: &ChatRequest) -> Result<Vec<Value>, TranslateError> {
     let mut out: Vec<Value> = request
@@ -847,10 +809,7 @@ fn render_user_message(
             Part::Text { text } => parts.push(json!({"type": "text", "text": text})),
             Part::Image { image } => parts.push(render_image(image)),
             Part::ToolCall { .. } => {
-                return Err(unsupported(
-                    path,
-                    "a tool call can only come from the assistant",
-                ));
+                return Err(JSON.unsupported(path, "a tool call can only come from the assistant"));
             }
         }
     }
@@ -885,7 +844,7 @@ fn render_tool_result(
         .enumerate()
         .map(|(k, part)| match part {
             Part::Text { text } => Ok(text.clone()),
-            _ => Err(unsupported(
+            _ => Err(JSON.unsupported(
                 format!("{path}.content[{k}]"),
                 "OpenAI tool results hold text only",
             )),
@@ -926,13 +885,13 @@ fn render_assistant_message(content: &[Part], i: usize) -> Result<Value, Transla
                 "function": {"name": name, "arguments": arguments_to_json_text(arguments)},
             })),
             Part::Image { .. } => {
-                return Err(unsupported(
+                return Err(JSON.unsupported(
                     format!("messages[{i}].content[{j}]"),
                     "OpenAI assistant messages cannot hold images",
                 ));
             }
             Part::ToolResult { .. } => {
-                return Err(unsupported(
+                return Err(JSON.unsupported(
                     format!("messages[{i}].content[{j}]"),
                     "a tool result can only come from the user side",
                 ));

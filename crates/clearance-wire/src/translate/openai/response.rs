@@ -7,29 +7,35 @@ use clearance_core::chat::{ChatResponse, Part};
 use serde_json::{Map, Value, json};
 
 use super::{
-    TranslateError, arguments_from_json_text, arguments_to_json_text, as_array, as_object, at,
-    field, finish_reason_of, invalid, invented_call_id, opt_str, required_str,
-    stop_reason_from_finish, usage_from, usage_json,
+    JSON, TranslateError, arguments_from_json_text, arguments_to_json_text, finish_reason_of,
+    invented_call_id, stop_reason_from_finish, usage_from, usage_json,
 };
+use crate::translate::json::{at, invalid, present};
 
 /// Reads the first choice of a `chat.completion` (requests are refused when they ask for more).
 pub fn parse_response(body: &Value) -> Result<ChatResponse, TranslateError> {
-    let body = as_object(body, "")?;
-    let id = opt_str(body, "", "id")?;
-    let choices = field(body, "choices").ok_or_else(|| invalid("choices", "is required"))?;
-    let choice = as_array(choices, "choices")?
+    let body = JSON.object(body, "")?;
+    let id = JSON.optional_str(body, "", "id")?;
+    let choices = present(body, "choices").ok_or_else(|| invalid("choices", "is required"))?;
+    let choice = JSON
+        .array(choices, "choices")?
         .first()
         .ok_or_else(|| invalid("choices", "holds no answer"))?;
-    let choice = as_object(choice, "choices[0]")?;
+    let choice = JSON.object(choice, "choices[0]")?;
     let message =
-        field(choice, "message").ok_or_else(|| invalid("choices[0].message", "is required"))?;
-    let content = parse_message(as_object(message, "choices[0].message")?, id)?;
+        present(choice, "message").ok_or_else(|| invalid("choices[0].message", "is required"))?;
+    let content = parse_message(JSON.object(message, "choices[0].message")?, id)?;
     Ok(ChatResponse {
         id: id.map(str::to_string),
-        model: opt_str(body, "", "model")?.unwrap_or_default().to_string(),
+        model: JSON
+            .optional_str(body, "", "model")?
+            .unwrap_or_default()
+            .to_string(),
         content,
-        stop_reason: opt_str(choice, "choices[0]", "finish_reason")?.map(stop_reason_from_finish),
-        usage: field(body, "usage").map(usage_from).unwrap_or_default(),
+        stop_reason: JSON
+            .optional_str(choice, "choices[0]", "finish_reason")?
+            .map(stop_reason_from_finish),
+        usage: present(body, "usage").map(usage_from).unwrap_or_default(),
     })
 }
 
@@ -42,16 +48,19 @@ fn parse_message(
     const PATH: &str = "choices[0].message";
     let mut content = Vec::new();
     for key in ["content", "refusal"] {
-        if let Some(text) = opt_str(message, PATH, key)?.filter(|text| !text.is_empty()) {
+        if let Some(text) = JSON
+            .optional_str(message, PATH, key)?
+            .filter(|text| !text.is_empty())
+        {
             content.push(Part::text(text));
         }
     }
-    if let Some(calls) = field(message, "tool_calls") {
+    if let Some(calls) = present(message, "tool_calls") {
         let calls_path = at(PATH, "tool_calls");
-        for (j, call) in as_array(calls, &calls_path)?.iter().enumerate() {
+        for (j, call) in JSON.array(calls, &calls_path)?.iter().enumerate() {
             let path = format!("{calls_path}[{j}]");
-            let call = as_object(call, &path)?;
-            let id = required_str(call, &path, "id")?.to_string();
+            let call = JSON.object(call, &path)?;
+            let id = JSON.required_str(call, &path, "id")?.to_string();
             content.push(parse_called_function(
                 call.get("function"),
                 &at(&path, "function"),
@@ -59,7 +68,7 @@ fn parse_message(
             )?);
         }
     }
-    if let Some(call) = field(message, "function_call") {
+    if let Some(call) = present(message, "function_call") {
         let id = invented_call_id(id, 0);
         content.push(parse_called_function(
             Some(call),
@@ -76,9 +85,9 @@ fn parse_called_function(
     id: String,
 ) -> Result<Part, TranslateError> {
     let function = function.ok_or_else(|| invalid(path, "is required"))?;
-    let function = as_object(function, path)?;
-    let name = required_str(function, path, "name")?.to_string();
-    let arguments = required_str(function, path, "arguments")?;
+    let function = JSON.object(function, path)?;
+    let name = JSON.required_str(function, path, "name")?.to_string();
+    let arguments = JSON.required_str(function, path, "arguments")?;
     Ok(Part::ToolCall {
         id,
         name,

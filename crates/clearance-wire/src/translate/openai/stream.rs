@@ -10,10 +10,9 @@
 use clearance_core::chat::{StreamEvent, Usage};
 use serde_json::{Map, Value, json};
 
-use super::{
-    field, finish_reason_of, invented_call_id, stop_reason_from_finish, usage_from, usage_json,
-};
+use super::{finish_reason_of, invented_call_id, stop_reason_from_finish, usage_from, usage_json};
 use crate::sse::SseFrame;
+use crate::translate::json::present;
 use crate::translate::{EncoderOptions, StreamDecoder, StreamEncoder};
 
 /// The `index` given to a legacy `delta.function_call`, which has none (one call per answer).
@@ -53,7 +52,7 @@ impl StreamDecoder for Decoder {
                 return out.push(unreadable(&format!("a chunk that is not JSON ({e})"), data));
             }
         };
-        if let Some(error) = field(&chunk, "error") {
+        if let Some(error) = present(&chunk, "error") {
             return out.push(StreamEvent::Error {
                 message: provider_error_message(error),
             });
@@ -64,7 +63,7 @@ impl StreamDecoder for Decoder {
         if let Some(choice) = first_choice(&chunk) {
             self.decode_choice(choice, out);
         }
-        if let Some(usage) = field(&chunk, "usage") {
+        if let Some(usage) = present(&chunk, "usage") {
             out.push(StreamEvent::Usage {
                 usage: usage_from(usage),
             });
@@ -91,10 +90,10 @@ impl Decoder {
     }
 
     fn decode_choice(&mut self, choice: &Map<String, Value>, out: &mut Vec<StreamEvent>) {
-        if let Some(delta) = field(choice, "delta").and_then(Value::as_object) {
+        if let Some(delta) = present(choice, "delta").and_then(Value::as_object) {
             self.decode_delta(delta, out);
         }
-        if let Some(reason) = field(choice, "finish_reason").and_then(Value::as_str) {
+        if let Some(reason) = present(choice, "finish_reason").and_then(Value::as_str) {
             out.push(StreamEvent::Stop {
                 reason: stop_reason_from_finish(reason),
             });
@@ -114,7 +113,7 @@ impl Decoder {
                 });
             }
         }
-        if let Some(calls) = field(delta, "tool_calls") {
+        if let Some(calls) = present(delta, "tool_calls") {
             let Some(calls) = calls.as_array() else {
                 return out.push(error("`delta.tool_calls` is not an array"));
             };
@@ -127,7 +126,7 @@ impl Decoder {
                 self.decode_tool_call(index, id, call.get("function"), out);
             }
         }
-        if let Some(function) = field(delta, "function_call") {
+        if let Some(function) = present(delta, "function_call") {
             self.decode_tool_call(LEGACY_FUNCTION_INDEX, None, Some(function), out);
         }
     }
