@@ -22,6 +22,7 @@ use clearance_core::chat::{
 };
 use serde_json::{Map, Value, json};
 
+use super::json::{Json, Wording, at, insert_some, invalid, present};
 use super::{EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError};
 use crate::sse::SseFrame;
 
@@ -124,27 +125,27 @@ const MISSING_ID: &str = "msg_unknown";
 
 /// Reads an Anthropic Messages request body.
 pub fn parse_request(body: &Value) -> Result<ChatRequest, TranslateError> {
-    let body = object(body, "")?;
+    let body = JSON.object(body, "")?;
     check_request_fields(body)?;
-    let (tool_choice, parallel_tool_calls) = parse_tool_choice(member(body, "tool_choice"))?;
-    let stream = optional_bool(body, "stream", "")?.unwrap_or(false);
+    let (tool_choice, parallel_tool_calls) = parse_tool_choice(present(body, "tool_choice"))?;
+    let stream = JSON.optional_bool(body, "", "stream")?.unwrap_or(false);
     Ok(ChatRequest {
-        model: required_str(body, "model", "")?.to_string(),
-        system: parse_system(member(body, "system"))?,
+        model: JSON.required_str(body, "", "model")?.to_string(),
+        system: parse_system(present(body, "system"))?,
         messages: parse_messages(body)?,
-        tools: parse_tools(member(body, "tools"))?,
+        tools: parse_tools(present(body, "tools"))?,
         tool_choice,
         parallel_tool_calls,
-        max_tokens: optional_u64(body, "max_tokens", "")?,
+        max_tokens: JSON.optional_u64(body, "", "max_tokens")?,
         temperature: unit_interval(body, "temperature")?,
         top_p: unit_interval(body, "top_p")?,
-        top_k: optional_u64(body, "top_k", "")?,
+        top_k: JSON.optional_u64(body, "", "top_k")?,
         stop: parse_stop_sequences(body)?,
         response_format: None,
         seed: None,
         presence_penalty: None,
         frequency_penalty: None,
-        end_user: parse_metadata(member(body, "metadata"))?,
+        end_user: parse_metadata(present(body, "metadata"))?,
         stream,
         // An Anthropic stream always ends with the usage; a provider that sends it only on
         // request must be asked for it.
@@ -155,7 +156,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, TranslateError> {
 fn check_request_fields(body: &Map<String, Value>) -> Result<(), TranslateError> {
     for key in body.keys() {
         if let Some((_, why)) = UNTRANSLATABLE_REQUEST_FIELDS.iter().find(|(k, _)| k == key) {
-            return Err(untranslatable(key.as_str(), *why));
+            return Err(JSON.untranslatable(key.as_str(), *why));
         }
         if !REQUEST_FIELDS.contains(&key.as_str())
             && !IGNORED_REQUEST_FIELDS.contains(&key.as_str())
@@ -163,7 +164,7 @@ fn check_request_fields(body: &Map<String, Value>) -> Result<(), TranslateError>
             return Err(not_a_field(key));
         }
     }
-    check_thinking(member(body, "thinking"))
+    check_thinking(present(body, "thinking"))
 }
 
 /// Extended thinking changes the answer (and adds blocks no other format has); only its
@@ -176,10 +177,7 @@ fn check_thinking(thinking: Option<&Value>) -> Result<(), TranslateError> {
     if disabled {
         Ok(())
     } else {
-        Err(untranslatable(
-            "thinking",
-            "extended thinking exists only at Anthropic",
-        ))
+        Err(JSON.untranslatable("thinking", "extended thinking exists only at Anthropic"))
     }
 }
 
@@ -201,8 +199,8 @@ fn parse_system(system: Option<&Value>) -> Result<Vec<String>, TranslateError> {
 }
 
 fn parse_system_block(block: &Value, path: &str) -> Result<String, TranslateError> {
-    let block = object(block, path)?;
-    match required_str(block, "type", path)? {
+    let block = JSON.object(block, path)?;
+    match JSON.required_str(block, path, "type")? {
         "text" => parse_text_block(block, path),
         other => Err(invalid(
             path,
@@ -213,11 +211,11 @@ fn parse_system_block(block: &Value, path: &str) -> Result<String, TranslateErro
 
 fn parse_text_block(block: &Map<String, Value>, path: &str) -> Result<String, TranslateError> {
     check_keys(block, path, &["type", "text"], IGNORED_TEXT_FIELDS)?;
-    Ok(required_str(block, "text", path)?.to_string())
+    Ok(JSON.required_str(block, path, "text")?.to_string())
 }
 
 fn parse_messages(body: &Map<String, Value>) -> Result<Vec<Message>, TranslateError> {
-    let messages = member(body, "messages")
+    let messages = present(body, "messages")
         .ok_or_else(|| invalid("messages", "required"))?
         .as_array()
         .ok_or_else(|| invalid("messages", "expected an array"))?;
@@ -232,9 +230,9 @@ fn parse_messages(body: &Map<String, Value>) -> Result<Vec<Message>, TranslateEr
 
 /// One message, or `None` for an assistant turn that held only (dropped) thinking blocks.
 fn parse_message(message: &Value, path: &str) -> Result<Option<Message>, TranslateError> {
-    let message = object(message, path)?;
+    let message = JSON.object(message, path)?;
     check_keys(message, path, &["role", "content"], &[])?;
-    let role = match required_str(message, "role", path)? {
+    let role = match JSON.required_str(message, path, "role")? {
         "user" => Role::User,
         "assistant" => Role::Assistant,
         other => {
@@ -245,7 +243,7 @@ fn parse_message(message: &Value, path: &str) -> Result<Option<Message>, Transla
         }
     };
     let content_path = at(path, "content");
-    let content = match member(message, "content") {
+    let content = match present(message, "content") {
         Some(Value::String(text)) => vec![Part::text(text.as_str())],
         Some(Value::Array(blocks)) => {
             let mut parts = Vec::with_capacity(blocks.len());
@@ -275,8 +273,8 @@ fn parse_content_block(
     role: Role,
     path: &str,
 ) -> Result<Option<Part>, TranslateError> {
-    let block = object(block, path)?;
-    let kind = required_str(block, "type", path)?;
+    let block = JSON.object(block, path)?;
+    let kind = JSON.required_str(block, path, "type")?;
     match (kind, role) {
         ("text", _) => Ok(Some(Part::Text {
             text: parse_text_block(block, path)?,
@@ -298,7 +296,7 @@ fn parse_content_block(
                 ),
             ))
         }
-        _ => Err(untranslatable(
+        _ => Err(JSON.untranslatable(
             path,
             format!("`{kind}` content blocks exist only at Anthropic"),
         )),
@@ -308,25 +306,27 @@ fn parse_content_block(
 fn parse_image(block: &Map<String, Value>, path: &str) -> Result<Image, TranslateError> {
     check_keys(block, path, &["type", "source"], &["cache_control"])?;
     let source_path = at(path, "source");
-    let source = object(
-        member(block, "source").ok_or_else(|| invalid(&source_path, "required"))?,
+    let source = JSON.object(
+        present(block, "source").ok_or_else(|| invalid(&source_path, "required"))?,
         &source_path,
     )?;
-    match required_str(source, "type", &source_path)? {
+    match JSON.required_str(source, &source_path, "type")? {
         "base64" => {
             check_keys(source, &source_path, &["type", "media_type", "data"], &[])?;
             Ok(Image::Base64 {
-                media_type: required_str(source, "media_type", &source_path)?.to_string(),
-                data: required_str(source, "data", &source_path)?.to_string(),
+                media_type: JSON
+                    .required_str(source, &source_path, "media_type")?
+                    .to_string(),
+                data: JSON.required_str(source, &source_path, "data")?.to_string(),
             })
         }
         "url" => {
             check_keys(source, &source_path, &["type", "url"], &[])?;
             Ok(Image::Url {
-                url: required_str(source, "url", &source_path)?.to_string(),
+                url: JSON.required_str(source, &source_path, "url")?.to_string(),
             })
         }
-        "file" => Err(untranslatable(
+        "file" => Err(JSON.untranslatable(
             source_path,
             "files uploaded to Anthropic's Files API exist only at Anthropic",
         )),
@@ -345,14 +345,14 @@ fn parse_tool_use(block: &Map<String, Value>, path: &str) -> Result<Part, Transl
         &["cache_control"],
     )?;
     let input_path = at(path, "input");
-    let arguments = match member(block, "input") {
+    let arguments = match present(block, "input") {
         Some(input @ Value::Object(_)) => input.clone(),
         Some(_) => return Err(invalid(input_path, "expected a JSON object")),
         None => return Err(invalid(input_path, "required")),
     };
     Ok(Part::ToolCall {
-        id: required_str(block, "id", path)?.to_string(),
-        name: required_str(block, "name", path)?.to_string(),
+        id: JSON.required_str(block, path, "id")?.to_string(),
+        name: JSON.required_str(block, path, "name")?.to_string(),
         arguments,
     })
 }
@@ -365,7 +365,7 @@ fn parse_tool_result(block: &Map<String, Value>, path: &str) -> Result<Part, Tra
         &["cache_control"],
     )?;
     let content_path = at(path, "content");
-    let content = match member(block, "content") {
+    let content = match present(block, "content") {
         None => Vec::new(),
         Some(Value::String(text)) => vec![Part::text(text.as_str())],
         Some(Value::Array(blocks)) => blocks
@@ -381,22 +381,24 @@ fn parse_tool_result(block: &Map<String, Value>, path: &str) -> Result<Part, Tra
         }
     };
     Ok(Part::ToolResult {
-        call_id: required_str(block, "tool_use_id", path)?.to_string(),
+        call_id: JSON.required_str(block, path, "tool_use_id")?.to_string(),
         content,
-        is_error: optional_bool(block, "is_error", path)?.unwrap_or(false),
+        is_error: JSON
+            .optional_bool(block, path, "is_error")?
+            .unwrap_or(false),
     })
 }
 
 fn parse_tool_result_block(block: &Value, path: &str) -> Result<Part, TranslateError> {
-    let block = object(block, path)?;
-    match required_str(block, "type", path)? {
+    let block = JSON.object(block, path)?;
+    match JSON.required_str(block, path, "type")? {
         "text" => Ok(Part::Text {
             text: parse_text_block(block, path)?,
         }),
         "image" => Ok(Part::Image {
             image: parse_image(block, path)?,
         }),
-        other => Err(untranslatable(
+        other => Err(JSON.untranslatable(
             path,
             format!("a tool result holding a `{other}` block has no translation"),
         )),
@@ -418,13 +420,13 @@ fn parse_tools(tools: Option<&Value>) -> Result<Vec<ToolDef>, TranslateError> {
 }
 
 fn parse_tool(tool: &Value, path: &str) -> Result<ToolDef, TranslateError> {
-    let tool = object(tool, path)?;
+    let tool = JSON.object(tool, path)?;
     // Server tools (web search, bash, code execution...) run at Anthropic; a client tool has
     // no `type` or the type "custom".
-    match optional_str(tool, "type", path)? {
+    match JSON.optional_str(tool, path, "type")? {
         None | Some("custom") => {}
         Some(kind) => {
-            return Err(untranslatable(
+            return Err(JSON.untranslatable(
                 path,
                 format!("the server tool `{kind}` runs only at Anthropic"),
             ));
@@ -437,14 +439,16 @@ fn parse_tool(tool: &Value, path: &str) -> Result<ToolDef, TranslateError> {
         &["cache_control", "strict", "eager_input_streaming"],
     )?;
     let schema_path = at(path, "input_schema");
-    let parameters = match member(tool, "input_schema") {
+    let parameters = match present(tool, "input_schema") {
         None => json!({"type": "object", "properties": {}}),
         Some(schema @ Value::Object(_)) => schema.clone(),
         Some(_) => return Err(invalid(schema_path, "expected a JSON Schema object")),
     };
     Ok(ToolDef {
-        name: required_str(tool, "name", path)?.to_string(),
-        description: optional_str(tool, "description", path)?.map(str::to_string),
+        name: JSON.required_str(tool, path, "name")?.to_string(),
+        description: JSON
+            .optional_str(tool, path, "description")?
+            .map(str::to_string),
         parameters,
     })
 }
@@ -457,8 +461,8 @@ fn parse_tool_choice(
         return Ok((None, None));
     };
     let path = "tool_choice";
-    let choice = object(choice, path)?;
-    let kind = required_str(choice, "type", path)?;
+    let choice = JSON.object(choice, path)?;
+    let kind = JSON.required_str(choice, path, "type")?;
     let known: &[&str] = match kind {
         "tool" => &["type", "name", "disable_parallel_tool_use"],
         "none" => &["type"],
@@ -470,7 +474,7 @@ fn parse_tool_choice(
         "any" => ToolChoice::Required,
         "none" => ToolChoice::None,
         "tool" => ToolChoice::Tool {
-            name: required_str(choice, "name", path)?.to_string(),
+            name: JSON.required_str(choice, path, "name")?.to_string(),
         },
         other => {
             return Err(invalid(
@@ -479,12 +483,14 @@ fn parse_tool_choice(
             ));
         }
     };
-    let parallel = optional_bool(choice, "disable_parallel_tool_use", path)?.map(|off| !off);
+    let parallel = JSON
+        .optional_bool(choice, path, "disable_parallel_tool_use")?
+        .map(|off| !off);
     Ok((Some(parsed), parallel))
 }
 
 fn parse_stop_sequences(body: &Map<String, Value>) -> Result<Vec<String>, TranslateError> {
-    let Some(sequences) = member(body, "stop_sequences") else {
+    let Some(sequences) = present(body, "stop_sequences") else {
         return Ok(Vec::new());
     };
     let sequences = sequences
@@ -507,14 +513,16 @@ fn parse_metadata(metadata: Option<&Value>) -> Result<Option<String>, TranslateE
     let Some(metadata) = metadata else {
         return Ok(None);
     };
-    let metadata = object(metadata, "metadata")?;
+    let metadata = JSON.object(metadata, "metadata")?;
     check_keys(metadata, "metadata", &["user_id"], &[])?;
-    Ok(optional_str(metadata, "user_id", "metadata")?.map(str::to_string))
+    Ok(JSON
+        .optional_str(metadata, "metadata", "user_id")?
+        .map(str::to_string))
 }
 
 /// A sampling parameter Anthropic bounds to 0..=1.
 fn unit_interval(body: &Map<String, Value>, key: &str) -> Result<Option<f64>, TranslateError> {
-    let value = optional_f64(body, key, "")?;
+    let value = JSON.optional_f64(body, "", key)?;
     match value {
         Some(v) if !(0.0..=1.0).contains(&v) => {
             Err(invalid(key, format!("must be between 0 and 1, not {v}")))
@@ -571,7 +579,7 @@ pub fn render_request(
 /// Refuses what the Messages API has no field for.
 fn refuse_inexpressible(request: &ChatRequest) -> Result<(), TranslateError> {
     if let Some(t) = request.temperature.filter(|t| !(0.0..=1.0).contains(t)) {
-        return Err(unsupported(
+        return Err(JSON.unsupported(
             "temperature",
             format!("Anthropic accepts a temperature between 0 and 1, not {t}"),
         ));
@@ -582,14 +590,11 @@ fn refuse_inexpressible(request: &ChatRequest) -> Result<(), TranslateError> {
         ("frequency_penalty", request.frequency_penalty.is_some()),
     ];
     if let Some((field, _)) = absent.iter().find(|(_, set)| *set) {
-        return Err(unsupported(
-            *field,
-            "the Messages API has no such parameter",
-        ));
+        return Err(JSON.unsupported(*field, "the Messages API has no such parameter"));
     }
     match &request.response_format {
         None | Some(ResponseFormat::Text) => Ok(()),
-        Some(_) => Err(unsupported(
+        Some(_) => Err(JSON.unsupported(
             "response_format",
             "the Messages API has no JSON output mode",
         )),
@@ -612,7 +617,7 @@ fn render_system(system: &[String]) -> Option<Value> {
 /// turn), tool results open their turn, and a turn with nothing to say is left out.
 fn render_messages(messages: &[Message]) -> Result<Vec<Value>, TranslateError> {
     if messages.first().is_some_and(|m| m.role == Role::Assistant) {
-        return Err(unsupported(
+        return Err(JSON.unsupported(
             "messages[0]",
             "an Anthropic conversation starts with a user turn",
         ));
@@ -673,18 +678,15 @@ fn render_part(part: &Part, role: Role, path: &str) -> Result<Option<Value>, Tra
             },
             Role::User,
         ) => render_tool_result(call_id, content, *is_error, path).map(Some),
-        (Part::Image { .. }, Role::Assistant) => Err(unsupported(
-            path,
-            "Anthropic takes images in user turns only",
-        )),
-        (Part::ToolCall { .. }, Role::User) => Err(unsupported(
-            path,
-            "Anthropic takes tool calls in assistant turns only",
-        )),
-        (Part::ToolResult { .. }, Role::Assistant) => Err(unsupported(
-            path,
-            "Anthropic takes tool results in user turns only",
-        )),
+        (Part::Image { .. }, Role::Assistant) => {
+            Err(JSON.unsupported(path, "Anthropic takes images in user turns only"))
+        }
+        (Part::ToolCall { .. }, Role::User) => {
+            Err(JSON.unsupported(path, "Anthropic takes tool calls in assistant turns only"))
+        }
+        (Part::ToolResult { .. }, Role::Assistant) => {
+            Err(JSON.unsupported(path, "Anthropic takes tool results in user turns only"))
+        }
     }
 }
 
@@ -701,7 +703,7 @@ fn render_tool_result(
             Part::Text { text } => blocks.push(text_block(text)),
             Part::Image { image } => blocks.push(image_block(image)),
             Part::ToolCall { .. } | Part::ToolResult { .. } => {
-                return Err(unsupported(
+                return Err(JSON.unsupported(
                     format!("{path}.content[{k}]"),
                     "a tool result holds text and images only",
                 ));
@@ -786,11 +788,11 @@ fn render_tool_choice(choice: Option<&ToolChoice>, parallel: Option<bool>) -> Op
 
 /// Reads a `message` object as the Messages API returns it.
 pub fn parse_response(body: &Value) -> Result<ChatResponse, TranslateError> {
-    let body = object(body, "")?;
+    let body = JSON.object(body, "")?;
     if body.get("type").and_then(Value::as_str) == Some("error") {
         return Err(invalid("error", error_message(body.get("error"))));
     }
-    let blocks = member(body, "content")
+    let blocks = present(body, "content")
         .ok_or_else(|| invalid("content", "required"))?
         .as_array()
         .ok_or_else(|| invalid("content", "expected an array of content blocks"))?;
@@ -798,40 +800,42 @@ pub fn parse_response(body: &Value) -> Result<ChatResponse, TranslateError> {
     for (i, block) in blocks.iter().enumerate() {
         content.extend(parse_answer_block(block, &format!("content[{i}]"))?);
     }
-    let stop_sequence = optional_str(body, "stop_sequence", "")?;
-    let stop_reason =
-        optional_str(body, "stop_reason", "")?.map(|name| stop_reason_of(name, stop_sequence));
+    let stop_sequence = JSON.optional_str(body, "", "stop_sequence")?;
+    let stop_reason = JSON
+        .optional_str(body, "", "stop_reason")?
+        .map(|name| stop_reason_of(name, stop_sequence));
     Ok(ChatResponse {
-        id: optional_str(body, "id", "")?.map(str::to_string),
-        model: optional_str(body, "model", "")?
+        id: JSON.optional_str(body, "", "id")?.map(str::to_string),
+        model: JSON
+            .optional_str(body, "", "model")?
             .unwrap_or_default()
             .to_string(),
         content,
         stop_reason,
-        usage: usage_of(member(body, "usage")),
+        usage: usage_of(present(body, "usage")),
     })
 }
 
 /// One block of an answer: text and tool calls translate, reasoning is skipped (documented),
 /// the results of Anthropic's server tools have no translation.
 fn parse_answer_block(block: &Value, path: &str) -> Result<Option<Part>, TranslateError> {
-    let block = object(block, path)?;
-    match required_str(block, "type", path)? {
+    let block = JSON.object(block, path)?;
+    match JSON.required_str(block, path, "type")? {
         "text" => Ok(Some(Part::Text {
-            text: required_str(block, "text", path)?.to_string(),
+            text: JSON.required_str(block, path, "text")?.to_string(),
         })),
         "tool_use" => {
-            let input = member(block, "input")
+            let input = present(block, "input")
                 .filter(|input| input.is_object())
                 .ok_or_else(|| invalid(at(path, "input"), "expected a JSON object"))?;
             Ok(Some(Part::ToolCall {
-                id: required_str(block, "id", path)?.to_string(),
-                name: required_str(block, "name", path)?.to_string(),
+                id: JSON.required_str(block, path, "id")?.to_string(),
+                name: JSON.required_str(block, path, "name")?.to_string(),
                 arguments: input.clone(),
             }))
         }
         "thinking" | "redacted_thinking" => Ok(None),
-        other => Err(untranslatable(
+        other => Err(JSON.untranslatable(
             path,
             format!("`{other}` content blocks exist only at Anthropic"),
         )),
@@ -1306,36 +1310,18 @@ fn write_event(out: &mut Vec<u8>, name: &str, data: &Value) {
 // Reading JSON with paths
 // ---------------------------------------------------------------------------------------------
 
-fn untranslatable(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
-    TranslateError::untranslatable(field, FORMAT, why)
-}
+/// Anthropic's errors say what a value was "expected" to be; a body that is not an object is
+/// named `body`.
+const JSON: Json = Json {
+    format: FORMAT,
+    wording: &Wording::EXPECTED,
+    root: "body",
+};
 
-fn unsupported(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
-    TranslateError::unsupported(field, FORMAT, why)
-}
-
-fn invalid(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
-    TranslateError::invalid(field, why)
-}
+const NOT_A_FIELD: &str = "not a field of the Anthropic Messages API";
 
 fn not_a_field(path: &str) -> TranslateError {
-    untranslatable(path, "not a field of the Anthropic Messages API")
-}
-
-/// `path.key`, or `key` at the top level (`path` empty).
-fn at(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, TranslateError> {
-    value.as_object().ok_or_else(|| {
-        let field = if path.is_empty() { "body" } else { path };
-        invalid(field, "expected a JSON object")
-    })
+    JSON.untranslatable(path, NOT_A_FIELD)
 }
 
 /// Refuses any key of `object` that is neither `known` nor `ignored`.
@@ -1345,88 +1331,12 @@ fn check_keys(
     known: &[&str],
     ignored: &[&str],
 ) -> Result<(), TranslateError> {
-    match object
-        .keys()
-        .find(|key| !known.contains(&key.as_str()) && !ignored.contains(&key.as_str()))
-    {
-        Some(key) => Err(not_a_field(&at(path, key))),
-        None => Ok(()),
-    }
-}
-
-/// A member that is present and not `null` (the API treats `null` as absent).
-fn member<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|value| !value.is_null())
-}
-
-fn optional_str<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<&'a str>, TranslateError> {
-    member(object, key)
-        .map(|value| {
-            value
-                .as_str()
-                .ok_or_else(|| invalid(at(path, key), "expected a string"))
-        })
-        .transpose()
-}
-
-fn required_str<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<&'a str, TranslateError> {
-    optional_str(object, key, path)?.ok_or_else(|| invalid(at(path, key), "required"))
-}
-
-fn optional_bool(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<bool>, TranslateError> {
-    member(object, key)
-        .map(|value| {
-            value
-                .as_bool()
-                .ok_or_else(|| invalid(at(path, key), "expected true or false"))
-        })
-        .transpose()
-}
-
-fn optional_f64(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<f64>, TranslateError> {
-    member(object, key)
-        .map(|value| {
-            value
-                .as_f64()
-                .ok_or_else(|| invalid(at(path, key), "expected a number"))
-        })
-        .transpose()
-}
-
-fn optional_u64(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<u64>, TranslateError> {
-    member(object, key)
-        .map(|value| {
-            value
-                .as_u64()
-                .ok_or_else(|| invalid(at(path, key), "expected a non-negative integer"))
-        })
-        .transpose()
-}
-
-fn insert_some<T: Into<Value>>(object: &mut Map<String, Value>, key: &str, value: Option<T>) {
-    if let Some(value) = value {
-        object.insert(key.to_string(), value.into());
-    }
+    JSON.check_keys(
+        object,
+        path,
+        |key, _| known.contains(&key) || ignored.contains(&key),
+        |_| NOT_A_FIELD,
+    )
 }
 
 fn role_name(role: Role) -> &'static str {
