@@ -31,6 +31,7 @@ use clearance_core::chat::{
 };
 use serde_json::{Map, Value, json};
 
+use super::json::{Json, Wording, at, invalid};
 use super::{EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError};
 use crate::sse::SseFrame;
 
@@ -112,27 +113,14 @@ const FILTER_REASONS: &[&str] = &[
 // Errors and field access
 // ---------------------------------------------------------------------------------------
 
-fn untranslatable(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
-    TranslateError::untranslatable(field, WireFormat::Gemini, why)
-}
-
-fn unsupported(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
-    TranslateError::unsupported(field, WireFormat::Gemini, why)
-}
-
-fn invalid(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
-    TranslateError::invalid(field, why)
-}
+/// Gemini's errors say what a value "must be"; a body that is not an object is named `body`.
+const JSON: Json = Json {
+    format: WireFormat::Gemini,
+    wording: &Wording::MUST,
+    root: "body",
+};
 
 const UNKNOWN_FIELD: &str = "not a field of Gemini's API, or one with no translation";
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
 
 /// The proto (snake_case) spelling of a lowerCamelCase field name.
 fn snake_case(name: &str) -> String {
@@ -178,17 +166,12 @@ struct Obj<'a> {
 
 impl<'a> Obj<'a> {
     fn of(value: &'a Value, path: String) -> Result<Obj<'a>, TranslateError> {
-        match value {
-            Value::Object(map) => Ok(Obj { map, path }),
-            _ => {
-                let field = if path.is_empty() { "body".into() } else { path };
-                Err(invalid(field, "must be a JSON object"))
-            }
-        }
+        let map = JSON.object(value, &path)?;
+        Ok(Obj { map, path })
     }
 
     fn field(&self, name: &str) -> String {
-        join(&self.path, name)
+        at(&self.path, name)
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
@@ -202,6 +185,17 @@ impl<'a> Obj<'a> {
         self.get(name).is_some()
     }
 
+    /// The value of `name` read by `read` (one of [`Json`]'s), with the field's path.
+    fn read<T>(
+        &self,
+        name: &str,
+        read: impl FnOnce(Json, &'a Value, &str) -> Result<T, TranslateError>,
+    ) -> Result<Option<T>, TranslateError> {
+        self.get(name)
+            .map(|value| read(JSON, value, &self.field(name)))
+            .transpose()
+    }
+
     fn object(&self, name: &str) -> Result<Option<Obj<'a>>, TranslateError> {
         self.get(name)
             .map(|value| Obj::of(value, self.field(name)))
@@ -209,74 +203,42 @@ impl<'a> Obj<'a> {
     }
 
     fn array(&self, name: &str) -> Result<Option<&'a [Value]>, TranslateError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Array(items)) => Ok(Some(items)),
-            Some(_) => Err(invalid(self.field(name), "must be an array")),
-        }
+        Ok(self.read(name, Json::array)?.map(Vec::as_slice))
     }
 
     fn string(&self, name: &str) -> Result<Option<&'a str>, TranslateError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            Some(_) => Err(invalid(self.field(name), "must be a string")),
-        }
+        self.read(name, Json::str)
     }
 
     fn required_string(&self, name: &str) -> Result<&'a str, TranslateError> {
         self.string(name)?
-            .ok_or_else(|| invalid(self.field(name), "is required"))
+            .ok_or_else(|| invalid(self.field(name), JSON.wording.required))
     }
 
     fn number(&self, name: &str) -> Result<Option<f64>, TranslateError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(value) => value
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| invalid(self.field(name), "must be a number")),
-        }
+        self.read(name, Json::f64)
     }
 
     fn integer(&self, name: &str) -> Result<Option<i64>, TranslateError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(value) => value
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| invalid(self.field(name), "must be an integer")),
-        }
+        self.read(name, Json::i64)
     }
 
     fn count(&self, name: &str) -> Result<Option<u64>, TranslateError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(value) => value
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| invalid(self.field(name), "must be a non-negative integer")),
-        }
+        self.read(name, Json::u64)
     }
 
     fn boolean(&self, name: &str) -> Result<Option<bool>, TranslateError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Bool(flag)) => Ok(Some(*flag)),
-            Some(_) => Err(invalid(self.field(name), "must be true or false")),
-        }
+        self.read(name, Json::bool)
     }
 
     /// Refuses the first field (by its lowerCamelCase name) that is not in `known`.
     fn reject_unknown(&self, known: &[&str]) -> Result<(), TranslateError> {
-        match self
-            .map
-            .keys()
-            .find(|key| !known.contains(&camel_case(key).as_str()))
-        {
-            Some(key) => Err(untranslatable(self.field(key), UNKNOWN_FIELD)),
-            None => Ok(()),
-        }
+        JSON.check_keys(
+            self.map,
+            &self.path,
+            |key, _| known.contains(&camel_case(key).as_str()),
+            |_| UNKNOWN_FIELD,
+        )
     }
 }
 
@@ -312,7 +274,7 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, TranslateError> {
     let body = Obj::of(body, String::new())?;
     body.reject_unknown(REQUEST_FIELDS)?;
     if body.has("cachedContent") {
-        return Err(untranslatable(
+        return Err(JSON.untranslatable(
             "cachedContent",
             "a Gemini context cache lives inside Google; no other provider can read it",
         ));
@@ -341,7 +303,7 @@ fn parse_system(body: &Obj) -> Result<Vec<String>, TranslateError> {
     for part in each_object(parts, &system.field("parts")) {
         let part = part?;
         let Some(text) = part.string("text")? else {
-            return Err(untranslatable(
+            return Err(JSON.untranslatable(
                 part.path.clone(),
                 "a system instruction other than text has no translation",
             ));
@@ -476,11 +438,10 @@ fn parse_part(part: &Obj, role: Role, ids: &mut CallIds) -> Result<Option<Part>,
         "functionCall" => Err(invalid(field, "only model turns call functions")),
         "functionResponse" if role == Role::User => parse_function_response(part, ids).map(Some),
         "functionResponse" => Err(invalid(field, "function responses belong to user turns")),
-        "fileData" => Err(untranslatable(
-            field,
-            "an uploaded-file URI is readable only by Gemini",
-        )),
-        _ => Err(untranslatable(
+        "fileData" => {
+            Err(JSON.untranslatable(field, "an uploaded-file URI is readable only by Gemini"))
+        }
+        _ => Err(JSON.untranslatable(
             field,
             "code execution exists only with Gemini's codeExecution tool",
         )),
@@ -495,7 +456,7 @@ fn parse_inline_data(part: &Obj) -> Result<Part, TranslateError> {
     let media_type = blob.required_string("mimeType")?;
     let data = blob.required_string("data")?;
     if !media_type.starts_with("image/") {
-        return Err(untranslatable(
+        return Err(JSON.untranslatable(
             blob.field("mimeType"),
             format!("only images have a translation, not `{media_type}`"),
         ));
@@ -588,7 +549,7 @@ fn parse_tools(body: &Obj) -> Result<Vec<ToolDef>, TranslateError> {
             .keys()
             .find(|key| camel_case(key) != "functionDeclarations")
         {
-            return Err(untranslatable(
+            return Err(JSON.untranslatable(
                 tool.field(key),
                 "only function declarations translate; Gemini's built-in tools run inside Google",
             ));
@@ -667,7 +628,7 @@ fn parse_tool_config(body: &Obj) -> Result<Option<ToolChoice>, TranslateError> {
         .keys()
         .find(|key| camel_case(key) != "functionCallingConfig")
     {
-        return Err(untranslatable(
+        return Err(JSON.untranslatable(
             config.field(key),
             "configures Gemini's built-in tools, which run inside Google",
         ));
@@ -683,7 +644,7 @@ fn parse_tool_config(body: &Obj) -> Result<Option<ToolChoice>, TranslateError> {
         .map(str::to_ascii_uppercase)
         .unwrap_or_default();
     if !names.is_empty() && mode != "ANY" {
-        return Err(untranslatable(
+        return Err(JSON.untranslatable(
             names_field,
             "limiting the callable functions without requiring a call has no translation",
         ));
@@ -696,12 +657,12 @@ fn parse_tool_config(body: &Obj) -> Result<Option<ToolChoice>, TranslateError> {
             [] => Ok(Some(ToolChoice::Required)),
             [Value::String(name)] => Ok(Some(ToolChoice::Tool { name: name.clone() })),
             [_] => Err(invalid(format!("{names_field}[0]"), "must be a string")),
-            _ => Err(untranslatable(
+            _ => Err(JSON.untranslatable(
                 names_field,
                 "requiring a call to one of several named functions has no translation",
             )),
         },
-        "VALIDATED" => Err(untranslatable(
+        "VALIDATED" => Err(JSON.untranslatable(
             calling.field("mode"),
             "schema-validated function calling exists only in Gemini",
         )),
@@ -727,7 +688,7 @@ fn check_safety_settings(body: &Obj) -> Result<(), TranslateError> {
             threshold,
             "BLOCK_NONE" | "OFF" | "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
         ) {
-            return Err(untranslatable(
+            return Err(JSON.untranslatable(
                 setting.field("threshold"),
                 format!(
                     "`{threshold}` asks for Google's content filter, which other providers do not have"
@@ -797,7 +758,7 @@ fn refuse_generation_options(config: &Obj) -> Result<(), TranslateError> {
         .integer("candidateCount")?
         .filter(|count| *count != 1)
     {
-        return Err(untranslatable(
+        return Err(JSON.untranslatable(
             config.field("candidateCount"),
             format!("{count} candidates: translated answers have one"),
         ));
@@ -808,13 +769,13 @@ fn refuse_generation_options(config: &Obj) -> Result<(), TranslateError> {
         } else {
             "responseLogprobs"
         };
-        return Err(untranslatable(
+        return Err(JSON.untranslatable(
             config.field(field),
             "token log-probabilities have no translation",
         ));
     }
     if config.boolean("enableEnhancedCivicAnswers")? == Some(true) {
-        return Err(untranslatable(
+        return Err(JSON.untranslatable(
             config.field("enableEnhancedCivicAnswers"),
             "exists only in Gemini",
         ));
@@ -822,7 +783,7 @@ fn refuse_generation_options(config: &Obj) -> Result<(), TranslateError> {
     if let Some(modalities) = config.array("responseModalities")?
         && modalities.iter().any(|modality| modality != "TEXT")
     {
-        return Err(untranslatable(
+        return Err(JSON.untranslatable(
             config.field("responseModalities"),
             "only text answers translate",
         ));
@@ -836,7 +797,7 @@ fn refuse_generation_options(config: &Obj) -> Result<(), TranslateError> {
         ),
     ] {
         if config.has(field) {
-            return Err(untranslatable(config.field(field), why));
+            return Err(JSON.untranslatable(config.field(field), why));
         }
     }
     check_thinking_config(config)
@@ -850,14 +811,14 @@ fn check_thinking_config(config: &Obj) -> Result<(), TranslateError> {
     thinking.reject_unknown(&["includeThoughts", "thinkingBudget", "thinkingLevel"])?;
     thinking.boolean("includeThoughts")?;
     if thinking.has("thinkingLevel") {
-        return Err(untranslatable(
+        return Err(JSON.untranslatable(
             thinking.field("thinkingLevel"),
             "Gemini's reasoning level has no translation",
         ));
     }
     match thinking.integer("thinkingBudget")? {
         None | Some(-1) => Ok(()),
-        Some(_) => Err(untranslatable(
+        Some(_) => Err(JSON.untranslatable(
             thinking.field("thinkingBudget"),
             "Gemini's reasoning budget has no translation",
         )),
@@ -893,7 +854,7 @@ fn parse_response_format(config: &Obj) -> Result<Option<ResponseFormat>, Transla
             mime_field,
             "a response schema needs \"application/json\"",
         )),
-        (Some(other), _) => Err(untranslatable(
+        (Some(other), _) => Err(JSON.untranslatable(
             mime_field,
             format!("only text and JSON answers translate, not `{other}`"),
         )),
@@ -912,7 +873,7 @@ pub fn render_request(
     _options: &RenderOptions,
 ) -> Result<Value, TranslateError> {
     if request.parallel_tool_calls == Some(false) {
-        return Err(unsupported(
+        return Err(JSON.unsupported(
             "parallel_tool_calls",
             "Gemini cannot be told to call one function at a time",
         ));
@@ -1033,7 +994,7 @@ fn render_image(image: &Image, path: &str) -> Result<Value, TranslateError> {
         Image::Base64 { media_type, data } => {
             Ok(json!({"inlineData": {"mimeType": media_type, "data": data}}))
         }
-        Image::Url { .. } => Err(unsupported(
+        Image::Url { .. } => Err(JSON.unsupported(
             path,
             "Gemini takes images as inline data or uploaded-file URIs, not web URLs",
         )),
@@ -1058,7 +1019,7 @@ fn render_tool_result(
         match part {
             Part::Text { text } => texts.push(text.as_str()),
             Part::Image { .. } => {
-                return Err(unsupported(
+                return Err(JSON.unsupported(
                     format!("{path}.content[{k}]"),
                     "Gemini function responses carry no images",
                 ));
@@ -1111,7 +1072,7 @@ fn int32<T: TryInto<i32> + Copy>(value: T, field: &str) -> Result<Value, Transla
     value
         .try_into()
         .map(Value::from)
-        .map_err(|_| unsupported(field, "Gemini takes a 32-bit integer here"))
+        .map_err(|_| JSON.unsupported(field, "Gemini takes a 32-bit integer here"))
 }
 
 fn render_generation_config(request: &ChatRequest) -> Result<Map<String, Value>, TranslateError> {
@@ -1250,7 +1211,7 @@ fn read_answer_part(part: &Obj) -> Result<Option<ChunkPart>, TranslateError> {
             "thoughtSignature" | "partMetadata"
         )
     }) {
-        Some(key) => Err(untranslatable(
+        Some(key) => Err(JSON.untranslatable(
             part.field(key),
             "only text and function calls in an answer translate",
         )),
