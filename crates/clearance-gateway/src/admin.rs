@@ -316,6 +316,9 @@ pub async fn put_directive(
             path: dir.join(&file),
             text: body,
         };
+        // The folder watcher may activate the written file before this handler does, so
+        // "changed" compares the active version before the write with the one after.
+        let before = state.directives.current().version().to_string();
         let config = std::sync::Arc::clone(&state.config);
         let checked = tokio::task::spawn_blocking(move || {
             book_with(&config, &dir, std::slice::from_ref(&draft))?;
@@ -332,7 +335,21 @@ pub async fn put_directive(
         .await
         .map_err(internal)?;
         checked.map_err(|e| invalid_set(&e))?;
-        activate(&state).await
+        state
+            .directives
+            .reload()
+            .await
+            .map_err(|e| invalid_set(&e))?;
+        let after = state.directives.current().version().to_string();
+        let reloaded = if after == before {
+            Reloaded::Unchanged { version: after }
+        } else {
+            Reloaded::Activated {
+                from: before,
+                to: after,
+            }
+        };
+        Ok(Json(reloaded_json(&reloaded)).into_response())
     })
     .await
 }
