@@ -23,7 +23,9 @@ use clearance_core::chat::{
 use serde_json::{Map, Value, json};
 
 use super::json::{Json, Wording, at, insert_some, invalid, present};
-use super::{EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError};
+use super::{
+    EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError, write_sse_event,
+};
 use crate::sse::SseFrame;
 
 const FORMAT: WireFormat = WireFormat::AnthropicMessages;
@@ -1299,11 +1301,7 @@ fn write_block_delta(out: &mut Vec<u8>, index: u64, delta: Value) {
 
 /// One SSE event as the API writes it: its name, then its data as compact JSON.
 fn write_event(out: &mut Vec<u8>, name: &str, data: &Value) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    out.extend_from_slice(data.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
+    write_sse_event(out, Some(name), data, "\n");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,8 +31,10 @@ use clearance_core::chat::{
 };
 use serde_json::{Map, Value, json};
 
-use super::json::{Json, Wording, at, invalid};
-use super::{EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError};
+use super::json::{Json, Wording, at, insert_some, invalid};
+use super::{
+    EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError, write_sse_event,
+};
 use crate::sse::SseFrame;
 
 /// Request fields that are read and dropped because they do not change what the model is
@@ -883,9 +885,11 @@ pub fn render_request(
     if !request.tools.is_empty() {
         body.insert("tools".into(), render_tools(&request.tools));
     }
-    if let Some(choice) = &request.tool_choice {
-        body.insert("toolConfig".into(), render_tool_choice(choice));
-    }
+    insert_some(
+        &mut body,
+        "toolConfig",
+        request.tool_choice.as_ref().map(render_tool_choice),
+    );
     if !request.system.is_empty() {
         let parts: Vec<Value> = request
             .system
@@ -1047,9 +1051,7 @@ fn render_tools(tools: &[ToolDef]) -> Value {
         .map(|tool| {
             let mut declaration = Map::new();
             declaration.insert("name".into(), Value::String(tool.name.clone()));
-            if let Some(description) = &tool.description {
-                declaration.insert("description".into(), Value::String(description.clone()));
-            }
+            insert_some(&mut declaration, "description", tool.description.as_deref());
             declaration.insert("parametersJsonSchema".into(), tool.parameters.clone());
             Value::Object(declaration)
         })
@@ -1083,30 +1085,16 @@ fn render_generation_config(request: &ChatRequest) -> Result<Map<String, Value>,
     if let Some(max) = request.max_tokens {
         config.insert("maxOutputTokens".into(), int32(max, "max_tokens")?);
     }
-    let numbers = [
-        ("temperature", request.temperature),
-        ("topP", request.top_p),
-    ];
-    for (key, value) in numbers {
-        if let Some(value) = value {
-            config.insert(key.into(), json!(value));
-        }
-    }
+    insert_some(&mut config, "temperature", request.temperature);
+    insert_some(&mut config, "topP", request.top_p);
     if let Some(top_k) = request.top_k {
         config.insert("topK".into(), int32(top_k, "top_k")?);
     }
     if let Some(seed) = request.seed {
         config.insert("seed".into(), int32(seed, "seed")?);
     }
-    let penalties = [
-        ("presencePenalty", request.presence_penalty),
-        ("frequencyPenalty", request.frequency_penalty),
-    ];
-    for (key, value) in penalties {
-        if let Some(value) = value {
-            config.insert(key.into(), json!(value));
-        }
-    }
+    insert_some(&mut config, "presencePenalty", request.presence_penalty);
+    insert_some(&mut config, "frequencyPenalty", request.frequency_penalty);
     match &request.response_format {
         None => {}
         Some(ResponseFormat::Text) => {
@@ -1269,12 +1257,8 @@ fn render_usage(usage: &Usage) -> Option<Value> {
         return None;
     }
     let mut metadata = Map::new();
-    if let Some(input) = usage.input_tokens {
-        metadata.insert("promptTokenCount".into(), json!(input));
-    }
-    if let Some(output) = usage.output_tokens {
-        metadata.insert("candidatesTokenCount".into(), json!(output));
-    }
+    insert_some(&mut metadata, "promptTokenCount", usage.input_tokens);
+    insert_some(&mut metadata, "candidatesTokenCount", usage.output_tokens);
     let total = usage
         .input_tokens
         .unwrap_or(0)
@@ -1291,12 +1275,12 @@ fn response_body(
     id: Option<&str>,
 ) -> Value {
     let mut body = Map::new();
-    if let Some(candidate) = candidate {
-        body.insert("candidates".into(), json!([candidate]));
-    }
-    if let Some(usage) = usage {
-        body.insert("usageMetadata".into(), usage);
-    }
+    insert_some(
+        &mut body,
+        "candidates",
+        candidate.map(|candidate| json!([candidate])),
+    );
+    insert_some(&mut body, "usageMetadata", usage);
     body.insert("modelVersion".into(), json!(model));
     if let Some(id) = id {
         body.insert("responseId".into(), json!(id));
@@ -1630,10 +1614,9 @@ impl StreamEncoder for Encoder {
     }
 }
 
+/// One SSE event as Google writes them: data only, lines ended by CRLF.
 fn write_event(body: &Value, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(body.to_string().as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
+    write_sse_event(out, None, body, "\r\n");
 }
 
 /// An error as Google writes one inside a stream.

@@ -124,15 +124,17 @@ impl Json {
             .ok_or_else(|| invalid(path, self.wording.count))
     }
 
-    /// An optional string member `key` of the object at `path`.
-    pub fn optional_str<'a>(
+    /// The member `key` of the object at `path` read by `read` (one of the readers above),
+    /// `None` when it is absent or `null`.
+    pub fn member<'a, T>(
         self,
         object: &'a Map<String, Value>,
         path: &str,
         key: &str,
-    ) -> Result<Option<&'a str>, TranslateError> {
+        read: impl FnOnce(Json, &'a Value, &str) -> Result<T, TranslateError>,
+    ) -> Result<Option<T>, TranslateError> {
         present(object, key)
-            .map(|value| self.str(value, &at(path, key)))
+            .map(|value| read(self, value, &at(path, key)))
             .transpose()
     }
 
@@ -147,15 +149,22 @@ impl Json {
             .ok_or_else(|| invalid(at(path, key), self.wording.required))
     }
 
+    pub fn optional_str<'a>(
+        self,
+        object: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Result<Option<&'a str>, TranslateError> {
+        self.member(object, path, key, Json::str)
+    }
+
     pub fn optional_bool(
         self,
         object: &Map<String, Value>,
         path: &str,
         key: &str,
     ) -> Result<Option<bool>, TranslateError> {
-        present(object, key)
-            .map(|value| self.bool(value, &at(path, key)))
-            .transpose()
+        self.member(object, path, key, Json::bool)
     }
 
     pub fn optional_f64(
@@ -164,9 +173,7 @@ impl Json {
         path: &str,
         key: &str,
     ) -> Result<Option<f64>, TranslateError> {
-        present(object, key)
-            .map(|value| self.f64(value, &at(path, key)))
-            .transpose()
+        self.member(object, path, key, Json::f64)
     }
 
     pub fn optional_i64(
@@ -175,9 +182,7 @@ impl Json {
         path: &str,
         key: &str,
     ) -> Result<Option<i64>, TranslateError> {
-        present(object, key)
-            .map(|value| self.i64(value, &at(path, key)))
-            .transpose()
+        self.member(object, path, key, Json::i64)
     }
 
     pub fn optional_u64(
@@ -186,9 +191,7 @@ impl Json {
         path: &str,
         key: &str,
     ) -> Result<Option<u64>, TranslateError> {
-        present(object, key)
-            .map(|value| self.u64(value, &at(path, key)))
-            .transpose()
+        self.member(object, path, key, Json::u64)
     }
 
     /// Refuses the first member of the object at `path` that `known` does not accept, as

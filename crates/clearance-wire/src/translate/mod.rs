@@ -286,3 +286,17 @@ impl StreamRewrite for StreamTranslator {
         self.progress
     }
 }
+
+/// One server-sent event as a stream encoder writes it: `event: <name>` when it has a name,
+/// then `data: ` and the data as compact JSON, each line ended by `newline`, then a blank line.
+fn write_sse_event(out: &mut Vec<u8>, name: Option<&str>, data: &Value, newline: &str) {
+    if let Some(name) = name {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(newline.as_bytes());
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(data.to_string().as_bytes());
+    out.extend_from_slice(newline.as_bytes());
+    out.extend_from_slice(newline.as_bytes());
+}

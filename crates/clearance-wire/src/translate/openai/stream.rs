@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::{finish_reason_of, invented_call_id, stop_reason_from_finish, usage_from, usage_json};
 use crate::sse::SseFrame;
 use crate::translate::json::present;
-use crate::translate::{EncoderOptions, StreamDecoder, StreamEncoder};
+use crate::translate::{EncoderOptions, StreamDecoder, StreamEncoder, write_sse_event};
 
 /// The `index` given to a legacy `delta.function_call`, which has none (one call per answer).
 const LEGACY_FUNCTION_INDEX: u64 = u64::MAX;
@@ -319,10 +319,9 @@ impl StreamEncoder for Encoder {
     }
 }
 
+/// One SSE event as OpenAI writes them: data only, no event name.
 fn write_data(value: &Value, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(value.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
+    write_sse_event(out, None, value, "\n");
 }
 
 #[cfg(test)]
