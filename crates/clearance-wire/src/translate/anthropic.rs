@@ -24,7 +24,8 @@ use serde_json::{Map, Value, json};
 
 use super::json::{Json, Wording, at, insert_some, invalid, present};
 use super::{
-    EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError, write_sse_event,
+    EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError, push_turn,
+    write_sse_event,
 };
 use crate::sse::SseFrame;
 
@@ -626,14 +627,11 @@ fn render_messages(messages: &[Message]) -> Result<Vec<Value>, TranslateError> {
     }
     let mut turns: Vec<(Role, Vec<Value>)> = Vec::new();
     for (i, message) in messages.iter().enumerate() {
-        let blocks = render_message_content(message, i)?;
-        if blocks.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((role, content)) if *role == message.role => content.extend(blocks),
-            _ => turns.push((message.role, blocks)),
-        }
+        push_turn(
+            &mut turns,
+            message.role,
+            render_message_content(message, i)?,
+        );
     }
     Ok(turns
         .into_iter()

@@ -33,7 +33,8 @@ use serde_json::{Map, Value, json};
 
 use super::json::{Json, Wording, at, insert_some, invalid};
 use super::{
-    EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError, write_sse_event,
+    EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError, push_turn,
+    write_sse_event,
 };
 use crate::sse::SseFrame;
 
@@ -916,13 +917,7 @@ fn render_contents(request: &ChatRequest) -> Result<Vec<Value>, TranslateError> 
             let path = format!("messages[{i}].content[{j}]");
             parts.push(render_part(request, message.role, part, &path)?);
         }
-        if parts.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((role, existing)) if *role == message.role => existing.extend(parts),
-            _ => turns.push((message.role, parts)),
-        }
+        push_turn(&mut turns, message.role, parts);
     }
     Ok(turns
         .into_iter()

@@ -19,7 +19,7 @@ mod json;
 pub mod openai;
 
 use clearance_core::api::WireFormat;
-use clearance_core::chat::{ChatRequest, ChatResponse, StreamEvent, Usage};
+use clearance_core::chat::{ChatRequest, ChatResponse, Role, StreamEvent, Usage};
 use serde_json::Value;
 
 use crate::sse::{SseFrame, SseFramer, StreamProgress, StreamRewrite};
@@ -299,4 +299,17 @@ fn write_sse_event(out: &mut Vec<u8>, name: Option<&str>, data: &Value, newline:
     out.extend_from_slice(data.to_string().as_bytes());
     out.extend_from_slice(newline.as_bytes());
     out.extend_from_slice(newline.as_bytes());
+}
+
+/// Adds a message's rendered `items` to `turns` for formats that demand alternating roles: into
+/// the last turn when it has the same `role`, else as a new turn; a message that rendered to
+/// nothing is left out.
+fn push_turn<T>(turns: &mut Vec<(Role, Vec<T>)>, role: Role, items: Vec<T>) {
+    if items.is_empty() {
+        return;
+    }
+    match turns.last_mut() {
+        Some((last, existing)) if *last == role => existing.extend(items),
+        _ => turns.push((role, items)),
+    }
 }

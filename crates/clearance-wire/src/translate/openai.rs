@@ -73,6 +73,15 @@ fn arguments_to_json_text(arguments: &Value) -> String {
     arguments.to_string()
 }
 
+/// One entry of a message's `tool_calls` (in a request's history and in an answer alike).
+fn tool_call_json(id: &str, name: &str, arguments: &Value) -> Value {
+    json!({
+        "id": id,
+        "type": "function",
+        "function": {"name": name, "arguments": arguments_to_json_text(arguments)},
+    })
+}
+
 fn stop_reason_from_finish(finish_reason: &str) -> StopReason {
     match finish_reason {
         "stop" => StopReason::EndTurn,

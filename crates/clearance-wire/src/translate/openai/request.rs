@@ -11,9 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::translate::RenderOptions;
 
-use super::{
-    IGNORED_FIELDS, JSON, TranslateError, arguments_from_json_text, arguments_to_json_text,
-};
+use super::{IGNORED_FIELDS, JSON, TranslateError, arguments_from_json_text, tool_call_json};
 use crate::translate::json::{at, insert_some, invalid, present};
 
 /// Top-level fields read into the neutral request.
@@ -879,11 +877,7 @@ fn render_assistant_message(content: &[Part], i: usize) -> Result<Value, Transla
                 id,
                 name,
                 arguments,
-            } => calls.push(json!({
-                "id": id,
-                "type": "function",
-                "function": {"name": name, "arguments": arguments_to_json_text(arguments)},
-            })),
+            } => calls.push(tool_call_json(id, name, arguments)),
             Part::Image { .. } => {
                 return Err(JSON.unsupported(
                     format!("messages[{i}].content[{j}]"),

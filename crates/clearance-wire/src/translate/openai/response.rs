@@ -7,8 +7,8 @@ use clearance_core::chat::{ChatResponse, Part};
 use serde_json::{Map, Value, json};
 
 use super::{
-    JSON, TranslateError, arguments_from_json_text, arguments_to_json_text, finish_reason_of,
-    invented_call_id, stop_reason_from_finish, usage_from, usage_json,
+    JSON, TranslateError, arguments_from_json_text, finish_reason_of, invented_call_id,
+    stop_reason_from_finish, tool_call_json, usage_from, usage_json,
 };
 use crate::translate::json::{at, invalid, present};
 
@@ -129,11 +129,7 @@ fn render_message(content: &[Part]) -> Value {
                 id,
                 name,
                 arguments,
-            } => calls.push(json!({
-                "id": id,
-                "type": "function",
-                "function": {"name": name, "arguments": arguments_to_json_text(arguments)},
-            })),
+            } => calls.push(tool_call_json(id, name, arguments)),
             Part::Image { .. } | Part::ToolResult { .. } => {}
         }
     }
