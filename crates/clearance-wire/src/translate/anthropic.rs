@@ -131,7 +131,9 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, TranslateError> {
     let body = JSON.object(body, "")?;
     check_request_fields(body)?;
     let (tool_choice, parallel_tool_calls) = parse_tool_choice(present(body, "tool_choice"))?;
-    let stream = JSON.optional_bool(body, "", "stream")?.unwrap_or(false);
+    let stream = JSON
+        .member(body, "", "stream", Json::bool)?
+        .unwrap_or(false);
     Ok(ChatRequest {
         model: JSON.required_str(body, "", "model")?.to_string(),
         system: parse_system(present(body, "system"))?,
@@ -139,10 +141,10 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, TranslateError> {
         tools: parse_tools(present(body, "tools"))?,
         tool_choice,
         parallel_tool_calls,
-        max_tokens: JSON.optional_u64(body, "", "max_tokens")?,
+        max_tokens: JSON.member(body, "", "max_tokens", Json::u64)?,
         temperature: unit_interval(body, "temperature")?,
         top_p: unit_interval(body, "top_p")?,
-        top_k: JSON.optional_u64(body, "", "top_k")?,
+        top_k: JSON.member(body, "", "top_k", Json::u64)?,
         stop: parse_stop_sequences(body)?,
         response_format: None,
         seed: None,
@@ -387,7 +389,7 @@ fn parse_tool_result(block: &Map<String, Value>, path: &str) -> Result<Part, Tra
         call_id: JSON.required_str(block, path, "tool_use_id")?.to_string(),
         content,
         is_error: JSON
-            .optional_bool(block, path, "is_error")?
+            .member(block, path, "is_error", Json::bool)?
             .unwrap_or(false),
     })
 }
@@ -487,7 +489,7 @@ fn parse_tool_choice(
         }
     };
     let parallel = JSON
-        .optional_bool(choice, path, "disable_parallel_tool_use")?
+        .member(choice, path, "disable_parallel_tool_use", Json::bool)?
         .map(|off| !off);
     Ok((Some(parsed), parallel))
 }
@@ -525,7 +527,7 @@ fn parse_metadata(metadata: Option<&Value>) -> Result<Option<String>, TranslateE
 
 /// A sampling parameter Anthropic bounds to 0..=1.
 fn unit_interval(body: &Map<String, Value>, key: &str) -> Result<Option<f64>, TranslateError> {
-    let value = JSON.optional_f64(body, "", key)?;
+    let value = JSON.member(body, "", key, Json::f64)?;
     match value {
         Some(v) if !(0.0..=1.0).contains(&v) => {
             Err(invalid(key, format!("must be between 0 and 1, not {v}")))

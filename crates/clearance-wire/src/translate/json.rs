@@ -158,42 +158,6 @@ impl Json {
         self.member(object, path, key, Json::str)
     }
 
-    pub fn optional_bool(
-        self,
-        object: &Map<String, Value>,
-        path: &str,
-        key: &str,
-    ) -> Result<Option<bool>, TranslateError> {
-        self.member(object, path, key, Json::bool)
-    }
-
-    pub fn optional_f64(
-        self,
-        object: &Map<String, Value>,
-        path: &str,
-        key: &str,
-    ) -> Result<Option<f64>, TranslateError> {
-        self.member(object, path, key, Json::f64)
-    }
-
-    pub fn optional_i64(
-        self,
-        object: &Map<String, Value>,
-        path: &str,
-        key: &str,
-    ) -> Result<Option<i64>, TranslateError> {
-        self.member(object, path, key, Json::i64)
-    }
-
-    pub fn optional_u64(
-        self,
-        object: &Map<String, Value>,
-        path: &str,
-        key: &str,
-    ) -> Result<Option<u64>, TranslateError> {
-        self.member(object, path, key, Json::u64)
-    }
-
     /// Refuses the first member of the object at `path` that `known` does not accept, as
     /// untranslatable for the reason `why` gives for its key.
     pub fn check_keys(

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::translate::RenderOptions;
 
 use super::{IGNORED_FIELDS, JSON, TranslateError, arguments_from_json_text, tool_call_json};
-use crate::translate::json::{at, insert_some, invalid, present};
+use crate::translate::json::{Json, at, insert_some, invalid, present};
 
 /// Top-level fields read into the neutral request.
 const TRANSLATED_FIELDS: &[&str] = &[
@@ -44,9 +44,9 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, TranslateError> {
         check_top_level_field(key, value)?;
     }
     let (system, messages) = parse_messages(body.get("messages"))?;
-    let max_tokens = match JSON.optional_u64(body, "", "max_completion_tokens")? {
+    let max_tokens = match JSON.member(body, "", "max_completion_tokens", Json::u64)? {
         Some(max) => Some(max),
-        None => JSON.optional_u64(body, "", "max_tokens")?,
+        None => JSON.member(body, "", "max_tokens", Json::u64)?,
     };
     Ok(ChatRequest {
         model: JSON.required_str(body, "", "model")?.to_string(),
@@ -54,20 +54,22 @@ pub fn parse_request(body: &Value) -> Result<ChatRequest, TranslateError> {
         messages,
         tools: parse_tools(body)?,
         tool_choice: parse_tool_choice(body)?,
-        parallel_tool_calls: JSON.optional_bool(body, "", "parallel_tool_calls")?,
+        parallel_tool_calls: JSON.member(body, "", "parallel_tool_calls", Json::bool)?,
         max_tokens,
-        temperature: JSON.optional_f64(body, "", "temperature")?,
-        top_p: JSON.optional_f64(body, "", "top_p")?,
+        temperature: JSON.member(body, "", "temperature", Json::f64)?,
+        top_p: JSON.member(body, "", "top_p", Json::f64)?,
         top_k: None,
         stop: parse_stop(body)?,
         response_format: present(body, "response_format")
             .map(parse_response_format)
             .transpose()?,
-        seed: JSON.optional_i64(body, "", "seed")?,
-        presence_penalty: JSON.optional_f64(body, "", "presence_penalty")?,
-        frequency_penalty: JSON.optional_f64(body, "", "frequency_penalty")?,
+        seed: JSON.member(body, "", "seed", Json::i64)?,
+        presence_penalty: JSON.member(body, "", "presence_penalty", Json::f64)?,
+        frequency_penalty: JSON.member(body, "", "frequency_penalty", Json::f64)?,
         end_user: JSON.optional_str(body, "", "user")?.map(str::to_string),
-        stream: JSON.optional_bool(body, "", "stream")?.unwrap_or(false),
+        stream: JSON
+            .member(body, "", "stream", Json::bool)?
+            .unwrap_or(false),
         include_usage: parse_include_usage(body)?,
     })
 }
@@ -117,7 +119,7 @@ fn parse_include_usage(body: &Map<String, Value>) -> Result<bool, TranslateError
     };
     let options = JSON.object(options, "stream_options")?;
     Ok(JSON
-        .optional_bool(options, "stream_options", "include_usage")?
+        .member(options, "stream_options", "include_usage", Json::bool)?
         .unwrap_or(false))
 }
 
