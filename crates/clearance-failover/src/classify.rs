@@ -181,7 +181,15 @@ pub fn classify_status(format: WireFormat, status: u16, body: &[u8]) -> Verdict 
 /// Whether `body` is `format`'s provider saying it does not serve the gateway's region.
 fn is_region_block(format: WireFormat, status: u16, body: &[u8]) -> bool {
     // Only the Gemini format answers a region block with 400; parse nothing otherwise.
-    if status == 400 && format != WireFormat::Gemini {
+    // What every matching body contains; most 400s and 403s lack it and are not parsed.
+    let marker: &[u8] = match (format, status) {
+        (WireFormat::OpenaiChat, 403) => b"territory",
+        (WireFormat::AnthropicMessages, 403) => b"Request not allowed",
+        (WireFormat::Gemini, 400) => b"User location is not supported",
+        (WireFormat::Gemini, 403) => b"Region not supported.",
+        _ => return false,
+    };
+    if !body.windows(marker.len()).any(|w| w == marker) {
         return false;
     }
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
@@ -327,6 +335,15 @@ mod tests {
     "message": "Country, region, or territory not supported"
   }
 }"#;
+        assert_eq!(
+            classify_status(OPENAI, 403, body),
+            move_on(FailureClass::RegionBlock)
+        );
+    }
+
+    #[test]
+    fn openai_region_block_code_alone_is_enough() {
+        let body = br#"{"error":{"code":"unsupported_country_region_territory","message":"Not available here","type":"request_forbidden"}}"#;
         assert_eq!(
             classify_status(OPENAI, 403, body),
             move_on(FailureClass::RegionBlock)
