@@ -1,0 +1,515 @@
+//! Which upstream failures move on to the next candidate, and which go back to the caller.
+//!
+//! A failure the provider or the network caused (it cannot connect, it timed out, it is rate
+//! limited, overloaded, broken, or it will not serve from where the gateway stands) moves on:
+//! another model may answer. A failure the request caused (a 400 for a bad field, a 413 for a
+//! too-large body, any other 4xx) goes back to the caller at once: every other model would
+//! refuse it too, and trying them only multiplies load and latency.
+//!
+//! This module only judges what happened *before the first byte* of an answer reached the
+//! caller; once the gateway has relayed a byte, nothing can move on.
+//!
+//! | Upstream answer | Verdict | Class |
+//! |---|---|---|
+//! | connect error | move on | [`FailureClass::Connect`] |
+//! | timeout before the first byte, 408, 504 | move on | [`FailureClass::Timeout`] |
+//! | body broken before the first byte | move on | [`FailureClass::BrokenStream`] |
+//! | 429 | move on | [`FailureClass::RateLimited`] |
+//! | 503, 529 | move on | [`FailureClass::Overloaded`] |
+//! | other 5xx, or a status outside 200–599 that is not 2xx | move on | [`FailureClass::ServerError`] |
+//! | 451 | move on | [`FailureClass::LegalBlock`] |
+//! | 403 (and Gemini's 400) whose body is that provider's region block | move on | [`FailureClass::RegionBlock`] |
+//! | any other 4xx | return to the caller | — |
+//! | 2xx | return to the caller (it is an answer) | — |
+//!
+//! The region blocks, as the providers send them (the provider sees the *gateway's* address,
+//! so a region block says where the gateway stands, not who the caller is):
+//!
+//! - **OpenAI** (Chat Completions): HTTP 403,
+//!   `{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or
+//!   territory not supported","param":null,"type":"request_forbidden"}}`. Seen in
+//!   home-assistant/core#120072, songquanpeng/one-api#1692, continuedev/continue#11449.
+//!   OpenAI-compatible servers with the same restriction answer 403 with the same message and
+//!   a numeric code, `{"error":{"code":403,"message":"Country, region, or territory not
+//!   supported"}}` (W&B / CoreWeave Serverless Inference, "API error code 403 - Country, region,
+//!   or territory not supported", docs.wandb.ai). Both are recognised.
+//! - **Anthropic** (Messages): HTTP 403, `{"error":{"type":"forbidden","message":"Request not
+//!   allowed"}}` from a country Anthropic does not serve (anthropics/anthropic-sdk-typescript#457,
+//!   anthropics/claude-code#1613, enricoros/big-AGI#485, where it went away behind a VPN; list:
+//!   docs.anthropic.com/en/api/supported-regions). Anthropic's *documented* 403,
+//!   `permission_error` ("your API key does not have permission to use the specified
+//!   resource", docs.anthropic.com/en/api/errors), is not a region block and is not matched.
+//! - **Gemini**: HTTP **400**, `{"error":{"code":400,"message":"User location is not supported
+//!   for the API use.","status":"FAILED_PRECONDITION"}}` (google-gemini/gemini-cli#1614,
+//!   gemini-api-php/client#32; a variant ends "... for the API use without a billing account
+//!   linked.", u14app/neo-chat#7, so the message is matched by its start). Also HTTP 403,
+//!   `{"error":{"code":403,"message":"Region not supported.","status":"PERMISSION_DENIED"}}`
+//!   (iBUHub/AIStudioToAPI#212). Any other Gemini 400 is the request's fault.
+//!
+//! 529 is Anthropic's `overloaded_error` ("Anthropic's API is temporarily overloaded",
+//! docs.anthropic.com/en/api/errors).
+
+use clearance_core::api::WireFormat;
+use serde_json::Value;
+
+/// What to do after an attempt failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The provider or the network failed: try the next candidate on the route.
+    MoveOn(FailureClass),
+    /// The request itself was refused (or it is an answer): give it to the caller as is.
+    ReturnToCaller,
+}
+
+impl Verdict {
+    /// What the attempt tells the model's breaker: `Some(false)` a failure that counts
+    /// against it, `Some(true)` the model answered (an answer, or a 4xx the request caused:
+    /// the model is up), `None` nothing about the model's health (the gateway releases the
+    /// admission instead of recording it; see [`FailureClass::counts_against_breaker`]).
+    pub fn breaker_outcome(self) -> Option<bool> {
+        match self {
+            Verdict::ReturnToCaller => Some(true),
+            Verdict::MoveOn(class) if class.counts_against_breaker() => Some(false),
+            Verdict::MoveOn(_) => None,
+        }
+    }
+}
+
+/// Why an attempt moved on. `as_str` is stable: it is a metric label and an audit value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureClass {
+    /// No connection (refused, reset, DNS, TLS) before anything was sent back.
+    Connect,
+    /// No first byte in time (the gateway's timeout, or the provider's 408 / 504).
+    Timeout,
+    /// 429: this model, for the gateway's key, is rate limited.
+    RateLimited,
+    /// 503 or 529: the provider says it is overloaded or unavailable.
+    Overloaded,
+    /// Any other 5xx (or a nonsensical status).
+    ServerError,
+    /// 451: the provider will not serve this for legal reasons.
+    LegalBlock,
+    /// The provider's own region block (403, or Gemini's 400 `FAILED_PRECONDITION`).
+    RegionBlock,
+    /// The body broke before the first byte reached the caller.
+    BrokenStream,
+}
+
+impl FailureClass {
+    /// Every class, for tests, metric registration and documentation.
+    pub const ALL: [FailureClass; 8] = [
+        FailureClass::Connect,
+        FailureClass::Timeout,
+        FailureClass::RateLimited,
+        FailureClass::Overloaded,
+        FailureClass::ServerError,
+        FailureClass::LegalBlock,
+        FailureClass::RegionBlock,
+        FailureClass::BrokenStream,
+    ];
+
+    /// The stable name: a metric label and an audit value; never change one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Connect => "connect",
+            FailureClass::Timeout => "timeout",
+            FailureClass::RateLimited => "rate_limited",
+            FailureClass::Overloaded => "overloaded",
+            FailureClass::ServerError => "server_error",
+            FailureClass::LegalBlock => "legal_block",
+            FailureClass::RegionBlock => "region_block",
+            FailureClass::BrokenStream => "broken_stream",
+        }
+    }
+
+    /// Whether this failure says the *model* is unhealthy, so its breaker should count it.
+    ///
+    /// Yes for everything that will happen to the next request too: connection failures,
+    /// timeouts, overload, 5xx, broken bodies, rate limits (sending more to a model that
+    /// answers 429 only deepens the hole) and region blocks (they are about where the gateway
+    /// stands, so every request gets one). No for 451: a legal block can depend on the
+    /// request (its content, its caller's jurisdiction), and one caller's block must not shut
+    /// the model for everyone. A 4xx returned to the caller is not a failure of the model at
+    /// all (see [`Verdict::breaker_outcome`]).
+    pub fn counts_against_breaker(self) -> bool {
+        !matches!(self, FailureClass::LegalBlock)
+    }
+}
+
+/// A failure with no HTTP status: the upstream call broke before an answer began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportFailure {
+    /// Could not connect (refused, reset, DNS, TLS handshake).
+    Connect,
+    /// The time to first byte ran out.
+    TimeoutBeforeFirstByte,
+    /// The connection broke after the status line but before the first byte of the body
+    /// reached the caller.
+    BrokenBeforeFirstByte,
+}
+
+/// Judges a failure that has no status. Every one of them moves on.
+pub fn classify_transport(kind: TransportFailure) -> Verdict {
+    Verdict::MoveOn(match kind {
+        TransportFailure::Connect => FailureClass::Connect,
+        TransportFailure::TimeoutBeforeFirstByte => FailureClass::Timeout,
+        TransportFailure::BrokenBeforeFirstByte => FailureClass::BrokenStream,
+    })
+}
+
+/// Judges an upstream answer by its status and, for the few statuses that are ambiguous
+/// (403, and 400 from Gemini), by its body in `format`, the provider's wire format. See the
+/// module docs for the table and the providers' bodies. Never panics; an unreadable body is
+/// simply not a region block.
+pub fn classify_status(format: WireFormat, status: u16, body: &[u8]) -> Verdict {
+    let class = match status {
+        200..=299 => return Verdict::ReturnToCaller,
+        408 | 504 => FailureClass::Timeout,
+        429 => FailureClass::RateLimited,
+        451 => FailureClass::LegalBlock,
+        503 | 529 => FailureClass::Overloaded,
+        403 | 400 if is_region_block(format, status, body) => FailureClass::RegionBlock,
+        400..=499 => return Verdict::ReturnToCaller,
+        // 5xx, and what no provider should send (1xx, 3xx: the client follows no redirects,
+        // 600+): the provider is misbehaving, another model may not be.
+        _ => FailureClass::ServerError,
+    };
+    Verdict::MoveOn(class)
+}
+
+/// Whether `body` is `format`'s provider saying it does not serve the gateway's region.
+fn is_region_block(format: WireFormat, status: u16, body: &[u8]) -> bool {
+    // Only the Gemini format answers a region block with 400; parse nothing otherwise.
+    // What every matching body contains; most 400s and 403s lack it and are not parsed.
+    let marker: &[u8] = match (format, status) {
+        (WireFormat::OpenaiChat, 403) => b"territory",
+        (WireFormat::AnthropicMessages, 403) => b"Request not allowed",
+        (WireFormat::Gemini, 400) => b"User location is not supported",
+        (WireFormat::Gemini, 403) => b"Region not supported.",
+        _ => return false,
+    };
+    if !body.windows(marker.len()).any(|w| w == marker) {
+        return false;
+    }
+    let Ok(json) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    // Gemini's streaming endpoint may wrap its error in a one-element array.
+    let root = match &json {
+        Value::Array(items) => items.first().unwrap_or(&Value::Null),
+        other => other,
+    };
+    let error = root.get("error").unwrap_or(root);
+    let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or("");
+    match (format, status) {
+        (WireFormat::OpenaiChat, 403) => {
+            text("code") == "unsupported_country_region_territory"
+                || text("message").starts_with("Country, region, or territory not supported")
+        }
+        (WireFormat::AnthropicMessages, 403) => {
+            text("type") == "forbidden" && text("message") == "Request not allowed"
+        }
+        (WireFormat::Gemini, 400) => {
+            text("status") == "FAILED_PRECONDITION"
+                && text("message").starts_with("User location is not supported")
+        }
+        (WireFormat::Gemini, 403) => {
+            text("status") == "PERMISSION_DENIED" && text("message") == "Region not supported."
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OPENAI: WireFormat = WireFormat::OpenaiChat;
+    const ANTHROPIC: WireFormat = WireFormat::AnthropicMessages;
+    const GEMINI: WireFormat = WireFormat::Gemini;
+    const FORMATS: [WireFormat; 3] = [OPENAI, ANTHROPIC, GEMINI];
+
+    fn move_on(class: FailureClass) -> Verdict {
+        Verdict::MoveOn(class)
+    }
+
+    #[test]
+    fn transport_failures_all_move_on() {
+        assert_eq!(
+            classify_transport(TransportFailure::Connect),
+            move_on(FailureClass::Connect)
+        );
+        assert_eq!(
+            classify_transport(TransportFailure::TimeoutBeforeFirstByte),
+            move_on(FailureClass::Timeout)
+        );
+        assert_eq!(
+            classify_transport(TransportFailure::BrokenBeforeFirstByte),
+            move_on(FailureClass::BrokenStream)
+        );
+    }
+
+    #[test]
+    fn rate_limits_overload_server_errors_and_legal_blocks_move_on_in_every_format() {
+        for format in FORMATS {
+            assert_eq!(
+                classify_status(format, 429, b""),
+                move_on(FailureClass::RateLimited)
+            );
+            assert_eq!(
+                classify_status(format, 529, b""),
+                move_on(FailureClass::Overloaded)
+            );
+            assert_eq!(
+                classify_status(format, 503, b""),
+                move_on(FailureClass::Overloaded)
+            );
+            for status in [500, 501, 502, 505, 599] {
+                assert_eq!(
+                    classify_status(format, status, b"<html>"),
+                    move_on(FailureClass::ServerError),
+                    "{status}"
+                );
+            }
+            assert_eq!(
+                classify_status(format, 504, b""),
+                move_on(FailureClass::Timeout)
+            );
+            assert_eq!(
+                classify_status(format, 408, b""),
+                move_on(FailureClass::Timeout)
+            );
+            assert_eq!(
+                classify_status(format, 451, b""),
+                move_on(FailureClass::LegalBlock)
+            );
+        }
+    }
+
+    #[test]
+    fn request_errors_return_to_the_caller() {
+        for format in FORMATS {
+            for status in [400, 401, 402, 403, 404, 409, 413, 415, 422, 499] {
+                assert_eq!(
+                    classify_status(format, status, br#"{"error":{"message":"bad"}}"#),
+                    Verdict::ReturnToCaller,
+                    "{} {status}",
+                    format.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn answers_return_to_the_caller() {
+        assert_eq!(classify_status(OPENAI, 200, b"{}"), Verdict::ReturnToCaller);
+        assert_eq!(classify_status(GEMINI, 204, b""), Verdict::ReturnToCaller);
+    }
+
+    #[test]
+    fn nonsense_statuses_are_server_errors() {
+        for status in [0, 100, 301, 304, 600, u16::MAX] {
+            assert_eq!(
+                classify_status(OPENAI, status, b""),
+                move_on(FailureClass::ServerError),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn openai_region_block_moves_on() {
+        let body = br#"{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","param":null,"type":"request_forbidden"}}"#;
+        assert_eq!(
+            classify_status(OPENAI, 403, body),
+            move_on(FailureClass::RegionBlock)
+        );
+    }
+
+    #[test]
+    fn openai_compatible_region_block_with_a_numeric_code_moves_on() {
+        let body = br#"{
+  "error": {
+    "code": 403,
+    "message": "Country, region, or territory not supported"
+  }
+}"#;
+        assert_eq!(
+            classify_status(OPENAI, 403, body),
+            move_on(FailureClass::RegionBlock)
+        );
+    }
+
+    #[test]
+    fn openai_region_block_code_alone_is_enough() {
+        let body = br#"{"error":{"code":"unsupported_country_region_territory","message":"Not available here","type":"request_forbidden"}}"#;
+        assert_eq!(
+            classify_status(OPENAI, 403, body),
+            move_on(FailureClass::RegionBlock)
+        );
+    }
+
+    #[test]
+    fn openai_other_403_returns_to_the_caller() {
+        let body = br#"{"error":{"code":"model_not_allowed","message":"You are not allowed to sample from this model","type":"invalid_request_error"}}"#;
+        assert_eq!(classify_status(OPENAI, 403, body), Verdict::ReturnToCaller);
+    }
+
+    #[test]
+    fn anthropic_region_block_moves_on() {
+        let body =
+            br#"{"type":"error","error":{"type":"forbidden","message":"Request not allowed"}}"#;
+        assert_eq!(
+            classify_status(ANTHROPIC, 403, body),
+            move_on(FailureClass::RegionBlock)
+        );
+    }
+
+    #[test]
+    fn anthropic_permission_error_returns_to_the_caller() {
+        let body = br#"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}"#;
+        assert_eq!(
+            classify_status(ANTHROPIC, 403, body),
+            Verdict::ReturnToCaller
+        );
+    }
+
+    #[test]
+    fn gemini_user_location_400_moves_on() {
+        let body = br#"{
+  "error": {
+    "code": 400,
+    "message": "User location is not supported for the API use.",
+    "status": "FAILED_PRECONDITION"
+  }
+}"#;
+        assert_eq!(
+            classify_status(GEMINI, 400, body),
+            move_on(FailureClass::RegionBlock)
+        );
+        let billing = br#"{"error":{"code":400,"message":"User location is not supported for the API use without a billing account linked.","status":"FAILED_PRECONDITION"}}"#;
+        assert_eq!(
+            classify_status(GEMINI, 400, billing),
+            move_on(FailureClass::RegionBlock)
+        );
+        let streamed = br#"[{"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}}]"#;
+        assert_eq!(
+            classify_status(GEMINI, 400, streamed),
+            move_on(FailureClass::RegionBlock)
+        );
+    }
+
+    #[test]
+    fn gemini_region_not_supported_403_moves_on() {
+        let body = br#"{"error":{"code":403,"message":"Region not supported.","status":"PERMISSION_DENIED"}}"#;
+        assert_eq!(
+            classify_status(GEMINI, 403, body),
+            move_on(FailureClass::RegionBlock)
+        );
+    }
+
+    #[test]
+    fn gemini_other_400_returns_to_the_caller() {
+        let body = br#"{"error":{"code":400,"message":"Invalid JSON payload received.","status":"INVALID_ARGUMENT"}}"#;
+        assert_eq!(classify_status(GEMINI, 400, body), Verdict::ReturnToCaller);
+        let precondition = br#"{"error":{"code":400,"message":"Precondition check failed.","status":"FAILED_PRECONDITION"}}"#;
+        assert_eq!(
+            classify_status(GEMINI, 400, precondition),
+            Verdict::ReturnToCaller
+        );
+    }
+
+    #[test]
+    fn a_region_block_is_recognised_only_in_its_own_providers_format() {
+        let gemini = br#"{"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}}"#;
+        assert_eq!(
+            classify_status(OPENAI, 400, gemini),
+            Verdict::ReturnToCaller
+        );
+        assert_eq!(
+            classify_status(ANTHROPIC, 400, gemini),
+            Verdict::ReturnToCaller
+        );
+        let anthropic =
+            br#"{"type":"error","error":{"type":"forbidden","message":"Request not allowed"}}"#;
+        assert_eq!(
+            classify_status(OPENAI, 403, anthropic),
+            Verdict::ReturnToCaller
+        );
+        assert_eq!(
+            classify_status(GEMINI, 403, anthropic),
+            Verdict::ReturnToCaller
+        );
+    }
+
+    #[test]
+    fn unreadable_403_bodies_return_to_the_caller() {
+        for body in [
+            &b""[..],
+            b"not json",
+            b"\xff\xfe",
+            b"[]",
+            b"null",
+            b"{\"error\":7}",
+        ] {
+            for format in FORMATS {
+                assert_eq!(classify_status(format, 403, body), Verdict::ReturnToCaller);
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_stable_and_distinct() {
+        let names: Vec<&str> = FailureClass::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "connect",
+                "timeout",
+                "rate_limited",
+                "overloaded",
+                "server_error",
+                "legal_block",
+                "region_block",
+                "broken_stream"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_legal_blocks_do_not_count_against_the_breaker() {
+        for class in FailureClass::ALL {
+            assert_eq!(
+                class.counts_against_breaker(),
+                class != FailureClass::LegalBlock,
+                "{}",
+                class.as_str()
+            );
+        }
+        assert_eq!(Verdict::ReturnToCaller.breaker_outcome(), Some(true));
+        assert_eq!(
+            move_on(FailureClass::Connect).breaker_outcome(),
+            Some(false)
+        );
+        assert_eq!(move_on(FailureClass::LegalBlock).breaker_outcome(), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn classify_never_panics_and_4xx_other_than_the_listed_return(
+            status in proptest::prelude::any::<u16>(),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            for format in FORMATS {
+                let verdict = classify_status(format, status, &body);
+                if (400..500).contains(&status) && ![400, 403, 408, 429, 451].contains(&status) {
+                    proptest::prop_assert_eq!(verdict, Verdict::ReturnToCaller);
+                }
+                if (500..600).contains(&status) {
+                    proptest::prop_assert!(matches!(verdict, Verdict::MoveOn(_)));
+                }
+            }
+        }
+    }
+}
