@@ -220,10 +220,7 @@ fn parse_text_block(block: &Map<String, Value>, path: &str) -> Result<String, Tr
 }
 
 fn parse_messages(body: &Map<String, Value>) -> Result<Vec<Message>, TranslateError> {
-    let messages = present(body, "messages")
-        .ok_or_else(|| invalid("messages", "required"))?
-        .as_array()
-        .ok_or_else(|| invalid("messages", "expected an array"))?;
+    let messages = JSON.array(JSON.required(body, "", "messages")?, "messages")?;
     let mut parsed = Vec::with_capacity(messages.len());
     for (i, message) in messages.iter().enumerate() {
         if let Some(message) = parse_message(message, &format!("messages[{i}]"))? {
@@ -267,7 +264,7 @@ fn parse_message(message: &Value, path: &str) -> Result<Option<Message>, Transla
                 "expected a string or an array of content blocks",
             ));
         }
-        None => return Err(invalid(content_path, "required")),
+        None => return Err(invalid(content_path, JSON.wording.required)),
     };
     Ok(Some(Message { role, content }))
 }
@@ -311,10 +308,7 @@ fn parse_content_block(
 fn parse_image(block: &Map<String, Value>, path: &str) -> Result<Image, TranslateError> {
     check_keys(block, path, &["type", "source"], &["cache_control"])?;
     let source_path = at(path, "source");
-    let source = JSON.object(
-        present(block, "source").ok_or_else(|| invalid(&source_path, "required"))?,
-        &source_path,
-    )?;
+    let source = JSON.object(JSON.required(block, path, "source")?, &source_path)?;
     match JSON.required_str(source, &source_path, "type")? {
         "base64" => {
             check_keys(source, &source_path, &["type", "media_type", "data"], &[])?;
@@ -352,8 +346,8 @@ fn parse_tool_use(block: &Map<String, Value>, path: &str) -> Result<Part, Transl
     let input_path = at(path, "input");
     let arguments = match present(block, "input") {
         Some(input @ Value::Object(_)) => input.clone(),
-        Some(_) => return Err(invalid(input_path, "expected a JSON object")),
-        None => return Err(invalid(input_path, "required")),
+        Some(_) => return Err(invalid(input_path, JSON.wording.object)),
+        None => return Err(invalid(input_path, JSON.wording.required)),
     };
     Ok(Part::ToolCall {
         id: JSON.required_str(block, path, "id")?.to_string(),
@@ -414,9 +408,7 @@ fn parse_tools(tools: Option<&Value>) -> Result<Vec<ToolDef>, TranslateError> {
     let Some(tools) = tools else {
         return Ok(Vec::new());
     };
-    let tools = tools
-        .as_array()
-        .ok_or_else(|| invalid("tools", "expected an array"))?;
+    let tools = JSON.array(tools, "tools")?;
     tools
         .iter()
         .enumerate()
@@ -505,10 +497,8 @@ fn parse_stop_sequences(body: &Map<String, Value>) -> Result<Vec<String>, Transl
         .iter()
         .enumerate()
         .map(|(i, sequence)| {
-            sequence
-                .as_str()
+            JSON.str(sequence, &format!("stop_sequences[{i}]"))
                 .map(str::to_string)
-                .ok_or_else(|| invalid(format!("stop_sequences[{i}]"), "expected a string"))
         })
         .collect()
 }
@@ -794,8 +784,8 @@ pub fn parse_response(body: &Value) -> Result<ChatResponse, TranslateError> {
     if body.get("type").and_then(Value::as_str) == Some("error") {
         return Err(invalid("error", error_message(body.get("error"))));
     }
-    let blocks = present(body, "content")
-        .ok_or_else(|| invalid("content", "required"))?
+    let blocks = JSON
+        .required(body, "", "content")?
         .as_array()
         .ok_or_else(|| invalid("content", "expected an array of content blocks"))?;
     let mut content = Vec::with_capacity(blocks.len());
@@ -829,7 +819,7 @@ fn parse_answer_block(block: &Value, path: &str) -> Result<Option<Part>, Transla
         "tool_use" => {
             let input = present(block, "input")
                 .filter(|input| input.is_object())
-                .ok_or_else(|| invalid(at(path, "input"), "expected a JSON object"))?;
+                .ok_or_else(|| invalid(at(path, "input"), JSON.wording.object))?;
             Ok(Some(Part::ToolCall {
                 id: JSON.required_str(block, path, "id")?.to_string(),
                 name: JSON.required_str(block, path, "name")?.to_string(),

@@ -214,8 +214,12 @@ impl<'a> Obj<'a> {
     }
 
     fn required_string(&self, name: &str) -> Result<&'a str, TranslateError> {
-        self.string(name)?
-            .ok_or_else(|| invalid(self.field(name), JSON.wording.required))
+        self.string(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    /// The error for a required field `name` that is absent.
+    fn missing(&self, name: &str) -> TranslateError {
+        invalid(self.field(name), JSON.wording.required)
     }
 
     fn number(&self, name: &str) -> Result<Option<f64>, TranslateError> {
@@ -348,7 +352,7 @@ impl CallIds {
 fn parse_contents(body: &Obj) -> Result<Vec<Message>, TranslateError> {
     let contents = body
         .array("contents")?
-        .ok_or_else(|| invalid("contents", "is required"))?;
+        .ok_or_else(|| body.missing("contents"))?;
     let mut ids = CallIds::default();
     let mut messages = Vec::with_capacity(contents.len());
     for content in each_object(contents, "contents") {
@@ -366,7 +370,7 @@ fn parse_contents(body: &Obj) -> Result<Vec<Message>, TranslateError> {
         };
         let parts = content
             .array("parts")?
-            .ok_or_else(|| invalid(content.field("parts"), "is required"))?;
+            .ok_or_else(|| content.missing("parts"))?;
         let mut message = Message {
             role,
             content: Vec::with_capacity(parts.len()),
@@ -453,7 +457,7 @@ fn parse_part(part: &Obj, role: Role, ids: &mut CallIds) -> Result<Option<Part>,
 
 fn parse_inline_data(part: &Obj) -> Result<Part, TranslateError> {
     let Some(blob) = part.object("inlineData")? else {
-        return Err(invalid(part.field("inlineData"), "is required"));
+        return Err(part.missing("inlineData"));
     };
     blob.reject_unknown(&["mimeType", "data"])?;
     let media_type = blob.required_string("mimeType")?;
@@ -474,7 +478,7 @@ fn parse_inline_data(part: &Obj) -> Result<Part, TranslateError> {
 
 fn parse_function_call(part: &Obj, ids: &mut CallIds) -> Result<Part, TranslateError> {
     let Some(call) = part.object("functionCall")? else {
-        return Err(invalid(part.field("functionCall"), "is required"));
+        return Err(part.missing("functionCall"));
     };
     call.reject_unknown(&["id", "name", "args"])?;
     let name = call.required_string("name")?;
@@ -491,18 +495,18 @@ fn arguments_of(call: &Obj) -> Result<Value, TranslateError> {
     match call.get("args") {
         None => Ok(Value::Object(Map::new())),
         Some(args @ Value::Object(_)) => Ok(args.clone()),
-        Some(_) => Err(invalid(call.field("args"), "must be a JSON object")),
+        Some(_) => Err(invalid(call.field("args"), JSON.wording.object)),
     }
 }
 
 fn parse_function_response(part: &Obj, ids: &mut CallIds) -> Result<Part, TranslateError> {
     let Some(result) = part.object("functionResponse")? else {
-        return Err(invalid(part.field("functionResponse"), "is required"));
+        return Err(part.missing("functionResponse"));
     };
     result.reject_unknown(&["id", "name", "response"])?;
     let name = result.required_string("name")?;
     let Some(response) = result.get("response").filter(|value| value.is_object()) else {
-        return Err(invalid(result.field("response"), "must be a JSON object"));
+        return Err(invalid(result.field("response"), JSON.wording.object));
     };
     let call_id = ids.result(result.string("id")?, name).ok_or_else(|| {
         invalid(

@@ -138,6 +138,16 @@ impl Json {
             .transpose()
     }
 
+    /// The member `key` of the object at `path`, which must be present and not `null`.
+    pub fn required<'a>(
+        self,
+        object: &'a Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Result<&'a Value, TranslateError> {
+        present(object, key).ok_or_else(|| invalid(at(path, key), self.wording.required))
+    }
+
     /// A required string member `key` of the object at `path`.
     pub fn required_str<'a>(
         self,
@@ -145,8 +155,7 @@ impl Json {
         path: &str,
         key: &str,
     ) -> Result<&'a str, TranslateError> {
-        self.optional_str(object, path, key)?
-            .ok_or_else(|| invalid(at(path, key), self.wording.required))
+        self.str(self.required(object, path, key)?, &at(path, key))
     }
 
     pub fn optional_str<'a>(

@@ -129,7 +129,7 @@ fn parse_include_usage(body: &Map<String, Value>) -> Result<bool, TranslateError
 fn parse_messages(messages: Option<&Value>) -> Result<(Vec<String>, Vec<Message>), TranslateError> {
     let messages = messages
         .filter(|v| !v.is_null())
-        .ok_or_else(|| invalid("messages", "is required"))?;
+        .ok_or_else(|| invalid("messages", JSON.wording.required))?;
     let mut system = Vec::new();
     let mut conversation = Conversation::default();
     for (i, message) in JSON.array(messages, "messages")?.iter().enumerate() {
@@ -242,7 +242,7 @@ fn parse_system_message(
             content_path,
             "must be a string or an array of text parts",
         )),
-        None => Err(invalid(content_path, "is required")),
+        None => Err(invalid(content_path, JSON.wording.required)),
     }
 }
 
@@ -279,7 +279,7 @@ fn parse_user_message(
             content_path,
             "must be a string or an array of content parts",
         )),
-        None => Err(invalid(content_path, "is required")),
+        None => Err(invalid(content_path, JSON.wording.required)),
     }
 }
 
@@ -290,8 +290,7 @@ fn parse_user_part(part: &Value, path: &str) -> Result<Part, TranslateError> {
         "image_url" => {
             check_keys(object, path, &["type", "image_url"])?;
             let image_path = at(path, "image_url");
-            let image =
-                present(object, "image_url").ok_or_else(|| invalid(&image_path, "is required"))?;
+            let image = JSON.required(object, path, "image_url")?;
             Ok(Part::Image {
                 image: parse_image_url(JSON.object(image, &image_path)?, &image_path)?,
             })
@@ -452,8 +451,7 @@ fn parse_tool_call(call: &Value, path: &str) -> Result<Part, TranslateError> {
     check_keys(call, path, &["id", "type", "function"])?;
     let id = JSON.required_str(call, path, "id")?.to_string();
     let function_path = at(path, "function");
-    let function =
-        present(call, "function").ok_or_else(|| invalid(&function_path, "is required"))?;
+    let function = JSON.required(call, path, "function")?;
     let (name, arguments) = parse_function(JSON.object(function, &function_path)?, &function_path)?;
     Ok(Part::ToolCall {
         id,
@@ -527,7 +525,7 @@ fn parse_result_content(
             content_path,
             "must be a string or an array of text parts",
         )),
-        None => Err(invalid(content_path, "is required")),
+        None => Err(invalid(content_path, JSON.wording.required)),
     }
 }
 
@@ -563,8 +561,7 @@ fn parse_tool(tool: &Value, path: &str) -> Result<ToolDef, TranslateError> {
     }
     check_keys(tool, path, &["type", "function"])?;
     let function_path = at(path, "function");
-    let function =
-        present(tool, "function").ok_or_else(|| invalid(&function_path, "is required"))?;
+    let function = JSON.required(tool, path, "function")?;
     parse_function_def(JSON.object(function, &function_path)?, &function_path)
 }
 
@@ -627,8 +624,7 @@ fn parse_tool_choice_value(choice: &Value) -> Result<ToolChoice, TranslateError>
         "function" => {
             check_keys(choice, PATH, &["type", "function"])?;
             let function_path = at(PATH, "function");
-            let function = present(choice, "function")
-                .ok_or_else(|| invalid(&function_path, "is required"))?;
+            let function = JSON.required(choice, PATH, "function")?;
             let function = JSON.object(function, &function_path)?;
             check_keys(function, &function_path, &["name"])?;
             Ok(ToolChoice::Tool {
@@ -678,8 +674,7 @@ fn parse_response_format(format: &Value) -> Result<ResponseFormat, TranslateErro
         "json_schema" => {
             check_keys(format, PATH, &["type", "json_schema"])?;
             let schema_path = at(PATH, "json_schema");
-            let spec = present(format, "json_schema")
-                .ok_or_else(|| invalid(&schema_path, "is required"))?;
+            let spec = JSON.required(format, PATH, "json_schema")?;
             parse_json_schema(JSON.object(spec, &schema_path)?, &schema_path)
         }
         other => Err(invalid(
@@ -705,17 +700,12 @@ fn parse_json_schema(
     let schema = match present(spec, "schema") {
         Some(schema @ Value::Object(_)) => schema.clone(),
         Some(_) => return Err(invalid(at(path, "schema"), "must be a JSON Schema object")),
-        None => return Err(invalid(at(path, "schema"), "is required")),
+        None => return Err(invalid(at(path, "schema"), JSON.wording.required)),
     };
     Ok(ResponseFormat::JsonSchema {
         name: JSON.optional_str(spec, path, "name")?.map(str::to_string),
         schema,
-        strict: present(spec, "strict")
-            .map(|v| {
-                v.as_bool()
-                    .ok_or_else(|| invalid(at(path, "strict"), "must be true or false"))
-            })
-            .transpose()?,
+        strict: JSON.member(spec, path, "strict", Json::bool)?,
     })
 }
 

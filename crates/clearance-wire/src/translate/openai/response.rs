@@ -16,14 +16,13 @@ use crate::translate::json::{at, invalid, present};
 pub fn parse_response(body: &Value) -> Result<ChatResponse, TranslateError> {
     let body = JSON.object(body, "")?;
     let id = JSON.optional_str(body, "", "id")?;
-    let choices = present(body, "choices").ok_or_else(|| invalid("choices", "is required"))?;
+    let choices = JSON.required(body, "", "choices")?;
     let choice = JSON
         .array(choices, "choices")?
         .first()
         .ok_or_else(|| invalid("choices", "holds no answer"))?;
     let choice = JSON.object(choice, "choices[0]")?;
-    let message =
-        present(choice, "message").ok_or_else(|| invalid("choices[0].message", "is required"))?;
+    let message = JSON.required(choice, "choices[0]", "message")?;
     let content = parse_message(JSON.object(message, "choices[0].message")?, id)?;
     Ok(ChatResponse {
         id: id.map(str::to_string),
@@ -84,7 +83,7 @@ fn parse_called_function(
     path: &str,
     id: String,
 ) -> Result<Part, TranslateError> {
-    let function = function.ok_or_else(|| invalid(path, "is required"))?;
+    let function = function.ok_or_else(|| invalid(path, JSON.wording.required))?;
     let function = JSON.object(function, path)?;
     let name = JSON.required_str(function, path, "name")?.to_string();
     let arguments = JSON.required_str(function, path, "arguments")?;
