@@ -34,7 +34,7 @@ use serde_json::{Map, Value, json};
 use super::json::{Json, Wording, at, insert_some, invalid};
 use super::{
     EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError, push_turn,
-    write_sse_event,
+    total_tokens, write_sse_event,
 };
 use crate::sse::SseFrame;
 
@@ -1252,16 +1252,10 @@ fn invented_call_id(response_id: Option<&str>, n: usize) -> String {
 }
 
 fn render_usage(usage: &Usage) -> Option<Value> {
-    if usage.input_tokens.is_none() && usage.output_tokens.is_none() {
-        return None;
-    }
+    let total = total_tokens(*usage)?;
     let mut metadata = Map::new();
     insert_some(&mut metadata, "promptTokenCount", usage.input_tokens);
     insert_some(&mut metadata, "candidatesTokenCount", usage.output_tokens);
-    let total = usage
-        .input_tokens
-        .unwrap_or(0)
-        .saturating_add(usage.output_tokens.unwrap_or(0));
     metadata.insert("totalTokenCount".into(), json!(total));
     Some(Value::Object(metadata))
 }

@@ -313,3 +313,18 @@ fn push_turn<T>(turns: &mut Vec<(Role, Vec<T>)>, role: Role, items: Vec<T>) {
         _ => turns.push((role, items)),
     }
 }
+
+/// Input plus output tokens, a count not reported taken as 0; `None` when neither is known,
+/// for formats that then write no usage at all (made-up zeros would be a lie in the client's
+/// accounting).
+fn total_tokens(usage: Usage) -> Option<u64> {
+    if usage.input_tokens.is_none() && usage.output_tokens.is_none() {
+        return None;
+    }
+    Some(
+        usage
+            .input_tokens
+            .unwrap_or(0)
+            .saturating_add(usage.output_tokens.unwrap_or(0)),
+    )
+}

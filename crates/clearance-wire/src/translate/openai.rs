@@ -21,8 +21,8 @@ use clearance_core::api::WireFormat;
 use clearance_core::chat::{StopReason, Usage};
 use serde_json::{Map, Value, json};
 
-use super::TranslateError;
 use super::json::{Json, Wording, invalid};
+use super::{TranslateError, total_tokens};
 
 pub use request::{parse_request, render_request};
 pub use response::{parse_response, render_response};
@@ -116,15 +116,11 @@ fn usage_from(usage: &Value) -> Usage {
 /// client's accounting). OpenAI's object has no optional counts, so one the provider did not
 /// report is written as 0.
 fn usage_json(usage: Usage) -> Option<Value> {
-    if usage.input_tokens.is_none() && usage.output_tokens.is_none() {
-        return None;
-    }
-    let prompt = usage.input_tokens.unwrap_or(0);
-    let completion = usage.output_tokens.unwrap_or(0);
+    let total = total_tokens(usage)?;
     Some(json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt.saturating_add(completion),
+        "prompt_tokens": usage.input_tokens.unwrap_or(0),
+        "completion_tokens": usage.output_tokens.unwrap_or(0),
+        "total_tokens": total,
     }))
 }
 
