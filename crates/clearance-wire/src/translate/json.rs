@@ -89,39 +89,27 @@ impl Json {
     }
 
     pub fn array<'a>(self, value: &'a Value, path: &str) -> Result<&'a Vec<Value>, TranslateError> {
-        value
-            .as_array()
-            .ok_or_else(|| invalid(path, self.wording.array))
+        expect(value.as_array(), path, self.wording.array)
     }
 
     pub fn str<'a>(self, value: &'a Value, path: &str) -> Result<&'a str, TranslateError> {
-        value
-            .as_str()
-            .ok_or_else(|| invalid(path, self.wording.string))
+        expect(value.as_str(), path, self.wording.string)
     }
 
     pub fn bool(self, value: &Value, path: &str) -> Result<bool, TranslateError> {
-        value
-            .as_bool()
-            .ok_or_else(|| invalid(path, self.wording.boolean))
+        expect(value.as_bool(), path, self.wording.boolean)
     }
 
     pub fn f64(self, value: &Value, path: &str) -> Result<f64, TranslateError> {
-        value
-            .as_f64()
-            .ok_or_else(|| invalid(path, self.wording.number))
+        expect(value.as_f64(), path, self.wording.number)
     }
 
     pub fn i64(self, value: &Value, path: &str) -> Result<i64, TranslateError> {
-        value
-            .as_i64()
-            .ok_or_else(|| invalid(path, self.wording.integer))
+        expect(value.as_i64(), path, self.wording.integer)
     }
 
     pub fn u64(self, value: &Value, path: &str) -> Result<u64, TranslateError> {
-        value
-            .as_u64()
-            .ok_or_else(|| invalid(path, self.wording.count))
+        expect(value.as_u64(), path, self.wording.count)
     }
 
     /// The member `key` of the object at `path` read by `read` (one of the readers above),
@@ -186,6 +174,11 @@ impl Json {
 /// A field that is not valid in its source format (wrong type, missing, unknown value).
 pub(super) fn invalid(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
     TranslateError::invalid(field, why)
+}
+
+/// What `read` found, or an error at `path` saying what it must be.
+fn expect<T>(read: Option<T>, path: &str, what: &'static str) -> Result<T, TranslateError> {
+    read.ok_or_else(|| invalid(path, what))
 }
 
 /// `path.key`, or `key` at the top level (`path` empty).
