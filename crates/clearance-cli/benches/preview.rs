@@ -207,6 +207,8 @@ fn record(
         input_tokens: Some(rng.random_range(10..4000)),
         output_tokens: Some(rng.random_range(10..2000)),
         error_class: None,
+        attempts: Vec::new(),
+        admin: None,
     }
 }
 

@@ -315,6 +315,8 @@ fn record(n: u64) -> AuditRecord {
         input_tokens: Some(1),
         output_tokens: Some(1),
         error_class: None,
+        attempts: Vec::new(),
+        admin: None,
     }
 }
 

@@ -506,6 +506,8 @@ fn seed_audit_log(ws: &Workspace, now: DateTime<Utc>) {
                 input_tokens: None,
                 output_tokens: None,
                 error_class: None,
+                attempts: Vec::new(),
+                admin: None,
             });
         }
     };

@@ -10,6 +10,7 @@
 //! file but the config itself, so it is tested without touching the process environment.
 
 mod diagnostics;
+mod failover;
 mod raw;
 mod resolve;
 
@@ -20,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub use diagnostics::{ConfigError, ConfigErrors};
+pub use failover::{BreakerConfig, HealthCheck, RouteConfig};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -36,6 +38,10 @@ pub struct Config {
     pub geoip: Option<GeoIpConfig>,
     /// `None` without `[directives] dir`.
     pub directives: Option<DirectivesConfig>,
+    /// Failover routes, at most one per model, in the order the file lists them.
+    pub routes: Vec<RouteConfig>,
+    /// When a model's circuit breaker opens and closes (one policy for every model).
+    pub breaker: BreakerConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +131,8 @@ pub struct Provider {
     /// The answer cap sent to a provider that requires one (Anthropic) when a translated request
     /// names none.
     pub default_max_tokens: u64,
+    /// Active health checks; `None` when `health_interval_ms` is not set (or 0).
+    pub health: Option<HealthCheck>,
 }
 
 /// A model clients can ask for.
@@ -195,5 +203,10 @@ impl Config {
 
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.name == name)
+    }
+
+    /// The failover route whose primary is `model`, if one is configured.
+    pub fn route(&self, model: &str) -> Option<&RouteConfig> {
+        self.routes.iter().find(|r| r.model == model)
     }
 }

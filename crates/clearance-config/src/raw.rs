@@ -22,6 +22,10 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub geoip: RawGeoIp,
     pub directives: Option<RawDirectives>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub breaker: RawBreaker,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +69,8 @@ pub(crate) struct RawProvider {
     pub base_url: Spanned<String>,
     pub api_key_env: Option<Spanned<String>>,
     pub default_max_tokens: Option<Spanned<i64>>,
+    pub health_interval_ms: Option<Spanned<i64>>,
+    pub health_timeout_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -82,4 +88,27 @@ pub(crate) struct RawModel {
     pub upstream: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawRoute {
+    pub model: Spanned<String>,
+    #[serde(default)]
+    pub fallbacks: Vec<Spanned<String>>,
+    pub attempt_timeout_ms: Option<Spanned<i64>>,
+    pub deadline_ms: Option<Spanned<i64>>,
+    pub retries: Option<Spanned<i64>>,
+    pub retry_budget: Option<Spanned<f64>>,
+    pub backoff_ms: Option<Spanned<i64>>,
+    pub backoff_max_ms: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawBreaker {
+    pub consecutive_failures: Option<Spanned<i64>>,
+    pub error_rate: Option<Spanned<f64>>,
+    pub window_ms: Option<Spanned<i64>>,
+    pub min_requests: Option<Spanned<i64>>,
+    pub open_ms: Option<Spanned<i64>>,
+    pub half_open_probes: Option<Spanned<i64>>,
 }

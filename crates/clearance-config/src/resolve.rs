@@ -63,6 +63,8 @@ pub(crate) fn resolve(
         let (section, _) = locate_key(&tree, &["directives".to_string()]);
         resolve_directives(directives, section, base, &mut diag)
     });
+    let routes = crate::failover::resolve_routes(&raw.routes, &models, &mut diag);
+    let breaker = crate::failover::resolve_breaker(&raw.breaker, &mut diag);
     let config = Config {
         source: path.to_path_buf(),
         server: server.unwrap_or_else(fallback_server),
@@ -74,6 +76,8 @@ pub(crate) fn resolve(
         models,
         geoip,
         directives,
+        routes,
+        breaker,
     };
     diag.finish(config)
 }
@@ -318,7 +322,7 @@ fn resolve_audit(raw: &RawAudit, diag: &mut Diagnostics<'_>) -> AuditConfig {
     }
 }
 
-fn non_negative(
+pub(crate) fn non_negative(
     value: Option<&Spanned<i64>>,
     default: i64,
     key: &str,
@@ -327,7 +331,7 @@ fn non_negative(
     at_least(0, "zero or more", value, default, key, diag)
 }
 
-fn positive(
+pub(crate) fn positive(
     value: Option<&Spanned<i64>>,
     default: i64,
     key: &str,
@@ -337,7 +341,7 @@ fn positive(
 }
 
 /// The value if it is at least `min`; otherwise a problem at its place, and the default.
-fn at_least(
+pub(crate) fn at_least(
     min: i64,
     wanted: &str,
     value: Option<&Spanned<i64>>,
@@ -412,12 +416,14 @@ fn resolve_provider(
         &format!("{key}.default_max_tokens"),
         diag,
     );
+    let health = crate::failover::resolve_health(&key, raw, diag);
     Some(Provider {
         name: name.to_string(),
         kind,
         base_url: base_url?,
         api_key,
         default_max_tokens: default_max_tokens as u64,
+        health,
     })
 }
 

@@ -53,6 +53,8 @@ fn the_full_example_is_a_valid_config() {
     assert_eq!(config.server.trusted_proxies.len(), 2);
     assert!(config.geoip.is_some());
     assert!(config.directives.is_some_and(|d| d.blocked_by.is_some()));
+    assert_eq!(config.routes.len(), 1);
+    assert!(config.providers["local"].health.is_some());
 }
 
 #[test]
@@ -68,6 +70,9 @@ fn every_documented_key_is_accepted_alone() {
             "blocked_by" => "\"https://h/\"".to_string(),
             "trusted_proxies" => "[\"10.0.0.0/8\"]".to_string(),
             "watch" => "true".to_string(),
+            "fallbacks" => "[]".to_string(),
+            "retry_budget" | "error_rate" => "0.5".to_string(),
+            "model" => "\"m\"".to_string(),
             "poll_ms" => "50".to_string(),
             k if [
                 "max_body_bytes",
@@ -75,6 +80,18 @@ fn every_documented_key_is_accepted_alone() {
                 "max_wait_ms",
                 "batch_max",
                 "linger_ms",
+                "health_interval_ms",
+                "health_timeout_ms",
+                "attempt_timeout_ms",
+                "deadline_ms",
+                "retries",
+                "backoff_ms",
+                "backoff_max_ms",
+                "consecutive_failures",
+                "window_ms",
+                "min_requests",
+                "open_ms",
+                "half_open_probes",
             ]
             .contains(&k) =>
             {
@@ -88,6 +105,14 @@ fn every_documented_key_is_accepted_alone() {
             ),
             "models" => format!(
                 "[providers.p]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n[[models]]\nname = \"m\"\nprovider = \"p\"\n{key} = {value}\n"
+            ),
+            "routes" => format!(
+                "[providers.p]\nkind = \"openai\"\nbase_url = \"http://h/v1\"\n[[models]]\nname = \"m\"\nprovider = \"p\"\n[[routes]]\n{}{key} = {value}\n",
+                if key == "model" {
+                    ""
+                } else {
+                    "model = \"m\"\n"
+                }
             ),
             other => format!("[{other}]\n{key} = {value}\n"),
         };

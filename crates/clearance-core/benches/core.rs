@@ -33,6 +33,8 @@ fn record() -> AuditRecord {
         input_tokens: Some(120),
         output_tokens: Some(40),
         error_class: None,
+        attempts: Vec::new(),
+        admin: None,
     }
 }
 

@@ -31,6 +31,11 @@ pub enum Decision {
     Reroute,
     /// Refused before any access decision: bad key, malformed request, unknown model, overload.
     Rejected,
+    /// Served by a fallback on the requested model's route because the model could not answer
+    /// (outage, overload, a provider's block, a kill switch); `attempts` shows why.
+    Fallback,
+    /// Not a model request: an operator's action (a kill switch), recorded in the same chain.
+    Admin,
 }
 
 impl Decision {
@@ -40,6 +45,8 @@ impl Decision {
             Decision::Deny => "deny",
             Decision::Reroute => "reroute",
             Decision::Rejected => "rejected",
+            Decision::Fallback => "fallback",
+            Decision::Admin => "admin",
         }
     }
 }
@@ -87,6 +94,41 @@ pub struct AuditRecord {
     pub output_tokens: Option<u64>,
     /// A stable, machine-readable failure class, e.g. `upstream_status`, `client_disconnected`.
     pub error_class: Option<String>,
+    /// Every model tried for this request, in order, when more than the first was needed or
+    /// any failed (absent for a request served by its first attempt).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// For [`Decision::Admin`] records: what the operator did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminAction>,
+}
+
+/// One try at serving a request on a model of its route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub model: String,
+    /// `served`, or why it did not serve: a failure class (`connect`, `timeout`, `overloaded`,
+    /// `rate_limited`, `server_error`, `legal_block`, ...), or why it was skipped without a call
+    /// (`breaker_open`, `unhealthy`, `disabled`, `forbidden`, `no_retry_budget`, `deadline`).
+    pub outcome: String,
+    /// Time spent on this attempt (0 for a skip).
+    pub ms: u64,
+    /// The provider's status, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+}
+
+/// An operator's action, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminAction {
+    /// e.g. `model_disable`, `model_enable`.
+    pub action: String,
+    /// What it acted on (a model name).
+    pub target: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who did it: `admin-api` or `cli` (the admin token is never recorded).
+    pub actor: String,
 }
 
 /// A SHA-256 chain hash.
@@ -341,6 +383,8 @@ mod tests {
             input_tokens: Some(10),
             output_tokens: Some(n),
             error_class: None,
+            attempts: Vec::new(),
+            admin: None,
         }
     }
 

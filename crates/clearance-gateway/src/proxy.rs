@@ -101,6 +101,8 @@ fn base_record(request_id: &str, surface: ApiSurface) -> AuditRecord {
         input_tokens: None,
         output_tokens: None,
         error_class: None,
+        attempts: Vec::new(),
+        admin: None,
     }
 }
 

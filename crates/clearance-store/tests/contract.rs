@@ -92,6 +92,8 @@ fn record(n: u64) -> AuditRecord {
         input_tokens: None,
         output_tokens: None,
         error_class: None,
+        attempts: Vec::new(),
+        admin: None,
     }
 }
 

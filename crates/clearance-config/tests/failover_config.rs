@@ -1,0 +1,170 @@
+//! `[[routes]]`, `[breaker]` and provider health checks: defaults, values, and every mistake
+//! reported at its line.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use clearance_config::{BreakerConfig, Config, ConfigErrors};
+
+const MODELS: &str = r#"
+[providers.acme]
+kind = "anthropic"
+base_url = "http://127.0.0.1:9101"
+
+[providers.local]
+kind = "openai"
+base_url = "http://127.0.0.1:9102/v1"
+health_interval_ms = 500
+
+[[models]]
+name = "mythos-5"
+provider = "acme"
+
+[[models]]
+name = "gpt-5"
+provider = "local"
+
+[[models]]
+name = "open-model"
+provider = "local"
+"#;
+
+fn parse(extra: &str) -> Result<Config, ConfigErrors> {
+    let text = format!("{MODELS}{extra}");
+    Config::parse(&text, Path::new("/etc/clearance.toml"), &|_| None)
+}
+
+/// (line, message) of every problem.
+fn problems(extra: &str) -> Vec<(usize, String)> {
+    parse(extra)
+        .unwrap_err()
+        .0
+        .into_iter()
+        .map(|e| (e.line, e.message))
+        .collect()
+}
+
+#[test]
+fn a_route_takes_the_issues_example_and_defaults_the_rest() {
+    let config = parse(
+        r#"
+[[routes]]
+model = "mythos-5"
+fallbacks = ["gpt-5", "open-model"]
+attempt_timeout_ms = 30000
+deadline_ms = 120000
+retries = 1
+"#,
+    )
+    .unwrap();
+    let route = config.route("mythos-5").unwrap();
+    assert_eq!(route.fallbacks, ["gpt-5", "open-model"]);
+    assert_eq!(route.attempt_timeout, Duration::from_secs(30));
+    assert_eq!(route.deadline, Duration::from_secs(120));
+    assert_eq!(route.retries, 1);
+    assert_eq!(route.retry_budget, 0.2);
+    assert_eq!(route.backoff, Duration::from_millis(25));
+    assert_eq!(route.backoff_max, Duration::from_secs(1));
+    assert!(config.route("gpt-5").is_none());
+    assert_eq!(config.breaker, BreakerConfig::default());
+}
+
+#[test]
+fn health_checks_are_off_unless_an_interval_is_set() {
+    let config = parse("").unwrap();
+    assert!(config.providers["acme"].health.is_none());
+    let local = config.providers["local"].health.unwrap();
+    assert_eq!(local.interval, Duration::from_millis(500));
+    assert_eq!(
+        local.timeout,
+        Duration::from_millis(500),
+        "capped by the interval"
+    );
+}
+
+#[test]
+fn the_breaker_section_sets_every_trigger() {
+    let config = parse(
+        r#"
+[breaker]
+consecutive_failures = 3
+error_rate = 0.25
+window_ms = 2000
+min_requests = 4
+open_ms = 750
+half_open_probes = 2
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.breaker,
+        BreakerConfig {
+            consecutive_failures: 3,
+            error_rate: 0.25,
+            window: Duration::from_secs(2),
+            min_requests: 4,
+            open_for: Duration::from_millis(750),
+            half_open_probes: 2,
+        }
+    );
+}
+
+#[test]
+fn every_route_mistake_is_reported_at_its_line() {
+    let base = MODELS.lines().count() + 1;
+    let found = problems(
+        r#"
+[[routes]]
+model = "nope"
+[[routes]]
+model = "mythos-5"
+fallbacks = ["gpt-5", "ghost", "mythos-5", "gpt-5"]
+deadline_ms = 10
+retry_budget = 1.5
+[[routes]]
+model = "mythos-5"
+[breaker]
+error_rate = 0
+window_ms = 5
+"#,
+    );
+    let expect = [
+        (base + 2, "routes.model: unknown model `nope`"),
+        (base + 5, "routes.fallbacks: unknown model `ghost`"),
+        (base + 5, "a model cannot be its own fallback"),
+        (base + 5, "fallback `gpt-5` is listed twice"),
+        (
+            base + 6,
+            "deadline_ms (10) is shorter than attempt_timeout_ms (30000)",
+        ),
+        (
+            base + 7,
+            "routes.retry_budget must be between 0 and 1, not 1.5",
+        ),
+        (base + 9, "duplicate route for model `mythos-5`"),
+        (base + 11, "breaker.error_rate must be above 0"),
+        (base + 12, "breaker.window_ms must be at least 100, not 5"),
+    ];
+    for (line, fragment) in expect {
+        assert!(
+            found
+                .iter()
+                .any(|(l, m)| *l == line && m.contains(fragment)),
+            "expected line {line}: {fragment}\nfound: {found:#?}"
+        );
+    }
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
+
+#[test]
+fn a_health_interval_below_the_floor_is_refused() {
+    let text = MODELS.replace("health_interval_ms = 500", "health_interval_ms = 10");
+    let errors = Config::parse(&text, Path::new("/c.toml"), &|_| None).unwrap_err();
+    assert!(
+        errors.0[0]
+            .message
+            .contains("providers.local.health_interval_ms must be 0 (off) or at least 100, not 10"),
+        "{errors}"
+    );
+}
