@@ -8,6 +8,9 @@
 //! - [`directives`]: the active directive set, reloaded whole from its directory;
 //! - [`audit_writer`]: the single writer that seals records into the hash chain in batches,
 //!   with the reservation scheme that makes a dropped record impossible;
+//! - [`failover`]: the attempt loop over a model's route (breakers, retries, directives on
+//!   every fallback, kill switch, first-byte failover for streams);
+//! - [`health`]: active health checks of the providers;
 //! - [`metrics`]: Prometheus counters and histograms;
 //! - [`error`]: every client-facing error's wire shape, decided in one place;
 //! - [`admin`]: the admin API (keys, principals, audit verification), behind its own token;
@@ -24,6 +27,8 @@ pub mod audit_writer;
 pub mod auth;
 pub mod directives;
 pub mod error;
+pub mod failover;
+pub mod health;
 pub mod metrics;
 pub mod proxy;
 pub mod registry;

@@ -26,6 +26,18 @@ pub struct UpstreamErrorLabels {
     pub class: &'static str,
 }
 
+/// One attempt on a model of a route: `served`, a failure class, or why it was skipped.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    pub model: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: String,
+}
+
 /// A directive that fired, and how: `deny`, `reroute`, or `shadow` (would have fired).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DirectiveLabels {
@@ -47,6 +59,10 @@ pub struct Metrics {
     pub overhead: HistogramFamily<ModelLabels>,
     pub upstream_errors: Family<UpstreamErrorLabels, Counter>,
     pub directive_hits: Family<DirectiveLabels, Counter>,
+    pub attempts: Family<AttemptLabels, Counter>,
+    pub fallbacks: Family<ModelLabels, Counter>,
+    pub breaker_open: Family<ModelLabels, Gauge>,
+    pub provider_unhealthy: Family<ProviderLabels, Gauge>,
     pub audit_written: Counter,
     pub audit_overloaded: Counter,
     pub audit_queued: Gauge,
@@ -68,6 +84,10 @@ impl Metrics {
             Family::new_with_constructor(latency_histogram);
         let upstream_errors = Family::<UpstreamErrorLabels, Counter>::default();
         let directive_hits = Family::<DirectiveLabels, Counter>::default();
+        let attempts = Family::<AttemptLabels, Counter>::default();
+        let fallbacks = Family::<ModelLabels, Counter>::default();
+        let breaker_open = Family::<ModelLabels, Gauge>::default();
+        let provider_unhealthy = Family::<ProviderLabels, Gauge>::default();
         let audit_written = Counter::default();
         let audit_overloaded = Counter::default();
         let audit_queued = Gauge::default();
@@ -97,6 +117,26 @@ impl Metrics {
             directive_hits.clone(),
         );
         registry.register(
+            "attempts",
+            "Attempts on the models of a route by outcome (served, a failure class, or a skip)",
+            attempts.clone(),
+        );
+        registry.register(
+            "fallbacks",
+            "Requests served by a fallback, by requested model",
+            fallbacks.clone(),
+        );
+        registry.register(
+            "breaker_open",
+            "1 while a model's circuit breaker is open or half open",
+            breaker_open.clone(),
+        );
+        registry.register(
+            "provider_unhealthy",
+            "1 while a provider's last health check failed",
+            provider_unhealthy.clone(),
+        );
+        registry.register(
             "audit_records_written",
             "Audit records stored",
             audit_written.clone(),
@@ -118,6 +158,10 @@ impl Metrics {
             overhead,
             upstream_errors,
             directive_hits,
+            attempts,
+            fallbacks,
+            breaker_open,
+            provider_unhealthy,
             audit_written,
             audit_overloaded,
             audit_queued,

@@ -22,7 +22,7 @@ use chrono::Utc;
 use clearance_core::api::{ApiSurface, WireFormat};
 use clearance_core::audit::{AuditRecord, Decision};
 use clearance_policy::Outcome;
-use clearance_upstream::{ForwardedHeaders, UpstreamCall, UpstreamError, UpstreamResponse};
+use clearance_upstream::{ForwardedHeaders, UpstreamError};
 use clearance_wire::Usage;
 use clearance_wire::error::{ErrorKind, UpstreamOrigin, error_body, upstream_error_body};
 use clearance_wire::request::ClientRequest;
@@ -39,6 +39,7 @@ use crate::access;
 use crate::audit_writer::AuditSlot;
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
+use crate::failover::{self, Answer, Ask, Ending, Failure, NotServed, Served};
 use crate::metrics::{DirectiveLabels, Metrics, ModelLabels, RequestLabels, UpstreamErrorLabels};
 use crate::state::{AppState, ModelEntry};
 
@@ -154,51 +155,225 @@ async fn serve(
     );
     let book = state.directives.current();
     let decision = access::decide(&book, &caller, &facts, &request.model, Utc::now());
-    access::record(&mut audit.record, facts, &decision);
-    let entry = match served_entry(state, surface, &requested, &decision) {
-        Ok(entry) => entry,
-        Err(refusal) => return audit.refuse(*refusal),
-    };
-    audit.decision = Some(decision);
-    let forwarded = forwarded_headers(headers);
-    let body = match upstream_body(&request, &entry) {
-        Ok(body) => body,
-        Err(error) => return audit.answer_error(untranslatable(surface, &entry, &error)),
-    };
-    let call = UpstreamCall {
-        body,
-        upstream_model: &entry.model.upstream,
-        stream: request.stream,
-    };
-    audit.mark_upstream_start();
-    let sent = state.upstream.send(&entry.provider, call, &forwarded).await;
-    audit.mark_upstream_end();
-    let upstream = match sent {
-        Ok(upstream) => upstream,
-        Err(error) => {
-            count_upstream_error(state, &entry, error.class());
-            return audit.answer_error(upstream_unreachable(surface, &entry, &error));
+    let (first, first_forbidden) = match first_target(state, surface, &requested, &decision) {
+        Ok(first) => first,
+        Err(refusal) => {
+            access::record(&mut audit.record, facts, &decision);
+            return audit.refuse(*refusal);
         }
     };
-    audit.record.upstream_status = Some(upstream.status);
-    if !(200..300).contains(&upstream.status) {
-        return relay_upstream_error(state, surface, &entry, upstream, audit).await;
+    let forwarded = forwarded_headers(headers);
+    let request_id = audit.record.id.clone();
+    let ask = Ask {
+        state,
+        surface,
+        request: &request,
+        forwarded: &forwarded,
+        caller: &caller,
+        facts: &facts,
+        book: &book,
+        started: audit.started,
+        request_id: &request_id,
+    };
+    let attempted = failover::attempt(&ask, &first, first_forbidden).await;
+    access::record(&mut audit.record, facts, &decision);
+    audit.decision = Some(decision);
+    audit.add_upstream_wait(attempted.waited);
+    audit.record.attempts = attempted.attempts;
+    match attempted.ending {
+        Ending::Served(served) => {
+            if attempted.fell_back {
+                audit.fall_back(&requested.model.name);
+            }
+            answer_served(surface, served, audit)
+        }
+        Ending::ReturnToCaller(failure) => answer_failure(state, surface, failure, audit),
+        Ending::NotServed(not_served) => {
+            answer_not_served(state, surface, &requested, not_served, audit)
+        }
     }
+}
+
+/// The first model to try after the decision: the requested one, or a reroute target (which
+/// the decision has already checked this caller may use), with the denial when the caller may
+/// not use the requested model but its route has fallbacks to try. A denial without
+/// fallbacks, or a reroute target this endpoint cannot reach, is the HTTP 451 refusal.
+fn first_target(
+    state: &AppState,
+    surface: ApiSurface,
+    requested: &ModelEntry,
+    decision: &clearance_policy::Decision,
+) -> Result<(ModelEntry, Option<clearance_policy::Decision>), Box<Response>> {
+    match &decision.outcome {
+        Outcome::Deny if state.failover.has_fallbacks(&requested.model.name) => {
+            Ok((requested.clone(), Some(decision.clone())))
+        }
+        _ => served_entry(state, surface, requested, decision).map(|entry| (entry, None)),
+    }
+}
+
+/// A model answered: relay its answer (whole, or streamed event by event).
+fn answer_served(surface: ApiSurface, served: Served, mut audit: PendingAudit) -> Response {
+    let Served {
+        entry,
+        status,
+        answer,
+    } = served;
+    audit.record.upstream_status = Some(status);
     audit.record.served_model = Some(entry.model.name.clone());
-    let is_sse = upstream
-        .content_type
-        .as_deref()
-        .is_some_and(|t| t.starts_with("text/event-stream"));
-    if request.stream && is_sse {
-        stream_answer(surface, &request, &entry, upstream, audit)
-    } else {
-        whole_answer(surface, &entry, upstream, audit).await
+    match answer {
+        Answer::Whole { body, usage } => {
+            audit.set_usage(usage);
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            set_header(&mut response, SERVED_MODEL, &entry.model.name);
+            audit.finish_response(response)
+        }
+        Answer::Stream {
+            rewriter,
+            first,
+            rest,
+        } => stream_answer(surface, &entry, rewriter, first, rest, audit),
     }
+}
+
+/// The request failed on a model in a way that is the caller's to see: the provider's error
+/// in the client's shape, a 502/504 when it could not be reached, a 400 when the request
+/// cannot be expressed in the model's API.
+fn answer_failure(
+    state: &AppState,
+    surface: ApiSurface,
+    failure: Failure,
+    audit: PendingAudit,
+) -> Response {
+    match failure {
+        Failure::Status {
+            entry,
+            status,
+            body,
+            retry_after,
+        } => relay_upstream_error(state, surface, &entry, status, &body, retry_after, audit),
+        Failure::Transport { entry, error } => {
+            count_upstream_error(state, &entry, error.class());
+            audit.answer_error(upstream_unreachable(surface, &entry, &error))
+        }
+        Failure::Untranslatable { entry, error } => {
+            audit.answer_error(untranslatable(surface, &entry, &error))
+        }
+        Failure::Unreadable { entry, error } => {
+            audit.answer_error(unreadable_answer(surface, &entry, &error))
+        }
+    }
+}
+
+/// No model on the route served. When every one was forbidden to this caller: 451 naming the
+/// directives. When one was tried and failed: that failure. When every one was skipped
+/// without a call (open breaker, unhealthy provider, kill switch): 503, with `retry-after`.
+fn answer_not_served(
+    state: &AppState,
+    surface: ApiSurface,
+    requested: &ModelEntry,
+    not_served: NotServed,
+    mut audit: PendingAudit,
+) -> Response {
+    let NotServed {
+        last_failure,
+        forbidden,
+        disabled,
+        retry_in,
+    } = not_served;
+    let all_forbidden = !audit.record.attempts.is_empty()
+        && audit
+            .record
+            .attempts
+            .iter()
+            .all(|a| a.outcome == "forbidden");
+    if all_forbidden && let Some((_, decision)) = forbidden.first() {
+        let blocked_by = blocked_by(state);
+        let mut ids = audit.record.directive_ids.clone();
+        let mut also = Vec::new();
+        for (model, other) in forbidden.iter().skip(1) {
+            let other_ids = other.directive_ids();
+            also.push(format!("`{model}` ({})", other_ids.join(", ")));
+            ids.extend(other_ids);
+        }
+        ids.dedup();
+        audit.record.directive_ids = ids;
+        let note = (!also.is_empty())
+            .then(|| format!("Its fallbacks are refused to you too: {}.", also.join(", ")));
+        let response = access::denial(
+            surface,
+            &requested.model.name,
+            decision,
+            blocked_by,
+            note.as_deref(),
+        );
+        return audit.refuse(response);
+    }
+    if let Some(failure) = last_failure {
+        return answer_failure(state, surface, failure, audit);
+    }
+    let (code, message) =
+        unavailable_message(&requested.model.name, &audit.record.attempts, &disabled);
+    let mut response = ApiError::new(
+        surface,
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Overloaded,
+        code,
+        message,
+    )
+    .with_code(code)
+    .into_response();
+    let seconds = retry_in.map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+    set_header(&mut response, "retry-after", &seconds.to_string());
+    audit.record.error_class = Some(code.to_string());
+    audit.finish_response(response)
+}
+
+/// Why no model could be called, model by model.
+fn unavailable_message(
+    model: &str,
+    attempts: &[clearance_core::audit::Attempt],
+    disabled: &[(String, String)],
+) -> (&'static str, String) {
+    let reasons: Vec<String> = attempts
+        .iter()
+        .map(|a| match disabled.iter().find(|(m, _)| *m == a.model) {
+            Some((_, reason)) => format!("`{}` is disabled by an operator ({reason})", a.model),
+            None => format!("`{}`: {}", a.model, a.outcome.replace('_', " ")),
+        })
+        .collect();
+    let code = if disabled.len() == attempts.len() && !disabled.is_empty() {
+        "model_disabled"
+    } else {
+        "no_model_available"
+    };
+    let message = format!(
+        "model `{model}` cannot answer now and no model on its route can: {}",
+        reasons.join("; ")
+    );
+    (code, message)
+}
+
+fn blocked_by(state: &AppState) -> Option<&str> {
+    state
+        .config
+        .directives
+        .as_ref()
+        .and_then(|d| d.blocked_by.as_ref())
+        .map(url::Url::as_str)
 }
 
 /// The body for the provider: the client's own body (model id swapped) when the provider speaks
 /// the client's format, otherwise the request translated into the provider's format.
-fn upstream_body(request: &ClientRequest, entry: &ModelEntry) -> Result<Vec<u8>, TranslateError> {
+pub(crate) fn upstream_body(
+    request: &ClientRequest,
+    entry: &ModelEntry,
+) -> Result<Vec<u8>, TranslateError> {
     let target = entry.provider.kind.format();
     if target == WireFormat::from(request.surface) {
         return Ok(request.upstream_body(&entry.model.upstream));
@@ -275,12 +450,7 @@ fn served_entry(
     requested: &ModelEntry,
     decision: &clearance_policy::Decision,
 ) -> Result<ModelEntry, Box<Response>> {
-    let blocked_by = state
-        .config
-        .directives
-        .as_ref()
-        .and_then(|d| d.blocked_by.as_ref())
-        .map(url::Url::as_str);
+    let blocked_by = blocked_by(state);
     let refuse = |note: Option<&str>| {
         Box::new(access::denial(
             surface,
@@ -392,18 +562,16 @@ fn count_upstream_error(state: &AppState, entry: &ModelEntry, class: &'static st
 /// The provider answered with an error status: the client gets that status, in its own shape,
 /// with the provider's `retry-after`. A 401 from the provider is about the gateway's own
 /// credentials, not the client's key, so it becomes a 502 that says so.
-async fn relay_upstream_error(
+fn relay_upstream_error(
     state: &AppState,
     surface: ApiSurface,
     entry: &ModelEntry,
-    upstream: UpstreamResponse,
+    status: u16,
+    body: &[u8],
+    retry_after: Option<String>,
     mut audit: PendingAudit,
 ) -> Response {
-    let status = upstream.status;
-    let retry_after = upstream.retry_after.clone();
-    audit.mark_upstream_start();
-    let body = upstream.collect().await.unwrap_or_default();
-    audit.mark_upstream_end();
+    audit.record.upstream_status = Some(status);
     if status == 401 {
         count_upstream_error(state, entry, "upstream_credentials");
         return audit.answer_error(provider_refused_credentials(surface, entry));
@@ -415,7 +583,7 @@ async fn relay_upstream_error(
         upstream_model: &entry.model.upstream,
         client_model: &entry.model.name,
     };
-    let json = upstream_error_body(surface, status, origin, &body);
+    let json = upstream_error_body(surface, status, origin, body);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     audit.record.error_class = Some("upstream_status".into());
     let mut response = (status, axum::Json(json)).into_response();
@@ -440,40 +608,19 @@ fn provider_refused_credentials(surface: ApiSurface, entry: &ModelEntry) -> ApiE
     .with_code("upstream_credentials")
 }
 
-/// A non-streaming answer: read whole, shown under the client's model name.
-async fn whole_answer(
-    surface: ApiSurface,
+/// A whole answer in the client's format, shown under the client's model name.
+pub(crate) fn client_answer(
+    ask: &Ask<'_>,
     entry: &ModelEntry,
-    upstream: UpstreamResponse,
-    mut audit: PendingAudit,
-) -> Response {
-    let status = StatusCode::from_u16(upstream.status).unwrap_or(StatusCode::OK);
-    audit.mark_upstream_start();
-    let collected = upstream.collect().await;
-    audit.mark_upstream_end();
-    let body = match collected {
-        Ok(body) => body,
-        Err(error) => return audit.answer_error(upstream_unreachable(surface, entry, &error)),
-    };
-    let (body, usage) = if is_translated(surface, entry) {
-        let names = answer_names(&audit.record.id, entry, false);
+    body: &[u8],
+) -> Result<(Vec<u8>, Usage), TranslateError> {
+    if is_translated(ask.surface, entry) {
+        let names = answer_names(ask.request_id, entry, false);
         let from = entry.provider.kind.format();
-        match translate_response(from, surface.into(), &body, &names) {
-            Ok(translated) => translated,
-            Err(error) => return audit.answer_error(unreadable_answer(surface, entry, &error)),
-        }
+        translate_response(from, ask.surface.into(), body, &names)
     } else {
-        rewrite_response(surface, &body, &entry.model.name)
-    };
-    audit.set_usage(usage);
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    set_header(&mut response, SERVED_MODEL, &entry.model.name);
-    audit.finish_response(response)
+        Ok(rewrite_response(ask.surface, body, &entry.model.name))
+    }
 }
 
 /// The provider's answer could not be read in its own format: 502, saying what was wrong.
@@ -492,23 +639,34 @@ fn unreadable_answer(surface: ApiSurface, entry: &ModelEntry, error: &TranslateE
     .with_code("upstream_error")
 }
 
-/// A streamed answer: relayed event by event as the provider sends it.
+/// How a stream from `entry` becomes the client's stream: rewritten (model name, usage chunk)
+/// in the same format, or translated event by event.
+pub(crate) fn stream_rewriter(ask: &Ask<'_>, entry: &ModelEntry) -> Box<dyn StreamRewrite> {
+    let wants_usage = ask.request.client_wants_usage_chunk();
+    if is_translated(ask.surface, entry) {
+        let names = answer_names(ask.request_id, entry, wants_usage);
+        let from = entry.provider.kind.format();
+        Box::new(StreamTranslator::new(from, ask.surface.into(), names))
+    } else {
+        let strip_usage = ask.surface == ApiSurface::OpenaiChat && !wants_usage;
+        Box::new(SseRewriter::new(
+            ask.surface,
+            &entry.model.name,
+            strip_usage,
+        ))
+    }
+}
+
+/// A streamed answer: its first bytes (already read, so a stream that failed before them could
+/// still move on to another model), then the rest relayed event by event as it arrives.
 fn stream_answer(
     surface: ApiSurface,
-    request: &ClientRequest,
     entry: &ModelEntry,
-    upstream: UpstreamResponse,
+    rewriter: Box<dyn StreamRewrite>,
+    first: Bytes,
+    upstream: BoxStream<'static, Result<Bytes, UpstreamError>>,
     mut audit: PendingAudit,
 ) -> Response {
-    let wants_usage = request.client_wants_usage_chunk();
-    let rewriter: Box<dyn StreamRewrite> = if is_translated(surface, entry) {
-        let names = answer_names(&audit.record.id, entry, wants_usage);
-        let from = entry.provider.kind.format();
-        Box::new(StreamTranslator::new(from, surface.into(), names))
-    } else {
-        let strip_usage = surface == ApiSurface::OpenaiChat && !wants_usage;
-        Box::new(SseRewriter::new(surface, &entry.model.name, strip_usage))
-    };
     // Until the stream ends properly, a dropped body means the client went away.
     audit.record.error_class = Some("client_disconnected".into());
     audit.record.status = 200;
@@ -523,7 +681,8 @@ fn stream_answer(
     set_header(&mut response, SERVED_MODEL, &entry.model.name);
     stamp(&mut response, &audit);
     let relay = Relay {
-        upstream: upstream.body,
+        first: Some(first),
+        upstream,
         rewriter,
         audit,
         surface,
@@ -536,6 +695,8 @@ fn stream_answer(
 /// State of one relayed stream; owns the pending audit record, so the record is written when
 /// the stream ends however it ends.
 struct Relay {
+    /// The client bytes read before the response was sent.
+    first: Option<Bytes>,
     upstream: BoxStream<'static, Result<Bytes, UpstreamError>>,
     rewriter: Box<dyn StreamRewrite>,
     audit: PendingAudit,
@@ -547,6 +708,9 @@ impl Relay {
     async fn next_bytes(mut self) -> Option<(Result<Bytes, Infallible>, Relay)> {
         if self.done {
             return None;
+        }
+        if let Some(first) = self.first.take() {
+            return Some((Ok(first), self));
         }
         loop {
             let waited = Instant::now();
@@ -615,11 +779,12 @@ pub struct PendingAudit {
     metrics: Arc<Metrics>,
     started: Instant,
     upstream_wait: Duration,
-    upstream_since: Option<Instant>,
     /// The configured model, once resolved; metrics never take a label from unchecked input.
     metrics_model: Option<String>,
     /// The access decision, once made: every answer after it says what it was.
     decision: Option<clearance_policy::Decision>,
+    /// Served by a fallback: the answer says so (`x-clearance-decision: fallback`).
+    fallback: bool,
 }
 
 impl PendingAudit {
@@ -635,9 +800,9 @@ impl PendingAudit {
             metrics,
             started,
             upstream_wait: Duration::ZERO,
-            upstream_since: None,
             metrics_model: None,
             decision: None,
+            fallback: false,
         }
     }
 
@@ -646,19 +811,21 @@ impl PendingAudit {
         self.record.principal_id = Some(caller.principal.id.to_string());
     }
 
+    /// The answer comes from a fallback on `requested`'s route.
+    fn fall_back(&mut self, requested: &str) {
+        self.fallback = true;
+        self.record.decision = Decision::Fallback;
+        self.metrics
+            .fallbacks
+            .get_or_create(&ModelLabels {
+                model: requested.to_string(),
+            })
+            .inc();
+    }
+
     fn set_usage(&mut self, usage: Usage) {
         self.record.input_tokens = usage.input_tokens;
         self.record.output_tokens = usage.output_tokens;
-    }
-
-    fn mark_upstream_start(&mut self) {
-        self.upstream_since = Some(Instant::now());
-    }
-
-    fn mark_upstream_end(&mut self) {
-        if let Some(since) = self.upstream_since.take() {
-            self.upstream_wait += since.elapsed();
-        }
     }
 
     fn add_upstream_wait(&mut self, waited: Duration) {
@@ -732,6 +899,9 @@ impl http_body::Body for AuditedBody {
 fn stamp(response: &mut Response, audit: &PendingAudit) {
     if let Some(decision) = &audit.decision {
         access::stamp_decision(response, decision);
+    }
+    if audit.fallback {
+        set_header(response, access::DECISION, "fallback");
     }
     set_header(response, REQUEST_ID, &audit.record.id);
     set_header(response, OVERHEAD_MS, &millis(audit.overhead()));

@@ -155,6 +155,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.audit_queued.set(state.audit.queued() as i64);
+    crate::failover::refresh_gauges(&state);
     let mut response = state.metrics.encode().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

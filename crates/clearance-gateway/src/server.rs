@@ -16,6 +16,7 @@ use clearance_geoip::{GeoIp, TrustedProxies};
 use crate::access::Origin;
 use crate::audit_writer::spawn_writer;
 use crate::directives::{Directives, load_book};
+use crate::failover::Failover;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::router::router;
@@ -101,7 +102,9 @@ impl Gateway {
         );
         let directives = Arc::new(Directives::new(Arc::clone(&config), book));
         let watcher = directives.spawn_watch();
+        let failover = Arc::new(Failover::new(&config));
         let state = AppState {
+            failover,
             models: Arc::new(model_table(&config)),
             config,
             registry,
@@ -160,9 +163,13 @@ impl Gateway {
             hand_offs.push(tx);
             threads.push(thread);
         }
+        let probes = state.failover.health.spawn_probes(UpstreamClient::new()?);
         // Only the workers' routers hold audit sinks from here on.
         drop(state);
         accept_until(&listener, &hand_offs, shutdown).await;
+        for probe in probes {
+            probe.abort();
+        }
         // Graceful: stop accepting, let in-flight requests (streams included) finish. Their
         // audit places are reserved, so their records reach the writer however they end.
         drop(listener);

@@ -10,6 +10,7 @@ use clearance_upstream::UpstreamClient;
 use crate::access::Origin;
 use crate::audit_writer::AuditSink;
 use crate::directives::Directives;
+use crate::failover::Failover;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 
@@ -31,6 +32,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub directives: Arc<Directives>,
     pub origin: Origin,
+    pub failover: Arc<Failover>,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).

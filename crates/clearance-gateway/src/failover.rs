@@ -1,0 +1,678 @@
+//! Failover on the request path: the attempt loop that walks a model's route until a model
+//! that may serve this caller answers.
+//!
+//! The rules come from `clearance-failover` (plan, classification, breakers, retry budget,
+//! backoff); this module runs them with real time, real providers and the caller's directives:
+//!
+//! 1. every candidate after the first passes the same directive check as the first, for this
+//!    caller (a forbidden model is skipped, never tried);
+//! 2. a disabled model (kill switch), an unhealthy provider (active health checks) or an open
+//!    breaker is skipped without waiting;
+//! 3. a same-model retry spends the route's retry budget and backs off (jittered, bounded);
+//! 4. an attempt has `attempt_timeout` to its first byte, and the request `deadline` overall;
+//! 5. a failure the provider caused moves on; a 4xx the request caused returns at once;
+//! 6. a stream is only handed to the client once its first bytes are in hand, so a stream
+//!    that breaks before it says anything moves on too.
+//!
+//! Every model without a configured route has a route of its own (no fallbacks, no retries,
+//! no timeouts beyond the upstream client's), so one loop serves every request and the
+//! breakers and kill switch apply to every model.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clearance_config::{BreakerConfig, Config, RouteConfig};
+use clearance_core::api::ApiSurface;
+use clearance_core::audit::Attempt;
+use clearance_core::facts::Facts;
+use clearance_failover::{
+    Admission, BreakerPolicy, Breakers, BudgetPolicy, FailureClass, RetryBudget, Route,
+    TransportFailure, Verdict, backoff, classify_status, classify_transport, plan,
+};
+use clearance_policy::{Decision, Outcome, PolicyBook};
+use clearance_upstream::{ForwardedHeaders, UpstreamCall, UpstreamError, UpstreamResponse};
+use clearance_wire::Usage;
+use clearance_wire::request::ClientRequest;
+use clearance_wire::sse::StreamRewrite;
+use clearance_wire::translate::TranslateError;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use crate::access;
+use crate::auth::Caller;
+use crate::health::ProviderHealth;
+use crate::metrics::{AttemptLabels, ModelLabels};
+use crate::state::{AppState, ModelEntry};
+
+/// The failover state shared by every worker: breakers, provider health, routes and their
+/// retry budgets.
+pub struct Failover {
+    pub breakers: Breakers,
+    pub health: Arc<ProviderHealth>,
+    routes: HashMap<String, RouteState>,
+}
+
+struct RouteState {
+    route: Route,
+    /// `None` for a model without a configured route: no extra timeouts, no backoff.
+    config: Option<RouteConfig>,
+    budget: RetryBudget,
+}
+
+impl Failover {
+    pub fn new(config: &Config) -> Failover {
+        let now = Instant::now();
+        let breakers = Breakers::new(
+            breaker_policy(&config.breaker),
+            config.models.iter().map(|m| m.name.clone()),
+            now,
+        );
+        let routes = config
+            .models
+            .iter()
+            .map(|model| {
+                let configured = config.route(&model.name).cloned();
+                let route = Route {
+                    primary: model.name.clone(),
+                    fallbacks: configured
+                        .as_ref()
+                        .map(|r| r.fallbacks.clone())
+                        .unwrap_or_default(),
+                    retries: configured.as_ref().map_or(0, |r| r.retries),
+                };
+                let budget = RetryBudget::new(BudgetPolicy {
+                    ratio: configured
+                        .as_ref()
+                        .map_or(BudgetPolicy::default().ratio, |r| r.retry_budget),
+                    ..BudgetPolicy::default()
+                });
+                let state = RouteState {
+                    route,
+                    config: configured,
+                    budget,
+                };
+                (model.name.clone(), state)
+            })
+            .collect();
+        Failover {
+            breakers,
+            health: Arc::new(ProviderHealth::new(config)),
+            routes,
+        }
+    }
+
+    /// Whether `model` has a configured route with at least one fallback.
+    pub fn has_fallbacks(&self, model: &str) -> bool {
+        self.routes
+            .get(model)
+            .is_some_and(|r| !r.route.fallbacks.is_empty())
+    }
+}
+
+fn breaker_policy(config: &BreakerConfig) -> BreakerPolicy {
+    BreakerPolicy {
+        consecutive_failures: config.consecutive_failures,
+        error_rate: config.error_rate,
+        window: config.window,
+        min_requests: config.min_requests,
+        open_for: config.open_for,
+        half_open_probes: config.half_open_probes,
+    }
+}
+
+/// What the attempt loop needs to know about the request.
+pub(crate) struct Ask<'a> {
+    pub state: &'a AppState,
+    pub surface: ApiSurface,
+    pub request: &'a ClientRequest,
+    pub forwarded: &'a ForwardedHeaders,
+    pub caller: &'a Caller,
+    pub facts: &'a Facts,
+    pub book: &'a PolicyBook,
+    pub started: Instant,
+    pub request_id: &'a str,
+}
+
+/// The answer of the model that served, ready to relay.
+pub(crate) struct Served {
+    pub entry: ModelEntry,
+    pub status: u16,
+    pub answer: Answer,
+}
+
+pub(crate) enum Answer {
+    /// A whole answer, already in the client's format.
+    Whole { body: Vec<u8>, usage: Usage },
+    /// A stream whose first client bytes are in hand.
+    Stream {
+        rewriter: Box<dyn StreamRewrite>,
+        first: Bytes,
+        rest: BoxStream<'static, Result<Bytes, UpstreamError>>,
+    },
+}
+
+/// Why the last tried model did not serve.
+pub(crate) enum Failure {
+    /// The provider answered with an error status.
+    Status {
+        entry: ModelEntry,
+        status: u16,
+        body: Bytes,
+        retry_after: Option<String>,
+    },
+    /// No answer: connection, timeout, or a body that broke.
+    Transport {
+        entry: ModelEntry,
+        error: UpstreamError,
+    },
+    /// The model's API cannot express this request.
+    Untranslatable {
+        entry: ModelEntry,
+        error: TranslateError,
+    },
+    /// The provider's answer could not be read in its own format.
+    Unreadable {
+        entry: ModelEntry,
+        error: TranslateError,
+    },
+}
+
+/// Nothing served; what the caller is told depends on why.
+#[derive(Default)]
+pub(crate) struct NotServed {
+    /// The last failure of a model that was tried.
+    pub last_failure: Option<Failure>,
+    /// Models this caller may not use, with the decision that says so.
+    pub forbidden: Vec<(String, Decision)>,
+    /// Disabled models and the operator's reason.
+    pub disabled: Vec<(String, String)>,
+    /// The soonest an open breaker may admit again.
+    pub retry_in: Option<Duration>,
+}
+
+pub(crate) enum Ending {
+    Served(Served),
+    /// A failure the request caused: back to the caller at once.
+    ReturnToCaller(Failure),
+    NotServed(NotServed),
+}
+
+/// The result of the loop: how it ended, every attempt, and the time spent waiting (on
+/// providers and backoff), which is not the gateway's overhead.
+pub(crate) struct Attempted {
+    pub ending: Ending,
+    pub attempts: Vec<Attempt>,
+    pub waited: Duration,
+    /// Whether the model that served is not the first candidate.
+    pub fell_back: bool,
+}
+
+/// Where a skipped or failed attempt leaves the loop.
+enum Step {
+    Next,
+    Done(Box<Ending>),
+}
+
+/// Walks the route of `first` (the requested model, or a directive's reroute target);
+/// `first_forbidden` holds the decision when the caller may not use `first` itself.
+pub(crate) async fn attempt(
+    ask: &Ask<'_>,
+    first: &ModelEntry,
+    first_forbidden: Option<Decision>,
+) -> Attempted {
+    let failover = &ask.state.failover;
+    let mut run = Run {
+        ask,
+        attempts: Vec::new(),
+        waited: Duration::ZERO,
+        not_served: NotServed::default(),
+        skip: Vec::new(),
+    };
+    let Some(route) = failover.routes.get(&first.model.name) else {
+        // Unreachable: every configured model has a route of its own.
+        return run.end(Ending::NotServed(NotServed::default()), false);
+    };
+    route.budget.deposit();
+    if let Some(decision) = first_forbidden {
+        run.skip_model(&first.model.name, "forbidden");
+        run.not_served
+            .forbidden
+            .push((first.model.name.clone(), decision));
+    }
+    let deadline = route.config.as_ref().map(|c| ask.started + c.deadline);
+    for candidate in plan(&route.route) {
+        let model = candidate.model;
+        if run.skip.iter().any(|m| m == model) {
+            continue;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            run.note(model, "deadline", Duration::ZERO, None);
+            break;
+        }
+        let Some(entry) = ask.state.models.get(model) else {
+            continue;
+        };
+        if candidate.attempt == 1 && candidate.is_fallback() && !run.may_use(model) {
+            continue;
+        }
+        // KILL-SWITCH
+        if !failover.health.is_healthy(&entry.provider.name) {
+            run.skip_model(model, "unhealthy");
+            continue;
+        }
+        if candidate.is_retry() {
+            if !route.budget.try_spend() {
+                run.skip_model(model, "no_retry_budget");
+                continue;
+            }
+            run.back_off(route, candidate.attempt, deadline).await;
+        }
+        let admission = failover.breakers.admit(model, Instant::now());
+        if let Admission::Rejected { retry_in } = admission {
+            run.not_served.retry_in = Some(
+                run.not_served
+                    .retry_in
+                    .map_or(retry_in, |r| r.min(retry_in)),
+            );
+            run.skip_model(model, "breaker_open");
+            continue;
+        }
+        let limit = attempt_limit(route.config.as_ref(), deadline);
+        match run.try_model(entry, admission, limit, deadline).await {
+            Step::Next => continue,
+            Step::Done(ending) => {
+                let ending = *ending;
+                let fell_back = model != first.model.name;
+                return run.end(ending, fell_back);
+            }
+        }
+    }
+    let not_served = std::mem::take(&mut run.not_served);
+    run.end(Ending::NotServed(not_served), false)
+}
+
+/// The time one attempt may take to its first byte: the route's attempt timeout, cut to what
+/// is left of the deadline.
+fn attempt_limit(config: Option<&RouteConfig>, deadline: Option<Instant>) -> Option<Duration> {
+    let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    match (config.map(|c| c.attempt_timeout), left) {
+        (Some(timeout), Some(left)) => Some(timeout.min(left)),
+        (timeout, left) => timeout.or(left),
+    }
+}
+
+/// Runs `future` within `limit` (no limit: as long as it takes); `None` when time ran out.
+async fn within<F: std::future::Future>(limit: Option<Duration>, future: F) -> Option<F::Output> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, future).await.ok(),
+        None => Some(future.await),
+    }
+}
+
+struct Run<'a, 'b> {
+    ask: &'a Ask<'b>,
+    attempts: Vec<Attempt>,
+    waited: Duration,
+    not_served: NotServed,
+    /// Models not to try again on this request (forbidden, disabled, dark).
+    skip: Vec<String>,
+}
+
+impl Run<'_, '_> {
+    fn end(mut self, ending: Ending, fell_back: bool) -> Attempted {
+        // A request served by its first attempt needs no list: the record already says so.
+        if self.attempts.len() == 1 && matches!(ending, Ending::Served(_)) {
+            self.attempts.clear();
+        }
+        Attempted {
+            ending,
+            attempts: self.attempts,
+            waited: self.waited,
+            fell_back,
+        }
+    }
+
+    fn note(&mut self, model: &str, outcome: &str, took: Duration, status: Option<u16>) {
+        self.ask
+            .state
+            .metrics
+            .attempts
+            .get_or_create(&AttemptLabels {
+                model: model.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        self.attempts.push(Attempt {
+            model: model.to_string(),
+            outcome: outcome.to_string(),
+            ms: took.as_millis() as u64,
+            status,
+        });
+    }
+
+    fn skip_model(&mut self, model: &str, why: &str) {
+        self.note(model, why, Duration::ZERO, None);
+        self.skip.push(model.to_string());
+    }
+
+    /// The directive check a fallback passes: the same book, the same caller and facts.
+    fn may_use(&mut self, model: &str) -> bool {
+        let ask = self.ask;
+        let decision = access::decide(ask.book, ask.caller, ask.facts, model, chrono::Utc::now());
+        if matches!(decision.outcome, Outcome::Allow) {
+            return true;
+        }
+        self.skip_model(model, "forbidden");
+        self.not_served
+            .forbidden
+            .push((model.to_string(), decision));
+        false
+    }
+
+    async fn back_off(&mut self, route: &RouteState, attempt: u32, deadline: Option<Instant>) {
+        let Some(config) = &route.config else { return };
+        let mut wait = backoff(
+            attempt.saturating_sub(2),
+            config.backoff,
+            config.backoff_max,
+            rand::random::<f64>(),
+        );
+        if let Some(deadline) = deadline {
+            wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+        }
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+            self.waited += wait;
+        }
+    }
+
+    /// One call to one model, judged.
+    async fn try_model(
+        &mut self,
+        entry: &ModelEntry,
+        admission: Admission,
+        limit: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Step {
+        let ask = self.ask;
+        let model = entry.model.name.as_str();
+        let breakers = &ask.state.failover.breakers;
+        let body = match crate::proxy::upstream_body(ask.request, entry) {
+            Ok(body) => body,
+            Err(error) => {
+                breakers.release(model, admission);
+                self.skip_model(model, "untranslatable");
+                self.remember(Failure::Untranslatable {
+                    entry: entry.clone(),
+                    error,
+                });
+                return Step::Next;
+            }
+        };
+        let call = UpstreamCall {
+            body,
+            upstream_model: &entry.model.upstream,
+            stream: ask.request.stream,
+        };
+        let started = Instant::now();
+        let sent = within(
+            limit,
+            ask.state
+                .upstream
+                .send(&entry.provider, call, ask.forwarded),
+        )
+        .await;
+        let sent = match sent {
+            Some(Ok(upstream)) => upstream,
+            Some(Err(error)) => return self.transport_failed(entry, admission, started, error),
+            None => {
+                let error = UpstreamError::Timeout {
+                    provider: entry.provider.name.clone(),
+                };
+                return self.transport_failed(entry, admission, started, error);
+            }
+        };
+        if !(200..300).contains(&sent.status) {
+            return self
+                .status_failed(entry, admission, started, sent, limit)
+                .await;
+        }
+        let left = limit.map(|l| l.saturating_sub(started.elapsed()));
+        let answer = self.read_answer(entry, sent, left, deadline).await;
+        let took = started.elapsed();
+        self.waited += took;
+        match answer {
+            Ok(served) => {
+                breakers.record(model, Instant::now(), admission, true);
+                self.note(model, "served", took, Some(served.status));
+                Step::Done(Box::new(Ending::Served(served)))
+            }
+            Err((class, failure)) => {
+                breakers.record(model, Instant::now(), admission, false);
+                self.note(model, class.as_str(), took, None);
+                self.remember(failure);
+                Step::Next
+            }
+        }
+    }
+
+    fn remember(&mut self, failure: Failure) {
+        // A provider's own failure says more than the gateway's "could not translate".
+        let keep_old = matches!(failure, Failure::Untranslatable { .. })
+            && self
+                .not_served
+                .last_failure
+                .as_ref()
+                .is_some_and(|f| !matches!(f, Failure::Untranslatable { .. }));
+        if !keep_old {
+            self.not_served.last_failure = Some(failure);
+        }
+    }
+
+    fn transport_failed(
+        &mut self,
+        entry: &ModelEntry,
+        admission: Admission,
+        started: Instant,
+        error: UpstreamError,
+    ) -> Step {
+        let took = started.elapsed();
+        self.waited += took;
+        let kind = match error {
+            UpstreamError::Timeout { .. } => TransportFailure::TimeoutBeforeFirstByte,
+            UpstreamError::Body { .. } => TransportFailure::BrokenBeforeFirstByte,
+            UpstreamError::Connect { .. } | UpstreamError::Other { .. } => {
+                TransportFailure::Connect
+            }
+        };
+        let verdict = classify_transport(kind);
+        self.judge(&entry.model.name, admission, verdict);
+        let class = match verdict {
+            Verdict::MoveOn(class) => class.as_str(),
+            Verdict::ReturnToCaller => "failed",
+        };
+        self.note(&entry.model.name, class, took, None);
+        self.remember(Failure::Transport {
+            entry: entry.clone(),
+            error,
+        });
+        Step::Next
+    }
+
+    async fn status_failed(
+        &mut self,
+        entry: &ModelEntry,
+        admission: Admission,
+        started: Instant,
+        upstream: UpstreamResponse,
+        limit: Option<Duration>,
+    ) -> Step {
+        let status = upstream.status;
+        let retry_after = upstream.retry_after.clone();
+        let left = limit.map(|l| l.saturating_sub(started.elapsed()));
+        let body = within(left, upstream.collect())
+            .await
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let took = started.elapsed();
+        self.waited += took;
+        let verdict = classify_status(entry.provider.kind.format(), status, &body);
+        self.judge(&entry.model.name, admission, verdict);
+        let failure = Failure::Status {
+            entry: entry.clone(),
+            status,
+            body,
+            retry_after,
+        };
+        match verdict {
+            Verdict::MoveOn(class) => {
+                self.note(&entry.model.name, class.as_str(), took, Some(status));
+                self.remember(failure);
+                Step::Next
+            }
+            Verdict::ReturnToCaller => {
+                self.note(&entry.model.name, "refused_request", took, Some(status));
+                Step::Done(Box::new(Ending::ReturnToCaller(failure)))
+            }
+        }
+    }
+
+    /// Tells the model's breaker what the attempt says about the model.
+    fn judge(&self, model: &str, admission: Admission, verdict: Verdict) {
+        let breakers = &self.ask.state.failover.breakers;
+        match verdict.breaker_outcome() {
+            Some(success) => breakers.record(model, Instant::now(), admission, success),
+            None => breakers.release(model, admission),
+        }
+    }
+
+    /// Reads a 2xx answer far enough to know it is one: a whole body, or a stream's first
+    /// client bytes.
+    async fn read_answer(
+        &self,
+        entry: &ModelEntry,
+        upstream: UpstreamResponse,
+        first_byte: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Result<Served, (FailureClass, Failure)> {
+        let ask = self.ask;
+        let status = upstream.status;
+        let is_sse = upstream
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        let broken = |error: UpstreamError| {
+            (
+                FailureClass::BrokenStream,
+                Failure::Transport {
+                    entry: entry.clone(),
+                    error,
+                },
+            )
+        };
+        let timed_out = || UpstreamError::Timeout {
+            provider: entry.provider.name.clone(),
+        };
+        if ask.request.stream && is_sse {
+            let mut rewriter = crate::proxy::stream_rewriter(ask, entry);
+            let mut rest = upstream.body;
+            let provider = entry.provider.name.as_str();
+            let first = within(
+                first_byte,
+                first_output(&mut rest, rewriter.as_mut(), provider),
+            )
+            .await;
+            return match first {
+                Some(Ok(first)) => Ok(Served {
+                    entry: entry.clone(),
+                    status,
+                    answer: Answer::Stream {
+                        rewriter,
+                        first,
+                        rest,
+                    },
+                }),
+                Some(Err(error)) => Err(broken(error)),
+                None => Err((
+                    FailureClass::Timeout,
+                    Failure::Transport {
+                        entry: entry.clone(),
+                        error: timed_out(),
+                    },
+                )),
+            };
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let body = match within(left, upstream.collect()).await {
+            Some(Ok(body)) => body,
+            Some(Err(error)) => return Err(broken(error)),
+            None => return Err(broken(timed_out())),
+        };
+        match crate::proxy::client_answer(ask, entry, &body) {
+            Ok((body, usage)) => Ok(Served {
+                entry: entry.clone(),
+                status,
+                answer: Answer::Whole { body, usage },
+            }),
+            Err(error) => Err((
+                FailureClass::ServerError,
+                Failure::Unreadable {
+                    entry: entry.clone(),
+                    error,
+                },
+            )),
+        }
+    }
+}
+
+/// Pulls the provider's stream until the rewriter has client bytes to send. A stream that
+/// ends or breaks before that has said nothing: it is a failure, not an answer.
+async fn first_output(
+    stream: &mut BoxStream<'static, Result<Bytes, UpstreamError>>,
+    rewriter: &mut dyn StreamRewrite,
+    provider: &str,
+) -> Result<Bytes, UpstreamError> {
+    loop {
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                let out = rewriter.push(&chunk);
+                if !out.is_empty() {
+                    return Ok(Bytes::from(out));
+                }
+            }
+            Some(Err(error)) => return Err(error),
+            None => {
+                return Err(UpstreamError::Body {
+                    provider: provider.to_string(),
+                    detail: "the stream ended before its first event".into(),
+                });
+            }
+        }
+    }
+}
+
+/// Breaker and health gauges, refreshed when `/metrics` is read.
+pub fn refresh_gauges(state: &AppState) {
+    let failover = &state.failover;
+    for snapshot in failover.breakers.snapshot(Instant::now()) {
+        let open = i64::from(snapshot.state != clearance_failover::BreakerStateName::Closed);
+        state
+            .metrics
+            .breaker_open
+            .get_or_create(&ModelLabels {
+                model: snapshot.model,
+            })
+            .set(open);
+    }
+    for health in failover.health.snapshot(&state.config) {
+        state
+            .metrics
+            .provider_unhealthy
+            .get_or_create(&crate::metrics::ProviderLabels {
+                provider: health.provider,
+            })
+            .set(i64::from(!health.healthy));
+    }
+}
