@@ -11,6 +11,9 @@
 //! - `PUT  /admin/directives/{file}`     write one directive file and activate the set (only
 //!   if the whole set with it is valid; 422 otherwise)
 //!
+//! - `GET  /admin/status`                failover state: every model's breaker, route and
+//!   provider health (see [`crate::failover::status`])
+//!
 //! When no admin token is configured every admin route answers 404, as if absent.
 
 use axum::Json;
@@ -52,7 +55,7 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
 }
 
 /// Checks the admin bearer token in constant time.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.config.server.admin_token else {
         return Err(admin_error(
             StatusCode::NOT_FOUND,

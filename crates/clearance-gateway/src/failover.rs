@@ -676,3 +676,51 @@ pub fn refresh_gauges(state: &AppState) {
             .set(i64::from(!health.healthy));
     }
 }
+
+/// `GET /admin/status`: every model's breaker, route and provider health, and every
+/// provider's health checks.
+pub async fn status(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Err(error) = crate::admin::authorize(&state, &headers) {
+        return error.into_response();
+    }
+    axum::Json(status_report(&state)).into_response()
+}
+
+/// The status as JSON (also what `clearance status` prints).
+pub fn status_report(state: &AppState) -> serde_json::Value {
+    let failover = &state.failover;
+    let breakers = failover.breakers.snapshot(Instant::now());
+    let models: Vec<serde_json::Value> = state
+        .config
+        .models
+        .iter()
+        .map(|model| {
+            let breaker = breakers.iter().find(|b| b.model == model.name);
+            let route = failover
+                .routes
+                .get(&model.name)
+                .and_then(|r| r.config.as_ref().map(|c| (c, r.budget.available())));
+            serde_json::json!({
+                "model": model.name,
+                "provider": model.provider,
+                "provider_healthy": failover.health.is_healthy(&model.provider),
+                "breaker": breaker,
+                "route": route.map(|(c, budget)| serde_json::json!({
+                    "fallbacks": c.fallbacks,
+                    "retries": c.retries,
+                    "attempt_timeout_ms": c.attempt_timeout.as_millis() as u64,
+                    "deadline_ms": c.deadline.as_millis() as u64,
+                    "retry_budget_available": budget,
+                })),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "models": models,
+        "providers": failover.health.snapshot(&state.config),
+    })
+}

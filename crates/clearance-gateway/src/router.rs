@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(admin::put_directive),
         )
         .layer(DefaultBodyLimit::max(body_limit))
+        .route("/admin/status", get(crate::failover::status))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -69,6 +69,8 @@ pub struct Options {
     pub principals: &'static str,
     /// Principals that get a key before the gateway starts (see `Harness::keys`).
     pub keys_for: &'static [&'static str],
+    /// TOML appended to the config (routes, a breaker policy, more providers and models).
+    pub extra_config: String,
 }
 
 impl Default for Options {
@@ -83,6 +85,7 @@ impl Default for Options {
             trusted_proxies: &[],
             principals: PRINCIPALS,
             keys_for: &[],
+            extra_config: String::new(),
         }
     }
 }
@@ -173,7 +176,10 @@ upstream = "gemini-3-flash"
 tags = ["frontier"]
 
 {dead}
+
+{extra_config}
 "#,
+        extra_config = options.extra_config,
         trusted = trusted.join(", "),
         max_body = options.max_body_bytes,
         db = dir.join("gateway.db").display(),
