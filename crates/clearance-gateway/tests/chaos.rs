@@ -109,7 +109,7 @@ async fn load(
         tasks.push(tokio::spawn(one_request(
             Arc::clone(h),
             key.clone(),
-            n % 2 == 0,
+            n.is_multiple_of(2),
             foreign,
             Arc::clone(tally),
         )));
