@@ -1,4 +1,5 @@
-//! Where Clearance keeps what must outlive a process: principals, client keys, the audit log.
+//! Where Clearance keeps what must outlive a process: principals, client keys, the audit log,
+//! and the models an operator has switched off (kill switches).
 //!
 //! The gateway and the CLI see only the [`Store`] trait; each backend is a module of its own
 //! with its own migrations, run when the store opens. SQLite ([`SqliteStore`]) is the embedded
@@ -82,6 +83,19 @@ pub struct ChangeVersions {
     pub principals: i64,
 }
 
+/// A model's kill switch as an operator last set it. A model without one is enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelSwitch {
+    /// The configured model name.
+    pub model: String,
+    pub disabled: bool,
+    /// Why (required to disable; optional to enable).
+    pub reason: Option<String>,
+    pub changed_at: DateTime<Utc>,
+    /// Who changed it: `admin-api`, `cli`, ... (never a credential).
+    pub actor: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the given principals in one transaction: all or none.
@@ -123,6 +137,14 @@ pub trait Store: Send + Sync + 'static {
         since: DateTime<Utc>,
         models: Option<&[String]>,
     ) -> Result<FactGroups, StoreError>;
+
+    /// The current kill switch of every model that has one, by model name.
+    async fn model_switches(&self) -> Result<Vec<ModelSwitch>, StoreError>;
+    /// Sets a model's switch (insert or replace) and appends it to the model's switch history,
+    /// in one transaction.
+    async fn set_model_switch(&self, switch: &ModelSwitch) -> Result<(), StoreError>;
+    /// Every switch change ever made to `model`, oldest first.
+    async fn model_switch_history(&self, model: &str) -> Result<Vec<ModelSwitch>, StoreError>;
 }
 
 /// The outcome of checking the whole audit chain.

@@ -18,13 +18,14 @@ use clearance_core::principal::{Principal, PrincipalId};
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxBuildHasher;
 
-use crate::{ChangeVersions, FactGroup, FactGroups, ImportSummary, Store, StoreError};
+use crate::{ChangeVersions, FactGroup, FactGroups, ImportSummary, ModelSwitch, Store, StoreError};
 
 /// Migrations in order; the database's `user_version` says how many have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_audit_head.sql"),
     include_str!("../migrations/sqlite/0003_audit_facts.sql"),
+    include_str!("../migrations/sqlite/0004_model_switches.sql"),
 ];
 
 #[derive(Clone)]
@@ -154,6 +155,36 @@ fn head_from_row(seq: i64, hash: &str) -> Result<ChainHead, StoreError> {
 }
 
 type AuditRow = (i64, String, String, String, String);
+
+type SwitchRow = (String, bool, Option<String>, String, String);
+
+fn switch_from_row(row: SwitchRow) -> Result<ModelSwitch, StoreError> {
+    let (model, disabled, reason, changed_at, actor) = row;
+    Ok(ModelSwitch {
+        model,
+        disabled,
+        reason,
+        changed_at: time_from_text(&changed_at)?,
+        actor,
+    })
+}
+
+/// Reads model switch rows (model, disabled, reason, changed_at, actor) from `sql`.
+fn switch_rows(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    doing: &'static str,
+) -> Result<Vec<ModelSwitch>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(query(doing))?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .map_err(query(doing))?;
+    rows.map(|r| switch_from_row(r.map_err(query(doing))?))
+        .collect()
+}
 
 /// Counts records per (principal, requested model, facts) without allocating for a record
 /// whose group exists: groups are found by a hash of the borrowed row values, with groups of
@@ -489,6 +520,61 @@ impl Store for SqliteStore {
             conn.pragma_update(None, "mmap_size", 0)
                 .map_err(query("unmapping the store after a scan"))?;
             found
+        })
+        .await
+    }
+
+    async fn model_switches(&self) -> Result<Vec<ModelSwitch>, StoreError> {
+        self.with_conn(|conn| {
+            switch_rows(
+                conn,
+                "SELECT model, disabled, reason, changed_at, actor FROM model_switches ORDER BY model",
+                [],
+                "reading model switches",
+            )
+        })
+        .await
+    }
+
+    async fn set_model_switch(&self, switch: &ModelSwitch) -> Result<(), StoreError> {
+        let switch = switch.clone();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction()
+                .map_err(query("starting a model switch change"))?;
+            let values = params![
+                switch.model,
+                switch.disabled,
+                switch.reason,
+                switch.changed_at.to_rfc3339(),
+                switch.actor
+            ];
+            tx.execute(
+                "INSERT INTO model_switches (model, disabled, reason, changed_at, actor) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(model) DO UPDATE SET disabled = excluded.disabled, reason = excluded.reason,
+                     changed_at = excluded.changed_at, actor = excluded.actor",
+                values,
+            )
+            .map_err(query("setting a model switch"))?;
+            tx.execute(
+                "INSERT INTO model_switch_events (model, disabled, reason, changed_at, actor) VALUES (?1, ?2, ?3, ?4, ?5)",
+                values,
+            )
+            .map_err(query("recording a model switch event"))?;
+            tx.commit().map_err(query("committing a model switch change"))
+        })
+        .await
+    }
+
+    async fn model_switch_history(&self, model: &str) -> Result<Vec<ModelSwitch>, StoreError> {
+        let model = model.to_string();
+        self.with_conn(move |conn| {
+            switch_rows(
+                conn,
+                "SELECT model, disabled, reason, changed_at, actor FROM model_switch_events WHERE model = ?1 ORDER BY id",
+                [model],
+                "reading a model's switch history",
+            )
         })
         .await
     }

@@ -9,7 +9,7 @@ use clearance_core::facts::{Facts, RequestFacts};
 use clearance_core::import::{ImportFormat, parse_principals};
 use clearance_core::key::{NewKey, StoredKey};
 use clearance_core::principal::Principal;
-use clearance_store::{FactGroups, SqliteStore, Store};
+use clearance_store::{FactGroups, ModelSwitch, SqliteStore, Store};
 
 fn principals(csv: &str) -> Vec<clearance_core::principal::Principal> {
     parse_principals(csv, ImportFormat::Csv).unwrap()
@@ -248,11 +248,65 @@ async fn audit_fact_groups_count_records_by_principal_model_and_facts(store: &dy
     );
 }
 
+fn switch(model: &str, disabled: bool, reason: Option<&str>, actor: &str) -> ModelSwitch {
+    ModelSwitch {
+        model: model.into(),
+        disabled,
+        reason: reason.map(String::from),
+        // Whole seconds: the store keeps RFC 3339 text and must give back the same instant.
+        changed_at: chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap(),
+        actor: actor.into(),
+    }
+}
+
+/// A switch is replaced in place (one current state per model) while every change is kept,
+/// in order, in the model's history.
+async fn model_switches_keep_the_current_state_and_every_change(store: &dyn Store) {
+    assert!(store.model_switches().await.unwrap().is_empty());
+    let off = switch(
+        "mythos-5",
+        true,
+        Some("incident 42: leaking prompts"),
+        "admin-api",
+    );
+    store.set_model_switch(&off).await.unwrap();
+    store
+        .set_model_switch(&switch("gpt-5", true, Some("provider outage"), "cli"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.model_switches().await.unwrap(),
+        vec![
+            switch("gpt-5", true, Some("provider outage"), "cli"),
+            off.clone()
+        ],
+        "ordered by model"
+    );
+    let on = switch("mythos-5", false, None, "admin-api");
+    store.set_model_switch(&on).await.unwrap();
+    let now: Vec<_> = store.model_switches().await.unwrap();
+    assert_eq!(now.len(), 2, "re-enabling replaces the row, it adds none");
+    assert_eq!(now[1], on);
+    assert_eq!(
+        store.model_switch_history("mythos-5").await.unwrap(),
+        vec![off, on]
+    );
+    assert_eq!(store.model_switch_history("gpt-5").await.unwrap().len(), 1);
+    assert!(
+        store
+            .model_switch_history("never-switched")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn whole_contract(store: &dyn Store) {
     principals_upsert_in_place(store).await;
     keys_are_stored_hashed_and_revocable(store).await;
     audit_chain_round_trips(store).await;
     audit_fact_groups_count_records_by_principal_model_and_facts(store).await;
+    model_switches_keep_the_current_state_and_every_change(store).await;
 }
 
 #[tokio::test]
@@ -277,6 +331,20 @@ async fn sqlite_store_keeps_everything_across_reopen() {
     assert_eq!(store.principals().await.unwrap().len(), 1);
 }
 
+#[tokio::test]
+async fn sqlite_store_keeps_a_disabled_model_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let off = switch("mythos-5", true, Some("incident 42"), "admin-api");
+    SqliteStore::open(&path)
+        .unwrap()
+        .set_model_switch(&off)
+        .await
+        .unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.model_switches().await.unwrap(), vec![off]);
+}
+
 /// A store written before the derived `facts` column existed gets it filled from the records.
 #[tokio::test]
 async fn sqlite_migration_derives_facts_for_records_written_before_it() {
@@ -293,8 +361,11 @@ async fn sqlite_migration_derives_facts_for_records_written_before_it() {
     }
     // Back to the schema before the column: as an older version left the file.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("ALTER TABLE audit DROP COLUMN facts; PRAGMA user_version = 2;")
-        .unwrap();
+    conn.execute_batch(
+        "ALTER TABLE audit DROP COLUMN facts; DROP TABLE model_switch_events; \
+         DROP TABLE model_switches; PRAGMA user_version = 2;",
+    )
+    .unwrap();
     drop(conn);
     let store = SqliteStore::open(&path).unwrap();
     let found = store
