@@ -13,6 +13,14 @@
 //!
 //! - `GET  /admin/status`                failover state: every model's breaker, route and
 //!   provider health (see [`crate::failover::status`])
+//! - `GET  /admin/models`                every configured model with its provider, tags and
+//!   kill switch (`disabled`, `reason`, `since`, `actor`)
+//! - `POST /admin/models/{model}/disable` `{"reason": R}` (required, at most 500 characters):
+//!   switch the model off from the next request on; stored first, so it survives a restart
+//! - `POST /admin/models/{model}/enable`  `{"reason": R?}`: switch it back on
+//!
+//! Kill switch changes are audited in the request log's hash chain (`decision: "admin"`), with
+//! the actor `admin-api` and never the token.
 //!
 //! When no admin token is configured every admin route answers 404, as if absent.
 
@@ -20,9 +28,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use clearance_core::api::ApiSurface;
+use clearance_core::audit::{AdminAction, AuditRecord, Decision};
 use clearance_core::key::KeyId;
 use clearance_core::principal::PrincipalId;
-use clearance_store::{IssueKeyError, issue_key, verify_audit_chain};
+use clearance_store::{IssueKeyError, ModelSwitch, issue_key, verify_audit_chain};
 use clearance_wire::error::ErrorKind;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -34,6 +43,7 @@ use clearance_policy::SourceFile;
 use crate::directives::{Reloaded, book_with};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::switches::DisabledModel;
 
 /// Admin errors use the OpenAI error shape: it is the most widely parsed one.
 fn admin_error(
@@ -355,4 +365,261 @@ pub async fn put_directive(
         Ok(Json(reloaded_json(&reloaded)).into_response())
     })
     .await
+}
+
+/// The longest reason a kill switch change may carry.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Who the audit log names for changes made through this API.
+const ADMIN_API_ACTOR: &str = "admin-api";
+
+/// A kill switch change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SwitchAction {
+    Disable,
+    Enable,
+}
+
+impl SwitchAction {
+    fn audit_name(self) -> &'static str {
+        match self {
+            SwitchAction::Disable => "model_disable",
+            SwitchAction::Enable => "model_enable",
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwitchBody {
+    reason: Option<String>,
+}
+
+/// One configured model with its kill switch, as `GET /admin/models` lists it.
+fn model_json(model: &clearance_config::Model, off: Option<&DisabledModel>) -> serde_json::Value {
+    json!({
+        "model": model.name,
+        "provider": model.provider,
+        "tags": model.tags,
+        "disabled": off.is_some(),
+        "reason": off.map(|d| d.reason.as_str()),
+        "since": off.map(|d| d.since.to_rfc3339()),
+        "actor": off.map(|d| d.actor.as_str()),
+    })
+}
+
+/// Every configured model, in the config's order, with its kill switch.
+pub async fn list_models(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    guarded(state, headers, |state| async move {
+        let disabled = state.switches.snapshot();
+        let rows: Vec<_> = state
+            .config
+            .models
+            .iter()
+            .map(|m| model_json(m, disabled.get(&m.name).map(AsRef::as_ref)))
+            .collect();
+        Ok(Json(json!({ "data": rows })).into_response())
+    })
+    .await
+}
+
+/// Switches a model off from the next request on. Body: `{"reason": "..."}` (required).
+pub async fn disable_model(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
+    guarded(state, headers, |state| {
+        change_switch(state, model, SwitchAction::Disable, body)
+    })
+    .await
+}
+
+/// Switches a model back on. Body: `{"reason": "..."}` (optional; an empty body is fine).
+pub async fn enable_model(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
+    guarded(state, headers, |state| {
+        change_switch(state, model, SwitchAction::Enable, body)
+    })
+    .await
+}
+
+/// Reserves the audit record first (no change goes unrecorded; 503 when the audit log cannot
+/// keep up), then stores the change, swaps the in-memory set and commits the record with the
+/// status answered. The change runs in its own task: a client hanging up cannot cut it off
+/// between the store and the audit log.
+async fn change_switch(
+    state: AppState,
+    model: String,
+    action: SwitchAction,
+    body: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
+    let slot = state.audit.reserve().await.map_err(|overloaded| {
+        state.metrics.audit_overloaded.inc();
+        admin_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Overloaded,
+            "audit_overloaded",
+            format!("{overloaded}; the switch was not changed"),
+        )
+    })?;
+    let task = tokio::spawn(async move {
+        let reason = switch_reason(action, &body);
+        let outcome = match &reason {
+            Ok(reason) => apply_switch(&state, &model, action, reason.clone()).await,
+            Err(error) => Err(error.clone()),
+        };
+        let status = match &outcome {
+            Ok(_) => StatusCode::OK,
+            Err(error) => error.status,
+        };
+        slot.commit(admin_record(
+            AdminAction {
+                action: action.audit_name().to_string(),
+                target: model,
+                reason: reason.ok().flatten(),
+                actor: ADMIN_API_ACTOR.to_string(),
+            },
+            status,
+            outcome.as_ref().err().map(|e| e.class),
+            started,
+        ));
+        outcome
+    });
+    let row = task.await.map_err(internal)??;
+    Ok(Json(row).into_response())
+}
+
+/// The change's reason from the body: required (non-empty) to disable, optional to enable,
+/// at most [`MAX_REASON_CHARS`] either way.
+fn switch_reason(action: SwitchAction, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let bad = |message: String| {
+        admin_error(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            "invalid_request",
+            message,
+        )
+        .with_param("reason")
+    };
+    let parsed: SwitchBody = if body.iter().all(u8::is_ascii_whitespace) {
+        SwitchBody::default()
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| bad(format!("the body must be {{\"reason\": \"...\"}}: {e}")))?
+    };
+    let reason = parsed
+        .reason
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty());
+    if let Some(reason) = &reason {
+        let chars = reason.chars().count();
+        if chars > MAX_REASON_CHARS {
+            return Err(bad(format!(
+                "reason: {chars} characters; at most {MAX_REASON_CHARS}"
+            )));
+        }
+    }
+    if action == SwitchAction::Disable && reason.is_none() {
+        return Err(bad(
+            "reason: required to disable a model (say why, e.g. {\"reason\": \"incident 42\"})"
+                .to_string(),
+        ));
+    }
+    Ok(reason)
+}
+
+/// Stores the change and swaps it in; answers with the model's new state.
+async fn apply_switch(
+    state: &AppState,
+    model: &str,
+    action: SwitchAction,
+    reason: Option<String>,
+) -> Result<serde_json::Value, ApiError> {
+    let Some(configured) = state.config.model(model) else {
+        let known: Vec<&str> = state
+            .config
+            .models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        return Err(admin_error(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
+            "unknown_model",
+            format!(
+                "no model `{model}` in this gateway's config; configured models: {}",
+                known.join(", ")
+            ),
+        )
+        .with_code("unknown_model")
+        .with_param("model"));
+    };
+    let switch = ModelSwitch {
+        model: configured.name.clone(),
+        disabled: action == SwitchAction::Disable,
+        reason,
+        changed_at: chrono::Utc::now(),
+        actor: ADMIN_API_ACTOR.to_string(),
+    };
+    state
+        .switches
+        .set(state.store.as_ref(), switch)
+        .await
+        .map_err(internal)?;
+    state
+        .switches
+        .publish(&state.metrics, [configured.name.clone()]);
+    let off = state.switches.disabled(&configured.name);
+    match &off {
+        Some(off) => {
+            tracing::warn!(model = %configured.name, reason = %off.reason, "model disabled by an operator")
+        }
+        None => tracing::info!(model = %configured.name, "model enabled by an operator"),
+    }
+    Ok(model_json(configured, off.as_deref()))
+}
+
+/// The audit record of an operator's action: no caller, no model request, the status
+/// answered. The admin token is not a field of it.
+fn admin_record(
+    action: AdminAction,
+    status: StatusCode,
+    error_class: Option<&str>,
+    started: std::time::Instant,
+) -> AuditRecord {
+    let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    AuditRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        time: chrono::Utc::now(),
+        // The admin API answers in the OpenAI error shape.
+        api: ApiSurface::OpenaiChat,
+        key_id: None,
+        principal_id: None,
+        requested_model: None,
+        served_model: None,
+        decision: Decision::Admin,
+        directive_ids: Vec::new(),
+        shadow_hits: Vec::new(),
+        shadow_decision: None,
+        policy_version: None,
+        facts: None,
+        facts_read: Vec::new(),
+        stream: false,
+        status: status.as_u16(),
+        upstream_status: None,
+        duration_us: elapsed,
+        overhead_us: elapsed,
+        input_tokens: None,
+        output_tokens: None,
+        error_class: error_class.map(String::from),
+        attempts: Vec::new(),
+        admin: Some(action),
+    }
 }

@@ -11,9 +11,12 @@
 //! - [`failover`]: the attempt loop over a model's route (breakers, retries, directives on
 //!   every fallback, kill switch, first-byte failover for streams);
 //! - [`health`]: active health checks of the providers;
+//! - [`switches`]: kill switches (models an operator switched off), loaded from the store and
+//!   read lock-free on every request;
 //! - [`metrics`]: Prometheus counters and histograms;
 //! - [`error`]: every client-facing error's wire shape, decided in one place;
-//! - [`admin`]: the admin API (keys, principals, audit verification), behind its own token;
+//! - [`admin`]: the admin API (keys, principals, audit verification, directives, kill
+//!   switches), behind its own token;
 //! - [`router`]: which routes sit behind which credential;
 //! - [`server`]: start-up, graceful shutdown and draining;
 //! - `workers`: thread-per-core serving (one single-threaded runtime per core).
@@ -35,6 +38,7 @@ pub mod registry;
 pub mod router;
 pub mod server;
 pub mod state;
+pub mod switches;
 mod workers;
 
 pub use server::{Gateway, GatewayError};

@@ -63,6 +63,8 @@ pub struct Metrics {
     pub fallbacks: Family<ModelLabels, Counter>,
     pub breaker_open: Family<ModelLabels, Gauge>,
     pub provider_unhealthy: Family<ProviderLabels, Gauge>,
+    /// 1 while an operator has the model switched off (kill switch), else 0.
+    pub model_disabled: Family<ModelLabels, Gauge>,
     pub audit_written: Counter,
     pub audit_overloaded: Counter,
     pub audit_queued: Gauge,
@@ -88,6 +90,7 @@ impl Metrics {
         let fallbacks = Family::<ModelLabels, Counter>::default();
         let breaker_open = Family::<ModelLabels, Gauge>::default();
         let provider_unhealthy = Family::<ProviderLabels, Gauge>::default();
+        let model_disabled = Family::<ModelLabels, Gauge>::default();
         let audit_written = Counter::default();
         let audit_overloaded = Counter::default();
         let audit_queued = Gauge::default();
@@ -137,6 +140,11 @@ impl Metrics {
             provider_unhealthy.clone(),
         );
         registry.register(
+            "model_disabled",
+            "1 while an operator has switched the model off (kill switch), else 0",
+            model_disabled.clone(),
+        );
+        registry.register(
             "audit_records_written",
             "Audit records stored",
             audit_written.clone(),
@@ -162,6 +170,7 @@ impl Metrics {
             fallbacks,
             breaker_open,
             provider_unhealthy,
+            model_disabled,
             audit_written,
             audit_overloaded,
             audit_queued,

@@ -42,6 +42,9 @@ pub fn router(state: AppState) -> Router {
             "/admin/directives/{file}",
             axum::routing::put(admin::put_directive),
         )
+        .route("/admin/models", get(admin::list_models))
+        .route("/admin/models/{model}/disable", post(admin::disable_model))
+        .route("/admin/models/{model}/enable", post(admin::enable_model))
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/admin/status", get(crate::failover::status))
         .route("/healthz", get(healthz))

@@ -21,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::router::router;
 use crate::state::{AppState, model_table};
+use crate::switches::ModelSwitches;
 use crate::workers::{hand_off_channel, run_worker, worker_count};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,11 @@ impl Gateway {
         let registry = Arc::new(Registry::load(store.as_ref()).await?);
         let refresher = registry.spawn_refresh(Arc::clone(&store));
         let metrics = Arc::new(Metrics::new());
+        let switches = Arc::new(ModelSwitches::load(store.as_ref()).await?);
+        switches.publish(&metrics, config.models.iter().map(|m| m.name.clone()));
+        for (model, off) in switches.snapshot().iter() {
+            tracing::warn!(%model, reason = %off.reason, since = %off.since, "model disabled by an operator");
+        }
         let head = continue_audit_chain(store.as_ref()).await?;
         let (audit, writer) = spawn_writer(
             Arc::clone(&store),
@@ -105,6 +111,7 @@ impl Gateway {
         let failover = Arc::new(Failover::new(&config));
         let state = AppState {
             failover,
+            switches,
             models: Arc::new(model_table(&config)),
             config,
             registry,

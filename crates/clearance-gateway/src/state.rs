@@ -13,6 +13,7 @@ use crate::directives::Directives;
 use crate::failover::Failover;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::switches::ModelSwitches;
 
 /// A model clients can ask for, with the provider that serves it.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct AppState {
     pub directives: Arc<Directives>,
     pub origin: Origin,
     pub failover: Arc<Failover>,
+    /// Kill switches: `switches.disabled(model)` on the request path.
+    pub switches: Arc<ModelSwitches>,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).
