@@ -50,6 +50,8 @@ pub struct Harness {
     pub store: Arc<SqliteStore>,
     pub db_path: PathBuf,
     pub http: reqwest::Client,
+    /// The config the gateway runs with (for `restart`).
+    config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -225,15 +227,7 @@ impl Harness {
         for who in options.keys_for {
             keys.insert(*who, create_key(store.as_ref(), who).await.0);
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let gateway = Gateway::with_store(config, store.clone() as Arc<dyn Store>, listener)
-            .await
-            .unwrap();
-        let (tx, rx) = oneshot::channel();
-        let server = tokio::spawn(async move {
-            gateway.run(async { rx.await.unwrap_or(()) }).await.unwrap();
-        });
+        let (base, tx, server) = serve(config.clone(), Arc::clone(&store)).await;
         Harness {
             base,
             key,
@@ -243,6 +237,7 @@ impl Harness {
             store,
             db_path,
             http: reqwest::Client::new(),
+            config,
             shutdown: Some(tx),
             server: Some(server),
             _dir: dir,
@@ -284,6 +279,18 @@ impl Harness {
             };
         }
         request.send().await.unwrap()
+    }
+
+    /// Stops the gateway (draining it) and starts a new one with the same config on the same
+    /// SQLite file, opened afresh: what a process restart keeps, and only that. The new
+    /// gateway listens on a new port; `base` follows it.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.store = Arc::new(SqliteStore::open(&self.db_path).unwrap());
+        let (base, tx, server) = serve(self.config.clone(), Arc::clone(&self.store)).await;
+        self.base = base;
+        self.shutdown = Some(tx);
+        self.server = Some(server);
     }
 
     /// Stops the gateway the way SIGTERM does and waits until the audit log is drained.
@@ -354,6 +361,23 @@ impl Harness {
         }
         panic!("no audit record {request_id}");
     }
+}
+
+/// Starts a gateway on a free port: its base URL, its shutdown trigger and its task.
+async fn serve(
+    config: Config,
+    store: Arc<SqliteStore>,
+) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let gateway = Gateway::with_store(config, store as Arc<dyn Store>, listener)
+        .await
+        .unwrap();
+    let (tx, rx) = oneshot::channel();
+    let server = tokio::spawn(async move {
+        gateway.run(async { rx.await.unwrap_or(()) }).await.unwrap();
+    });
+    (base, tx, server)
 }
 
 pub async fn create_key(store: &dyn Store, principal: &str) -> (String, String) {
