@@ -55,6 +55,57 @@ pub enum Command {
     Directives(DirectivesCommand),
     /// Explain the decision a principal would get for a model: which directives fired and why.
     Explain(ExplainArgs),
+    /// List models and switch them off or on (kill switch), through the running gateway.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+/// Where the running gateway's admin API is: the config's `[server] listen` (and its admin
+/// token variable), or `--url`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The gateway's base URL (default: `http://` and the config's `[server] listen`).
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every configured model with its provider, tags and kill switch.
+    List {
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+        /// Print JSON (the same as `--format json`).
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+    },
+    /// Switch a model off from the next request on (requests go to its route's fallbacks, or
+    /// get 503 `model_disabled`); audited, and kept across restarts.
+    Disable {
+        model: String,
+        /// Why (required; at most 500 characters): it is shown to operators and audited.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Switch a model back on; audited.
+    Enable {
+        model: String,
+        /// Why (optional).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        gateway: GatewayArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
 }
 
 #[derive(Debug, Subcommand)]

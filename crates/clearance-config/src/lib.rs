@@ -49,6 +49,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The admin API's bearer token; `None` leaves the admin API switched off.
     pub admin_token: Option<Secret>,
+    /// The environment variable the admin token is read from (`[server] admin_token_env`, or
+    /// `CLEARANCE_ADMIN_TOKEN`): where commands that call the admin API find the token too.
+    pub admin_token_env: String,
     /// Request bodies larger than this get 413.
     pub max_body_bytes: usize,
     /// Proxies whose `X-Forwarded-For` entries are believed when looking for the client's

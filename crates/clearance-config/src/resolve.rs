@@ -205,9 +205,15 @@ fn resolve_server(
         .iter()
         .filter_map(|entry| parse_network(entry, diag))
         .collect();
+    let admin_token_env = raw
+        .admin_token_env
+        .as_ref()
+        .map_or(DEFAULT_ADMIN_TOKEN_ENV, |name| name.get_ref().as_str())
+        .to_string();
     Some(ServerConfig {
         listen: listen?,
         admin_token,
+        admin_token_env,
         max_body_bytes: max_body_bytes as usize,
         trusted_proxies,
     })
@@ -241,6 +247,7 @@ fn fallback_server() -> ServerConfig {
             .parse()
             .expect("the default listen address parses"),
         admin_token: None,
+        admin_token_env: DEFAULT_ADMIN_TOKEN_ENV.to_string(),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
         trusted_proxies: Vec::new(),
     }

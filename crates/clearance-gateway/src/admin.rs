@@ -403,7 +403,7 @@ fn model_json(model: &clearance_config::Model, off: Option<&DisabledModel>) -> s
         "tags": model.tags,
         "disabled": off.is_some(),
         "reason": off.map(|d| d.reason.as_str()),
-        "since": off.map(|d| d.since.to_rfc3339()),
+        "since": off.map(|d| d.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         "actor": off.map(|d| d.actor.as_str()),
     })
 }

@@ -7,6 +7,10 @@
 //! `clearance-wire`'s job) and never puts a credential into an error message.
 //!
 //! Failover, retries and circuit breakers will wrap this client; they are not part of it.
+//!
+//! [`UpstreamClient::get_with_bearer`] and [`UpstreamClient::post_json_with_bearer`] are the
+//! one other kind of call: the CLI asking a running gateway's admin API (so the CLI holds no
+//! HTTP client of its own). They return the status and body as they came.
 
 use std::time::Duration;
 
@@ -171,6 +175,84 @@ impl UpstreamClient {
             .map_err(|e| classify(&provider.name, &e))?;
         Ok(response.status().as_u16())
     }
+}
+
+/// How long a call to a gateway's admin API may take, connection included.
+const ADMIN_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a call to a gateway's admin API got no answer. Never holds the token.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AdminCallError {
+    #[error("nothing answers at {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error("{url} did not answer within {} s", ADMIN_CALL_TIMEOUT.as_secs())]
+    Timeout { url: String },
+    #[error("calling {url} failed: {detail}")]
+    Other { url: String, detail: String },
+}
+
+/// An answer from a gateway's admin API: its status and whole body.
+#[derive(Debug, Clone)]
+pub struct AdminAnswer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+impl UpstreamClient {
+    /// `GET url` with `Authorization: Bearer token`.
+    pub async fn get_with_bearer(
+        &self,
+        url: &str,
+        token: &str,
+    ) -> Result<AdminAnswer, AdminCallError> {
+        admin_call(url, self.http.get(url).bearer_auth(token)).await
+    }
+
+    /// `POST url` with a JSON body and `Authorization: Bearer token`.
+    pub async fn post_json_with_bearer(
+        &self,
+        url: &str,
+        token: &str,
+        json: Vec<u8>,
+    ) -> Result<AdminAnswer, AdminCallError> {
+        let request = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(json);
+        admin_call(url, request).await
+    }
+}
+
+async fn admin_call(
+    url: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<AdminAnswer, AdminCallError> {
+    let failed = |e: reqwest::Error| {
+        let url = url.to_string();
+        if e.is_timeout() {
+            AdminCallError::Timeout { url }
+        } else if e.is_connect() {
+            AdminCallError::Unreachable {
+                url,
+                detail: without_url(&e),
+            }
+        } else {
+            AdminCallError::Other {
+                url,
+                detail: without_url(&e),
+            }
+        }
+    };
+    let response = request
+        .timeout(ADMIN_CALL_TIMEOUT)
+        .send()
+        .await
+        .map_err(failed)?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(failed)?;
+    Ok(AdminAnswer { status, body })
 }
 
 /// `request` with the provider's credential in the header that provider expects, and the

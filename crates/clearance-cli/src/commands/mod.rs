@@ -5,6 +5,7 @@ mod config;
 mod directives;
 mod explain;
 mod keys;
+mod models;
 mod principals;
 mod serve;
 
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => audit::run(command),
         Command::Directives(command) => directives::run(command),
         Command::Explain(args) => explain::run(&args),
+        Command::Models(command) => models::run(command),
     }
 }
 
