@@ -23,13 +23,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use clearance_config::{BreakerConfig, Config, RouteConfig};
+use clearance_config::{Config, RouteConfig};
 use clearance_core::api::ApiSurface;
 use clearance_core::audit::Attempt;
 use clearance_core::facts::Facts;
 use clearance_failover::{
-    Admission, BreakerPolicy, Breakers, BudgetPolicy, FailureClass, RetryBudget, Route,
-    TransportFailure, Verdict, backoff, classify_status, classify_transport, plan,
+    Admission, Breakers, BudgetPolicy, FailureClass, RetryBudget, Route, TransportFailure, Verdict,
+    backoff, classify_status, classify_transport, plan,
 };
 use clearance_policy::{Decision, Outcome, PolicyBook};
 use clearance_upstream::{ForwardedHeaders, UpstreamCall, UpstreamError, UpstreamResponse};
@@ -65,7 +65,7 @@ impl Failover {
     pub fn new(config: &Config) -> Failover {
         let now = Instant::now();
         let breakers = Breakers::new(
-            breaker_policy(&config.breaker),
+            config.breaker.clone(),
             config.models.iter().map(|m| m.name.clone()),
             now,
         );
@@ -108,17 +108,6 @@ impl Failover {
         self.routes
             .get(model)
             .is_some_and(|r| !r.route.fallbacks.is_empty())
-    }
-}
-
-fn breaker_policy(config: &BreakerConfig) -> BreakerPolicy {
-    BreakerPolicy {
-        consecutive_failures: config.consecutive_failures,
-        error_rate: config.error_rate,
-        window: config.window,
-        min_requests: config.min_requests,
-        open_for: config.open_for,
-        half_open_probes: config.half_open_probes,
     }
 }
 
