@@ -42,6 +42,8 @@ config="$run/clearance.toml"
 
 # The providers' secrets come from the environment, never from the config file.
 export ACME_KEY=demo-provider-key OPENLAB_KEY=demo-provider-key GOOGLE_KEY=demo-provider-key
+# The admin API's token (the default variable); `clearance status` and `clearance models` use it too.
+export CLEARANCE_ADMIN_TOKEN=demo-admin-token
 
 pids=()
 cleanup() {
@@ -144,6 +146,43 @@ ask_mythos bjorn "$bjorn_key" >/dev/null
 tr -d '\r' <"$run/headers.txt" | { grep -i '^link:' || true; } | sed 's/^/    /'
 python3 -c 'import json, sys; print("    " + json.load(open(sys.argv[1]))["error"]["message"])' "$run/answer.json"
 sleep 0.5   # the audit writer batches off the hot path
+
+ask_gpt() { # one OpenAI-style request for gpt-5 as alice; prints status, served model and decision
+  curl -sS -o "$run/answer.json" -D "$run/headers.txt" -w '%{http_code}' "$base/v1/chat/completions" \
+    -H "Authorization: Bearer $key" -H 'content-type: application/json' \
+    -d '{"model":"gpt-5","messages":[{"role":"user","content":"hello"}]}' >"$run/status.txt"
+  printf '  HTTP %s, x-clearance-served-model: %-12s x-clearance-decision: %s\n' "$(cat "$run/status.txt")" \
+    "$(tr -d '\r' <"$run/headers.txt" | sed -n 's/^x-clearance-served-model: //p')" \
+    "$(tr -d '\r' <"$run/headers.txt" | sed -n 's/^x-clearance-decision: //p')"
+}
+fake_behavior() { # upstream-model json
+  curl -sS -o /dev/null -X PUT "http://127.0.0.1:$fake_port/_fake/behavior/$1" -H 'content-type: application/json' -d "$2"
+}
+
+echo
+echo "==> a model goes dark: gpt-5's provider starts answering 503 to every request for it"
+echo "    (route in demo/clearance.toml: gpt-5 -> gemini-flash -> open-model; breaker opens after 3 failures)"
+ask_gpt
+fake_behavior gpt-5-2026-06 '{"status":503}'
+for _ in 1 2 3 4; do ask_gpt; done
+echo "  the last answer's audit record lists every attempt:"
+sleep 0.5   # the audit writer batches off the hot path
+"$bin/clearance" audit export --config "$config" --format jsonl | tail -n 1 | python3 -c '
+import json, sys
+rec = json.loads(sys.stdin.read())["record"]
+print("    decision: %s, served_model: %s, attempts: %s" % (rec["decision"], rec["served_model"], json.dumps(rec.get("attempts"))))'
+echo "  what the gateway knows (GET /admin/status):"
+curl -sS "$base/admin/status" -H "Authorization: Bearer $CLEARANCE_ADMIN_TOKEN" | python3 -c '
+import json, sys
+status = json.load(sys.stdin)
+for m in status["models"]:
+    b = m["breaker"] or {}
+    print("    %-13s breaker %-9s failed %s of %s in the window, provider healthy: %s" % (m["model"], b.get("state"), b.get("failures_in_window"), b.get("requests_in_window"), m["provider_healthy"]))'
+echo "  the provider recovers; after the breaker's open_ms (5 s) one probe closes it again"
+fake_behavior gpt-5-2026-06 '{}'
+sleep 5.2
+ask_gpt
+ask_gpt
 
 echo
 echo "==> verifying the audit log's hash chain"

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use clearance_failover::BreakerPolicy;
+
 use crate::Model;
 use crate::diagnostics::Diagnostics;
 use crate::raw::{RawBreaker, RawProvider, RawRoute};
@@ -39,35 +41,6 @@ pub struct RouteConfig {
     pub backoff: Duration,
     /// The most any backoff waits.
     pub backoff_max: Duration,
-}
-
-/// When a model's breaker opens, and for how long.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BreakerConfig {
-    /// Opens after this many failures in a row; 0 turns this trigger off.
-    pub consecutive_failures: u32,
-    /// Opens when the failure rate over `window` reaches this (0.0–1.0); above 1 turns it off.
-    pub error_rate: f64,
-    pub window: Duration,
-    /// Requests the window must hold before the error rate counts.
-    pub min_requests: u32,
-    /// How long an open breaker skips its model before letting a probe through.
-    pub open_for: Duration,
-    /// Probes in flight while half open.
-    pub half_open_probes: u32,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        BreakerConfig {
-            consecutive_failures: 5,
-            error_rate: 0.5,
-            window: Duration::from_secs(30),
-            min_requests: 20,
-            open_for: Duration::from_secs(10),
-            half_open_probes: 1,
-        }
-    }
 }
 
 /// A provider's active health check.
@@ -234,8 +207,8 @@ fn ratio(value: Option<&Spanned<f64>>, default: f64, key: &str, diag: &mut Diagn
     }
 }
 
-pub(crate) fn resolve_breaker(raw: &RawBreaker, diag: &mut Diagnostics<'_>) -> BreakerConfig {
-    let defaults = BreakerConfig::default();
+pub(crate) fn resolve_breaker(raw: &RawBreaker, diag: &mut Diagnostics<'_>) -> BreakerPolicy {
+    let defaults = BreakerPolicy::default();
     let error_rate = match &raw.error_rate {
         None => defaults.error_rate,
         // Above 1 is allowed: it is how the error-rate trigger is switched off.
@@ -251,7 +224,7 @@ pub(crate) fn resolve_breaker(raw: &RawBreaker, diag: &mut Diagnostics<'_>) -> B
             defaults.error_rate
         }
     };
-    BreakerConfig {
+    BreakerPolicy {
         consecutive_failures: count(non_negative(
             raw.consecutive_failures.as_ref(),
             i64::from(defaults.consecutive_failures),

@@ -20,8 +20,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use clearance_failover::BreakerPolicy;
 pub use diagnostics::{ConfigError, ConfigErrors};
-pub use failover::{BreakerConfig, HealthCheck, RouteConfig};
+pub use failover::{HealthCheck, RouteConfig};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -41,7 +42,7 @@ pub struct Config {
     /// Failover routes, at most one per model, in the order the file lists them.
     pub routes: Vec<RouteConfig>,
     /// When a model's circuit breaker opens and closes (one policy for every model).
-    pub breaker: BreakerConfig,
+    pub breaker: BreakerPolicy,
 }
 
 #[derive(Debug, Clone)]

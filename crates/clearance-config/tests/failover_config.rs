@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use clearance_config::{BreakerConfig, Config, ConfigErrors};
+use clearance_config::{BreakerPolicy, Config, ConfigErrors};
 
 const MODELS: &str = r#"
 [providers.acme]
@@ -67,7 +67,7 @@ retries = 1
     assert_eq!(route.backoff, Duration::from_millis(25));
     assert_eq!(route.backoff_max, Duration::from_secs(1));
     assert!(config.route("gpt-5").is_none());
-    assert_eq!(config.breaker, BreakerConfig::default());
+    assert_eq!(config.breaker, BreakerPolicy::default());
 }
 
 #[test]
@@ -99,7 +99,7 @@ half_open_probes = 2
     .unwrap();
     assert_eq!(
         config.breaker,
-        BreakerConfig {
+        BreakerPolicy {
             consecutive_failures: 3,
             error_rate: 0.25,
             window: Duration::from_secs(2),

@@ -23,13 +23,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use clearance_config::{BreakerConfig, Config, RouteConfig};
+use clearance_config::{Config, RouteConfig};
 use clearance_core::api::ApiSurface;
 use clearance_core::audit::Attempt;
 use clearance_core::facts::Facts;
 use clearance_failover::{
-    Admission, BreakerPolicy, Breakers, BudgetPolicy, FailureClass, RetryBudget, Route,
-    TransportFailure, Verdict, backoff, classify_status, classify_transport, plan,
+    Admission, Breakers, BudgetPolicy, FailureClass, RetryBudget, Route, TransportFailure, Verdict,
+    backoff, classify_status, classify_transport, plan,
 };
 use clearance_policy::{Decision, Outcome, PolicyBook};
 use clearance_upstream::{ForwardedHeaders, UpstreamCall, UpstreamError, UpstreamResponse};
@@ -65,7 +65,7 @@ impl Failover {
     pub fn new(config: &Config) -> Failover {
         let now = Instant::now();
         let breakers = Breakers::new(
-            breaker_policy(&config.breaker),
+            config.breaker.clone(),
             config.models.iter().map(|m| m.name.clone()),
             now,
         );
@@ -108,17 +108,6 @@ impl Failover {
         self.routes
             .get(model)
             .is_some_and(|r| !r.route.fallbacks.is_empty())
-    }
-}
-
-fn breaker_policy(config: &BreakerConfig) -> BreakerPolicy {
-    BreakerPolicy {
-        consecutive_failures: config.consecutive_failures,
-        error_rate: config.error_rate,
-        window: config.window,
-        min_requests: config.min_requests,
-        open_for: config.open_for,
-        half_open_probes: config.half_open_probes,
     }
 }
 
@@ -270,7 +259,15 @@ pub(crate) async fn attempt(
             run.back_off(route, candidate.attempt, deadline).await;
         }
         let admission = failover.breakers.admit(model, Instant::now());
-        if let Admission::Rejected { retry_in } = admission {
+        let admission = match admission {
+            // A model with nowhere to move on to is still called while its breaker is open:
+            // the provider's own answer says more than a 503 of ours, and the breaker (which
+            // this call does not feed) still shows the model's state and guards it wherever it
+            // is a fallback.
+            Admission::Rejected { .. } if route.route.fallbacks.is_empty() => None,
+            admission => Some(admission),
+        };
+        if let Some(Admission::Rejected { retry_in }) = admission {
             run.not_served.retry_in = Some(
                 run.not_served
                     .retry_in
@@ -392,17 +389,16 @@ impl Run<'_, '_> {
     async fn try_model(
         &mut self,
         entry: &ModelEntry,
-        admission: Admission,
+        admission: Option<Admission>,
         limit: Option<Duration>,
         deadline: Option<Instant>,
     ) -> Step {
         let ask = self.ask;
         let model = entry.model.name.as_str();
-        let breakers = &ask.state.failover.breakers;
         let body = match crate::proxy::upstream_body(ask.request, entry) {
             Ok(body) => body,
             Err(error) => {
-                breakers.release(model, admission);
+                self.settle(model, admission, None);
                 self.skip_model(model, "untranslatable");
                 self.remember(Failure::Untranslatable {
                     entry: entry.clone(),
@@ -445,12 +441,12 @@ impl Run<'_, '_> {
         self.waited += took;
         match answer {
             Ok(served) => {
-                breakers.record(model, Instant::now(), admission, true);
+                self.settle(model, admission, Some(true));
                 self.note(model, "served", took, Some(served.status));
                 Step::Done(Box::new(Ending::Served(served)))
             }
             Err((class, failure)) => {
-                breakers.record(model, Instant::now(), admission, false);
+                self.settle(model, admission, Some(false));
                 self.note(model, class.as_str(), took, None);
                 self.remember(failure);
                 Step::Next
@@ -474,7 +470,7 @@ impl Run<'_, '_> {
     fn transport_failed(
         &mut self,
         entry: &ModelEntry,
-        admission: Admission,
+        admission: Option<Admission>,
         started: Instant,
         error: UpstreamError,
     ) -> Step {
@@ -504,7 +500,7 @@ impl Run<'_, '_> {
     async fn status_failed(
         &mut self,
         entry: &ModelEntry,
-        admission: Admission,
+        admission: Option<Admission>,
         started: Instant,
         upstream: UpstreamResponse,
         limit: Option<Duration>,
@@ -540,9 +536,17 @@ impl Run<'_, '_> {
     }
 
     /// Tells the model's breaker what the attempt says about the model.
-    fn judge(&self, model: &str, admission: Admission, verdict: Verdict) {
+    fn judge(&self, model: &str, admission: Option<Admission>, verdict: Verdict) {
+        self.settle(model, admission, verdict.breaker_outcome());
+    }
+
+    /// Hands the breaker's admission back: `Some(success)` records the outcome, `None` says
+    /// the attempt told nothing about the model. An untracked call (`admission` is `None`)
+    /// tells the breaker nothing.
+    fn settle(&self, model: &str, admission: Option<Admission>, outcome: Option<bool>) {
+        let Some(admission) = admission else { return };
         let breakers = &self.ask.state.failover.breakers;
-        match verdict.breaker_outcome() {
+        match outcome {
             Some(success) => breakers.record(model, Instant::now(), admission, success),
             None => breakers.release(model, admission),
         }

@@ -549,3 +549,45 @@ async fn when_every_model_on_the_route_is_forbidden_the_answer_is_451() {
     );
     assert_eq!(h.fake.requests().len(), 0, "no model was called");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_without_fallbacks_is_still_called_while_its_breaker_is_open() {
+    let h = gateway(route(
+        "[breaker]\nconsecutive_failures = 1\nopen_ms = 60000",
+    ))
+    .await;
+    h.fake.set_behavior(
+        Some("claude-fable-5"),
+        Behavior {
+            status: Some(503),
+            error_message: Some("fable is resting".into()),
+            ..Behavior::default()
+        },
+    );
+    for _ in 0..3 {
+        let body = anthropic(false).replace("mythos-5", "fable-5");
+        let response = h.post("/v1/messages", &body).await;
+        assert_eq!(response.status(), 503);
+        let text = response.text().await.unwrap();
+        assert!(
+            text.contains("fable is resting"),
+            "the provider's own answer: {text}"
+        );
+    }
+    let calls = h
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.model() == Some("claude-fable-5"))
+        .count();
+    assert_eq!(calls, 3);
+    let status = wait_for(&h, |s| {
+        s["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["model"] == "fable-5" && m["breaker"]["state"] == "open")
+    })
+    .await;
+    assert!(status["models"].is_array());
+}
