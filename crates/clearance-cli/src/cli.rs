@@ -58,6 +58,16 @@ pub enum Command {
     /// List models and switch them off or on (kill switch), through the running gateway.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// The running gateway's failover state: kill switches, breakers, routes, provider health.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
 /// Where the running gateway's admin API is: the config's `[server] listen` (and its admin

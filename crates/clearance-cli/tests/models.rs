@@ -55,6 +55,11 @@ tags = ["frontier", "controlled"]
 [[models]]
 name = "gpt-5"
 provider = "openlab"
+
+[[routes]]
+model = "mythos-5"
+fallbacks = ["gpt-5"]
+retries = 1
 "#
         ),
     )
@@ -348,4 +353,68 @@ fn models_commands_say_so_when_no_gateway_listens() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn status_shows_switches_breakers_routes_and_provider_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let config = config(dir, free_port());
+    let c = as_str(&config);
+    let _served = Served::start(dir, &config);
+    let disabled = run(
+        dir,
+        Some(TOKEN),
+        &[
+            "models",
+            "disable",
+            "gpt-5",
+            "--reason",
+            "vendor outage",
+            "--config",
+            c,
+        ],
+    );
+    assert!(disabled.status.success(), "{}", stderr(&disabled));
+
+    let text = run(dir, Some(TOKEN), &["status", "--config", c]);
+    assert!(text.status.success(), "{}", stderr(&text));
+    let text = stdout(&text);
+    let mythos = text.lines().find(|l| l.starts_with("mythos-5")).unwrap();
+    assert!(
+        mythos.contains("enabled")
+            && mythos.contains("closed")
+            && mythos.contains("-> gpt-5 (retries 1"),
+        "{text}"
+    );
+    let gpt = text.lines().find(|l| l.starts_with("gpt-5")).unwrap();
+    assert!(gpt.contains("DISABLED (vendor outage)"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("acme") && l.contains("not checked")),
+        "{text}"
+    );
+
+    let json = run(
+        dir,
+        Some(TOKEN),
+        &["status", "--config", c, "--format", "json"],
+    );
+    let status: Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(status["models"][0]["model"], "mythos-5");
+    assert_eq!(status["models"][0]["breaker"]["state"], "closed");
+    assert_eq!(status["models"][1]["disabled"]["reason"], "vendor outage");
+    assert_eq!(status["providers"].as_array().unwrap().len(), 2);
+
+    let nobody = run(
+        dir,
+        Some(TOKEN),
+        &["status", "--config", c, "--url", "http://127.0.0.1:9"],
+    );
+    assert!(!nobody.status.success());
+    assert!(
+        stderr(&nobody).contains("no gateway reachable"),
+        "{}",
+        stderr(&nobody)
+    );
 }

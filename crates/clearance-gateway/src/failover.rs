@@ -246,7 +246,13 @@ pub(crate) async fn attempt(
         if candidate.attempt == 1 && candidate.is_fallback() && !run.may_use(model) {
             continue;
         }
-        // KILL-SWITCH
+        if let Some(off) = ask.state.switches.disabled(model) {
+            run.skip_model(model, "disabled");
+            run.not_served
+                .disabled
+                .push((model.to_string(), off.reason.clone()));
+            continue;
+        }
         if !failover.health.is_healthy(&entry.provider.name) {
             run.skip_model(model, "unhealthy");
             continue;
@@ -708,9 +714,13 @@ pub fn status_report(state: &AppState) -> serde_json::Value {
                 .routes
                 .get(&model.name)
                 .and_then(|r| r.config.as_ref().map(|c| (c, r.budget.available())));
+            let disabled = state.switches.disabled(&model.name);
             serde_json::json!({
                 "model": model.name,
                 "provider": model.provider,
+                "disabled": disabled.as_ref().map(|d| serde_json::json!({
+                    "reason": d.reason, "since": d.since, "actor": d.actor,
+                })),
                 "provider_healthy": failover.health.is_healthy(&model.provider),
                 "breaker": breaker,
                 "route": route.map(|(c, budget)| serde_json::json!({

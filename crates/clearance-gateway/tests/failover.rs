@@ -591,3 +591,81 @@ async fn a_model_without_fallbacks_is_still_called_while_its_breaker_is_open() {
     .await;
     assert!(status["models"].is_array());
 }
+
+// --- kill switch -----------------------------------------------------------------------
+
+async fn switch(h: &Harness, model: &str, action: &str, reason: &str) {
+    let response = h
+        .http
+        .post(h.url(&format!("/admin/models/{model}/{action}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "reason": reason }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_model_is_skipped_from_the_next_request_on() {
+    let h = gateway(route("")).await;
+    switch(&h, "mythos-5", "disable", "provider under a legal hold").await;
+    let response = h.post("/v1/messages", &anthropic(false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-clearance-served-model"), "gpt-5");
+    assert_eq!(header(&response, "x-clearance-decision"), "fallback");
+    let record = record_of(&h, &response).await;
+    assert_eq!(
+        outcomes(&record)[0],
+        ("mythos-5".to_string(), "disabled".to_string())
+    );
+    let status = wait_for(&h, |_| true).await;
+    let mythos = status["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "mythos-5")
+        .unwrap()
+        .clone();
+    assert_eq!(mythos["disabled"]["reason"], "provider under a legal hold");
+
+    switch(&h, "mythos-5", "enable", "hold lifted").await;
+    let response = h.post("/v1/messages", &anthropic(false)).await;
+    assert_eq!(header(&response, "x-clearance-served-model"), "mythos-5");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_model_without_fallbacks_answers_503_with_the_reason() {
+    let h = gateway(route("")).await;
+    switch(&h, "fable-5", "disable", "withdrawn by the vendor").await;
+    let body = anthropic(false).replace("mythos-5", "fable-5");
+    let response = h.post("/v1/messages", &body).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(header(&response, "retry-after"), "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("withdrawn by the vendor"), "{message}");
+    assert!(
+        !h.fake
+            .requests()
+            .iter()
+            .any(|r| r.model() == Some("claude-fable-5")),
+        "a disabled model is never called"
+    );
+    // Every model of a route disabled: 503 too, naming each.
+    switch(&h, "mythos-5", "disable", "hold").await;
+    switch(&h, "gpt-5", "disable", "hold").await;
+    switch(&h, "open-model", "disable", "hold").await;
+    let response = h
+        .post(
+            "/v1/chat/completions",
+            r#"{"model":"mythos-5","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "model_disabled", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`open-model` is disabled"), "{message}");
+}

@@ -1,5 +1,6 @@
 //! One module per command group; each returns the process exit code.
 
+mod admin_api;
 mod audit;
 mod config;
 mod directives;
@@ -8,6 +9,7 @@ mod keys;
 mod models;
 mod principals;
 mod serve;
+mod status;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,6 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Directives(command) => directives::run(command),
         Command::Explain(args) => explain::run(&args),
         Command::Models(command) => models::run(command),
+        Command::Status(args) => status::run(&args),
     }
 }
 
