@@ -171,17 +171,18 @@ sleep 0.5   # the audit writer batches off the hot path
 import json, sys
 rec = json.loads(sys.stdin.read())["record"]
 print("    decision: %s, served_model: %s, attempts: %s" % (rec["decision"], rec["served_model"], json.dumps(rec.get("attempts"))))'
-echo "  what the gateway knows (GET /admin/status):"
-curl -sS "$base/admin/status" -H "Authorization: Bearer $CLEARANCE_ADMIN_TOKEN" | python3 -c '
-import json, sys
-status = json.load(sys.stdin)
-for m in status["models"]:
-    b = m["breaker"] or {}
-    print("    %-13s breaker %-9s failed %s of %s in the window, provider healthy: %s" % (m["model"], b.get("state"), b.get("failures_in_window"), b.get("requests_in_window"), m["provider_healthy"]))'
+echo "  what the gateway knows: clearance status (GET /admin/status)"
+"$bin/clearance" status --config "$config" | sed 's/^/    /'
 echo "  the provider recovers; after the breaker's open_ms (5 s) one probe closes it again"
 fake_behavior gpt-5-2026-06 '{}'
 sleep 5.2
 ask_gpt
+ask_gpt
+echo
+echo "==> the kill switch: an operator takes gpt-5 out of service (audited, kept across restarts)"
+"$bin/clearance" models disable gpt-5 --reason "vendor incident INC-7: answers under review" --config "$config"
+ask_gpt
+"$bin/clearance" models enable gpt-5 --reason "INC-7 closed" --config "$config"
 ask_gpt
 
 echo
