@@ -55,7 +55,8 @@ pub struct Gateway {
     listener: TcpListener,
     state: AppState,
     writer: tokio::task::JoinHandle<clearance_core::audit::ChainHead>,
-    refresher: tokio::task::JoinHandle<()>,
+    /// Background reloads (registry, kill switches), aborted at shutdown.
+    refreshers: Vec<tokio::task::JoinHandle<()>>,
     watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -93,6 +94,13 @@ impl Gateway {
         for (model, off) in switches.snapshot().iter() {
             tracing::warn!(%model, reason = %off.reason, since = %off.since, "model disabled by an operator");
         }
+        let switch_refresher = switches.spawn_refresh(
+            Arc::clone(&store),
+            Arc::clone(&metrics),
+            config.models.iter().map(|m| m.name.clone()).collect(),
+            crate::registry::REFRESH_INTERVAL,
+        );
+        let refreshers = vec![refresher, switch_refresher];
         let head = continue_audit_chain(store.as_ref()).await?;
         let (audit, writer) = spawn_writer(
             Arc::clone(&store),
@@ -126,7 +134,7 @@ impl Gateway {
             listener,
             state,
             writer,
-            refresher,
+            refreshers,
             watcher,
         })
     }
@@ -146,7 +154,7 @@ impl Gateway {
             listener,
             state,
             writer,
-            refresher,
+            refreshers,
             watcher,
         } = self;
         let local = listener.local_addr().map_err(GatewayError::Serve)?;
@@ -195,7 +203,9 @@ impl Gateway {
         }
         // Every router, and with it every audit sink, is gone once the workers have finished;
         // the writer then drains the queue and stops.
-        refresher.abort();
+        for refresher in refreshers {
+            refresher.abort();
+        }
         if let Some(watcher) = watcher {
             watcher.abort();
         }

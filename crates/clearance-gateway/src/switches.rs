@@ -32,8 +32,9 @@ type DisabledSet = HashMap<String, Arc<DisabledModel>>;
 
 pub struct ModelSwitches {
     disabled: ArcSwap<DisabledSet>,
-    /// Serialises changes, so the store and the in-memory set apply them in the same order.
-    changing: Mutex<()>,
+    /// Serialises changes (and reloads), so the store and the in-memory set apply them in the
+    /// same order. Holds the store's `model_switches` change version last loaded.
+    changing: Mutex<Option<i64>>,
 }
 
 impl ModelSwitches {
@@ -50,7 +51,7 @@ impl ModelSwitches {
             .collect();
         ModelSwitches {
             disabled: ArcSwap::from_pointee(disabled),
-            changing: Mutex::new(()),
+            changing: Mutex::new(None),
         }
     }
 
@@ -76,6 +77,46 @@ impl ModelSwitches {
         };
         self.disabled.store(Arc::new(next));
         Ok(())
+    }
+
+    /// Reloads the set when the store's `model_switches` version moved since the last look: a
+    /// change another gateway on the same store took. True when it reloaded.
+    pub async fn refresh(&self, store: &dyn Store) -> Result<bool, StoreError> {
+        let mut loaded = self.changing.lock().await;
+        let version = store.change_versions().await?.model_switches;
+        if *loaded == Some(version) {
+            return Ok(false);
+        }
+        let fresh = ModelSwitches::from_switches(store.model_switches().await?);
+        self.disabled.store(fresh.disabled.load_full());
+        *loaded = Some(version);
+        Ok(true)
+    }
+
+    /// Keeps the set current with the store (every `interval`) until the task is aborted, and
+    /// republishes the gauge for `models` after a reload. A failed look keeps the set in force.
+    pub fn spawn_refresh(
+        self: &Arc<Self>,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        models: Vec<String>,
+        interval: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let switches = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match switches.refresh(store.as_ref()).await {
+                    Ok(true) => switches.publish(&metrics, models.iter().cloned()),
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "kill switch refresh failed; keeping the switches in force")
+                    }
+                }
+            }
+        })
     }
 
     /// Sets `clearance_model_disabled{model}` to 1 or 0 for every model in `models`.

@@ -669,3 +669,32 @@ async fn a_disabled_model_without_fallbacks_answers_503_with_the_reason() {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("`open-model` is disabled"), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_another_gateway_stored_is_in_force_within_a_second() {
+    use clearance_store::{ModelSwitch, Store};
+    let h = gateway(route("")).await;
+    // What another gateway on the same store does when its admin API takes the change.
+    h.store
+        .set_model_switch(&ModelSwitch {
+            model: "mythos-5".into(),
+            disabled: true,
+            reason: Some("switched off on replica b".into()),
+            changed_at: chrono::Utc::now(),
+            actor: "admin-api".into(),
+        })
+        .await
+        .unwrap();
+    let since = Instant::now();
+    loop {
+        let response = h.post("/v1/messages", &anthropic(false)).await;
+        if header(&response, "x-clearance-served-model") == "gpt-5" {
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "the switch did not reach this gateway within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -81,6 +81,7 @@ pub struct FactGroups {
 pub struct ChangeVersions {
     pub keys: i64,
     pub principals: i64,
+    pub model_switches: i64,
 }
 
 /// A model's kill switch as an operator last set it. A model without one is enabled.

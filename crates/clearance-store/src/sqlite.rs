@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_audit_head.sql"),
     include_str!("../migrations/sqlite/0003_audit_facts.sql"),
     include_str!("../migrations/sqlite/0004_model_switches.sql"),
+    include_str!("../migrations/sqlite/0005_model_switch_version.sql"),
 ];
 
 #[derive(Clone)]
@@ -411,6 +412,7 @@ impl Store for SqliteStore {
                 match row.map_err(query("reading change versions"))? {
                     (kind, v) if kind == "keys" => versions.keys = v,
                     (kind, v) if kind == "principals" => versions.principals = v,
+                    (kind, v) if kind == "model_switches" => versions.model_switches = v,
                     _ => {}
                 }
             }
@@ -561,6 +563,7 @@ impl Store for SqliteStore {
                 values,
             )
             .map_err(query("recording a model switch event"))?;
+            bump_version(&tx, "model_switches")?;
             tx.commit().map_err(query("committing a model switch change"))
         })
         .await

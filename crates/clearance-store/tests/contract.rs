@@ -269,7 +269,17 @@ async fn model_switches_keep_the_current_state_and_every_change(store: &dyn Stor
         Some("incident 42: leaking prompts"),
         "admin-api",
     );
+    let before = store.change_versions().await.unwrap();
     store.set_model_switch(&off).await.unwrap();
+    let after = store.change_versions().await.unwrap();
+    assert!(
+        after.model_switches > before.model_switches,
+        "a change bumps the version other gateways poll"
+    );
+    assert_eq!(
+        (after.keys, after.principals),
+        (before.keys, before.principals)
+    );
     store
         .set_model_switch(&switch("gpt-5", true, Some("provider outage"), "cli"))
         .await
