@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clearance_fake::Behavior;
-use harness::{ADMIN_TOKEN, Harness, Options, STORY_PRINCIPALS};
+use harness::{Harness, Options, STORY_PRINCIPALS};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -117,16 +117,7 @@ async fn load(
 }
 
 async fn primary_breaker(h: &Harness) -> String {
-    let status: Value = h
-        .http
-        .get(h.url("/admin/status"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = h.admin_json("/admin/status").await;
     status["models"]
         .as_array()
         .unwrap()

@@ -298,15 +298,7 @@ async fn shadow_never_changes_the_answer_and_records_what_it_would_have_done() {
         h.record_for(&id).await["shadow_hits"],
         serde_json::json!([])
     );
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics_text().await;
     assert!(
         metrics.contains(
             "clearance_directive_hits_total{directive=\"EXD-SHADOW\",effect=\"shadow\"} 1"

@@ -42,22 +42,8 @@ fn header<'r>(response: &'r reqwest::Response, name: &str) -> &'r str {
 
 /// The audit record of the request that got `response`.
 async fn record_of(h: &Harness, response: &reqwest::Response) -> Value {
-    record_by_id(h, header(response, "x-clearance-request-id").to_string()).await
-}
-
-async fn record_by_id(h: &Harness, id: String) -> Value {
-    for _ in 0..200 {
-        if let Some(record) = h
-            .audit_records()
-            .await
-            .into_iter()
-            .find(|r| r["id"] == id.as_str())
-        {
-            return record;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no audit record {id}");
+    h.record_for(header(response, "x-clearance-request-id"))
+        .await
 }
 
 fn outcomes(record: &Value) -> Vec<(String, String)> {
@@ -178,7 +164,7 @@ async fn every_way_a_primary_goes_dark_moves_on_to_the_fallback() {
             started.elapsed() < Duration::from_millis(2_500),
             "{class}: the attempt timeout bounds the wait"
         );
-        let record = record_by_id(&h, id).await;
+        let record = h.record_for(&id).await;
         assert_eq!(record["decision"], "fallback", "{record}");
         assert_eq!(record["served_model"], "gpt-5");
         assert_eq!(
@@ -236,7 +222,7 @@ async fn a_stream_that_breaks_after_its_first_byte_ends_with_an_error_event() {
     assert!(text.contains("event: message_start"), "{text}");
     assert!(text.contains("event: error"), "{text}");
     assert!(text.contains("broke off the answer"), "{text}");
-    let record = record_by_id(&h, id).await;
+    let record = h.record_for(&id).await;
     assert_eq!(record["error_class"], "upstream_stream_broken");
     assert_eq!(record["served_model"], "mythos-5");
 }
@@ -276,15 +262,7 @@ async fn an_open_breaker_skips_the_dark_model_without_calling_it() {
     );
     assert_eq!(calls(&h), before, "the open model was not called");
 
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics_text().await;
     assert!(
         metrics.contains("clearance_breaker_open{model=\"mythos-5\"} 1"),
         "{metrics}"
@@ -297,16 +275,7 @@ async fn an_open_breaker_skips_the_dark_model_without_calling_it() {
         metrics.contains("clearance_fallbacks_total{model=\"mythos-5\"} 3"),
         "{metrics}"
     );
-    let status: Value = h
-        .http
-        .get(h.url("/admin/status"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = h.admin_json("/admin/status").await;
     let mythos = status["models"]
         .as_array()
         .unwrap()
@@ -397,15 +366,7 @@ async fn an_unhealthy_provider_is_skipped_and_shown() {
         outcomes(&record)[0],
         ("down-model".to_string(), "unhealthy".to_string())
     );
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics_text().await;
     assert!(
         metrics.contains("clearance_provider_unhealthy{provider=\"down\"} 1"),
         "{metrics}"
@@ -418,16 +379,7 @@ async fn an_unhealthy_provider_is_skipped_and_shown() {
 
 async fn wait_for(h: &Harness, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..100 {
-        let status: Value = h
-            .http
-            .get(h.url("/admin/status"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status: Value = h.admin_json("/admin/status").await;
         if done(&status) {
             return status;
         }
@@ -541,7 +493,7 @@ async fn when_every_model_on_the_route_is_forbidden_the_answer_is_451() {
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("EC-MYTHOS"), "{message}");
     assert!(message.contains("`gpt-5` (EC-REST)"), "{message}");
-    let record = record_by_id(&h, id).await;
+    let record = h.record_for(&id).await;
     assert_eq!(record["decision"], "deny");
     assert_eq!(
         record["directive_ids"],

@@ -655,15 +655,7 @@ async fn health_readiness_and_metrics_are_served() {
         h.http.get(h.url("/readyz")).send().await.unwrap().status(),
         200
     );
-    let metrics = h
-        .http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = h.metrics_text().await;
     assert!(
         metrics.contains(
             r#"clearance_requests_total{model="gpt-5",api="openai_chat",status="200"} 1"#

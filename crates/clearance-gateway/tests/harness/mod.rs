@@ -347,6 +347,25 @@ impl Harness {
         }
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// GET an admin route with the admin token; its JSON.
+    pub async fn admin_json(&self, path: &str) -> serde_json::Value {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     pub async fn record_for(&self, request_id: &str) -> serde_json::Value {
         for _ in 0..200 {
             if let Some(r) = self
