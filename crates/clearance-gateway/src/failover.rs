@@ -283,7 +283,12 @@ pub(crate) async fn attempt(
             continue;
         }
         let limit = attempt_limit(route.config.as_ref(), deadline);
-        match run.try_model(entry, admission, limit, deadline).await {
+        let held = Held {
+            breakers: &failover.breakers,
+            model,
+            admission,
+        };
+        match run.try_model(entry, held, limit, deadline).await {
             Step::Next => continue,
             Step::Done(ending) => {
                 let ending = *ending;
@@ -311,6 +316,41 @@ async fn within<F: std::future::Future>(limit: Option<Duration>, future: F) -> O
     match limit {
         Some(limit) => tokio::time::timeout(limit, future).await.ok(),
         None => Some(future.await),
+    }
+}
+
+/// A breaker's admission for one attempt, handed back exactly once: settled with the
+/// attempt's outcome, or released when dropped unsettled (the client went away mid-call and the
+/// attempt's future was dropped). Without that, a half-open breaker would count a vanished
+/// probe as in flight forever and never admit again. `admission` is `None` for an untracked
+/// call (a model with nowhere to move on to, sent while its breaker is open).
+struct Held<'a> {
+    breakers: &'a Breakers,
+    model: &'a str,
+    admission: Option<Admission>,
+}
+
+impl Held<'_> {
+    /// `Some(success)` records the outcome; `None` says the attempt told nothing about the
+    /// model.
+    fn settle(mut self, outcome: Option<bool>) {
+        let Some(admission) = self.admission.take() else {
+            return;
+        };
+        match outcome {
+            Some(success) => self
+                .breakers
+                .record(self.model, Instant::now(), admission, success),
+            None => self.breakers.release(self.model, admission),
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(admission) = self.admission.take() {
+            self.breakers.release(self.model, admission);
+        }
     }
 }
 
@@ -395,7 +435,7 @@ impl Run<'_, '_> {
     async fn try_model(
         &mut self,
         entry: &ModelEntry,
-        admission: Option<Admission>,
+        admission: Held<'_>,
         limit: Option<Duration>,
         deadline: Option<Instant>,
     ) -> Step {
@@ -404,7 +444,7 @@ impl Run<'_, '_> {
         let body = match crate::proxy::upstream_body(ask.request, entry) {
             Ok(body) => body,
             Err(error) => {
-                self.settle(model, admission, None);
+                admission.settle(None);
                 self.skip_model(model, "untranslatable");
                 self.remember(Failure::Untranslatable {
                     entry: entry.clone(),
@@ -447,12 +487,12 @@ impl Run<'_, '_> {
         self.waited += took;
         match answer {
             Ok(served) => {
-                self.settle(model, admission, Some(true));
+                admission.settle(Some(true));
                 self.note(model, "served", took, Some(served.status));
                 Step::Done(Box::new(Ending::Served(served)))
             }
             Err((class, failure)) => {
-                self.settle(model, admission, Some(false));
+                admission.settle(Some(false));
                 self.note(model, class.as_str(), took, None);
                 self.remember(failure);
                 Step::Next
@@ -476,7 +516,7 @@ impl Run<'_, '_> {
     fn transport_failed(
         &mut self,
         entry: &ModelEntry,
-        admission: Option<Admission>,
+        admission: Held<'_>,
         started: Instant,
         error: UpstreamError,
     ) -> Step {
@@ -490,7 +530,7 @@ impl Run<'_, '_> {
             }
         };
         let verdict = classify_transport(kind);
-        self.judge(&entry.model.name, admission, verdict);
+        admission.settle(verdict.breaker_outcome());
         let class = match verdict {
             Verdict::MoveOn(class) => class.as_str(),
             Verdict::ReturnToCaller => "failed",
@@ -506,7 +546,7 @@ impl Run<'_, '_> {
     async fn status_failed(
         &mut self,
         entry: &ModelEntry,
-        admission: Option<Admission>,
+        admission: Held<'_>,
         started: Instant,
         upstream: UpstreamResponse,
         limit: Option<Duration>,
@@ -521,7 +561,7 @@ impl Run<'_, '_> {
         let took = started.elapsed();
         self.waited += took;
         let verdict = classify_status(entry.provider.kind.format(), status, &body);
-        self.judge(&entry.model.name, admission, verdict);
+        admission.settle(verdict.breaker_outcome());
         let failure = Failure::Status {
             entry: entry.clone(),
             status,
@@ -538,23 +578,6 @@ impl Run<'_, '_> {
                 self.note(&entry.model.name, "refused_request", took, Some(status));
                 Step::Done(Box::new(Ending::ReturnToCaller(failure)))
             }
-        }
-    }
-
-    /// Tells the model's breaker what the attempt says about the model.
-    fn judge(&self, model: &str, admission: Option<Admission>, verdict: Verdict) {
-        self.settle(model, admission, verdict.breaker_outcome());
-    }
-
-    /// Hands the breaker's admission back: `Some(success)` records the outcome, `None` says
-    /// the attempt told nothing about the model. An untracked call (`admission` is `None`)
-    /// tells the breaker nothing.
-    fn settle(&self, model: &str, admission: Option<Admission>, outcome: Option<bool>) {
-        let Some(admission) = admission else { return };
-        let breakers = &self.ask.state.failover.breakers;
-        match outcome {
-            Some(success) => breakers.record(model, Instant::now(), admission, success),
-            None => breakers.release(model, admission),
         }
     }
 

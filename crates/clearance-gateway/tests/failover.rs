@@ -650,3 +650,54 @@ async fn a_switch_another_gateway_stored_is_in_force_within_a_second() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_whose_caller_hangs_up_does_not_wedge_the_breaker() {
+    let h = gateway(
+        "[[routes]]\nmodel = \"mythos-5\"\nfallbacks = [\"gpt-5\"]\nattempt_timeout_ms = 10000\n\
+         [breaker]\nconsecutive_failures = 1\nopen_ms = 200\n"
+            .to_string(),
+    )
+    .await;
+    let fail = |status| Behavior {
+        status: Some(status),
+        ..Behavior::default()
+    };
+    h.fake.set_behavior(Some(PRIMARY_UPSTREAM), fail(503));
+    h.post("/v1/messages", &anthropic(false)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Half open: this request is the probe; the primary hangs and the caller gives up.
+    h.fake.set_behavior(
+        Some(PRIMARY_UPSTREAM),
+        Behavior {
+            delay_ms: Some(5_000),
+            ..Behavior::default()
+        },
+    );
+    let gave_up = h
+        .http
+        .post(h.url("/v1/messages"))
+        .header("x-api-key", &h.key)
+        .header("anthropic-version", "2023-06-01")
+        .header("content-type", "application/json")
+        .body(anthropic(false))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the caller timed out");
+    // The primary is back: the next request must be let through as a new probe.
+    h.fake
+        .set_behavior(Some(PRIMARY_UPSTREAM), Behavior::default());
+    let since = Instant::now();
+    loop {
+        let response = h.post("/v1/messages", &anthropic(false)).await;
+        if header(&response, "x-clearance-served-model") == "mythos-5" {
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(2),
+            "the breaker never let another probe through"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
