@@ -175,8 +175,10 @@ async fn serve(
         started: audit.started,
         request_id: &request_id,
     };
+    // Recorded before the attempts: a caller who hangs up mid-call still leaves the decision
+    // and its facts in the record.
+    access::record(&mut audit.record, facts.clone(), &decision);
     let attempted = failover::attempt(&ask, &first, first_forbidden).await;
-    access::record(&mut audit.record, facts, &decision);
     audit.decision = Some(decision);
     audit.add_upstream_wait(attempted.waited);
     audit.record.attempts = attempted.attempts;

@@ -685,6 +685,21 @@ async fn a_probe_whose_caller_hangs_up_does_not_wedge_the_breaker() {
         .send()
         .await;
     assert!(gave_up.is_err(), "the caller timed out");
+    // Its audit record still says what was decided, on which facts.
+    let since = Instant::now();
+    let hung_up = loop {
+        let records = h.audit_records().await;
+        if let Some(record) = records.into_iter().find(|r| r["status"] == 0) {
+            break record;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "no record of the hung-up request"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(hung_up["decision"], "allow", "{hung_up}");
+    assert!(hung_up["facts"].is_object(), "{hung_up}");
     // The primary is back: the next request must be let through as a new probe.
     h.fake
         .set_behavior(Some(PRIMARY_UPSTREAM), Behavior::default());
