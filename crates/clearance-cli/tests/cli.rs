@@ -1,9 +1,8 @@
 //! The `clearance` binary as an operator uses it: real processes, real files, real SQLite.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use clearance_core::api::ApiSurface;
@@ -13,7 +12,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{BIN, as_str, stderr, stdout, write_file};
+use common::{BIN, Served, as_str, free_port, stderr, stdout, write_file};
 
 struct Workspace {
     dir: tempfile::TempDir,
@@ -413,57 +412,6 @@ fn audit_verify_names_reordered_records() {
     );
 }
 
-/// A `clearance serve` process, stopped with SIGTERM.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_serve(ws: &Workspace, config: &Path) -> Served {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", as_str(config)])
-        .env("CLI_TEST_PROVIDER_KEY", "sk-test")
-        .env("CLEARANCE_LOG", "warn")
-        .current_dir(ws.dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("clearance listening on ")
-        .unwrap_or_else(|| panic!("unexpected: {line}"))
-        .to_string();
-    Served { child, base }
-}
-
-fn sigterm(child: &mut Child) -> std::process::ExitStatus {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    for _ in 0..200 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    panic!("clearance serve did not exit within 10 s of SIGTERM");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_audits_every_request_drains_on_sigterm_and_the_export_verifies_independently() {
     let fake = clearance_fake::FakeServer::start("127.0.0.1:0")
@@ -503,7 +451,11 @@ async fn serve_audits_every_request_drains_on_sigterm_and_the_export_verifies_in
         .as_str()
         .unwrap()
         .to_string();
-    let mut served = start_serve(&ws, &config);
+    let mut served = Served::start(
+        ws.dir.path(),
+        &config,
+        &[("CLI_TEST_PROVIDER_KEY", "sk-test")],
+    );
     let client = reqwest::Client::new();
     let mut tasks = Vec::new();
     for i in 0..24 {
@@ -521,7 +473,7 @@ async fn serve_audits_every_request_drains_on_sigterm_and_the_export_verifies_in
         }));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let exit = tokio::task::spawn_blocking(move || sigterm(&mut served.child))
+    let exit = tokio::task::spawn_blocking(move || served.stop())
         .await
         .unwrap();
     for task in tasks {

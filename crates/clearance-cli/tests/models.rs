@@ -3,27 +3,17 @@
 //! gateway's own writer.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 mod common;
 
-use common::{BIN, as_str, stderr, stdout, write_file};
+use common::{BIN, Served, as_str, free_port, stderr, stdout, write_file};
 
 const TOKEN_ENV: &str = "CLI_MODELS_ADMIN_TOKEN";
 const TOKEN: &str = "cli-models-admin-token";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A config whose gateway listens on `port`, with its admin token in [`TOKEN_ENV`].
 fn config(dir: &Path, port: u16) -> PathBuf {
@@ -75,60 +65,6 @@ fn run(dir: &Path, token: Option<&str>, args: &[&str]) -> Output {
     command.output().unwrap()
 }
 
-/// A `clearance serve` process, stopped with SIGTERM when dropped.
-struct Served {
-    child: Child,
-    base: String,
-}
-
-impl Served {
-    fn start(dir: &Path, config: &Path) -> Served {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--config", as_str(config)])
-            .env(TOKEN_ENV, TOKEN)
-            .env("CLEARANCE_LOG", "warn")
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("clearance listening on ")
-            .unwrap_or_else(|| panic!("unexpected: {line}"))
-            .to_string();
-        Served { child, base }
-    }
-
-    /// SIGTERM, then waits for the drain (every audit record stored).
-    fn stop(&mut self) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        for _ in 0..200 {
-            if self.child.try_wait().unwrap().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("clearance serve did not exit within 10 s of SIGTERM");
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn listed(output: &Output) -> Vec<Value> {
     assert!(output.status.success(), "{}", stderr(output));
     serde_json::from_str::<Vec<Value>>(&stdout(output)).unwrap()
@@ -144,7 +80,7 @@ fn models_disable_list_and_enable_go_through_the_running_gateway_and_are_audited
     let dir = dir.path();
     let config = config(dir, free_port());
     let c = as_str(&config);
-    let mut served = Served::start(dir, &config);
+    let mut served = Served::start(dir, &config, &[(TOKEN_ENV, TOKEN)]);
 
     let before = run(dir, Some(TOKEN), &["models", "list", "--config", c]);
     assert!(before.status.success(), "{}", stderr(&before));
@@ -257,7 +193,7 @@ fn models_commands_say_what_is_wrong_unknown_model_bad_token_missing_reason() {
     let dir = dir.path();
     let config = config(dir, free_port());
     let c = as_str(&config);
-    let _served = Served::start(dir, &config);
+    let _served = Served::start(dir, &config, &[(TOKEN_ENV, TOKEN)]);
 
     let unknown = run(
         dir,
@@ -361,7 +297,7 @@ fn status_shows_switches_breakers_routes_and_provider_health() {
     let dir = dir.path();
     let config = config(dir, free_port());
     let c = as_str(&config);
-    let _served = Served::start(dir, &config);
+    let _served = Served::start(dir, &config, &[(TOKEN_ENV, TOKEN)]);
     let disabled = run(
         dir,
         Some(TOKEN),
