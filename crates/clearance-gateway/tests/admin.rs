@@ -5,45 +5,23 @@
 mod harness;
 
 use harness::{ADMIN_TOKEN, Harness, OPENAI_BODY};
-use serde_json::{Value, json};
-
-async fn admin(
-    h: &Harness,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = h.http.request(method, h.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    (
-        response.status().as_u16(),
-        response.json().await.unwrap_or(Value::Null),
-    )
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn admin_routes_need_the_admin_token_and_a_client_key_is_not_one() {
     let h = Harness::start().await;
-    let (status, body) = admin(&h, reqwest::Method::GET, "/admin/keys", None, None).await;
+    let (status, body) = h
+        .admin(reqwest::Method::GET, "/admin/keys", None, None)
+        .await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["type"], "authentication_error");
-    let (status, _) = admin(&h, reqwest::Method::GET, "/admin/keys", Some(&h.key), None).await;
+    let (status, _) = h
+        .admin(reqwest::Method::GET, "/admin/keys", Some(&h.key), None)
+        .await;
     assert_eq!(status, 401, "a client key does not open the admin API");
-    let (status, body) = admin(
-        &h,
-        reqwest::Method::GET,
-        "/admin/keys",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let (status, body) = h
+        .admin(reqwest::Method::GET, "/admin/keys", Some(ADMIN_TOKEN), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"][0]["id"], h.key_id.as_str());
     assert!(
@@ -55,46 +33,46 @@ async fn admin_routes_need_the_admin_token_and_a_client_key_is_not_one() {
 #[tokio::test]
 async fn a_key_created_over_the_admin_api_works_and_revoking_it_takes_effect_within_a_second() {
     let h = Harness::start().await;
-    let (status, created) = admin(
-        &h,
-        reqwest::Method::POST,
-        "/admin/keys",
-        Some(ADMIN_TOKEN),
-        Some(json!({"principal": "bjorn"})),
-    )
-    .await;
+    let (status, created) = h
+        .admin(
+            reqwest::Method::POST,
+            "/admin/keys",
+            Some(ADMIN_TOKEN),
+            Some(json!({"principal": "bjorn"})),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     let key = created["key"].as_str().unwrap().to_string();
     let id = created["id"].as_str().unwrap().to_string();
     h.await_key_status(&key, 200, "a new key is accepted").await;
-    let (status, _) = admin(
-        &h,
-        reqwest::Method::POST,
-        &format!("/admin/keys/{id}/revoke"),
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let (status, _) = h
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/keys/{id}/revoke"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     h.await_key_status(&key, 401, "a revoked key is refused")
         .await;
-    let (status, _) = admin(
-        &h,
-        reqwest::Method::POST,
-        &format!("/admin/keys/{id}/revoke"),
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let (status, _) = h
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/keys/{id}/revoke"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
     assert_eq!(status, 404, "already revoked");
-    let (status, body) = admin(
-        &h,
-        reqwest::Method::POST,
-        "/admin/keys",
-        Some(ADMIN_TOKEN),
-        Some(json!({"principal": "nobody"})),
-    )
-    .await;
+    let (status, body) = h
+        .admin(
+            reqwest::Method::POST,
+            "/admin/keys",
+            Some(ADMIN_TOKEN),
+            Some(json!({"principal": "nobody"})),
+        )
+        .await;
     assert_eq!(status, 404);
     assert!(
         body["error"]["message"]
@@ -102,52 +80,52 @@ async fn a_key_created_over_the_admin_api_works_and_revoking_it_takes_effect_wit
             .unwrap()
             .contains("not in the registry")
     );
-    let (status, _) = admin(
-        &h,
-        reqwest::Method::POST,
-        "/admin/keys",
-        Some(ADMIN_TOKEN),
-        Some(json!({"principal": "x", "admin": true})),
-    )
-    .await;
+    let (status, _) = h
+        .admin(
+            reqwest::Method::POST,
+            "/admin/keys",
+            Some(ADMIN_TOKEN),
+            Some(json!({"principal": "x", "admin": true})),
+        )
+        .await;
     assert_eq!(status, 400, "unknown fields are refused");
 }
 
 #[tokio::test]
 async fn admin_shows_principals_with_derived_facts_and_verifies_the_audit_chain() {
     let h = Harness::start().await;
-    let (status, bjorn) = admin(
-        &h,
-        reqwest::Method::GET,
-        "/admin/principals/bjorn",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let (status, bjorn) = h
+        .admin(
+            reqwest::Method::GET,
+            "/admin/principals/bjorn",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         (bjorn["us_person"].as_bool(), bjorn["residence"].as_str()),
         (Some(false), Some("US"))
     );
-    let (status, _) = admin(
-        &h,
-        reqwest::Method::GET,
-        "/admin/principals/nobody",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let (status, _) = h
+        .admin(
+            reqwest::Method::GET,
+            "/admin/principals/nobody",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
     h.post("/v1/chat/completions", OPENAI_BODY).await;
     h.wait_for_records(1).await;
-    let (status, report) = admin(
-        &h,
-        reqwest::Method::GET,
-        "/admin/audit/verify",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let (status, report) = h
+        .admin(
+            reqwest::Method::GET,
+            "/admin/audit/verify",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(report["ok"], true);
     assert_eq!(report["verified_records"], 1);

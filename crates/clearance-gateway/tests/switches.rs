@@ -9,30 +9,8 @@ use harness::{ADMIN_TOKEN, Harness};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-async fn call(
-    h: &Harness,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = h.http.request(method, h.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    (
-        response.status().as_u16(),
-        response.json().await.unwrap_or(Value::Null),
-    )
-}
-
 async fn disable(h: &Harness, model: &str, body: Option<Value>) -> (u16, Value) {
-    call(
-        h,
+    h.admin(
         Method::POST,
         &format!("/admin/models/{model}/disable"),
         Some(ADMIN_TOKEN),
@@ -42,8 +20,7 @@ async fn disable(h: &Harness, model: &str, body: Option<Value>) -> (u16, Value) 
 }
 
 async fn enable(h: &Harness, model: &str, body: Option<Value>) -> (u16, Value) {
-    call(
-        h,
+    h.admin(
         Method::POST,
         &format!("/admin/models/{model}/enable"),
         Some(ADMIN_TOKEN),
@@ -54,7 +31,9 @@ async fn enable(h: &Harness, model: &str, body: Option<Value>) -> (u16, Value) {
 
 /// `GET /admin/models`, as a map from model name to its row.
 async fn models(h: &Harness) -> std::collections::BTreeMap<String, Value> {
-    let (status, body) = call(h, Method::GET, "/admin/models", Some(ADMIN_TOKEN), None).await;
+    let (status, body) = h
+        .admin(Method::GET, "/admin/models", Some(ADMIN_TOKEN), None)
+        .await;
     assert_eq!(status, 200, "{body}");
     body["data"]
         .as_array()
@@ -173,14 +152,9 @@ async fn a_disabled_model_is_listed_with_its_reason_audited_without_the_token_an
             stored.record_json
         );
     }
-    let (status, verified) = call(
-        &h,
-        Method::GET,
-        "/admin/audit/verify",
-        Some(ADMIN_TOKEN),
-        None,
-    )
-    .await;
+    let (status, verified) = h
+        .admin(Method::GET, "/admin/audit/verify", Some(ADMIN_TOKEN), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(verified["ok"], true, "{verified}");
     assert_eq!(verified["verified_records"], 2);
@@ -259,7 +233,7 @@ async fn the_switch_routes_need_the_admin_token() {
     ];
     for (method, path, body) in attempts {
         for token in [None, Some("wrong-token"), Some(h.key.as_str())] {
-            let (status, answer) = call(&h, method.clone(), path, token, body.clone()).await;
+            let (status, answer) = h.admin(method.clone(), path, token, body.clone()).await;
             assert_eq!(status, 401, "{method} {path} with {token:?}: {answer}");
             assert_eq!(answer["error"]["type"], "authentication_error");
         }

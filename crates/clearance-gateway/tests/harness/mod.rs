@@ -355,15 +355,34 @@ impl Harness {
 
     /// GET an admin route with the admin token; its JSON.
     pub async fn admin_json(&self, path: &str) -> serde_json::Value {
-        let response = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "GET {path}");
-        response.json().await.unwrap()
+        let (status, body) = self
+            .admin(reqwest::Method::GET, path, Some(ADMIN_TOKEN), None)
+            .await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Calls an admin route with `token` (if any) and a JSON `body` (if any): the status and
+    /// the answer's JSON (null when it is not JSON).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
     }
 
     pub async fn record_for(&self, request_id: &str) -> serde_json::Value {
