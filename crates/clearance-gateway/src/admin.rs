@@ -12,7 +12,7 @@
 //!   if the whole set with it is valid; 422 otherwise)
 //!
 //! - `GET  /admin/status`                failover state: every model's breaker, route and
-//!   provider health (see [`crate::failover::status`])
+//!   provider health (see [`status`])
 //! - `GET  /admin/models`                every configured model with its provider, tags and
 //!   kill switch (`disabled`, `reason`, `since`, `actor`)
 //! - `POST /admin/models/{model}/disable` `{"reason": R}` (required, at most 500 characters):
@@ -65,7 +65,7 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
 }
 
 /// Checks the admin bearer token in constant time.
-pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.config.server.admin_token else {
         return Err(admin_error(
             StatusCode::NOT_FOUND,
@@ -622,4 +622,13 @@ fn admin_record(
         attempts: Vec::new(),
         admin: Some(action),
     }
+}
+
+/// `GET /admin/status`: every model's kill switch, breaker, route and provider health, and
+/// every provider's health checks (see [`crate::failover::status_report`]).
+pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(error) = authorize(&state, &headers) {
+        return error.into_response();
+    }
+    Json(crate::failover::status_report(&state)).into_response()
 }

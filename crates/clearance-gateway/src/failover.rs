@@ -710,19 +710,6 @@ pub fn refresh_gauges(state: &AppState) {
     }
 }
 
-/// `GET /admin/status`: every model's breaker, route and provider health, and every
-/// provider's health checks.
-pub async fn status(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    headers: http::HeaderMap,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if let Err(error) = crate::admin::authorize(&state, &headers) {
-        return error.into_response();
-    }
-    axum::Json(status_report(&state)).into_response()
-}
-
 /// The status as JSON (also what `clearance status` prints).
 pub fn status_report(state: &AppState) -> serde_json::Value {
     let failover = &state.failover;

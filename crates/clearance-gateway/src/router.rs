@@ -46,7 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/models/{model}/disable", post(admin::disable_model))
         .route("/admin/models/{model}/enable", post(admin::enable_model))
         .layer(DefaultBodyLimit::max(body_limit))
-        .route("/admin/status", get(crate::failover::status))
+        .route("/admin/status", get(admin::status))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
