@@ -101,6 +101,104 @@ pub struct AuditRecord {
     /// For [`Decision::Admin`] records: what the operator did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<AdminAction>,
+    /// Which part of a request's record this is (absent: the whole record, written once).
+    #[serde(default, skip_serializing_if = "Phase::is_whole")]
+    pub phase: Phase,
+    /// The gateway replica that wrote the record (absent in records from before replicas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+}
+
+/// A request served by a provider is recorded twice: its [`Phase::Decision`] record (who asked
+/// for what, and what was decided) is durable before any byte of the answer leaves, and its
+/// [`Phase::Completion`] record (status, served model, attempts, tokens, duration) follows
+/// when the answer has ended. A request answered without a provider call (a refusal, an
+/// error) is known whole before it is answered and has one [`Phase::Whole`] record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Whole,
+    Decision,
+    Completion,
+}
+
+impl Phase {
+    pub fn is_whole(&self) -> bool {
+        *self == Phase::Whole
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Whole => "whole",
+            Phase::Decision => "decision",
+            Phase::Completion => "completion",
+        }
+    }
+}
+
+impl AuditRecord {
+    /// A request's record before anything about it is known: refused (`rejected`) until the
+    /// request path says otherwise.
+    pub fn new_request(id: String, time: DateTime<Utc>, api: ApiSurface) -> AuditRecord {
+        AuditRecord {
+            id,
+            time,
+            api,
+            key_id: None,
+            principal_id: None,
+            requested_model: None,
+            served_model: None,
+            decision: Decision::Rejected,
+            directive_ids: Vec::new(),
+            shadow_hits: Vec::new(),
+            shadow_decision: None,
+            policy_version: None,
+            facts: None,
+            facts_read: Vec::new(),
+            stream: false,
+            status: 0,
+            upstream_status: None,
+            duration_us: 0,
+            overhead_us: 0,
+            input_tokens: None,
+            output_tokens: None,
+            error_class: None,
+            attempts: Vec::new(),
+            admin: None,
+            phase: Phase::Whole,
+            replica: None,
+        }
+    }
+
+    /// An operator's action (or a log opening or closing), recorded in the same chains as
+    /// requests. `status` is what the operator was answered (200 for a change that was made).
+    pub fn admin(id: String, time: DateTime<Utc>, action: AdminAction, status: u16) -> AuditRecord {
+        AuditRecord {
+            decision: Decision::Admin,
+            status,
+            admin: Some(action),
+            // Admin answers use the OpenAI error shape.
+            ..AuditRecord::new_request(id, time, ApiSurface::OpenaiChat)
+        }
+    }
+
+    /// The completion record that goes with this decision record: what is known only when
+    /// the answer has ended. Who asked and for what are in the decision record it names.
+    pub fn into_completion(self) -> AuditRecord {
+        AuditRecord {
+            key_id: None,
+            principal_id: None,
+            requested_model: None,
+            directive_ids: Vec::new(),
+            shadow_hits: Vec::new(),
+            shadow_decision: None,
+            facts: None,
+            facts_read: Vec::new(),
+            phase: Phase::Completion,
+            ..self
+        }
+    }
 }
 
 /// One try at serving a request on a model of its route.
@@ -129,7 +227,17 @@ pub struct AdminAction {
     pub reason: Option<String>,
     /// Who did it: `admin-api` or `cli` (the admin token is never recorded).
     pub actor: String,
+    /// What changed, when the action and target do not say it all: a key's principal, the
+    /// fields of a principal before and after, a directive set's version and file hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
+
+/// The admin action that opens every log: its target is the log's id, so a log's records
+/// cannot be passed off as another log's.
+pub const LOG_OPEN: &str = "log_open";
+/// The admin action a writer appends when it closes its log cleanly.
+pub const LOG_CLOSE: &str = "log_close";
 
 /// A SHA-256 chain hash.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -225,6 +333,13 @@ pub enum BreakKind {
     Truncated { last_present: u64 },
     /// The log goes on past the record the writer last wrote: records were added by hand.
     Appended { recorded_head: u64 },
+    /// A log's first record is not the record that opens that log: records were moved from
+    /// another log, or the log's beginning was replaced.
+    NotOpened,
+    /// A record follows the one that closed the log.
+    AfterClose,
+    /// A completion record for a request whose decision record is not in the log before it.
+    CompletionWithoutDecision,
 }
 
 /// The first record at which the chain does not hold.
@@ -258,6 +373,15 @@ impl fmt::Display for ChainBreak {
                 last_present + 1,
                 self.seq
             ),
+            BreakKind::NotOpened => write!(
+                f,
+                "{at} is the log's first record but does not open this log (records moved from another log?)"
+            ),
+            BreakKind::AfterClose => write!(f, "{at} follows the record that closed the log"),
+            BreakKind::CompletionWithoutDecision => write!(
+                f,
+                "{at} completes a request whose decision record is not in the log before it"
+            ),
             BreakKind::Appended { recorded_head } => write!(
                 f,
                 "record #{} (id {}) and any after it were not written by the gateway, which last wrote record \
@@ -270,20 +394,81 @@ impl fmt::Display for ChainBreak {
 
 /// Checks stored records in sequence order, one at a time, so a log of any size verifies in
 /// constant memory.
+///
+/// Besides the chain itself it checks a log's shape: the first record opens the log it is in
+/// (for logs with an id), nothing follows the closing record, and every completion record
+/// follows its request's decision record. Decision records still waiting for their completion
+/// at the end are [`ChainVerifier::incomplete`]: requests in flight, or cut off by a crash.
 #[derive(Debug)]
 pub struct ChainVerifier {
     head: ChainHead,
+    /// The log id the first record must open; `None` for the log from before logs had ids.
+    log_id: Option<String>,
+    closed: bool,
+    awaiting_completion: std::collections::HashSet<String>,
 }
 
 impl Default for ChainVerifier {
     fn default() -> Self {
         ChainVerifier {
             head: ChainHead::EMPTY,
+            log_id: None,
+            closed: false,
+            awaiting_completion: std::collections::HashSet::new(),
         }
     }
 }
 
 impl ChainVerifier {
+    /// A verifier for the log `log_id`, whose first record must be its [`LOG_OPEN`] record.
+    pub fn for_log(log_id: &str) -> ChainVerifier {
+        ChainVerifier {
+            log_id: Some(log_id.to_string()),
+            ..ChainVerifier::default()
+        }
+    }
+
+    /// Whether the log's closing record has been seen.
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Requests whose decision record has no completion record (yet), sorted.
+    pub fn incomplete(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.awaiting_completion.iter().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Checks what the record says against the log's shape (opening, closing, phases).
+    fn check_shape(&mut self, seq: u64, record: &AuditRecord) -> Result<(), BreakKind> {
+        if self.closed {
+            return Err(BreakKind::AfterClose);
+        }
+        let action = record.admin.as_ref().map(|a| (a.action.as_str(), a.target.as_str()));
+        if seq == 1
+            && let Some(log_id) = &self.log_id
+            && action != Some((LOG_OPEN, log_id.as_str()))
+        {
+            return Err(BreakKind::NotOpened);
+        }
+        if action.is_some_and(|(name, _)| name == LOG_CLOSE) {
+            self.closed = true;
+        }
+        match record.phase {
+            Phase::Whole => {}
+            Phase::Decision => {
+                self.awaiting_completion.insert(record.id.clone());
+            }
+            Phase::Completion => {
+                if !self.awaiting_completion.remove(&record.id) {
+                    return Err(BreakKind::CompletionWithoutDecision);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the next stored record; the first `Err` is where the chain breaks.
     pub fn check(&mut self, stored: &SealedRecord) -> Result<(), ChainBreak> {
         let fail = |kind| ChainBreak {
@@ -306,6 +491,7 @@ impl ChainVerifier {
         if record.id != stored.id {
             return Err(fail(BreakKind::Edited));
         }
+        self.check_shape(stored.seq, &record).map_err(fail)?;
         self.head = ChainHead {
             seq: stored.seq,
             hash: stored.hash,
@@ -385,6 +571,8 @@ mod tests {
             error_class: None,
             attempts: Vec::new(),
             admin: None,
+            phase: Phase::Whole,
+            replica: None,
         }
     }
 
@@ -496,6 +684,77 @@ mod tests {
         ] {
             assert!(!json.contains(forbidden), "{forbidden} in {json}");
         }
+    }
+
+    fn admin(n: u64, action: &str, target: &str) -> AuditRecord {
+        let action = AdminAction {
+            action: action.into(),
+            target: target.into(),
+            reason: None,
+            actor: "replica-a".into(),
+            details: None,
+        };
+        AuditRecord::admin(format!("adm-{n}"), record(n).time, action, 200)
+    }
+
+    fn verify_log(log_id: &str, records: &[AuditRecord]) -> Result<ChainVerifier, ChainBreak> {
+        let mut head = ChainHead::EMPTY;
+        let mut verifier = ChainVerifier::for_log(log_id);
+        for r in records {
+            verifier.check(&head.seal(r))?;
+        }
+        Ok(verifier)
+    }
+
+    #[test]
+    fn a_log_must_open_with_its_own_id() {
+        let opened = [admin(0, LOG_OPEN, "log-a"), record(1), admin(2, LOG_CLOSE, "log-a")];
+        let verifier = verify_log("log-a", &opened).unwrap();
+        assert!(verifier.closed());
+        let broken = verify_log("log-b", &opened).unwrap_err();
+        assert_eq!((broken.seq, broken.kind), (1, BreakKind::NotOpened));
+        let broken = verify_log("log-a", &[record(1)]).unwrap_err();
+        assert_eq!(broken.kind, BreakKind::NotOpened);
+    }
+
+    #[test]
+    fn nothing_may_follow_the_close() {
+        let records = [admin(0, LOG_OPEN, "l"), admin(1, LOG_CLOSE, "l"), record(2)];
+        let broken = verify_log("l", &records).unwrap_err();
+        assert_eq!((broken.seq, broken.kind), (3, BreakKind::AfterClose));
+    }
+
+    #[test]
+    fn decisions_without_completion_are_reported_and_orphan_completions_break() {
+        let decided = |n| AuditRecord {
+            phase: Phase::Decision,
+            ..record(n)
+        };
+        let records = [
+            admin(0, LOG_OPEN, "l"),
+            decided(1),
+            decided(2),
+            decided(1).into_completion(),
+            record(3),
+        ];
+        let verifier = verify_log("l", &records).unwrap();
+        assert_eq!(verifier.incomplete(), vec!["req-2".to_string()]);
+        let orphan = [admin(0, LOG_OPEN, "l"), decided(5).into_completion()];
+        let broken = verify_log("l", &orphan).unwrap_err();
+        assert_eq!(broken.kind, BreakKind::CompletionWithoutDecision);
+    }
+
+    #[test]
+    fn a_completion_names_no_caller_and_no_facts() {
+        let completion = AuditRecord {
+            phase: Phase::Decision,
+            facts_read: vec!["principal.us_person".into()],
+            ..record(1)
+        }
+        .into_completion();
+        assert_eq!(completion.phase, Phase::Completion);
+        assert!(completion.principal_id.is_none() && completion.facts_read.is_empty());
+        assert_eq!(completion.status, 200);
     }
 
     proptest! {

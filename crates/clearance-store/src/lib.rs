@@ -6,9 +6,10 @@
 //! default; a PostgreSQL backend for multi-replica deployments implements the same trait. This
 //! is the only crate that knows a database driver.
 //!
-//! Nothing here is on the request's hot path: the gateway holds keys and principals in memory
-//! and reloads them when [`Store::change_versions`] moves; audit records reach the store in
-//! batches from a single writer.
+//! The gateway holds keys, principals, kill switches and the active directive set in memory
+//! and reloads them when [`Store::change_versions`] moves. The one store write on a request's
+//! path is its audit record: each replica's writer appends to its own log in batches (group
+//! commit), and a request's answer waits for its decision record's batch to be durable.
 
 mod sqlite;
 
@@ -24,25 +25,28 @@ pub use sqlite::SqliteStore;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store at {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: DriverError },
     #[error("store migration {version} failed: {source}")]
-    Migration {
-        version: usize,
-        source: rusqlite::Error,
-    },
+    Migration { version: usize, source: DriverError },
     #[error("store query failed while {doing}: {source}")]
     Query {
         doing: &'static str,
-        source: rusqlite::Error,
+        source: DriverError,
     },
+    #[error("the store's schema is at migration {found}, newer than this build knows ({known}); upgrade Clearance")]
+    SchemaTooNew { found: usize, known: usize },
+    #[error("the store's schema is at migration {found}, this build needs {known}: run `clearance migrate --config FILE`")]
+    SchemaBehind { found: usize, known: usize },
     #[error("the store holds a value it cannot read ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("store worker stopped: {0}")]
     Worker(String),
 }
+
+/// A database driver's error, whichever backend it came from. Its text never holds a password:
+/// connection strings are not part of driver errors, and the PostgreSQL backend builds its
+/// connection options from parts.
+pub type DriverError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How many principals an import added and how many it replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,12 +80,14 @@ pub struct FactGroups {
     pub groups: Vec<FactGroup>,
 }
 
-/// Counters that move whenever keys or principals change, in this process or another one.
+/// Counters that move whenever keys, principals, kill switches or the active directive set
+/// change, in this process or another one (another replica on the same database).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChangeVersions {
     pub keys: i64,
     pub principals: i64,
     pub model_switches: i64,
+    pub directives: i64,
 }
 
 /// A model's kill switch as an operator last set it. A model without one is enabled.
@@ -97,6 +103,66 @@ pub struct ModelSwitch {
     pub actor: String,
 }
 
+/// One writer's hash chain in the audit trail. Every gateway process opens a log of its own
+/// when it starts and closes it when it stops; the CLI opens a short one per change it
+/// records. Writers never share a chain, so they never wait on each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLog {
+    /// Unique; the log's first record ([`clearance_core::audit::LOG_OPEN`]) names it.
+    pub log_id: String,
+    /// The replica (or `cli`) that writes it.
+    pub replica: String,
+    pub opened_at: DateTime<Utc>,
+    /// Set when the writer closed the log cleanly (after its closing record).
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The head as the writer recorded it with its last batch ([`ChainHead::EMPTY`] before
+    /// any): `verify` compares the log's stored end with it, so records deleted from the end
+    /// are caught, not only gaps.
+    pub recorded_head: ChainHead,
+}
+
+/// The log id of the records written before logs had ids (one chain per store).
+pub const LEGACY_LOG: &str = "legacy";
+
+/// A stored record with the log it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRecord {
+    pub log_id: String,
+    pub record: SealedRecord,
+    /// The record's `time` field as stored (RFC 3339), the order of a merged export.
+    pub time: String,
+}
+
+/// Where a time-ordered read of the whole trail continues: after this record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeCursor {
+    pub time: String,
+    pub log_id: String,
+    pub seq: u64,
+}
+
+/// One file of a directive set, as activated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectiveFile {
+    /// The file name (no directory), e.g. `EXD-2026-06.toml`.
+    pub name: String,
+    pub content: String,
+}
+
+/// A directive set as it was activated: the store is the source of truth for the set every
+/// replica enforces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectiveSet {
+    /// Increases by one with every activation.
+    pub version: i64,
+    /// The compiled set's policy version (the content hash `clearance-policy` gives it).
+    pub policy_version: String,
+    pub files: Vec<DirectiveFile>,
+    pub activated_at: DateTime<Utc>,
+    /// Who activated it: `admin-api`, `cli`, `serve` (from a directive folder).
+    pub actor: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the given principals in one transaction: all or none.
@@ -104,6 +170,8 @@ pub trait Store: Send + Sync + 'static {
         &self,
         principals: &[Principal],
     ) -> Result<ImportSummary, StoreError>;
+    /// Deletes the given principals (and nothing else) in one transaction; how many existed.
+    async fn delete_principals(&self, ids: &[PrincipalId]) -> Result<usize, StoreError>;
     async fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, StoreError>;
     async fn principals(&self) -> Result<Vec<Principal>, StoreError>;
 
@@ -114,25 +182,48 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_key(&self, id: &KeyId, at: DateTime<Utc>) -> Result<bool, StoreError>;
 
     async fn change_versions(&self) -> Result<ChangeVersions, StoreError>;
+    /// Returns when something may have changed (a notification from another process), or
+    /// after `at_most`, whichever comes first. Backends without notifications just wait;
+    /// callers re-read [`Store::change_versions`] either way, so a missed notification costs
+    /// at most one `at_most`.
+    async fn wait_for_change(&self, at_most: std::time::Duration) {
+        tokio::time::sleep(at_most).await;
+    }
 
-    /// The last stored record's sequence number and hash: where the writer continues the chain.
-    async fn audit_head(&self) -> Result<ChainHead, StoreError>;
-    /// The head as the writer recorded it with its last batch ([`ChainHead::EMPTY`] before any).
-    /// Differs from [`Store::audit_head`] only if records were deleted from, or added to, the end.
-    async fn audit_recorded_head(&self) -> Result<ChainHead, StoreError>;
-    /// Appends sealed records and records the new head, in one transaction.
-    async fn append_audit(&self, batch: &[SealedRecord]) -> Result<(), StoreError>;
-    /// Up to `limit` records with `seq > after_seq`, in sequence order.
+    /// Registers a new, empty log.
+    async fn open_log(
+        &self,
+        log_id: &str,
+        replica: &str,
+        opened_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Appends sealed records to `log_id` and records its new head, in one durable
+    /// transaction: when this returns `Ok`, the records survive a crash of this process and
+    /// of the machine (SQLite `synchronous = FULL`; PostgreSQL synchronous commit).
+    async fn append_audit(&self, log_id: &str, batch: &[SealedRecord]) -> Result<(), StoreError>;
+    /// Marks the log closed (its closing record is already appended).
+    async fn close_log(&self, log_id: &str, closed_at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Every log, oldest first.
+    async fn audit_logs(&self) -> Result<Vec<AuditLog>, StoreError>;
+    /// Up to `limit` records of `log_id` with `seq > after_seq`, in sequence order.
     async fn audit_page(
         &self,
+        log_id: &str,
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<SealedRecord>, StoreError>;
+    /// Up to `limit` records of every log after `after`, ordered by (time, log id, seq): the
+    /// trail merged in time order.
+    async fn audit_page_by_time(
+        &self,
+        after: Option<&TimeCursor>,
+        limit: usize,
+    ) -> Result<Vec<LoggedRecord>, StoreError>;
     /// Records at or after `since` (to the whole second) that name a principal and a requested
     /// model, counted, and those for `models` (every model when `None`) grouped by principal,
     /// requested model and recorded facts. Records without a principal or a model (refused
-    /// before authentication or before the body was read) are left out: no decision was made
-    /// for them.
+    /// before authentication or before the body was read, and completion records) are left
+    /// out: no decision was made in them.
     async fn audit_fact_groups(
         &self,
         since: DateTime<Utc>,
@@ -146,42 +237,98 @@ pub trait Store: Send + Sync + 'static {
     async fn set_model_switch(&self, switch: &ModelSwitch) -> Result<(), StoreError>;
     /// Every switch change ever made to `model`, oldest first.
     async fn model_switch_history(&self, model: &str) -> Result<Vec<ModelSwitch>, StoreError>;
+
+    /// Stores a directive set as the new active one and returns its version (the previous
+    /// active version + 1), bumping the `directives` change version, in one transaction.
+    /// `set.version` is ignored.
+    async fn activate_directive_set(&self, set: &DirectiveSet) -> Result<i64, StoreError>;
+    /// The active directive set (the highest version), if any was ever activated.
+    async fn active_directive_set(&self) -> Result<Option<DirectiveSet>, StoreError>;
+    /// Every directive set ever activated, oldest first.
+    async fn directive_sets(&self) -> Result<Vec<DirectiveSet>, StoreError>;
 }
 
-/// The outcome of checking the whole audit chain.
+/// The outcome of checking one log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainReport {
+pub struct LogReport {
+    pub log: AuditLog,
     /// Records that verified before the first break (all of them when `broken` is `None`).
     pub verified: ChainHead,
     pub broken: Option<clearance_core::audit::ChainBreak>,
+    /// Whether the log ends with its closing record.
+    pub closed: bool,
+    /// Requests with a decision record and no completion record: in flight in a running
+    /// replica, or cut off when the replica stopped without closing its log (a crash).
+    pub incomplete: Vec<String>,
 }
 
-/// Reads the whole audit log in sequence order, a page at a time (constant memory), and
-/// checks the hash chain; stops at the first break.
-pub async fn verify_audit_chain(store: &dyn Store) -> Result<ChainReport, StoreError> {
+/// The outcome of checking every log of the trail.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrailReport {
+    pub logs: Vec<LogReport>,
+}
+
+impl TrailReport {
+    pub fn ok(&self) -> bool {
+        self.logs.iter().all(|l| l.broken.is_none())
+    }
+
+    pub fn records(&self) -> u64 {
+        self.logs.iter().map(|l| l.verified.seq).sum()
+    }
+}
+
+/// Reads every log in sequence order, a page at a time (constant memory per log), and checks
+/// its hash chain, its shape (opened by its own record, nothing after its close, completions
+/// after decisions) and its end against the head its writer recorded.
+pub async fn verify_audit_trail(store: &dyn Store) -> Result<TrailReport, StoreError> {
+    let mut report = TrailReport::default();
+    for log in store.audit_logs().await? {
+        report.logs.push(verify_audit_log(store, log).await?);
+    }
+    Ok(report)
+}
+
+async fn verify_audit_log(store: &dyn Store, log: AuditLog) -> Result<LogReport, StoreError> {
     const PAGE: usize = 10_000;
-    let mut verifier = clearance_core::audit::ChainVerifier::default();
+    let mut verifier = if log.log_id == LEGACY_LOG {
+        clearance_core::audit::ChainVerifier::default()
+    } else {
+        clearance_core::audit::ChainVerifier::for_log(&log.log_id)
+    };
     let mut after = 0;
     let mut last_id = String::new();
-    loop {
-        let page = store.audit_page(after, PAGE).await?;
+    let mut broken = None;
+    'pages: loop {
+        let page = store.audit_page(&log.log_id, after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         last_id.clone_from(&last.id);
         for record in &page {
-            if let Err(broken) = verifier.check(record) {
-                return Ok(ChainReport {
-                    verified: verifier.head(),
-                    broken: Some(broken),
-                });
+            if let Err(b) = verifier.check(record) {
+                broken = Some(b);
+                break 'pages;
             }
         }
     }
-    let recorded = store.audit_recorded_head().await?;
-    let broken = verifier.finish(recorded, &last_id).err();
-    Ok(ChainReport {
+    if broken.is_none() {
+        broken = verifier.finish(log.recorded_head, &last_id).err();
+    }
+    if broken.is_none() && log.closed_at.is_some() && log.log_id != LEGACY_LOG && !verifier.closed() {
+        broken = Some(clearance_core::audit::ChainBreak {
+            seq: verifier.head().seq,
+            id: last_id,
+            kind: clearance_core::audit::BreakKind::Truncated {
+                last_present: verifier.head().seq,
+            },
+        });
+    }
+    Ok(LogReport {
         verified: verifier.head(),
+        closed: verifier.closed(),
+        incomplete: verifier.incomplete(),
         broken,
+        log,
     })
 }
 

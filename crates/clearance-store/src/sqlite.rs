@@ -1,9 +1,11 @@
 //! The embedded SQLite backend: one file, WAL mode, one connection behind a mutex, queries run
 //! on tokio's blocking pool so they never stall the async workers.
 //!
-//! Durability: `synchronous = NORMAL` in WAL mode syncs at checkpoints rather than per commit;
-//! the audit writer commits in batches, so a crash can lose at most the last unsynced batch of
-//! the OS's page cache, never corrupt the chain.
+//! Durability: `synchronous = FULL` in WAL mode: every commit is fsynced before it returns, so
+//! a record the store acknowledged survives a crash of the process or the machine. The audit
+//! writer commits many requests' records in one transaction (group commit), so the fsync is
+//! paid per batch, not per request. Audit appends have a connection of their own, so a long
+//! read (an impact preview's scan) never holds up a commit a request is waiting for.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -18,7 +20,10 @@ use clearance_core::principal::{Principal, PrincipalId};
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxBuildHasher;
 
-use crate::{ChangeVersions, FactGroup, FactGroups, ImportSummary, ModelSwitch, Store, StoreError};
+use crate::{
+    AuditLog, ChangeVersions, DirectiveFile, DirectiveSet, FactGroup, FactGroups, ImportSummary,
+    LoggedRecord, ModelSwitch, Store, StoreError, TimeCursor,
+};
 
 /// Migrations in order; the database's `user_version` says how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -27,35 +32,45 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_audit_facts.sql"),
     include_str!("../migrations/sqlite/0004_model_switches.sql"),
     include_str!("../migrations/sqlite/0005_model_switch_version.sql"),
+    include_str!("../migrations/sqlite/0006_logs_and_directive_sets.sql"),
 ];
 
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// The audit writer's own connection.
+    audit_conn: Arc<Mutex<Connection>>,
 }
 
 fn query(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Query { doing, source }
+    move |source| StoreError::Query {
+        doing,
+        source: source.into(),
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        let open_err = |source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut conn = Connection::open(path).map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
+        let mut conn = connect(path)?;
         migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            audit_conn: Arc::new(Mutex::new(connect(path)?)),
         })
+    }
+
+    /// How many migrations the database at `path` has run, and how many this build knows,
+    /// without running any.
+    pub fn schema_version(path: &Path) -> Result<(usize, usize), StoreError> {
+        let conn = connect(path)?;
+        let applied: usize = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|source| StoreError::Migration {
+                version: 0,
+                source: source.into(),
+            })?;
+        Ok((applied, MIGRATIONS.len()))
     }
 
     /// Runs `work` with the connection on the blocking pool.
@@ -64,7 +79,23 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        Self::on_blocking_pool(Arc::clone(&self.conn), work).await
+    }
+
+    /// Runs `work` with the audit writer's connection on the blocking pool.
+    async fn with_audit_conn<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        Self::on_blocking_pool(Arc::clone(&self.audit_conn), work).await
+    }
+
+    async fn on_blocking_pool<T, F>(conn: Arc<Mutex<Connection>>, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         tokio::task::spawn_blocking(move || {
             let mut guard = conn
                 .lock()
@@ -76,13 +107,42 @@ impl SqliteStore {
     }
 }
 
+/// A connection in WAL mode with full durability; a locked database is waited on for up to
+/// five seconds before a statement fails (the audit writer then retries).
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let open_err = |source: rusqlite::Error| StoreError::Open {
+        path: path.display().to_string(),
+        source: source.into(),
+    };
+    let conn = Connection::open(path).map_err(open_err)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(open_err)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(open_err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(open_err)?;
+    Ok(conn)
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let applied: usize = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|source| StoreError::Migration { version: 0, source })?;
+        .map_err(|source| StoreError::Migration {
+            version: 0,
+            source: source.into(),
+        })?;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::SchemaTooNew {
+            found: applied,
+            known: MIGRATIONS.len(),
+        });
+    }
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         let version = index + 1;
-        let fail = |source| StoreError::Migration { version, source };
+        let fail = |source: rusqlite::Error| StoreError::Migration {
+            version,
+            source: source.into(),
+        };
         let tx = conn.transaction().map_err(fail)?;
         tx.execute_batch(sql).map_err(fail)?;
         tx.pragma_update(None, "user_version", version)
@@ -317,6 +377,26 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn delete_principals(&self, ids: &[PrincipalId]) -> Result<usize, StoreError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(query("starting a principal deletion"))?;
+            let mut deleted = 0;
+            {
+                let mut delete = tx
+                    .prepare("DELETE FROM principals WHERE id = ?1")
+                    .map_err(query("preparing a principal deletion"))?;
+                for id in &ids {
+                    deleted += delete.execute([id]).map_err(query("deleting principals"))?;
+                }
+            }
+            bump_version(&tx, "principals")?;
+            tx.commit().map_err(query("committing a principal deletion"))?;
+            Ok(deleted)
+        })
+        .await
+    }
+
     async fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, StoreError> {
         let id = id.to_string();
         self.with_conn(move |conn| {
@@ -413,6 +493,7 @@ impl Store for SqliteStore {
                     (kind, v) if kind == "keys" => versions.keys = v,
                     (kind, v) if kind == "principals" => versions.principals = v,
                     (kind, v) if kind == "model_switches" => versions.model_switches = v,
+                    (kind, v) if kind == "directives" => versions.directives = v,
                     _ => {}
                 }
             }
@@ -421,86 +502,174 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn audit_recorded_head(&self) -> Result<ChainHead, StoreError> {
-        self.with_conn(|conn| {
-            let row: Option<(i64, String)> = conn
-                .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .map_err(query("reading the recorded audit head"))?;
-            row.map_or(Ok(ChainHead::EMPTY), |(seq, hash)| {
-                head_from_row(seq, &hash)
-            })
+    async fn open_log(
+        &self,
+        log_id: &str,
+        replica: &str,
+        opened_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (log_id, replica) = (log_id.to_string(), replica.to_string());
+        self.with_audit_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO audit_logs (log_id, replica, opened_at) VALUES (?1, ?2, ?3)",
+                params![log_id, replica, opened_at.to_rfc3339()],
+            )
+            .map_err(query("opening an audit log"))?;
+            Ok(())
         })
         .await
     }
 
-    async fn audit_head(&self) -> Result<ChainHead, StoreError> {
-        self.with_conn(|conn| {
-            let row: Option<(i64, String)> = conn
-                .query_row(
-                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(query("reading the audit head"))?;
-            row.map_or(Ok(ChainHead::EMPTY), |(seq, hash)| {
-                head_from_row(seq, &hash)
-            })
-        })
-        .await
-    }
-
-    async fn append_audit(&self, batch: &[SealedRecord]) -> Result<(), StoreError> {
+    async fn append_audit(&self, log_id: &str, batch: &[SealedRecord]) -> Result<(), StoreError> {
         let batch = batch.to_vec();
-        self.with_conn(move |conn| {
+        let log_id = log_id.to_string();
+        self.with_audit_conn(move |conn| {
             let tx = conn.transaction().map_err(query("starting an audit batch"))?;
             {
                 // The query columns are derived from the hashed JSON by SQLite itself, so they
                 // can never disagree with it at write time.
                 let mut insert = tx
                     .prepare_cached(
-                        "INSERT INTO audit (seq, id, prev_hash, hash, record, time, principal_id, requested_model, facts)
-                         VALUES (?1, ?2, ?3, ?4, ?5, json_extract(?5, '$.time'), json_extract(?5, '$.principal_id'),
-                                 json_extract(?5, '$.requested_model'), json_extract(?5, '$.facts'))",
+                        "INSERT INTO audit (log_id, seq, id, prev_hash, hash, record, time, principal_id, requested_model, facts, phase)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, json_extract(?6, '$.time'), json_extract(?6, '$.principal_id'),
+                                 json_extract(?6, '$.requested_model'), json_extract(?6, '$.facts'), json_extract(?6, '$.phase'))",
                     )
                     .map_err(query("preparing an audit insert"))?;
                 for r in &batch {
                     insert
-                        .execute(params![r.seq as i64, r.id, r.prev_hash.to_hex(), r.hash.to_hex(), r.record_json])
+                        .execute(params![log_id, r.seq as i64, r.id, r.prev_hash.to_hex(), r.hash.to_hex(), r.record_json])
                         .map_err(query("appending audit records"))?;
                 }
             }
             if let Some(last) = batch.last() {
-                tx.execute(
-                    "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
-                     ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                    params![last.seq as i64, last.hash.to_hex()],
-                )
-                .map_err(query("recording the audit head"))?;
+                let updated = tx
+                    .execute(
+                        "UPDATE audit_logs SET head_seq = ?2, head_hash = ?3 WHERE log_id = ?1",
+                        params![log_id, last.seq as i64, last.hash.to_hex()],
+                    )
+                    .map_err(query("recording the audit head"))?;
+                if updated != 1 {
+                    return Err(StoreError::Corrupt {
+                        what: "audit log",
+                        detail: format!("no open log `{log_id}` to append to"),
+                    });
+                }
             }
             tx.commit().map_err(query("committing an audit batch"))
         })
         .await
     }
 
+    async fn close_log(&self, log_id: &str, closed_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let log_id = log_id.to_string();
+        self.with_audit_conn(move |conn| {
+            conn.execute(
+                "UPDATE audit_logs SET closed_at = ?2 WHERE log_id = ?1",
+                params![log_id, closed_at.to_rfc3339()],
+            )
+            .map_err(query("closing an audit log"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_logs(&self) -> Result<Vec<AuditLog>, StoreError> {
+        self.with_conn(|conn| {
+            let doing = "listing audit logs";
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT log_id, replica, opened_at, closed_at, head_seq, head_hash FROM audit_logs
+                     ORDER BY opened_at, log_id",
+                )
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                    ))
+                })
+                .map_err(query(doing))?;
+            rows.map(|row| {
+                let (log_id, replica, opened, closed, seq, hash) = row.map_err(query(doing))?;
+                Ok(AuditLog {
+                    log_id,
+                    replica,
+                    opened_at: time_from_text(&opened)?,
+                    closed_at: closed.as_deref().map(time_from_text).transpose()?,
+                    recorded_head: head_from_row(seq, &hash)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
     async fn audit_page(
         &self,
+        log_id: &str,
         after_seq: u64,
         limit: usize,
     ) -> Result<Vec<SealedRecord>, StoreError> {
+        let log_id = log_id.to_string();
         self.with_conn(move |conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT seq, id, prev_hash, hash, record FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                .prepare_cached(
+                    "SELECT seq, id, prev_hash, hash, record FROM audit WHERE log_id = ?1 AND seq > ?2
+                     ORDER BY seq LIMIT ?3",
+                )
                 .map_err(query("reading audit records"))?;
             let rows = stmt
-                .query_map(params![after_seq as i64, limit as i64], |r| {
+                .query_map(params![log_id, after_seq as i64, limit as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })
                 .map_err(query("reading audit records"))?;
             rows.map(|r| sealed_from_row(r.map_err(query("reading audit records"))?)).collect()
+        })
+        .await
+    }
+
+    async fn audit_page_by_time(
+        &self,
+        after: Option<&TimeCursor>,
+        limit: usize,
+    ) -> Result<Vec<LoggedRecord>, StoreError> {
+        let after = after.cloned();
+        self.with_conn(move |conn| {
+            let doing = "reading audit records in time order";
+            let (time, log_id, seq) = match after {
+                Some(c) => (c.time, c.log_id, c.seq as i64),
+                None => (String::new(), String::new(), -1),
+            };
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, id, prev_hash, hash, record, log_id, coalesce(time, '') FROM audit
+                     WHERE (coalesce(time, ''), log_id, seq) > (?1, ?2, ?3)
+                     ORDER BY coalesce(time, ''), log_id, seq LIMIT ?4",
+                )
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map(params![time, log_id, seq, limit as i64], |r| {
+                    Ok((
+                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                })
+                .map_err(query(doing))?;
+            rows.map(|r| {
+                let (row, log_id, time) = r.map_err(query(doing))?;
+                Ok(LoggedRecord {
+                    log_id,
+                    record: sealed_from_row(row)?,
+                    time,
+                })
+            })
+            .collect()
         })
         .await
     }
@@ -581,6 +750,84 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn activate_directive_set(&self, set: &DirectiveSet) -> Result<i64, StoreError> {
+        let set = set.clone();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(query("starting a directive set activation"))?;
+            let version: i64 = tx
+                .query_row("SELECT coalesce(max(version), 0) + 1 FROM directive_sets", [], |r| r.get(0))
+                .map_err(query("numbering a directive set"))?;
+            tx.execute(
+                "INSERT INTO directive_sets (version, policy_version, activated_at, actor) VALUES (?1, ?2, ?3, ?4)",
+                params![version, set.policy_version, set.activated_at.to_rfc3339(), set.actor],
+            )
+            .map_err(query("storing a directive set"))?;
+            for file in &set.files {
+                tx.execute(
+                    "INSERT INTO directive_set_files (version, name, content) VALUES (?1, ?2, ?3)",
+                    params![version, file.name, file.content],
+                )
+                .map_err(query("storing a directive file"))?;
+            }
+            bump_version(&tx, "directives")?;
+            tx.commit().map_err(query("committing a directive set activation"))?;
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn active_directive_set(&self) -> Result<Option<DirectiveSet>, StoreError> {
+        self.with_conn(|conn| {
+            let latest: Option<i64> = conn
+                .query_row("SELECT max(version) FROM directive_sets", [], |r| r.get(0))
+                .map_err(query("reading the active directive set"))?;
+            latest.map(|v| directive_set(conn, v)).transpose()
+        })
+        .await
+    }
+
+    async fn directive_sets(&self) -> Result<Vec<DirectiveSet>, StoreError> {
+        self.with_conn(|conn| {
+            let doing = "listing directive sets";
+            let versions: Vec<i64> = {
+                let mut stmt = conn
+                    .prepare("SELECT version FROM directive_sets ORDER BY version")
+                    .map_err(query(doing))?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(query(doing))?;
+                rows.collect::<Result<_, _>>().map_err(query(doing))?
+            };
+            versions.into_iter().map(|v| directive_set(conn, v)).collect()
+        })
+        .await
+    }
+}
+
+/// Directive set `version` with its files, by name.
+fn directive_set(conn: &Connection, version: i64) -> Result<DirectiveSet, StoreError> {
+    let doing = "reading a directive set";
+    let (policy_version, activated_at, actor): (String, String, String) = conn
+        .query_row(
+            "SELECT policy_version, activated_at, actor FROM directive_sets WHERE version = ?1",
+            [version],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(query(doing))?;
+    let mut stmt = conn
+        .prepare_cached("SELECT name, content FROM directive_set_files WHERE version = ?1 ORDER BY name")
+        .map_err(query(doing))?;
+    let files = stmt
+        .query_map([version], |r| Ok(DirectiveFile { name: r.get(0)?, content: r.get(1)? }))
+        .map_err(query(doing))?
+        .collect::<Result<_, _>>()
+        .map_err(query(doing))?;
+    Ok(DirectiveSet {
+        version,
+        policy_version,
+        files,
+        activated_at: time_from_text(&activated_at)?,
+        actor,
+    })
 }
 
 /// How much of the database file a scan maps (the whole file, up to this size).
@@ -596,7 +843,7 @@ fn group_recorded_facts(
     // buffer to the next as they grow.
     let upper_bound: i64 = conn
         .query_row(
-            "SELECT coalesce(max(seq) - (SELECT min(seq) FROM audit WHERE time >= ?1) + 1, 0)
+            "SELECT coalesce(max(pos) - (SELECT min(pos) FROM audit WHERE time >= ?1) + 1, 0)
              FROM audit",
             [since],
             |r| r.get(0),
@@ -615,7 +862,7 @@ fn group_recorded_facts(
     let mut stmt = conn
         .prepare_cached(
             "SELECT principal_id, requested_model, facts, time FROM audit
-             WHERE seq >= (SELECT min(seq) FROM audit WHERE time >= ?1) AND +time >= ?1
+             WHERE pos >= (SELECT min(pos) FROM audit WHERE time >= ?1) AND +time >= ?1
                AND principal_id IS NOT NULL AND requested_model IS NOT NULL",
         )
         .map_err(query("reading recorded facts"))?;
