@@ -5,13 +5,23 @@
 //! facts (`citizenships`, `permanent_residency`, `roles`) are `;`-separated in CSV and either
 //! arrays or `;`-separated strings in JSONL. `us_person` is not an accepted column: it is
 //! derived, and a file that tries to set it is refused rather than silently ignored.
+//!
+//! Every fact is capped ([`crate::limits`]): the facts are copied into every audit record, so a
+//! row over a cap (a 1 MB `org`, a hundred roles, an id such as `../../q8`) is a bad row like
+//! any other. In JSONL a field of the wrong JSON type (a number for `org`, an object for
+//! `roles`) is reported by name; `null` means the fact is not given.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::Value;
 
 use crate::country::CountryCode;
+use crate::limits::{
+    self, MAX_COUNTRIES, MAX_NAME_CHARS, MAX_ORG_CHARS, MAX_ROLE_CHARS, MAX_ROLES,
+};
 use crate::principal::{Principal, PrincipalId};
 
 /// The columns a principal file may have; `id` is the only required one.
@@ -65,11 +75,11 @@ impl ImportFormat {
 pub fn parse_principals(text: &str, format: ImportFormat) -> Result<Vec<Principal>, Vec<RowError>> {
     // Spreadsheet exports often start with a UTF-8 byte-order mark; it is not part of a column.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let rows = match format {
-        ImportFormat::Csv => csv_rows(text),
+    // Rows that cannot be read at all are reported beside the rows whose facts are bad.
+    let (rows, mut errors) = match format {
+        ImportFormat::Csv => csv_rows(text)?,
         ImportFormat::Jsonl => jsonl_rows(text),
-    }?;
-    let mut errors = Vec::new();
+    };
     let mut principals = Vec::with_capacity(rows.len());
     let mut first_line_of: HashMap<PrincipalId, u64> = HashMap::new();
     for (line, raw) in rows {
@@ -94,36 +104,33 @@ pub fn parse_principals(text: &str, format: ImportFormat) -> Result<Vec<Principa
     if errors.is_empty() {
         Ok(principals)
     } else {
+        errors.sort_by_key(|e| e.line);
         Err(errors)
     }
 }
 
+/// Rows read, each with its line, and the rows that could not be read.
+type Rows = (Vec<(u64, RawPrincipal)>, Vec<RowError>);
+
 /// A row as written, before any fact is checked.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct RawPrincipal {
-    id: String,
-    #[serde(default)]
+    /// `None` only when the row did not give one (JSONL), already among `problems`.
+    id: Option<String>,
     name: Option<String>,
-    #[serde(default)]
     citizenships: ListField,
-    #[serde(default)]
     permanent_residency: ListField,
-    #[serde(default)]
     protected_individual: Option<BoolField>,
-    #[serde(default)]
     residence: Option<String>,
-    #[serde(default)]
     org: Option<String>,
-    #[serde(default)]
     employee: Option<BoolField>,
-    #[serde(default)]
     roles: ListField,
+    /// Problems found while reading the row (JSONL: unknown, repeated or mistyped fields).
+    problems: Vec<String>,
 }
 
 /// A list fact: a JSON array, or a `;`-separated string as HR exports write it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Default)]
 enum ListField {
     #[default]
     Empty,
@@ -147,8 +154,7 @@ impl ListField {
 }
 
 /// A yes/no fact: a JSON bool or one of the words HR exports use.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 enum BoolField {
     Bool(bool),
     Text(String),
@@ -162,7 +168,8 @@ impl BoolField {
                 "true" | "yes" | "y" | "1" => Ok(true),
                 "false" | "no" | "n" | "0" | "" => Ok(false),
                 other => Err(format!(
-                    "{column}: `{other}` is not a yes/no value (use true or false)"
+                    "{column}: {} is not a yes/no value (use true or false)",
+                    shown(other)
                 )),
             },
         }
@@ -172,10 +179,20 @@ impl BoolField {
 impl RawPrincipal {
     /// Checks every fact of the row and reports all of its problems in one message.
     fn into_principal(self) -> Result<Principal, String> {
-        let mut problems = Vec::new();
-        let id = PrincipalId::try_from(self.id.clone())
-            .map_err(|e| problems.push(format!("id: {e}")))
-            .ok();
+        let mut problems = self.problems;
+        let id = match self.id {
+            Some(text) => principal_id(&text, &mut problems),
+            None => {
+                if problems.is_empty() {
+                    problems.push("missing field `id`".into());
+                }
+                None
+            }
+        };
+        let name = non_empty(self.name);
+        if let Some(name) = &name {
+            text_fact("name", name, MAX_NAME_CHARS, &mut problems);
+        }
         let citizenships = countries("citizenships", &self.citizenships.items(), &mut problems);
         let permanent_residency = countries(
             "permanent_residency",
@@ -189,18 +206,23 @@ impl RawPrincipal {
             self.protected_individual,
             &mut problems,
         );
+        let org = non_empty(self.org);
+        if let Some(org) = &org {
+            text_fact("org", org, MAX_ORG_CHARS, &mut problems);
+        }
         let employee = flag("employee", self.employee, &mut problems);
+        let roles = roles(self.roles.items(), &mut problems);
         match id {
             Some(id) if problems.is_empty() => Ok(Principal {
-                name: non_empty(self.name).unwrap_or_else(|| id.to_string()),
+                name: name.unwrap_or_else(|| id.to_string()),
                 id,
                 citizenships,
                 permanent_residency,
                 protected_individual,
                 residence,
-                org: non_empty(self.org),
+                org,
                 employee,
-                roles: self.roles.items().into_iter().collect(),
+                roles,
             }),
             _ => Err(problems.join("; ")),
         }
@@ -211,13 +233,118 @@ fn non_empty(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
+/// A value as a message shows it: in backticks, escaped, and cut short when long, so a
+/// megabyte-long cell does not become a megabyte-long error.
+fn shown(text: &str) -> String {
+    const SHOWN_CHARS: usize = 32;
+    let count = text.chars().count();
+    if count <= SHOWN_CHARS {
+        format!("`{}`", text.escape_debug())
+    } else {
+        let start: String = text.chars().take(SHOWN_CHARS).collect();
+        format!("`{}…` ({count} characters)", start.escape_debug())
+    }
+}
+
+/// Lists names for a message, at most a few of them.
+fn shown_list(names: &[String]) -> String {
+    const SHOWN_NAMES: usize = 5;
+    let mut text = names
+        .iter()
+        .take(SHOWN_NAMES)
+        .map(|n| shown(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN_NAMES {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN_NAMES));
+    }
+    text
+}
+
+fn principal_id(text: &str, problems: &mut Vec<String>) -> Option<PrincipalId> {
+    let trimmed = text.trim();
+    if let Some(problem) = limits::principal_id_problem(trimmed) {
+        problems.push(format!("id: {problem}"));
+        return None;
+    }
+    PrincipalId::try_from(trimmed.to_string())
+        .map_err(|e| problems.push(format!("id: {e}")))
+        .ok()
+}
+
+/// A text fact's length cap, and no control characters.
+fn text_fact(column: &str, text: &str, max_chars: usize, problems: &mut Vec<String>) {
+    let len = text.chars().count();
+    if len > max_chars {
+        problems.push(format!(
+            "{column}: {len} characters, more than the {max_chars} allowed"
+        ));
+    } else if let Some(c) = text.chars().find(|c| c.is_control()) {
+        problems.push(format!(
+            "{column}: contains {} (control characters are not allowed)",
+            limits::describe_char(c)
+        ));
+    }
+}
+
+fn roles(items: Vec<String>, problems: &mut Vec<String>) -> BTreeSet<String> {
+    let over: Vec<(usize, usize)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, role)| (i + 1, role.chars().count()))
+        .filter(|(_, len)| *len > MAX_ROLE_CHARS)
+        .collect();
+    if let Some((entry, len)) = over.first() {
+        let more = match over.len() - 1 {
+            0 => String::new(),
+            n => format!(" ({n} more over it)"),
+        };
+        problems.push(format!(
+            "roles: entry {entry} is {len} characters, more than the {MAX_ROLE_CHARS} allowed{more}"
+        ));
+    }
+    let control = items
+        .iter()
+        .enumerate()
+        .find_map(|(i, role)| role.chars().find(|c| c.is_control()).map(|c| (i + 1, c)));
+    if let Some((entry, c)) = control {
+        problems.push(format!(
+            "roles: entry {entry} contains {} (control characters are not allowed)",
+            limits::describe_char(c)
+        ));
+    }
+    let roles: BTreeSet<String> = items.into_iter().collect();
+    if roles.len() > MAX_ROLES {
+        problems.push(format!(
+            "roles: {} roles, more than the {MAX_ROLES} allowed",
+            roles.len()
+        ));
+    }
+    roles
+}
+
 fn country(column: &str, text: &str, problems: &mut Vec<String>) -> Option<CountryCode> {
     text.parse()
-        .map_err(|e| problems.push(format!("{column}: {e}")))
+        .map_err(|_| {
+            problems.push(format!(
+                "{column}: {} is not an ISO 3166-1 alpha-2 country code",
+                shown(text)
+            ))
+        })
         .ok()
 }
 
 fn countries(column: &str, items: &[String], problems: &mut Vec<String>) -> BTreeSet<CountryCode> {
+    // Counted as stored (a set; codes are case-insensitive) before each is checked, so an
+    // over-long list is one problem rather than one per entry.
+    let distinct: BTreeSet<String> = items.iter().map(|i| i.to_ascii_uppercase()).collect();
+    if distinct.len() > MAX_COUNTRIES {
+        problems.push(format!(
+            "{column}: {} countries, more than the {MAX_COUNTRIES} allowed",
+            distinct.len()
+        ));
+        return BTreeSet::new();
+    }
     items
         .iter()
         .filter_map(|item| country(column, item, problems))
@@ -234,7 +361,8 @@ fn flag(column: &str, field: Option<BoolField>, problems: &mut Vec<String>) -> b
     }
 }
 
-fn csv_rows(text: &str) -> Result<Vec<(u64, RawPrincipal)>, Vec<RowError>> {
+/// `Err` when the header row is bad: then no row can be read.
+fn csv_rows(text: &str) -> Result<Rows, Vec<RowError>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -266,11 +394,7 @@ fn csv_rows(text: &str) -> Result<Vec<(u64, RawPrincipal)>, Vec<RowError>> {
             }
         }
     }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    }
+    Ok((rows, errors))
 }
 
 fn check_csv_header(headers: &csv::StringRecord) -> Result<(), Vec<RowError>> {
@@ -280,7 +404,8 @@ fn check_csv_header(headers: &csv::StringRecord) -> Result<(), Vec<RowError>> {
         .map(|h| RowError {
             line: 1,
             message: format!(
-                "unknown column `{h}` (expected some of: {})",
+                "unknown column {} (expected some of: {})",
+                shown(h),
                 COLUMNS.join(", ")
             ),
         })
@@ -303,7 +428,7 @@ fn csv_record_to_raw(headers: &csv::StringRecord, record: &csv::StringRecord) ->
     for (column, value) in headers.iter().zip(record.iter()) {
         let value = value.to_string();
         match column {
-            "id" => raw.id = value,
+            "id" => raw.id = Some(value),
             "name" => raw.name = Some(value),
             "citizenships" => raw.citizenships = ListField::Joined(value),
             "permanent_residency" => raw.permanent_residency = ListField::Joined(value),
@@ -329,7 +454,7 @@ fn csv_error_message(error: &csv::Error) -> String {
     }
 }
 
-fn jsonl_rows(text: &str) -> Result<Vec<(u64, RawPrincipal)>, Vec<RowError>> {
+fn jsonl_rows(text: &str) -> Rows {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -337,31 +462,184 @@ fn jsonl_rows(text: &str) -> Result<Vec<(u64, RawPrincipal)>, Vec<RowError>> {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<RawPrincipal>(line) {
-            Ok(raw) => rows.push((line_no, raw)),
+        match serde_json::from_str::<JsonObject>(line) {
+            Ok(object) => rows.push((line_no, json_object_to_raw(object))),
             Err(e) => errors.push(RowError {
                 line: line_no,
                 message: jsonl_error_message(&e),
             }),
         }
     }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    }
+    (rows, errors)
 }
 
 fn jsonl_error_message(error: &serde_json::Error) -> String {
     let text = error.to_string();
     // serde_json appends "at line 1 column N"; the line is ours to state.
-    let text = text.split(" at line ").next().unwrap_or(&text).to_string();
-    if text.starts_with("unknown field `us_person`") {
-        format!(
-            "{text}; us_person is derived from citizenships, permanent_residency and protected_individual"
-        )
-    } else {
-        text
+    text.split(" at line ").next().unwrap_or(&text).to_string()
+}
+
+/// A JSONL line's object, its fields in order, a repeated one kept so it can be reported.
+struct JsonObject(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> Visitor<'de> for ObjectVisitor {
+            type Value = JsonObject;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object of one principal's facts")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonObject, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(field) = map.next_entry::<String, Value>()? {
+                    fields.push(field);
+                }
+                Ok(JsonObject(fields))
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// What a message calls a JSON value's type.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn json_object_to_raw(JsonObject(fields): JsonObject) -> RawPrincipal {
+    let mut raw = RawPrincipal::default();
+    let mut seen = BTreeSet::new();
+    let mut unknown = Vec::new();
+    let mut repeated = Vec::new();
+    let mut problems = Vec::new();
+    for (field, value) in fields {
+        if !COLUMNS.contains(&field.as_str()) {
+            unknown.push(field);
+            continue;
+        }
+        if !seen.insert(field.clone()) {
+            repeated.push(field);
+            continue;
+        }
+        let column = field.as_str();
+        match column {
+            "id" => match value {
+                Value::String(text) => raw.id = Some(text),
+                other => problems.push(format!(
+                    "id: expected a string, found {}",
+                    json_type(&other)
+                )),
+            },
+            "name" => raw.name = json_text(column, value, &mut problems),
+            "residence" => raw.residence = json_text(column, value, &mut problems),
+            "org" => raw.org = json_text(column, value, &mut problems),
+            "citizenships" => raw.citizenships = json_list(column, value, &mut problems),
+            "permanent_residency" => {
+                raw.permanent_residency = json_list(column, value, &mut problems);
+            }
+            "roles" => raw.roles = json_list(column, value, &mut problems),
+            "protected_individual" => {
+                raw.protected_individual = json_flag(column, value, &mut problems);
+            }
+            "employee" => raw.employee = json_flag(column, value, &mut problems),
+            _ => {}
+        }
+    }
+    if !seen.contains("id") {
+        problems.insert(0, "missing field `id`".into());
+    }
+    if !unknown.is_empty() {
+        let mut message = format!(
+            "unknown field{} {} (expected some of: {})",
+            if unknown.len() == 1 { "" } else { "s" },
+            shown_list(&unknown),
+            COLUMNS.join(", ")
+        );
+        if unknown.iter().any(|f| f == "us_person") {
+            message.push_str(
+                "; us_person is derived from citizenships, permanent_residency and protected_individual",
+            );
+        }
+        problems.insert(0, message);
+    }
+    if !repeated.is_empty() {
+        problems.insert(0, format!("field given twice: {}", shown_list(&repeated)));
+    }
+    raw.problems = problems;
+    raw
+}
+
+/// A text fact: a string, or `null` for not given.
+fn json_text(column: &str, value: Value, problems: &mut Vec<String>) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(text) => Some(text),
+        other => {
+            problems.push(format!(
+                "{column}: expected a string, found {}",
+                json_type(&other)
+            ));
+            None
+        }
+    }
+}
+
+/// A list fact: an array of strings, a `;`-separated string, or `null` for not given.
+fn json_list(column: &str, value: Value, problems: &mut Vec<String>) -> ListField {
+    match value {
+        Value::Null => ListField::Empty,
+        Value::String(text) => ListField::Joined(text),
+        Value::Array(values) => {
+            let mut items = Vec::with_capacity(values.len());
+            let mut bad = Vec::new();
+            for (i, value) in values.into_iter().enumerate() {
+                match value {
+                    Value::String(text) => items.push(text),
+                    other => bad.push((i + 1, json_type(&other))),
+                }
+            }
+            if let Some((entry, found)) = bad.first() {
+                let more = match bad.len() - 1 {
+                    0 => String::new(),
+                    n => format!(" ({n} more not strings)"),
+                };
+                problems.push(format!(
+                    "{column}: entry {entry} is {found}, expected a string{more}"
+                ));
+            }
+            ListField::List(items)
+        }
+        other => {
+            problems.push(format!(
+                "{column}: expected an array of strings or a `;`-separated string, found {}",
+                json_type(&other)
+            ));
+            ListField::Empty
+        }
+    }
+}
+
+/// A yes/no fact: a boolean, one of the words [`BoolField`] knows, or `null` for not given.
+fn json_flag(column: &str, value: Value, problems: &mut Vec<String>) -> Option<BoolField> {
+    match value {
+        Value::Null => None,
+        Value::Bool(b) => Some(BoolField::Bool(b)),
+        Value::String(text) => Some(BoolField::Text(text)),
+        other => {
+            problems.push(format!(
+                "{column}: expected true or false, found {}",
+                json_type(&other)
+            ));
+            None
+        }
     }
 }
 
@@ -369,6 +647,7 @@ fn jsonl_error_message(error: &serde_json::Error) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::limits::MAX_PRINCIPAL_ID_CHARS;
 
     const GOOD_CSV: &str = "id,name,citizenships,permanent_residency,protected_individual,residence,org,employee,roles\n\
         alice,Alice,US,,false,FR,acme,true,engineer\n\
@@ -446,5 +725,363 @@ mod tests {
             vec![2, 3]
         );
         assert!(errors[1].message.contains("us_person"));
+    }
+
+    // ---- caps (crate::limits): at the cap accepted, one over refused with its line
+
+    /// A CSV file with an `ok` row on line 2 and the row under test on line 3.
+    fn csv_with(header: &str, row: &str) -> String {
+        let blanks = ",".repeat(header.matches(',').count() + 1);
+        format!("id,{header}\nok{blanks}\n{row}\n")
+    }
+
+    fn the_error(text: &str, format: ImportFormat) -> RowError {
+        let errors = parse_principals(text, format).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors.into_iter().next().unwrap()
+    }
+
+    fn assert_over(error: &RowError, line: u64, field: &str, cap: usize, actual: usize) {
+        assert_eq!(error.line, line, "{error}");
+        assert!(error.message.starts_with(&format!("{field}: ")), "{error}");
+        assert!(
+            error.message.contains(&format!("{actual} "))
+                && error.message.contains(&format!("the {cap} allowed")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn name_cap() {
+        let at = "n".repeat(MAX_NAME_CHARS);
+        let people = parse_principals(&csv_with("name", &format!("p,{at}")), ImportFormat::Csv);
+        assert_eq!(people.unwrap()[1].name, at);
+        let over = format!("p,{at}n");
+        let error = the_error(&csv_with("name", &over), ImportFormat::Csv);
+        assert_over(&error, 3, "name", MAX_NAME_CHARS, MAX_NAME_CHARS + 1);
+    }
+
+    #[test]
+    fn caps_count_characters_not_bytes() {
+        let at = "é".repeat(MAX_ORG_CHARS);
+        let people = parse_principals(&csv_with("org", &format!("p,{at}")), ImportFormat::Csv);
+        assert_eq!(people.unwrap()[1].org.as_deref(), Some(at.as_str()));
+    }
+
+    #[test]
+    fn org_cap() {
+        let at = "o".repeat(MAX_ORG_CHARS);
+        let people = parse_principals(&csv_with("org", &format!("p,{at}")), ImportFormat::Csv);
+        assert_eq!(people.unwrap()[1].org.as_deref(), Some(at.as_str()));
+        let error = the_error(&csv_with("org", &format!("p,{at}o")), ImportFormat::Csv);
+        assert_over(&error, 3, "org", MAX_ORG_CHARS, MAX_ORG_CHARS + 1);
+    }
+
+    #[test]
+    fn a_megabyte_org_is_refused_with_its_line_in_csv_and_jsonl_and_not_echoed() {
+        let mb = "x".repeat(1 << 20);
+        let error = the_error(&csv_with("org", &format!("p,{mb}")), ImportFormat::Csv);
+        assert_over(&error, 3, "org", MAX_ORG_CHARS, 1 << 20);
+        assert!(error.message.len() < 200, "{} bytes", error.message.len());
+
+        let jsonl = format!("{{\"id\":\"ok\"}}\n\n{{\"id\":\"p\",\"org\":\"{mb}\"}}\n");
+        let error = the_error(&jsonl, ImportFormat::Jsonl);
+        assert_over(&error, 3, "org", MAX_ORG_CHARS, 1 << 20);
+        assert!(error.message.len() < 200, "{} bytes", error.message.len());
+    }
+
+    #[test]
+    fn surrounding_whitespace_does_not_count() {
+        let padded = format!("\"  {}  \"", "o".repeat(MAX_ORG_CHARS));
+        assert!(
+            parse_principals(&csv_with("org", &format!("p,{padded}")), ImportFormat::Csv).is_ok()
+        );
+        let blank = " ".repeat(1 << 20);
+        let people = parse_principals(&csv_with("org", &format!("p,{blank}")), ImportFormat::Csv);
+        assert_eq!(people.unwrap()[1].org, None);
+    }
+
+    #[test]
+    fn role_length_cap() {
+        let at = "r".repeat(MAX_ROLE_CHARS);
+        let people = parse_principals(&csv_with("roles", &format!("p,a;{at}")), ImportFormat::Csv);
+        assert!(people.unwrap()[1].roles.contains(&at));
+        let error = the_error(&csv_with("roles", &format!("p,a;{at}r")), ImportFormat::Csv);
+        assert_over(&error, 3, "roles", MAX_ROLE_CHARS, MAX_ROLE_CHARS + 1);
+        assert!(error.message.contains("entry 2"), "{error}");
+        let jsonl = format!(
+            "{{\"id\":\"p\",\"roles\":[\"a\",\"{}\"]}}\n",
+            "r".repeat(1 << 20)
+        );
+        let error = the_error(&jsonl, ImportFormat::Jsonl);
+        assert_over(&error, 1, "roles", MAX_ROLE_CHARS, 1 << 20);
+    }
+
+    #[test]
+    fn role_count_cap() {
+        let list = |n: usize| {
+            (0..n)
+                .map(|i| format!("r{i}"))
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        let people = parse_principals(
+            &csv_with("roles", &format!("p,{}", list(MAX_ROLES))),
+            ImportFormat::Csv,
+        );
+        assert_eq!(people.unwrap()[1].roles.len(), MAX_ROLES);
+        let error = the_error(
+            &csv_with("roles", &format!("p,{}", list(MAX_ROLES + 1))),
+            ImportFormat::Csv,
+        );
+        assert_over(&error, 3, "roles", MAX_ROLES, MAX_ROLES + 1);
+        // Counted as stored: a role given twice is one role.
+        let twice = format!("p,{};r0", list(MAX_ROLES));
+        assert!(parse_principals(&csv_with("roles", &twice), ImportFormat::Csv).is_ok());
+        let array = (0..=MAX_ROLES)
+            .map(|i| format!("\"r{i}\""))
+            .collect::<Vec<_>>()
+            .join(",");
+        let error = the_error(
+            &format!("{{\"id\":\"p\",\"roles\":[{array}]}}\n"),
+            ImportFormat::Jsonl,
+        );
+        assert_over(&error, 1, "roles", MAX_ROLES, MAX_ROLES + 1);
+    }
+
+    const SEVENTEEN: [&str; 17] = [
+        "US", "CA", "MX", "GB", "FR", "DE", "IT", "ES", "PT", "NL", "BE", "LU", "CH", "AT", "DK",
+        "SE", "NO",
+    ];
+
+    #[test]
+    fn country_list_caps() {
+        for column in ["citizenships", "permanent_residency"] {
+            let at = SEVENTEEN[..MAX_COUNTRIES].join(";");
+            let people =
+                parse_principals(&csv_with(column, &format!("p,{at}")), ImportFormat::Csv).unwrap();
+            let held = if column == "citizenships" {
+                &people[1].citizenships
+            } else {
+                &people[1].permanent_residency
+            };
+            assert_eq!(held.len(), MAX_COUNTRIES);
+            let over = SEVENTEEN[..=MAX_COUNTRIES].join(";");
+            let error = the_error(&csv_with(column, &format!("p,{over}")), ImportFormat::Csv);
+            assert_over(&error, 3, column, MAX_COUNTRIES, MAX_COUNTRIES + 1);
+            let array = SEVENTEEN
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(",");
+            let error = the_error(
+                &format!("{{\"id\":\"p\",\"{column}\":[{array}]}}\n"),
+                ImportFormat::Jsonl,
+            );
+            assert_over(&error, 1, column, MAX_COUNTRIES, MAX_COUNTRIES + 1);
+        }
+        // A megabyte of bad codes is one short problem, not one per entry.
+        let many = vec!["XX"; 300_000].join(";") + ";" + &SEVENTEEN.join(";");
+        let error = the_error(
+            &csv_with("citizenships", &format!("p,{many}")),
+            ImportFormat::Csv,
+        );
+        assert_over(&error, 3, "citizenships", MAX_COUNTRIES, 18);
+    }
+
+    #[test]
+    fn a_long_bad_value_is_shown_cut_short() {
+        let error = the_error(
+            &csv_with("residence", &format!("p,{}", "Z".repeat(1 << 20))),
+            ImportFormat::Csv,
+        );
+        assert!(error.message.starts_with("residence: `ZZZ"), "{error}");
+        assert!(error.message.contains("(1048576 characters)"), "{error}");
+        assert!(error.message.len() < 200);
+    }
+
+    #[test]
+    fn id_length_cap() {
+        let at = "i".repeat(MAX_PRINCIPAL_ID_CHARS);
+        let people = parse_principals(&format!("id\nok\n{at}\n"), ImportFormat::Csv).unwrap();
+        assert_eq!(people[1].id.as_str(), at);
+        let error = the_error(&format!("id\nok\n{at}i\n"), ImportFormat::Csv);
+        assert_over(
+            &error,
+            3,
+            "id",
+            MAX_PRINCIPAL_ID_CHARS,
+            MAX_PRINCIPAL_ID_CHARS + 1,
+        );
+        let error = the_error(
+            &format!("{{\"id\":\"{}\"}}\n", "i".repeat(1 << 20)),
+            ImportFormat::Jsonl,
+        );
+        assert_over(&error, 1, "id", MAX_PRINCIPAL_ID_CHARS, 1 << 20);
+        assert!(error.message.len() < 200);
+    }
+
+    #[test]
+    fn ids_keep_to_a_safe_character_set() {
+        let text =
+            "id\nalice@example.com\nfirst.last\nCORP:j_doe-2\n\"q7,evil\"\n../../q8\nbob smith\n";
+        let errors = parse_principals(text, ImportFormat::Csv).unwrap_err();
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![5, 6, 7]
+        );
+        assert!(
+            errors[0].message.starts_with("id: `q7,evil` contains `,`"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[0].message.contains("only ASCII letters, digits and"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].message.starts_with("id: `../../q8`"),
+            "{}",
+            errors[1]
+        );
+        assert!(errors[2].message.contains("a space"), "{}", errors[2]);
+        let jsonl = "{\"id\":\"alice@example.com\"}\n{\"id\":\"../../q8\"}\n";
+        let error = the_error(jsonl, ImportFormat::Jsonl);
+        assert_eq!(error.line, 2);
+        assert!(error.message.contains("`/`"), "{error}");
+        let people = parse_principals("id\nalice@example.com\n", ImportFormat::Csv).unwrap();
+        assert_eq!(people[0].id.as_str(), "alice@example.com");
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_text_facts() {
+        let text = "{\"id\":\"a\",\"org\":\"acme\\u001b[2J\"}\n{\"id\":\"b\",\"roles\":[\"ok\",\"x\\ny\"]}\n{\"id\":\"c\",\"name\":\"A\\u0000\"}\n";
+        let errors = parse_principals(text, ImportFormat::Jsonl).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[0]
+                .message
+                .starts_with("org: contains the character U+001B"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1]
+                .message
+                .starts_with("roles: entry 2 contains the character U+000A"),
+            "{}",
+            errors[1]
+        );
+        assert!(
+            errors[2]
+                .message
+                .starts_with("name: contains the character U+0000"),
+            "{}",
+            errors[2]
+        );
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_with_all_its_problems() {
+        let big = "x".repeat(MAX_ORG_CHARS + 1);
+        let text = format!(
+            "id,org,roles\nok,a,b\n\"a,b\",{big},r\nok2,{big},{}\nok3,,\n",
+            "r".repeat(100)
+        );
+        let errors = parse_principals(&text, ImportFormat::Csv).unwrap_err();
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        assert!(
+            errors[0].message.contains("id: ") && errors[0].message.contains("org: "),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].message.contains("org: ") && errors[1].message.contains("roles: "),
+            "{}",
+            errors[1]
+        );
+    }
+
+    // ---- JSONL types
+
+    #[test]
+    fn jsonl_names_the_field_of_the_wrong_type() {
+        let text = "{\"id\":\"a\",\"org\":5}\n\
+            {\"id\":\"b\",\"roles\":{\"x\":1}}\n\
+            {\"id\":\"c\",\"citizenships\":[\"US\",7]}\n\
+            {\"id\":\"d\",\"employee\":1}\n\
+            {\"id\":42}\n\
+            {\"id\":\"f\",\"name\":[\"F\"],\"residence\":true}\n\
+            {\"id\":\"g\",\"org\":null,\"roles\":null,\"employee\":null}\n";
+        let errors = parse_principals(text, ImportFormat::Jsonl).unwrap_err();
+        let messages: Vec<(u64, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                (1, "org: expected a string, found a number"),
+                (
+                    2,
+                    "roles: expected an array of strings or a `;`-separated string, found an object"
+                ),
+                (3, "citizenships: entry 2 is a number, expected a string"),
+                (4, "employee: expected true or false, found a number"),
+                (5, "id: expected a string, found a number"),
+                (
+                    6,
+                    "name: expected a string, found an array; residence: expected a string, found a boolean"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn jsonl_list_facts_may_be_a_single_unseparated_string() {
+        let people = parse_principals(
+            "{\"id\":\"a\",\"roles\":\"engineer\",\"citizenships\":\"US\"}\n",
+            ImportFormat::Jsonl,
+        )
+        .unwrap();
+        assert_eq!(people[0].roles.len(), 1);
+        assert!(people[0].us_citizen());
+    }
+
+    #[test]
+    fn jsonl_refuses_repeated_unknown_and_missing_fields() {
+        let text = "{\"id\":\"a\",\"org\":\"x\",\"org\":\"y\"}\n{\"name\":\"N\"}\n{\"id\":\"c\",\"team\":1,\"us_person\":true}\n[1]\n";
+        let errors = parse_principals(text, ImportFormat::Jsonl).unwrap_err();
+        assert_eq!(
+            errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        assert_eq!(errors[0].message, "field given twice: `org`");
+        assert_eq!(errors[1].message, "missing field `id`");
+        assert!(
+            errors[2]
+                .message
+                .starts_with("unknown fields `team`, `us_person`"),
+            "{}",
+            errors[2]
+        );
+        assert!(
+            errors[2].message.contains("us_person is derived"),
+            "{}",
+            errors[2]
+        );
+        assert!(errors[3].message.contains("a JSON object"), "{}", errors[3]);
+    }
+
+    #[test]
+    fn stored_principals_with_ids_from_before_the_charset_rule_still_load() {
+        // The store reads principals back with serde; the import-only rules must not refuse them.
+        let stored = "{\"id\":\"Bob Smith/HR\",\"name\":\"Bob\",\"citizenships\":[\"US\"],\"permanent_residency\":[],\"protected_individual\":false,\"residence\":null,\"org\":null,\"employee\":true,\"roles\":[]}";
+        let principal: Principal = serde_json::from_str(stored).unwrap();
+        assert_eq!(principal.id.as_str(), "Bob Smith/HR");
     }
 }

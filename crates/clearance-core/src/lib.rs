@@ -9,6 +9,7 @@
 //! - [`principal::Principal`]: a person or service with the facts directives read; `us_person`
 //!   is derived, never imported.
 //! - [`import`]: CSV and JSONL principal files into principals, every bad row reported.
+//! - [`limits`]: the caps on every imported principal fact, which every audit record copies.
 //! - [`key`]: client keys: generation, the stored hash, constant-time verification.
 //! - [`audit`]: audit records, their canonical encoding and the SHA-256 hash chain.
 //! - [`api`]: the client API surfaces the gateway speaks.
@@ -24,4 +25,5 @@ pub mod country;
 pub mod facts;
 pub mod import;
 pub mod key;
+pub mod limits;
 pub mod principal;

@@ -10,8 +10,16 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::country::CountryCode;
+use crate::limits::MAX_PRINCIPAL_ID_CHARS;
 
-/// A principal's registry id: non-empty, at most 256 characters, no control characters.
+/// A principal's registry id: non-empty, at most [`MAX_PRINCIPAL_ID_CHARS`] characters, no
+/// control characters.
+///
+/// An id imported from a principal file must also keep to a safe character set
+/// ([`crate::limits::principal_id_problem`]: ASCII letters, digits and `. _ - @ :`). That rule is
+/// checked by [`crate::import::parse_principals`], not here: this type is also what a stored
+/// principal or key is read back into, and one stored before the rule must still load (and
+/// still be found by `principals show` or `keys create --principal`).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PrincipalId(String);
@@ -20,7 +28,7 @@ pub struct PrincipalId(String);
 pub enum InvalidPrincipalId {
     #[error("principal id is empty")]
     Empty,
-    #[error("principal id is longer than 256 characters")]
+    #[error("principal id is longer than {MAX_PRINCIPAL_ID_CHARS} characters")]
     TooLong,
     #[error("principal id contains a control character")]
     ControlCharacter,
@@ -40,7 +48,7 @@ impl TryFrom<String> for PrincipalId {
         if trimmed.is_empty() {
             return Err(InvalidPrincipalId::Empty);
         }
-        if trimmed.chars().count() > 256 {
+        if trimmed.chars().count() > MAX_PRINCIPAL_ID_CHARS {
             return Err(InvalidPrincipalId::TooLong);
         }
         if trimmed.chars().any(char::is_control) {
@@ -231,5 +239,9 @@ mod tests {
             Err(InvalidPrincipalId::ControlCharacter)
         );
         assert_eq!("alice".parse::<PrincipalId>().unwrap().as_str(), "alice");
+        assert_eq!(
+            InvalidPrincipalId::TooLong.to_string(),
+            "principal id is longer than 256 characters"
+        );
     }
 }
