@@ -297,7 +297,7 @@ fn roles(items: Vec<String>, problems: &mut Vec<String>) -> BTreeSet<String> {
     if let Some((entry, len)) = over.first() {
         let more = match over.len() - 1 {
             0 => String::new(),
-            n => format!(" ({n} more over it)"),
+            n => format!(" ({n} more over the cap)"),
         };
         problems.push(format!(
             "roles: entry {entry} is {len} characters, more than the {MAX_ROLE_CHARS} allowed{more}"

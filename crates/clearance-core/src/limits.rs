@@ -12,7 +12,7 @@
 //!
 //! | cap | value | why |
 //! |---|---|---|
-//! | [`MAX_PRINCIPAL_ID_CHARS`] | 256 | In every record (`principal_id`) and every key; long enough for any email address or directory DN-style id. |
+//! | [`MAX_PRINCIPAL_ID_CHARS`] | 256 | In every record (`principal_id`) and every key; long enough for any email address (at most 254) or employee number. |
 //! | [`PRINCIPAL_ID_PUNCTUATION`] | `. _ - @ :` | An id holds only ASCII letters, digits and these, and starts with a letter or digit: no path separators (`../../q8`), CSV or list separators (`q7,evil`), spaces, quotes or look-alike letters from other scripts. Email addresses (`alice@example.com`), `domain:user` and `first.last` ids pass. |
 //! | [`MAX_NAME_CHARS`] | 256 | A display name; not in the facts snapshot, but shown by `principals show` and the admin API. Equal to the id cap because an absent name defaults to the id. |
 //! | [`MAX_ORG_CHARS`] | 128 | In every record's facts; an organisation or department name, not a description. |
