@@ -209,6 +209,8 @@ fn record(
         error_class: None,
         attempts: Vec::new(),
         admin: None,
+        phase: clearance_core::audit::Phase::Whole,
+        replica: None,
     }
 }
 

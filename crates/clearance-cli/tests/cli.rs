@@ -316,6 +316,8 @@ fn record(n: u64) -> AuditRecord {
         error_class: None,
         attempts: Vec::new(),
         admin: None,
+        phase: clearance_core::audit::Phase::Whole,
+        replica: None,
     }
 }
 

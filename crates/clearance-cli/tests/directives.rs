@@ -508,6 +508,8 @@ fn seed_audit_log(ws: &Workspace, now: DateTime<Utc>) {
                 error_class: None,
                 attempts: Vec::new(),
                 admin: None,
+                phase: clearance_core::audit::Phase::Whole,
+                replica: None,
             });
         }
     };

@@ -62,7 +62,31 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    pub sqlite: PathBuf,
+    pub backend: StoreBackend,
+    /// This gateway's name in the audit trail (`[store] replica`; default: the host name).
+    /// Every record it writes names it, and its log belongs to it.
+    pub replica: String,
+    /// How long a replica may go without reading the store's policy (directive set, kill
+    /// switches, keys) before models any directive covers fail closed with 451.
+    pub max_policy_age_ms: u64,
+}
+
+/// Where the store is.
+#[derive(Debug, Clone)]
+pub enum StoreBackend {
+    /// The embedded default: one file (`[store] sqlite`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server shared by every replica (`[store] postgres`).
+    Postgres(PostgresConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// `postgres://user@host:port/database[?sslmode=...]`, without a password.
+    pub url: String,
+    /// From the environment variable `[store] password_env` names, if any.
+    pub password: Option<Secret>,
+    pub max_connections: u32,
 }
 
 /// The geo-IP database the gateway opens at start. The path is not checked here: a missing or
@@ -75,7 +99,9 @@ pub struct GeoIpConfig {
 /// Where the directive files are, and how changes to them are noticed.
 #[derive(Debug, Clone)]
 pub struct DirectivesConfig {
-    pub dir: PathBuf,
+    /// The folder of directive files, if this replica has one; without it the set comes from
+    /// the store (activated there by the CLI, the admin API or another replica).
+    pub dir: Option<PathBuf>,
     /// Reload the directives when a file in `dir` changes.
     pub watch: bool,
     /// How often the folder is polled for changes where file events are not available.

@@ -40,6 +40,11 @@ pub(crate) struct RawServer {
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RawStore {
     pub sqlite: Option<String>,
+    pub postgres: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub replica: Option<Spanned<String>>,
+    pub max_policy_age_ms: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,11 +10,11 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostics::{ConfigErrors, Diagnostics};
 use crate::raw::{
-    RawAudit, RawConfig, RawDirectives, RawGeoIp, RawKind, RawModel, RawProvider, RawServer,
+    RawAudit, RawConfig, RawDirectives, RawGeoIp, RawKind, RawModel, RawProvider, RawServer, RawStore,
 };
 use crate::{
     AuditConfig, Config, DirectivesConfig, GeoIpConfig, Model, Provider, ProviderKind, Secret,
-    SecretMode, ServerConfig, StoreConfig,
+    PostgresConfig, SecretMode, ServerConfig, StoreBackend, StoreConfig,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -56,8 +56,8 @@ pub(crate) fn resolve(
         .map(|p| (p.name.clone(), p))
         .collect();
     let models = resolve_models(&raw.models, &raw, &mut diag);
-    let sqlite = raw.store.sqlite.as_deref().unwrap_or(DEFAULT_SQLITE);
     let base = path.parent().unwrap_or(Path::new("."));
+    let store = resolve_store(&raw.store, base, env, secrets, &mut diag);
     let geoip = resolve_geoip(&raw.geoip, base, &mut diag);
     let directives = raw.directives.as_ref().and_then(|directives| {
         let (section, _) = locate_key(&tree, &["directives".to_string()]);
@@ -68,9 +68,7 @@ pub(crate) fn resolve(
     let config = Config {
         source: path.to_path_buf(),
         server: server.unwrap_or_else(fallback_server),
-        store: StoreConfig {
-            sqlite: base.join(sqlite),
-        },
+        store,
         audit,
         providers,
         models,
@@ -260,6 +258,112 @@ fn resolve_geoip(raw: &RawGeoIp, base: &Path, diag: &mut Diagnostics<'_>) -> Opt
     })
 }
 
+const DEFAULT_MAX_POLICY_AGE_MS: i64 = 60_000;
+const DEFAULT_PG_CONNECTIONS: i64 = 16;
+
+/// `[store]`: SQLite (the default) or PostgreSQL, never both; the PostgreSQL password only
+/// from the environment variable `password_env` names, never from the file.
+fn resolve_store(
+    raw: &RawStore,
+    base: &Path,
+    env: Env<'_>,
+    secrets: SecretMode,
+    diag: &mut Diagnostics<'_>,
+) -> StoreConfig {
+    let backend = match (&raw.postgres, &raw.sqlite) {
+        (Some(url), sqlite) => {
+            if sqlite.is_some() {
+                diag.at(
+                    Some(url.span()),
+                    "[store] names both `sqlite` and `postgres`: keep the one this gateway uses",
+                );
+            }
+            resolve_postgres(raw, url, env, secrets, diag)
+        }
+        (None, sqlite) => {
+            StoreBackend::Sqlite(base.join(sqlite.as_deref().unwrap_or(DEFAULT_SQLITE)))
+        }
+    };
+    let replica = match &raw.replica {
+        Some(name) if valid_replica_name(name.get_ref()) => name.get_ref().clone(),
+        Some(name) => {
+            diag.at(
+                Some(name.span()),
+                "store.replica: 1 to 64 letters, digits, `.`, `_` or `-`",
+            );
+            default_replica()
+        }
+        None => default_replica(),
+    };
+    let max_policy_age_ms = positive(
+        raw.max_policy_age_ms.as_ref(),
+        DEFAULT_MAX_POLICY_AGE_MS,
+        "store.max_policy_age_ms",
+        diag,
+    ) as u64;
+    StoreConfig {
+        backend,
+        replica,
+        max_policy_age_ms,
+    }
+}
+
+fn resolve_postgres(
+    raw: &RawStore,
+    url: &Spanned<String>,
+    env: Env<'_>,
+    secrets: SecretMode,
+    diag: &mut Diagnostics<'_>,
+) -> StoreBackend {
+    match url::Url::parse(url.get_ref()) {
+        Ok(parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") => {
+            if parsed.password().is_some() {
+                diag.at(
+                    Some(url.span()),
+                    "store.postgres must not hold a password: put it in an environment variable and name it with `password_env`",
+                );
+            }
+        }
+        _ => diag.at(
+            Some(url.span()),
+            "store.postgres: expected a URL like postgres://user@host:5432/database",
+        ),
+    }
+    let password = match &raw.password_env {
+        Some(_) if secrets == SecretMode::Skip => None,
+        Some(name) => required_env(name, "store.password_env", env, diag),
+        None => None,
+    };
+    let max_connections = positive(
+        raw.max_connections.as_ref(),
+        DEFAULT_PG_CONNECTIONS,
+        "store.max_connections",
+        diag,
+    );
+    StoreBackend::Postgres(PostgresConfig {
+        url: url.get_ref().clone(),
+        password,
+        max_connections: u32::try_from(max_connections).unwrap_or(u32::MAX),
+    })
+}
+
+fn valid_replica_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The host name, which tells replicas apart in most deployments (one per container or
+/// machine); `gateway` where it cannot be read.
+fn default_replica() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| valid_replica_name(h))
+        .unwrap_or_else(|| "gateway".to_string())
+}
+
 /// `section` locates the `[directives]` header, for the problem of a section without `dir`.
 fn resolve_directives(
     raw: &RawDirectives,
@@ -279,16 +383,20 @@ fn resolve_directives(
         .blocked_by
         .as_ref()
         .and_then(|url| parse_http_url(url, "directives.blocked_by", diag));
-    let Some(dir) = &raw.dir else {
-        diag.at(
-            section,
-            "[directives] has no `dir`: name the folder holding the directive files",
-        );
-        return None;
+    // Without `dir` the set comes from the store; `section` is kept for problems of the
+    // section as a whole.
+    let _ = section;
+    let dir = match &raw.dir {
+        Some(dir) => Some(base.join(non_empty_path(
+            dir,
+            "directives.dir",
+            "the folder of directive files",
+            diag,
+        )?)),
+        None => None,
     };
-    let dir = non_empty_path(dir, "directives.dir", "the folder of directive files", diag)?;
     Some(DirectivesConfig {
-        dir: base.join(dir),
+        dir,
         watch: raw.watch.unwrap_or(true),
         poll_ms: poll_ms as u64,
         blocked_by,
@@ -325,7 +433,7 @@ fn resolve_audit(raw: &RawAudit, diag: &mut Diagnostics<'_>) -> AuditConfig {
         ) as usize,
         max_wait_ms: positive(raw.max_wait_ms.as_ref(), 2_000, "audit.max_wait_ms", diag) as u64,
         batch_max: positive(raw.batch_max.as_ref(), 512, "audit.batch_max", diag) as usize,
-        linger_ms: non_negative(raw.linger_ms.as_ref(), 5, "audit.linger_ms", diag) as u64,
+        linger_ms: non_negative(raw.linger_ms.as_ref(), 0, "audit.linger_ms", diag) as u64,
     }
 }
 

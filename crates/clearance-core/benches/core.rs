@@ -35,6 +35,8 @@ fn record() -> AuditRecord {
         error_class: None,
         attempts: Vec::new(),
         admin: None,
+        phase: clearance_core::audit::Phase::Whole,
+        replica: None,
     }
 }
 

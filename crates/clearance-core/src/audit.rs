@@ -445,7 +445,10 @@ impl ChainVerifier {
         if self.closed {
             return Err(BreakKind::AfterClose);
         }
-        let action = record.admin.as_ref().map(|a| (a.action.as_str(), a.target.as_str()));
+        let action = record
+            .admin
+            .as_ref()
+            .map(|a| (a.action.as_str(), a.target.as_str()));
         if seq == 1
             && let Some(log_id) = &self.log_id
             && action != Some((LOG_OPEN, log_id.as_str()))
@@ -708,7 +711,11 @@ mod tests {
 
     #[test]
     fn a_log_must_open_with_its_own_id() {
-        let opened = [admin(0, LOG_OPEN, "log-a"), record(1), admin(2, LOG_CLOSE, "log-a")];
+        let opened = [
+            admin(0, LOG_OPEN, "log-a"),
+            record(1),
+            admin(2, LOG_CLOSE, "log-a"),
+        ];
         let verifier = verify_log("log-a", &opened).unwrap();
         assert!(verifier.closed());
         let broken = verify_log("log-b", &opened).unwrap_err();

@@ -28,10 +28,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use clearance_core::api::ApiSurface;
-use clearance_core::audit::{AdminAction, AuditRecord, Decision};
+use clearance_core::audit::{AdminAction, AuditRecord};
 use clearance_core::key::KeyId;
 use clearance_core::principal::PrincipalId;
-use clearance_store::{IssueKeyError, ModelSwitch, issue_key, verify_audit_chain};
+use clearance_store::{IssueKeyError, ModelSwitch, issue_key, verify_audit_trail};
 use clearance_wire::error::ErrorKind;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -40,7 +40,7 @@ use subtle::ConstantTimeEq;
 
 use clearance_policy::SourceFile;
 
-use crate::directives::{Reloaded, book_with};
+use crate::directives::{ActivateError, Reloaded};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::switches::DisabledModel;
@@ -95,7 +95,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// Runs `handler` only for a caller with the admin token.
+/// Runs `handler` only for a caller with the admin token. A wrong token is recorded.
 async fn guarded<F, Fut>(state: AppState, headers: HeaderMap, handler: F) -> Response
 where
     F: FnOnce(AppState) -> Fut,
@@ -105,8 +105,81 @@ where
         Ok(()) => handler(state)
             .await
             .unwrap_or_else(IntoResponse::into_response),
-        Err(error) => error.into_response(),
+        Err(error) => {
+            if error.status == StatusCode::UNAUTHORIZED {
+                record_failed_authentication(&state).await;
+            }
+            error.into_response()
+        }
     }
+}
+
+/// Failed admin authentications recorded per minute at most; the rest are counted and the
+/// count goes into the next one recorded, so a flood cannot fill the log but is never hidden.
+pub const MAX_RECORDED_AUTH_FAILURES_PER_MINUTE: u32 = 10;
+
+/// Rate limit of [`record_failed_authentication`].
+#[derive(Debug)]
+pub struct AuthFailures {
+    state: std::sync::Mutex<AuthFailureWindow>,
+}
+
+#[derive(Debug)]
+struct AuthFailureWindow {
+    started: std::time::Instant,
+    recorded: u32,
+    suppressed: u64,
+}
+
+impl Default for AuthFailures {
+    fn default() -> Self {
+        AuthFailures {
+            state: std::sync::Mutex::new(AuthFailureWindow {
+                started: std::time::Instant::now(),
+                recorded: 0,
+                suppressed: 0,
+            }),
+        }
+    }
+}
+
+impl AuthFailures {
+    /// `Some(suppressed before this one)` when this failure is to be recorded.
+    fn admit(&self) -> Option<u64> {
+        let mut window = self.state.lock().ok()?;
+        if window.started.elapsed() >= std::time::Duration::from_secs(60) {
+            window.started = std::time::Instant::now();
+            window.recorded = 0;
+        }
+        if window.recorded >= MAX_RECORDED_AUTH_FAILURES_PER_MINUTE {
+            window.suppressed += 1;
+            return None;
+        }
+        window.recorded += 1;
+        Some(std::mem::take(&mut window.suppressed))
+    }
+}
+
+async fn record_failed_authentication(state: &AppState) {
+    let Some(suppressed) = state.auth_failures.admit() else {
+        return;
+    };
+    let Ok(slot) = state.audit.reserve().await else {
+        return;
+    };
+    let action = AdminAction {
+        action: "admin_auth_failed".to_string(),
+        target: "admin-api".to_string(),
+        reason: None,
+        actor: "unknown".to_string(),
+        details: Some(json!({ "unrecorded_failures_before": suppressed })),
+    };
+    slot.commit(admin_record(
+        action,
+        StatusCode::UNAUTHORIZED,
+        Some("invalid_admin_token"),
+        std::time::Instant::now(),
+    ));
 }
 
 pub async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -147,20 +220,29 @@ pub async fn create_key(
                 format!("principal: {e}"),
             )
         })?;
-        let key = issue_key(state.store.as_ref(), &principal, request.name)
-            .await
-            .map_err(|e| match e {
-                IssueKeyError::UnknownPrincipal(_) => admin_error(
-                    StatusCode::NOT_FOUND,
-                    ErrorKind::NotFound,
-                    "unknown_principal",
-                    e.to_string(),
-                ),
-                IssueKeyError::Store(e) => internal(e),
-            })?;
-        let body =
-            json!({ "id": key.id.as_str(), "key": key.plaintext, "principal": principal.as_str() });
-        Ok((StatusCode::CREATED, Json(body)).into_response())
+        let change = Change {
+            action: "key_create",
+            target: principal.to_string(),
+            reason: None,
+        };
+        recorded_change(&state, change, move |state| async move {
+            let name = request.name;
+            let key = issue_key(state.store.as_ref(), &principal, name.clone())
+                .await
+                .map_err(|e| match e {
+                    IssueKeyError::UnknownPrincipal(_) => admin_error(
+                        StatusCode::NOT_FOUND,
+                        ErrorKind::NotFound,
+                        "unknown_principal",
+                        e.to_string(),
+                    ),
+                    IssueKeyError::Store(e) => internal(e),
+                })?;
+            let body = json!({ "id": key.id.as_str(), "key": key.plaintext, "principal": principal.as_str() });
+            let details = json!({ "key_id": key.id.as_str(), "principal": principal.as_str(), "name": name });
+            Ok((StatusCode::CREATED, body, Some(details)))
+        })
+        .await
     })
     .await
 }
@@ -179,20 +261,29 @@ pub async fn revoke_key(
                 "not a key id",
             )
         })?;
-        let revoked = state
-            .store
-            .revoke_key(&key_id, chrono::Utc::now())
-            .await
-            .map_err(internal)?;
-        if !revoked {
-            return Err(admin_error(
-                StatusCode::NOT_FOUND,
-                ErrorKind::NotFound,
-                "unknown_key",
-                format!("no active key {key_id}"),
-            ));
-        }
-        Ok(Json(json!({ "id": key_id.as_str(), "revoked": true })).into_response())
+        let change = Change {
+            action: "key_revoke",
+            target: key_id.to_string(),
+            reason: None,
+        };
+        recorded_change(&state, change, move |state| async move {
+            let revoked = state
+                .store
+                .revoke_key(&key_id, chrono::Utc::now())
+                .await
+                .map_err(internal)?;
+            if !revoked {
+                return Err(admin_error(
+                    StatusCode::NOT_FOUND,
+                    ErrorKind::NotFound,
+                    "unknown_key",
+                    format!("no active key {key_id}"),
+                ));
+            }
+            let body = json!({ "id": key_id.as_str(), "revoked": true });
+            Ok((StatusCode::OK, body, None))
+        })
+        .await
     })
     .await
 }
@@ -226,18 +317,34 @@ pub async fn show_principal(
 
 pub async fn verify_audit(State(state): State<AppState>, headers: HeaderMap) -> Response {
     guarded(state, headers, |state| async move {
-        let report = verify_audit_chain(state.store.as_ref())
+        let report = verify_audit_trail(state.store.as_ref())
             .await
             .map_err(internal)?;
-        Ok(Json(json!({
-            "ok": report.broken.is_none(),
-            "verified_records": report.verified.seq,
-            "head_hash": report.verified.hash.to_hex(),
-            "problem": report.broken.map(|b| b.to_string()),
-        }))
-        .into_response())
+        Ok(Json(trail_json(&report)).into_response())
     })
     .await
+}
+
+/// A trail check as JSON: the whole verdict and one entry per log.
+pub fn trail_json(report: &clearance_store::TrailReport) -> serde_json::Value {
+    let logs: Vec<_> = report
+        .logs
+        .iter()
+        .map(|l| {
+            json!({
+                "log_id": l.log.log_id,
+                "replica": l.log.replica,
+                "opened_at": l.log.opened_at,
+                "closed_at": l.log.closed_at,
+                "closed": l.closed,
+                "verified_records": l.verified.seq,
+                "head_hash": l.verified.hash.to_hex(),
+                "problem": l.broken.as_ref().map(ToString::to_string),
+                "incomplete": l.incomplete,
+            })
+        })
+        .collect();
+    json!({ "ok": report.ok(), "verified_records": report.records(), "logs": logs })
 }
 
 /// The active directive set: its version and every directive with its compiled Cedar.
@@ -258,47 +365,56 @@ pub async fn list_directives(State(state): State<AppState>, headers: HeaderMap) 
     .await
 }
 
-fn invalid_set(errors: &clearance_policy::DirectiveErrors) -> ApiError {
-    admin_error(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::InvalidRequest,
-        "invalid_directives",
-        format!(
-            "{}the active set stays in force",
-            errors.to_string().replace("\n  ", "\n").trim_start()
+fn invalid_set(error: &ActivateError) -> ApiError {
+    match error {
+        ActivateError::Invalid(errors) => admin_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::InvalidRequest,
+            "invalid_directives",
+            format!(
+                "{}the active set stays in force",
+                errors.to_string().replace("\n  ", "\n").trim_start()
+            ),
         ),
-    )
-}
-
-fn reloaded_json(reloaded: &Reloaded) -> serde_json::Value {
-    match reloaded {
-        Reloaded::Unchanged { version } => json!({ "changed": false, "version": version }),
-        Reloaded::Activated { from, to } => json!({ "changed": true, "from": from, "version": to }),
+        ActivateError::Store(error) => internal(error),
+        ActivateError::Unrecorded(why) => admin_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Overloaded,
+            "store_unavailable",
+            format!("the activation could not be recorded: {why}"),
+        ),
     }
 }
 
-/// Re-reads the directive directory and activates the set if all of it is valid.
-async fn activate(state: &AppState) -> Result<Response, ApiError> {
-    let reloaded = state
-        .directives
-        .reload()
-        .await
-        .map_err(|e| invalid_set(&e))?;
-    Ok(Json(reloaded_json(&reloaded)).into_response())
+fn reloaded_json(reloaded: &Reloaded, store_version: i64) -> serde_json::Value {
+    match reloaded {
+        Reloaded::Unchanged { version } => {
+            json!({ "changed": false, "version": version, "store_version": store_version })
+        }
+        Reloaded::Activated { from, to } => {
+            json!({ "changed": true, "from": from, "version": to, "store_version": store_version })
+        }
+    }
 }
 
-/// Re-reads the directive directory and activates it if the whole set is valid.
+/// Re-reads the directive directory and activates it if the whole set is valid. The
+/// activation is stored and recorded (with every file's hash) before the answer.
 pub async fn reload_directives(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    guarded(
-        state,
-        headers,
-        |state| async move { activate(&state).await },
-    )
+    guarded(state, headers, |state| async move {
+        let reloaded = state
+            .directives
+            .reload(ADMIN_API_ACTOR)
+            .await
+            .map_err(|e| invalid_set(&e))?;
+        let store_version = state.directives.store_version();
+        Ok(Json(reloaded_json(&reloaded, store_version)).into_response())
+    })
     .await
 }
 
-/// Writes one directive file (body: its TOML or Cedar text) into the directory and activates
-/// the resulting set, only if the whole set with it is valid.
+/// Adds or replaces one directive file (body: its TOML or Cedar text) in the active set and
+/// activates the result, only if the whole set with it is valid. Works on replicas without a
+/// directive folder: the set is taken from, and stored to, the store.
 pub async fn put_directive(
     State(state): State<AppState>,
     Path(file): Path<String>,
@@ -306,14 +422,6 @@ pub async fn put_directive(
     body: String,
 ) -> Response {
     guarded(state, headers, |state| async move {
-        let Some(dir) = state.directives.dir().cloned() else {
-            return Err(admin_error(
-                StatusCode::CONFLICT,
-                ErrorKind::InvalidRequest,
-                "no_directive_dir",
-                "this gateway has no `[directives] dir` configured",
-            ));
-        };
         let path = std::path::Path::new(&file);
         if path.components().count() != 1 || !clearance_policy::dir::is_directive_file(path) {
             return Err(admin_error(
@@ -326,43 +434,16 @@ pub async fn put_directive(
             ));
         }
         let draft = SourceFile {
-            path: dir.join(&file),
+            path: std::path::PathBuf::from(&file),
             text: body,
         };
-        // The folder watcher may activate the written file before this handler does, so
-        // "changed" compares the active version before the write with the one after.
-        let before = state.directives.current().version().to_string();
-        let config = std::sync::Arc::clone(&state.config);
-        let checked = tokio::task::spawn_blocking(move || {
-            book_with(&config, &dir, std::slice::from_ref(&draft))?;
-            clearance_policy::dir::write_atomically(&dir, std::slice::from_ref(&draft)).map_err(
-                |e| {
-                    clearance_policy::DirectiveErrors(vec![clearance_policy::DirectiveError::new(
-                        &draft.path,
-                        None,
-                        format!("cannot write: {e}"),
-                    )])
-                },
-            )
-        })
-        .await
-        .map_err(internal)?;
-        checked.map_err(|e| invalid_set(&e))?;
-        state
+        let reloaded = state
             .directives
-            .reload()
+            .put(vec![draft], ADMIN_API_ACTOR)
             .await
             .map_err(|e| invalid_set(&e))?;
-        let after = state.directives.current().version().to_string();
-        let reloaded = if after == before {
-            Reloaded::Unchanged { version: after }
-        } else {
-            Reloaded::Activated {
-                from: before,
-                to: after,
-            }
-        };
-        Ok(Json(reloaded_json(&reloaded)).into_response())
+        let store_version = state.directives.store_version();
+        Ok(Json(reloaded_json(&reloaded, store_version)).into_response())
     })
     .await
 }
@@ -450,50 +531,96 @@ pub async fn enable_model(
 }
 
 /// Reserves the audit record first (no change goes unrecorded; 503 when the audit log cannot
-/// keep up), then stores the change, swaps the in-memory set and commits the record with the
-/// status answered. The change runs in its own task: a client hanging up cannot cut it off
-/// between the store and the audit log.
+/// keep up), then stores the change, swaps the in-memory set and records it.
 async fn change_switch(
     state: AppState,
     model: String,
     action: SwitchAction,
     body: bytes::Bytes,
 ) -> Result<Response, ApiError> {
+    let reason = switch_reason(action, &body);
+    let recorded_reason = reason.clone().ok().flatten();
+    let change = Change {
+        action: action.audit_name(),
+        target: model.clone(),
+        reason: recorded_reason,
+    };
+    recorded_change(&state, change, move |state| async move {
+        let row = apply_switch(&state, &model, action, reason?).await?;
+        Ok((StatusCode::OK, row, None))
+    })
+    .await
+}
+
+/// An operator's change as the audit log names it.
+struct Change {
+    action: &'static str,
+    target: String,
+    reason: Option<String>,
+}
+
+/// What a change answered: status, body, and what changed (for the record).
+type Changed = (StatusCode, serde_json::Value, Option<serde_json::Value>);
+
+/// Makes a change and records it in the audit log, durably, before answering. Room for the
+/// record is reserved first (503 when the audit log cannot take it; nothing is changed then).
+/// The change and its record run in a task of their own, so a client hanging up cannot cut
+/// them apart. A refused change (4xx) is recorded too, with the status it got.
+async fn recorded_change<F, Fut>(
+    state: &AppState,
+    change: Change,
+    make: F,
+) -> Result<Response, ApiError>
+where
+    F: FnOnce(AppState) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Changed, ApiError>> + Send + 'static,
+{
     let started = std::time::Instant::now();
-    let slot = state.audit.reserve().await.map_err(|overloaded| {
+    let mut slot = state.audit.reserve().await.map_err(|unavailable| {
         state.metrics.audit_overloaded.inc();
         admin_error(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Overloaded,
-            "audit_overloaded",
-            format!("{overloaded}; the switch was not changed"),
+            unavailable.code(),
+            format!("{unavailable}; nothing was changed"),
         )
     })?;
+    let task_state = state.clone();
     let task = tokio::spawn(async move {
-        let reason = switch_reason(action, &body);
-        let outcome = match &reason {
-            Ok(reason) => apply_switch(&state, &model, action, reason.clone()).await,
-            Err(error) => Err(error.clone()),
+        let outcome = make(task_state).await;
+        let (status, details) = match &outcome {
+            Ok((status, _, details)) => (*status, details.clone()),
+            Err(error) => (error.status, None),
         };
-        let status = match &outcome {
-            Ok(_) => StatusCode::OK,
-            Err(error) => error.status,
+        let action = AdminAction {
+            action: change.action.to_string(),
+            target: change.target,
+            reason: change.reason,
+            actor: ADMIN_API_ACTOR.to_string(),
+            details,
         };
-        slot.commit(admin_record(
-            AdminAction {
-                action: action.audit_name().to_string(),
-                target: model,
-                reason: reason.ok().flatten(),
-                actor: ADMIN_API_ACTOR.to_string(),
-            },
+        let record = admin_record(
+            action,
             status,
             outcome.as_ref().err().map(|e| e.class),
             started,
-        ));
+        );
+        let max_wait = slot.max_wait();
+        let durable = slot.submit_durable(record);
+        drop(slot);
+        if let Err(unavailable) = durable.wait(max_wait).await {
+            return Err(admin_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Overloaded,
+                unavailable.code(),
+                "the change was made, but its audit record is not durable yet (the store is not \
+                 committing); it is kept and written when the store recovers",
+            ));
+        }
         outcome
     });
-    let row = task.await.map_err(internal)??;
-    Ok(Json(row).into_response())
+    let (status, body, _) = task.await.map_err(internal)??;
+    Ok((status, Json(body)).into_response())
 }
 
 /// The change's reason from the body: required (non-empty) to disable, optional to enable,
@@ -596,39 +723,33 @@ fn admin_record(
 ) -> AuditRecord {
     let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     AuditRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        time: chrono::Utc::now(),
-        // The admin API answers in the OpenAI error shape.
-        api: ApiSurface::OpenaiChat,
-        key_id: None,
-        principal_id: None,
-        requested_model: None,
-        served_model: None,
-        decision: Decision::Admin,
-        directive_ids: Vec::new(),
-        shadow_hits: Vec::new(),
-        shadow_decision: None,
-        policy_version: None,
-        facts: None,
-        facts_read: Vec::new(),
-        stream: false,
-        status: status.as_u16(),
-        upstream_status: None,
         duration_us: elapsed,
         overhead_us: elapsed,
-        input_tokens: None,
-        output_tokens: None,
         error_class: error_class.map(String::from),
-        attempts: Vec::new(),
-        admin: Some(action),
+        ..AuditRecord::admin(
+            uuid::Uuid::now_v7().to_string(),
+            chrono::Utc::now(),
+            action,
+            status.as_u16(),
+        )
     }
 }
 
 /// `GET /admin/status`: every model's kill switch, breaker, route and provider health, and
 /// every provider's health checks (see [`crate::failover::status_report`]).
 pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(error) = authorize(&state, &headers) {
-        return error.into_response();
-    }
-    Json(crate::failover::status_report(&state)).into_response()
+    guarded(state, headers, |state| async move {
+        let mut report = crate::failover::status_report(&state);
+        let writer = state.audit.writer();
+        report["replica"] = json!({
+            "name": writer.replica,
+            "log_id": writer.log_id,
+            "policy_version": state.directives.current().version(),
+            "directive_set_version": state.directives.store_version(),
+            "policy_age_ms": u64::try_from(state.freshness.age().as_millis()).unwrap_or(u64::MAX),
+            "store_stalled": state.audit.stalled(),
+        });
+        Ok(Json(report).into_response())
+    })
+    .await
 }

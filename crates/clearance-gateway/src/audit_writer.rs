@@ -1,83 +1,267 @@
-//! The audit writer: one task that seals records into the hash chain and stores them in
-//! batches, off the request's hot path.
+//! The audit writer: one task per gateway process that seals records into this process's own
+//! log (a hash chain of its own in the shared trail) and stores them in batches.
 //!
-//! Why nothing is ever dropped: a request reserves a place in the writer's bounded queue
-//! *before* it is served ([`AuditSink::reserve`]). If no place frees up within the configured
-//! wait, the request fails closed with 503 and is not served. Once a place is held, handing the
-//! record over cannot fail and cannot block ([`AuditSlot::commit`] is synchronous), so even a
-//! stream that ends because the client hung up records itself from a `Drop`. A store error is
-//! retried with backoff until it succeeds; records wait in memory, they are never discarded.
-//! On shutdown the queue closes once every request has finished, and the writer drains it.
+//! **No answer without a durable decision record.** A request reserves room in the writer's
+//! bounded queue before anything else ([`AuditSink::reserve`]): two places, one for its
+//! decision record and one for its completion record. The decision record is handed over with
+//! [`AuditSlot::submit_durable`], which returns a [`Durable`] ticket; the request may call its
+//! provider meanwhile, but it answers only once the ticket says the record's batch is
+//! committed (SQLite `synchronous = FULL`, PostgreSQL synchronous commit). The writer commits
+//! everything queued in one transaction (group commit): while one batch is being committed the
+//! next one gathers, so under load many requests share one fsync.
+//!
+//! **Bounded waits.** A ticket not honoured within `audit.max_wait_ms` gives the client a 503;
+//! the record stays queued and is stored when the store comes back. While a commit has been
+//! running for longer than that, or the last one failed, the store counts as stalled:
+//! `/readyz` says 503 at once and new requests are refused at once ([`AuditSink::stalled`]).
+//!
+//! **Nothing accepted is dropped.** Store errors are retried with backoff until they succeed;
+//! sealed records wait in memory. On shutdown the queue drains and the writer appends the
+//! closing record of its log, so `verify` can tell a log that was closed from one cut off.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
+use chrono::Utc;
 use clearance_config::AuditConfig;
-use clearance_core::audit::{AuditRecord, ChainHead};
-use clearance_store::Store;
-use tokio::sync::mpsc;
+use clearance_core::audit::{AuditRecord, ChainHead, LOG_CLOSE, SealedRecord};
+use clearance_store::{Store, StoreError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::metrics::Metrics;
 
 /// Where requests hand their audit records.
 #[derive(Clone)]
 pub struct AuditSink {
-    tx: mpsc::Sender<AuditRecord>,
+    tx: mpsc::UnboundedSender<Job>,
+    room: Arc<Semaphore>,
     max_wait: Duration,
+    health: Arc<StoreHealth>,
+    writer: Arc<WriterIdentity>,
+    /// Lends zero-place permits (see [`AuditSink::empty_permit`]).
+    empty: Arc<Semaphore>,
 }
 
-/// No room in the audit queue within the allowed wait: the gateway must not serve.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error(
-    "the audit log is not keeping up; the request was refused so that no decision goes unrecorded"
-)]
-pub struct AuditOverloaded;
+/// Which replica and log this process writes.
+#[derive(Debug)]
+pub struct WriterIdentity {
+    pub replica: String,
+    pub log_id: String,
+}
 
-/// A reserved place in the audit queue: its owner's record is guaranteed a place in the log.
-pub struct AuditSlot(mpsc::OwnedPermit<AuditRecord>);
+struct Job {
+    record: AuditRecord,
+    /// Held until the record is stored: the queue's bound counts records not yet durable.
+    _place: Option<OwnedSemaphorePermit>,
+    durable: Option<oneshot::Sender<()>>,
+}
+
+/// No room in the audit queue within the allowed wait, or the store is stalled: the gateway
+/// must not serve.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+pub enum AuditUnavailable {
+    #[error(
+        "the audit log is not keeping up; the request was refused so that no decision goes unrecorded"
+    )]
+    Overloaded,
+    #[error(
+        "the audit store cannot commit records right now; the request was refused so that no answer leaves unrecorded"
+    )]
+    StoreStalled,
+}
+
+impl AuditUnavailable {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuditUnavailable::Overloaded => "audit_overloaded",
+            AuditUnavailable::StoreStalled => "store_unavailable",
+        }
+    }
+}
+
+/// Places reserved in the audit queue for one request's records.
+pub struct AuditSlot {
+    sink: AuditSink,
+    places: OwnedSemaphorePermit,
+}
+
+/// Resolves once a record handed over with [`AuditSlot::submit_durable`] is committed.
+pub struct Durable(oneshot::Receiver<()>);
+
+impl Durable {
+    /// Waits, at most `max_wait`, for the record to be durable.
+    pub async fn wait(self, max_wait: Duration) -> Result<(), AuditUnavailable> {
+        match tokio::time::timeout(max_wait, self.0).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(AuditUnavailable::StoreStalled),
+        }
+    }
+}
 
 impl AuditSlot {
-    /// Hands the record to the writer. Never blocks, never fails.
-    pub fn commit(self, record: AuditRecord) {
-        self.0.send(record);
+    /// One of the reserved places. A request hands over at most two records (a whole record,
+    /// or a decision and its completion), so a place is always there; were a third record ever
+    /// handed over, it goes unbounded rather than lost.
+    fn take_place(&mut self) -> Option<OwnedSemaphorePermit> {
+        if self.places.num_permits() > 1 {
+            self.places.split(1)
+        } else {
+            Some(std::mem::replace(&mut self.places, self.sink.empty_permit()))
+        }
+    }
+
+    /// Hands a record over that the request's answer must wait for; never blocks.
+    pub fn submit_durable(&mut self, record: AuditRecord) -> Durable {
+        let (done, ticket) = oneshot::channel();
+        let place = self.take_place();
+        self.sink.send(record, place, Some(done));
+        Durable(ticket)
+    }
+
+    /// Hands the request's last record over. Never blocks, never fails.
+    pub fn commit(mut self, record: AuditRecord) {
+        let place = self.take_place();
+        self.sink.send(record, place, None);
+    }
+
+    /// The longest a request waits for its record to be durable.
+    pub fn max_wait(&self) -> Duration {
+        self.sink.max_wait
     }
 }
 
 impl AuditSink {
-    /// Waits (bounded) for room in the queue.
-    pub async fn reserve(&self) -> Result<AuditSlot, AuditOverloaded> {
-        match tokio::time::timeout(self.max_wait, self.tx.clone().reserve_owned()).await {
-            Ok(Ok(permit)) => Ok(AuditSlot(permit)),
+    /// Waits (bounded) for room in the queue for one request's records. Refuses at once while
+    /// the store is stalled: waiting would only pile up requests that cannot be answered.
+    pub async fn reserve(&self) -> Result<AuditSlot, AuditUnavailable> {
+        if self.stalled() {
+            return Err(AuditUnavailable::StoreStalled);
+        }
+        let room = Arc::clone(&self.room);
+        match tokio::time::timeout(self.max_wait, room.acquire_many_owned(2)).await {
+            Ok(Ok(places)) => Ok(AuditSlot {
+                sink: self.clone(),
+                places,
+            }),
             // Closed only during shutdown, after the server stopped taking requests.
-            Ok(Err(_)) | Err(_) => Err(AuditOverloaded),
+            Ok(Err(_)) | Err(_) => Err(AuditUnavailable::Overloaded),
         }
     }
 
-    /// Records waiting for the writer, including reserved places.
+    /// A permit for no place (what a slot holds once both its places are handed over).
+    fn empty_permit(&self) -> OwnedSemaphorePermit {
+        Arc::clone(&self.empty)
+            .try_acquire_many_owned(0)
+            .expect("zero permits are always available")
+    }
+
+    fn send(
+        &self,
+        record: AuditRecord,
+        place: Option<OwnedSemaphorePermit>,
+        durable: Option<oneshot::Sender<()>>,
+    ) {
+        let mut record = record;
+        record.replica = Some(self.writer.replica.clone());
+        // The writer only stops once every sink is gone, so a send cannot fail while one
+        // exists; were it ever to, the durable ticket's sender is dropped and the request
+        // answers 503 rather than unrecorded.
+        let _ = self.tx.send(Job {
+            record,
+            _place: place,
+            durable,
+        });
+    }
+
+    /// Records waiting for the writer, counting places reserved by requests in flight.
     pub fn queued(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.health.capacity.saturating_sub(self.room.available_permits())
+    }
+
+    /// Whether the store has failed to commit, or has been committing for longer than a
+    /// request may wait.
+    pub fn stalled(&self) -> bool {
+        self.health.stalled(self.max_wait)
+    }
+
+    pub fn writer(&self) -> &WriterIdentity {
+        &self.writer
     }
 }
 
-/// Starts the writer; it continues the chain from `head` and stops once every [`AuditSink`]
-/// clone is dropped and the queue is empty.
-pub fn spawn_writer(
+/// What the writer tells the request path about the store.
+#[derive(Debug)]
+struct StoreHealth {
+    /// When the commit in progress started (Unix ms), 0 when none is.
+    committing_since_ms: AtomicI64,
+    last_commit_failed: AtomicBool,
+    capacity: usize,
+}
+
+impl StoreHealth {
+    fn stalled(&self, max_wait: Duration) -> bool {
+        if self.last_commit_failed.load(Ordering::Acquire) {
+            return true;
+        }
+        let since = self.committing_since_ms.load(Ordering::Acquire);
+        since != 0 && Utc::now().timestamp_millis() - since > max_wait.as_millis() as i64
+    }
+}
+
+/// A running writer: its sink and the task that ends (returning the log's last head) once
+/// every sink is dropped and the queue is drained.
+pub struct Writer {
+    pub sink: AuditSink,
+    pub task: tokio::task::JoinHandle<ChainHead>,
+}
+
+/// Opens a new log for `replica` in the store (with its opening record, durable before this
+/// returns) and starts the writer on it.
+pub async fn start_writer(
     store: Arc<dyn Store>,
-    head: ChainHead,
+    replica: &str,
     config: &AuditConfig,
     metrics: Arc<Metrics>,
-) -> (AuditSink, tokio::task::JoinHandle<ChainHead>) {
-    let (tx, rx) = mpsc::channel(config.queue_capacity);
+) -> Result<Writer, StoreError> {
+    let log_id = uuid::Uuid::now_v7().to_string();
+    let mut head = clearance_store::open_log(store.as_ref(), &log_id, replica, Utc::now()).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let health = Arc::new(StoreHealth {
+        committing_since_ms: AtomicI64::new(0),
+        last_commit_failed: AtomicBool::new(false),
+        capacity: config.queue_capacity.max(2),
+    });
+    let writer = Arc::new(WriterIdentity {
+        replica: replica.to_string(),
+        log_id,
+    });
+    tracing::info!(replica, log_id = %writer.log_id, "audit log opened");
     let sink = AuditSink {
         tx,
+        room: Arc::new(Semaphore::new(config.queue_capacity.max(2))),
         max_wait: Duration::from_millis(config.max_wait_ms),
+        health: Arc::clone(&health),
+        writer: Arc::clone(&writer),
+        empty: Arc::new(Semaphore::new(0)),
     };
     let batching = Batching {
         max: config.batch_max,
         linger: Duration::from_millis(config.linger_ms),
     };
-    let handle = tokio::spawn(write_batches(rx, store, head, batching, metrics));
-    (sink, handle)
+    let task = tokio::spawn(async move {
+        let mut run = Run {
+            store,
+            head: &mut head,
+            health,
+            writer,
+            metrics,
+        };
+        run.write_batches(rx, batching).await;
+        run.close().await;
+        head
+    });
+    Ok(Writer { sink, task })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,45 +270,74 @@ struct Batching {
     linger: Duration,
 }
 
-async fn write_batches(
-    mut rx: mpsc::Receiver<AuditRecord>,
+struct Run<'h> {
     store: Arc<dyn Store>,
-    mut head: ChainHead,
-    batching: Batching,
+    head: &'h mut ChainHead,
+    health: Arc<StoreHealth>,
+    writer: Arc<WriterIdentity>,
     metrics: Arc<Metrics>,
-) -> ChainHead {
-    let mut records = Vec::with_capacity(batching.max);
-    while rx.recv_many(&mut records, batching.max).await > 0 {
-        if records.len() < batching.max && !batching.linger.is_zero() {
-            // A partial batch waits briefly for company, so a moderate request rate does not
-            // pay for one transaction per request. Responses do not wait for this.
-            tokio::time::sleep(batching.linger).await;
-            while records.len() < batching.max {
-                match rx.try_recv() {
-                    Ok(record) => records.push(record),
-                    Err(_) => break,
+}
+
+impl Run<'_> {
+    async fn write_batches(&mut self, mut rx: mpsc::UnboundedReceiver<Job>, batching: Batching) {
+        let mut jobs = Vec::with_capacity(batching.max);
+        while rx.recv_many(&mut jobs, batching.max).await > 0 {
+            if jobs.len() < batching.max && !batching.linger.is_zero() {
+                // Optional: wait for company. Off by default: requests wait for their commit,
+                // and batches form by themselves while the previous commit runs.
+                tokio::time::sleep(batching.linger).await;
+                while jobs.len() < batching.max {
+                    match rx.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+            }
+            let sealed: Vec<SealedRecord> =
+                jobs.iter().map(|job| self.head.seal(&job.record)).collect();
+            self.store_with_retry(&sealed).await;
+            self.metrics.audit_written.inc_by(sealed.len() as u64);
+            for job in jobs.drain(..) {
+                if let Some(done) = job.durable {
+                    let _ = done.send(());
                 }
             }
         }
-        let sealed: Vec<_> = records.drain(..).map(|r| head.seal(&r)).collect();
-        store_with_retry(store.as_ref(), &sealed).await;
-        metrics.audit_written.inc_by(sealed.len() as u64);
     }
-    head
-}
 
-/// Retries until the store takes the batch: the chain is already sealed, so it must be stored
-/// as it is, and a record must never be lost.
-async fn store_with_retry(store: &dyn Store, sealed: &[clearance_core::audit::SealedRecord]) {
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        match store.append_audit(sealed).await {
-            Ok(()) => return,
-            Err(error) => {
-                tracing::error!(%error, records = sealed.len(), "audit batch not stored yet; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+    /// Retries until the store takes the batch: the chain is already sealed, so it must be
+    /// stored as it is, and a record must never be lost.
+    async fn store_with_retry(&self, sealed: &[SealedRecord]) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            self.health
+                .committing_since_ms
+                .store(Utc::now().timestamp_millis(), Ordering::Release);
+            let stored = self.store.append_audit(&self.writer.log_id, sealed).await;
+            self.health.committing_since_ms.store(0, Ordering::Release);
+            match stored {
+                Ok(()) => {
+                    self.health.last_commit_failed.store(false, Ordering::Release);
+                    return;
+                }
+                Err(error) => {
+                    self.health.last_commit_failed.store(true, Ordering::Release);
+                    tracing::error!(%error, records = sealed.len(), "audit batch not stored yet; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
             }
         }
+    }
+
+    /// Appends the log's closing record and marks the log closed.
+    async fn close(&mut self) {
+        let closing = clearance_store::log_record(LOG_CLOSE, &self.writer.log_id, &self.writer.replica);
+        let sealed = self.head.seal(&closing);
+        self.store_with_retry(std::slice::from_ref(&sealed)).await;
+        if let Err(error) = self.store.close_log(&self.writer.log_id, Utc::now()).await {
+            tracing::error!(%error, "the audit log's closing record is stored, but the log could not be marked closed");
+        }
+        tracing::info!(log_id = %self.writer.log_id, last_seq = self.head.seq, "audit log closed");
     }
 }

@@ -1,21 +1,35 @@
-//! The active directive set: loaded from `[directives] dir`, held in an `ArcSwap`, replaced
-//! whole. A request reads one `PolicyBook` and keeps it for its whole decision, so it sees the
-//! old set or the new one, never a mix. A set with any problem never replaces a valid one.
+//! The active directive set. The store is its source of truth: every activation is a new
+//! versioned row there (with its files), recorded in the audit log with who activated it and
+//! the hash of every file, and every replica on the store swaps it in within a second.
 //!
-//! Changes arrive three ways, all through [`Directives::reload`]: the directory is polled
-//! (`[directives] watch`, every `poll_ms`; polling is cheap and works on every file system,
-//! including network mounts and container volumes where file events are not delivered),
-//! `clearance directives activate` writes files there, and the admin API asks for a reload.
+//! The set in force is held in an `ArcSwap` and replaced whole. A request reads one
+//! `PolicyBook` and keeps it for its whole decision, so it sees the old set or the new one,
+//! never a mix. A set with any problem never replaces a valid one.
+//!
+//! Sets arrive from:
+//! - the store: another replica or the CLI activated a set ([`Directives::refresh`], run by
+//!   the gateway's refresh loop when the store's `directives` change version moves);
+//! - `[directives] dir`, where one is configured: the folder is compiled at start and polled
+//!   (`watch`, every `poll_ms`); a folder whose set differs from the store's active one is
+//!   activated in the store, so the folder and the record agree;
+//! - the admin API (`PUT /admin/directives/{file}`, `POST /admin/directives/reload`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use chrono::Utc;
 use clearance_config::Config;
+use clearance_core::audit::{AdminAction, AuditRecord};
 use clearance_policy::dir::read_dir;
-use clearance_policy::{Catalog, CatalogModel, DirectiveErrors, PolicyBook, SourceFile};
+use clearance_policy::{Catalog, CatalogModel, DirectiveError, DirectiveErrors, PolicyBook, SourceFile};
+use clearance_store::{DirectiveFile, DirectiveSet, Store, StoreError};
+use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
+
+use crate::audit_writer::AuditSink;
 
 /// The model catalog directives are checked against: every configured model with its tags.
 pub fn catalog(config: &Config) -> Catalog {
@@ -35,26 +49,23 @@ pub fn catalog(config: &Config) -> Catalog {
 /// Reads and compiles the configured directive directory (an empty set without one).
 pub fn load_book(config: &Config) -> Result<PolicyBook, DirectiveErrors> {
     let catalog = catalog(config);
-    match &config.directives {
-        Some(d) => PolicyBook::compile(&read_dir(&d.dir)?, &catalog),
+    match config.directives.as_ref().and_then(|d| d.dir.as_ref()) {
+        Some(dir) => PolicyBook::compile(&read_dir(dir)?, &catalog),
         None => Ok(PolicyBook::empty(&catalog)),
     }
 }
 
-/// Reads the directory and compiles it, unless its files still have version `active` (then
-/// `None`: polling an unchanged folder compiles nothing).
-fn compile_if_changed(
-    config: &Config,
-    active: &str,
-) -> Result<Option<PolicyBook>, DirectiveErrors> {
-    let Some(settings) = &config.directives else {
-        return Ok(None);
-    };
-    let sources = read_dir(&settings.dir)?;
-    if clearance_policy::book::version_of(&sources) == active {
-        return Ok(None);
+/// `sources` with `drafts` added (replacing files of the same name).
+pub fn with_drafts(mut sources: Vec<SourceFile>, dir: &Path, drafts: &[SourceFile]) -> Vec<SourceFile> {
+    for draft in drafts {
+        let name = draft.path.file_name();
+        sources.retain(|s| s.path.file_name() != name);
+        sources.push(SourceFile {
+            path: dir.join(name.unwrap_or_default()),
+            text: draft.text.clone(),
+        });
     }
-    PolicyBook::compile(&sources, &catalog(config)).map(Some)
+    sources
 }
 
 /// Compiles the directory's files with `drafts` added (replacing files of the same name):
@@ -64,46 +75,127 @@ pub fn book_with(
     dir: &Path,
     drafts: &[SourceFile],
 ) -> Result<PolicyBook, DirectiveErrors> {
-    let mut sources = read_dir(dir)?;
-    for draft in drafts {
-        let name = draft.path.file_name();
-        sources.retain(|s| s.path.file_name() != name);
-        sources.push(SourceFile {
-            path: dir.join(name.unwrap_or_default()),
-            text: draft.text.clone(),
-        });
-    }
+    let sources = with_drafts(read_dir(dir)?, dir, drafts);
     PolicyBook::compile(&sources, &catalog(config))
+}
+
+/// A stored set's files as sources (named by file name only).
+pub fn sources_of(set: &DirectiveSet) -> Vec<SourceFile> {
+    set.files
+        .iter()
+        .map(|f| SourceFile {
+            path: PathBuf::from(&f.name),
+            text: f.content.clone(),
+        })
+        .collect()
+}
+
+/// Sources as a set to store, and the audit record's account of it: each file's SHA-256.
+pub fn stored_set(book: &PolicyBook, sources: &[SourceFile], actor: &str) -> DirectiveSet {
+    let mut files: Vec<DirectiveFile> = sources
+        .iter()
+        .map(|s| DirectiveFile {
+            name: s
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            content: s.text.clone(),
+        })
+        .collect();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    DirectiveSet {
+        version: 0,
+        policy_version: book.version().to_string(),
+        files,
+        activated_at: Utc::now(),
+        actor: actor.to_string(),
+    }
+}
+
+/// The audit log's account of an activation: version in the store, policy versions before
+/// and after, and every file with its SHA-256.
+pub fn activation_action(set: &DirectiveSet, from: &str, actor: &str) -> AdminAction {
+    let files: Vec<serde_json::Value> = set
+        .files
+        .iter()
+        .map(|f| serde_json::json!({ "name": f.name, "sha256": hex::encode(Sha256::digest(f.content.as_bytes())) }))
+        .collect();
+    AdminAction {
+        action: "directives_activate".to_string(),
+        target: set.policy_version.clone(),
+        reason: None,
+        actor: actor.to_string(),
+        details: Some(serde_json::json!({
+            "store_version": set.version,
+            "from": from,
+            "files": files,
+        })),
+    }
 }
 
 /// What a reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reloaded {
-    /// The files have not changed since the active set was compiled.
-    Unchanged {
-        version: String,
-    },
-    Activated {
-        from: String,
-        to: String,
-    },
+    /// The set is the one already active.
+    Unchanged { version: String },
+    Activated { from: String, to: String },
+}
+
+/// Why a set could not be activated.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    #[error("{0}")]
+    Invalid(DirectiveErrors),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Unrecorded(String),
+}
+
+impl From<DirectiveErrors> for ActivateError {
+    fn from(errors: DirectiveErrors) -> Self {
+        ActivateError::Invalid(errors)
+    }
 }
 
 /// The active set and how to replace it.
 pub struct Directives {
     active: ArcSwap<PolicyBook>,
+    /// The store's version number of the active set (0: none activated in the store yet).
+    store_version: AtomicI64,
     config: Arc<Config>,
-    /// One reload at a time, so two reloads cannot race to swap in an older set.
+    store: Arc<dyn Store>,
+    audit: AuditSink,
+    /// One activation at a time, so two cannot race to swap in an older set.
     reloading: Mutex<()>,
 }
 
+/// Who the audit log names for a set taken from the configured folder.
+const FOLDER_ACTOR: &str = "directive-folder";
+
 impl Directives {
-    pub fn new(config: Arc<Config>, book: PolicyBook) -> Directives {
-        Directives {
-            active: ArcSwap::from_pointee(book),
+    /// The set this replica starts with: the configured folder's (activated in the store if
+    /// the store's differs), else the store's active set, else an empty set. An invalid
+    /// folder, or an invalid stored set, stops the start.
+    pub async fn start(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        audit: AuditSink,
+    ) -> Result<Arc<Directives>, ActivateError> {
+        let directives = Arc::new(Directives {
+            active: ArcSwap::from_pointee(PolicyBook::empty(&catalog(&config))),
+            store_version: AtomicI64::new(0),
             config,
+            store,
+            audit,
             reloading: Mutex::new(()),
+        });
+        directives.refresh().await?;
+        if directives.dir().is_some() {
+            directives.reload(FOLDER_ACTOR).await?;
         }
+        Ok(directives)
     }
 
     /// The set in force now; hold the `Arc` for the whole decision.
@@ -111,51 +203,144 @@ impl Directives {
         self.active.load_full()
     }
 
-    pub fn dir(&self) -> Option<&PathBuf> {
-        self.config.directives.as_ref().map(|d| &d.dir)
+    /// The store's version number of the set in force (0 before any activation).
+    pub fn store_version(&self) -> i64 {
+        self.store_version.load(Ordering::Acquire)
     }
 
-    /// Re-reads the directory; swaps in the new set only if all of it is valid.
-    pub async fn reload(&self) -> Result<Reloaded, DirectiveErrors> {
+    pub fn dir(&self) -> Option<&PathBuf> {
+        self.config.directives.as_ref().and_then(|d| d.dir.as_ref())
+    }
+
+    /// Swaps in the store's active set if it is not the one in force. A stored set that does
+    /// not compile against this replica's models (a replica with an older config) is refused
+    /// and the set in force stays.
+    pub async fn refresh(&self) -> Result<bool, ActivateError> {
+        let Some(set) = self.store.active_directive_set().await? else {
+            return Ok(false);
+        };
+        if set.version == self.store_version() {
+            return Ok(false);
+        }
         let _one_at_a_time = self.reloading.lock().await;
         let config = Arc::clone(&self.config);
-        let active = self.active.load().version().to_string();
-        let compiled = tokio::task::spawn_blocking(move || compile_if_changed(&config, &active))
-            .await
-            .map_err(|e| {
-                DirectiveErrors(vec![clearance_policy::DirectiveError::new(
-                    "<reload>",
-                    None,
-                    format!("reload task failed: {e}"),
-                )])
-            })??;
+        let sources = sources_of(&set);
+        let book = compile_blocking(move || PolicyBook::compile(&sources, &catalog(&config))).await?;
         let from = self.active.load().version().to_string();
-        let Some(book) = compiled.filter(|book| book.version() != from) else {
-            return Ok(Reloaded::Unchanged { version: from });
-        };
-        let to = book.version().to_string();
-        self.active.store(Arc::new(book));
-        tracing::info!(%from, %to, "directive set activated");
-        Ok(Reloaded::Activated { from, to })
+        self.store_version.store(set.version, Ordering::Release);
+        if book.version() != from {
+            tracing::info!(%from, to = book.version(), store_version = set.version, "directive set activated from the store");
+            self.active.store(Arc::new(book));
+        }
+        Ok(true)
     }
 
-    /// Polls the directory every `poll_ms` while `[directives] watch` is on. An invalid set
-    /// is logged once per version of the files and never activated.
+    /// Re-reads the configured folder and activates its set if it differs from the active one.
+    pub async fn reload(&self, actor: &str) -> Result<Reloaded, ActivateError> {
+        let Some(dir) = self.dir().cloned() else {
+            let version = self.active.load().version().to_string();
+            return Ok(Reloaded::Unchanged { version });
+        };
+        let sources = tokio::task::spawn_blocking(move || read_dir(&dir))
+            .await
+            .map_err(|e| ActivateError::Unrecorded(e.to_string()))??;
+        self.activate(sources, actor).await
+    }
+
+    /// Activates the active set with `drafts` added (replacing files of the same name), only
+    /// if the whole set stays valid; writes the drafts into the folder too, where there is one.
+    pub async fn put(&self, drafts: Vec<SourceFile>, actor: &str) -> Result<Reloaded, ActivateError> {
+        let base = match self.dir().cloned() {
+            Some(dir) => {
+                let read = dir.clone();
+                let sources = tokio::task::spawn_blocking(move || read_dir(&read))
+                    .await
+                    .map_err(|e| ActivateError::Unrecorded(e.to_string()))??;
+                with_drafts(sources, &dir, &drafts)
+            }
+            None => {
+                let stored = self.store.active_directive_set().await?;
+                let sources = stored.as_ref().map(sources_of).unwrap_or_default();
+                with_drafts(sources, Path::new(""), &drafts)
+            }
+        };
+        let reloaded = self.activate(base, actor).await?;
+        if let Some(dir) = self.dir().cloned() {
+            let written = tokio::task::spawn_blocking(move || {
+                let drafts: Vec<SourceFile> = drafts
+                    .into_iter()
+                    .map(|d| SourceFile {
+                        path: dir.join(d.path.file_name().unwrap_or_default()),
+                        text: d.text,
+                    })
+                    .collect();
+                clearance_policy::dir::write_atomically(&dir, &drafts)
+            })
+            .await
+            .map_err(|e| ActivateError::Unrecorded(e.to_string()))?;
+            written.map_err(|e| {
+                ActivateError::Invalid(DirectiveErrors(vec![DirectiveError::new(
+                    "<folder>",
+                    None,
+                    format!("the set is active, but its files could not be written to the folder: {e}"),
+                )]))
+            })?;
+        }
+        Ok(reloaded)
+    }
+
+    /// Compiles `sources`; if valid and not the active set, stores it as the new active set,
+    /// records the activation (durably) and swaps it in.
+    async fn activate(&self, sources: Vec<SourceFile>, actor: &str) -> Result<Reloaded, ActivateError> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let from = self.active.load().version().to_string();
+        if clearance_policy::book::version_of(&sources) == from && self.store_version() > 0 {
+            return Ok(Reloaded::Unchanged { version: from });
+        }
+        let config = Arc::clone(&self.config);
+        let compile_from = sources.clone();
+        let book = compile_blocking(move || PolicyBook::compile(&compile_from, &catalog(&config))).await?;
+        let mut set = stored_set(&book, &sources, actor);
+        set.version = self.store.activate_directive_set(&set).await?;
+        self.record(activation_action(&set, &from, actor)).await?;
+        self.store_version.store(set.version, Ordering::Release);
+        let to = book.version().to_string();
+        self.active.store(Arc::new(book));
+        tracing::info!(%from, %to, store_version = set.version, actor, "directive set activated");
+        Ok(if to == from {
+            Reloaded::Unchanged { version: to }
+        } else {
+            Reloaded::Activated { from, to }
+        })
+    }
+
+    async fn record(&self, action: AdminAction) -> Result<(), ActivateError> {
+        let unrecorded = |e: crate::audit_writer::AuditUnavailable| ActivateError::Unrecorded(e.to_string());
+        let mut slot = self.audit.reserve().await.map_err(unrecorded)?;
+        let record = AuditRecord::admin(uuid::Uuid::now_v7().to_string(), Utc::now(), action, 200);
+        let max_wait = slot.max_wait();
+        let durable = slot.submit_durable(record);
+        drop(slot);
+        durable.wait(max_wait).await.map_err(unrecorded)
+    }
+
+    /// Polls the folder every `poll_ms` while `[directives] watch` is on. An invalid set is
+    /// logged once per version of the files and never activated.
     pub fn spawn_watch(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        let settings = self.config.directives.as_ref().filter(|d| d.watch)?;
+        let settings = self.config.directives.as_ref().filter(|d| d.watch && d.dir.is_some())?;
         let every = Duration::from_millis(settings.poll_ms);
         let directives = Arc::clone(self);
         Some(tokio::spawn(async move {
             let mut last_error = String::new();
             loop {
                 tokio::time::sleep(every).await;
-                match directives.reload().await {
+                match directives.reload(FOLDER_ACTOR).await {
                     Ok(_) => last_error.clear(),
-                    Err(errors) => {
-                        let text = errors.to_string();
+                    Err(error) => {
+                        let text = error.to_string();
                         if text != last_error {
                             tracing::error!(
-                                "the directive directory holds an invalid set; the active set stays in force:\n{text}"
+                                "the directive directory's set cannot be activated; the active set stays in force:\n{text}"
                             );
                             last_error = text;
                         }
@@ -164,4 +349,13 @@ impl Directives {
             }
         }))
     }
+}
+
+async fn compile_blocking(
+    compile: impl FnOnce() -> Result<PolicyBook, DirectiveErrors> + Send + 'static,
+) -> Result<PolicyBook, ActivateError> {
+    tokio::task::spawn_blocking(compile)
+        .await
+        .map_err(|e| ActivateError::Unrecorded(format!("compile task failed: {e}")))?
+        .map_err(ActivateError::Invalid)
 }

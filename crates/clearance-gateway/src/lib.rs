@@ -5,9 +5,12 @@
 //! - [`access`]: the facts a decision reads, the decision, and the HTTP 451 denial;
 //! - [`registry`]: keys and principals held in memory, reloaded when the store changes;
 //! - [`auth`]: which key, and so which principal, a request carries;
-//! - [`directives`]: the active directive set, reloaded whole from its directory;
-//! - [`audit_writer`]: the single writer that seals records into the hash chain in batches,
-//!   with the reservation scheme that makes a dropped record impossible;
+//! - [`directives`]: the active directive set, versioned in the store, swapped whole;
+//! - [`refresh`]: keeps keys, principals, kill switches and the directive set in step with the
+//!   store (and knows how stale they are);
+//! - [`audit_writer`]: this process's writer, which seals records into its own log in the
+//!   shared trail and commits them in groups; a request's answer waits for its decision
+//!   record to be durable;
 //! - [`failover`]: the attempt loop over a model's route (breakers, retries, directives on
 //!   every fallback, kill switch, first-byte failover for streams);
 //! - [`health`]: active health checks of the providers;
@@ -34,6 +37,7 @@ pub mod failover;
 pub mod health;
 pub mod metrics;
 pub mod proxy;
+pub mod refresh;
 pub mod registry;
 pub mod router;
 pub mod server;

@@ -68,6 +68,18 @@ pub struct Metrics {
     pub audit_written: Counter,
     pub audit_overloaded: Counter,
     pub audit_queued: Gauge,
+    /// Requests refused because the store could not commit their records in time.
+    pub store_unavailable: Counter,
+    /// 1 for the directive set this replica enforces (labelled by its version), 0 for those
+    /// it enforced before.
+    pub policy_version: Family<PolicyLabels, Gauge>,
+    /// Seconds since this replica last read the store's policy (directive set, switches, keys).
+    pub policy_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub version: String,
 }
 
 impl Default for Metrics {
@@ -94,6 +106,24 @@ impl Metrics {
         let audit_written = Counter::default();
         let audit_overloaded = Counter::default();
         let audit_queued = Gauge::default();
+        let store_unavailable = Counter::default();
+        let policy_version = Family::<PolicyLabels, Gauge>::default();
+        let policy_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "store_unavailable",
+            "Requests refused with 503 because the store could not commit their audit records in time",
+            store_unavailable.clone(),
+        );
+        registry.register(
+            "policy_version",
+            "1 for the directive set version this replica enforces",
+            policy_version.clone(),
+        );
+        registry.register(
+            "policy_age_seconds",
+            "Seconds since this replica last refreshed its policy from the store",
+            policy_age_seconds.clone(),
+        );
         registry.register(
             "requests",
             "Model requests by requested model, API and status",
@@ -174,6 +204,9 @@ impl Metrics {
             audit_written,
             audit_overloaded,
             audit_queued,
+            store_unavailable,
+            policy_version,
+            policy_age_seconds,
         }
     }
 

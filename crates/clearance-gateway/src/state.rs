@@ -36,6 +36,10 @@ pub struct AppState {
     pub failover: Arc<Failover>,
     /// Kill switches: `switches.disabled(model)` on the request path.
     pub switches: Arc<ModelSwitches>,
+    /// How old this replica's copy of the store's policy is.
+    pub freshness: Arc<crate::refresh::Freshness>,
+    /// Rate limit on recording failed admin authentications.
+    pub auth_failures: Arc<crate::admin::AuthFailures>,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).

@@ -11,14 +11,16 @@
 //! path is its audit record: each replica's writer appends to its own log in batches (group
 //! commit), and a request's answer waits for its decision record's batch to be durable.
 
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use clearance_core::audit::{ChainHead, SealedRecord};
+use clearance_core::audit::{AdminAction, AuditRecord, ChainHead, SealedRecord};
 use clearance_core::key::{KeyId, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
 
+pub use postgres::{PgConfig, PgStore};
 pub use sqlite::SqliteStore;
 
 /// A store failure, with what was being done when it happened.
@@ -330,6 +332,62 @@ async fn verify_audit_log(store: &dyn Store, log: AuditLog) -> Result<LogReport,
         broken,
         log,
     })
+}
+
+/// Registers a new log and stores its opening record (durably); returns the head to
+/// continue the log's chain from.
+pub async fn open_log(
+    store: &dyn Store,
+    log_id: &str,
+    replica: &str,
+    at: DateTime<Utc>,
+) -> Result<ChainHead, StoreError> {
+    store.open_log(log_id, replica, at).await?;
+    let mut head = ChainHead::EMPTY;
+    let opening = log_record(clearance_core::audit::LOG_OPEN, log_id, replica);
+    store.append_audit(log_id, &[head.seal(&opening)]).await?;
+    Ok(head)
+}
+
+/// A log's opening or closing record.
+pub fn log_record(action: &str, log_id: &str, replica: &str) -> AuditRecord {
+    let mut record = AuditRecord::admin(
+        uuid::Uuid::now_v7().to_string(),
+        Utc::now(),
+        AdminAction {
+            action: action.to_string(),
+            target: log_id.to_string(),
+            reason: None,
+            actor: replica.to_string(),
+            details: Some(serde_json::json!({ "version": env!("CARGO_PKG_VERSION") })),
+        },
+        200,
+    );
+    record.replica = Some(replica.to_string());
+    record
+}
+
+/// Records changes made outside a gateway (the CLI): a short log of their own, opened, holding
+/// `records` and closed, all durable before this returns. Writers never share a chain, so this
+/// needs no coordination with running gateways.
+pub async fn record_changes(
+    store: &dyn Store,
+    replica: &str,
+    records: Vec<AuditRecord>,
+) -> Result<(), StoreError> {
+    let log_id = uuid::Uuid::now_v7().to_string();
+    let mut head = open_log(store, &log_id, replica, Utc::now()).await?;
+    let mut sealed: Vec<SealedRecord> = records
+        .into_iter()
+        .map(|mut r| {
+            r.replica = Some(replica.to_string());
+            head.seal(&r)
+        })
+        .collect();
+    let closing = log_record(clearance_core::audit::LOG_CLOSE, &log_id, replica);
+    sealed.push(head.seal(&closing));
+    store.append_audit(&log_id, &sealed).await?;
+    store.close_log(&log_id, Utc::now()).await
 }
 
 /// Why a key could not be issued.
