@@ -1,0 +1,1328 @@
+//! The PostgreSQL backend, for several gateway replicas on one database: a connection pool
+//! (sqlx), migrations guarded by an advisory lock so replicas starting together do not race,
+//! one audit log per writer appended with one multi-row insert per batch, and change
+//! notifications (`NOTIFY clearance_changes`) so replicas reload at once instead of at their
+//! next poll.
+//!
+//! Durability: every connection runs with `synchronous_commit = on` (set when it connects,
+//! whatever the server's default), so a commit returns only once it is flushed to the WAL:
+//! a batch the store acknowledged survives a crash of the process and of the database server.
+//!
+//! Runtimes: the gateway calls the store from several tokio runtimes (its single-threaded
+//! workers and the main one), but a sqlx connection belongs to the runtime whose reactor owns
+//! its socket. So the runtime [`PgStore::connect`] runs on is kept, and every query runs there
+//! (`Handle::spawn`); callers on other runtimes just await the result.
+//!
+//! Secrets: the URL never carries the password (it is rejected if it does): the password comes
+//! from [`PgConfig::password`] and goes into the connection options, never into a string the
+//! store prints. [`StoreError::Open`] names the URL, which then holds no password either.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use clearance_core::audit::{ChainHash, ChainHead, SealedRecord};
+use clearance_core::key::{KeyId, SecretHash, StoredKey};
+use clearance_core::principal::{Principal, PrincipalId};
+use serde_json::value::RawValue;
+use sqlx_core::Url;
+use sqlx_core::executor::Executor;
+use sqlx_core::pool::PoolOptions;
+use sqlx_core::query::query;
+use sqlx_core::query_as::query_as;
+use sqlx_core::query_scalar::query_scalar;
+use sqlx_core::raw_sql::raw_sql;
+use sqlx_postgres::{PgConnectOptions, PgListener, PgPool, PgSslMode, Postgres};
+use tokio::runtime::Handle;
+
+use crate::{
+    AuditLog, ChangeVersions, DirectiveFile, DirectiveSet, FactGroup, FactGroups, ImportSummary,
+    LoggedRecord, ModelSwitch, Store, StoreError, TimeCursor,
+};
+
+/// Migrations in order; `schema_migrations` holds the versions (1-based) that have run.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+
+/// The advisory lock every migration transaction takes first ("clearanc" in ASCII), so
+/// replicas that start together apply each migration once, one after the other.
+const MIGRATION_LOCK: i64 = 0x636c_6561_7261_6e63;
+
+/// The channel every change-version bump notifies, in the bump's own transaction.
+const CHANGES_CHANNEL: &str = "clearance_changes";
+
+/// How to reach the database.
+#[derive(Clone)]
+pub struct PgConfig {
+    /// `postgres://user@host:port/database?sslmode=...`, without a password (a URL with one is
+    /// refused: it would end up in logs and error messages).
+    pub url: String,
+    /// The password, resolved by the config layer from the environment variable it names.
+    pub password: Option<String>,
+    /// The pool's size. The audit writer and the registry refresh take one connection each
+    /// while they work; admin API calls and the CLI the rest.
+    pub max_connections: u32,
+    /// How long a query waits for a free (or new) connection before it fails.
+    pub acquire_timeout: Duration,
+    /// Refuse any connection that is not TLS, even to a local server. Without it a remote
+    /// server still gets `sslmode=require` unless the URL names a mode itself.
+    pub require_tls: bool,
+}
+
+impl PgConfig {
+    /// A config for `url` with the defaults: 10 connections, a 5 s acquire timeout, no
+    /// password, TLS as the host calls for.
+    pub fn new(url: impl Into<String>) -> PgConfig {
+        PgConfig {
+            url: url.into(),
+            password: None,
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            require_tls: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &redacted_url(&self.url))
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("require_tls", &self.require_tls)
+            .finish()
+    }
+}
+
+/// The PostgreSQL store. Cheap to clone: clones share the pool and the listener.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    /// The runtime the pool's connections live on; every query runs there.
+    handle: Handle,
+    /// A pool of one connection for the change listener, so it never takes one of the
+    /// queries' connections. Connects on first use.
+    listener_pool: PgPool,
+    /// Created on the first [`Store::wait_for_change`]; dropped on any error (and created
+    /// again by the next wait).
+    listener: Arc<tokio::sync::Mutex<Option<PgListener>>>,
+}
+
+fn query_err(doing: &'static str) -> impl FnOnce(sqlx_core::Error) -> StoreError {
+    move |source| StoreError::Query {
+        doing,
+        source: source.into(),
+    }
+}
+
+fn open_err(path: &str) -> impl FnOnce(sqlx_core::Error) -> StoreError + '_ {
+    move |source| StoreError::Open {
+        path: path.to_string(),
+        source: source.into(),
+    }
+}
+
+/// `url` as it may be shown: without a password (in the authority or as a parameter).
+fn redacted_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(parsed) => strip_password(&parsed).to_string(),
+        Err(_) => "(an unparsable PostgreSQL URL)".to_string(),
+    }
+}
+
+fn strip_password(url: &Url) -> Url {
+    let mut clean = url.clone();
+    let _ = clean.set_password(None);
+    if url.query_pairs().any(|(k, _)| k == "password") {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "password")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            clean.set_query(None);
+        } else {
+            clean.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    clean
+}
+
+/// Whether the server is on this machine (loopback or a unix socket), where plaintext is the
+/// usual setup.
+fn is_local(options: &PgConnectOptions) -> bool {
+    let host = options.get_host();
+    options.get_socket().is_some()
+        || host.starts_with('/')
+        || matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
+}
+
+fn ssl_strength(mode: PgSslMode) -> u8 {
+    match mode {
+        PgSslMode::Disable => 0,
+        PgSslMode::Allow => 1,
+        PgSslMode::Prefer => 2,
+        PgSslMode::Require => 3,
+        PgSslMode::VerifyCa => 4,
+        PgSslMode::VerifyFull => 5,
+    }
+}
+
+/// The connection options for `config`, and the URL to name in errors (without a password).
+///
+/// TLS: a `sslmode` the URL names is kept as it is. Otherwise a remote server (not loopback,
+/// not a unix socket) gets at least `require`, and so does every server with `require_tls`;
+/// with `require_tls`, a URL whose mode allows plaintext is refused.
+fn connect_options(config: &PgConfig) -> Result<(PgConnectOptions, String), StoreError> {
+    let url = Url::parse(&config.url).map_err(|e| StoreError::Open {
+        path: "(an unparsable PostgreSQL URL)".into(),
+        source: format!("not a PostgreSQL URL: {e}").into(),
+    })?;
+    let shown = strip_password(&url).to_string();
+    let refuse = |why: String| StoreError::Open {
+        path: shown.clone(),
+        source: why.into(),
+    };
+    if url.password().is_some() || url.query_pairs().any(|(k, _)| k == "password") {
+        return Err(refuse(
+            "the URL carries a password; give it through the environment variable the config \
+             names instead"
+                .into(),
+        ));
+    }
+    let mut options = PgConnectOptions::from_str(url.as_str()).map_err(open_err(&shown))?;
+    let url_names_mode = url
+        .query_pairs()
+        .any(|(k, _)| k == "sslmode" || k == "ssl-mode");
+    let wants_tls = config.require_tls || !is_local(&options);
+    if !url_names_mode && wants_tls && ssl_strength(options.get_ssl_mode()) < 3 {
+        options = options.ssl_mode(PgSslMode::Require);
+    }
+    if config.require_tls && ssl_strength(options.get_ssl_mode()) < 3 {
+        return Err(refuse(format!(
+            "TLS is required but the URL's sslmode ({:?}) allows plaintext; use sslmode=require, \
+             verify-ca or verify-full",
+            options.get_ssl_mode()
+        )));
+    }
+    if let Some(password) = &config.password {
+        options = options.password(password);
+    }
+    Ok((options.application_name("clearance"), shown))
+}
+
+fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PoolOptions<Postgres> {
+    PoolOptions::<Postgres>::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(acquire_timeout)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute("SET synchronous_commit = on").await?;
+                Ok(())
+            })
+        })
+}
+
+impl PgStore {
+    /// Connects and brings the schema up to date (waiting for another replica that is
+    /// migrating the same database). Queries run on the runtime this is called on.
+    pub async fn connect(config: PgConfig) -> Result<PgStore, StoreError> {
+        let store = PgStore::connect_without_migrating(config).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without touching the schema (`clearance migrate` and status checks).
+    pub async fn connect_without_migrating(config: PgConfig) -> Result<PgStore, StoreError> {
+        let (options, shown) = connect_options(&config)?;
+        let pool = pool_options(config.max_connections, config.acquire_timeout)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_err(&shown))?;
+        let listener_pool = pool_options(1, config.acquire_timeout)
+            // The listener holds its connection for as long as it lives.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options);
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                handle: Handle::current(),
+                listener_pool,
+                listener: Arc::new(tokio::sync::Mutex::new(None)),
+            }),
+        })
+    }
+
+    /// Runs `work` on the store's runtime.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        self.inner
+            .handle
+            .spawn(work)
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+
+    fn pool(&self) -> PgPool {
+        self.inner.pool.clone()
+    }
+
+    /// How many migrations the database has run, and how many this build knows.
+    pub async fn schema_version(&self) -> Result<(usize, usize), StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let fail = |source: sqlx_core::Error| StoreError::Migration {
+                version: 0,
+                source: source.into(),
+            };
+            let exists: Option<String> =
+                query_scalar("SELECT to_regclass('schema_migrations')::text")
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(fail)?;
+            if exists.is_none() {
+                return Ok((0, MIGRATIONS.len()));
+            }
+            let applied: i32 =
+                query_scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
+                    .fetch_one(&pool)
+                    .await
+                    .map_err(fail)?;
+            Ok((usize::try_from(applied).unwrap_or(0), MIGRATIONS.len()))
+        })
+        .await
+    }
+
+    /// Applies the migrations the database has not run yet, each in its own transaction
+    /// under an advisory lock; how many this call applied (0 when another replica did).
+    /// A database at a newer migration than this build knows is [`StoreError::SchemaTooNew`].
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        self.run(migrate_all(self.pool())).await
+    }
+}
+
+/// Runs the migrations `pool`'s database lacks, one transaction each; how many it ran.
+async fn migrate_all(pool: PgPool) -> Result<usize, StoreError> {
+    let mut newly = 0;
+    loop {
+        let fail = |version: usize| {
+            move |source: sqlx_core::Error| StoreError::Migration {
+                version,
+                source: source.into(),
+            }
+        };
+        let mut tx = pool.begin().await.map_err(fail(0))?;
+        // Held until this transaction ends: another replica migrating waits here, then finds
+        // the migration applied.
+        query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail(0))?;
+        (&mut *tx)
+            .execute(raw_sql(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                     version    integer PRIMARY KEY,
+                     applied_at timestamptz NOT NULL DEFAULT now()
+                 )",
+            ))
+            .await
+            .map_err(fail(0))?;
+        let applied: i32 = query_scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(fail(0))?;
+        let applied = usize::try_from(applied).unwrap_or(0);
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::SchemaTooNew {
+                found: applied,
+                known: MIGRATIONS.len(),
+            });
+        }
+        if applied == MIGRATIONS.len() {
+            tx.commit().await.map_err(fail(0))?;
+            return Ok(newly);
+        }
+        let version = applied + 1;
+        (&mut *tx)
+            .execute(raw_sql(MIGRATIONS[version - 1]))
+            .await
+            .map_err(fail(version))?;
+        query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())")
+            .bind(i32::try_from(version).unwrap_or(i32::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail(version))?;
+        tx.commit().await.map_err(fail(version))?;
+        newly += 1;
+    }
+}
+
+/// Bumps change version `kind` and notifies the other processes, in the caller's transaction
+/// (the notification is delivered when it commits, and never if it rolls back).
+async fn bump_version(
+    tx: &mut sqlx_postgres::PgConnection,
+    kind: &'static str,
+) -> Result<(), StoreError> {
+    query(
+        "WITH bumped AS (UPDATE change_versions SET version = version + 1 WHERE kind = $1 RETURNING kind)
+         SELECT pg_notify($2, kind) FROM bumped",
+    )
+    .bind(kind)
+    .bind(CHANGES_CHANNEL)
+    .execute(tx)
+    .await
+    .map_err(query_err("bumping a change version"))?;
+    Ok(())
+}
+
+fn principal_from_json(json: &str) -> Result<Principal, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+        what: "principal facts",
+        detail: e.to_string(),
+    })
+}
+
+fn time_from_text(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt {
+            what: "timestamp",
+            detail: e.to_string(),
+        })
+}
+
+type KeyRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+);
+
+fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
+    let (id, principal_id, name, hash, created, revoked) = row;
+    let corrupt = |what| StoreError::Corrupt {
+        what,
+        detail: id.clone(),
+    };
+    Ok(StoredKey {
+        id: KeyId::parse(&id).ok_or_else(|| corrupt("key id"))?,
+        principal_id: principal_id
+            .parse()
+            .map_err(|_| corrupt("key principal id"))?,
+        name,
+        hash: SecretHash::from_hex(&hash).ok_or_else(|| corrupt("key hash"))?,
+        created: time_from_text(&created)?,
+        revoked: revoked.as_deref().map(time_from_text).transpose()?,
+    })
+}
+
+fn head_from_row(seq: i64, hash: &str) -> Result<ChainHead, StoreError> {
+    let hash = ChainHash::from_hex(hash).ok_or(StoreError::Corrupt {
+        what: "audit head hash",
+        detail: format!("record #{seq}"),
+    })?;
+    Ok(ChainHead {
+        seq: u64::try_from(seq).unwrap_or(0),
+        hash,
+    })
+}
+
+type AuditRow = (i64, String, String, String, String);
+
+fn sealed_from_row(row: AuditRow) -> SealedRecord {
+    let (seq, id, prev, hash, record_json) = row;
+    // An unparsable hash is itself tampering; keep the record so `verify` names it.
+    let parse = |text: &str| ChainHash::from_hex(text).unwrap_or(ChainHash([0xff; 32]));
+    SealedRecord {
+        // A negative seq (only by hand) reads as 0, which `verify` reports as out of order.
+        seq: u64::try_from(seq).unwrap_or(0),
+        id,
+        prev_hash: parse(&prev),
+        hash: parse(&hash),
+        record_json,
+    }
+}
+
+type SwitchRow = (String, bool, Option<String>, String, String);
+
+fn switch_from_row(row: SwitchRow) -> Result<ModelSwitch, StoreError> {
+    let (model, disabled, reason, changed_at, actor) = row;
+    Ok(ModelSwitch {
+        model,
+        disabled,
+        reason,
+        changed_at: time_from_text(&changed_at)?,
+        actor,
+    })
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn limit_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The query columns of a record, taken from its JSON as SQLite's `json_extract` gives them:
+/// strings unescaped, `facts` as the exact JSON text of the member, a missing or `null`
+/// member as NULL.
+#[derive(serde::Deserialize, Default)]
+struct Derived<'a> {
+    #[serde(borrow, default)]
+    time: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    principal_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    requested_model: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    facts: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    phase: Option<Cow<'a, str>>,
+}
+
+/// An audit batch as the columns of one `INSERT ... SELECT FROM UNNEST(...)`.
+#[derive(Default)]
+struct AuditColumns {
+    seq: Vec<i64>,
+    id: Vec<String>,
+    prev_hash: Vec<String>,
+    hash: Vec<String>,
+    record: Vec<String>,
+    time: Vec<String>,
+    principal_id: Vec<Option<String>>,
+    requested_model: Vec<Option<String>>,
+    facts: Vec<Option<String>>,
+    phase: Vec<Option<String>>,
+}
+
+impl AuditColumns {
+    fn of(batch: &[SealedRecord]) -> AuditColumns {
+        let mut c = AuditColumns::default();
+        for r in batch {
+            // A record that does not parse is still stored (its hash commits to it); its query
+            // columns stay empty and `verify` reports it as unreadable.
+            let d: Derived<'_> = serde_json::from_str(&r.record_json).unwrap_or_default();
+            c.seq.push(to_i64(r.seq));
+            c.id.push(r.id.clone());
+            c.prev_hash.push(r.prev_hash.to_hex());
+            c.hash.push(r.hash.to_hex());
+            c.record.push(r.record_json.clone());
+            c.time.push(d.time.map(Cow::into_owned).unwrap_or_default());
+            c.principal_id.push(d.principal_id.map(Cow::into_owned));
+            c.requested_model
+                .push(d.requested_model.map(Cow::into_owned));
+            c.facts.push(d.facts.map(|f| f.get().to_string()));
+            c.phase.push(d.phase.map(Cow::into_owned));
+        }
+        c
+    }
+}
+
+/// `since` as text comparable with the stored `time` column (as in the SQLite backend):
+/// records hold chrono's RFC 3339 form in UTC (`...T10:00:00Z`, or with 1 to 9 fraction
+/// digits); taking `since` to the whole second and writing all nine digits makes byte order
+/// agree with time order: a record at exactly that second (`:00Z`) sorts after
+/// `:00.000000000Z`, as `Z` sorts after `.`.
+fn comparable_time(since: DateTime<Utc>) -> String {
+    let whole = DateTime::<Utc>::from_timestamp(since.timestamp(), 0).unwrap_or(since);
+    whole.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// A record time in the sortable form the fact-group query gives for a group's first and last
+/// record (`YYYY-MM-DDTHH:MM:SS` and nine fraction digits), back as a time.
+fn time_from_key(key: &str) -> Result<DateTime<Utc>, StoreError> {
+    let (seconds, nanos) = key.split_at_checked(19).ok_or(StoreError::Corrupt {
+        what: "audit record time",
+        detail: key.to_string(),
+    })?;
+    time_from_text(&format!("{seconds}.{nanos}Z"))
+}
+
+/// The records of a window that name a principal and a model, grouped. Every model is grouped
+/// (one scan of the window): the caller counts them all and keeps the groups it was asked for.
+/// A group's first and last time are taken over `time_key`, the record's time with its fraction
+/// padded to nine digits, whose text order is time order (raw times' is not: `10:00:00Z` sorts
+/// after `10:00:00.5Z`).
+const FACT_GROUPS: &str = "
+    SELECT principal_id, requested_model, facts, count(*), min(time_key), max(time_key)
+    FROM (SELECT principal_id, requested_model, facts,
+                 CASE WHEN substr(time, 20, 1) = '.'
+                      THEN substr(time, 1, 19) || rpad(split_part(substr(time, 21), 'Z', 1), 9, '0')
+                      ELSE substr(time, 1, 19) || '000000000' END AS time_key
+          FROM audit
+          WHERE time >= $1 AND principal_id IS NOT NULL AND requested_model IS NOT NULL) AS w
+    GROUP BY principal_id, requested_model, facts";
+
+/// Aborts the task it holds when dropped: a caller that stops waiting stops the wait.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Waits for a notification on the store's listener (created if needed) until `deadline`.
+/// On any listener error the listener is dropped (the next wait creates a new one) and the
+/// rest of the time is slept, so a broken connection never turns the caller's loop into a
+/// busy one.
+async fn listen_until(inner: Arc<Inner>, deadline: tokio::time::Instant) {
+    let listener = Arc::clone(&inner.listener);
+    let mut guard = match tokio::time::timeout_at(deadline, listener.lock()).await {
+        Ok(guard) => guard,
+        Err(_) => return,
+    };
+    let waited = tokio::time::timeout_at(deadline, async {
+        if guard.is_none() {
+            // A connection of its own, so it never takes one the queries need.
+            let mut fresh = PgListener::connect_with(&inner.listener_pool).await?;
+            fresh.listen(CHANGES_CHANNEL).await?;
+            *guard = Some(fresh);
+        }
+        match guard.as_mut() {
+            Some(l) => l.try_recv().await.map(|n| n.is_some()),
+            None => Ok::<bool, sqlx_core::Error>(false),
+        }
+    })
+    .await;
+    match waited {
+        // Past the deadline, or notified.
+        Err(_) | Ok(Ok(true)) => {}
+        // `Ok(false)`: the connection was lost; any error: the same, to the caller.
+        Ok(Ok(false)) | Ok(Err(_)) => {
+            *guard = None;
+            drop(guard);
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn upsert_principals(
+        &self,
+        principals: &[Principal],
+    ) -> Result<ImportSummary, StoreError> {
+        // One row per id (the last one given wins, as with one upsert after another); every
+        // repeat of an id counts as an update, as it would row by row.
+        let mut last_by_id: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(principals.len());
+        let mut ids = Vec::with_capacity(principals.len());
+        let mut facts: Vec<String> = Vec::with_capacity(principals.len());
+        for p in principals {
+            let json = serde_json::to_string(p).expect("a Principal always serialises");
+            let id = p.id.to_string();
+            match last_by_id.get(&id) {
+                Some(&at) => facts[at] = json,
+                None => {
+                    last_by_id.insert(id.clone(), ids.len());
+                    ids.push(id);
+                    facts.push(json);
+                }
+            }
+        }
+        let repeats = principals.len() - ids.len();
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a principal import"))?;
+            // `xmax = 0`: the row version was inserted by this statement, not updated.
+            let inserted: Vec<bool> = query_scalar(
+                "INSERT INTO principals (id, facts, updated_at)
+                 SELECT id, facts, $3 FROM UNNEST($1::text[], $2::text[]) AS u (id, facts)
+                 ON CONFLICT (id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at
+                 RETURNING (xmax = 0)",
+            )
+            .bind(&ids)
+            .bind(&facts)
+            .bind(Utc::now().to_rfc3339())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(query_err("importing principals"))?;
+            bump_version(&mut tx, "principals").await?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a principal import"))?;
+            let fresh = inserted.iter().filter(|&&i| i).count();
+            Ok(ImportSummary {
+                inserted: fresh,
+                updated: inserted.len() - fresh + repeats,
+            })
+        })
+        .await
+    }
+
+    async fn delete_principals(&self, ids: &[PrincipalId]) -> Result<usize, StoreError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a principal deletion"))?;
+            let deleted = query("DELETE FROM principals WHERE id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("deleting principals"))?
+                .rows_affected();
+            bump_version(&mut tx, "principals").await?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a principal deletion"))?;
+            Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+        })
+        .await
+    }
+
+    async fn principal(&self, id: &PrincipalId) -> Result<Option<Principal>, StoreError> {
+        let id = id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let json: Option<String> = query_scalar("SELECT facts FROM principals WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&pool)
+                .await
+                .map_err(query_err("reading a principal"))?;
+            json.as_deref().map(principal_from_json).transpose()
+        })
+        .await
+    }
+
+    async fn principals(&self) -> Result<Vec<Principal>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<String> = query_scalar("SELECT facts FROM principals ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .map_err(query_err("listing principals"))?;
+            rows.iter().map(|json| principal_from_json(json)).collect()
+        })
+        .await
+    }
+
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a key insert"))?;
+            query(
+                "INSERT INTO keys (id, principal_id, name, secret_hash, created_at, revoked_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(key.id.as_str())
+            .bind(key.principal_id.as_str())
+            .bind(key.name.as_deref())
+            .bind(key.hash.to_hex())
+            .bind(key.created.to_rfc3339())
+            .bind(key.revoked.map(|t| t.to_rfc3339()))
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("inserting a key"))?;
+            bump_version(&mut tx, "keys").await?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a key insert"))
+        })
+        .await
+    }
+
+    async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<KeyRow> = query_as(
+                "SELECT id, principal_id, name, secret_hash, created_at, revoked_at FROM keys
+                 ORDER BY created_at, id",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("listing keys"))?;
+            rows.into_iter().map(key_from_row).collect()
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: &KeyId, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a key revocation"))?;
+            let changed =
+                query("UPDATE keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(at.to_rfc3339())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("revoking a key"))?
+                    .rows_affected();
+            bump_version(&mut tx, "keys").await?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a key revocation"))?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn change_versions(&self) -> Result<ChangeVersions, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<(String, i64)> = query_as("SELECT kind, version FROM change_versions")
+                .fetch_all(&pool)
+                .await
+                .map_err(query_err("reading change versions"))?;
+            let mut versions = ChangeVersions::default();
+            for (kind, v) in rows {
+                match kind.as_str() {
+                    "keys" => versions.keys = v,
+                    "principals" => versions.principals = v,
+                    "model_switches" => versions.model_switches = v,
+                    "directives" => versions.directives = v,
+                    _ => {}
+                }
+            }
+            Ok(versions)
+        })
+        .await
+    }
+
+    async fn wait_for_change(&self, at_most: Duration) {
+        let deadline = tokio::time::Instant::now() + at_most;
+        let task = self
+            .inner
+            .handle
+            .spawn(listen_until(Arc::clone(&self.inner), deadline));
+        let _stop = AbortOnDrop(task.abort_handle());
+        if task.await.is_err() {
+            // The store's runtime is gone: nothing can notify; wait out the time here.
+            tokio::time::sleep_until(deadline).await;
+        }
+    }
+
+    async fn open_log(
+        &self,
+        log_id: &str,
+        replica: &str,
+        opened_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (log_id, replica) = (log_id.to_string(), replica.to_string());
+        let pool = self.pool();
+        self.run(async move {
+            query("INSERT INTO audit_logs (log_id, replica, opened_at) VALUES ($1, $2, $3)")
+                .bind(log_id)
+                .bind(replica)
+                .bind(opened_at.to_rfc3339())
+                .execute(&pool)
+                .await
+                .map_err(query_err("opening an audit log"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn append_audit(&self, log_id: &str, batch: &[SealedRecord]) -> Result<(), StoreError> {
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        let (head_seq, head_hash) = (to_i64(last.seq), last.hash.to_hex());
+        let columns = AuditColumns::of(batch);
+        let log_id = log_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting an audit batch"))?;
+            // The head first: it also locks the log's row, so a log's batches commit in turn.
+            let updated =
+                query("UPDATE audit_logs SET head_seq = $2, head_hash = $3 WHERE log_id = $1")
+                    .bind(&log_id)
+                    .bind(head_seq)
+                    .bind(&head_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("recording the audit head"))?
+                    .rows_affected();
+            if updated != 1 {
+                return Err(StoreError::Corrupt {
+                    what: "audit log",
+                    detail: format!("no open log `{log_id}` to append to"),
+                });
+            }
+            query(
+                "INSERT INTO audit (log_id, seq, id, prev_hash, hash, record, time, principal_id,
+                                    requested_model, facts, phase)
+                 SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[],
+                                          $6::text[], $7::text[], $8::text[], $9::text[],
+                                          $10::text[], $11::text[])",
+            )
+            .bind(&log_id)
+            .bind(&columns.seq)
+            .bind(&columns.id)
+            .bind(&columns.prev_hash)
+            .bind(&columns.hash)
+            .bind(&columns.record)
+            .bind(&columns.time)
+            .bind(&columns.principal_id)
+            .bind(&columns.requested_model)
+            .bind(&columns.facts)
+            .bind(&columns.phase)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("appending audit records"))?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing an audit batch"))
+        })
+        .await
+    }
+
+    async fn close_log(&self, log_id: &str, closed_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let log_id = log_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            query("UPDATE audit_logs SET closed_at = $2 WHERE log_id = $1")
+                .bind(log_id)
+                .bind(closed_at.to_rfc3339())
+                .execute(&pool)
+                .await
+                .map_err(query_err("closing an audit log"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn audit_logs(&self) -> Result<Vec<AuditLog>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<(String, String, String, Option<String>, i64, String)> = query_as(
+                "SELECT log_id, replica, opened_at, closed_at, head_seq, head_hash FROM audit_logs
+                 ORDER BY opened_at, log_id",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("listing audit logs"))?;
+            rows.into_iter()
+                .map(|(log_id, replica, opened, closed, seq, hash)| {
+                    Ok(AuditLog {
+                        log_id,
+                        replica,
+                        opened_at: time_from_text(&opened)?,
+                        closed_at: closed.as_deref().map(time_from_text).transpose()?,
+                        recorded_head: head_from_row(seq, &hash)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn audit_page(
+        &self,
+        log_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<SealedRecord>, StoreError> {
+        let log_id = log_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<AuditRow> = query_as(
+                "SELECT seq, id, prev_hash, hash, record FROM audit WHERE log_id = $1 AND seq > $2
+                 ORDER BY seq LIMIT $3",
+            )
+            .bind(log_id)
+            .bind(to_i64(after_seq))
+            .bind(limit_i64(limit))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading audit records"))?;
+            Ok(rows.into_iter().map(sealed_from_row).collect())
+        })
+        .await
+    }
+
+    async fn audit_page_by_time(
+        &self,
+        after: Option<&TimeCursor>,
+        limit: usize,
+    ) -> Result<Vec<LoggedRecord>, StoreError> {
+        let (time, log_id, seq) = match after {
+            Some(c) => (c.time.clone(), c.log_id.clone(), to_i64(c.seq)),
+            None => (String::new(), String::new(), -1),
+        };
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<(i64, String, String, String, String, String, String)> = query_as(
+                "SELECT seq, id, prev_hash, hash, record, log_id, time FROM audit
+                 WHERE (time, log_id, seq) > ($1, $2, $3)
+                 ORDER BY time, log_id, seq LIMIT $4",
+            )
+            .bind(time)
+            .bind(log_id)
+            .bind(seq)
+            .bind(limit_i64(limit))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading audit records in time order"))?;
+            Ok(rows
+                .into_iter()
+                .map(|(seq, id, prev, hash, record, log_id, time)| LoggedRecord {
+                    log_id,
+                    record: sealed_from_row((seq, id, prev, hash, record)),
+                    time,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn audit_fact_groups(
+        &self,
+        since: DateTime<Utc>,
+        models: Option<&[String]>,
+    ) -> Result<FactGroups, StoreError> {
+        let since = comparable_time(since);
+        let models: Option<Vec<String>> = models.map(<[String]>::to_vec);
+        let pool = self.pool();
+        self.run(async move {
+            let doing = "reading recorded facts";
+            let rows: Vec<(String, String, Option<String>, i64, String, String)> =
+                query_as(FACT_GROUPS)
+                    .bind(since)
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(query_err(doing))?;
+            let mut found = FactGroups::default();
+            for (principal_id, requested_model, facts_json, count, first, last) in rows {
+                let count = u64::try_from(count).unwrap_or(0);
+                found.records += count;
+                if models
+                    .as_deref()
+                    .is_none_or(|models| models.contains(&requested_model))
+                {
+                    found.groups.push(FactGroup {
+                        principal_id,
+                        requested_model,
+                        facts_json,
+                        count,
+                        first: time_from_key(&first)?,
+                        last: time_from_key(&last)?,
+                    });
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn model_switches(&self) -> Result<Vec<ModelSwitch>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<SwitchRow> = query_as(
+                "SELECT model, disabled, reason, changed_at, actor FROM model_switches ORDER BY model",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading model switches"))?;
+            rows.into_iter().map(switch_from_row).collect()
+        })
+        .await
+    }
+
+    async fn set_model_switch(&self, switch: &ModelSwitch) -> Result<(), StoreError> {
+        let switch = switch.clone();
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a model switch change"))?;
+            let changed_at = switch.changed_at.to_rfc3339();
+            query(
+                "INSERT INTO model_switches (model, disabled, reason, changed_at, actor)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (model) DO UPDATE SET disabled = excluded.disabled,
+                     reason = excluded.reason, changed_at = excluded.changed_at,
+                     actor = excluded.actor",
+            )
+            .bind(&switch.model)
+            .bind(switch.disabled)
+            .bind(switch.reason.as_deref())
+            .bind(&changed_at)
+            .bind(&switch.actor)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("setting a model switch"))?;
+            query(
+                "INSERT INTO model_switch_events (model, disabled, reason, changed_at, actor)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&switch.model)
+            .bind(switch.disabled)
+            .bind(switch.reason.as_deref())
+            .bind(&changed_at)
+            .bind(&switch.actor)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording a model switch event"))?;
+            bump_version(&mut tx, "model_switches").await?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a model switch change"))
+        })
+        .await
+    }
+
+    async fn model_switch_history(&self, model: &str) -> Result<Vec<ModelSwitch>, StoreError> {
+        let model = model.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<SwitchRow> = query_as(
+                "SELECT model, disabled, reason, changed_at, actor FROM model_switch_events
+                 WHERE model = $1 ORDER BY id",
+            )
+            .bind(model)
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading a model's switch history"))?;
+            rows.into_iter().map(switch_from_row).collect()
+        })
+        .await
+    }
+
+    async fn activate_directive_set(&self, set: &DirectiveSet) -> Result<i64, StoreError> {
+        let set = set.clone();
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a directive set activation"))?;
+            // The bump first: it locks the `directives` row, so two replicas activating at
+            // once number their sets one after the other instead of colliding.
+            bump_version(&mut tx, "directives").await?;
+            let version: i64 =
+                query_scalar("SELECT coalesce(max(version), 0) + 1 FROM directive_sets")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(query_err("numbering a directive set"))?;
+            query(
+                "INSERT INTO directive_sets (version, policy_version, activated_at, actor)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(version)
+            .bind(&set.policy_version)
+            .bind(set.activated_at.to_rfc3339())
+            .bind(&set.actor)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("storing a directive set"))?;
+            let names: Vec<&str> = set.files.iter().map(|f| f.name.as_str()).collect();
+            let contents: Vec<&str> = set.files.iter().map(|f| f.content.as_str()).collect();
+            query(
+                "INSERT INTO directive_set_files (version, name, content)
+                 SELECT $1, * FROM UNNEST($2::text[], $3::text[])",
+            )
+            .bind(version)
+            .bind(&names)
+            .bind(&contents)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("storing a directive file"))?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a directive set activation"))?;
+            Ok(version)
+        })
+        .await
+    }
+
+    async fn active_directive_set(&self) -> Result<Option<DirectiveSet>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("reading the active directive set"))?;
+            let latest: Option<i64> = query_scalar("SELECT max(version) FROM directive_sets")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(query_err("reading the active directive set"))?;
+            let set = match latest {
+                Some(v) => Some(directive_set(&mut tx, v).await?),
+                None => None,
+            };
+            tx.commit()
+                .await
+                .map_err(query_err("reading the active directive set"))?;
+            Ok(set)
+        })
+        .await
+    }
+
+    async fn directive_sets(&self) -> Result<Vec<DirectiveSet>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let doing = "listing directive sets";
+            let mut tx = pool.begin().await.map_err(query_err(doing))?;
+            let versions: Vec<i64> =
+                query_scalar("SELECT version FROM directive_sets ORDER BY version")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(query_err(doing))?;
+            let mut sets = Vec::with_capacity(versions.len());
+            for v in versions {
+                sets.push(directive_set(&mut tx, v).await?);
+            }
+            tx.commit().await.map_err(query_err(doing))?;
+            Ok(sets)
+        })
+        .await
+    }
+}
+
+/// Directive set `version` with its files, by name.
+async fn directive_set(
+    conn: &mut sqlx_postgres::PgConnection,
+    version: i64,
+) -> Result<DirectiveSet, StoreError> {
+    let doing = "reading a directive set";
+    let (policy_version, activated_at, actor): (String, String, String) = query_as(
+        "SELECT policy_version, activated_at, actor FROM directive_sets WHERE version = $1",
+    )
+    .bind(version)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(query_err(doing))?;
+    let files: Vec<(String, String)> =
+        query_as("SELECT name, content FROM directive_set_files WHERE version = $1 ORDER BY name")
+            .bind(version)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query_err(doing))?;
+    Ok(DirectiveSet {
+        version,
+        policy_version,
+        files: files
+            .into_iter()
+            .map(|(name, content)| DirectiveFile { name, content })
+            .collect(),
+        activated_at: time_from_text(&activated_at)?,
+        actor,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn mode(url: &str, require_tls: bool) -> Result<PgSslMode, String> {
+        let config = PgConfig {
+            require_tls,
+            ..PgConfig::new(url)
+        };
+        connect_options(&config)
+            .map(|(o, _)| o.get_ssl_mode())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn remote_servers_get_tls_unless_the_url_names_a_mode() {
+        assert!(matches!(
+            mode("postgres://u@db.example.com/clearance", false),
+            Ok(PgSslMode::Require)
+        ));
+        assert!(matches!(
+            mode("postgres://u@10.1.2.3:5433/c", false),
+            Ok(PgSslMode::Require)
+        ));
+        assert!(matches!(
+            mode("postgres://u@db.example.com/c?sslmode=verify-full", false),
+            Ok(PgSslMode::VerifyFull)
+        ));
+        assert!(matches!(
+            mode("postgres://u@db.example.com/c?sslmode=disable", false),
+            Ok(PgSslMode::Disable)
+        ));
+    }
+
+    #[test]
+    fn local_servers_keep_the_default_unless_tls_is_required() {
+        for url in [
+            "postgres://u@127.0.0.1/c",
+            "postgres://u@localhost/c",
+            "postgres://u@[::1]/c",
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/c",
+            "postgres:///c?host=/var/run/postgresql",
+        ] {
+            let m = mode(url, false).unwrap();
+            assert!(ssl_strength(m) < 3, "{url}: {m:?}");
+            assert!(matches!(mode(url, true), Ok(PgSslMode::Require)), "{url}");
+        }
+        let refused = mode("postgres://u@127.0.0.1/c?sslmode=prefer", true).unwrap_err();
+        assert!(refused.contains("TLS is required"), "{refused}");
+    }
+
+    #[test]
+    fn a_url_with_a_password_is_refused_without_showing_it() {
+        for url in [
+            "postgres://u:hunter2secret@db.example.com/c",
+            "postgres://u@db.example.com/c?password=hunter2secret&sslmode=require",
+        ] {
+            let err = mode(url, false).unwrap_err();
+            assert!(!err.contains("hunter2secret"), "{err}");
+            assert!(err.contains("carries a password"), "{err}");
+            assert!(err.contains("db.example.com"), "the URL is named: {err}");
+        }
+        let config = PgConfig {
+            password: Some("hunter2secret".into()),
+            ..PgConfig::new("postgres://u:hunter2secret@db.example.com/c")
+        };
+        assert!(!format!("{config:?}").contains("hunter2secret"));
+    }
+
+    #[test]
+    fn derived_columns_are_the_record_fields_as_stored() {
+        let json = r#"{"id":"r1","time":"2026-01-01T10:00:00.5Z","principal_id":"al\"ice","requested_model":null,"facts":{"b":1,"a":[1, 2]},"phase":"decision"}"#;
+        let d: Derived<'_> = serde_json::from_str(json).unwrap();
+        assert_eq!(d.time.as_deref(), Some("2026-01-01T10:00:00.5Z"));
+        assert_eq!(d.principal_id.as_deref(), Some("al\"ice"));
+        assert_eq!(d.requested_model, None);
+        assert_eq!(d.facts.map(RawValue::get), Some(r#"{"b":1,"a":[1, 2]}"#));
+        assert_eq!(d.phase.as_deref(), Some("decision"));
+        let d: Derived<'_> = serde_json::from_str(r#"{"facts":null}"#).unwrap();
+        assert!(d.facts.is_none() && d.time.is_none());
+    }
+
+    #[test]
+    fn time_keys_read_back_exactly() {
+        let t = time_from_key("2026-01-01T10:00:00123456789").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-01-01T10:00:00.123456789+00:00");
+        assert!(time_from_key("2026").is_err());
+    }
+}
