@@ -1,71 +1,261 @@
-//! The behaviour every Store backend must have. Each backend runs the same checks; the
-//! PostgreSQL backend will join this file when it lands.
+//! The behaviour every Store backend must have. Each check runs twice: against SQLite (a file in
+//! a temporary directory) and against PostgreSQL (a scratch database created for the test on
+//! the server `CLEARANCE_TEST_POSTGRES` names, by default
+//! `postgres://root@127.0.0.1:5432/test`, and dropped after it).
+//!
+//! Without a reachable PostgreSQL the PostgreSQL half is skipped with a message, except under
+//! CI (`CI` set), where it fails: `scripts/postgres.sh` starts a server.
 #![allow(clippy::unwrap_used)]
 
-use chrono::{Duration, Utc};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
 use clearance_core::api::ApiSurface;
-use clearance_core::audit::{AuditRecord, ChainHead, ChainVerifier, Decision};
+use clearance_core::audit::{
+    AdminAction, AuditRecord, BreakKind, ChainHead, ChainVerifier, Decision, LOG_CLOSE, LOG_OPEN,
+    SealedRecord,
+};
 use clearance_core::facts::{Facts, RequestFacts};
 use clearance_core::import::{ImportFormat, parse_principals};
 use clearance_core::key::{NewKey, StoredKey};
-use clearance_core::principal::Principal;
-use clearance_store::{FactGroups, ModelSwitch, SqliteStore, Store};
+use clearance_core::principal::{Principal, PrincipalId};
+use clearance_store::{
+    AuditLog, DirectiveFile, DirectiveSet, FactGroups, LoggedRecord, ModelSwitch, PgConfig,
+    PgStore, SqliteStore, Store, StoreError, TimeCursor,
+};
+use sqlx_core::connection::Connection;
+use sqlx_core::executor::Executor;
+use sqlx_core::raw_sql::raw_sql;
+use sqlx_postgres::{PgConnectOptions, PgConnection};
 
-fn principals(csv: &str) -> Vec<clearance_core::principal::Principal> {
+// ---------------------------------------------------------------------------------------------
+// The backends
+
+/// A store under test, with what a check needs besides the trait: a second store on the same
+/// database, and raw SQL (to tamper with what the store wrote).
+struct Backend {
+    store: Arc<dyn Store>,
+    raw: Raw,
+    /// Removed after the store is dropped.
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<ScratchDb>,
+}
+
+enum Raw {
+    Sqlite(PathBuf),
+    Postgres(PgConfig),
+}
+
+impl Backend {
+    fn sqlite() -> Backend {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        Backend {
+            store: Arc::new(SqliteStore::open(&path).unwrap()),
+            raw: Raw::Sqlite(path),
+            _dir: Some(dir),
+            _db: None,
+        }
+    }
+
+    /// `None` when no PostgreSQL answers (outside CI).
+    async fn postgres() -> Option<Backend> {
+        let db = ScratchDb::create().await?;
+        let config = db.config.clone();
+        Some(Backend {
+            store: Arc::new(PgStore::connect(config.clone()).await.unwrap()),
+            raw: Raw::Postgres(config),
+            _dir: None,
+            _db: Some(db),
+        })
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Another store on the same database, as another process (or replica) would open it.
+    async fn reopen(&self) -> Arc<dyn Store> {
+        match &self.raw {
+            Raw::Sqlite(path) => Arc::new(SqliteStore::open(path).unwrap()),
+            Raw::Postgres(config) => Arc::new(PgStore::connect(config.clone()).await.unwrap()),
+        }
+    }
+
+    /// Whether another process's change wakes [`Store::wait_for_change`] at once.
+    fn notifies(&self) -> bool {
+        matches!(self.raw, Raw::Postgres(_))
+    }
+
+    /// Runs SQL on the database directly, behind the store's back.
+    async fn execute(&self, sql: &str) {
+        match &self.raw {
+            Raw::Sqlite(path) => rusqlite::Connection::open(path)
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+            Raw::Postgres(config) => {
+                let mut conn = pg_connect(config).await.unwrap();
+                conn.execute(raw_sql(sql)).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+}
+
+/// Connection options for `config` (as the tests give it: plaintext to a local server).
+fn pg_options(config: &PgConfig) -> PgConnectOptions {
+    let options = PgConnectOptions::from_str(&config.url).unwrap();
+    match &config.password {
+        Some(p) => options.password(p),
+        None => options,
+    }
+}
+
+async fn pg_connect(config: &PgConfig) -> Result<PgConnection, sqlx_core::Error> {
+    PgConnection::connect_with(&pg_options(config)).await
+}
+
+/// A database of its own for one test, on the test server; dropped (best effort, whatever
+/// the test's outcome) when this is.
+struct ScratchDb {
+    admin: PgConfig,
+    name: String,
+    /// The scratch database's config.
+    config: PgConfig,
+}
+
+impl ScratchDb {
+    async fn create() -> Option<ScratchDb> {
+        let url = std::env::var("CLEARANCE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_string());
+        // A password in the test URL goes where the store takes it from.
+        let mut parsed = sqlx_core::Url::parse(&url).expect("CLEARANCE_TEST_POSTGRES is a URL");
+        let password = parsed.password().map(String::from);
+        parsed.set_password(None).unwrap();
+        let admin = PgConfig {
+            password,
+            max_connections: 4,
+            ..PgConfig::new(parsed.as_str())
+        };
+        let reached = tokio::time::timeout(StdDuration::from_secs(10), pg_connect(&admin)).await;
+        let mut conn = match reached {
+            Ok(Ok(conn)) => conn,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "no answer within 10 s".to_string(),
+                };
+                let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+                assert!(
+                    !ci,
+                    "PostgreSQL at {parsed} is unreachable ({why}); CI runs every store contract \
+                     test on PostgreSQL too: start a server with scripts/postgres.sh or point \
+                     CLEARANCE_TEST_POSTGRES at one"
+                );
+                eprintln!(
+                    "SKIPPED the PostgreSQL half of this test: no PostgreSQL at {parsed} ({why}). \
+                     Run scripts/postgres.sh or set CLEARANCE_TEST_POSTGRES."
+                );
+                return None;
+            }
+        };
+        let name = format!("clearance_{:016x}", rand::random::<u64>());
+        conn.execute(raw_sql(&format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let mut url = parsed.clone();
+        url.set_path(&name);
+        let config = PgConfig {
+            url: url.to_string(),
+            ..admin.clone()
+        };
+        Some(ScratchDb {
+            admin,
+            name,
+            config,
+        })
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        // On a thread of its own with a runtime of its own: this may run inside the test's
+        // runtime, which cannot be blocked on. FORCE ends the store's pooled connections.
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut conn = pg_connect(&admin).await?;
+                conn.execute(raw_sql(&format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop scratch database {}: {e}", self.name);
+        }
+    }
+}
+
+/// Generates one test per check and backend: `sqlite::check` and `postgres::check`.
+macro_rules! contract {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check(&super::Backend::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    if let Some(backend) = super::Backend::postgres().await {
+                        super::$check(&backend).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    principals_upsert_in_place,
+    principals_are_deleted_by_id,
+    keys_are_stored_hashed_and_revocable,
+    audit_log_appends_in_batches_and_records_its_head,
+    appending_to_a_log_never_opened_is_refused,
+    audit_page_by_time_merges_logs_in_time_order,
+    verify_passes_an_intact_trail_and_names_an_edited_record,
+    audit_fact_groups_count_records_by_principal_model_and_facts,
+    model_switches_keep_the_current_state_and_every_change,
+    directive_sets_activate_in_order,
+    a_change_wakes_a_waiting_store,
+    everything_survives_reopening,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn principals(csv: &str) -> Vec<Principal> {
     parse_principals(csv, ImportFormat::Csv).unwrap()
 }
 
-async fn principals_upsert_in_place(store: &dyn Store) {
-    let first = store
-        .upsert_principals(&principals("id,citizenships\nalice,FR\nbob,US\n"))
-        .await
-        .unwrap();
-    assert_eq!((first.inserted, first.updated), (2, 0));
-    let before = store.change_versions().await.unwrap();
-    let second = store
-        .upsert_principals(&principals("id,citizenships\nalice,US;FR\ncarol,DE\n"))
-        .await
-        .unwrap();
-    assert_eq!((second.inserted, second.updated), (1, 1));
-    assert!(store.change_versions().await.unwrap().principals > before.principals);
-    let alice = store
-        .principal(&"alice".parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(alice.us_citizen(), "re-import replaced alice's facts");
-    assert_eq!(store.principals().await.unwrap().len(), 3);
-    assert!(
-        store
-            .principal(&"nobody".parse().unwrap())
-            .await
-            .unwrap()
-            .is_none()
-    );
-}
-
-async fn keys_are_stored_hashed_and_revocable(store: &dyn Store) {
-    let new = NewKey::generate(&mut rand::rng());
-    let stored = StoredKey {
-        id: new.id.clone(),
-        principal_id: "alice".parse().unwrap(),
-        name: Some("laptop".into()),
-        hash: new.hash.clone(),
-        created: Utc::now(),
-        revoked: None,
-    };
-    store.insert_key(&stored).await.unwrap();
-    let keys = store.keys().await.unwrap();
-    assert_eq!(keys.len(), 1);
-    assert!(keys[0].hash.matches(&new.hash));
-    let before = store.change_versions().await.unwrap();
-    assert!(store.revoke_key(&new.id, Utc::now()).await.unwrap());
-    assert!(
-        !store.revoke_key(&new.id, Utc::now()).await.unwrap(),
-        "revoking twice reports no change"
-    );
-    assert!(store.keys().await.unwrap()[0].revoked.is_some());
-    assert!(store.change_versions().await.unwrap().keys > before.keys);
+fn pid(id: &str) -> PrincipalId {
+    id.parse().unwrap()
 }
 
 fn record(n: u64) -> AuditRecord {
@@ -99,33 +289,52 @@ fn record(n: u64) -> AuditRecord {
     }
 }
 
-async fn audit_chain_round_trips(store: &dyn Store) {
-    assert_eq!(store.audit_head().await.unwrap(), ChainHead::EMPTY);
-    let mut head = ChainHead::EMPTY;
-    let batch: Vec<_> = (1..=250).map(|n| head.seal(&record(n))).collect();
-    store.append_audit(&batch[..100]).await.unwrap();
-    store.append_audit(&batch[100..]).await.unwrap();
-    assert_eq!(store.audit_head().await.unwrap(), head);
-    assert_eq!(
-        store.audit_recorded_head().await.unwrap(),
-        head,
-        "the head is recorded with every batch"
+/// A log's opening or closing record.
+fn log_event(action: &str, log_id: &str, time: DateTime<Utc>) -> AuditRecord {
+    let mut r = AuditRecord::admin(
+        format!("{action}-{log_id}"),
+        time,
+        AdminAction {
+            action: action.into(),
+            target: log_id.into(),
+            reason: None,
+            actor: "replica-1".into(),
+            details: None,
+        },
+        200,
     );
-    let report = clearance_store::verify_audit_chain(store).await.unwrap();
-    assert_eq!((report.verified, report.broken), (head, None));
-    let mut verifier = ChainVerifier::default();
-    let mut after = 0;
+    r.replica = Some("replica-1".into());
+    r
+}
+
+/// Registers `log_id` and appends its opening record; the head to go on from.
+async fn open(store: &dyn Store, log_id: &str, at: DateTime<Utc>) -> ChainHead {
+    store.open_log(log_id, "replica-1", at).await.unwrap();
+    let mut head = ChainHead::EMPTY;
+    let opening = head.seal(&log_event(LOG_OPEN, log_id, at));
+    store.append_audit(log_id, &[opening]).await.unwrap();
+    head
+}
+
+/// Appends the closing record and marks the log closed.
+async fn close(store: &dyn Store, log_id: &str, head: &mut ChainHead, at: DateTime<Utc>) {
+    let closing = head.seal(&log_event(LOG_CLOSE, log_id, at));
+    store.append_audit(log_id, &[closing]).await.unwrap();
+    store.close_log(log_id, at).await.unwrap();
+}
+
+/// Every record of `log_id`, read `page` at a time.
+async fn read_log(store: &dyn Store, log_id: &str, page: usize) -> Vec<SealedRecord> {
+    let mut all = Vec::new();
     loop {
-        let page = store.audit_page(after, 64).await.unwrap();
-        if page.is_empty() {
-            break;
+        let after = all.last().map_or(0, |r: &SealedRecord| r.seq);
+        let next = store.audit_page(log_id, after, page).await.unwrap();
+        assert!(next.len() <= page);
+        if next.is_empty() {
+            return all;
         }
-        for r in &page {
-            verifier.check(r).unwrap();
-            after = r.seq;
-        }
+        all.extend(next);
     }
-    assert_eq!(verifier.head(), head);
 }
 
 fn facts(country: &str, principal: &Principal) -> Facts {
@@ -141,12 +350,325 @@ fn facts(country: &str, principal: &Principal) -> Facts {
     }
 }
 
+fn switch(model: &str, disabled: bool, reason: Option<&str>, actor: &str) -> ModelSwitch {
+    ModelSwitch {
+        model: model.into(),
+        disabled,
+        reason: reason.map(String::from),
+        // Whole seconds: the same value however often it is built.
+        changed_at: DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap(),
+        actor: actor.into(),
+    }
+}
+
+fn directive_set(policy_version: &str, files: &[(&str, &str)]) -> DirectiveSet {
+    DirectiveSet {
+        version: 99, // ignored: the store numbers sets
+        policy_version: policy_version.into(),
+        files: files
+            .iter()
+            .map(|(name, content)| DirectiveFile {
+                name: (*name).into(),
+                content: (*content).into(),
+            })
+            .collect(),
+        // With nanoseconds: the store gives back exactly the instant it was given.
+        activated_at: Utc::now(),
+        actor: "cli".into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks
+
+async fn principals_upsert_in_place(b: &Backend) {
+    let store = b.store();
+    let first = store
+        .upsert_principals(&principals("id,citizenships\nalice,FR\nbob,US\n"))
+        .await
+        .unwrap();
+    assert_eq!((first.inserted, first.updated), (2, 0));
+    let before = store.change_versions().await.unwrap();
+    let second = store
+        .upsert_principals(&principals("id,citizenships\nalice,US;FR\ncarol,DE\n"))
+        .await
+        .unwrap();
+    assert_eq!((second.inserted, second.updated), (1, 1));
+    assert!(store.change_versions().await.unwrap().principals > before.principals);
+    let alice = store.principal(&pid("alice")).await.unwrap().unwrap();
+    assert!(alice.us_citizen(), "re-import replaced alice's facts");
+    let all = store.principals().await.unwrap();
+    let ids: Vec<String> = all.iter().map(|p| p.id.to_string()).collect();
+    assert_eq!(ids, ["alice", "bob", "carol"], "ordered by id");
+    assert_eq!(all[0], alice, "a principal reads back as it was stored");
+    assert!(store.principal(&pid("nobody")).await.unwrap().is_none());
+
+    // The same id twice in one import: the last one wins, the repeat counts as an update.
+    let mut twice = principals("id,citizenships\ndave,FR\n");
+    twice.extend(principals("id,citizenships\ndave,DE\n"));
+    let summary = store.upsert_principals(&twice).await.unwrap();
+    assert_eq!((summary.inserted, summary.updated), (1, 1));
+    let dave = store.principal(&pid("dave")).await.unwrap().unwrap();
+    assert_eq!(dave, twice[1]);
+}
+
+async fn principals_are_deleted_by_id(b: &Backend) {
+    let store = b.store();
+    store
+        .upsert_principals(&principals("id\nalice\nbob\ncarol\n"))
+        .await
+        .unwrap();
+    let before = store.change_versions().await.unwrap();
+    let deleted = store
+        .delete_principals(&[pid("alice"), pid("nobody"), pid("carol")])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2, "only the principals that existed are counted");
+    let after = store.change_versions().await.unwrap();
+    assert!(after.principals > before.principals);
+    assert_eq!(
+        (after.keys, after.directives),
+        (before.keys, before.directives)
+    );
+    let left: Vec<String> = store
+        .principals()
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id.to_string())
+        .collect();
+    assert_eq!(left, ["bob"]);
+    assert_eq!(store.delete_principals(&[]).await.unwrap(), 0);
+    assert_eq!(store.delete_principals(&[pid("alice")]).await.unwrap(), 0);
+}
+
+async fn keys_are_stored_hashed_and_revocable(b: &Backend) {
+    let store = b.store();
+    let new = NewKey::generate(&mut rand::rng());
+    let stored = StoredKey {
+        id: new.id.clone(),
+        principal_id: pid("alice"),
+        name: Some("laptop".into()),
+        hash: new.hash.clone(),
+        created: Utc::now(),
+        revoked: None,
+    };
+    store.insert_key(&stored).await.unwrap();
+    let keys = store.keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].hash.matches(&new.hash));
+    assert_eq!(keys[0].created, stored.created, "the exact instant");
+    assert_eq!(keys[0].name.as_deref(), Some("laptop"));
+    let before = store.change_versions().await.unwrap();
+    let at = Utc::now();
+    assert!(store.revoke_key(&new.id, at).await.unwrap());
+    assert!(
+        !store.revoke_key(&new.id, Utc::now()).await.unwrap(),
+        "revoking twice reports no change"
+    );
+    assert_eq!(store.keys().await.unwrap()[0].revoked, Some(at));
+    assert!(store.change_versions().await.unwrap().keys > before.keys);
+    assert!(
+        store.insert_key(&stored).await.is_err(),
+        "a key id is stored once"
+    );
+}
+
+async fn audit_log_appends_in_batches_and_records_its_head(b: &Backend) {
+    let store = b.store();
+    let opened_at = Utc::now();
+    store
+        .open_log("log-a", "replica-1", opened_at)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.audit_logs().await.unwrap(),
+        vec![AuditLog {
+            log_id: "log-a".into(),
+            replica: "replica-1".into(),
+            opened_at,
+            closed_at: None,
+            recorded_head: ChainHead::EMPTY,
+        }],
+        "a new log is empty, with its head at the start"
+    );
+    let mut head = ChainHead::EMPTY;
+    let mut sealed = vec![head.seal(&log_event(LOG_OPEN, "log-a", opened_at))];
+    sealed.extend((1..=250).map(|n| head.seal(&record(n))));
+    for batch in [
+        &sealed[..1],
+        &sealed[1..100],
+        &sealed[100..200],
+        &sealed[200..],
+    ] {
+        store.append_audit("log-a", batch).await.unwrap();
+        let logs = store.audit_logs().await.unwrap();
+        assert_eq!(
+            logs[0].recorded_head.seq,
+            batch.last().unwrap().seq,
+            "the head is recorded with every batch"
+        );
+    }
+    store.append_audit("log-a", &[]).await.unwrap();
+    assert_eq!(store.audit_logs().await.unwrap()[0].recorded_head, head);
+
+    let stored = read_log(store, "log-a", 64).await;
+    assert_eq!(stored, sealed, "records read back exactly as sealed");
+    let mut verifier = ChainVerifier::for_log("log-a");
+    for r in &stored {
+        verifier.check(r).unwrap();
+    }
+    assert_eq!(verifier.head(), head);
+    assert!(store.audit_page("log-a", 250, 10).await.unwrap().len() == 1);
+    assert!(store.audit_page("log-b", 0, 10).await.unwrap().is_empty());
+
+    let closed_at = Utc::now();
+    close(store, "log-a", &mut head, closed_at).await;
+    let log = &store.audit_logs().await.unwrap()[0];
+    assert_eq!((log.closed_at, log.recorded_head), (Some(closed_at), head));
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.records(), 252);
+    assert!(report.logs[0].closed);
+}
+
+async fn appending_to_a_log_never_opened_is_refused(b: &Backend) {
+    let store = b.store();
+    let mut head = ChainHead::EMPTY;
+    let batch = [head.seal(&log_event(LOG_OPEN, "ghost", Utc::now()))];
+    let refused = store.append_audit("ghost", &batch).await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(store.audit_page("ghost", 0, 10).await.unwrap().is_empty());
+    assert!(store.audit_logs().await.unwrap().is_empty());
+    store
+        .open_log("once", "replica-1", Utc::now())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .open_log("once", "replica-2", Utc::now())
+            .await
+            .is_err(),
+        "a log id is opened once"
+    );
+}
+
+/// Two logs whose records alternate in time: the time-ordered read gives them merged, by
+/// (time, log id, seq), a page at a time.
+async fn audit_page_by_time_merges_logs_in_time_order(b: &Backend) {
+    let store = b.store();
+    let t0 = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let at = |s: i64| t0 + Duration::seconds(s);
+    let mut written: Vec<(String, SealedRecord)> = Vec::new();
+    for (log_id, start) in [("log-b", 1), ("log-a", 0)] {
+        let mut head = open(store, log_id, at(start)).await;
+        let mut batch = Vec::new();
+        for k in 0..6 {
+            let mut r = record(k);
+            r.id = format!("{log_id}-{k}");
+            // Alternating seconds, and both logs at second 20 (ordered by log id then).
+            r.time = if k == 5 {
+                at(20)
+            } else {
+                at(start + 2 * k as i64 + 2)
+            };
+            batch.push(head.seal(&r));
+        }
+        store.append_audit(log_id, &batch).await.unwrap();
+        let opening = store.audit_page(log_id, 0, 1).await.unwrap().remove(0);
+        written.push((log_id.to_string(), opening));
+        written.extend(batch.into_iter().map(|r| (log_id.to_string(), r)));
+    }
+    let time_of = |r: &SealedRecord| {
+        serde_json::from_str::<serde_json::Value>(&r.record_json).unwrap()["time"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut expected: Vec<LoggedRecord> = written
+        .iter()
+        .map(|(log_id, r)| LoggedRecord {
+            log_id: log_id.clone(),
+            record: r.clone(),
+            time: time_of(r),
+        })
+        .collect();
+    expected.sort_by(|x, y| {
+        (&x.time, &x.log_id, x.record.seq).cmp(&(&y.time, &y.log_id, y.record.seq))
+    });
+    assert_eq!(expected.len(), 14);
+
+    let mut merged: Vec<LoggedRecord> = Vec::new();
+    loop {
+        let cursor = merged.last().map(|r| TimeCursor {
+            time: r.time.clone(),
+            log_id: r.log_id.clone(),
+            seq: r.record.seq,
+        });
+        let page = store.audit_page_by_time(cursor.as_ref(), 3).await.unwrap();
+        assert!(page.len() <= 3);
+        if page.is_empty() {
+            break;
+        }
+        merged.extend(page);
+    }
+    assert_eq!(merged, expected);
+    let order: Vec<&str> = merged.iter().map(|r| r.record.id.as_str()).collect();
+    assert_eq!(
+        &order[..4],
+        ["log_open-log-a", "log_open-log-b", "log-a-0", "log-b-0"]
+    );
+    assert_eq!(&order[12..], ["log-a-5", "log-b-5"], "a tie goes by log id");
+}
+
+async fn verify_passes_an_intact_trail_and_names_an_edited_record(b: &Backend) {
+    let store = b.store();
+    for log_id in ["log-a", "log-b"] {
+        let mut head = open(store, log_id, Utc::now()).await;
+        let batch: Vec<_> = (1..=5).map(|n| head.seal(&record(n))).collect();
+        store.append_audit(log_id, &batch).await.unwrap();
+        if log_id == "log-a" {
+            close(store, log_id, &mut head, Utc::now()).await;
+        }
+    }
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.logs.len(), 2);
+    assert_eq!(report.records(), 7 + 6);
+    assert_eq!(
+        report
+            .logs
+            .iter()
+            .map(|l| (l.log.log_id.as_str(), l.closed))
+            .collect::<Vec<_>>(),
+        [("log-a", true), ("log-b", false)]
+    );
+
+    // Record #3 of log-b (`req-2`) asked for another model, after the fact.
+    b.execute(
+        "UPDATE audit SET record = replace(record, 'mythos-5', 'mythos-6') \
+         WHERE log_id = 'log-b' AND seq = 3",
+    )
+    .await;
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    assert!(!report.ok());
+    let a = &report.logs[0];
+    assert_eq!((a.log.log_id.as_str(), &a.broken), ("log-a", &None));
+    let broken = report.logs[1].broken.as_ref().unwrap();
+    assert_eq!(
+        (broken.seq, broken.id.as_str(), &broken.kind),
+        (3, "req-2", &BreakKind::Edited)
+    );
+    assert_eq!(report.logs[1].verified.seq, 2, "verified up to the edit");
+}
+
 /// Groups records by principal, requested model and recorded facts, within the window, and
 /// leaves out records that name no principal or no model.
-async fn audit_fact_groups_count_records_by_principal_model_and_facts(store: &dyn Store) {
+async fn audit_fact_groups_count_records_by_principal_model_and_facts(b: &Backend) {
+    let store = b.store();
     let people = principals("id,citizenships\nbjorn,SE\nli,CN\n");
     let (bjorn, li) = (&people[0], &people[1]);
-    // After every record the other checks wrote, so the window holds only these.
+    // After the log's opening record, so the window holds only these.
     let t0 = Utc::now() + Duration::days(1);
     let at = |minutes: i64| t0 + Duration::minutes(minutes);
     let with = |n: u64,
@@ -174,9 +696,9 @@ async fn audit_fact_groups_count_records_by_principal_model_and_facts(store: &dy
         with(9, 80, Some(li), None, None),             // refused before the body was read
         with(10, 1, Some(li), Some("mythos-5"), Some("US")), // written late, before the window
     ];
-    let mut head = store.audit_head().await.unwrap();
+    let mut head = open(store, "fg", Utc::now()).await;
     let sealed: Vec<_> = records.iter().map(|r| head.seal(r)).collect();
-    store.append_audit(&sealed).await.unwrap();
+    store.append_audit("fg", &sealed).await.unwrap();
 
     let found = store.audit_fact_groups(at(5), None).await.unwrap();
     assert_eq!(found.records, 6, "records 2 to 7");
@@ -217,14 +739,16 @@ async fn audit_fact_groups_count_records_by_principal_model_and_facts(store: &dy
     assert_eq!(
         (us.first, us.last),
         (at(10), at(20)),
-        "the group's time span"
+        "the group's time span, to the nanosecond"
+    );
+    let recorded: serde_json::Value = serde_json::from_str(&sealed[1].record_json).unwrap();
+    assert_eq!(
+        us.facts_json.as_deref().unwrap(),
+        serde_json::to_string(&recorded["facts"]).unwrap(),
+        "the facts as recorded, byte for byte"
     );
     let facts: Facts = serde_json::from_str(us.facts_json.as_deref().unwrap()).unwrap();
-    assert_eq!(
-        facts,
-        records[1].facts.clone().unwrap(),
-        "the facts as recorded"
-    );
+    assert_eq!(facts, records[1].facts.clone().unwrap());
     let from_exactly = store.audit_fact_groups(at(40), None).await.unwrap();
     let counted: u64 = from_exactly.groups.iter().map(|g| g.count).sum();
     assert_eq!(
@@ -250,20 +774,10 @@ async fn audit_fact_groups_count_records_by_principal_model_and_facts(store: &dy
     );
 }
 
-fn switch(model: &str, disabled: bool, reason: Option<&str>, actor: &str) -> ModelSwitch {
-    ModelSwitch {
-        model: model.into(),
-        disabled,
-        reason: reason.map(String::from),
-        // Whole seconds: the store keeps RFC 3339 text and must give back the same instant.
-        changed_at: chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap(),
-        actor: actor.into(),
-    }
-}
-
 /// A switch is replaced in place (one current state per model) while every change is kept,
 /// in order, in the model's history.
-async fn model_switches_keep_the_current_state_and_every_change(store: &dyn Store) {
+async fn model_switches_keep_the_current_state_and_every_change(b: &Backend) {
+    let store = b.store();
     assert!(store.model_switches().await.unwrap().is_empty());
     let off = switch(
         "mythos-5",
@@ -313,72 +827,192 @@ async fn model_switches_keep_the_current_state_and_every_change(store: &dyn Stor
     );
 }
 
-async fn whole_contract(store: &dyn Store) {
-    principals_upsert_in_place(store).await;
-    keys_are_stored_hashed_and_revocable(store).await;
-    audit_chain_round_trips(store).await;
-    audit_fact_groups_count_records_by_principal_model_and_facts(store).await;
-    model_switches_keep_the_current_state_and_every_change(store).await;
+async fn directive_sets_activate_in_order(b: &Backend) {
+    let store = b.store();
+    assert_eq!(store.active_directive_set().await.unwrap(), None);
+    assert!(store.directive_sets().await.unwrap().is_empty());
+    let before = store.change_versions().await.unwrap();
+
+    let first = directive_set(
+        "pv-1",
+        &[
+            (
+                "EXD-2026-06.toml",
+                "id = \"EXD-2026-06\"\n# Zürich → 東京\n",
+            ),
+            ("A-first.cedar", "forbid (principal, action, resource);\n"),
+        ],
+    );
+    assert_eq!(store.activate_directive_set(&first).await.unwrap(), 1);
+    let after_first = store.change_versions().await.unwrap();
+    assert_eq!(after_first.directives, before.directives + 1);
+    assert_eq!(
+        (
+            after_first.keys,
+            after_first.principals,
+            after_first.model_switches
+        ),
+        (before.keys, before.principals, before.model_switches),
+        "only the directives version moves"
+    );
+    let second = directive_set("pv-2", &[("EXD-2026-07.toml", "id = \"EXD-2026-07\"\n")]);
+    assert_eq!(store.activate_directive_set(&second).await.unwrap(), 2);
+    assert_eq!(
+        store.change_versions().await.unwrap().directives,
+        before.directives + 2
+    );
+
+    let stored = |set: &DirectiveSet, version: i64| {
+        let mut files = set.files.clone();
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        DirectiveSet {
+            version,
+            files,
+            ..set.clone()
+        }
+    };
+    assert_eq!(
+        store.active_directive_set().await.unwrap(),
+        Some(stored(&second, 2)),
+        "the latest set is the active one"
+    );
+    assert_eq!(
+        store.directive_sets().await.unwrap(),
+        vec![stored(&first, 1), stored(&second, 2)],
+        "every set, oldest first, files by name, exactly as activated"
+    );
+    let empty = directive_set("pv-3", &[]);
+    assert_eq!(store.activate_directive_set(&empty).await.unwrap(), 3);
+    assert_eq!(
+        store.active_directive_set().await.unwrap(),
+        Some(stored(&empty, 3)),
+        "a set without files (every directive removed) is a set too"
+    );
 }
 
-#[tokio::test]
-async fn sqlite_store_meets_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("c.db")).unwrap();
-    whole_contract(&store).await;
-}
-
-#[tokio::test]
-async fn sqlite_store_keeps_everything_across_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
-    {
-        let store = SqliteStore::open(&path).unwrap();
-        store
-            .upsert_principals(&principals("id\nalice\n"))
+/// Another process's change reaches a store waiting for one: at once where the backend has
+/// notifications (PostgreSQL), within the wait where it polls (SQLite).
+async fn a_change_wakes_a_waiting_store(b: &Backend) {
+    let store = b.store();
+    let other = b.reopen().await;
+    let before = store.change_versions().await.unwrap();
+    if b.notifies() {
+        // The first wait starts listening.
+        store.wait_for_change(StdDuration::from_millis(200)).await;
+        let bump = tokio::spawn(async move {
+            tokio::time::sleep(StdDuration::from_millis(300)).await;
+            other
+                .set_model_switch(&switch("mythos-5", true, Some("incident"), "cli"))
+                .await
+                .unwrap();
+        });
+        let start = Instant::now();
+        store.wait_for_change(StdDuration::from_secs(10)).await;
+        let waited = start.elapsed();
+        assert!(
+            waited < StdDuration::from_secs(1),
+            "woken by the change, not the timeout: {waited:?}"
+        );
+        bump.await.unwrap();
+    } else {
+        other
+            .set_model_switch(&switch("mythos-5", true, Some("incident"), "cli"))
             .await
             .unwrap();
+        let start = Instant::now();
+        store.wait_for_change(StdDuration::from_millis(300)).await;
+        assert!(start.elapsed() >= StdDuration::from_millis(300));
     }
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.principals().await.unwrap().len(), 1);
+    let after = store.change_versions().await.unwrap();
+    assert_eq!(after.model_switches, before.model_switches + 1);
+    // Nothing changes: the wait lasts its time.
+    let start = Instant::now();
+    store.wait_for_change(StdDuration::from_millis(300)).await;
+    let waited = start.elapsed();
+    assert!(
+        waited >= StdDuration::from_millis(250) && waited < StdDuration::from_secs(5),
+        "{waited:?}"
+    );
 }
 
-#[tokio::test]
-async fn sqlite_store_keeps_a_disabled_model_across_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
-    let off = switch("mythos-5", true, Some("incident 42"), "admin-api");
-    SqliteStore::open(&path)
-        .unwrap()
-        .set_model_switch(&off)
+async fn everything_survives_reopening(b: &Backend) {
+    let store = b.store();
+    store
+        .upsert_principals(&principals("id,citizenships\nalice,FR\n"))
         .await
         .unwrap();
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.model_switches().await.unwrap(), vec![off]);
+    let off = switch("mythos-5", true, Some("incident 42"), "admin-api");
+    store.set_model_switch(&off).await.unwrap();
+    let set = directive_set("pv-1", &[("a.toml", "x")]);
+    store.activate_directive_set(&set).await.unwrap();
+    let mut head = open(store, "log-a", Utc::now()).await;
+    let batch: Vec<_> = (1..=3).map(|n| head.seal(&record(n))).collect();
+    store.append_audit("log-a", &batch).await.unwrap();
+
+    let again = b.reopen().await;
+    assert_eq!(
+        again.principals().await.unwrap(),
+        store.principals().await.unwrap()
+    );
+    assert_eq!(again.model_switches().await.unwrap(), vec![off]);
+    assert_eq!(
+        again.active_directive_set().await.unwrap().unwrap().files,
+        set.files
+    );
+    assert_eq!(
+        again.change_versions().await.unwrap(),
+        store.change_versions().await.unwrap()
+    );
+    assert_eq!(again.audit_logs().await.unwrap()[0].recorded_head, head);
+    assert!(
+        clearance_store::verify_audit_trail(again.as_ref())
+            .await
+            .unwrap()
+            .ok()
+    );
 }
 
-/// A store written before the derived `facts` column existed gets it filled from the records.
+// ---------------------------------------------------------------------------------------------
+// One backend only
+
+/// A store from before per-writer logs (migration 2: one chain, `audit_head`) is migrated: its
+/// records form the log `legacy`, which verifies with its recorded head, and their `facts`
+/// column is derived from the records.
 #[tokio::test]
-async fn sqlite_migration_derives_facts_for_records_written_before_it() {
+async fn sqlite_migrates_a_single_chain_store_into_the_legacy_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
     let bjorn = principals("id,citizenships\nbjorn,SE\n").remove(0);
+    let mut r = record(1);
+    r.principal_id = Some("bjorn".into());
+    r.facts = Some(facts("US", &bjorn));
+    let mut head = ChainHead::EMPTY;
+    let sealed = head.seal(&r);
     {
-        let store = SqliteStore::open(&path).unwrap();
-        let mut r = record(1);
-        r.principal_id = Some("bjorn".into());
-        r.facts = Some(facts("US", &bjorn));
-        let mut head = ChainHead::EMPTY;
-        store.append_audit(&[head.seal(&r)]).await.unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../migrations/sqlite/0002_audit_head.sql"))
+            .unwrap();
+        conn.execute(
+            "INSERT INTO audit (seq, id, prev_hash, hash, record, time, principal_id, requested_model)
+             VALUES (?1, ?2, ?3, ?4, ?5, json_extract(?5, '$.time'), 'bjorn', 'mythos-5')",
+            rusqlite::params![
+                sealed.seq as i64,
+                sealed.id,
+                sealed.prev_hash.to_hex(),
+                sealed.hash.to_hex(),
+                sealed.record_json
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)",
+            rusqlite::params![head.seq as i64, head.hash.to_hex()],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
     }
-    // Back to the schema before the column: as an older version left the file.
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "ALTER TABLE audit DROP COLUMN facts; DROP TABLE model_switch_events; \
-         DROP TABLE model_switches; PRAGMA user_version = 2;",
-    )
-    .unwrap();
-    drop(conn);
     let store = SqliteStore::open(&path).unwrap();
     let found = store
         .audit_fact_groups(Utc::now() - Duration::hours(1), None)
@@ -387,4 +1021,103 @@ async fn sqlite_migration_derives_facts_for_records_written_before_it() {
     let facts: Facts =
         serde_json::from_str(found.groups[0].facts_json.as_deref().unwrap()).unwrap();
     assert_eq!(facts.request.country.unwrap().as_str(), "US");
+    let logs = store.audit_logs().await.unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(
+        (logs[0].log_id.as_str(), logs[0].recorded_head),
+        (clearance_store::LEGACY_LOG, head)
+    );
+    let report = clearance_store::verify_audit_trail(&store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.records(), 1);
+}
+
+/// Replicas starting together on a new database: each migration is applied once, whoever
+/// applies it, and every replica ends up on the current schema.
+#[tokio::test]
+async fn postgres_replicas_migrating_at_once_apply_each_migration_once() {
+    let Some(db) = ScratchDb::create().await else {
+        return;
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..4 {
+        replicas.push(
+            PgStore::connect_without_migrating(db.config.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let (applied, known) = replicas[0].schema_version().await.unwrap();
+    assert_eq!(applied, 0);
+    assert!(known >= 1);
+    let runs: Vec<_> = replicas
+        .iter()
+        .map(|r| {
+            let r = r.clone();
+            tokio::spawn(async move { r.migrate().await })
+        })
+        .collect();
+    let mut newly = 0;
+    for run in runs {
+        newly += run.await.unwrap().unwrap();
+    }
+    assert_eq!(newly, known, "each migration applied exactly once");
+    for r in &replicas {
+        assert_eq!(r.schema_version().await.unwrap(), (known, known));
+        assert_eq!(r.migrate().await.unwrap(), 0);
+    }
+    assert!(replicas[0].audit_logs().await.unwrap().is_empty());
+}
+
+/// A database migrated by a newer build is not touched by this one.
+#[tokio::test]
+async fn postgres_refuses_a_schema_newer_than_it_knows() {
+    let Some(db) = ScratchDb::create().await else {
+        return;
+    };
+    let store = PgStore::connect(db.config.clone()).await.unwrap();
+    let (_, known) = store.schema_version().await.unwrap();
+    let mut conn = pg_connect(&db.config).await.unwrap();
+    conn.execute(raw_sql(&format!(
+        "INSERT INTO schema_migrations (version, applied_at) VALUES ({}, now())",
+        known + 1
+    )))
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    match PgStore::connect(db.config.clone()).await {
+        Err(StoreError::SchemaTooNew { found, known: k }) => {
+            assert_eq!((found, k), (known + 1, known));
+        }
+        Err(other) => panic!("expected SchemaTooNew, got {other}"),
+        Ok(_) => panic!("expected SchemaTooNew, the store opened"),
+    }
+    assert_eq!(store.schema_version().await.unwrap(), (known + 1, known));
+}
+
+/// The password reaches the server only: not the error, not the URL it names.
+#[tokio::test]
+async fn postgres_errors_never_show_the_password() {
+    let config = PgConfig {
+        password: Some("s3cret-Pa55word".into()),
+        acquire_timeout: StdDuration::from_secs(3),
+        // Nothing listens on port 1.
+        ..PgConfig::new("postgres://clearance@127.0.0.1:1/nowhere")
+    };
+    let err = match PgStore::connect(config.clone()).await {
+        Err(err) => err,
+        Ok(_) => panic!("something answered on port 1"),
+    };
+    let shown = format!("{err} {err:?} {config:?}");
+    assert!(!shown.contains("s3cret-Pa55word"), "{shown}");
+    match err {
+        StoreError::Open { path, .. } => {
+            assert_eq!(path, "postgres://clearance@127.0.0.1:1/nowhere");
+        }
+        other => panic!("expected Open, got {other}"),
+    }
+    let in_url = PgConfig::new("postgres://clearance:s3cret-Pa55word@127.0.0.1:1/nowhere");
+    let err = PgStore::connect(in_url).await.err().unwrap().to_string();
+    assert!(!err.contains("s3cret-Pa55word"), "{err}");
+    assert!(err.contains("carries a password"), "{err}");
 }
