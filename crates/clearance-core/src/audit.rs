@@ -184,13 +184,13 @@ impl AuditRecord {
     }
 
     /// The completion record that goes with this decision record: what is known only when
-    /// the answer has ended. Who asked and for what are in the decision record it names.
+    /// the answer has ended. Who asked and for what are in the decision record it names; the
+    /// directives are repeated, as fallbacks may have added the ones that kept them out.
     pub fn into_completion(self) -> AuditRecord {
         AuditRecord {
             key_id: None,
             principal_id: None,
             requested_model: None,
-            directive_ids: Vec::new(),
             shadow_hits: Vec::new(),
             shadow_decision: None,
             facts: None,
@@ -198,6 +198,33 @@ impl AuditRecord {
             phase: Phase::Completion,
             ..self
         }
+    }
+}
+
+impl AuditRecord {
+    /// Whether this is a log's opening or closing record (bookkeeping, not an event).
+    pub fn is_log_boundary(&self) -> bool {
+        self.admin
+            .as_ref()
+            .is_some_and(|a| a.action == LOG_OPEN || a.action == LOG_CLOSE)
+    }
+
+    /// The request's whole story in one record: this decision record with what its completion
+    /// record adds (how it ended: status, served model, attempts, usage, timing).
+    pub fn completed_by(mut self, completion: &AuditRecord) -> AuditRecord {
+        self.decision = completion.decision;
+        self.served_model.clone_from(&completion.served_model);
+        self.status = completion.status;
+        self.upstream_status = completion.upstream_status;
+        self.duration_us = completion.duration_us;
+        self.overhead_us = completion.overhead_us;
+        self.input_tokens = completion.input_tokens;
+        self.output_tokens = completion.output_tokens;
+        self.error_class.clone_from(&completion.error_class);
+        self.attempts.clone_from(&completion.attempts);
+        self.directive_ids.clone_from(&completion.directive_ids);
+        self.phase = Phase::Whole;
+        self
     }
 }
 

@@ -53,6 +53,10 @@ pub const MAX_ROLES: usize = 32;
 /// The most entries in each country list (`citizenships`, `permanent_residency`).
 pub const MAX_COUNTRIES: usize = 16;
 
+/// A client key's name: it is the `app` fact of every request made with the key, so it is in
+/// every record those requests leave.
+pub const MAX_KEY_NAME_CHARS: usize = 64;
+
 /// Whether `c` may appear in a principal id imported from a file (anywhere but first).
 pub fn principal_id_char_allowed(c: char) -> bool {
     c.is_ascii_alphanumeric() || PRINCIPAL_ID_PUNCTUATION.contains(&c)

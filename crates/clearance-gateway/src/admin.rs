@@ -236,6 +236,12 @@ pub async fn create_key(
                         "unknown_principal",
                         e.to_string(),
                     ),
+                    IssueKeyError::NameTooLong(_) => admin_error(
+                        StatusCode::BAD_REQUEST,
+                        ErrorKind::InvalidRequest,
+                        "invalid_request",
+                        e.to_string(),
+                    ),
                     IssueKeyError::Store(e) => internal(e),
                 })?;
             let body = json!({ "id": key.id.as_str(), "key": key.plaintext, "principal": principal.as_str() });

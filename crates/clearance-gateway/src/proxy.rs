@@ -482,6 +482,22 @@ fn prepare(
             e.to_string(),
         )
     })?;
+    // A name longer than every configured one names no model; refused before it can reach
+    // the record (or the error message), so a client cannot grow the permanent log with it.
+    if request.model.len() > state.longest_model_name {
+        return Err(ApiError::new(
+            surface,
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            "model_name_too_long",
+            format!(
+                "`model` is {} bytes long; no model on this gateway has a name longer than {} bytes",
+                request.model.len(),
+                state.longest_model_name
+            ),
+        )
+        .with_param("model"));
+    }
     audit.record.requested_model = Some(request.model.clone());
     audit.record.stream = request.stream;
     let entry = resolve_model(state, surface, &request.model)?;

@@ -121,6 +121,7 @@ impl Gateway {
         let refreshers = vec![refresher];
         let watcher = directives.spawn_watch();
         let failover = Arc::new(Failover::new(&config));
+        let longest_model_name = config.models.iter().map(|m| m.name.len()).max().unwrap_or(0);
         let state = AppState {
             failover,
             switches,
@@ -135,6 +136,7 @@ impl Gateway {
             origin,
             freshness,
             auth_failures: Arc::default(),
+            longest_model_name,
         };
         let writer = writer.task;
         Ok(Gateway {

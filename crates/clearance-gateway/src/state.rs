@@ -38,6 +38,9 @@ pub struct AppState {
     pub switches: Arc<ModelSwitches>,
     /// How old this replica's copy of the store's policy is.
     pub freshness: Arc<crate::refresh::Freshness>,
+    /// The longest configured model name: a requested name longer than it is refused before
+    /// it is recorded.
+    pub longest_model_name: usize,
     /// Rate limit on recording failed admin authentications.
     pub auth_failures: Arc<crate::admin::AuthFailures>,
 }

@@ -128,5 +128,9 @@ async fn admin_shows_principals_with_derived_facts_and_verifies_the_audit_chain(
         .await;
     assert_eq!(status, 200);
     assert_eq!(report["ok"], true);
-    assert_eq!(report["verified_records"], 1);
+    let logs = report["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 1, "one gateway, one log: {report}");
+    assert_eq!(logs[0]["closed"], false, "the running gateway's log is open");
+    // Its opening record and the request's decision record, and perhaps already its completion.
+    assert!(report["verified_records"].as_u64().unwrap() >= 2, "{report}");
 }

@@ -397,6 +397,8 @@ pub enum IssueKeyError {
         "principal `{0}` is not in the registry; import it first with `clearance principals import`"
     )]
     UnknownPrincipal(PrincipalId),
+    #[error("key name: {0} characters, more than the {max} allowed", max = clearance_core::limits::MAX_KEY_NAME_CHARS)]
+    NameTooLong(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -408,6 +410,11 @@ pub async fn issue_key(
     principal: &PrincipalId,
     name: Option<String>,
 ) -> Result<clearance_core::key::NewKey, IssueKeyError> {
+    if let Some(chars) = name.as_ref().map(|n| n.chars().count())
+        && chars > clearance_core::limits::MAX_KEY_NAME_CHARS
+    {
+        return Err(IssueKeyError::NameTooLong(chars));
+    }
     if store.principal(principal).await?.is_none() {
         return Err(IssueKeyError::UnknownPrincipal(principal.clone()));
     }

@@ -216,7 +216,9 @@ impl Harness {
             _ => None,
         };
         let config = Config::parse(&text, &dir.path().join("clearance.toml"), &env).unwrap();
-        let db_path = config.store.sqlite.clone();
+        let clearance_config::StoreBackend::Sqlite(db_path) = config.store.backend.clone() else {
+            panic!("the harness runs on SQLite")
+        };
         let store = Arc::new(SqliteStore::open(&db_path).unwrap());
         store
             .upsert_principals(&parse_principals(options.principals, ImportFormat::Csv).unwrap())
@@ -306,19 +308,49 @@ impl Harness {
         }
     }
 
-    /// Every stored audit record, parsed, in chain order.
+    /// Every stored record of every log, in log order then chain order.
+    pub async fn stored_records(&self) -> Vec<clearance_core::audit::SealedRecord> {
+        let mut all = Vec::new();
+        for log in self.store.audit_logs().await.unwrap() {
+            all.extend(self.store.audit_page(&log.log_id, 0, 1_000_000).await.unwrap());
+        }
+        all
+    }
+
+    /// Every request and operator action on record, one entry each, in the order recorded:
+    /// a request's decision record merged with its completion record (a decision without one
+    /// stands alone, with `phase: "decision"`); logs' opening and closing records left out.
     pub async fn audit_records(&self) -> Vec<serde_json::Value> {
-        let page = self.store.audit_page(0, 100_000).await.unwrap();
-        page.iter()
+        use clearance_core::audit::{AuditRecord, Phase};
+        let records: Vec<AuditRecord> = self
+            .stored_records()
+            .await
+            .iter()
             .map(|r| serde_json::from_str(&r.record_json).unwrap())
+            .collect();
+        let completions: std::collections::HashMap<&str, &AuditRecord> = records
+            .iter()
+            .filter(|r| r.phase == Phase::Completion)
+            .map(|r| (r.id.as_str(), r))
+            .collect();
+        records
+            .iter()
+            .filter(|r| r.phase != Phase::Completion && !r.is_log_boundary())
+            .map(|r| match completions.get(r.id.as_str()) {
+                Some(completion) if r.phase == Phase::Decision => r.clone().completed_by(completion),
+                _ => r.clone(),
+            })
+            .map(|r| serde_json::to_value(&r).unwrap())
             .collect()
     }
 
-    /// Waits until the writer has stored at least `n` records.
+    /// Waits until the writer has stored at least `n` whole records (requests with their
+    /// completion, and operator actions).
     pub async fn wait_for_records(&self, n: usize) -> Vec<serde_json::Value> {
         for _ in 0..200 {
             let records = self.audit_records().await;
-            if records.len() >= n {
+            let complete = records.iter().filter(|r| r.get("phase").is_none()).count();
+            if complete >= n {
                 return records;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -391,7 +423,7 @@ impl Harness {
                 .audit_records()
                 .await
                 .into_iter()
-                .find(|r| r["id"] == request_id)
+                .find(|r| r["id"] == request_id && r.get("phase").is_none())
             {
                 return r;
             }
