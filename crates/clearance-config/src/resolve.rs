@@ -10,11 +10,12 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostics::{ConfigErrors, Diagnostics};
 use crate::raw::{
-    RawAudit, RawConfig, RawDirectives, RawGeoIp, RawKind, RawModel, RawProvider, RawServer, RawStore,
+    RawAudit, RawConfig, RawDirectives, RawGeoIp, RawKind, RawModel, RawProvider, RawServer,
+    RawStore,
 };
 use crate::{
-    AuditConfig, Config, DirectivesConfig, GeoIpConfig, Model, Provider, ProviderKind, Secret,
-    PostgresConfig, SecretMode, ServerConfig, StoreBackend, StoreConfig,
+    AuditConfig, Config, DirectivesConfig, GeoIpConfig, Model, PostgresConfig, Provider,
+    ProviderKind, Secret, SecretMode, ServerConfig, StoreBackend, StoreConfig,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8787";

@@ -53,10 +53,10 @@ fn a_good_config_resolves_every_value() {
         config.server.admin_token.as_ref().unwrap().expose(),
         "admin-secret"
     );
-    assert_eq!(
-        config.store.sqlite,
-        Path::new("/etc/clearance/clearance.db")
-    );
+    let clearance_config::StoreBackend::Sqlite(sqlite) = &config.store.backend else {
+        panic!("SQLite is the default store")
+    };
+    assert_eq!(sqlite, Path::new("/etc/clearance/clearance.db"));
     let acme = &config.providers["acme"];
     assert_eq!(acme.kind, ProviderKind::Anthropic);
     assert_eq!(acme.api_key.as_ref().unwrap().expose(), "sk-acme-secret");
@@ -226,7 +226,10 @@ fn geoip_and_directive_paths_resolve_against_the_config_folder() {
         Path::new("/etc/clearance/geo/GeoLite2-Country.mmdb")
     );
     let directives = config.directives.unwrap();
-    assert_eq!(directives.dir, Path::new("/etc/clearance/directives"));
+    assert_eq!(
+        directives.dir.as_deref(),
+        Some(Path::new("/etc/clearance/directives"))
+    );
     assert!(directives.watch, "watching is on by default");
     assert_eq!(directives.poll_ms, 1000);
     assert_eq!(directives.blocked_by, None);
@@ -303,14 +306,54 @@ fn blocked_by_must_be_an_absolute_http_url() {
 }
 
 #[test]
-fn a_directives_section_without_dir_is_reported_at_its_header() {
-    let errors = parse("[server]\nlisten = \"127.0.0.1:1\"\n\n[directives]\nwatch = false\n")
-        .unwrap_err()
-        .0;
-    assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0].line, 4);
+fn a_directives_section_without_dir_takes_the_set_from_the_store() {
+    let config = parse("[server]\nlisten = \"127.0.0.1:1\"\n\n[directives]\nblocked_by = \"https://example.com/review\"\n").unwrap();
+    let directives = config.directives.unwrap();
+    assert_eq!(directives.dir, None);
+    assert!(directives.blocked_by.is_some());
+}
+
+#[test]
+fn a_postgres_store_takes_its_password_from_the_environment_only() {
+    let config = parse(
+        "[store]\npostgres = \"postgres://clearance@db.internal:5432/clearance\"\npassword_env = \"CLEARANCE_ADMIN_TOKEN\"\nreplica = \"gw-1\"\nmax_policy_age_ms = 5000\n",
+    )
+    .unwrap();
+    let clearance_config::StoreBackend::Postgres(pg) = &config.store.backend else {
+        panic!("a postgres store: {:?}", config.store.backend)
+    };
+    assert_eq!(pg.url, "postgres://clearance@db.internal:5432/clearance");
+    assert!(pg.password.is_some());
+    assert_eq!(config.store.replica, "gw-1");
+    assert_eq!(config.store.max_policy_age_ms, 5000);
     assert!(
-        errors[0].message.contains("[directives] has no `dir`"),
-        "{errors:#?}"
+        !format!("{:?}", config.store).contains("admin-secret"),
+        "no secret in Debug"
+    );
+
+    let errors = parse(
+        "[store]\nsqlite = \"x.db\"\npostgres = \"postgres://u:hunter2@db/clearance\"\npassword_env = \"NOT_SET_ANYWHERE\"\nreplica = \"a b\"\n",
+    )
+    .unwrap_err()
+    .0;
+    let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    for expected in [
+        "names both `sqlite` and `postgres`",
+        "must not hold a password",
+        "NOT_SET_ANYWHERE is not set",
+        "store.replica",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(expected)),
+            "{expected}: {messages:#?}"
+        );
+    }
+    assert!(
+        errors.iter().all(|e| e.line >= 2),
+        "each at its line: {errors:#?}"
+    );
+    assert!(
+        !messages.iter().any(|m| m.contains("hunter2")),
+        "the password is not repeated"
     );
 }

@@ -107,7 +107,10 @@ impl AuditSlot {
         if self.places.num_permits() > 1 {
             self.places.split(1)
         } else {
-            Some(std::mem::replace(&mut self.places, self.sink.empty_permit()))
+            Some(std::mem::replace(
+                &mut self.places,
+                self.sink.empty_permit(),
+            ))
         }
     }
 
@@ -149,6 +152,19 @@ impl AuditSink {
         }
     }
 
+    /// Records a request refused before it reserved places (the queue was full or the store
+    /// stalled), if there is room right now: stored when the store can take it. Without room
+    /// the refusal is only counted in the metrics: a full queue cannot grow.
+    pub fn try_commit(&self, record: AuditRecord) -> bool {
+        match Arc::clone(&self.room).try_acquire_owned() {
+            Ok(place) => {
+                self.send(record, Some(place), None);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     /// A permit for no place (what a slot holds once both its places are handed over).
     fn empty_permit(&self) -> OwnedSemaphorePermit {
         Arc::clone(&self.empty)
@@ -176,7 +192,9 @@ impl AuditSink {
 
     /// Records waiting for the writer, counting places reserved by requests in flight.
     pub fn queued(&self) -> usize {
-        self.health.capacity.saturating_sub(self.room.available_permits())
+        self.health
+            .capacity
+            .saturating_sub(self.room.available_permits())
     }
 
     /// Whether the store has failed to commit, or has been committing for longer than a
@@ -317,11 +335,15 @@ impl Run<'_> {
             self.health.committing_since_ms.store(0, Ordering::Release);
             match stored {
                 Ok(()) => {
-                    self.health.last_commit_failed.store(false, Ordering::Release);
+                    self.health
+                        .last_commit_failed
+                        .store(false, Ordering::Release);
                     return;
                 }
                 Err(error) => {
-                    self.health.last_commit_failed.store(true, Ordering::Release);
+                    self.health
+                        .last_commit_failed
+                        .store(true, Ordering::Release);
                     tracing::error!(%error, records = sealed.len(), "audit batch not stored yet; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -332,7 +354,8 @@ impl Run<'_> {
 
     /// Appends the log's closing record and marks the log closed.
     async fn close(&mut self) {
-        let closing = clearance_store::log_record(LOG_CLOSE, &self.writer.log_id, &self.writer.replica);
+        let closing =
+            clearance_store::log_record(LOG_CLOSE, &self.writer.log_id, &self.writer.replica);
         let sealed = self.head.seal(&closing);
         self.store_with_retry(std::slice::from_ref(&sealed)).await;
         if let Err(error) = self.store.close_log(&self.writer.log_id, Utc::now()).await {

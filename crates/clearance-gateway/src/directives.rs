@@ -24,7 +24,9 @@ use chrono::Utc;
 use clearance_config::Config;
 use clearance_core::audit::{AdminAction, AuditRecord};
 use clearance_policy::dir::read_dir;
-use clearance_policy::{Catalog, CatalogModel, DirectiveError, DirectiveErrors, PolicyBook, SourceFile};
+use clearance_policy::{
+    Catalog, CatalogModel, DirectiveError, DirectiveErrors, PolicyBook, SourceFile,
+};
 use clearance_store::{DirectiveFile, DirectiveSet, Store, StoreError};
 use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
@@ -56,7 +58,11 @@ pub fn load_book(config: &Config) -> Result<PolicyBook, DirectiveErrors> {
 }
 
 /// `sources` with `drafts` added (replacing files of the same name).
-pub fn with_drafts(mut sources: Vec<SourceFile>, dir: &Path, drafts: &[SourceFile]) -> Vec<SourceFile> {
+pub fn with_drafts(
+    mut sources: Vec<SourceFile>,
+    dir: &Path,
+    drafts: &[SourceFile],
+) -> Vec<SourceFile> {
     for draft in drafts {
         let name = draft.path.file_name();
         sources.retain(|s| s.path.file_name() != name);
@@ -138,8 +144,13 @@ pub fn activation_action(set: &DirectiveSet, from: &str, actor: &str) -> AdminAc
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reloaded {
     /// The set is the one already active.
-    Unchanged { version: String },
-    Activated { from: String, to: String },
+    Unchanged {
+        version: String,
+    },
+    Activated {
+        from: String,
+        to: String,
+    },
 }
 
 /// Why a set could not be activated.
@@ -225,7 +236,8 @@ impl Directives {
         let _one_at_a_time = self.reloading.lock().await;
         let config = Arc::clone(&self.config);
         let sources = sources_of(&set);
-        let book = compile_blocking(move || PolicyBook::compile(&sources, &catalog(&config))).await?;
+        let book =
+            compile_blocking(move || PolicyBook::compile(&sources, &catalog(&config))).await?;
         let from = self.active.load().version().to_string();
         self.store_version.store(set.version, Ordering::Release);
         if book.version() != from {
@@ -249,7 +261,11 @@ impl Directives {
 
     /// Activates the active set with `drafts` added (replacing files of the same name), only
     /// if the whole set stays valid; writes the drafts into the folder too, where there is one.
-    pub async fn put(&self, drafts: Vec<SourceFile>, actor: &str) -> Result<Reloaded, ActivateError> {
+    pub async fn put(
+        &self,
+        drafts: Vec<SourceFile>,
+        actor: &str,
+    ) -> Result<Reloaded, ActivateError> {
         let base = match self.dir().cloned() {
             Some(dir) => {
                 let read = dir.clone();
@@ -282,7 +298,9 @@ impl Directives {
                 ActivateError::Invalid(DirectiveErrors(vec![DirectiveError::new(
                     "<folder>",
                     None,
-                    format!("the set is active, but its files could not be written to the folder: {e}"),
+                    format!(
+                        "the set is active, but its files could not be written to the folder: {e}"
+                    ),
                 )]))
             })?;
         }
@@ -291,7 +309,11 @@ impl Directives {
 
     /// Compiles `sources`; if valid and not the active set, stores it as the new active set,
     /// records the activation (durably) and swaps it in.
-    async fn activate(&self, sources: Vec<SourceFile>, actor: &str) -> Result<Reloaded, ActivateError> {
+    async fn activate(
+        &self,
+        sources: Vec<SourceFile>,
+        actor: &str,
+    ) -> Result<Reloaded, ActivateError> {
         let _one_at_a_time = self.reloading.lock().await;
         let from = self.active.load().version().to_string();
         if clearance_policy::book::version_of(&sources) == from && self.store_version() > 0 {
@@ -299,7 +321,8 @@ impl Directives {
         }
         let config = Arc::clone(&self.config);
         let compile_from = sources.clone();
-        let book = compile_blocking(move || PolicyBook::compile(&compile_from, &catalog(&config))).await?;
+        let book =
+            compile_blocking(move || PolicyBook::compile(&compile_from, &catalog(&config))).await?;
         let mut set = stored_set(&book, &sources, actor);
         set.version = self.store.activate_directive_set(&set).await?;
         self.record(activation_action(&set, &from, actor)).await?;
@@ -315,7 +338,8 @@ impl Directives {
     }
 
     async fn record(&self, action: AdminAction) -> Result<(), ActivateError> {
-        let unrecorded = |e: crate::audit_writer::AuditUnavailable| ActivateError::Unrecorded(e.to_string());
+        let unrecorded =
+            |e: crate::audit_writer::AuditUnavailable| ActivateError::Unrecorded(e.to_string());
         let mut slot = self.audit.reserve().await.map_err(unrecorded)?;
         let record = AuditRecord::admin(uuid::Uuid::now_v7().to_string(), Utc::now(), action, 200);
         let max_wait = slot.max_wait();
@@ -327,7 +351,11 @@ impl Directives {
     /// Polls the folder every `poll_ms` while `[directives] watch` is on. An invalid set is
     /// logged once per version of the files and never activated.
     pub fn spawn_watch(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
-        let settings = self.config.directives.as_ref().filter(|d| d.watch && d.dir.is_some())?;
+        let settings = self
+            .config
+            .directives
+            .as_ref()
+            .filter(|d| d.watch && d.dir.is_some())?;
         let every = Duration::from_millis(settings.poll_ms);
         let directives = Arc::clone(self);
         Some(tokio::spawn(async move {

@@ -66,6 +66,7 @@ pub async fn handle(
     let slot = match state.audit.reserve().await {
         Ok(slot) => slot,
         Err(unavailable) => {
+            record_refusal(&state, surface, &request_id, started, unavailable);
             return refuse_unaudited(&state, surface, &request_id, started, unavailable);
         }
     };
@@ -123,6 +124,23 @@ impl AnswerGate {
     }
 }
 
+/// A request refused before it could reserve room for its records: nothing was decided or
+/// served, but the refusal itself goes on the record when there is room, stored once the
+/// store takes records again.
+fn record_refusal(
+    state: &AppState,
+    surface: ApiSurface,
+    request_id: &str,
+    started: Instant,
+    unavailable: AuditUnavailable,
+) {
+    let mut record = AuditRecord::new_request(request_id.to_string(), Utc::now(), surface);
+    record.status = StatusCode::SERVICE_UNAVAILABLE.as_u16();
+    record.error_class = Some(unavailable.code().to_string());
+    record.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    state.audit.try_commit(record);
+}
+
 /// The audit queue is full or the store is stalled: refuse without serving (fail closed).
 /// Nothing was served, so no answer is missing a record; the refusal shows in the metrics.
 fn refuse_unaudited(
@@ -136,6 +154,7 @@ fn refuse_unaudited(
         AuditUnavailable::Overloaded => state.metrics.audit_overloaded.inc(),
         AuditUnavailable::StoreStalled => state.metrics.store_unavailable.inc(),
     };
+
     let error = ApiError::new(
         surface,
         StatusCode::SERVICE_UNAVAILABLE,

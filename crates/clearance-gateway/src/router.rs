@@ -149,7 +149,13 @@ async fn healthz() -> &'static str {
 /// for its decision record) and no change could land. Answers at once: a stalled store is
 /// known from the audit writer, and a store read gets the same bounded wait as a request.
 async fn readyz(State(state): State<AppState>) -> Response {
-    let not_ready = |why: String| (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")).into_response();
+    let not_ready = |why: String| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response()
+    };
     if state.audit.stalled() {
         return not_ready("the store is not committing audit records".to_string());
     }
@@ -157,7 +163,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match tokio::time::timeout(wait, state.store.change_versions()).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(error)) => not_ready(error.to_string()),
-        Err(_) => not_ready(format!("the store did not answer within {} ms", wait.as_millis())),
+        Err(_) => not_ready(format!(
+            "the store did not answer within {} ms",
+            wait.as_millis()
+        )),
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clearance_config::{Config, StoreBackend, StoreConfig};
-use clearance_store::{SqliteStore, Store, StoreError};
+use clearance_store::{PgConfig, PgStore, SqliteStore, Store, StoreError};
 use clearance_upstream::{UpstreamClient, UpstreamError};
 use tokio::net::TcpListener;
 
@@ -121,7 +121,12 @@ impl Gateway {
         let refreshers = vec![refresher];
         let watcher = directives.spawn_watch();
         let failover = Arc::new(Failover::new(&config));
-        let longest_model_name = config.models.iter().map(|m| m.name.len()).max().unwrap_or(0);
+        let longest_model_name = config
+            .models
+            .iter()
+            .map(|m| m.name.len())
+            .max()
+            .unwrap_or(0);
         let state = AppState {
             failover,
             switches,
@@ -242,8 +247,20 @@ fn open_geoip(config: &Config) -> Result<Option<Arc<GeoIp>>, GatewayError> {
 pub async fn open_store(config: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
     Ok(match &config.backend {
         StoreBackend::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
-        StoreBackend::Postgres(_pg) => return Err(StoreError::Worker("TEMP".into())),
+        StoreBackend::Postgres(pg) => Arc::new(PgStore::connect(pg_config(pg)).await?),
     })
+}
+
+/// The PostgreSQL backend's settings from the config's.
+pub fn pg_config(pg: &clearance_config::PostgresConfig) -> PgConfig {
+    PgConfig {
+        password: pg.password.as_ref().map(|p| p.expose().to_string()),
+        max_connections: pg.max_connections,
+        // A request waits at most `audit.max_wait_ms` for its record anyway; a connection
+        // that takes longer than this to come is a store that is not there.
+        acquire_timeout: std::time::Duration::from_secs(2),
+        ..PgConfig::new(pg.url.clone())
+    }
 }
 
 /// Accepts connections and deals them out round robin until `shutdown` resolves.

@@ -130,7 +130,13 @@ async fn admin_shows_principals_with_derived_facts_and_verifies_the_audit_chain(
     assert_eq!(report["ok"], true);
     let logs = report["logs"].as_array().unwrap();
     assert_eq!(logs.len(), 1, "one gateway, one log: {report}");
-    assert_eq!(logs[0]["closed"], false, "the running gateway's log is open");
+    assert_eq!(
+        logs[0]["closed"], false,
+        "the running gateway's log is open"
+    );
     // Its opening record and the request's decision record, and perhaps already its completion.
-    assert!(report["verified_records"].as_u64().unwrap() >= 2, "{report}");
+    assert!(
+        report["verified_records"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
 }

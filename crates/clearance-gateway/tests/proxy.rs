@@ -554,18 +554,30 @@ async fn a_stalled_store_gets_503s_and_a_503_readyz_never_an_unrecorded_200() {
         ..Default::default()
     })
     .await;
-    assert_eq!(h.post("/v1/chat/completions", OPENAI_BODY).await.status(), 200);
+    assert_eq!(
+        h.post("/v1/chat/completions", OPENAI_BODY).await.status(),
+        200
+    );
     // Another connection holds the database's write lock: nothing can be committed.
     let blocker = rusqlite::Connection::open(&h.db_path).unwrap();
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let mut statuses = Vec::new();
     let mut refusal = None;
-    for body in [OPENAI_BODY, r#"{"model":"nope","messages":[]}"#, OPENAI_BODY, OPENAI_BODY] {
+    for body in [
+        OPENAI_BODY,
+        r#"{"model":"nope","messages":[]}"#,
+        OPENAI_BODY,
+        OPENAI_BODY,
+    ] {
         let response = h.post("/v1/chat/completions", body).await;
         statuses.push(response.status().as_u16());
         refusal = Some(response.json::<Value>().await.unwrap());
     }
-    assert_eq!(statuses, [503, 503, 503, 503], "nothing answered unrecorded");
+    assert_eq!(
+        statuses,
+        [503, 503, 503, 503],
+        "nothing answered unrecorded"
+    );
     let refusal = refusal.unwrap();
     assert_eq!(refusal["error"]["code"], "store_unavailable", "{refusal}");
     let ready = h.http.get(h.url("/readyz")).send().await.unwrap();
@@ -579,10 +591,16 @@ async fn a_stalled_store_gets_503s_and_a_503_readyz_never_an_unrecorded_200() {
     drop(blocker);
     let since = std::time::Instant::now();
     while h.post("/v1/chat/completions", OPENAI_BODY).await.status() != 200 {
-        assert!(since.elapsed() < Duration::from_secs(10), "service resumes by itself");
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "service resumes by itself"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(h.http.get(h.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        h.http.get(h.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
     let records = h.audit_records().await;
     let served: Vec<_> = records.iter().filter(|r| r["status"] == 200).collect();
     assert!(served.len() >= 2, "{records:?}");
@@ -593,7 +611,9 @@ async fn a_stalled_store_gets_503s_and_a_503_readyz_never_an_unrecorded_200() {
             .all(|r| r["error_class"] == "store_unavailable"),
         "{records:?}"
     );
-    let report = clearance_store::verify_audit_trail(h.store.as_ref()).await.unwrap();
+    let report = clearance_store::verify_audit_trail(h.store.as_ref())
+        .await
+        .unwrap();
     assert!(report.ok(), "{report:?}");
 }
 
@@ -718,4 +738,104 @@ async fn unknown_routes_and_wrong_methods_answer_in_an_error_shape() {
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await.unwrap();
     assert_openai_error(&body, "not_found_error", "no route /v1/completions");
+}
+
+#[tokio::test]
+async fn a_hostile_request_cannot_write_more_than_a_few_kb_to_the_record() {
+    let mut h = Harness::start_with(Options {
+        max_body_bytes: 4_000_000,
+        ..Default::default()
+    })
+    .await;
+    let huge = "m".repeat(1 << 20);
+    let bodies = [
+        format!(r#"{{"model":"{huge}","messages":[{{"role":"user","content":"hi"}}]}}"#),
+        format!(
+            r#"{{"model":"gpt-5","messages":[{{"role":"user","content":"{huge}"}}],"user":"{huge}","metadata":{{"x":"{huge}"}}}}"#
+        ),
+    ];
+    let first = h.post("/v1/chat/completions", &bodies[0]).await;
+    assert_eq!(first.status(), 400);
+    let error: Value = first.json().await.unwrap();
+    assert_eq!(error["error"]["param"], "model", "{error}");
+    assert!(
+        error.to_string().len() < 1_000,
+        "the error does not echo the name"
+    );
+    assert_eq!(
+        h.post("/v1/chat/completions", &bodies[1]).await.status(),
+        200
+    );
+    let garbage = format!("{{\"model\": \"{huge}");
+    assert_eq!(h.post("/v1/chat/completions", &garbage).await.status(), 400);
+    h.stop().await;
+    for stored in h.stored_records().await {
+        assert!(
+            stored.record_json.len() < 4_096,
+            "a record of {} bytes: {}...",
+            stored.record_json.len(),
+            &stored.record_json[..200]
+        );
+    }
+    let records = h.audit_records().await;
+    assert_eq!(records.len(), 3);
+    assert_eq!(
+        records[0]["requested_model"],
+        Value::Null,
+        "the name was never recorded"
+    );
+    assert_eq!(records[0]["error_class"], "model_name_too_long");
+}
+
+#[tokio::test]
+async fn a_replica_that_cannot_refresh_its_policy_fails_closed_on_directed_models_only() {
+    let h = Harness::start_with(Options {
+        max_policy_age_ms: 400,
+        directives: vec![(
+            "SHADOW.toml",
+            "id = \"SHADOW\"\ntitle = \"t\"\nauthority = \"a\"\neffective = \"2026-01-01T00:00:00Z\"\n\
+             mode = \"shadow\"\nmodels = [\"mythos-5\"]\nwhen = \"true\"\neffect = \"deny\"\n"
+                .to_string(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(h.post("/v1/messages", ANTHROPIC_BODY).await.status(), 200);
+    // Another replica activates a set this one cannot compile (a model it does not know): it
+    // keeps the set it has, but its policy is no longer the store's.
+    let foreign = clearance_store::DirectiveSet {
+        version: 0,
+        policy_version: "f0f0f0f0f0f0f0f0".into(),
+        files: vec![clearance_store::DirectiveFile {
+            name: "NEW.toml".into(),
+            content: "id = \"NEW\"\ntitle = \"t\"\nauthority = \"a\"\neffective = \"2026-01-01T00:00:00Z\"\n\
+                      mode = \"enforce\"\nmodels = [\"model-of-a-newer-config\"]\nwhen = \"true\"\neffect = \"deny\"\n"
+                .into(),
+        }],
+        activated_at: chrono::Utc::now(),
+        actor: "cli".into(),
+    };
+    h.store.activate_directive_set(&foreign).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let refused = h.post("/v1/messages", ANTHROPIC_BODY).await;
+    assert_eq!(refused.status(), 451);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["type"], "error", "the Anthropic error shape: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("directive set"),
+        "{body}"
+    );
+    assert_eq!(
+        h.post("/v1/chat/completions", OPENAI_BODY).await.status(),
+        200,
+        "models no directive covers are served"
+    );
+    let status = h.admin_json("/admin/status").await;
+    assert!(
+        status["replica"]["policy_age_ms"].as_u64().unwrap() >= 400,
+        "{status}"
+    );
 }

@@ -246,12 +246,19 @@ async fn the_switch_routes_need_the_admin_token() {
             .all(|r| r["admin"]["action"] == "admin_auth_failed" && r["status"] == 401),
         "no action, no record but of the failed authentications: {records:?}"
     );
-    assert_eq!(records.len(), 9, "each failed admin authentication is recorded");
+    assert_eq!(
+        records.len(),
+        9,
+        "each failed admin authentication is recorded"
+    );
     // Past ten a minute they are counted, not recorded one by one: a flood cannot fill the log.
     for _ in 0..20 {
-        h.admin(Method::GET, "/admin/models", Some("wrong-token"), None).await;
+        h.admin(Method::GET, "/admin/models", Some("wrong-token"), None)
+            .await;
     }
-    let (_, verify) = h.admin(Method::GET, "/admin/models", Some("wrong-token"), None).await;
+    let (_, verify) = h
+        .admin(Method::GET, "/admin/models", Some("wrong-token"), None)
+        .await;
     assert_eq!(verify["error"]["type"], "authentication_error");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let failures = h
@@ -260,7 +267,10 @@ async fn the_switch_routes_need_the_admin_token() {
         .into_iter()
         .filter(|r| r["admin"]["action"] == "admin_auth_failed")
         .count();
-    assert_eq!(failures, 10, "at most ten failed authentications recorded a minute");
+    assert_eq!(
+        failures, 10,
+        "at most ten failed authentications recorded a minute"
+    );
     assert_eq!(models(&h).await["gpt-5"]["disabled"], false);
 }
 

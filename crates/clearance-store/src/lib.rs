@@ -35,9 +35,13 @@ pub enum StoreError {
         doing: &'static str,
         source: DriverError,
     },
-    #[error("the store's schema is at migration {found}, newer than this build knows ({known}); upgrade Clearance")]
+    #[error(
+        "the store's schema is at migration {found}, newer than this build knows ({known}); upgrade Clearance"
+    )]
     SchemaTooNew { found: usize, known: usize },
-    #[error("the store's schema is at migration {found}, this build needs {known}: run `clearance migrate --config FILE`")]
+    #[error(
+        "the store's schema is at migration {found}, this build needs {known}: run `clearance migrate --config FILE`"
+    )]
     SchemaBehind { found: usize, known: usize },
     #[error("the store holds a value it cannot read ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
@@ -316,7 +320,8 @@ async fn verify_audit_log(store: &dyn Store, log: AuditLog) -> Result<LogReport,
     if broken.is_none() {
         broken = verifier.finish(log.recorded_head, &last_id).err();
     }
-    if broken.is_none() && log.closed_at.is_some() && log.log_id != LEGACY_LOG && !verifier.closed() {
+    if broken.is_none() && log.closed_at.is_some() && log.log_id != LEGACY_LOG && !verifier.closed()
+    {
         broken = Some(clearance_core::audit::ChainBreak {
             seq: verifier.head().seq,
             id: last_id,

@@ -143,7 +143,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             version,
             source: source.into(),
         };
-        let tx = conn.transaction().map_err(fail)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
         tx.execute_batch(sql).map_err(fail)?;
         tx.pragma_update(None, "user_version", version)
             .map_err(fail)?;
@@ -350,7 +352,7 @@ impl Store for SqliteStore {
             })
             .collect();
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(query("starting a principal import"))?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(query("starting a principal import"))?;
             let now = Utc::now().to_rfc3339();
             let mut summary = ImportSummary::default();
             {
@@ -380,7 +382,9 @@ impl Store for SqliteStore {
     async fn delete_principals(&self, ids: &[PrincipalId]) -> Result<usize, StoreError> {
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(query("starting a principal deletion"))?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(query("starting a principal deletion"))?;
             let mut deleted = 0;
             {
                 let mut delete = tx
@@ -391,7 +395,8 @@ impl Store for SqliteStore {
                 }
             }
             bump_version(&tx, "principals")?;
-            tx.commit().map_err(query("committing a principal deletion"))?;
+            tx.commit()
+                .map_err(query("committing a principal deletion"))?;
             Ok(deleted)
         })
         .await
@@ -428,7 +433,7 @@ impl Store for SqliteStore {
     async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
         let key = key.clone();
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(query("starting a key insert"))?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(query("starting a key insert"))?;
             tx.execute(
                 "INSERT INTO keys (id, principal_id, name, secret_hash, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -524,7 +529,7 @@ impl Store for SqliteStore {
         let batch = batch.to_vec();
         let log_id = log_id.to_string();
         self.with_audit_conn(move |conn| {
-            let tx = conn.transaction().map_err(query("starting an audit batch"))?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(query("starting an audit batch"))?;
             {
                 // The query columns are derived from the hashed JSON by SQLite itself, so they
                 // can never disagree with it at write time.
@@ -754,7 +759,7 @@ impl Store for SqliteStore {
     async fn activate_directive_set(&self, set: &DirectiveSet) -> Result<i64, StoreError> {
         let set = set.clone();
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(query("starting a directive set activation"))?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(query("starting a directive set activation"))?;
             let version: i64 = tx
                 .query_row("SELECT coalesce(max(version), 0) + 1 FROM directive_sets", [], |r| r.get(0))
                 .map_err(query("numbering a directive set"))?;
@@ -797,7 +802,10 @@ impl Store for SqliteStore {
                 let rows = stmt.query_map([], |r| r.get(0)).map_err(query(doing))?;
                 rows.collect::<Result<_, _>>().map_err(query(doing))?
             };
-            versions.into_iter().map(|v| directive_set(conn, v)).collect()
+            versions
+                .into_iter()
+                .map(|v| directive_set(conn, v))
+                .collect()
         })
         .await
     }
@@ -814,10 +822,17 @@ fn directive_set(conn: &Connection, version: i64) -> Result<DirectiveSet, StoreE
         )
         .map_err(query(doing))?;
     let mut stmt = conn
-        .prepare_cached("SELECT name, content FROM directive_set_files WHERE version = ?1 ORDER BY name")
+        .prepare_cached(
+            "SELECT name, content FROM directive_set_files WHERE version = ?1 ORDER BY name",
+        )
         .map_err(query(doing))?;
     let files = stmt
-        .query_map([version], |r| Ok(DirectiveFile { name: r.get(0)?, content: r.get(1)? }))
+        .query_map([version], |r| {
+            Ok(DirectiveFile {
+                name: r.get(0)?,
+                content: r.get(1)?,
+            })
+        })
         .map_err(query(doing))?
         .collect::<Result<_, _>>()
         .map_err(query(doing))?;

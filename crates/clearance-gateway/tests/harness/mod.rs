@@ -73,6 +73,7 @@ pub struct Options {
     pub keys_for: &'static [&'static str],
     /// TOML appended to the config (routes, a breaker policy, more providers and models).
     pub extra_config: String,
+    pub max_policy_age_ms: u64,
 }
 
 impl Default for Options {
@@ -88,6 +89,7 @@ impl Default for Options {
             principals: PRINCIPALS,
             keys_for: &[],
             extra_config: String::new(),
+            max_policy_age_ms: 60_000,
         }
     }
 }
@@ -126,6 +128,7 @@ trusted_proxies = [{trusted}]
 
 [store]
 sqlite = "{db}"
+max_policy_age_ms = {policy_age}
 
 [audit]
 queue_capacity = {cap}
@@ -187,6 +190,7 @@ tags = ["frontier"]
         db = dir.join("gateway.db").display(),
         cap = options.queue_capacity,
         wait = options.max_wait_ms,
+        policy_age = options.max_policy_age_ms,
         anthropic = fake.anthropic_base_url(),
         openai = fake.openai_base_url(),
         gemini = fake.gemini_base_url(),
@@ -312,7 +316,12 @@ impl Harness {
     pub async fn stored_records(&self) -> Vec<clearance_core::audit::SealedRecord> {
         let mut all = Vec::new();
         for log in self.store.audit_logs().await.unwrap() {
-            all.extend(self.store.audit_page(&log.log_id, 0, 1_000_000).await.unwrap());
+            all.extend(
+                self.store
+                    .audit_page(&log.log_id, 0, 1_000_000)
+                    .await
+                    .unwrap(),
+            );
         }
         all
     }
@@ -337,7 +346,9 @@ impl Harness {
             .iter()
             .filter(|r| r.phase != Phase::Completion && !r.is_log_boundary())
             .map(|r| match completions.get(r.id.as_str()) {
-                Some(completion) if r.phase == Phase::Decision => r.clone().completed_by(completion),
+                Some(completion) if r.phase == Phase::Decision => {
+                    r.clone().completed_by(completion)
+                }
                 _ => r.clone(),
             })
             .map(|r| serde_json::to_value(&r).unwrap())
