@@ -1319,6 +1319,46 @@ mod tests {
         assert!(d.facts.is_none() && d.time.is_none());
     }
 
+    /// Every pooled connection commits synchronously, even where the server (or, here, the
+    /// connection's start-up options) says otherwise. Needs the test server (see
+    /// tests/contract.rs); skipped outside CI when it does not answer.
+    #[tokio::test]
+    async fn connections_commit_synchronously_whatever_the_server_default() {
+        let url = std::env::var("CLEARANCE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_string());
+        let mut url = Url::parse(&url).unwrap();
+        url.query_pairs_mut()
+            .append_pair("options", "-c synchronous_commit=off");
+        let store = match PgStore::connect_without_migrating(PgConfig::new(url.as_str())).await {
+            Ok(store) => store,
+            Err(e) => {
+                let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+                assert!(!ci, "PostgreSQL is unreachable: {e}");
+                eprintln!("SKIPPED: no PostgreSQL ({e})");
+                return;
+            }
+        };
+        let pool = store.pool();
+        let settings = store
+            .run(async move {
+                let mut seen = Vec::new();
+                let mut held = Vec::new();
+                for _ in 0..3 {
+                    let mut conn = pool.acquire().await.map_err(query_err("acquiring"))?;
+                    let on: String = query_scalar("SHOW synchronous_commit")
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(query_err("reading a setting"))?;
+                    seen.push(on);
+                    held.push(conn);
+                }
+                Ok(seen)
+            })
+            .await
+            .unwrap();
+        assert_eq!(settings, ["on", "on", "on"]);
+    }
+
     #[test]
     fn time_keys_read_back_exactly() {
         let t = time_from_key("2026-01-01T10:00:00123456789").unwrap();

@@ -1121,3 +1121,58 @@ async fn postgres_errors_never_show_the_password() {
     assert!(!err.contains("s3cret-Pa55word"), "{err}");
     assert!(err.contains("carries a password"), "{err}");
 }
+
+/// The gateway calls the store from runtimes of its own (single-threaded workers) besides the
+/// one that opened it. A connection the pool opens for such a call must still serve the
+/// opening runtime's calls while that worker runtime sits idle (or is gone): the store runs
+/// every query on the runtime it was opened on.
+#[tokio::test]
+async fn postgres_serves_callers_on_other_runtimes() {
+    let Some(db) = ScratchDb::create().await else {
+        return;
+    };
+    let config = PgConfig {
+        max_connections: 4,
+        ..db.config.clone()
+    };
+    let store = PgStore::connect(config).await.unwrap();
+    let at_once = |store: PgStore| async move {
+        let calls: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let who = principals(&format!("id\nuser-{i}\n"));
+                    store.upsert_principals(&who).await.unwrap();
+                    store.principals().await.unwrap().len()
+                })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap();
+        }
+    };
+    // A worker runtime calls (the pool opens connections for it), then stays idle: nothing
+    // drives its reactor any more.
+    let worker = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let from_worker = store.clone();
+    let worker = tokio::task::spawn_blocking(move || {
+        worker.block_on(at_once(from_worker));
+        worker
+    })
+    .await
+    .unwrap();
+    tokio::time::timeout(StdDuration::from_secs(10), at_once(store.clone()))
+        .await
+        .expect("the opening runtime's calls are served while the worker runtime idles");
+    // (Dropped off the async threads: a runtime cannot be dropped inside another.)
+    tokio::task::spawn_blocking(move || drop(worker))
+        .await
+        .unwrap();
+    tokio::time::timeout(StdDuration::from_secs(10), at_once(store.clone()))
+        .await
+        .expect("and once it is gone");
+    assert_eq!(store.principals().await.unwrap().len(), 8);
+}
