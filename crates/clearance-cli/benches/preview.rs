@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clearance_core::api::ApiSurface;
-use clearance_core::audit::{AuditRecord, ChainHead, Decision};
+use clearance_core::audit::{AuditRecord, Decision};
 use clearance_core::country::CountryCode;
 use clearance_core::facts::{Capability, Facts, PrincipalFacts, RequestFacts};
 use clearance_core::principal::Principal;
@@ -227,7 +227,11 @@ async fn generate(path: &Path, records: usize, now: DateTime<Utc>) {
             (p, facts)
         })
         .collect();
-    let mut head = ChainHead::EMPTY;
+    // One log, as one gateway process writes it.
+    const LOG: &str = "bench";
+    let mut head = clearance_store::open_log(&store, LOG, "bench", now)
+        .await
+        .unwrap();
     let (mut sealing, mut appending) = (Duration::ZERO, Duration::ZERO);
     let started = Instant::now();
     let mut n = 0;
@@ -239,7 +243,7 @@ async fn generate(path: &Path, records: usize, now: DateTime<Utc>) {
             .collect();
         sealing += t.elapsed();
         let t = Instant::now();
-        store.append_audit(&batch).await.unwrap();
+        store.append_audit(LOG, &batch).await.unwrap();
         appending += t.elapsed();
         n += size;
     }

@@ -60,6 +60,37 @@ pub enum Command {
     Models(ModelsCommand),
     /// The running gateway's failover state: kill switches, breakers, routes, provider health.
     Status(StatusArgs),
+    /// Bring the store's schema up to date (or, with --check, only report whether it is).
+    Migrate(MigrateArgs),
+    /// Whole-store operations.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Report the schema's migration and exit 1 when it is behind this build; change nothing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy everything from one store to another, empty one (SQLite or PostgreSQL, either
+    /// way): principals, keys, kill switches with their history, every directive set version
+    /// and the whole audit trail, hashes as they are. Stop the gateways on the source first:
+    /// records written after the copy starts are not copied.
+    Copy {
+        /// The config naming the store to copy from.
+        #[arg(long)]
+        from_config: PathBuf,
+        /// The config naming the store to copy into; it must hold no principal, key, kill
+        /// switch, directive set or audit log yet.
+        #[arg(long)]
+        to_config: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +194,14 @@ pub enum PrincipalsCommand {
         #[arg(long, value_enum)]
         format: Option<ImportFileFormat>,
     },
+    /// Delete principals from the registry (audited); their keys stop authenticating.
+    Delete {
+        /// The principals' registry ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
     /// Show one principal with its derived facts.
     Show {
         id: String,
@@ -181,14 +220,16 @@ pub enum ExportFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the whole hash chain; names the first edited, deleted or reordered record.
+    /// Check every log of the audit trail (each writer's hash chain, its opening and closing,
+    /// decisions and their completions); names the first edited, deleted or reordered record.
     Verify {
         #[command(flatten)]
         config: ConfigArg,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
-    /// Write every record with its chain fields, to stdout or a file.
+    /// Write every record of every log, merged in time order, with its chain fields, to
+    /// stdout or a file.
     Export {
         #[command(flatten)]
         config: ConfigArg,
@@ -204,22 +245,25 @@ pub enum DirectivesCommand {
     /// Compile a directive directory against the config's models; report every problem with
     /// file and line.
     Check {
-        /// The directory to check (default: the config's `[directives] dir`).
+        /// The directory to check (default: the config's `[directives] dir`, or without one the
+        /// store's active set).
         dir: Option<PathBuf>,
         #[command(flatten)]
         config: ConfigArg,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
-    /// List the directive set on disk: id, title, mode, effect, scope, window, file.
+    /// List the active directive set (the config's `[directives] dir`, or without one the
+    /// store's): id, title, mode, effect, scope, window, file.
     List {
         #[command(flatten)]
         config: ConfigArg,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
-    /// Add or replace directive files in the directive directory, only if the whole set stays
-    /// valid; running gateways pick the change up.
+    /// Add or replace directive files in the active set, only if the whole set stays valid:
+    /// stored as a new version (and written into `[directives] dir` when one is configured),
+    /// audited; running gateways pick the change up within a second.
     Activate {
         /// Directive files (.toml or .cedar); a file replaces the one of the same name.
         #[arg(required = true)]

@@ -7,11 +7,11 @@ use std::process::{Command, Output};
 
 use chrono::{DateTime, Duration, Utc};
 use clearance_core::api::ApiSurface;
-use clearance_core::audit::{AuditRecord, ChainHead, Decision};
+use clearance_core::audit::{AuditRecord, Decision};
 use clearance_core::facts::{Facts, RequestFacts};
 use clearance_core::import::{ImportFormat, parse_principals};
 use clearance_core::principal::Principal;
-use clearance_store::{SqliteStore, Store};
+use clearance_store::SqliteStore;
 use serde_json::Value;
 
 mod common;
@@ -537,9 +537,7 @@ fn seed_audit_log(ws: &Workspace, now: DateTime<Utc>) {
         .unwrap();
     runtime.block_on(async {
         let store = SqliteStore::open(&ws.path("clearance.db")).unwrap();
-        let mut head = ChainHead::EMPTY;
-        let sealed: Vec<_> = records.iter().map(|r| head.seal(r)).collect();
-        store.append_audit(&sealed).await.unwrap();
+        common::write_log(&store, "seeded", &records, true).await;
     });
 }
 

@@ -1,31 +1,38 @@
 //! `clearance audit verify|export`.
+//!
+//! The trail is many logs, one per writer (each gateway process, each CLI change). `verify`
+//! checks each log's chain on its own; `export` merges every log's records in time order.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clearance_core::audit::{AuditRecord, SealedRecord};
-use clearance_store::{Store, verify_audit_chain};
-use serde_json::json;
+use clearance_core::audit::{AuditRecord, Phase};
+use clearance_gateway::admin::trail_json;
+use clearance_store::{LoggedRecord, Store, TimeCursor, TrailReport, verify_audit_trail};
+use serde_json::{Value, json};
 
-use super::{block_on, open_store};
+use super::{block_on, open_store_at};
 use crate::cli::{AuditCommand, ExportFormat, OutputFormat};
 
-/// Records read from the store at a time: verification runs in constant memory.
+/// Records read from the store at a time: export runs in constant memory.
 const PAGE: usize = 10_000;
+
+/// Incomplete request ids listed per log in the text report.
+const MAX_INCOMPLETE_SHOWN: usize = 20;
 
 pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AuditCommand::Verify { config, format } => {
-            let store = open_store(&config.config)?;
-            block_on(verify(&store, format))?
-        }
+        AuditCommand::Verify { config, format } => block_on(async {
+            let (_, store) = open_store_at(&config.config).await?;
+            verify(store.as_ref(), format).await
+        })?,
         AuditCommand::Export {
             config,
             format,
             output,
         } => {
-            let store = open_store(&config.config)?;
             let sink: Box<dyn Write> = match &output {
                 Some(path) => Box::new(
                     std::fs::File::create(path)
@@ -33,42 +40,107 @@ pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
                 ),
                 None => Box::new(std::io::stdout().lock()),
             };
-            block_on(export(&store, format, std::io::BufWriter::new(sink)))?
+            block_on(async {
+                let (_, store) = open_store_at(&config.config).await?;
+                export(store.as_ref(), format, std::io::BufWriter::new(sink)).await
+            })?
         }
     }
 }
 
 async fn verify(store: &dyn Store, format: OutputFormat) -> anyhow::Result<ExitCode> {
-    let report = verify_audit_chain(store).await?;
-    let problem = report.broken.map(|b| b.to_string());
-    let head = report.verified;
-    report_result(
-        format,
-        problem.is_none(),
-        head.seq,
-        &head.hash.to_hex(),
-        problem.as_deref(),
-    );
-    Ok(if problem.is_none() {
+    let report = verify_audit_trail(store)
+        .await
+        .context("reading the audit trail")?;
+    match format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&trail_json(&report))?),
+        OutputFormat::Text => print!("{}", trail_text(&report)),
+    }
+    Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-fn report_result(format: OutputFormat, ok: bool, verified: u64, head: &str, problem: Option<&str>) {
-    match format {
-        OutputFormat::Json => println!(
-            "{}",
-            json!({ "ok": ok, "verified_records": verified, "head_hash": head, "problem": problem })
-        ),
-        OutputFormat::Text if ok => println!("audit log OK: {verified} records, chain head {head}"),
-        OutputFormat::Text => {
-            println!(
-                "audit log BROKEN after {verified} good records: {}",
-                problem.unwrap_or_default()
-            );
+/// One line per log, the requests each log left without a completion record, and a verdict.
+pub(super) fn trail_text(report: &TrailReport) -> String {
+    let mut out = String::new();
+    for l in &report.logs {
+        let closed = if l.closed || l.log.closed_at.is_some() {
+            "closed"
+        } else {
+            "open"
+        };
+        let verdict = match &l.broken {
+            None => "OK".to_string(),
+            Some(b) => format!("BROKEN after {} good records: {b}", l.verified.seq),
+        };
+        out.push_str(&format!(
+            "log {}  replica {}  {} records  {closed}  {verdict}\n",
+            l.log.log_id, l.log.replica, l.verified.seq
+        ));
+        if !l.incomplete.is_empty() {
+            let shown: Vec<&str> = l
+                .incomplete
+                .iter()
+                .take(MAX_INCOMPLETE_SHOWN)
+                .map(String::as_str)
+                .collect();
+            let more = l.incomplete.len() - shown.len();
+            let more = if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "  {} request{} a decision record but no completion (in flight, or cut off by a crash): {}{more}\n",
+                l.incomplete.len(),
+                if l.incomplete.len() == 1 { " has" } else { "s have" },
+                shown.join(", ")
+            ));
         }
+    }
+    let logs = report.logs.len();
+    let broken = report.logs.iter().filter(|l| l.broken.is_some()).count();
+    if report.ok() {
+        out.push_str(&format!(
+            "audit trail OK: {logs} log{}, {} records\n",
+            if logs == 1 { "" } else { "s" },
+            report.records()
+        ));
+    } else {
+        out.push_str(&format!("audit trail BROKEN: {broken} of {logs} logs\n"));
+    }
+    out
+}
+
+/// Whether each decision record in the trail had its completion record when the trail was
+/// checked: a request cut off by a crash is `completed: false`.
+struct Completion {
+    /// Per log that verified: the records checked, and the decisions without completion.
+    checked: HashMap<String, (u64, HashSet<String>)>,
+}
+
+impl Completion {
+    fn of(report: &TrailReport) -> Completion {
+        let checked = report
+            .logs
+            .iter()
+            .filter(|l| l.broken.is_none())
+            .map(|l| {
+                let incomplete = l.incomplete.iter().cloned().collect();
+                (l.log.log_id.clone(), (l.verified.seq, incomplete))
+            })
+            .collect();
+        Completion { checked }
+    }
+
+    /// For a decision record: whether its completion is in its log. `None` when not known:
+    /// the log does not verify, or the record was written after the check.
+    fn completed(&self, logged: &LoggedRecord) -> Option<bool> {
+        let (verified, incomplete) = self.checked.get(&logged.log_id)?;
+        (logged.record.seq <= *verified).then(|| !incomplete.contains(&logged.record.id))
     }
 }
 
@@ -77,14 +149,32 @@ async fn export(
     format: ExportFormat,
     mut out: impl Write,
 ) -> anyhow::Result<ExitCode> {
+    // First pass: which requests have a decision record and no completion.
+    let report = verify_audit_trail(store)
+        .await
+        .context("checking the audit trail before the export")?;
+    if !report.ok() {
+        eprintln!(
+            "warning: the audit trail does not verify (`clearance audit verify` names the break); \
+             exporting every record anyway"
+        );
+    }
+    let completion = Completion::of(&report);
+    drop(report);
     match format {
         ExportFormat::Jsonl => {
-            for_each_record(store, |sealed| Ok(writeln!(out, "{}", jsonl_line(sealed))?)).await?;
+            for_each_record(store, |logged| {
+                Ok(writeln!(out, "{}", jsonl_line(logged, &completion))?)
+            })
+            .await?;
         }
         ExportFormat::Csv => {
             let mut writer = csv::Writer::from_writer(&mut out);
             writer.write_record(CSV_HEADER)?;
-            for_each_record(store, |sealed| Ok(writer.write_record(csv_row(sealed))?)).await?;
+            for_each_record(store, |logged| {
+                Ok(writer.write_record(csv_row(logged, &completion))?)
+            })
+            .await?;
             writer.flush()?;
         }
     }
@@ -92,38 +182,61 @@ async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Calls `visit` on every stored record in sequence order, a page at a time.
+/// Calls `visit` on every stored record of every log, in time order, a page at a time.
 async fn for_each_record(
     store: &dyn Store,
-    mut visit: impl FnMut(&SealedRecord) -> anyhow::Result<()>,
+    mut visit: impl FnMut(&LoggedRecord) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut after = 0;
+    let mut after: Option<TimeCursor> = None;
     loop {
-        let page = store.audit_page(after, PAGE).await?;
+        let page = store
+            .audit_page_by_time(after.as_ref(), PAGE)
+            .await
+            .context("reading the audit trail")?;
         let Some(last) = page.last() else {
             return Ok(());
         };
-        after = last.seq;
+        after = Some(TimeCursor {
+            time: last.time.clone(),
+            log_id: last.log_id.clone(),
+            seq: last.record.seq,
+        });
         page.iter().try_for_each(&mut visit)?;
     }
 }
 
-/// One exported record: the exact hashed JSON is kept as a string in `record_json`, so anyone
-/// can recompute the chain from the export alone.
-fn jsonl_line(sealed: &SealedRecord) -> serde_json::Value {
-    let record: serde_json::Value =
-        serde_json::from_str(&sealed.record_json).unwrap_or(serde_json::Value::Null);
-    json!({
-        "seq": sealed.seq,
-        "id": sealed.id,
-        "prev_hash": sealed.prev_hash.to_hex(),
-        "hash": sealed.hash.to_hex(),
-        "record": record,
-        "record_json": sealed.record_json,
-    })
+/// A record's phase as its JSON says (absent: a whole record).
+fn phase_of(record: &Value) -> Phase {
+    record
+        .get("phase")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+        .unwrap_or_default()
 }
 
-const CSV_HEADER: [&str; 21] = [
+/// One exported record: the exact hashed JSON is kept as a string in `record_json`, so anyone
+/// can recompute each log's chain from the export alone (its records in `seq` order).
+fn jsonl_line(logged: &LoggedRecord, completion: &Completion) -> Value {
+    let sealed = &logged.record;
+    let record: Value = serde_json::from_str(&sealed.record_json).unwrap_or(Value::Null);
+    let phase = phase_of(&record);
+    let mut line = json!({
+        "log_id": logged.log_id,
+        "seq": sealed.seq,
+        "id": sealed.id,
+        "phase": phase.as_str(),
+    });
+    if phase == Phase::Decision {
+        line["completed"] = json!(completion.completed(logged));
+    }
+    line["prev_hash"] = json!(sealed.prev_hash.to_hex());
+    line["hash"] = json!(sealed.hash.to_hex());
+    line["record"] = record;
+    line["record_json"] = json!(sealed.record_json);
+    line
+}
+
+const CSV_HEADER: [&str; 24] = [
+    "log_id",
     "seq",
     "id",
     "time",
@@ -133,6 +246,8 @@ const CSV_HEADER: [&str; 21] = [
     "requested_model",
     "served_model",
     "decision",
+    "phase",
+    "completed",
     "directive_ids",
     "shadow_hits",
     "stream",
@@ -147,17 +262,30 @@ const CSV_HEADER: [&str; 21] = [
     "hash",
 ];
 
-fn csv_row(sealed: &SealedRecord) -> Vec<String> {
+fn csv_row(logged: &LoggedRecord, completion: &Completion) -> Vec<String> {
+    let sealed = &logged.record;
     let opt = |v: Option<String>| v.unwrap_or_default();
     let num = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
     let Ok(r) = serde_json::from_str::<AuditRecord>(&sealed.record_json) else {
-        let mut row = vec![sealed.seq.to_string(), sealed.id.clone()];
+        let mut row = vec![
+            logged.log_id.clone(),
+            sealed.seq.to_string(),
+            sealed.id.clone(),
+        ];
         row.resize(CSV_HEADER.len() - 2, String::new());
         row.push(sealed.prev_hash.to_hex());
         row.push(sealed.hash.to_hex());
         return row;
     };
+    let completed = match r.phase {
+        Phase::Decision => completion
+            .completed(logged)
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
     vec![
+        logged.log_id.clone(),
         sealed.seq.to_string(),
         r.id,
         r.time.to_rfc3339(),
@@ -167,6 +295,8 @@ fn csv_row(sealed: &SealedRecord) -> Vec<String> {
         opt(r.requested_model),
         opt(r.served_model),
         r.decision.as_str().to_string(),
+        r.phase.as_str().to_string(),
+        completed,
         r.directive_ids.join(";"),
         r.shadow_hits.join(";"),
         r.stream.to_string(),

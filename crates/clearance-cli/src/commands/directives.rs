@@ -1,8 +1,11 @@
 //! `clearance directives check|list|activate|preview`.
 //!
-//! Activation writes files into the directive directory and nothing else: running gateways
-//! poll the directory and swap the new set in whole. A set with any problem is never written,
-//! so the directory only ever holds a set that compiled here.
+//! The store is the source of truth for the set every gateway enforces. Activation compiles
+//! the whole set (the active one, or the configured folder's, with the given files added or
+//! replacing files of the same name), and only if it is valid stores it as a new version,
+//! records the activation in the audit trail (with every file's SHA-256) and, where
+//! `[directives] dir` is configured, writes the files into the folder too. Running gateways
+//! swap the new set in whole.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,14 +13,16 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use clearance_config::Config;
-use clearance_gateway::directives::{book_with, catalog, load_book};
+use clearance_gateway::directives::{
+    activation_action, catalog, sources_of, stored_set, with_drafts,
+};
 use clearance_policy::dir::{is_directive_file, read_dir};
 use clearance_policy::preview::{Draft, PreviewInput, RequestGroup, render_text};
 use clearance_policy::{Directive, DirectiveErrors, Effect, PolicyBook, SourceFile};
 use clearance_store::Store;
 use serde_json::{Value, json};
 
-use super::{block_on, load_config, store_of};
+use super::{CLI_ACTOR, block_on, load_config, open_store, record_change};
 use crate::cli::{DirectivesCommand, OutputFormat};
 
 pub fn run(command: DirectivesCommand) -> anyhow::Result<ExitCode> {
@@ -26,13 +31,48 @@ pub fn run(command: DirectivesCommand) -> anyhow::Result<ExitCode> {
             dir,
             config,
             format,
-        } => check(&load_config(&config.config)?, dir.as_deref(), format),
-        DirectivesCommand::List { config, format } => list(&load_config(&config.config)?, format),
+        } => {
+            let config = load_config(&config.config)?;
+            match dir.as_deref().or(configured_dir(&config)) {
+                Some(dir) => {
+                    let label = SetOrigin::Folder(dir.to_path_buf());
+                    check(&config, read_dir(dir), &label, format)
+                }
+                None => block_on(async {
+                    let store = open_store(&config).await?;
+                    let (sources, label) = stored_sources(store.as_ref()).await?;
+                    check(&config, Ok(sources), &label, format)
+                })?,
+            }
+        }
+        DirectivesCommand::List { config, format } => {
+            let config = load_config(&config.config)?;
+            match configured_dir(&config) {
+                Some(dir) => list(
+                    &config,
+                    read_dir(dir),
+                    &SetOrigin::Folder(dir.to_path_buf()),
+                    format,
+                ),
+                None => block_on(async {
+                    let store = open_store(&config).await?;
+                    let (sources, label) = stored_sources(store.as_ref()).await?;
+                    list(&config, Ok(sources), &label, format)
+                })?,
+            }
+        }
         DirectivesCommand::Activate {
             files,
             config,
             dry_run,
-        } => activate(&load_config(&config.config)?, &files, dry_run),
+        } => {
+            let config = load_config(&config.config)?;
+            let drafts = read_drafts(&files)?;
+            block_on(async {
+                let store = open_store(&config).await?;
+                activate(&config, store.as_ref(), &drafts, dry_run).await
+            })?
+        }
         DirectivesCommand::Preview {
             draft,
             config,
@@ -46,33 +86,83 @@ pub fn run(command: DirectivesCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The configured directive directory, for commands that need one.
-fn configured_dir(config: &Config) -> anyhow::Result<&Path> {
-    match &config.directives {
-        Some(d) => Ok(&d.dir),
-        None => bail!(
-            "{} has no `[directives] dir`: add a [directives] section naming the folder of directive files",
-            config.source.display()
-        ),
+/// The configured directive folder, if any.
+fn configured_dir(config: &Config) -> Option<&Path> {
+    config.directives.as_ref().and_then(|d| d.dir.as_deref())
+}
+
+/// Where a listed or checked set comes from.
+enum SetOrigin {
+    Folder(PathBuf),
+    /// The store's active set: its version (`None`: nothing activated yet).
+    Store(Option<i64>),
+}
+
+impl SetOrigin {
+    fn describe(&self) -> String {
+        match self {
+            SetOrigin::Folder(dir) => dir.display().to_string(),
+            SetOrigin::Store(Some(version)) => {
+                format!("the store's active set (store version {version})")
+            }
+            SetOrigin::Store(None) => "the store (no directive set activated yet)".to_string(),
+        }
+    }
+
+    /// `dir` (or null) and `store_version` (or null), for JSON output.
+    fn json_fields(&self, object: &mut Value) {
+        let (dir, version) = match self {
+            SetOrigin::Folder(dir) => (json!(dir.display().to_string()), Value::Null),
+            SetOrigin::Store(version) => (Value::Null, json!(version)),
+        };
+        object["dir"] = dir;
+        object["store_version"] = version;
     }
 }
 
-fn check(config: &Config, dir: Option<&Path>, format: OutputFormat) -> anyhow::Result<ExitCode> {
-    let dir = match dir {
-        Some(dir) => dir,
-        None => configured_dir(config).context("no directory given")?,
+/// The store's active set's files (none before any activation).
+async fn stored_sources(store: &dyn Store) -> anyhow::Result<(Vec<SourceFile>, SetOrigin)> {
+    let active = store
+        .active_directive_set()
+        .await
+        .context("reading the store's active directive set")?;
+    Ok(match active {
+        Some(set) => (sources_of(&set), SetOrigin::Store(Some(set.version))),
+        None => (Vec::new(), SetOrigin::Store(None)),
+    })
+}
+
+/// The set in force: the configured folder's, or without one the store's active set.
+pub(super) async fn active_book(
+    config: &Config,
+    store: &dyn Store,
+) -> anyhow::Result<Result<PolicyBook, DirectiveErrors>> {
+    let sources = match configured_dir(config) {
+        Some(dir) => read_dir(dir),
+        None => Ok(stored_sources(store).await?.0),
     };
-    let compiled =
-        read_dir(dir).and_then(|sources| PolicyBook::compile(&sources, &catalog(config)));
+    Ok(sources.and_then(|sources| PolicyBook::compile(&sources, &catalog(config))))
+}
+
+fn check(
+    config: &Config,
+    sources: Result<Vec<SourceFile>, DirectiveErrors>,
+    origin: &SetOrigin,
+    format: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let compiled = sources.and_then(|sources| PolicyBook::compile(&sources, &catalog(config)));
     match compiled {
         Ok(book) => {
             match format {
-                OutputFormat::Json => print_json(&json!({
-                    "ok": true,
-                    "dir": dir.display().to_string(),
-                    "version": book.version(),
-                    "directives": book.directives().map(|d| directive_json(d)).collect::<Vec<_>>(),
-                }))?,
+                OutputFormat::Json => {
+                    let mut out = json!({
+                        "ok": true,
+                        "version": book.version(),
+                        "directives": book.directives().map(|d| directive_json(d)).collect::<Vec<_>>(),
+                    });
+                    origin.json_fields(&mut out);
+                    print_json(&out)?;
+                }
                 OutputFormat::Text => {
                     println!(
                         "{} OK (version {})",
@@ -86,9 +176,9 @@ fn check(config: &Config, dir: Option<&Path>, format: OutputFormat) -> anyhow::R
         }
         Err(errors) => {
             if format == OutputFormat::Json {
-                print_json(
-                    &json!({ "ok": false, "dir": dir.display().to_string(), "errors": errors_json(&errors) }),
-                )?;
+                let mut out = json!({ "ok": false, "errors": errors_json(&errors) });
+                origin.json_fields(&mut out);
+                print_json(&out)?;
             }
             report_errors(&errors, "the directive set is invalid");
             Ok(ExitCode::FAILURE)
@@ -96,65 +186,131 @@ fn check(config: &Config, dir: Option<&Path>, format: OutputFormat) -> anyhow::R
     }
 }
 
-fn list(config: &Config, format: OutputFormat) -> anyhow::Result<ExitCode> {
-    let dir = configured_dir(config)?;
-    let book = match load_book(config) {
+fn list(
+    config: &Config,
+    sources: Result<Vec<SourceFile>, DirectiveErrors>,
+    origin: &SetOrigin,
+    format: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    let book = match sources.and_then(|sources| PolicyBook::compile(&sources, &catalog(config))) {
         Ok(book) => book,
         Err(errors) => {
             report_errors(
                 &errors,
-                "the directive directory holds an invalid set (running gateways keep the last valid one)",
+                &format!(
+                    "{} holds an invalid set (running gateways keep the last valid one)",
+                    origin.describe()
+                ),
             );
             return Ok(ExitCode::FAILURE);
         }
     };
     match format {
-        OutputFormat::Json => print_json(&json!({
-            "dir": dir.display().to_string(),
-            "version": book.version(),
-            "directives": book.directives().map(|d| directive_json(d)).collect::<Vec<_>>(),
-        }))?,
+        OutputFormat::Json => {
+            let mut out = json!({
+                "version": book.version(),
+                "directives": book.directives().map(|d| directive_json(d)).collect::<Vec<_>>(),
+            });
+            origin.json_fields(&mut out);
+            print_json(&out)?;
+        }
         OutputFormat::Text => {
-            println!("{} (version {})", dir.display(), book.version());
+            println!("{} (version {})", origin.describe(), book.version());
             print!("{}", directive_table(&book));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn activate(config: &Config, files: &[PathBuf], dry_run: bool) -> anyhow::Result<ExitCode> {
-    let dir = configured_dir(config)?;
-    let drafts = read_drafts(files)?;
-    let before = load_book(config).ok().map(|b| b.version().to_string());
-    let book = match book_with(config, dir, &drafts) {
+async fn activate(
+    config: &Config,
+    store: &dyn Store,
+    drafts: &[SourceFile],
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let dir = configured_dir(config);
+    let active = store
+        .active_directive_set()
+        .await
+        .context("reading the store's active directive set")?;
+    let catalog = catalog(config);
+    let from = active.as_ref().map_or_else(
+        || PolicyBook::empty(&catalog).version().to_string(),
+        |set| set.policy_version.clone(),
+    );
+    let place = dir.unwrap_or(Path::new(""));
+    let base = match dir {
+        Some(dir) => match read_dir(dir) {
+            Ok(sources) => sources,
+            Err(errors) => {
+                report_errors(&errors, "nothing was activated");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None => active.as_ref().map(sources_of).unwrap_or_default(),
+    };
+    let sources = with_drafts(base, place, drafts);
+    let book = match PolicyBook::compile(&sources, &catalog) {
         Ok(book) => book,
         Err(errors) => {
-            report_errors(
-                &as_given(errors, dir, &drafts),
-                "nothing was activated; the directory is unchanged",
-            );
+            let unchanged = match dir {
+                Some(_) => "nothing was activated; the store and the directory are unchanged",
+                None => "nothing was activated; the store is unchanged",
+            };
+            report_errors(&as_given(errors, place, drafts), unchanged);
             return Ok(ExitCode::FAILURE);
         }
     };
     let names: Vec<String> = drafts.iter().map(|d| file_name(&d.path)).collect();
-    let was = before.unwrap_or_else(|| "an invalid set".to_string());
     if dry_run {
         println!(
-            "dry run: with {} the set is valid ({}); policy version {} (now {was}); nothing was written",
+            "dry run: with {} the set is valid ({}); policy version {} (now {from}); nothing was written",
             names.join(", "),
             directives(book.directives().count()),
             book.version()
         );
         return Ok(ExitCode::SUCCESS);
     }
-    write_all_atomically(dir, &drafts)?;
-    println!(
-        "activated {} in {}: policy version {} (was {was}); {} in force once gateways reload",
-        names.join(", "),
-        dir.display(),
-        book.version(),
-        directives(book.directives().count())
-    );
+    let already = active
+        .as_ref()
+        .is_some_and(|set| set.policy_version == book.version());
+    let mut store_version = active.as_ref().map_or(0, |set| set.version);
+    if !already {
+        let mut set = stored_set(&book, &sources, CLI_ACTOR);
+        set.version = store
+            .activate_directive_set(&set)
+            .await
+            .context("storing the directive set; nothing was activated")?;
+        store_version = set.version;
+        record_change(store, activation_action(&set, &from, CLI_ACTOR))
+            .await
+            .with_context(|| format!("directive set version {} is active", set.version))?;
+    }
+    if let Some(dir) = dir {
+        clearance_policy::dir::write_atomically(dir, drafts).with_context(|| {
+            format!(
+                "the set is active in the store (version {store_version}), but its files could not be \
+                 written to {}; gateways that read the folder would activate its old set again: fix \
+                 the folder and activate the files again",
+                dir.display()
+            )
+        })?;
+    }
+    let written = dir.map_or(String::new(), |d| format!(", written to {}", d.display()));
+    if already {
+        println!(
+            "the set with {} is already active: policy version {} (store version {store_version}); nothing was activated{written}",
+            names.join(", "),
+            book.version()
+        );
+    } else {
+        println!(
+            "activated {}: store version {store_version}, policy version {} (was {from}){written}; {} in force once gateways reload",
+            names.join(", "),
+            book.version(),
+            directives(book.directives().count())
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -211,11 +367,6 @@ fn as_given(errors: DirectiveErrors, dir: &Path, drafts: &[SourceFile]) -> Direc
     errors
 }
 
-/// Writes the files into the directory atomically (see [`clearance_policy::dir::write_atomically`]).
-fn write_all_atomically(dir: &Path, drafts: &[SourceFile]) -> anyhow::Result<()> {
-    clearance_policy::dir::write_atomically(dir, drafts).context("nothing was activated")
-}
-
 async fn run_preview(
     config: &Config,
     draft_path: &Path,
@@ -235,9 +386,9 @@ async fn run_preview(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let store = store_of(config)?;
+    let store = open_store(config).await?;
     let principals = store.principals().await?;
-    let (requests, in_window) = request_groups(&store, since, draft.models()).await?;
+    let (requests, in_window) = request_groups(store.as_ref(), since, draft.models()).await?;
     let preview = draft.preview(&PreviewInput {
         principals: &principals,
         requests: &requests,

@@ -1,21 +1,19 @@
-//! `clearance explain`: the decision a principal would get for a model under the directive set
-//! on disk, with every covering directive and why it fired or not.
+//! `clearance explain`: the decision a principal would get for a model under the set in force
+//! (the configured directive folder's, or without one the store's active set), with every
+//! covering directive and why it fired or not.
 
 use std::process::ExitCode;
 
+use super::{block_on, load_config, open_store};
+use crate::cli::{ApiArg, CapabilityArg, ExplainArgs, OutputFormat};
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use clearance_core::api::ApiSurface;
 use clearance_core::country::CountryCode;
 use clearance_core::facts::{Capability, Facts, PrincipalFacts, RequestFacts};
 use clearance_core::principal::PrincipalId;
-use clearance_gateway::directives::load_book;
 use clearance_policy::Query;
 use clearance_policy::explain::{explain, render_text};
-use clearance_store::Store;
-
-use super::{block_on, load_config, store_of};
-use crate::cli::{ApiArg, CapabilityArg, ExplainArgs, OutputFormat};
 
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args.config.config)?;
@@ -42,20 +40,25 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         .principal
         .parse()
         .with_context(|| format!("invalid principal id `{}`", args.principal))?;
-    let store = store_of(&config)?;
-    let Some(principal) = block_on(store.principal(&principal_id))?? else {
+    let (principal, book) = block_on(async {
+        let store = open_store(&config).await?;
+        let principal = store.principal(&principal_id).await?;
+        let book = super::directives::active_book(&config, store.as_ref()).await?;
+        Ok::<_, anyhow::Error>((principal, book))
+    })??;
+    let Some(principal) = principal else {
         bail!(
             "no principal `{principal_id}` in the registry; import it first with `clearance principals import`"
         );
     };
-    let book = match load_book(&config) {
+    let book = match book {
         Ok(book) => book,
         Err(errors) => {
             for error in &errors.0 {
                 eprintln!("{error}");
             }
             bail!(
-                "the directive directory holds an invalid set; fix it (`clearance directives check`) to explain decisions"
+                "the active directive set is invalid; fix it (`clearance directives check`) to explain decisions"
             );
         }
     };

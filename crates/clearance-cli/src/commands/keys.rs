@@ -1,4 +1,5 @@
-//! `clearance keys create|list|revoke`.
+//! `clearance keys create|list|revoke`. Creating and revoking a key are recorded in the audit
+//! trail (actor `cli`) once the store has made the change.
 
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use clearance_core::principal::PrincipalId;
 use clearance_store::{Store, issue_key};
 use serde_json::json;
 
-use super::{block_on, open_store};
+use super::{block_on, cli_action, open_store_at, record_change};
 use crate::cli::{KeysCommand, OutputFormat};
 
 pub fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
@@ -19,18 +20,18 @@ pub fn run(command: KeysCommand) -> anyhow::Result<ExitCode> {
             name,
             config,
             format,
-        } => {
-            let store = open_store(&config.config)?;
-            block_on(create(&store, &principal, name, format))?
-        }
-        KeysCommand::List { config, format } => {
-            let store = open_store(&config.config)?;
-            block_on(list(&store, format))?
-        }
-        KeysCommand::Revoke { id, config } => {
-            let store = open_store(&config.config)?;
-            block_on(revoke(&store, &id))?
-        }
+        } => block_on(async {
+            let (_, store) = open_store_at(&config.config).await?;
+            create(store.as_ref(), &principal, name, format).await
+        })?,
+        KeysCommand::List { config, format } => block_on(async {
+            let (_, store) = open_store_at(&config.config).await?;
+            list(store.as_ref(), format).await
+        })?,
+        KeysCommand::Revoke { id, config } => block_on(async {
+            let (_, store) = open_store_at(&config.config).await?;
+            revoke(store.as_ref(), &id).await
+        })?,
     }
 }
 
@@ -44,6 +45,21 @@ async fn create(
         .parse()
         .with_context(|| format!("invalid principal id `{principal}`"))?;
     let key = issue_key(store, &principal_id, name.clone()).await?;
+    let details =
+        json!({ "key_id": key.id.as_str(), "principal": principal_id.as_str(), "name": name });
+    // The key is shown only once its creation is on record; a key whose record failed is
+    // never shown, so nobody holds it.
+    record_change(
+        store,
+        cli_action("key_create", principal_id.as_str(), Some(details)),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "key {} was not shown; revoke it with `clearance keys revoke {}`",
+            key.id, key.id
+        )
+    })?;
     match format {
         OutputFormat::Json => {
             println!(
@@ -94,11 +110,13 @@ async fn revoke(store: &dyn Store, id: &str) -> anyhow::Result<ExitCode> {
     let Some(key_id) = KeyId::parse(id) else {
         bail!("`{id}` is not a key id (16 hex characters, as `clearance keys list` shows)");
     };
-    if store.revoke_key(&key_id, Utc::now()).await? {
-        println!("revoked key {key_id}");
-        Ok(ExitCode::SUCCESS)
-    } else {
+    if !store.revoke_key(&key_id, Utc::now()).await? {
         eprintln!("no active key {key_id} (unknown or already revoked)");
-        Ok(ExitCode::FAILURE)
+        return Ok(ExitCode::FAILURE);
     }
+    record_change(store, cli_action("key_revoke", key_id.as_str(), None))
+        .await
+        .with_context(|| format!("key {key_id} is revoked"))?;
+    println!("revoked key {key_id}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,9 +3,11 @@
 mod admin_api;
 mod audit;
 mod config;
+mod copy;
 mod directives;
 mod explain;
 mod keys;
+mod migrate;
 mod models;
 mod principals;
 mod serve;
@@ -13,10 +15,13 @@ mod status;
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
-use clearance_config::Config;
-use clearance_store::SqliteStore;
+use chrono::Utc;
+use clearance_config::{Config, PostgresConfig, StoreBackend};
+use clearance_core::audit::{AdminAction, AuditRecord};
+use clearance_store::{PgConfig, Store, record_changes};
 
 use crate::cli::{Cli, Command};
 
@@ -31,10 +36,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain(args) => explain::run(&args),
         Command::Models(command) => models::run(command),
         Command::Status(args) => status::run(&args),
+        Command::Migrate(args) => migrate::run(&args),
+        Command::Store(command) => copy::run(command),
     }
 }
 
-/// A single-threaded runtime: the management commands make a handful of store calls.
+/// A single-threaded runtime: the management commands make a handful of store calls. A
+/// store must be opened and used within one `block_on` (a PostgreSQL store's connections
+/// belong to the runtime it was opened on).
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -43,17 +52,83 @@ fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
     Ok(runtime.block_on(future))
 }
 
-/// Opens the store named by a config, for commands that call no provider.
-fn open_store(config_path: &Path) -> anyhow::Result<SqliteStore> {
-    let config = load_config(config_path)?;
-    store_of(&config)
-}
-
 /// Reads a config for commands that call no provider (provider secrets are not needed).
 fn load_config(config_path: &Path) -> anyhow::Result<Config> {
     Config::load_without_secrets(config_path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-fn store_of(config: &Config) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(&config.store.sqlite).context("opening the store")
+/// Opens the store a config names (SQLite or PostgreSQL), bringing its schema up to date.
+/// Call it inside the `block_on` that uses the store.
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    clearance_gateway::server::open_store(&config.store)
+        .await
+        .with_context(|| {
+            format!(
+                "opening {} (named in {})",
+                store_name(config),
+                config.source.display()
+            )
+        })
 }
+
+/// Loads the config at `config_path` and opens its store.
+async fn open_store_at(config_path: &Path) -> anyhow::Result<(Config, Arc<dyn Store>)> {
+    let config = load_config(config_path)?;
+    let store = open_store(&config).await?;
+    Ok((config, store))
+}
+
+/// The store a config names, for messages: `the SQLite store at PATH` or `the PostgreSQL store
+/// at URL` (the URL never holds a password: the config refuses one).
+fn store_name(config: &Config) -> String {
+    match &config.store.backend {
+        StoreBackend::Sqlite(path) => format!("the SQLite store at {}", path.display()),
+        StoreBackend::Postgres(pg) => format!("the PostgreSQL store at {}", pg.url),
+    }
+}
+
+/// The store layer's connection settings for a `[store] postgres` config.
+fn pg_config(pg: &PostgresConfig) -> PgConfig {
+    PgConfig {
+        password: pg.password.as_ref().map(|p| p.expose().to_string()),
+        max_connections: pg.max_connections,
+        ..PgConfig::new(pg.url.clone())
+    }
+}
+
+/// Who the audit trail names for changes made with this command.
+pub const CLI_ACTOR: &str = "cli";
+
+/// An operator's action taken with the CLI, as the audit trail records it.
+fn cli_action(
+    action: &str,
+    target: impl Into<String>,
+    details: Option<serde_json::Value>,
+) -> AdminAction {
+    AdminAction {
+        action: action.to_string(),
+        target: target.into(),
+        reason: None,
+        actor: CLI_ACTOR.to_string(),
+        details,
+    }
+}
+
+/// Records a change the CLI has just made in the store's audit trail (a short log of its own,
+/// durable before this returns). Call it only after the change succeeded. A change whose
+/// record cannot be written is an error: the command fails and says so.
+async fn record_change(store: &dyn Store, action: AdminAction) -> anyhow::Result<()> {
+    let what = format!("{} {}", action.action, action.target);
+    let record = AuditRecord::admin(uuid::Uuid::now_v7().to_string(), Utc::now(), action, 200);
+    record_changes(store, CLI_ACTOR, vec![record])
+        .await
+        .with_context(|| {
+            format!(
+                "the change was made ({what}) but its audit record could not be written; \
+                 the audit trail does not show it"
+            )
+        })
+}
+
+/// At most this many ids are listed in one record's details (the rest are counted).
+const MAX_LISTED: usize = 1_000;

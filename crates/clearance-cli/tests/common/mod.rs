@@ -92,3 +92,126 @@ impl Drop for Served {
         }
     }
 }
+
+/// Runs `future` on a runtime of its own (tests that drive the store directly are plain
+/// `#[test]`s: a PostgreSQL store must be opened and used on one runtime).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// Appends `records` to a new log `log_id` (its opening record first) in `store`, and closes
+/// it with its closing record when `close`; returns the sealed records as stored.
+pub async fn write_log(
+    store: &dyn clearance_store::Store,
+    log_id: &str,
+    records: &[clearance_core::audit::AuditRecord],
+    close: bool,
+) -> Vec<clearance_core::audit::SealedRecord> {
+    use clearance_core::audit::LOG_CLOSE;
+    let at = chrono::Utc::now();
+    let mut head = clearance_store::open_log(store, log_id, "test-replica", at)
+        .await
+        .unwrap();
+    let mut sealed: Vec<_> = records.iter().map(|r| head.seal(r)).collect();
+    if close {
+        let closing = clearance_store::log_record(LOG_CLOSE, log_id, "test-replica");
+        sealed.push(head.seal(&closing));
+    }
+    store.append_audit(log_id, &sealed).await.unwrap();
+    if close {
+        store.close_log(log_id, chrono::Utc::now()).await.unwrap();
+    }
+    sealed
+}
+
+/// A request's record as a test writes it: `req-N`, allowed, served.
+pub fn request_record(n: u64) -> clearance_core::audit::AuditRecord {
+    use clearance_core::audit::{AuditRecord, Decision};
+    AuditRecord {
+        key_id: None,
+        principal_id: Some("alice".into()),
+        requested_model: Some("gpt-5".into()),
+        served_model: Some("gpt-5".into()),
+        decision: Decision::Allow,
+        status: 200,
+        upstream_status: Some(200),
+        duration_us: 1,
+        overhead_us: 1,
+        input_tokens: Some(1),
+        output_tokens: Some(1),
+        ..AuditRecord::new_request(
+            format!("req-{n}"),
+            chrono::Utc::now(),
+            clearance_core::api::ApiSurface::OpenaiChat,
+        )
+    }
+}
+
+/// A PostgreSQL database of its own for one test, created on the server
+/// `$CLEARANCE_TEST_POSTGRES` names (default `postgres://root@127.0.0.1:5432/test`) and
+/// dropped when this is dropped.
+pub struct ScratchPg {
+    admin_url: String,
+    name: String,
+    /// The scratch database's URL.
+    pub url: String,
+}
+
+impl ScratchPg {
+    /// `None` (with a message) when no server answers, unless `$CI` is set: then the test
+    /// fails, so a CI run never passes by skipping.
+    pub fn create(test: &str) -> Option<ScratchPg> {
+        let admin_url = std::env::var("CLEARANCE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_string());
+        let name = format!("clearance_cli_{}", uuid::Uuid::now_v7().simple());
+        let created = block_on(pg_execute(&admin_url, &format!("CREATE DATABASE {name}")));
+        match created {
+            Ok(()) => {
+                let mut url = url::Url::parse(&admin_url).unwrap();
+                url.set_path(&format!("/{name}"));
+                Some(ScratchPg {
+                    admin_url,
+                    name,
+                    url: url.to_string(),
+                })
+            }
+            Err(error) if std::env::var_os("CI").is_some() => {
+                panic!("{test}: PostgreSQL at {admin_url} is not usable and CI is set: {error}")
+            }
+            Err(error) => {
+                eprintln!(
+                    "skipping {test}: PostgreSQL at {admin_url} is not usable ({error}); set CLEARANCE_TEST_POSTGRES"
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Drop for ScratchPg {
+    fn drop(&mut self) {
+        let drop_it = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(error) = block_on(pg_execute(&self.admin_url, &drop_it)) {
+            eprintln!("could not drop the scratch database {}: {error}", self.name);
+        }
+    }
+}
+
+async fn pg_execute(url: &str, sql: &str) -> Result<(), String> {
+    use sqlx_core::connection::Connection;
+    use sqlx_core::executor::Executor;
+    let connect = sqlx_postgres::PgConnection::connect(url);
+    let mut conn = tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| "no answer within 5 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    Executor::execute(&mut conn, sql)
+        .await
+        .map_err(|e| e.to_string())?;
+    conn.close().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
