@@ -36,7 +36,12 @@ impl ScratchPg {
             .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_string());
         let name = format!("clearance_rec_{:016x}", rand::random::<u64>());
         let made = Command::new("psql")
-            .args([server.as_str(), "-qAt", "-c", &format!("CREATE DATABASE {name}")])
+            .args([
+                server.as_str(),
+                "-qAt",
+                "-c",
+                &format!("CREATE DATABASE {name}"),
+            ])
             .output();
         match made {
             Ok(out) if out.status.success() => Some(ScratchPg { server, name }),
@@ -123,14 +128,25 @@ impl Deployment {
             keys: BTreeMap::new(),
         };
         let config = deployment.config("setup");
-        let principals = deployment.write(
-            "principals.csv",
-            "id,citizenships\nalice,US\nbjorn,SE\n",
-        );
-        deployment.cli(&["principals", "import", as_str(&principals), "--config", as_str(&config)]);
+        let principals =
+            deployment.write("principals.csv", "id,citizenships\nalice,US\nbjorn,SE\n");
+        deployment.cli(&[
+            "principals",
+            "import",
+            as_str(&principals),
+            "--config",
+            as_str(&config),
+        ]);
         for who in ["alice", "bjorn"] {
             let created = deployment.cli(&[
-                "keys", "create", "--principal", who, "--config", as_str(&config), "--format", "json",
+                "keys",
+                "create",
+                "--principal",
+                who,
+                "--config",
+                as_str(&config),
+                "--format",
+                "json",
             ]);
             let key = serde_json::from_str::<Value>(&created).unwrap()["key"]
                 .as_str()
@@ -212,7 +228,10 @@ upstream = "gpt-5-2026"
         Served::start(
             self.dir.path(),
             &config,
-            &[(PROVIDER_KEY_ENV, "sk-record"), ("RECORD_TEST_ADMIN_TOKEN", ADMIN_TOKEN)],
+            &[
+                (PROVIDER_KEY_ENV, "sk-record"),
+                ("RECORD_TEST_ADMIN_TOKEN", ADMIN_TOKEN),
+            ],
         )
     }
 
@@ -220,14 +239,27 @@ upstream = "gpt-5-2026"
     fn trail(&self) -> (Vec<Value>, Value) {
         let config = self.config("check");
         let verify = Command::new(BIN)
-            .args(["audit", "verify", "--config", as_str(&config), "--format", "json"])
+            .args([
+                "audit",
+                "verify",
+                "--config",
+                as_str(&config),
+                "--format",
+                "json",
+            ])
             .current_dir(self.dir.path())
             .output()
             .unwrap();
-        let report: Value = serde_json::from_str(&stdout(&verify)).unwrap_or_else(|e| {
-            panic!("verify printed no JSON ({e}): {}", stdout(&verify))
-        });
-        let export = self.cli(&["audit", "export", "--config", as_str(&config), "--format", "jsonl"]);
+        let report: Value = serde_json::from_str(&stdout(&verify))
+            .unwrap_or_else(|e| panic!("verify printed no JSON ({e}): {}", stdout(&verify)));
+        let export = self.cli(&[
+            "audit",
+            "export",
+            "--config",
+            as_str(&config),
+            "--format",
+            "jsonl",
+        ]);
         let records = export
             .lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap()["record"].clone())
@@ -251,10 +283,26 @@ async fn load(targets: Vec<String>, key: String, stop: Arc<AtomicBool>) -> Answe
     while !stop.load(Ordering::Relaxed) {
         let base = &targets[i % targets.len()];
         let (path, body, key) = match i % 5 {
-            0 | 1 => ("/v1/chat/completions", r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#, key.as_str()),
-            2 => ("/v1/chat/completions", r#"{"model":"no-such-model","messages":[]}"#, key.as_str()),
-            3 => ("/v1/messages", r#"{"model":"mythos-5","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#, key.as_str()),
-            _ => ("/v1/chat/completions", r#"{"model":"gpt-5","messages":[]}"#, "sk-clr-not-a-key"),
+            0 | 1 => (
+                "/v1/chat/completions",
+                r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#,
+                key.as_str(),
+            ),
+            2 => (
+                "/v1/chat/completions",
+                r#"{"model":"nope-5","messages":[{"role":"user","content":"hi"}]}"#,
+                key.as_str(),
+            ),
+            3 => (
+                "/v1/messages",
+                r#"{"model":"mythos-5","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#,
+                key.as_str(),
+            ),
+            _ => (
+                "/v1/chat/completions",
+                r#"{"model":"gpt-5","messages":[]}"#,
+                "sk-clr-not-a-key",
+            ),
         };
         i += 1;
         let sent = client
@@ -341,13 +389,40 @@ async fn kill9_under_load(backend: Backend) {
         answered.extend(client.await.unwrap());
     }
     let statuses: BTreeSet<u16> = answered.iter().map(|(_, s)| *s).collect();
-    assert!(answered.len() > 100, "too little load to mean anything: {}", answered.len());
-    assert!(statuses.is_superset(&[200, 401, 404].into()), "{statuses:?}");
+    let refused = answered.iter().filter(|(_, s)| *s == 503).count();
+    eprintln!(
+        "answered {} requests before the SIGKILL, {refused} of them 503",
+        answered.len()
+    );
+    assert!(
+        answered.len() > 100,
+        "too little load to mean anything: {}",
+        answered.len()
+    );
+    assert!(
+        statuses.is_superset(&[200, 401, 404].into()),
+        "{statuses:?}"
+    );
 
     let (records, report) = deployment.trail();
-    assert_eq!(report["ok"], true, "the trail verifies after a SIGKILL: {report}");
-    let log = &report["logs"][0];
-    assert_eq!(log["closed"], false, "a killed gateway cannot close its log: {report}");
+    assert_eq!(
+        report["ok"], true,
+        "the trail verifies after a SIGKILL: {report}"
+    );
+    let log = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["replica"] == "only")
+        .unwrap();
+    assert_eq!(
+        log["closed"], false,
+        "a killed gateway cannot close its log: {report}"
+    );
+    eprintln!(
+        "requests cut off by the SIGKILL (decision without completion): {}",
+        log["incomplete"].as_array().unwrap().len()
+    );
     assert_every_answer_recorded(&answered, &records);
 }
 
@@ -358,13 +433,22 @@ async fn sigkill_under_load_on_sqlite_leaves_every_answered_request_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_on_postgres_leaves_every_answered_request_recorded() {
-    let Some(pg) = ScratchPg::create() else { return };
+    let Some(pg) = ScratchPg::create() else {
+        return;
+    };
     kill9_under_load(Backend::Postgres(pg)).await;
 }
 
 /// Sends `body` to `base` as `key` until the status is `want`; how long that took. Fails
 /// after `within`.
-async fn until_status(base: &str, path: &str, body: &str, key: &str, want: u16, within: Duration) -> Duration {
+async fn until_status(
+    base: &str,
+    path: &str,
+    body: &str,
+    key: &str,
+    want: u16,
+    within: Duration,
+) -> Duration {
     let client = reqwest::Client::new();
     let since = Instant::now();
     loop {
@@ -404,21 +488,38 @@ effect = "deny"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_on_one_database_share_one_policy_and_one_trail() {
-    let Some(pg) = ScratchPg::create() else { return };
+    let Some(pg) = ScratchPg::create() else {
+        return;
+    };
     let deployment = Deployment::new(Backend::Postgres(pg)).await;
-    let mut replicas: Vec<Served> = ["r1", "r2", "r3"].iter().map(|r| deployment.serve(r)).collect();
+    let mut replicas: Vec<Served> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|r| deployment.serve(r))
+        .collect();
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..6)
         .map(|i| {
             let who = if i % 2 == 0 { "alice" } else { "bjorn" };
-            tokio::spawn(load(bases.clone(), deployment.keys[who].clone(), Arc::clone(&stop)))
+            tokio::spawn(load(
+                bases.clone(),
+                deployment.keys[who].clone(),
+                Arc::clone(&stop),
+            ))
         })
         .collect();
     let bjorn = deployment.keys["bjorn"].clone();
     let alice = deployment.keys["alice"].clone();
     for base in &bases {
-        until_status(base, "/v1/messages", MYTHOS, &bjorn, 200, Duration::from_secs(5)).await;
+        until_status(
+            base,
+            "/v1/messages",
+            MYTHOS,
+            &bjorn,
+            200,
+            Duration::from_secs(5),
+        )
+        .await;
     }
 
     // A directive activated through r1 (which has no directive folder: the store holds the set).
@@ -433,11 +534,30 @@ async fn three_replicas_on_one_database_share_one_policy_and_one_trail() {
     assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
     let activated = Instant::now();
     for base in &bases[1..] {
-        until_status(base, "/v1/messages", MYTHOS, &bjorn, 451, Duration::from_secs(1)).await;
+        until_status(
+            base,
+            "/v1/messages",
+            MYTHOS,
+            &bjorn,
+            451,
+            Duration::from_secs(1),
+        )
+        .await;
     }
-    assert!(activated.elapsed() < Duration::from_secs(1), "denied everywhere within 1 s");
+    assert!(
+        activated.elapsed() < Duration::from_secs(1),
+        "denied everywhere within 1 s"
+    );
     for base in &bases {
-        until_status(base, "/v1/messages", MYTHOS, &alice, 200, Duration::from_secs(1)).await;
+        until_status(
+            base,
+            "/v1/messages",
+            MYTHOS,
+            &alice,
+            200,
+            Duration::from_secs(1),
+        )
+        .await;
     }
     for base in &bases {
         let status: Value = admin
@@ -463,9 +583,20 @@ async fn three_replicas_on_one_database_share_one_policy_and_one_trail() {
     assert_eq!(disabled.status(), 200);
     let switched = Instant::now();
     for base in [&bases[0], &bases[2]] {
-        until_status(base, "/v1/chat/completions", GPT, &alice, 503, Duration::from_secs(1)).await;
+        until_status(
+            base,
+            "/v1/chat/completions",
+            GPT,
+            &alice,
+            503,
+            Duration::from_secs(1),
+        )
+        .await;
     }
-    assert!(switched.elapsed() < Duration::from_secs(1), "switched off everywhere within 1 s");
+    assert!(
+        switched.elapsed() < Duration::from_secs(1),
+        "switched off everywhere within 1 s"
+    );
 
     // r3 dies mid-load; the others go on.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -486,7 +617,12 @@ async fn three_replicas_on_one_database_share_one_policy_and_one_trail() {
     let by_replica: BTreeMap<&str, bool> = logs
         .iter()
         .filter(|l| ["r1", "r2", "r3"].contains(&l["replica"].as_str().unwrap()))
-        .map(|l| (l["replica"].as_str().unwrap(), l["closed"].as_bool().unwrap()))
+        .map(|l| {
+            (
+                l["replica"].as_str().unwrap(),
+                l["closed"].as_bool().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         by_replica,
@@ -495,34 +631,52 @@ async fn three_replicas_on_one_database_share_one_policy_and_one_trail() {
     );
     assert_every_answer_recorded(&answered, &records);
     // Every record names the replica that wrote it; the activation and the switch are there.
-    assert!(records.iter().all(|r| r["replica"].is_string()), "records without a replica");
+    assert!(
+        records.iter().all(|r| r["replica"].is_string()),
+        "records without a replica"
+    );
     let actions: BTreeSet<&str> = records
         .iter()
         .filter_map(|r| r["admin"]["action"].as_str())
         .collect();
-    assert!(actions.contains("directives_activate") && actions.contains("model_disable"), "{actions:?}");
+    assert!(
+        actions.contains("directives_activate") && actions.contains("model_disable"),
+        "{actions:?}"
+    );
     let denied_after: Vec<&Value> = records
         .iter()
         .filter(|r| r["decision"] == "deny" && r["phase"] != "completion")
         .collect();
     assert!(!denied_after.is_empty());
     assert!(
-        denied_after.iter().all(|r| r["principal_id"] == "bjorn" && r["policy_version"].is_string()),
+        denied_after
+            .iter()
+            .all(|r| r["principal_id"] == "bjorn" && r["policy_version"].is_string()),
         "only bjorn is denied, by a named policy version"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_killed_under_load_give_503s_then_service_resumes_with_nothing_lost() {
-    let Some(pg) = ScratchPg::create() else { return };
+    let Some(pg) = ScratchPg::create() else {
+        return;
+    };
     let deployment = Deployment::new(Backend::Postgres(pg)).await;
     let mut served = deployment.serve("only");
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..4)
-        .map(|_| tokio::spawn(load(vec![served.base.clone()], deployment.keys["alice"].clone(), Arc::clone(&stop))))
+        .map(|_| {
+            tokio::spawn(load(
+                vec![served.base.clone()],
+                deployment.keys["alice"].clone(),
+                Arc::clone(&stop),
+            ))
+        })
         .collect();
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let Backend::Postgres(pg) = &deployment.backend else { unreachable!() };
+    let Backend::Postgres(pg) = &deployment.backend else {
+        unreachable!()
+    };
     // Kill every connection of the gateway, again and again, for a second.
     let killing = Instant::now();
     while killing.elapsed() < Duration::from_secs(1) {
@@ -533,7 +687,15 @@ async fn postgres_connections_killed_under_load_give_503s_then_service_resumes_w
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Service resumes by itself.
-    until_status(&served.base, "/v1/chat/completions", GPT, &deployment.keys["alice"], 200, Duration::from_secs(10)).await;
+    until_status(
+        &served.base,
+        "/v1/chat/completions",
+        GPT,
+        &deployment.keys["alice"],
+        200,
+        Duration::from_secs(10),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let mut answered = Vec::new();
