@@ -4,8 +4,15 @@
 #     drive a real gateway over real HTTP against fake providers, and CLI tests on real files;
 #  2. end-to-end tests in which the official OpenAI and Anthropic Python SDKs (from PyPI, in a
 #     virtualenv made here) talk to the gateway binaries.
+# The store's contract tests and the record tests (SIGKILL under load, three replicas) also run
+# on PostgreSQL: scripts/postgres.sh makes sure a server answers at 127.0.0.1:5432 (installing
+# and starting one where the machine has none), and each test makes its own scratch database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "==> PostgreSQL for the store tests (scripts/postgres.sh)"
+# shellcheck source=scripts/postgres.sh
+. scripts/postgres.sh
 
 echo "==> cargo build (binaries for the SDK tests)"
 cargo build --locked --workspace --bins

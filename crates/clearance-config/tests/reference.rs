@@ -132,10 +132,10 @@ fn every_documented_key_is_accepted_alone() {
 #[test]
 fn an_undocumented_key_is_refused() {
     let errors =
-        Config::parse("[store]\npostgres = \"x\"\n", Path::new("/t.toml"), &env).unwrap_err();
+        Config::parse("[store]\nmysql = \"x\"\n", Path::new("/t.toml"), &env).unwrap_err();
     assert!(
         errors.0[0]
             .message
-            .contains("unknown key `postgres` in [store]")
+            .contains("unknown key `mysql` in [store]")
     );
 }
