@@ -243,6 +243,7 @@ impl PgStore {
     /// Connects without touching the schema (`clearance migrate` and status checks).
     pub async fn connect_without_migrating(config: PgConfig) -> Result<PgStore, StoreError> {
         let (options, shown) = connect_options(&config)?;
+        let handle = Handle::try_current().map_err(|e| StoreError::Worker(e.to_string()))?;
         let pool = pool_options(config.max_connections, config.acquire_timeout)
             .connect_with(options.clone())
             .await
@@ -255,7 +256,7 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 pool,
-                handle: Handle::current(),
+                handle,
                 listener_pool,
                 listener: Arc::new(tokio::sync::Mutex::new(None)),
             }),

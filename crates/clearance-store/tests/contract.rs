@@ -1176,3 +1176,51 @@ async fn postgres_serves_callers_on_other_runtimes() {
         .expect("and once it is gone");
     assert_eq!(store.principals().await.unwrap().len(), 8);
 }
+
+/// A listener whose connection dies neither wakes its waiter early nor spins: the wait lasts
+/// its time, and the next wait listens on a new connection.
+#[tokio::test]
+async fn postgres_wait_survives_a_killed_listener() {
+    let Some(b) = Backend::postgres().await else {
+        return;
+    };
+    let store = b.store();
+    store.wait_for_change(StdDuration::from_millis(200)).await;
+    let Raw::Postgres(config) = &b.raw else {
+        unreachable!()
+    };
+    let mut conn = pg_connect(config).await.unwrap();
+    let killed: Vec<bool> = sqlx_core::query_scalar::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(killed, [true], "the store's one listener");
+    conn.close().await.unwrap();
+    for _ in 0..2 {
+        let start = Instant::now();
+        store.wait_for_change(StdDuration::from_millis(500)).await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= StdDuration::from_millis(450),
+            "no early return: {waited:?}"
+        );
+    }
+    let other = b.reopen().await;
+    let bump = tokio::spawn(async move {
+        tokio::time::sleep(StdDuration::from_millis(300)).await;
+        other
+            .set_model_switch(&switch("mythos-5", true, Some("incident"), "cli"))
+            .await
+            .unwrap();
+    });
+    let start = Instant::now();
+    store.wait_for_change(StdDuration::from_secs(10)).await;
+    assert!(
+        start.elapsed() < StdDuration::from_secs(1),
+        "listening again"
+    );
+    bump.await.unwrap();
+}
