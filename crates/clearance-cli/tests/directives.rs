@@ -11,7 +11,7 @@ use clearance_core::audit::{AuditRecord, Decision};
 use clearance_core::facts::{Facts, RequestFacts};
 use clearance_core::import::{ImportFormat, parse_principals};
 use clearance_core::principal::Principal;
-use clearance_store::SqliteStore;
+use clearance_store::{SqliteStore, Store};
 use serde_json::Value;
 
 mod common;
@@ -237,6 +237,24 @@ fn activate_writes_a_valid_set_and_list_shows_it() {
         ws.directory(),
         [("exd.toml".to_string(), std::fs::read(&draft).unwrap())],
         "the file, and no temp file, is in the directory"
+    );
+    // The store holds the set too, as a new version: what every gateway on it enforces.
+    let stored = common::block_on(async {
+        let store = SqliteStore::open(&ws.path("clearance.db")).unwrap();
+        store.active_directive_set().await.unwrap().unwrap()
+    });
+    assert_eq!(
+        (
+            stored.version,
+            stored.policy_version.as_str(),
+            stored.actor.as_str()
+        ),
+        (1, version, "cli")
+    );
+    assert!(
+        stdout(&output).contains("store version 1,"),
+        "{}",
+        stdout(&output)
     );
     let d = &listed["directives"][0];
     assert_eq!(d["id"], "EXD-2026-06");

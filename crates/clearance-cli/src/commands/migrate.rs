@@ -8,7 +8,9 @@ use anyhow::Context;
 use clearance_config::StoreBackend;
 use clearance_store::{PgStore, SqliteStore};
 
-use super::{block_on, load_config, pg_config, store_name};
+use clearance_gateway::server::pg_config;
+
+use super::{block_on, load_config, store_name};
 use crate::cli::MigrateArgs;
 
 pub fn run(args: &MigrateArgs) -> anyhow::Result<ExitCode> {

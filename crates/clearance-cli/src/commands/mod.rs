@@ -19,9 +19,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
-use clearance_config::{Config, PostgresConfig, StoreBackend};
+use clearance_config::{Config, StoreBackend};
 use clearance_core::audit::{AdminAction, AuditRecord};
-use clearance_store::{PgConfig, Store, record_changes};
+use clearance_store::{Store, record_changes};
 
 use crate::cli::{Cli, Command};
 
@@ -84,15 +84,6 @@ fn store_name(config: &Config) -> String {
     match &config.store.backend {
         StoreBackend::Sqlite(path) => format!("the SQLite store at {}", path.display()),
         StoreBackend::Postgres(pg) => format!("the PostgreSQL store at {}", pg.url),
-    }
-}
-
-/// The store layer's connection settings for a `[store] postgres` config.
-fn pg_config(pg: &PostgresConfig) -> PgConfig {
-    PgConfig {
-        password: pg.password.as_ref().map(|p| p.expose().to_string()),
-        max_connections: pg.max_connections,
-        ..PgConfig::new(pg.url.clone())
     }
 }
 

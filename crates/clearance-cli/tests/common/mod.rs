@@ -215,3 +215,78 @@ async fn pg_execute(url: &str, sql: &str) -> Result<(), String> {
     conn.close().await.map_err(|e| e.to_string())?;
     Ok(())
 }
+
+/// A config whose `[store]` section is `store` (e.g. `sqlite = "clearance.db"`), with two
+/// providers nothing needs to reach and two models (`mythos-5` tagged `controlled`).
+pub fn config_text(store: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+
+[store]
+{store}
+
+[providers.acme]
+kind = "anthropic"
+base_url = "http://127.0.0.1:9"
+
+[providers.openlab]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+
+[[models]]
+name = "mythos-5"
+provider = "acme"
+tags = ["frontier", "controlled"]
+
+[[models]]
+name = "gpt-5"
+provider = "openlab"
+tags = ["frontier"]
+"#
+    )
+}
+
+/// A directive denying `model` to anyone who is not a US person.
+pub fn directive(id: &str, model: &str) -> String {
+    format!(
+        "id = \"{id}\"\ntitle = \"Export control\"\nauthority = \"Directive 2026-06-15\"\n\
+         effective = \"2026-06-15T00:00:00Z\"\nmode = \"enforce\"\nmodels = [\"{model}\"]\n\
+         when = \"!principal.us_person\"\neffect = \"deny\"\n"
+    )
+}
+
+/// Runs the binary in `dir`; `(exit code, stdout, stderr)`.
+pub fn run_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (output.status.code(), stdout(&output), stderr(&output))
+}
+
+/// The audit trail as `clearance audit export` writes it (JSONL), one value per record.
+pub fn export(dir: &Path, config: &Path) -> Vec<serde_json::Value> {
+    let (code, out, err) = run_in(dir, &["audit", "export", "--config", as_str(config)]);
+    assert_eq!(code, Some(0), "{err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The CLI's change records in an export (log openings and closings left out), in order.
+pub fn cli_changes(export: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    export
+        .iter()
+        .map(|l| &l["record"])
+        .filter(|r| r["admin"]["actor"] == "cli")
+        .filter(|r| {
+            !matches!(
+                r["admin"]["action"].as_str(),
+                Some("log_open" | "log_close")
+            )
+        })
+        .cloned()
+        .collect()
+}
