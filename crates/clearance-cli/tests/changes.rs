@@ -114,14 +114,27 @@ fn keys_and_principal_changes_are_recorded_with_actor_cli_and_what_changed() {
         assert_eq!(change["replica"], "cli");
     }
     let details = |i: usize| &changes[i]["admin"]["details"];
-    assert_eq!(details(0)["inserted"], json!(["alice", "bob"]));
+    let ids = |i: usize| -> Vec<Value> {
+        details(i)["inserted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids(0), [json!("alice"), json!("bob")]);
+    assert_eq!(
+        details(0)["inserted"][1]["citizenships"],
+        json!(["SE"]),
+        "a new principal is recorded with every fact"
+    );
     assert_eq!(details(0)["updated"], json!([]));
     assert_eq!(
         details(1),
         &json!({ "key_id": key_id, "principal": "alice", "name": "ci" })
     );
     assert_eq!(changes[2]["admin"].get("details"), None);
-    assert_eq!(details(3)["inserted"], json!(["carol"]));
+    assert_eq!(ids(3), [json!("carol")]);
     assert_eq!(
         details(3)["updated"],
         json!([{ "id": "bob", "changed": { "residence": ["SE", "DE"] } }]),
@@ -214,7 +227,7 @@ fn directives_activate_stores_a_version_and_records_every_file_hash() {
     assert_eq!(a1["details"]["store_version"], 1);
     assert_eq!(
         a1["details"]["files"],
-        json!([{ "name": "exd-1.toml", "sha256": sha256(&first_text) }])
+        json!([{ "name": "exd-1.toml", "sha256": sha256(&first_text), "text": first_text }])
     );
     assert_eq!(a2["target"], v2.as_str());
     assert_eq!(a2["details"]["from"], v1.as_str());
@@ -222,8 +235,8 @@ fn directives_activate_stores_a_version_and_records_every_file_hash() {
     assert_eq!(
         a2["details"]["files"],
         json!([
-            { "name": "exd-1.toml", "sha256": sha256(&first_text) },
-            { "name": "exd-2.toml", "sha256": sha256(&second_text) },
+            { "name": "exd-1.toml", "sha256": sha256(&first_text), "text": first_text },
+            { "name": "exd-2.toml", "sha256": sha256(&second_text), "text": second_text },
         ])
     );
 

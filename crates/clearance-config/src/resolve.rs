@@ -58,7 +58,7 @@ pub(crate) fn resolve(
         .collect();
     let models = resolve_models(&raw.models, &raw, &mut diag);
     let base = path.parent().unwrap_or(Path::new("."));
-    let store = resolve_store(&raw.store, base, env, secrets, &mut diag);
+    let store = resolve_store(&raw.store, base, env, &mut diag);
     let geoip = resolve_geoip(&raw.geoip, base, &mut diag);
     let directives = raw.directives.as_ref().and_then(|directives| {
         let (section, _) = locate_key(&tree, &["directives".to_string()]);
@@ -268,7 +268,6 @@ fn resolve_store(
     raw: &RawStore,
     base: &Path,
     env: Env<'_>,
-    secrets: SecretMode,
     diag: &mut Diagnostics<'_>,
 ) -> StoreConfig {
     let backend = match (&raw.postgres, &raw.sqlite) {
@@ -279,7 +278,7 @@ fn resolve_store(
                     "[store] names both `sqlite` and `postgres`: keep the one this gateway uses",
                 );
             }
-            resolve_postgres(raw, url, env, secrets, diag)
+            resolve_postgres(raw, url, env, diag)
         }
         (None, sqlite) => {
             StoreBackend::Sqlite(base.join(sqlite.as_deref().unwrap_or(DEFAULT_SQLITE)))
@@ -313,7 +312,6 @@ fn resolve_postgres(
     raw: &RawStore,
     url: &Spanned<String>,
     env: Env<'_>,
-    secrets: SecretMode,
     diag: &mut Diagnostics<'_>,
 ) -> StoreBackend {
     match url::Url::parse(url.get_ref()) {
@@ -330,8 +328,9 @@ fn resolve_postgres(
             "store.postgres: expected a URL like postgres://user@host:5432/database",
         ),
     }
+    // Read even when provider secrets are skipped (`SecretMode::Skip`): every CLI command
+    // that opens the store needs it.
     let password = match &raw.password_env {
-        Some(_) if secrets == SecretMode::Skip => None,
         Some(name) => required_env(name, "store.password_env", env, diag),
         None => None,
     };

@@ -131,8 +131,7 @@ fn every_documented_key_is_accepted_alone() {
 
 #[test]
 fn an_undocumented_key_is_refused() {
-    let errors =
-        Config::parse("[store]\nmysql = \"x\"\n", Path::new("/t.toml"), &env).unwrap_err();
+    let errors = Config::parse("[store]\nmysql = \"x\"\n", Path::new("/t.toml"), &env).unwrap_err();
     assert!(
         errors.0[0]
             .message

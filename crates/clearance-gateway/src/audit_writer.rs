@@ -340,6 +340,14 @@ impl Run<'_> {
                         .store(false, Ordering::Release);
                     return;
                 }
+                Err(_) if self.already_stored(sealed).await => {
+                    // The commit went through but its answer was lost (a connection killed
+                    // right after it): the batch is there, exactly as sealed.
+                    self.health
+                        .last_commit_failed
+                        .store(false, Ordering::Release);
+                    return;
+                }
                 Err(error) => {
                     self.health
                         .last_commit_failed
@@ -349,6 +357,23 @@ impl Run<'_> {
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
+        }
+    }
+
+    /// Whether the batch's last record is stored in this log with the hash it was sealed with.
+    async fn already_stored(&self, sealed: &[SealedRecord]) -> bool {
+        let Some(last) = sealed.last() else {
+            return true;
+        };
+        match self
+            .store
+            .audit_page(&self.writer.log_id, last.seq - 1, 1)
+            .await
+        {
+            Ok(page) => page
+                .first()
+                .is_some_and(|r| r.seq == last.seq && r.hash == last.hash),
+            Err(_) => false,
         }
     }
 

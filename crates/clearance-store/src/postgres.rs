@@ -850,6 +850,7 @@ impl Store for PgStore {
             return Ok(());
         };
         let (head_seq, head_hash) = (to_i64(last.seq), last.hash.to_hex());
+        let (first_seq, first_prev) = (to_i64(batch[0].seq), batch[0].prev_hash.to_hex());
         let columns = AuditColumns::of(batch);
         let log_id = log_id.to_string();
         let pool = self.pool();
@@ -859,19 +860,27 @@ impl Store for PgStore {
                 .await
                 .map_err(query_err("starting an audit batch"))?;
             // The head first: it also locks the log's row, so a log's batches commit in turn.
-            let updated =
-                query("UPDATE audit_logs SET head_seq = $2, head_hash = $3 WHERE log_id = $1")
-                    .bind(&log_id)
-                    .bind(head_seq)
-                    .bind(&head_hash)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("recording the audit head"))?
-                    .rows_affected();
+            // Only a batch that continues the log's recorded head, on an open log: a second
+            // writer on the same log, or a replayed batch, is refused here, not found later.
+            let updated = query(
+                "UPDATE audit_logs SET head_seq = $2, head_hash = $3
+                 WHERE log_id = $1 AND head_seq = $4 AND head_hash = $5 AND closed_at IS NULL",
+            )
+            .bind(&log_id)
+            .bind(head_seq)
+            .bind(&head_hash)
+            .bind(first_seq - 1)
+            .bind(&first_prev)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("recording the audit head"))?
+            .rows_affected();
             if updated != 1 {
                 return Err(StoreError::Corrupt {
                     what: "audit log",
-                    detail: format!("no open log `{log_id}` to append to"),
+                    detail: format!(
+                        "the batch does not continue open log `{log_id}` (no such open log, or its head has moved: another writer, or this batch is already stored)"
+                    ),
                 });
             }
             query(

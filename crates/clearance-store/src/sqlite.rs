@@ -546,17 +546,28 @@ impl Store for SqliteStore {
                         .map_err(query("appending audit records"))?;
                 }
             }
-            if let Some(last) = batch.last() {
+            if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+                // Only a batch that continues the log's recorded head, on an open log: a
+                // second writer on the same log, or a replayed batch, is refused here.
                 let updated = tx
                     .execute(
-                        "UPDATE audit_logs SET head_seq = ?2, head_hash = ?3 WHERE log_id = ?1",
-                        params![log_id, last.seq as i64, last.hash.to_hex()],
+                        "UPDATE audit_logs SET head_seq = ?2, head_hash = ?3
+                         WHERE log_id = ?1 AND head_seq = ?4 AND head_hash = ?5 AND closed_at IS NULL",
+                        params![
+                            log_id,
+                            last.seq as i64,
+                            last.hash.to_hex(),
+                            first.seq as i64 - 1,
+                            first.prev_hash.to_hex()
+                        ],
                     )
                     .map_err(query("recording the audit head"))?;
                 if updated != 1 {
                     return Err(StoreError::Corrupt {
                         what: "audit log",
-                        detail: format!("no open log `{log_id}` to append to"),
+                        detail: format!(
+                            "the batch does not continue open log `{log_id}` (no such open log, or its head has moved: another writer, or this batch is already stored)"
+                        ),
                     });
                 }
             }

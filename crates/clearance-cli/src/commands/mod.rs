@@ -109,9 +109,20 @@ fn cli_action(
 /// durable before this returns). Call it only after the change succeeded. A change whose
 /// record cannot be written is an error: the command fails and says so.
 async fn record_change(store: &dyn Store, action: AdminAction) -> anyhow::Result<()> {
-    let what = format!("{} {}", action.action, action.target);
-    let record = AuditRecord::admin(uuid::Uuid::now_v7().to_string(), Utc::now(), action, 200);
-    record_changes(store, CLI_ACTOR, vec![record])
+    record_change_parts(store, vec![action]).await
+}
+
+/// Records one change made of several actions (e.g. a large import, in parts), in one log.
+async fn record_change_parts(store: &dyn Store, actions: Vec<AdminAction>) -> anyhow::Result<()> {
+    let what = actions
+        .first()
+        .map(|a| format!("{} {}", a.action, a.target))
+        .unwrap_or_default();
+    let records = actions
+        .into_iter()
+        .map(|action| AuditRecord::admin(uuid::Uuid::now_v7().to_string(), Utc::now(), action, 200))
+        .collect();
+    record_changes(store, CLI_ACTOR, records)
         .await
         .with_context(|| {
             format!(

@@ -12,7 +12,7 @@ use clearance_core::principal::{Principal, PrincipalId};
 use clearance_store::Store;
 use serde_json::{Map, Value, json};
 
-use super::{MAX_LISTED, block_on, cli_action, open_store_at, record_change};
+use super::{MAX_LISTED, block_on, cli_action, open_store_at, record_change, record_change_parts};
 use crate::cli::{ImportFileFormat, OutputFormat, PrincipalsCommand};
 
 pub fn run(command: PrincipalsCommand) -> anyhow::Result<ExitCode> {
@@ -76,12 +76,14 @@ async fn import(store: &dyn Store, file: &Path, format: ImportFormat) -> anyhow:
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    record_change(
-        store,
-        cli_action("principals_import", file_name, Some(changes.details())),
-    )
-    .await
-    .with_context(|| format!("{} principals were imported", principals.len()))?;
+    let parts = changes
+        .details_parts()
+        .into_iter()
+        .map(|details| cli_action("principals_import", file_name.clone(), Some(details)))
+        .collect();
+    record_change_parts(store, parts)
+        .await
+        .with_context(|| format!("{} principals were imported", principals.len()))?;
     println!(
         "imported {} principals from {}: {} new, {} updated, {} unchanged",
         principals.len(),
@@ -93,10 +95,16 @@ async fn import(store: &dyn Store, file: &Path, format: ImportFormat) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
+/// Principals listed in one record of an import: an import of any size is recorded whole, in
+/// as many records as it takes, each bounded by this and by the caps on a principal's facts
+/// (`clearance_core::limits`), so the trail alone can replay the registry.
+const PRINCIPALS_PER_RECORD: usize = 100;
+
 /// What an import changes in the registry.
 #[derive(Debug, Default, PartialEq)]
 struct ImportChanges {
-    inserted: Vec<String>,
+    /// New principals, with every fact.
+    inserted: Vec<Principal>,
     /// Each replaced principal whose facts differ: its id and `{field: [old, new]}`.
     updated: Vec<(String, Map<String, Value>)>,
     unchanged: usize,
@@ -107,7 +115,7 @@ impl ImportChanges {
         let mut changes = ImportChanges::default();
         for principal in imported {
             match before.get(&principal.id) {
-                None => changes.inserted.push(principal.id.to_string()),
+                None => changes.inserted.push(principal.clone()),
                 Some(old) => {
                     let changed = changed_fields(old, principal);
                     if changed.is_empty() {
@@ -121,28 +129,50 @@ impl ImportChanges {
         changes
     }
 
-    /// The audit record's details: the principals added and changed (changed ones first, at
-    /// most [`MAX_LISTED`] listed in all) and every count.
-    fn details(&self) -> Value {
-        let updated: Vec<Value> = self
+    /// The audit records' details, one per part of at most [`PRINCIPALS_PER_RECORD`]
+    /// principals: the changed ones (each changed field, old and new), then the new ones (every
+    /// fact). Every part carries the import's counts and its place (`part` of `parts`).
+    fn details_parts(&self) -> Vec<Value> {
+        let updated = self
             .updated
             .iter()
-            .take(MAX_LISTED)
-            .map(|(id, changed)| json!({ "id": id, "changed": changed }))
-            .collect();
-        let room = MAX_LISTED - updated.len();
-        let inserted: Vec<&String> = self.inserted.iter().take(room).collect();
-        let listed = updated.len() + inserted.len();
-        json!({
-            "inserted": inserted,
-            "updated": updated,
-            "counts": {
-                "inserted": self.inserted.len(),
-                "updated": self.updated.len(),
-                "unchanged": self.unchanged,
-            },
-            "unlisted": self.inserted.len() + self.updated.len() - listed,
-        })
+            .map(|(id, changed)| ("updated", json!({ "id": id, "changed": changed })));
+        let inserted = self
+            .inserted
+            .iter()
+            .map(|p| ("inserted", serde_json::to_value(p).unwrap_or(Value::Null)));
+        let entries: Vec<(&str, Value)> = updated.chain(inserted).collect();
+        let counts = json!({
+            "inserted": self.inserted.len(),
+            "updated": self.updated.len(),
+            "unchanged": self.unchanged,
+        });
+        let chunks: Vec<&[(&str, Value)]> = if entries.is_empty() {
+            vec![&[]]
+        } else {
+            entries.chunks(PRINCIPALS_PER_RECORD).collect()
+        };
+        let parts = chunks.len();
+        chunks
+            .into_iter()
+            .enumerate()
+            .map(|(i, chunk)| {
+                let pick = |kind: &str| -> Vec<&Value> {
+                    chunk
+                        .iter()
+                        .filter(|(k, _)| *k == kind)
+                        .map(|(_, v)| v)
+                        .collect()
+                };
+                json!({
+                    "part": i + 1,
+                    "parts": parts,
+                    "inserted": pick("inserted"),
+                    "updated": pick("updated"),
+                    "counts": counts,
+                })
+            })
+            .collect()
     }
 }
 
@@ -256,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn an_import_lists_new_ids_and_each_changed_field_with_old_and_new_value() {
+    fn an_import_lists_new_principals_and_each_changed_field_with_old_and_new_value() {
         let before: HashMap<PrincipalId, Principal> =
             principals("id,name,citizenships,residence\nmia,Mia,FR,FR\nbo,Bo,SE,SE\n")
                 .into_iter()
@@ -266,30 +296,47 @@ mod tests {
             "id,name,citizenships,residence\nmia,Mia,FR;US,FR\nbo,Bo,SE,SE\nzed,Zed,DE,DE\n",
         );
         let changes = ImportChanges::between(&before, &imported);
-        assert_eq!(changes.inserted, ["zed"]);
         assert_eq!(changes.unchanged, 1);
-        let details = changes.details();
+        let parts = changes.details_parts();
+        assert_eq!(parts.len(), 1);
+        let details = &parts[0];
         assert_eq!(
             details["updated"],
             json!([{ "id": "mia", "changed": { "citizenships": [["FR"], ["FR", "US"]] } }])
+        );
+        assert_eq!(details["inserted"][0]["id"], "zed");
+        assert_eq!(
+            details["inserted"][0]["citizenships"],
+            json!(["DE"]),
+            "every fact: {details}"
         );
         assert_eq!(
             details["counts"],
             json!({ "inserted": 1, "updated": 1, "unchanged": 1 })
         );
-        assert_eq!(details["unlisted"], 0);
     }
 
     #[test]
-    fn at_most_a_thousand_principals_are_listed_and_the_rest_counted() {
-        let mut csv = String::from("id\n");
-        for n in 0..1_500 {
-            csv.push_str(&format!("p{n}\n"));
+    fn a_large_import_is_recorded_whole_in_bounded_parts() {
+        let mut csv = String::from("id,org\n");
+        for n in 0..1_050 {
+            csv.push_str(&format!(
+                "p{n},{}\n",
+                "o".repeat(clearance_core::limits::MAX_ORG_CHARS)
+            ));
         }
         let changes = ImportChanges::between(&HashMap::new(), &principals(&csv));
-        let details = changes.details();
-        assert_eq!(details["inserted"].as_array().unwrap().len(), MAX_LISTED);
-        assert_eq!(details["counts"]["inserted"], 1_500);
-        assert_eq!(details["unlisted"], 500);
+        let parts = changes.details_parts();
+        assert_eq!(parts.len(), 11);
+        let listed: usize = parts
+            .iter()
+            .map(|p| p["inserted"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(listed, 1_050, "every principal is in the trail");
+        for part in &parts {
+            assert_eq!(part["counts"]["inserted"], 1_050);
+            assert!(part.to_string().len() < 100 * 1024, "each record bounded");
+        }
+        assert_eq!(parts[10]["part"], 11);
     }
 }
