@@ -431,6 +431,33 @@ class Cli:
         out = self.run("audit", "export", "--format", "jsonl").stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
+    def audit_requests(self) -> list[dict[str, Any]]:
+        """One exported line per request whose record is whole: its decision record with what
+        its completion record says about how it ended (status, served model, tokens, ...), in
+        the order the export gives (time). Requests still waiting for their completion, operators'
+        actions and logs' opening and closing records are left out."""
+        lines = self.audit_export()
+        completions = {
+            line["record"]["id"]: line["record"]
+            for line in lines
+            if line["record"].get("phase") == "completion"
+        }
+        merged = []
+        for line in lines:
+            record = line["record"]
+            if record.get("decision") == "admin" or record.get("phase") == "completion":
+                continue
+            if record.get("phase") == "decision":
+                completion = completions.get(record["id"])
+                if completion is None:
+                    continue
+                record = dict(record)
+                for field in COMPLETION_FIELDS:
+                    record[field] = completion.get(field)
+                record.pop("phase")
+            merged.append({**line, "record": record})
+        return merged
+
     def audit_verify(self) -> tuple[int, dict[str, Any]]:
         done = self.run("audit", "verify", "--format", "json", check=False)
         try:
@@ -440,6 +467,13 @@ class Cli:
                 f"audit verify printed no JSON (exit {done.returncode}): {done.stdout!r} {done.stderr!r}"
             ) from e
         return done.returncode, report
+
+
+# What a request's completion record adds to its decision record.
+COMPLETION_FIELDS = (
+    "decision", "served_model", "status", "upstream_status", "duration_us", "overhead_us",
+    "input_tokens", "output_tokens", "error_class", "attempts", "directive_ids",
+)
 
 
 class Gateway:

@@ -849,7 +849,7 @@ def test_stream_cut_by_any_provider_is_an_error_in_each_sdk_not_a_short_answer(
 def _audit_record(gateway: SessionGateway, request_id: str, timeout_s: float = 5.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        for r in gateway.cli.audit_export():
+        for r in gateway.cli.audit_requests():
             if r["id"] == request_id:
                 return r["record"]
         if time.monotonic() > deadline:

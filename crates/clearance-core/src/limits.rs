@@ -53,6 +53,11 @@ pub const MAX_ROLES: usize = 32;
 /// The most entries in each country list (`citizenships`, `permanent_residency`).
 pub const MAX_COUNTRIES: usize = 16;
 
+/// A requested model name that names no configured model is recorded as asked (and answered
+/// 404) up to this length, or the longest configured name if that is longer; a longer name is
+/// refused with 400 before it reaches the record.
+pub const MAX_REQUESTED_MODEL_BYTES: usize = 256;
+
 /// A client key's name: it is the `app` fact of every request made with the key, so it is in
 /// every record those requests leave.
 pub const MAX_KEY_NAME_CHARS: usize = 64;

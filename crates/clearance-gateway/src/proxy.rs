@@ -501,18 +501,18 @@ fn prepare(
             e.to_string(),
         )
     })?;
-    // A name longer than every configured one names no model; refused before it can reach
-    // the record (or the error message), so a client cannot grow the permanent log with it.
-    if request.model.len() > state.longest_model_name {
+    // A name this long names no model; refused before it can reach the record (or the error
+    // message), so a client cannot grow the permanent log with it.
+    if request.model.len() > state.max_model_name_bytes {
         return Err(ApiError::new(
             surface,
             StatusCode::BAD_REQUEST,
             ErrorKind::InvalidRequest,
             "model_name_too_long",
             format!(
-                "`model` is {} bytes long; no model on this gateway has a name longer than {} bytes",
+                "`model` is {} bytes long; model names on this gateway are at most {} bytes",
                 request.model.len(),
-                state.longest_model_name
+                state.max_model_name_bytes
             ),
         )
         .with_param("model"));

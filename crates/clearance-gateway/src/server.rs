@@ -121,12 +121,13 @@ impl Gateway {
         let refreshers = vec![refresher];
         let watcher = directives.spawn_watch();
         let failover = Arc::new(Failover::new(&config));
-        let longest_model_name = config
+        let max_model_name_bytes = config
             .models
             .iter()
             .map(|m| m.name.len())
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(clearance_core::limits::MAX_REQUESTED_MODEL_BYTES);
         let state = AppState {
             failover,
             switches,
@@ -141,7 +142,7 @@ impl Gateway {
             origin,
             freshness,
             auth_failures: Arc::default(),
-            longest_model_name,
+            max_model_name_bytes,
         };
         let writer = writer.task;
         Ok(Gateway {

@@ -38,9 +38,9 @@ pub struct AppState {
     pub switches: Arc<ModelSwitches>,
     /// How old this replica's copy of the store's policy is.
     pub freshness: Arc<crate::refresh::Freshness>,
-    /// The longest configured model name: a requested name longer than it is refused before
-    /// it is recorded.
-    pub longest_model_name: usize,
+    /// The longest model name a request may ask for (the longest configured one, at least
+    /// `MAX_REQUESTED_MODEL_BYTES`): a longer one is refused before it is recorded.
+    pub max_model_name_bytes: usize,
     /// Rate limit on recording failed admin authentications.
     pub auth_failures: Arc<crate::admin::AuthFailures>,
 }
