@@ -186,18 +186,29 @@ ask_gpt
 ask_gpt
 
 echo
-echo "==> verifying the audit log's hash chain"
+echo "==> verifying the audit trail: one hash-chained log per writer (this gateway's, and one per CLI change)"
 "$bin/clearance" audit verify --config "$config"
+echo "  every request: its decision record (durable before the answer) + its completion record"
 "$bin/clearance" audit export --config "$config" --format jsonl | python3 -c '
 import json, sys
-for line in sys.stdin:
-    entry = json.loads(line)
-    rec = entry["record"]
+lines = [json.loads(line) for line in sys.stdin]
+completions = {e["record"]["id"]: e for e in lines if e["record"].get("phase") == "completion"}
+for e in lines:
+    rec = e["record"]
+    if rec.get("phase") == "completion":
+        continue
+    log = "log " + e["log_id"][-6:]
+    if rec["decision"] == "admin":
+        a = rec["admin"]
+        print("  %s #%-6s admin    %-20s %s (by %s)" % (log, e["seq"], a["action"], a["target"][:36], a["actor"]))
+        continue
+    done = completions.get(rec["id"])
+    end = done["record"] if done else rec
     shadow = ("shadow:" + ",".join(rec["shadow_hits"])) if rec.get("shadow_hits") else ""
-    fired = ",".join(rec.get("directive_ids") or [])
-    fields = (entry["seq"], rec["decision"], rec["status"], rec["principal_id"] or "-", rec["requested_model"] or "-",
-              entry["hash"][:16], fired or shadow)
-    print("  #%s %-8s %s %-6s %-9s hash %s... %s" % fields)'
+    fired = ",".join(end.get("directive_ids") or [])
+    seqs = "%s+%s" % (e["seq"], done["seq"]) if done else str(e["seq"])
+    print("  %s #%-6s %-8s %s %-6s %-9s hash %s... %s" % (log, seqs, end["decision"], end["status"],
+          rec["principal_id"] or "-", rec["requested_model"] or "-", e["hash"][:16], fired or shadow))'
 
 if $once; then
   echo "==> demo done"

@@ -349,7 +349,8 @@ pub async fn open_log(
 ) -> Result<ChainHead, StoreError> {
     store.open_log(log_id, replica, at).await?;
     let mut head = ChainHead::EMPTY;
-    let opening = log_record(clearance_core::audit::LOG_OPEN, log_id, replica);
+    let mut opening = log_record(clearance_core::audit::LOG_OPEN, log_id, replica);
+    opening.time = at;
     store.append_audit(log_id, &[head.seal(&opening)]).await?;
     Ok(head)
 }
@@ -381,7 +382,10 @@ pub async fn record_changes(
     records: Vec<AuditRecord>,
 ) -> Result<(), StoreError> {
     let log_id = uuid::Uuid::now_v7().to_string();
-    let mut head = open_log(store, &log_id, replica, Utc::now()).await?;
+    // Opened as of the earliest change it records, so a time-ordered export shows the opening
+    // record first.
+    let at = records.iter().map(|r| r.time).min().unwrap_or_else(Utc::now).min(Utc::now());
+    let mut head = open_log(store, &log_id, replica, at).await?;
     let mut sealed: Vec<SealedRecord> = records
         .into_iter()
         .map(|mut r| {
