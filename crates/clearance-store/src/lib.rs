@@ -384,7 +384,12 @@ pub async fn record_changes(
     let log_id = uuid::Uuid::now_v7().to_string();
     // Opened as of the earliest change it records, so a time-ordered export shows the opening
     // record first.
-    let at = records.iter().map(|r| r.time).min().unwrap_or_else(Utc::now).min(Utc::now());
+    let at = records
+        .iter()
+        .map(|r| r.time)
+        .min()
+        .unwrap_or_else(Utc::now)
+        .min(Utc::now());
     let mut head = open_log(store, &log_id, replica, at).await?;
     let mut sealed: Vec<SealedRecord> = records
         .into_iter()
