@@ -493,13 +493,17 @@ fn prepare(
     audit.set_caller(&caller);
     let body = read_body(surface, body, state.config.server.max_body_bytes)?;
     let request = ClientRequest::parse(surface, &body).map_err(|e| {
-        ApiError::new(
+        let error = ApiError::new(
             surface,
             StatusCode::BAD_REQUEST,
             ErrorKind::InvalidRequest,
             "invalid_request",
             e.to_string(),
-        )
+        );
+        match e.param() {
+            Some(param) => error.with_param(param),
+            None => error,
+        }
     })?;
     // A name this long names no model; refused before it can reach the record (or the error
     // message), so a client cannot grow the permanent log with it.

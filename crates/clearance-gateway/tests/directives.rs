@@ -400,6 +400,81 @@ async fn a_capability_scoped_directive_restricts_only_that_capability() {
     assert_eq!(ok.status(), 200);
 }
 
+/// A directive on the answer length cannot be talked past by spelling the number another way
+/// or by setting it in two fields: each is refused before any provider is called.
+#[tokio::test]
+async fn a_max_tokens_directive_cannot_be_talked_past() {
+    let long = "mode = \"enforce\"\nmodels = [\"gpt-5\", \"mythos-5\"]\nwhen = \"context.max_tokens > 1000\"\neffect = \"deny\"";
+    let (h, keys) = story_gateway(vec![directive("LONG-ANSWERS", long)]).await;
+    let key = keys["alice"].as_str();
+    let body = |model: &str, fields: &str| {
+        format!(r#"{{"model":"{model}",{fields},"messages":[{{"role":"user","content":"hi"}}]}}"#)
+    };
+    let apis = [
+        ("/v1/chat/completions", "gpt-5"),
+        ("/v1/messages", "mythos-5"),
+    ];
+    for (path, model) in apis {
+        let short = h
+            .post_with_key(path, &body(model, r#""max_tokens":64"#), Some(key))
+            .await;
+        assert_eq!(short.status(), 200, "{path}: a short answer is served");
+    }
+    let before = h.fake.requests().len();
+    let attempts: [(&str, u16, &str); 8] = [
+        (r#""max_tokens":5000"#, 451, ""),
+        (r#""max_tokens":5000.0"#, 400, "max_tokens"),
+        (r#""max_tokens":"5000""#, 400, "max_tokens"),
+        (r#""max_tokens":5e3"#, 400, "max_tokens"),
+        (
+            r#""max_completion_tokens":1,"max_tokens":5000"#,
+            400,
+            "max_tokens",
+        ),
+        (
+            r#""max_tokens":64,"max_completion_tokens":5000"#,
+            400,
+            "max_tokens",
+        ),
+        (
+            r#""max_tokens":64,"max_output_tokens":5e3"#,
+            400,
+            "max_output_tokens",
+        ),
+        (
+            r#""max_tokens":64,"generationConfig":{"maxOutputTokens":5000}"#,
+            400,
+            "generationConfig.maxOutputTokens",
+        ),
+    ];
+    for (path, model) in apis {
+        for (fields, expected, param) in attempts {
+            let response = h.post_with_key(path, &body(model, fields), Some(key)).await;
+            let status = response.status().as_u16();
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(status, expected, "{path} {fields}: {error}");
+            let message = error["error"]["message"].as_str().unwrap();
+            if expected == 451 {
+                assert!(message.contains("LONG-ANSWERS"), "{message}");
+                continue;
+            }
+            assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
+            assert!(
+                message.contains(&format!("`{param}`")),
+                "{path} {fields}: {message}"
+            );
+            if path == "/v1/chat/completions" {
+                assert_eq!(error["error"]["param"], param, "{error}");
+            }
+        }
+    }
+    assert_eq!(
+        h.fake.requests().len(),
+        before,
+        "a refused request reached the provider"
+    );
+}
+
 #[tokio::test]
 async fn models_lists_only_what_this_caller_may_use_with_reroutes_marked() {
     let reroute = "mode = \"enforce\"\nmodels = [\"gpt-5\"]\nwhen = \"!principal.us_person\"\nreroute = \"open-model\"";
