@@ -12,6 +12,7 @@
 //! commit), and a request's answer waits for its decision record's batch to be durable.
 
 mod postgres;
+mod rows;
 mod sqlite;
 
 use async_trait::async_trait;

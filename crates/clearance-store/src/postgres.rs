@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use clearance_core::audit::{ChainHash, ChainHead, SealedRecord};
-use clearance_core::key::{KeyId, SecretHash, StoredKey};
+use clearance_core::audit::SealedRecord;
+use clearance_core::key::{KeyId, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
 use serde_json::value::RawValue;
 use sqlx_core::Url;
@@ -39,6 +39,10 @@ use sqlx_core::raw_sql::raw_sql;
 use sqlx_postgres::{PgConnectOptions, PgListener, PgPool, PgSslMode, Postgres};
 use tokio::runtime::Handle;
 
+use crate::rows::{
+    AuditRow, KeyRow, SwitchRow, comparable_time, head_from_row, key_from_row, principal_from_json,
+    sealed_from_row, switch_from_row, time_from_text,
+};
 use crate::{
     AuditLog, ChangeVersions, DirectiveFile, DirectiveSet, FactGroup, FactGroups, ImportSummary,
     LoggedRecord, ModelSwitch, Store, StoreError, TimeCursor,
@@ -389,89 +393,6 @@ async fn bump_version(
     Ok(())
 }
 
-fn principal_from_json(json: &str) -> Result<Principal, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
-        what: "principal facts",
-        detail: e.to_string(),
-    })
-}
-
-fn time_from_text(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt {
-            what: "timestamp",
-            detail: e.to_string(),
-        })
-}
-
-type KeyRow = (
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-);
-
-fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
-    let (id, principal_id, name, hash, created, revoked) = row;
-    let corrupt = |what| StoreError::Corrupt {
-        what,
-        detail: id.clone(),
-    };
-    Ok(StoredKey {
-        id: KeyId::parse(&id).ok_or_else(|| corrupt("key id"))?,
-        principal_id: principal_id
-            .parse()
-            .map_err(|_| corrupt("key principal id"))?,
-        name,
-        hash: SecretHash::from_hex(&hash).ok_or_else(|| corrupt("key hash"))?,
-        created: time_from_text(&created)?,
-        revoked: revoked.as_deref().map(time_from_text).transpose()?,
-    })
-}
-
-fn head_from_row(seq: i64, hash: &str) -> Result<ChainHead, StoreError> {
-    let hash = ChainHash::from_hex(hash).ok_or(StoreError::Corrupt {
-        what: "audit head hash",
-        detail: format!("record #{seq}"),
-    })?;
-    Ok(ChainHead {
-        seq: u64::try_from(seq).unwrap_or(0),
-        hash,
-    })
-}
-
-type AuditRow = (i64, String, String, String, String);
-
-fn sealed_from_row(row: AuditRow) -> SealedRecord {
-    let (seq, id, prev, hash, record_json) = row;
-    // An unparsable hash is itself tampering; keep the record so `verify` names it.
-    let parse = |text: &str| ChainHash::from_hex(text).unwrap_or(ChainHash([0xff; 32]));
-    SealedRecord {
-        // A negative seq (only by hand) reads as 0, which `verify` reports as out of order.
-        seq: u64::try_from(seq).unwrap_or(0),
-        id,
-        prev_hash: parse(&prev),
-        hash: parse(&hash),
-        record_json,
-    }
-}
-
-type SwitchRow = (String, bool, Option<String>, String, String);
-
-fn switch_from_row(row: SwitchRow) -> Result<ModelSwitch, StoreError> {
-    let (model, disabled, reason, changed_at, actor) = row;
-    Ok(ModelSwitch {
-        model,
-        disabled,
-        reason,
-        changed_at: time_from_text(&changed_at)?,
-        actor,
-    })
-}
-
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -533,16 +454,6 @@ impl AuditColumns {
         }
         c
     }
-}
-
-/// `since` as text comparable with the stored `time` column (as in the SQLite backend):
-/// records hold chrono's RFC 3339 form in UTC (`...T10:00:00Z`, or with 1 to 9 fraction
-/// digits); taking `since` to the whole second and writing all nine digits makes byte order
-/// agree with time order: a record at exactly that second (`:00Z`) sorts after
-/// `:00.000000000Z`, as `Z` sorts after `.`.
-fn comparable_time(since: DateTime<Utc>) -> String {
-    let whole = DateTime::<Utc>::from_timestamp(since.timestamp(), 0).unwrap_or(since);
-    whole.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 /// A record time in the sortable form the fact-group query gives for a group's first and last

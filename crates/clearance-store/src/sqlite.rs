@@ -14,12 +14,16 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use clearance_core::audit::{ChainHash, ChainHead, SealedRecord};
-use clearance_core::key::{KeyId, SecretHash, StoredKey};
+use clearance_core::audit::SealedRecord;
+use clearance_core::key::{KeyId, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxBuildHasher;
 
+use crate::rows::{
+    comparable_time, head_from_row, key_from_row, principal_from_json, sealed_from_row,
+    switch_from_row, time_from_text,
+};
 use crate::{
     AuditLog, ChangeVersions, DirectiveFile, DirectiveSet, FactGroup, FactGroups, ImportSummary,
     LoggedRecord, ModelSwitch, Store, StoreError, TimeCursor,
@@ -163,75 +167,6 @@ fn bump_version(tx: &rusqlite::Transaction<'_>, kind: &str) -> Result<(), StoreE
     Ok(())
 }
 
-fn principal_from_json(json: &str) -> Result<Principal, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
-        what: "principal facts",
-        detail: e.to_string(),
-    })
-}
-
-fn time_from_text(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt {
-            what: "timestamp",
-            detail: e.to_string(),
-        })
-}
-
-type KeyRow = (
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-);
-
-fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
-    let (id, principal_id, name, hash, created, revoked) = row;
-    let corrupt = |what| StoreError::Corrupt {
-        what,
-        detail: id.clone(),
-    };
-    Ok(StoredKey {
-        id: KeyId::parse(&id).ok_or_else(|| corrupt("key id"))?,
-        principal_id: principal_id
-            .parse()
-            .map_err(|_| corrupt("key principal id"))?,
-        name,
-        hash: SecretHash::from_hex(&hash).ok_or_else(|| corrupt("key hash"))?,
-        created: time_from_text(&created)?,
-        revoked: revoked.as_deref().map(time_from_text).transpose()?,
-    })
-}
-
-fn head_from_row(seq: i64, hash: &str) -> Result<ChainHead, StoreError> {
-    let hash = ChainHash::from_hex(hash).ok_or(StoreError::Corrupt {
-        what: "audit head hash",
-        detail: format!("record #{seq}"),
-    })?;
-    Ok(ChainHead {
-        seq: seq as u64,
-        hash,
-    })
-}
-
-type AuditRow = (i64, String, String, String, String);
-
-type SwitchRow = (String, bool, Option<String>, String, String);
-
-fn switch_from_row(row: SwitchRow) -> Result<ModelSwitch, StoreError> {
-    let (model, disabled, reason, changed_at, actor) = row;
-    Ok(ModelSwitch {
-        model,
-        disabled,
-        reason,
-        changed_at: time_from_text(&changed_at)?,
-        actor,
-    })
-}
-
 /// Reads model switch rows (model, disabled, reason, changed_at, actor) from `sql`.
 fn switch_rows(
     conn: &Connection,
@@ -312,28 +247,6 @@ impl FactGrouper {
         }
         Ok(())
     }
-}
-
-/// `since` as text comparable with the stored `time` column. Records hold chrono's RFC 3339
-/// form in UTC (`...T10:00:00Z`, or with 1 to 9 fraction digits); taking `since` to the whole
-/// second and writing all nine digits makes plain text order agree with time order: a record
-/// at exactly that second (`:00Z`) sorts after `:00.000000000Z`, as `Z` sorts after `.`.
-fn comparable_time(since: DateTime<Utc>) -> String {
-    let whole = DateTime::<Utc>::from_timestamp(since.timestamp(), 0).unwrap_or(since);
-    whole.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-fn sealed_from_row(row: AuditRow) -> Result<SealedRecord, StoreError> {
-    let (seq, id, prev, hash, record_json) = row;
-    // An unparsable hash is itself tampering; keep the record so `verify` names it.
-    let parse = |text: &str| ChainHash::from_hex(text).unwrap_or(ChainHash([0xff; 32]));
-    Ok(SealedRecord {
-        seq: seq as u64,
-        id,
-        prev_hash: parse(&prev),
-        hash: parse(&hash),
-        record_json,
-    })
 }
 
 #[async_trait]
@@ -644,7 +557,7 @@ impl Store for SqliteStore {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })
                 .map_err(query("reading audit records"))?;
-            rows.map(|r| sealed_from_row(r.map_err(query("reading audit records"))?)).collect()
+            rows.map(|r| Ok(sealed_from_row(r.map_err(query("reading audit records"))?))).collect()
         })
         .await
     }
@@ -681,7 +594,7 @@ impl Store for SqliteStore {
                 let (row, log_id, time) = r.map_err(query(doing))?;
                 Ok(LoggedRecord {
                     log_id,
-                    record: sealed_from_row(row)?,
+                    record: sealed_from_row(row),
                     time,
                 })
             })
