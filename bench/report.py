@@ -272,7 +272,7 @@ def main():
     if "audit_rows" in audit:
         expected = gw_requests + 1 + (1 if fdir else 0)  # + the sanity requests before the runs
         status = "ok" if audit["audit_rows"] >= expected else "MISSING RECORDS"
-        print(f"Audit: {audit['audit_rows']:,} rows in SQLite for {expected:,} gateway "
+        print(f"Audit: {audit['audit_rows']:,} decision records in SQLite for {expected:,} gateway "
               f"requests sent ({status}).")
 
     print("\nTargets: " + ", ".join([
