@@ -89,6 +89,44 @@ async fn a_key_created_over_the_admin_api_works_and_revoking_it_takes_effect_wit
         )
         .await;
     assert_eq!(status, 400, "unknown fields are refused");
+
+    // Every change made, and every one refused, is on the record before its answer came:
+    // who (the admin API), what (key and principal), never the key itself.
+    let actions: Vec<(String, String, u64)> = h
+        .audit_records()
+        .await
+        .iter()
+        .filter(|r| r["decision"] == "admin")
+        .map(|r| {
+            assert_eq!(r["admin"]["actor"], "admin-api");
+            assert!(
+                !r.to_string().contains(&key),
+                "the secret never reaches the record"
+            );
+            (
+                r["admin"]["action"].as_str().unwrap().to_string(),
+                r["admin"]["target"].as_str().unwrap().to_string(),
+                r["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("key_create".to_string(), "bjorn".to_string(), 201),
+            ("key_revoke".to_string(), id.clone(), 200),
+            ("key_revoke".to_string(), id.clone(), 404),
+            ("key_create".to_string(), "nobody".to_string(), 404),
+        ]
+    );
+    let created_record = h
+        .audit_records()
+        .await
+        .into_iter()
+        .find(|r| r["admin"]["action"] == "key_create")
+        .unwrap();
+    assert_eq!(created_record["admin"]["details"]["key_id"], id.as_str());
+    assert_eq!(created_record["admin"]["details"]["principal"], "bjorn");
 }
 
 #[tokio::test]
