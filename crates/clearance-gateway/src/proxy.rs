@@ -31,6 +31,7 @@ use clearance_policy::Outcome;
 use clearance_upstream::{ForwardedHeaders, UpstreamError};
 use clearance_wire::Usage;
 use clearance_wire::error::{ErrorKind, UpstreamOrigin, error_body, upstream_error_body};
+use clearance_wire::redact::redact_secrets;
 use clearance_wire::request::ClientRequest;
 use clearance_wire::response::rewrite_response;
 use clearance_wire::sse::{SseRewriter, StreamRewrite};
@@ -647,8 +648,11 @@ fn count_upstream_error(state: &AppState, entry: &ModelEntry, class: &'static st
 }
 
 /// The provider answered with an error status: the client gets that status, in its own shape,
-/// with the provider's `retry-after`. A 401 from the provider is about the gateway's own
-/// credentials, not the client's key, so it becomes a 502 that says so.
+/// with the provider's `retry-after`, the provider's error type (when its API documents it)
+/// and a sanitised message (credentials redacted, length capped: `upstream_error_body`);
+/// nothing else of the body. Operators find the whole body, redacted the same way, in the
+/// log at debug level. A 401 from the provider is about the gateway's own credentials, not
+/// the client's key, so it becomes a 502 that says so.
 fn relay_upstream_error(
     state: &AppState,
     surface: ApiSurface,
@@ -659,6 +663,13 @@ fn relay_upstream_error(
     mut audit: PendingAudit,
 ) -> Response {
     audit.record.upstream_status = Some(status);
+    tracing::debug!(
+        provider = %entry.provider.name,
+        model = %entry.model.name,
+        status,
+        body = %redact_secrets(&String::from_utf8_lossy(body)),
+        "provider error body"
+    );
     if status == 401 {
         count_upstream_error(state, entry, "upstream_credentials");
         return audit.answer_error(provider_refused_credentials(surface, entry));

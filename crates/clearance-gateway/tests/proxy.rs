@@ -376,7 +376,7 @@ async fn upstream_errors_keep_their_status_in_the_clients_shape() {
         .to_string();
     let (status, body) = error_of(response).await;
     assert_eq!(status, 429);
-    // The provider's own error body passes through as it was, in OpenAI's shape.
+    // The provider's status, its own error type and its (sanitised) message, in OpenAI's shape.
     assert_openai_error(&body, "requests", "Rate limit");
     let (status, body) = error_of(h.post("/v1/messages", ANTHROPIC_BODY).await).await;
     assert_eq!(status, 529);

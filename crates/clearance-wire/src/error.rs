@@ -4,8 +4,12 @@
 //! OpenAI: `{"error": {"message", "type", "param", "code"}}`.
 //! Anthropic: `{"type": "error", "error": {"type", "message"}}`.
 
+use std::borrow::Cow;
+
 use clearance_core::api::{ApiSurface, WireFormat};
 use serde_json::{Value, json};
+
+use crate::redact::sanitise_message;
 
 /// What went wrong, independent of the API that reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +70,22 @@ pub fn error_body(
     message: &str,
     code: Option<&str>,
 ) -> Value {
+    typed_error_body(surface, kind.type_name(surface), message, code)
+}
+
+fn typed_error_body(
+    surface: ApiSurface,
+    type_name: &str,
+    message: &str,
+    code: Option<&str>,
+) -> Value {
     match surface {
         ApiSurface::OpenaiChat => json!({
-            "error": { "message": message, "type": kind.type_name(surface), "param": null, "code": code }
+            "error": { "message": message, "type": type_name, "param": null, "code": code }
         }),
         ApiSurface::AnthropicMessages => json!({
             "type": "error",
-            "error": { "type": kind.type_name(surface), "message": message }
+            "error": { "type": type_name, "message": message }
         }),
     }
 }
@@ -101,48 +114,125 @@ pub struct UpstreamOrigin<'a> {
     pub client_model: &'a str,
 }
 
-/// An upstream error body for a client of `surface`: kept when the provider speaks the client's
-/// format and the body has its shape; otherwise rewritten in the client's shape with the status
-/// and what the provider said (its `error.message`, which OpenAI, Anthropic and Gemini errors all
-/// carry, or the start of the body). Either way the provider's model id is replaced by the name
-/// the client used, as in answers.
+/// The most of a provider's own error message a client sees, in characters.
+pub const UPSTREAM_MESSAGE_MAX_CHARS: usize = 500;
+
+/// The error `type`s OpenAI's API sends (a provider's own type passes on only if listed).
+const OPENAI_ERROR_TYPES: &[&str] = &[
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "conflict_error",
+    "unprocessable_entity_error",
+    "rate_limit_error",
+    "insufficient_quota",
+    "requests",
+    "tokens",
+    "request_forbidden",
+    "server_error",
+    "api_error",
+];
+
+/// The error `type`s Anthropic's API sends.
+const ANTHROPIC_ERROR_TYPES: &[&str] = &[
+    "invalid_request_error",
+    "authentication_error",
+    "billing_error",
+    "permission_error",
+    "not_found_error",
+    "request_too_large",
+    "rate_limit_error",
+    "api_error",
+    "timeout_error",
+    "overloaded_error",
+];
+
+/// OpenAI error `code`s an SDK or a client may branch on; a provider's own code passes on only
+/// if listed (else the code is `upstream_error`).
+const OPENAI_ERROR_CODES: &[&str] = &[
+    "rate_limit_exceeded",
+    "insufficient_quota",
+    "context_length_exceeded",
+    "model_not_found",
+    "invalid_api_key",
+    "unsupported_country_region_territory",
+    "content_filter",
+    "invalid_value",
+    "invalid_type",
+    "missing_required_parameter",
+    "unknown_parameter",
+    "unsupported_parameter",
+    "unsupported_value",
+    "string_above_max_length",
+    "server_error",
+];
+
+/// An upstream error for a client of `surface`, rebuilt from what is safe to show, whatever
+/// the provider sent: the status; the provider's error `type` (and OpenAI `code`) when the
+/// provider speaks the client's API and the value is one that API documents, else the client
+/// API's type for the status (and the code `upstream_error`); and what the provider said (its
+/// `error.message`, which OpenAI, Anthropic and Gemini errors all carry, or else the body)
+/// with the provider's model id replaced by the name the client used, every credential-shaped
+/// part redacted ([`redact_secrets`]) and at most [`UPSTREAM_MESSAGE_MAX_CHARS`] characters of
+/// it kept. From a provider of another format the message says where it came from:
+/// ``provider `NAME` returned HTTP STATUS: ...``. Nothing else of the body (request ids,
+/// `param`, details, echoed input) reaches the client.
+///
+/// [`redact_secrets`]: crate::redact::redact_secrets
 pub fn upstream_error_body(
     surface: ApiSurface,
     status: u16,
     origin: UpstreamOrigin<'_>,
     body: &[u8],
 ) -> Value {
+    let parsed = serde_json::from_slice::<Value>(body).ok();
     let text = String::from_utf8_lossy(body);
-    let text = if origin.upstream_model.is_empty() {
-        text.into_owned()
-    } else {
-        text.replace(origin.upstream_model, origin.client_model)
-    };
-    let same_format = origin.format == WireFormat::from(surface);
-    let parsed = match serde_json::from_str::<Value>(&text).ok() {
-        Some(value) if same_format && is_error_shape(surface, &value) => return value,
-        other => other,
-    };
     let said = parsed
         .as_ref()
         .and_then(|v| v.pointer("/error/message"))
         .and_then(Value::as_str)
         .unwrap_or(&text);
-    let provider = origin.provider;
-    let excerpt: String = said.chars().take(300).collect();
-    let message = format!(
-        "provider `{provider}` returned HTTP {status}: {}",
-        excerpt.trim()
-    );
-    error_body(
-        surface,
-        ErrorKind::from_status(status),
-        &message,
-        Some("upstream_error"),
-    )
+    let said = if origin.upstream_model.is_empty() {
+        Cow::Borrowed(said)
+    } else {
+        Cow::Owned(said.replace(origin.upstream_model, origin.client_model))
+    };
+    let said = sanitise_message(&said, UPSTREAM_MESSAGE_MAX_CHARS);
+    let said = if said.is_empty() {
+        "(no message)"
+    } else {
+        &said
+    };
+    let (known_types, known_codes) = match surface {
+        ApiSurface::OpenaiChat => (OPENAI_ERROR_TYPES, OPENAI_ERROR_CODES),
+        ApiSurface::AnthropicMessages => (ANTHROPIC_ERROR_TYPES, &[][..]),
+    };
+    let same_format = origin.format == WireFormat::from(surface);
+    let own = |pointer: &str, known: &[&'static str]| -> Option<&'static str> {
+        let value = parsed
+            .as_ref()
+            .filter(|_| same_format)?
+            .pointer(pointer)?
+            .as_str()?;
+        known.iter().find(|k| **k == value).copied()
+    };
+    let type_name = own("/error/type", known_types)
+        .unwrap_or_else(|| ErrorKind::from_status(status).type_name(surface));
+    let code = own("/error/code", known_codes).unwrap_or("upstream_error");
+    let message = if same_format {
+        said.to_string()
+    } else {
+        format!(
+            "provider `{}` returned HTTP {status}: {said}",
+            origin.provider
+        )
+    };
+    typed_error_body(surface, type_name, &message, Some(code))
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -174,33 +264,119 @@ mod tests {
         assert!(!is_error_shape(ApiSurface::OpenaiChat, &body));
     }
 
+    const ACME: UpstreamOrigin<'static> = UpstreamOrigin {
+        provider: "acme",
+        format: WireFormat::AnthropicMessages,
+        upstream_model: "claude-x-2026",
+        client_model: "mythos-5",
+    };
+
+    const OPENLAB: UpstreamOrigin<'static> = UpstreamOrigin {
+        provider: "openlab",
+        format: WireFormat::OpenaiChat,
+        upstream_model: "gpt-x-2026",
+        client_model: "gpt-5",
+    };
+
     #[test]
-    fn upstream_errors_in_the_right_shape_pass_through_and_others_are_wrapped() {
-        let origin = UpstreamOrigin {
-            provider: "acme",
-            format: WireFormat::AnthropicMessages,
-            upstream_model: "claude-x-2026",
-            client_model: "mythos-5",
-        };
-        let native = br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down on claude-x-2026"}}"#;
-        let kept = upstream_error_body(ApiSurface::AnthropicMessages, 429, origin, native);
+    fn upstream_errors_keep_only_status_type_and_a_sanitised_message() {
+        let native = br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down on claude-x-2026","details":{"org":"org-internal-7"}},"request_id":"req_011CSHoEeqs5C35K2UUqR7Fy"}"#;
+        let kept = upstream_error_body(ApiSurface::AnthropicMessages, 429, ACME, native);
         assert_eq!(
-            kept["error"]["message"], "slow down on mythos-5",
-            "the provider's model id stays hidden"
+            kept,
+            json!({"type": "error", "error": {
+                "type": "rate_limit_error",
+                "message": "slow down on mythos-5",
+            }}),
+            "the provider's model id, request id and details stay hidden"
         );
+        let openai = br#"{"error":{"message":"Rate limit reached for gpt-x-2026 on requests.","type":"requests","param":"internal","code":"rate_limit_exceeded"},"extra":1}"#;
+        let kept = upstream_error_body(ApiSurface::OpenaiChat, 429, OPENLAB, openai);
+        assert_eq!(
+            kept,
+            json!({"error": {
+                "message": "Rate limit reached for gpt-5 on requests.",
+                "type": "requests",
+                "param": null,
+                "code": "rate_limit_exceeded",
+            }})
+        );
+        // A code OpenAI does not document is not passed on.
+        let odd = br#"{"error":{"message":"m","type":"requests","code":"shard-7 sk-0123456789abcdef0123"}}"#;
+        let body = upstream_error_body(ApiSurface::OpenaiChat, 429, OPENLAB, odd);
+        assert_eq!(body["error"]["code"], "upstream_error");
         let wrapped = upstream_error_body(
             ApiSurface::OpenaiChat,
             502,
-            origin,
+            ACME,
             b"<html>Bad gateway</html>",
         );
         assert_eq!(wrapped["error"]["type"], "server_error");
-        assert!(
-            wrapped["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("HTTP 502")
+        assert_eq!(
+            wrapped["error"]["message"],
+            "provider `acme` returned HTTP 502: <html>Bad gateway</html>"
         );
+        let empty = upstream_error_body(ApiSurface::AnthropicMessages, 500, ACME, b"");
+        assert_eq!(empty["error"]["type"], "api_error");
+        assert_eq!(empty["error"]["message"], "(no message)");
+    }
+
+    #[test]
+    fn a_type_the_api_does_not_know_becomes_the_generic_one_for_the_status() {
+        let odd = br#"{"type":"error","error":{"type":"internal_db_error sk-0123456789abcdef0123","message":"x"}}"#;
+        let body = upstream_error_body(ApiSurface::AnthropicMessages, 503, ACME, odd);
+        assert_eq!(body["error"]["type"], "overloaded_error");
+        // A type from another API is not taken either: `overloaded_error` is Anthropic's.
+        let anthropic =
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let body = upstream_error_body(ApiSurface::OpenaiChat, 529, ACME, anthropic);
+        assert_eq!(body["error"]["type"], "server_error");
+        let not_a_string = br#"{"error":{"type":{"name":"x"},"message":"m"}}"#;
+        let body = upstream_error_body(ApiSurface::OpenaiChat, 400, OPENLAB, not_a_string);
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
+
+    #[test]
+    fn credentials_in_a_provider_message_are_redacted_and_the_message_is_capped() {
+        let echo = br#"{"error":{"message":"Incorrect API key provided: sk-live-0123456789abcdef0123456789abcdef. Header was Bearer abc.def, url ?key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW","type":"invalid_request_error"}}"#;
+        let body = upstream_error_body(ApiSurface::OpenaiChat, 400, OPENLAB, echo);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert_eq!(
+            message,
+            "Incorrect API key provided: [REDACTED]. Header was Bearer [REDACTED], url ?[REDACTED]"
+        );
+        let long = format!(
+            r#"{{"type":"error","error":{{"type":"invalid_request_error","message":"{}"}}}}"#,
+            "too long ".repeat(200)
+        );
+        let body = upstream_error_body(ApiSurface::AnthropicMessages, 400, ACME, long.as_bytes());
+        let said = body["error"]["message"].as_str().unwrap();
+        assert_eq!(said.chars().count(), UPSTREAM_MESSAGE_MAX_CHARS + 1);
+        assert!(said.ends_with('…'));
+    }
+
+    proptest::proptest! {
+        /// A secret embedded anywhere in a provider's error message, or in a body that is not
+        /// JSON, never reaches the client, in either API's shape.
+        #[test]
+        fn a_secret_in_a_provider_error_never_reaches_the_client(
+            (secret, core) in crate::redact::tests::secret(),
+            before in crate::redact::tests::neighbour(),
+            after in crate::redact::tests::neighbour(),
+            json_body in proptest::bool::ANY,
+            same_format in proptest::bool::ANY,
+        ) {
+            let said = format!("{before}{secret}{after}");
+            let body = if json_body {
+                json!({"type": "error", "error": {"type": "api_error", "message": said}}).to_string()
+            } else {
+                said
+            };
+            let surface = if same_format { ApiSurface::AnthropicMessages } else { ApiSurface::OpenaiChat };
+            let answer = upstream_error_body(surface, 500, ACME, body.as_bytes());
+            let message = answer.pointer("/error/message").and_then(Value::as_str).unwrap();
+            proptest::prop_assert!(!message.contains(&core), "{body} -> {message}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The client and provider wire formats, as pure functions over bytes and JSON.
 //!
 //! - [`error`]: the error JSON each client API expects, built in one place.
+//! - [`redact`]: credentials out of text that leaves the gateway (provider error messages,
+//!   logged provider bodies).
 //! - [`request`]: what the gateway must read from a client body (model, stream) and how it is
 //!   rewritten for the provider; every other field passes through untouched, in order.
 //! - [`response`]: a provider's non-streaming answer with the client-facing model name and
@@ -13,6 +15,7 @@
 //! bytes.
 
 pub mod error;
+pub mod redact;
 pub mod request;
 pub mod response;
 pub mod sse;
