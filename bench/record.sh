@@ -23,6 +23,8 @@ CONNS=${BENCH_FIXED_CONNS:-16}
 MAX_CONNS=${BENCH_MAX_CONNS:-64}
 PROPAGATIONS=${BENCH_PROPAGATIONS:-100}
 PG_SERVER=${CLEARANCE_TEST_POSTGRES:-postgres://root@127.0.0.1:5432/test}
+UPSTREAM_DELAY_MS=${BENCH_UPSTREAM_DELAY_MS:-0}  # the provider's time to answer (0: as fast as the fake can)
+ONLY_LATENCY=${BENCH_ONLY_LATENCY:-0}            # 1: skip the replica and store-level parts
 
 log() { printf '[record-bench] %s\n' "$*" >&2; }
 
@@ -76,6 +78,11 @@ scratch_db() {
 PIDS+=($!)
 FAKE=$(wait_line "$WORK/fake.out" "$!")
 log "fake provider on $FAKE"
+if ((UPSTREAM_DELAY_MS > 0)); then
+    curl -fsS -o /dev/null -X PUT "http://$FAKE/_fake/behavior/bench-upstream" \
+        -H 'content-type: application/json' -d "{\"delay_ms\":$UPSTREAM_DELAY_MS}"
+    log "the provider takes $UPSTREAM_DELAY_MS ms to answer"
+fi
 
 # config NAME STORE_LINE REPLICA: a gateway config in $WORK/NAME.toml
 config() {
@@ -123,7 +130,7 @@ read -r B_ADDR B_KEY < <(serve "$BIN/clearance" "$(config durable-sqlite 'sqlite
 read -r C_ADDR C_KEY < <(serve "$BIN/clearance" "$(config durable-postgres "postgres = \"$(scratch_db)\"" bench-pg)")
 log "after-answer (baseline, SQLite) $A_ADDR; durable SQLite $B_ADDR; durable PostgreSQL $C_ADDR"
 
-OUT="$ROOT/bench/results/record-$(date +%Y%m%d-%H%M%S)"
+OUT="$ROOT/bench/results/record-$(date +%Y%m%d-%H%M%S)-delay${UPSTREAM_DELAY_MS}ms"
 mkdir -p "$OUT"
 BODY_GW='{"model":"bench-model","messages":[{"role":"user","content":"hello"}]}'
 BODY_DIRECT='{"model":"bench-upstream","messages":[{"role":"user","content":"hello"}]}'
@@ -153,6 +160,11 @@ for round in $(seq 1 "$ROUNDS"); do
     for t in "${order[@]}"; do run "$t" fixed "$round" -z "${FIXED_SECS}s" -w -q "$RATE" --latency-correction -c "$CONNS"; done
     for t in "${order[@]}"; do run "$t" max "$round" -z "${MAX_SECS}s" -w -c "$MAX_CONNS"; done
 done
+
+if ((ONLY_LATENCY)); then
+    python3 "$ROOT/bench/record.py" report "$OUT" | tee "$OUT/summary.txt"
+    exit 0
+fi
 
 # --- three replicas on one database --------------------------------------------------------
 PG3=$(scratch_db)

@@ -765,41 +765,22 @@ impl Store for PgStore {
         let columns = AuditColumns::of(batch);
         let log_id = log_id.to_string();
         let pool = self.pool();
+        let expected = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         self.run(async move {
-            let mut tx = pool
-                .begin()
-                .await
-                .map_err(query_err("starting an audit batch"))?;
-            // The head first: it also locks the log's row, so a log's batches commit in turn.
-            // Only a batch that continues the log's recorded head, on an open log: a second
-            // writer on the same log, or a replayed batch, is refused here, not found later.
-            let updated = query(
-                "UPDATE audit_logs SET head_seq = $2, head_hash = $3
-                 WHERE log_id = $1 AND head_seq = $4 AND head_hash = $5 AND closed_at IS NULL",
-            )
-            .bind(&log_id)
-            .bind(head_seq)
-            .bind(&head_hash)
-            .bind(first_seq - 1)
-            .bind(&first_prev)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_err("recording the audit head"))?
-            .rows_affected();
-            if updated != 1 {
-                return Err(StoreError::Corrupt {
-                    what: "audit log",
-                    detail: format!(
-                        "the batch does not continue open log `{log_id}` (no such open log, or its head has moved: another writer, or this batch is already stored)"
-                    ),
-                });
-            }
-            query(
-                "INSERT INTO audit (log_id, seq, id, prev_hash, hash, record, time, principal_id,
+            // One statement, so one round trip and one (synchronous) commit: the head update
+            // locks the log's row, so a log's batches commit in turn, and it matches only a
+            // batch that continues the log's recorded head on an open log (a second writer on
+            // the same log, or a replayed batch, matches nothing and inserts nothing).
+            let inserted = query(
+                "WITH head AS (
+                     UPDATE audit_logs SET head_seq = $12, head_hash = $13
+                     WHERE log_id = $1 AND head_seq = $14 AND head_hash = $15 AND closed_at IS NULL
+                     RETURNING log_id)
+                 INSERT INTO audit (log_id, seq, id, prev_hash, hash, record, time, principal_id,
                                     requested_model, facts, phase)
-                 SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[],
-                                          $6::text[], $7::text[], $8::text[], $9::text[],
-                                          $10::text[], $11::text[])",
+                 SELECT head.log_id, batch.* FROM head,
+                     UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) AS batch",
             )
             .bind(&log_id)
             .bind(&columns.seq)
@@ -812,12 +793,23 @@ impl Store for PgStore {
             .bind(&columns.requested_model)
             .bind(&columns.facts)
             .bind(&columns.phase)
-            .execute(&mut *tx)
+            .bind(head_seq)
+            .bind(&head_hash)
+            .bind(first_seq - 1)
+            .bind(&first_prev)
+            .execute(&pool)
             .await
-            .map_err(query_err("appending audit records"))?;
-            tx.commit()
-                .await
-                .map_err(query_err("committing an audit batch"))
+            .map_err(query_err("appending audit records"))?
+            .rows_affected();
+            if inserted != expected {
+                return Err(StoreError::Corrupt {
+                    what: "audit log",
+                    detail: format!(
+                        "the batch does not continue open log `{log_id}` (no such open log, or its head has moved: another writer, or this batch is already stored)"
+                    ),
+                });
+            }
+            Ok(())
         })
         .await
     }

@@ -238,6 +238,7 @@ contract!(
     keys_are_stored_hashed_and_revocable,
     audit_log_appends_in_batches_and_records_its_head,
     appending_to_a_log_never_opened_is_refused,
+    a_batch_must_continue_its_log_on_an_open_log,
     audit_page_by_time_merges_logs_in_time_order,
     verify_passes_an_intact_trail_and_names_an_edited_record,
     audit_fact_groups_count_records_by_principal_model_and_facts,
@@ -551,6 +552,44 @@ async fn appending_to_a_log_never_opened_is_refused(b: &Backend) {
             .is_err(),
         "a log id is opened once"
     );
+}
+
+/// A batch that does not continue the log's recorded head (a second writer on the log, a
+/// replayed batch, a gap) or that comes after the log was closed is refused whole.
+async fn a_batch_must_continue_its_log_on_an_open_log(b: &Backend) {
+    let store = b.store();
+    let at = Utc::now();
+    let mut head = open(store, "solo", at).await;
+    let batch: Vec<SealedRecord> = (1..=3).map(|n| head.seal(&record(n))).collect();
+    store.append_audit("solo", &batch).await.unwrap();
+    let replayed = store.append_audit("solo", &batch[1..]).await;
+    assert!(replayed.is_err(), "a replayed batch: {replayed:?}");
+    let mut fork = ChainHead {
+        seq: 2,
+        hash: batch[0].hash,
+    };
+    let forked = [fork.seal(&record(9))];
+    assert!(
+        store.append_audit("solo", &forked).await.is_err(),
+        "a second writer's fork"
+    );
+    let mut ahead = head;
+    ahead.seal(&record(10));
+    let gap = [ahead.seal(&record(11))];
+    assert!(store.append_audit("solo", &gap).await.is_err(), "a gap");
+    assert_eq!(
+        read_log(store, "solo", 100).await.len(),
+        4,
+        "nothing of them stored"
+    );
+    close(store, "solo", &mut head, at).await;
+    let late = [head.seal(&record(12))];
+    assert!(
+        store.append_audit("solo", &late).await.is_err(),
+        "after the close"
+    );
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
 }
 
 /// Two logs whose records alternate in time: the time-ordered read gives them merged, by
