@@ -400,6 +400,42 @@ async fn a_capability_scoped_directive_restricts_only_that_capability() {
     assert_eq!(ok.status(), 200);
 }
 
+/// A request with no token limit is read as the most the provider allows, never as 0.
+#[tokio::test]
+async fn a_request_that_sets_no_token_limit_is_read_as_unlimited() {
+    // The provider applies its own default when no limit is given (Anthropic's translated
+    // default, OpenAI's model maximum), so "not given" must not read as 0 and pass.
+    let long = "mode = \"enforce\"\nmodels = [\"gpt-5\", \"mythos-5\"]\nwhen = \"context.max_tokens > 1000\"\neffect = \"deny\"";
+    let (h, keys) = story_gateway(vec![directive("LONG-ANSWERS", long)]).await;
+    let key = keys["alice"].as_str();
+    let body = |model: &str, fields: &str| {
+        format!(r#"{{"model":"{model}",{fields}"messages":[{{"role":"user","content":"hi"}}]}}"#)
+    };
+    for (path, model) in [
+        ("/v1/chat/completions", "gpt-5"),
+        ("/v1/messages", "mythos-5"),
+    ] {
+        let short = h
+            .post_with_key(path, &body(model, r#""max_tokens":64,"#), Some(key))
+            .await;
+        assert_eq!(short.status(), 200, "{path}: a short answer is served");
+        let before = h.fake.requests().len();
+        for fields in ["", r#""max_tokens":null,"#] {
+            let response = h.post_with_key(path, &body(model, fields), Some(key)).await;
+            let status = response.status().as_u16();
+            let error: Value = response.json().await.unwrap();
+            assert_eq!(status, 451, "{path} {fields:?}: {error}");
+            let message = error["error"]["message"].as_str().unwrap();
+            assert!(message.contains("LONG-ANSWERS"), "{message}");
+        }
+        assert_eq!(
+            h.fake.requests().len(),
+            before,
+            "{path}: a request with no limit reached the provider"
+        );
+    }
+}
+
 /// A directive on the answer length cannot be talked past by spelling the number another way
 /// or by setting it in two fields: each is refused before any provider is called.
 #[tokio::test]

@@ -485,6 +485,9 @@ fn missing_facts(facts: &Facts, read: &BTreeSet<String>) -> Vec<String> {
     if facts.request.country.is_none() {
         unknown.insert("request_country");
     }
+    if facts.request.max_tokens.is_none() {
+        unknown.insert("max_tokens");
+    }
     let mut missing: Vec<String> = read
         .iter()
         .filter_map(|attribute| missing_fact_for(attribute))

@@ -109,8 +109,11 @@ pub fn context_attributes(r: &RequestFacts, now_unix: i64) -> Vec<(&'static str,
         (
             "max_tokens",
             FactValue::Long(
+                // No limit given: the provider may answer at its own (possibly model-maximum)
+                // length, so the fact is the largest there is, never 0 (which would pass
+                // `context.max_tokens > N`).
                 r.max_tokens
-                    .map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+                    .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX)),
             ),
         ),
         ("app", FactValue::Str(r.app.clone().unwrap_or_default())),
@@ -126,6 +129,7 @@ pub(crate) fn missing_fact_for(attribute: &str) -> Option<&'static str> {
         "principal.residence" => Some("residence"),
         "principal.org" => Some("org"),
         "context.country" => Some("request_country"),
+        "context.max_tokens" => Some("max_tokens"),
         _ => None,
     }
 }

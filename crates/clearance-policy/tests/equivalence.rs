@@ -212,7 +212,8 @@ impl Cond {
     }
 
     /// What the condition means, read straight off the facts (unknown values are the schema's
-    /// empty values: "" for strings, 0 for `max_tokens`).
+    /// empty values: "" for strings; `max_tokens` not given is the largest Long, as many as the
+    /// provider allows).
     fn eval(&self, env: &Env<'_>) -> bool {
         let p = env.principal;
         let r = env.request;
@@ -236,7 +237,7 @@ impl Cond {
             Cond::UsesCapability(c) => r.capabilities.contains(c),
             Cond::Stream => r.capabilities.contains(&Capability::Stream),
             Cond::MaxTokensAbove(n) => {
-                i64::try_from(r.max_tokens.unwrap_or(0)).unwrap_or(i64::MAX) > *n
+                i64::try_from(r.max_tokens.unwrap_or(u64::MAX)).unwrap_or(i64::MAX) > *n
             }
             Cond::NowAtLeast(n) => env.now >= *n,
             Cond::ModelTagged(t) => tags_of(env.model).contains(t),
@@ -662,7 +663,7 @@ fn context_json(r: &RequestFacts, now: i64) -> Value {
         "capabilities": r.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
         "api": r.api.as_str(),
         "stream": r.capabilities.contains(&Capability::Stream),
-        "max_tokens": r.max_tokens.map_or(0, |n| i64::try_from(n).unwrap_or(i64::MAX)),
+        "max_tokens": r.max_tokens.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX)),
         "app": r.app.clone().unwrap_or_default(),
     })
 }
@@ -933,6 +934,9 @@ fn reference_missing(dirs: &[Dir], facts: &Facts, model: &str) -> Vec<String> {
             }
             "context.country" if facts.request.country.is_none() => {
                 unknown.insert("request_country");
+            }
+            "context.max_tokens" if facts.request.max_tokens.is_none() => {
+                unknown.insert("max_tokens");
             }
             _ => {}
         }
