@@ -606,3 +606,80 @@ async fn serve_audits_every_request_drains_on_sigterm_and_the_export_verifies_in
     assert_eq!(csv_text.lines().count(), lines.len() + 1);
     assert!(csv_text.starts_with("log_id,seq,id,time,api,key_id,principal_id"));
 }
+
+/// Runs the binary with its stdout read by a reader that takes `keep` bytes and then closes
+/// the pipe (`clearance ... | head -c N`); `(exit status, stderr)`.
+fn run_into_closed_pipe(
+    ws: &Workspace,
+    args: &[&str],
+    keep: usize,
+) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(ws.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut kept = vec![0u8; keep];
+    let mut read = 0;
+    while read < keep {
+        match stdout.read(&mut kept[read..]).unwrap() {
+            0 => break,
+            n => read += n,
+        }
+    }
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let ws = Workspace::new();
+    let config = ws.default_config();
+    let rows: String = (0..200)
+        .map(|i| format!("p{i},Person {i},US;FR;DE,GB\n"))
+        .collect();
+    let csv = ws.write(
+        "people.csv",
+        &format!("id,name,citizenships,permanent_residency\n{rows}"),
+    );
+    let import = ws.run(&[
+        "principals",
+        "import",
+        as_str(&csv),
+        "--config",
+        as_str(&config),
+    ]);
+    assert!(import.status.success(), "{}", stderr(&import));
+    let commands: [&[&str]; 4] = [
+        &[
+            "principals",
+            "show",
+            "p1",
+            "--format",
+            "json",
+            "--config",
+            as_str(&config),
+        ],
+        &["principals", "show", "p1", "--config", as_str(&config)],
+        &["keys", "list", "--config", as_str(&config)],
+        &["audit", "export", "--config", as_str(&config)],
+    ];
+    for args in commands {
+        // The reader gone before the first write (deterministic), and after 10 bytes.
+        for keep in [0, 10] {
+            let (status, err) = run_into_closed_pipe(&ws, args, keep);
+            assert!(!err.contains("panicked"), "{args:?} keep {keep}: {err}");
+            assert_ne!(status.code(), Some(101), "{args:?} keep {keep}: {err}");
+            assert!(status.success(), "{args:?} keep {keep}: {status} {err}");
+            assert!(err.is_empty(), "{args:?} keep {keep}: {err}");
+        }
+    }
+}

@@ -53,8 +53,8 @@ async fn verify(store: &dyn Store, format: OutputFormat) -> anyhow::Result<ExitC
         .await
         .context("reading the audit trail")?;
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&trail_json(&report))?),
-        OutputFormat::Text => print!("{}", trail_text(&report)),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&trail_json(&report))?),
+        OutputFormat::Text => out!("{}", trail_text(&report)),
     }
     Ok(if report.ok() {
         ExitCode::SUCCESS

@@ -8,7 +8,7 @@ use clearance_config::Config;
 pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
     match Config::load(path) {
         Ok(config) => {
-            println!(
+            outln!(
                 "{}: OK ({} provider{}, {} model{})",
                 path.display(),
                 config.providers.len(),

@@ -84,20 +84,23 @@ async fn copy(from: &Config, to: &Config) -> anyhow::Result<ExitCode> {
     )
     .await
     .context("everything was copied")?;
-    println!("copied {from_name} to {to_name}:");
-    println!("  principals      {}", copied.principals);
-    println!(
+    outln!("copied {from_name} to {to_name}:");
+    outln!("  principals      {}", copied.principals);
+    outln!(
         "  keys            {} ({} revoked)",
-        copied.keys, copied.revoked_keys
+        copied.keys,
+        copied.revoked_keys
     );
-    println!(
+    outln!(
         "  kill switches   {} models, {} changes",
-        copied.switched_models, copied.switch_changes
+        copied.switched_models,
+        copied.switch_changes
     );
-    println!("  directive sets  {}", copied.directive_sets);
-    println!(
+    outln!("  directive sets  {}", copied.directive_sets);
+    outln!(
         "  audit logs      {}, {} records",
-        copied.logs, copied.records
+        copied.logs,
+        copied.records
     );
     for warning in &copied.warnings {
         eprintln!("warning: {warning}");
@@ -105,8 +108,8 @@ async fn copy(from: &Config, to: &Config) -> anyhow::Result<ExitCode> {
     let check = verify_audit_trail(target.as_ref())
         .await
         .with_context(|| format!("verifying the audit trail of {to_name}"))?;
-    println!("the copy's audit trail:");
-    print!("{}", trail_text(&check));
+    outln!("the copy's audit trail:");
+    out!("{}", trail_text(&check));
     Ok(if check.ok() {
         ExitCode::SUCCESS
     } else {

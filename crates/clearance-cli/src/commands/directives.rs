@@ -164,12 +164,12 @@ fn check(
                     print_json(&out)?;
                 }
                 OutputFormat::Text => {
-                    println!(
+                    outln!(
                         "{} OK (version {})",
                         directives(book.directives().count()),
                         book.version()
                     );
-                    print!("{}", directive_table(&book));
+                    out!("{}", directive_table(&book));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -215,8 +215,8 @@ fn list(
             print_json(&out)?;
         }
         OutputFormat::Text => {
-            println!("{} (version {})", origin.describe(), book.version());
-            print!("{}", directive_table(&book));
+            outln!("{} (version {})", origin.describe(), book.version());
+            out!("{}", directive_table(&book));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -263,7 +263,7 @@ async fn activate(
     };
     let names: Vec<String> = drafts.iter().map(|d| file_name(&d.path)).collect();
     if dry_run {
-        println!(
+        outln!(
             "dry run: with {} the set is valid ({}); policy version {} (now {from}); nothing was written",
             names.join(", "),
             directives(book.directives().count()),
@@ -298,13 +298,13 @@ async fn activate(
     }
     let written = dir.map_or(String::new(), |d| format!(", written to {}", d.display()));
     if already {
-        println!(
+        outln!(
             "the set with {} is already active: policy version {} (store version {store_version}); nothing was activated{written}",
             names.join(", "),
             book.version()
         );
     } else {
-        println!(
+        outln!(
             "activated {}: store version {store_version}, policy version {} (was {from}){written}; {} in force once gateways reload",
             names.join(", "),
             book.version(),
@@ -398,7 +398,7 @@ async fn run_preview(
     });
     match format {
         OutputFormat::Json => print_json(&preview)?,
-        OutputFormat::Text => print!("{}", render_text(&preview)),
+        OutputFormat::Text => out!("{}", render_text(&preview)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -477,7 +477,7 @@ fn errors_json(errors: &DirectiveErrors) -> Vec<Value> {
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

@@ -76,8 +76,8 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
         },
     );
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&explanation)?),
-        OutputFormat::Text => print!("{}", render_text(&explanation)),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&explanation)?),
+        OutputFormat::Text => out!("{}", render_text(&explanation)),
     }
     Ok(ExitCode::SUCCESS)
 }

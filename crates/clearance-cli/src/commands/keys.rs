@@ -62,14 +62,14 @@ async fn create(
     })?;
     match format {
         OutputFormat::Json => {
-            println!(
+            outln!(
                 "{}",
                 json!({ "id": key.id.as_str(), "key": key.plaintext, "principal": principal_id.as_str(), "name": name })
             );
         }
         OutputFormat::Text => {
-            println!("created key {} for principal {principal_id}", key.id);
-            println!("{}", key.plaintext);
+            outln!("created key {} for principal {principal_id}", key.id);
+            outln!("{}", key.plaintext);
             eprintln!("This is the only time the key is shown; store it now.");
         }
     }
@@ -81,19 +81,22 @@ async fn list(store: &dyn Store, format: OutputFormat) -> anyhow::Result<ExitCod
     match format {
         OutputFormat::Json => {
             let rows: Vec<_> = keys.iter().map(|k| k.public_json()).collect();
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            outln!("{}", serde_json::to_string_pretty(&rows)?);
         }
         OutputFormat::Text => {
-            println!(
+            outln!(
                 "{:<18} {:<24} {:<16} {:<26} STATUS",
-                "ID", "PRINCIPAL", "NAME", "CREATED"
+                "ID",
+                "PRINCIPAL",
+                "NAME",
+                "CREATED"
             );
             for k in &keys {
                 let status = k.revoked.map_or("active".to_string(), |t| {
                     format!("revoked {}", t.to_rfc3339())
                 });
                 let name = k.name.as_deref().unwrap_or("-");
-                println!(
+                outln!(
                     "{:<18} {:<24} {:<16} {:<26} {status}",
                     k.id,
                     k.principal_id,
@@ -117,6 +120,6 @@ async fn revoke(store: &dyn Store, id: &str) -> anyhow::Result<ExitCode> {
     record_change(store, cli_action("key_revoke", key_id.as_str(), None))
         .await
         .with_context(|| format!("key {key_id} is revoked"))?;
-    println!("revoked key {key_id}");
+    outln!("revoked key {key_id}");
     Ok(ExitCode::SUCCESS)
 }

@@ -24,14 +24,14 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
         StoreBackend::Sqlite(path) => {
             if !path.exists() {
                 if args.check {
-                    println!(
+                    outln!(
                         "{name}: no database yet (it is created at the current schema when first opened); {fix}"
                     );
                     return Ok(ExitCode::FAILURE);
                 }
                 SqliteStore::open(path).with_context(|| format!("creating {name}"))?;
                 let (now, _) = SqliteStore::schema_version(path)?;
-                println!("{name}: created, schema at migration {now} (was none)");
+                outln!("{name}: created, schema at migration {now} (was none)");
                 return Ok(ExitCode::SUCCESS);
             }
             let (was, known) = SqliteStore::schema_version(path)
@@ -41,7 +41,7 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
             }
             SqliteStore::open(path).with_context(|| format!("migrating {name}"))?;
             let (now, _) = SqliteStore::schema_version(path)?;
-            println!("{}", migrated(&name, was, now));
+            outln!("{}", migrated(&name, was, now));
             Ok(ExitCode::SUCCESS)
         }
         StoreBackend::Postgres(pg) => block_on(async {
@@ -60,7 +60,7 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("migrating {name}"))?;
             let (now, _) = store.schema_version().await?;
-            println!("{}", migrated(&name, was, now));
+            outln!("{}", migrated(&name, was, now));
             Ok(ExitCode::SUCCESS)
         })?,
     }
@@ -77,13 +77,13 @@ fn migrated(name: &str, was: usize, now: usize) -> String {
 /// `--check`: what the schema is at, and whether this build can use it as it is.
 fn report(name: &str, applied: usize, known: usize, fix: &str) -> ExitCode {
     if applied == known {
-        println!("{name}: schema at migration {applied} of {known}: up to date");
+        outln!("{name}: schema at migration {applied} of {known}: up to date");
         ExitCode::SUCCESS
     } else if applied < known {
-        println!("{name}: schema at migration {applied}, this build needs {known}: behind; {fix}");
+        outln!("{name}: schema at migration {applied}, this build needs {known}: behind; {fix}");
         ExitCode::FAILURE
     } else {
-        println!(
+        outln!(
             "{name}: schema at migration {applied}, newer than this build knows ({known}); upgrade Clearance"
         );
         ExitCode::FAILURE

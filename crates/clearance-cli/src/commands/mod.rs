@@ -1,5 +1,22 @@
 //! One module per command group; each returns the process exit code.
 
+/// `print!` that tolerates a closed stdout (`clearance ... | head`): see [`write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::commands::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that tolerates a closed stdout (`clearance ... | head`): see [`write_out`].
+macro_rules! outln {
+    () => {
+        $crate::commands::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::commands::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod admin_api;
 mod audit;
 mod config;
@@ -13,6 +30,7 @@ mod principals;
 mod serve;
 mod status;
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -134,3 +152,26 @@ async fn record_change_parts(store: &dyn Store, actions: Vec<AdminAction>) -> an
 
 /// At most this many ids are listed in one record's details (the rest are counted).
 const MAX_LISTED: usize = 1_000;
+
+/// Writes command output to stdout. A reader that went away (`| head -c 200`) ends the
+/// process quietly with success, as `head`'s writers expect; any other write error ends it
+/// with a message and failure. `println!` would panic instead.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(args) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {error}");
+        std::process::exit(1);
+    }
+}
+
+/// Whether an error comes from writing to a reader that went away (a closed pipe).
+pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

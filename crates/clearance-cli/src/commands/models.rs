@@ -52,8 +52,8 @@ async fn list(admin: &AdminApi, format: OutputFormat) -> anyhow::Result<ExitCode
         .as_array()
         .ok_or_else(|| anyhow!("the gateway's model list has no `data` array: {body}"))?;
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(rows)?),
-        OutputFormat::Text => print!("{}", table(rows)),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(rows)?),
+        OutputFormat::Text => out!("{}", table(rows)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -70,12 +70,12 @@ async fn change(
         .call(&["admin", "models", model, action], Some(body))
         .await?;
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&row)?),
-        OutputFormat::Text if row["disabled"] == true => println!(
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&row)?),
+        OutputFormat::Text if row["disabled"] == true => outln!(
             "{model} is disabled from the next request on: {}",
             text(&row["reason"])
         ),
-        OutputFormat::Text => println!("{model} is enabled from the next request on"),
+        OutputFormat::Text => outln!("{model} is enabled from the next request on"),
     }
     Ok(ExitCode::SUCCESS)
 }

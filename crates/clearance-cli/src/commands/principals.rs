@@ -84,7 +84,7 @@ async fn import(store: &dyn Store, file: &Path, format: ImportFormat) -> anyhow:
     record_change_parts(store, parts)
         .await
         .with_context(|| format!("{} principals were imported", principals.len()))?;
-    println!(
+    outln!(
         "imported {} principals from {}: {} new, {} updated, {} unchanged",
         principals.len(),
         file.display(),
@@ -242,7 +242,7 @@ async fn delete(store: &dyn Store, ids: &[String]) -> anyhow::Result<ExitCode> {
     )
     .await
     .with_context(|| format!("deleted {}", deleted.join(", ")))?;
-    println!(
+    outln!(
         "deleted {} principal{}: {}; their keys no longer authenticate",
         deleted.len(),
         if deleted.len() == 1 { "" } else { "s" },
@@ -264,11 +264,11 @@ async fn show(store: &dyn Store, id: &str, format: OutputFormat) -> anyhow::Resu
     };
     let view = principal.with_derived_facts();
     match format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&view)?),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&view)?),
         OutputFormat::Text => {
             if let Some(object) = view.as_object() {
                 for (key, value) in object {
-                    println!("{key:<22} {value}");
+                    outln!("{key:<22} {value}");
                 }
             }
         }

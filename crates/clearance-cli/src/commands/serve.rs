@@ -24,8 +24,14 @@ pub fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let gateway = Gateway::bind(config).await?;
         let addr = gateway.local_addr()?;
-        // Scripts and tests wait for this line.
-        println!("clearance listening on http://{addr}");
+        // Scripts and tests wait for this line. A gateway whose stdout was closed keeps
+        // serving: the line is best effort, unlike a listing's output.
+        {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "clearance listening on http://{addr}");
+            let _ = stdout.flush();
+        }
         tracing::info!(%addr, "gateway started");
         gateway.run(shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(ExitCode::SUCCESS)

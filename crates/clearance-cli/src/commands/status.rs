@@ -13,8 +13,8 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let admin = AdminApi::resolve(&args.gateway)?;
     let status = block_on(admin.call(&["admin", "status"], None))??;
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&status)?),
-        OutputFormat::Text => print!("{}", report(&status)),
+        OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&status)?),
+        OutputFormat::Text => out!("{}", report(&status)),
     }
     Ok(ExitCode::SUCCESS)
 }
