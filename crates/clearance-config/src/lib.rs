@@ -55,9 +55,46 @@ pub struct ServerConfig {
     pub admin_token_env: String,
     /// Request bodies larger than this get 413.
     pub max_body_bytes: usize,
+    /// Connection and request limits: timeouts, caps and the shutdown drain.
+    pub limits: ServerLimits,
     /// Proxies whose `X-Forwarded-For` entries are believed when looking for the client's
     /// address; empty (the default): the TCP peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// How long a client may take and how much it may hold (`[server]`, docs/config.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A request's head (request line and headers) must arrive within this; else the
+    /// connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// A request's whole body must arrive within this (408 otherwise).
+    pub body_read_timeout_ms: u64,
+    /// Longest pause between two pieces of a request body (408 otherwise).
+    pub body_idle_timeout_ms: u64,
+    /// A keep-alive connection with no request for this long is closed.
+    pub keep_alive_idle_ms: u64,
+    /// Open client connections at most; past it a new connection is accepted and closed.
+    pub max_connections: usize,
+    /// Requests in flight at once with one client key; past it 429.
+    pub max_in_flight_per_key: usize,
+    /// After a shutdown signal, how long requests in flight may take before their
+    /// connections are closed.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            body_idle_timeout_ms: 10_000,
+            keep_alive_idle_ms: 60_000,
+            max_connections: 4_096,
+            max_in_flight_per_key: 256,
+            drain_timeout_ms: 30_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

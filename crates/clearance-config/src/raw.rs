@@ -33,6 +33,13 @@ pub(crate) struct RawServer {
     pub listen: Option<Spanned<String>>,
     pub admin_token_env: Option<Spanned<String>>,
     pub max_body_bytes: Option<Spanned<i64>>,
+    pub header_read_timeout_ms: Option<Spanned<i64>>,
+    pub body_read_timeout_ms: Option<Spanned<i64>>,
+    pub body_idle_timeout_ms: Option<Spanned<i64>>,
+    pub keep_alive_idle_ms: Option<Spanned<i64>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub max_in_flight_per_key: Option<Spanned<i64>>,
+    pub drain_timeout_ms: Option<Spanned<i64>>,
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
 }

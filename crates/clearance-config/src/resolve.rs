@@ -15,7 +15,7 @@ use crate::raw::{
 };
 use crate::{
     AuditConfig, Config, DirectivesConfig, GeoIpConfig, Model, PostgresConfig, Provider,
-    ProviderKind, Secret, SecretMode, ServerConfig, StoreBackend, StoreConfig,
+    ProviderKind, Secret, SecretMode, ServerConfig, ServerLimits, StoreBackend, StoreConfig,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -199,6 +199,7 @@ fn resolve_server(
         "server.max_body_bytes",
         diag,
     );
+    let limits = resolve_limits(raw, diag);
     let trusted_proxies = raw
         .trusted_proxies
         .iter()
@@ -214,8 +215,54 @@ fn resolve_server(
         admin_token,
         admin_token_env,
         max_body_bytes: max_body_bytes as usize,
+        limits,
         trusted_proxies,
     })
+}
+
+/// The `[server]` timeouts and caps: each a positive integer, defaulted when absent.
+fn resolve_limits(raw: &RawServer, diag: &mut Diagnostics<'_>) -> ServerLimits {
+    let d = ServerLimits::default();
+    let mut key = |value: &Option<Spanned<i64>>, default: u64, name: &str| {
+        positive(value.as_ref(), default as i64, name, diag) as u64
+    };
+    ServerLimits {
+        header_read_timeout_ms: key(
+            &raw.header_read_timeout_ms,
+            d.header_read_timeout_ms,
+            "server.header_read_timeout_ms",
+        ),
+        body_read_timeout_ms: key(
+            &raw.body_read_timeout_ms,
+            d.body_read_timeout_ms,
+            "server.body_read_timeout_ms",
+        ),
+        body_idle_timeout_ms: key(
+            &raw.body_idle_timeout_ms,
+            d.body_idle_timeout_ms,
+            "server.body_idle_timeout_ms",
+        ),
+        keep_alive_idle_ms: key(
+            &raw.keep_alive_idle_ms,
+            d.keep_alive_idle_ms,
+            "server.keep_alive_idle_ms",
+        ),
+        max_connections: key(
+            &raw.max_connections,
+            d.max_connections as u64,
+            "server.max_connections",
+        ) as usize,
+        max_in_flight_per_key: key(
+            &raw.max_in_flight_per_key,
+            d.max_in_flight_per_key as u64,
+            "server.max_in_flight_per_key",
+        ) as usize,
+        drain_timeout_ms: key(
+            &raw.drain_timeout_ms,
+            d.drain_timeout_ms,
+            "server.drain_timeout_ms",
+        ),
+    }
 }
 
 /// A CIDR network, or a single address standing for itself alone (/32 or /128).
@@ -248,6 +295,7 @@ fn fallback_server() -> ServerConfig {
         admin_token: None,
         admin_token_env: DEFAULT_ADMIN_TOKEN_ENV.to_string(),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
+        limits: ServerLimits::default(),
         trusted_proxies: Vec::new(),
     }
 }

@@ -76,6 +76,12 @@ fn every_documented_key_is_accepted_alone() {
             "poll_ms" => "50".to_string(),
             k if [
                 "max_body_bytes",
+                "header_read_timeout_ms",
+                "body_read_timeout_ms",
+                "body_idle_timeout_ms",
+                "keep_alive_idle_ms",
+                "max_in_flight_per_key",
+                "drain_timeout_ms",
                 "queue_capacity",
                 "max_wait_ms",
                 "batch_max",

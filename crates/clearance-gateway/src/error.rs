@@ -20,6 +20,8 @@ pub struct ApiError {
     pub class: &'static str,
     /// The request field the error is about (OpenAI's `param`; Anthropic's shape has none).
     pub param: Option<String>,
+    /// Seconds the client should wait before trying again (`retry-after`).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -38,11 +40,17 @@ impl ApiError {
             code: None,
             class,
             param: None,
+            retry_after: None,
         }
     }
 
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 
@@ -82,6 +90,12 @@ impl IntoResponse for ApiError {
         {
             error["param"] = param.into();
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+        response
     }
 }

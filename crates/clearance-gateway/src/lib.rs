@@ -35,6 +35,7 @@ pub mod directives;
 pub mod error;
 pub mod failover;
 pub mod health;
+pub mod limits;
 pub mod metrics;
 pub mod proxy;
 pub mod refresh;

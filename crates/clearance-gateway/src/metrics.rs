@@ -75,6 +75,10 @@ pub struct Metrics {
     pub policy_version: Family<PolicyLabels, Gauge>,
     /// Seconds since this replica last read the store's policy (directive set, switches, keys).
     pub policy_age_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Client connections open now.
+    pub connections_open: Gauge,
+    /// Client connections closed at once because `server.max_connections` were open.
+    pub connections_refused: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -109,6 +113,18 @@ impl Metrics {
         let store_unavailable = Counter::default();
         let policy_version = Family::<PolicyLabels, Gauge>::default();
         let policy_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let connections_open = Gauge::default();
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_open",
+            "Client connections open now",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Client connections closed at once because server.max_connections were open",
+            connections_refused.clone(),
+        );
         registry.register(
             "store_unavailable",
             "Requests refused with 503 because the store could not commit their audit records in time",
@@ -207,6 +223,8 @@ impl Metrics {
             store_unavailable,
             policy_version,
             policy_age_seconds,
+            connections_open,
+            connections_refused,
         }
     }
 

@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
@@ -47,6 +46,7 @@ use crate::audit_writer::{AuditSlot, AuditUnavailable, Durable};
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
 use crate::failover::{self, Answer, Ask, Ending, Failure, NotServed, Served};
+use crate::limits::{BodyFailure, InFlightGuard};
 use crate::metrics::{DirectiveLabels, Metrics, ModelLabels, RequestLabels, UpstreamErrorLabels};
 use crate::state::{AppState, ModelEntry};
 
@@ -60,7 +60,7 @@ pub async fn handle(
     surface: ApiSurface,
     peer: SocketAddr,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, BodyFailure>,
 ) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::now_v7().to_string();
@@ -178,7 +178,7 @@ async fn serve(
     surface: ApiSurface,
     peer: SocketAddr,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, BodyFailure>,
     mut audit: PendingAudit,
 ) -> Response {
     let prepared = prepare(state, surface, headers, body, &mut audit);
@@ -487,11 +487,12 @@ fn prepare(
     state: &AppState,
     surface: ApiSurface,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, BodyFailure>,
     audit: &mut PendingAudit,
 ) -> Result<(Caller, ClientRequest, ModelEntry), ApiError> {
     let caller = authenticate(&state.registry, headers, surface)?;
     audit.set_caller(&caller);
+    audit.in_flight = Some(in_flight_place(state, surface, &caller)?);
     let body = read_body(surface, body, state.config.server.max_body_bytes)?;
     let request = ClientRequest::parse(surface, &body).map_err(|e| {
         let error = ApiError::new(
@@ -562,29 +563,58 @@ fn served_entry(
 
 fn read_body(
     surface: ApiSurface,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Bytes, BodyFailure>,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                surface,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorKind::RequestTooLarge,
-                "request_too_large",
-                format!("the request body is larger than this gateway's limit of {limit} bytes"),
-            )
-            .with_code("request_too_large")
-        } else {
-            ApiError::new(
-                surface,
-                StatusCode::BAD_REQUEST,
-                ErrorKind::InvalidRequest,
-                "invalid_request",
-                rejection.body_text(),
-            )
-        }
+    body.map_err(|failure| match failure {
+        BodyFailure::TooLarge => ApiError::new(
+            surface,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::RequestTooLarge,
+            "request_too_large",
+            format!("the request body is larger than this gateway's limit of {limit} bytes"),
+        )
+        .with_code("request_too_large"),
+        BodyFailure::TimedOut => ApiError::new(
+            surface,
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorKind::InvalidRequest,
+            "body_timeout",
+            "the request body did not arrive in time",
+        )
+        .with_code("request_timeout"),
+        BodyFailure::Broken(text) => ApiError::new(
+            surface,
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            "invalid_request",
+            format!("the request body could not be read: {text}"),
+        ),
     })
+}
+
+/// A place among this key's requests in flight (`server.max_in_flight_per_key`), held by the
+/// request's [`PendingAudit`] until its answer has ended; none left is 429.
+fn in_flight_place(
+    state: &AppState,
+    surface: ApiSurface,
+    caller: &Caller,
+) -> Result<InFlightGuard, ApiError> {
+    let cap = state.config.server.limits.max_in_flight_per_key;
+    state
+        .in_flight
+        .acquire(caller.key_id.as_str(), cap)
+        .ok_or_else(|| {
+            ApiError::new(
+                surface,
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorKind::RateLimited,
+                "too_many_requests",
+                format!("this key has {cap} requests in flight already; retry when one ends"),
+            )
+            .with_code("too_many_requests")
+            .with_retry_after(1)
+        })
 }
 
 fn resolve_model(
@@ -887,6 +917,8 @@ pub struct PendingAudit {
     decision: Option<clearance_policy::Decision>,
     /// Served by a fallback: the answer says so (`x-clearance-decision: fallback`).
     fallback: bool,
+    /// This request's place among its key's requests in flight, given back with the record.
+    in_flight: Option<InFlightGuard>,
 }
 
 impl PendingAudit {
@@ -906,6 +938,7 @@ impl PendingAudit {
             metrics_model: None,
             decision: None,
             fallback: false,
+            in_flight: None,
         }
     }
 
@@ -1049,6 +1082,11 @@ impl Drop for PendingAudit {
             self.record.status = StatusCode::SERVICE_UNAVAILABLE.as_u16();
             self.record.error_class = Some(AuditUnavailable::StoreStalled.code().to_string());
         }
+        if crate::limits::cutting_off() {
+            // Still in flight at the drain deadline: its connection was closed by shutdown.
+            self.record.error_class = Some("shutdown".to_string());
+        }
+        self.in_flight.take();
         let overhead = self.overhead();
         let duration = self.started.elapsed();
         self.record.duration_us = duration.as_micros() as u64;

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::rejection::BytesRejection;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +23,7 @@ use serde_json::json;
 use crate::access;
 use crate::admin;
 use crate::auth::authenticate;
+use crate::limits;
 use crate::proxy;
 use crate::state::AppState;
 
@@ -59,8 +60,9 @@ async fn chat_completions(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
+    let body = read_body(&state, body).await;
     proxy::handle(state, ApiSurface::OpenaiChat, peer, headers, body).await
 }
 
@@ -68,9 +70,22 @@ async fn messages(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Response {
+    let body = read_body(&state, body).await;
     proxy::handle(state, ApiSurface::AnthropicMessages, peer, headers, body).await
+}
+
+/// A model request's body, within `server.max_body_bytes` and the body read timeouts.
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes, limits::BodyFailure> {
+    let server = &state.config.server;
+    limits::read_body(
+        body,
+        server.max_body_bytes,
+        std::time::Duration::from_millis(server.limits.body_read_timeout_ms),
+        std::time::Duration::from_millis(server.limits.body_idle_timeout_ms),
+    )
+    .await
 }
 
 /// A listed model that would be served by another: the target and the deciding directives.

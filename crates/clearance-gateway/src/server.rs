@@ -22,7 +22,7 @@ use crate::registry::Registry;
 use crate::router::router;
 use crate::state::{AppState, model_table};
 use crate::switches::ModelSwitches;
-use crate::workers::{hand_off_channel, run_worker, worker_count};
+use crate::workers::{Accepted, ConnectionSlot, hand_off_channel, run_worker, worker_count};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -142,6 +142,7 @@ impl Gateway {
             origin,
             freshness,
             auth_failures: Arc::default(),
+            in_flight: Arc::default(),
             max_model_name_bytes,
         };
         let writer = writer.task;
@@ -158,8 +159,9 @@ impl Gateway {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` resolves, then drains: in-flight requests finish (an upstream that
-    /// stops sending is cut off by the upstream read timeout), and every accepted audit record
+    /// Serves until `shutdown` resolves, then drains: in-flight requests get
+    /// `server.drain_timeout_ms` to finish, the connections still open after it are closed
+    /// (their requests recorded with error class `shutdown`), and every accepted audit record
     /// is stored before this returns.
     pub async fn run(
         self,
@@ -172,12 +174,11 @@ impl Gateway {
             refreshers,
             watcher,
         } = self;
-        let local = listener.local_addr().map_err(GatewayError::Serve)?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut hand_offs = Vec::new();
         let mut threads = Vec::new();
         for index in 0..worker_count() {
-            let (tx, handed_off) = hand_off_channel(local);
+            let (tx, handed_off) = hand_off_channel();
             // Each worker has its own upstream client, so pooled upstream connections (and the
             // tasks that drive them) live on the worker's own thread.
             let worker_state = AppState {
@@ -186,21 +187,29 @@ impl Gateway {
             };
             let app = router(worker_state);
             let stop = stop_rx.clone();
+            let limits = state.config.server.limits;
             let thread = std::thread::Builder::new()
                 .name(format!("clearance-worker-{index}"))
-                .spawn(move || run_worker(handed_off, app, stop))
+                .spawn(move || run_worker(handed_off, app, limits, stop))
                 .map_err(GatewayError::Serve)?;
             hand_offs.push(tx);
             threads.push(thread);
         }
         let probes = state.failover.health.spawn_probes(UpstreamClient::new()?);
+        let connections = Connections {
+            open: Arc::new(tokio::sync::Semaphore::new(
+                state.config.server.limits.max_connections,
+            )),
+            metrics: Arc::clone(&state.metrics),
+        };
         // Only the workers' routers hold audit sinks from here on.
         drop(state);
-        accept_until(&listener, &hand_offs, shutdown).await;
+        accept_until(&listener, &hand_offs, &connections, shutdown).await;
         for probe in probes {
             probe.abort();
         }
-        // Graceful: stop accepting, let in-flight requests (streams included) finish. Their
+        // Graceful: stop accepting, let in-flight requests (streams included) finish within
+        // `server.drain_timeout_ms`; the workers close what is still open after it. Their
         // audit places are reserved, so their records reach the writer however they end.
         drop(listener);
         let _ = stop_tx.send(true);
@@ -264,10 +273,19 @@ pub fn pg_config(pg: &clearance_config::PostgresConfig) -> PgConfig {
     }
 }
 
-/// Accepts connections and deals them out round robin until `shutdown` resolves.
+/// The cap on open client connections (`server.max_connections`).
+struct Connections {
+    open: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+/// Accepts connections and deals them out round robin until `shutdown` resolves. Past
+/// `server.max_connections` open, a new connection is accepted and closed at once (rather than
+/// left in the kernel's backlog, where a client cannot tell a full gateway from a slow one).
 async fn accept_until(
     listener: &TcpListener,
-    hand_offs: &[tokio::sync::mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>],
+    hand_offs: &[tokio::sync::mpsc::UnboundedSender<Accepted>],
+    connections: &Connections,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -276,8 +294,15 @@ async fn accept_until(
         tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
-                Ok(connection) => {
-                    let _ = hand_offs[next].send(connection);
+                Ok((stream, peer)) => {
+                    let Ok(permit) = Arc::clone(&connections.open).try_acquire_owned() else {
+                        connections.metrics.connections_refused.inc();
+                        tracing::debug!(%peer, "connection cap reached; closed a new connection");
+                        drop(stream);
+                        continue;
+                    };
+                    let slot = ConnectionSlot::new(permit, Arc::clone(&connections.metrics));
+                    let _ = hand_offs[next].send(Accepted { stream, peer, slot });
                     next = (next + 1) % hand_offs.len();
                 }
                 Err(error) => {

@@ -43,6 +43,8 @@ pub struct AppState {
     pub max_model_name_bytes: usize,
     /// Rate limit on recording failed admin authentications.
     pub auth_failures: Arc<crate::admin::AuthFailures>,
+    /// Model requests in flight per client key (`server.max_in_flight_per_key`).
+    pub in_flight: Arc<crate::limits::InFlight>,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).

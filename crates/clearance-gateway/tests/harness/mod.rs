@@ -74,6 +74,8 @@ pub struct Options {
     /// TOML appended to the config (routes, a breaker policy, more providers and models).
     pub extra_config: String,
     pub max_policy_age_ms: u64,
+    /// TOML lines added to `[server]` (timeouts and caps).
+    pub server_extra: String,
 }
 
 impl Default for Options {
@@ -90,6 +92,7 @@ impl Default for Options {
             keys_for: &[],
             extra_config: String::new(),
             max_policy_age_ms: 60_000,
+            server_extra: String::new(),
         }
     }
 }
@@ -125,6 +128,7 @@ listen = "127.0.0.1:0"
 admin_token_env = "ADMIN_TOKEN"
 max_body_bytes = {max_body}
 trusted_proxies = [{trusted}]
+{server_extra}
 
 [store]
 sqlite = "{db}"
@@ -185,6 +189,7 @@ tags = ["frontier"]
 {extra_config}
 "#,
         extra_config = options.extra_config,
+        server_extra = options.server_extra,
         trusted = trusted.join(", "),
         max_body = options.max_body_bytes,
         db = dir.join("gateway.db").display(),
