@@ -162,7 +162,7 @@ fn check_reports_every_problem_with_file_and_line_and_exits_1() {
     let err = stderr(&output);
     for expected in [
         "drafts/a-mode.toml:5: unknown mode `enforced`",
-        "drafts/b-model.toml:1: `EXD-B` names unknown model `fable-6`; configured models: mythos-5, fable-5, gpt-5, open-model",
+        "drafts/b-model.toml:6: `EXD-B` names unknown model `fable-6`; configured models: mythos-5, fable-5, gpt-5, open-model",
         "2 problems in the directive set",
     ] {
         assert!(err.contains(expected), "missing `{expected}` in:\n{err}");
@@ -661,7 +661,7 @@ fn preview_refuses_a_bad_window_and_an_invalid_draft() {
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains(&format!(
-            "{}:1: `EXD-BAD` names unknown model `mythos-6`",
+            "{}:6: `EXD-BAD` names unknown model `mythos-6`",
             as_str(&bad)
         )),
         "{}",

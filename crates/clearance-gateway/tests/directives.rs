@@ -660,7 +660,7 @@ async fn the_admin_api_activates_a_valid_directive_and_refuses_an_invalid_one() 
         body["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("new.toml:1: `NEW` names unknown model `mythos-9`"),
+            .contains("new.toml:6: `NEW` names unknown model `mythos-9`"),
         "{body}"
     );
     assert_eq!(active_version(&h).await, before);

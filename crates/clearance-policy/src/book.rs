@@ -590,10 +590,11 @@ fn check_against_catalog(d: &Directive, catalog: &Catalog, errors: &mut Vec<Dire
             .collect::<Vec<_>>()
             .join(", ")
     };
-    for model in &d.scope.models {
+    for (index, model) in d.scope.models.iter().enumerate() {
         if catalog.model(model).is_none() {
-            errors.push(at_directive(
-                d,
+            errors.push(DirectiveError::new(
+                &d.origin.file,
+                Some(d.origin.model_line(index)),
                 format!(
                     "`{}` names unknown model `{model}`; configured models: {}",
                     d.id,

@@ -247,6 +247,7 @@ fn cedar_directive(
                 line,
                 condition_line: line,
                 kind: SourceKind::Cedar,
+                model_lines: Vec::new(),
             },
         }),
         _ => Err(problems),

@@ -85,6 +85,17 @@ pub struct Origin {
     /// The line of the condition, where Cedar's complaints about it are reported.
     pub condition_line: usize,
     pub kind: SourceKind,
+    /// The line of each entry of `scope.models`, in order, where an unknown model is reported
+    /// (empty for a Cedar policy: its models are reported at `line`).
+    #[serde(skip)]
+    pub model_lines: Vec<usize>,
+}
+
+impl Origin {
+    /// The line of the `index`th model the directive names.
+    pub fn model_line(&self, index: usize) -> usize {
+        self.model_lines.get(index).copied().unwrap_or(self.line)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -150,8 +161,30 @@ enum RawTime {
     Toml(toml::value::Datetime),
 }
 
+/// Every field of [`RawDirective`]: a key not listed here is reported (all of them, each at its
+/// line) before the file is read. Keep in step with the struct.
+const FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "authority",
+    "issued",
+    "effective",
+    "expires",
+    "mode",
+    "models",
+    "tags",
+    "capabilities",
+    "when",
+    "effect",
+    "reroute",
+    "message",
+    "blocked_by",
+    "review",
+];
+
+/// Unknown keys are refused by [`unknown_fields`], every one at its line, not here (serde's
+/// `deny_unknown_fields` stops at the first).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawDirective {
     id: Spanned<String>,
     title: Spanned<String>,
@@ -191,24 +224,60 @@ impl FileProblems<'_> {
 
 /// Reads one TOML directive file; every problem the file alone shows is reported.
 pub fn parse_toml(file: &Path, text: &str) -> Result<Directive, Vec<DirectiveError>> {
-    let raw: RawDirective = toml::from_str(text).map_err(|error| {
-        let line = error.span().map(|span| line_of(text, span.start));
-        vec![DirectiveError::new(
-            file,
-            line,
-            format!("TOML: {}", error.message().trim_end()),
-        )]
-    })?;
+    let unknown = unknown_fields(file, text);
+    let raw: RawDirective = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(error) => {
+            let line = error.span().map(|span| line_of(text, span.start));
+            let mut errors = unknown;
+            errors.push(DirectiveError::new(
+                file,
+                line,
+                format!("TOML: {}", error.message().trim_end()),
+            ));
+            return Err(errors);
+        }
+    };
     let mut problems = FileProblems {
         file,
         text,
-        errors: Vec::new(),
+        errors: unknown,
     };
     let directive = read_directive(raw, &mut problems);
     match directive {
         Some(d) if problems.errors.is_empty() => Ok(d),
         _ => Err(problems.errors),
     }
+}
+
+/// Every top-level key that is not a directive field, each at its line. A file that is not
+/// valid TOML has none here: the TOML error is reported instead.
+fn unknown_fields(file: &Path, text: &str) -> Vec<DirectiveError> {
+    let Ok(table) = toml::de::DeTable::parse(text) else {
+        return Vec::new();
+    };
+    let expected = FIELDS
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut unknown: Vec<DirectiveError> = table
+        .get_ref()
+        .keys()
+        .filter(|key| !FIELDS.contains(&key.get_ref().as_ref()))
+        .map(|key| {
+            DirectiveError::new(
+                file,
+                Some(line_of(text, key.span().start)),
+                format!(
+                    "unknown field `{}`, expected one of {expected}",
+                    key.get_ref()
+                ),
+            )
+        })
+        .collect();
+    unknown.sort_by_key(|e| e.line);
+    unknown
 }
 
 fn read_directive(raw: RawDirective, problems: &mut FileProblems<'_>) -> Option<Directive> {
@@ -259,6 +328,11 @@ fn read_directive(raw: RawDirective, problems: &mut FileProblems<'_>) -> Option<
         }
         b.get_ref().clone()
     });
+    let model_lines = raw
+        .models
+        .iter()
+        .map(|m| line_of(problems.text, m.span().start))
+        .collect();
     let condition_line = raw
         .when
         .as_ref()
@@ -282,6 +356,7 @@ fn read_directive(raw: RawDirective, problems: &mut FileProblems<'_>) -> Option<
             line: line_of(problems.text, raw.id.span().start),
             condition_line,
             kind: SourceKind::Toml,
+            model_lines,
         },
     })
 }
@@ -514,6 +589,66 @@ blocked_by = "https://www.bis.gov"
             errors[0].message.contains("unknown field `modle`"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn every_unknown_field_is_reported_at_its_line() {
+        let text = GOOD
+            .replace("mode = \"enforce\"", "mode = \"enforce\"\nmodle = 3")
+            .replace(
+                "effect = \"deny\"",
+                "effect = \"deny\"\nefect = \"deny\"\n[extra]\nx = 1",
+            );
+        let errors = parse_toml(Path::new("d.toml"), &text).unwrap_err();
+        let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 3, "{rendered:#?}");
+        assert!(
+            rendered[0].starts_with("d.toml:7: unknown field `modle`"),
+            "{rendered:#?}"
+        );
+        assert!(
+            rendered[1].starts_with("d.toml:12: unknown field `efect`"),
+            "{rendered:#?}"
+        );
+        assert!(
+            rendered[2].starts_with("d.toml:13: unknown field `extra`"),
+            "{rendered:#?}"
+        );
+        assert!(
+            rendered[0].contains("expected one of `id`"),
+            "{rendered:#?}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_reported_with_the_other_problems() {
+        let text = GOOD
+            .replace("\"enforce\"", "\"enforced\"")
+            .replace("when =", "modle = 1\nwhen =");
+        let errors = parse_toml(Path::new("d.toml"), &text).unwrap_err();
+        let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{rendered:#?}");
+        assert!(
+            rendered
+                .iter()
+                .any(|e| e.starts_with("d.toml:9: unknown field `modle`"))
+        );
+        assert!(
+            rendered
+                .iter()
+                .any(|e| e.starts_with("d.toml:6: unknown mode `enforced`"))
+        );
+    }
+
+    #[test]
+    fn every_field_of_the_struct_is_known() {
+        let text = format!(
+            "{GOOD}tags = [\"t\"]\nissued = \"2026-06-01T00:00:00Z\"\nmessage = \"m\"\nreview = \"r\"\n"
+        );
+        let d = parse_toml(Path::new("d.toml"), &text).unwrap();
+        assert_eq!(d.origin.model_lines, vec![7, 7]);
+        let rerouting = text.replace("effect = \"deny\"", "reroute = \"open-model\"");
+        parse_toml(Path::new("d.toml"), &rerouting).unwrap();
     }
 
     #[test]

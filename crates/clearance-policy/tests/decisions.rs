@@ -301,7 +301,7 @@ fn check_reports_every_problem_with_file_and_line() {
         ),
     ]);
     let joined = errors.join("\n");
-    assert!(joined.contains("directives/UNKNOWN-MODEL.toml:1: `UNKNOWN-MODEL` names unknown model `mythos-6`; configured models: mythos-5, fable-5, gpt-5, open-model"), "{joined}");
+    assert!(joined.contains("directives/UNKNOWN-MODEL.toml:6: `UNKNOWN-MODEL` names unknown model `mythos-6`; configured models: mythos-5, fable-5, gpt-5, open-model"), "{joined}");
     assert!(
         joined.contains(
             "directives/UNKNOWN-TAG.toml:1: `UNKNOWN-TAG` names tag `secret` that no model has"

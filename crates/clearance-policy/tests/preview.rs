@@ -285,7 +285,7 @@ fn an_invalid_draft_reports_every_problem_at_its_line() {
     );
     let errors = try_run(&draft, &story(), &[]).unwrap_err().to_string();
     assert!(
-        errors.contains("directives/EXD-BAD.toml:1: `EXD-BAD` names unknown model `mythos-6`"),
+        errors.contains("directives/EXD-BAD.toml:6: `EXD-BAD` names unknown model `mythos-6`"),
         "{errors}"
     );
     let cedar = toml_source("x.cedar", "forbid (principal, action, resource);");
