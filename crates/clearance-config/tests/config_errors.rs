@@ -357,3 +357,34 @@ fn a_postgres_store_takes_its_password_from_the_environment_only() {
         "the password is not repeated"
     );
 }
+
+#[test]
+fn server_limits_default_and_each_bad_one_is_located() {
+    let limits = parse(GOOD).unwrap().server.limits;
+    assert_eq!(limits, clearance_config::ServerLimits::default());
+    assert_eq!(limits.header_read_timeout_ms, 10_000);
+    assert_eq!(limits.max_connections, 4_096);
+    assert_eq!(limits.drain_timeout_ms, 30_000);
+    let errors = parse(
+        "[server]\nheader_read_timeout_ms = 0\nbody_read_timeout_ms = -5\nbody_idle_timeout_ms = 0\nkeep_alive_idle_ms = 0\nmax_connections = 0\nmax_in_flight_per_key = -1\ndrain_timeout_ms = 0\n",
+    )
+    .unwrap_err()
+    .0;
+    let keys = [
+        "header_read_timeout_ms",
+        "body_read_timeout_ms",
+        "body_idle_timeout_ms",
+        "keep_alive_idle_ms",
+        "max_connections",
+        "max_in_flight_per_key",
+        "drain_timeout_ms",
+    ];
+    for (line, key) in keys.iter().enumerate() {
+        let error = errors
+            .iter()
+            .find(|e| e.message.contains(&format!("server.{key}")))
+            .unwrap_or_else(|| panic!("no error for {key}: {errors:?}"));
+        assert_eq!(error.line, line + 2, "{error:?}");
+        assert!(error.message.contains("positive"), "{error:?}");
+    }
+}

@@ -59,6 +59,29 @@ async fn a_client_that_stops_mid_request_line_is_disconnected_after_the_header_t
 }
 
 #[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let h = Harness::start_with(options(
+        "keep_alive_idle_ms = 300\nheader_read_timeout_ms = 20000",
+    ))
+    .await;
+    let mut stream = TcpStream::connect(host_port(&h)).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Kept alive, then nothing more: closed long before the header timeout.
+    let since = Instant::now();
+    let rest = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("the idle connection was closed within 5 s");
+    assert!(rest.is_empty());
+    assert!(since.elapsed() >= Duration::from_millis(250));
+}
+
+#[tokio::test]
 async fn a_body_trickled_slower_than_the_idle_timeout_gets_408_and_is_recorded() {
     let h = Harness::start_with(options(
         "body_idle_timeout_ms = 300\nbody_read_timeout_ms = 5000",
