@@ -683,3 +683,39 @@ fn output_into_a_closed_pipe_ends_quietly() {
         }
     }
 }
+
+#[test]
+fn a_principal_file_that_is_not_utf8_is_refused_at_its_line() {
+    let ws = Workspace::new();
+    let config = ws.default_config();
+    let csv = ws.path("people.csv");
+    std::fs::write(
+        &csv,
+        b"id,name,citizenships\nalice,Alice,US\nbob,B\xe9b,FR\n",
+    )
+    .unwrap();
+    let jsonl = ws.path("people.jsonl");
+    std::fs::write(
+        &jsonl,
+        b"{\"id\":\"alice\",\"citizenships\":[\"US\"]}\n{\"id\":\"bob\",\"name\":\"\xff\"}\n",
+    )
+    .unwrap();
+    for (file, expected) in [
+        (&csv, "people.csv:3: not UTF-8 (byte 0xe9 at column 6)"),
+        (&jsonl, "people.jsonl:2: not UTF-8 (byte 0xff at column 21)"),
+    ] {
+        let output = ws.run(&[
+            "principals",
+            "import",
+            as_str(file),
+            "--config",
+            as_str(&config),
+        ]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert!(err.contains(expected), "{err}");
+        assert!(err.contains("nothing was imported"), "{err}");
+    }
+    let show = ws.run(&["principals", "show", "alice", "--config", as_str(&config)]);
+    assert_eq!(show.status.code(), Some(1), "alice was not imported");
+}

@@ -668,3 +668,29 @@ fn preview_refuses_a_bad_window_and_an_invalid_draft() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_directive_file_that_is_not_utf8_is_refused_at_its_line() {
+    let ws = Workspace::new();
+    let bad = ws.dir.path().join("drafts/bad.toml");
+    std::fs::write(
+        &bad,
+        b"id = \"EXD-BAD\"\ntitle = \"Caf\xe9\"\nauthority = \"\xff\"\n",
+    )
+    .unwrap();
+    let expected = ":2: not UTF-8 (byte 0xe9 at column 13)";
+    for args in [
+        vec!["directives", "check", "drafts"],
+        vec!["directives", "preview", "drafts/bad.toml"],
+        vec!["directives", "activate", "drafts/bad.toml"],
+    ] {
+        let output = ws.run(&args);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("bad.toml{expected}")),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

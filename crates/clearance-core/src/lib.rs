@@ -27,3 +27,4 @@ pub mod import;
 pub mod key;
 pub mod limits;
 pub mod principal;
+pub mod text;

@@ -35,8 +35,13 @@ pub fn read_dir(dir: &Path) -> Result<Vec<SourceFile>, DirectiveErrors> {
     let mut sources = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => sources.push(SourceFile { path, text }),
+        match std::fs::read(&path).map(clearance_core::text::utf8) {
+            Ok(Ok(text)) => sources.push(SourceFile { path, text }),
+            Ok(Err(not_utf8)) => errors.push(DirectiveError::new(
+                &path,
+                Some(not_utf8.line),
+                not_utf8.to_string(),
+            )),
             Err(error) => errors.push(DirectiveError::new(
                 &path,
                 None,
@@ -91,4 +96,30 @@ pub fn write_atomically(dir: &Path, files: &[SourceFile]) -> std::io::Result<()>
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| at(dir, e))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_at_its_first_bad_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.toml"), "id = \"A\"\n").unwrap();
+        std::fs::write(
+            dir.path().join("b.toml"),
+            b"id = \"B\"\ntitle = \"Caf\xe9\"\nauthority = \"\xff\"\n",
+        )
+        .unwrap();
+        let errors = read_dir(dir.path()).unwrap_err();
+        let rendered: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rendered,
+            [format!(
+                "{}:2: not UTF-8 (byte 0xe9 at column 13)",
+                dir.path().join("b.toml").display()
+            )]
+        );
+    }
 }

@@ -335,14 +335,20 @@ fn read_drafts(files: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
                 file_name(path)
             );
         }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = read_text(path)?;
         drafts.push(SourceFile {
             path: path.clone(),
             text,
         });
     }
     Ok(drafts)
+}
+
+/// A directive file's text; one that is not UTF-8 is refused at its first bad line.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    clearance_core::text::utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), e.line))
 }
 
 fn file_name(path: &Path) -> String {
@@ -373,8 +379,7 @@ async fn run_preview(
     since: DateTime<Utc>,
     format: OutputFormat,
 ) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(draft_path)
-        .with_context(|| format!("cannot read {}", draft_path.display()))?;
+    let text = read_text(draft_path)?;
     let source = SourceFile {
         path: draft_path.to_path_buf(),
         text,

@@ -46,8 +46,9 @@ pub fn run(command: PrincipalsCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn import(store: &dyn Store, file: &Path, format: ImportFormat) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = clearance_core::text::utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("{}:{}: {e}; nothing was imported", file.display(), e.line))?;
     let principals = match parse_principals(&text, format) {
         Ok(principals) => principals,
         Err(errors) => {
