@@ -425,7 +425,9 @@ pub async fn put_directive(
     State(state): State<AppState>,
     Path(file): Path<String>,
     headers: HeaderMap,
-    body: String,
+    // Bytes, not String: axum's String extractor answers a body that is not UTF-8 with plain
+    // text, before authentication, instead of the admin API's JSON error shape.
+    body: bytes::Bytes,
 ) -> Response {
     guarded(state, headers, |state| async move {
         let path = std::path::Path::new(&file);
@@ -439,9 +441,17 @@ pub async fn put_directive(
                 ),
             ));
         }
+        let text = clearance_core::text::utf8(body.to_vec()).map_err(|e| {
+            admin_error(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                "body_not_utf8",
+                format!("{file}:{}: {e}", e.line),
+            )
+        })?;
         let draft = SourceFile {
             path: std::path::PathBuf::from(&file),
-            text: body,
+            text,
         };
         let reloaded = state
             .directives

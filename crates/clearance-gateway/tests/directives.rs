@@ -691,6 +691,42 @@ async fn the_admin_api_activates_a_valid_directive_and_refuses_an_invalid_one() 
     assert_eq!(client_key_on_admin.status(), 401);
 }
 
+/// A directive body that is not UTF-8 gets the admin API's JSON error, naming the line, and
+/// changes nothing; without the admin token it is refused as any other request is.
+#[tokio::test]
+async fn the_admin_api_answers_a_body_that_is_not_utf8_in_its_json_error_shape() {
+    let (h, _keys) = story_gateway(vec![directive("EXD-CITIZEN", NOT_US_CITIZEN)]).await;
+    let before = active_version(&h).await;
+    let body: &[u8] = b"id = \"NEW\"\ntitle = \"Caf\xe9\"\n";
+    let bad = h
+        .http
+        .put(h.url("/admin/directives/new.toml"))
+        .bearer_auth(ADMIN_TOKEN)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let error: Value = bad.json().await.unwrap();
+    assert_eq!(error["error"]["type"], "invalid_request_error", "{error}");
+    assert_eq!(
+        error["error"]["message"], "new.toml:2: not UTF-8 (byte 0xe9 at column 13)",
+        "{error}"
+    );
+    let anonymous = h
+        .http
+        .put(h.url("/admin/directives/new.toml"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let error: Value = anonymous.json().await.unwrap();
+    assert!(error["error"]["message"].is_string(), "{error}");
+    assert_eq!(active_version(&h).await, before);
+    assert!(!h.directives_dir().join("new.toml").exists());
+}
+
 #[tokio::test]
 async fn a_reroute_to_a_model_of_another_format_is_served_translated() {
     // gpt-5 is served by an OpenAI-format provider; the caller speaks Anthropic Messages.
