@@ -192,6 +192,9 @@ pub struct Directives {
     reloading: Mutex<()>,
 }
 
+/// The least time an activation waits for its audit record to be durable.
+const ACTIVATION_RECORD_WAIT: Duration = Duration::from_secs(30);
+
 /// Who the audit log names for a set taken from the configured folder.
 const FOLDER_ACTOR: &str = "directive-folder";
 
@@ -347,15 +350,18 @@ impl Directives {
         })
     }
 
+    /// Records an activation durably. It is already stored, so it waits for its record longer
+    /// than a request would ([`ACTIVATION_RECORD_WAIT`]): an operator (or a starting gateway)
+    /// can wait out a slow commit on a loaded machine, where a request would rather get 503.
     async fn record(&self, action: AdminAction) -> Result<(), ActivateError> {
         let unrecorded =
             |e: crate::audit_writer::AuditUnavailable| ActivateError::Unrecorded(e.to_string());
         let mut slot = self.audit.reserve().await.map_err(unrecorded)?;
         let record = AuditRecord::admin(uuid::Uuid::now_v7().to_string(), Utc::now(), action, 200);
-        let max_wait = slot.max_wait();
+        let wait = slot.max_wait().max(ACTIVATION_RECORD_WAIT);
         let durable = slot.submit_durable(record);
         drop(slot);
-        durable.wait(max_wait).await.map_err(unrecorded)
+        durable.wait(wait).await.map_err(unrecorded)
     }
 
     /// Polls the folder every `poll_ms` while `[directives] watch` is on. An invalid set is
