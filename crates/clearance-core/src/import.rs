@@ -2,8 +2,8 @@
 //!
 //! A file imports whole or not at all: every bad row is reported with its line number and the
 //! caller gets no principals when any row is bad, so a registry is never half-updated. List
-//! facts (`citizenships`, `permanent_residency`, `roles`) are `;`-separated in CSV and either
-//! arrays or `;`-separated strings in JSONL. `us_person` is not an accepted column: it is
+//! facts (`citizenships`, `permanent_residency`, `roles`) are `;`-separated in CSV and arrays
+//! in JSONL: a JSON string there (`"citizenships": "US"`) is refused, never read as a list. `us_person` is not an accepted column: it is
 //! derived, and a file that tries to set it is refused rather than silently ignored.
 //!
 //! Every fact is capped ([`crate::limits`]): the facts are copied into every audit record, so a
@@ -592,11 +592,15 @@ fn json_text(column: &str, value: Value, problems: &mut Vec<String>) -> Option<S
     }
 }
 
-/// A list fact: an array of strings, a `;`-separated string, or `null` for not given.
+/// A list fact: an array of strings, or `null` for not given. A string is refused, `;` or not:
+/// JSON has arrays, and a string read as a one-entry list would be a guess.
 fn json_list(column: &str, value: Value, problems: &mut Vec<String>) -> ListField {
+    let expected = match column {
+        "citizenships" | "permanent_residency" => "an array of country codes (`[\"US\"]`)",
+        _ => "an array of strings",
+    };
     match value {
         Value::Null => ListField::Empty,
-        Value::String(text) => ListField::Joined(text),
         Value::Array(values) => {
             let mut items = Vec::with_capacity(values.len());
             let mut bad = Vec::new();
@@ -619,7 +623,7 @@ fn json_list(column: &str, value: Value, problems: &mut Vec<String>) -> ListFiel
         }
         other => {
             problems.push(format!(
-                "{column}: expected an array of strings or a `;`-separated string, found {}",
+                "{column}: expected {expected}, found {}",
                 json_type(&other)
             ));
             ListField::Empty
@@ -708,8 +712,8 @@ mod tests {
     }
 
     #[test]
-    fn jsonl_accepts_arrays_and_joined_strings() {
-        let text = "{\"id\":\"a\",\"citizenships\":[\"US\",\"DE\"]}\n\n{\"id\":\"b\",\"citizenships\":\"FR;IT\",\"employee\":true}\n";
+    fn jsonl_accepts_arrays() {
+        let text = "{\"id\":\"a\",\"citizenships\":[\"US\",\"DE\"]}\n\n{\"id\":\"b\",\"citizenships\":[\"FR\",\"IT\"],\"employee\":true}\n";
         let people = parse_principals(text, ImportFormat::Jsonl).unwrap();
         assert_eq!(people.len(), 2);
         assert_eq!(people[1].citizenships.len(), 2);
@@ -1026,10 +1030,7 @@ mod tests {
             messages,
             vec![
                 (1, "org: expected a string, found a number"),
-                (
-                    2,
-                    "roles: expected an array of strings or a `;`-separated string, found an object"
-                ),
+                (2, "roles: expected an array of strings, found an object"),
                 (3, "citizenships: entry 2 is a number, expected a string"),
                 (4, "employee: expected true or false, found a number"),
                 (5, "id: expected a string, found a number"),
@@ -1042,14 +1043,28 @@ mod tests {
     }
 
     #[test]
-    fn jsonl_list_facts_may_be_a_single_unseparated_string() {
-        let people = parse_principals(
-            "{\"id\":\"a\",\"roles\":\"engineer\",\"citizenships\":\"US\"}\n",
-            ImportFormat::Jsonl,
-        )
-        .unwrap();
-        assert_eq!(people[0].roles.len(), 1);
-        assert!(people[0].us_citizen());
+    fn jsonl_list_facts_given_as_a_string_are_refused_with_the_field_named() {
+        let text = "{\"id\":\"a\",\"roles\":\"engineer\",\"citizenships\":\"US\"}\n\
+            {\"id\":\"b\",\"permanent_residency\":\"US;CA\"}\n\
+            {\"id\":\"c\",\"citizenships\":[\"US\"],\"roles\":[\"engineer\"]}\n";
+        let errors = parse_principals(text, ImportFormat::Jsonl).unwrap_err();
+        let messages: Vec<(u64, &str)> = errors
+            .iter()
+            .map(|e| (e.line, e.message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                (
+                    1,
+                    "roles: expected an array of strings, found a string; citizenships: expected an array of country codes (`[\"US\"]`), found a string"
+                ),
+                (
+                    2,
+                    "permanent_residency: expected an array of country codes (`[\"US\"]`), found a string"
+                ),
+            ]
+        );
     }
 
     #[test]
