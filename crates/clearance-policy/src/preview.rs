@@ -848,7 +848,7 @@ fn notes(
         .collect();
     if !context_read.is_empty() {
         notes.push(format!(
-            "the draft reads {}; principals are evaluated with request facts unknown (no request country, no app, api openai_chat), recorded requests with the facts recorded",
+            "the draft reads {}; principals are evaluated with request facts unknown (no request country, no app, no token limit, api openai_chat), recorded requests with the facts recorded",
             context_read.join(", ")
         ));
     }

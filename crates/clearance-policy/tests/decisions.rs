@@ -356,3 +356,29 @@ fn a_condition_cannot_smuggle_in_another_clause() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_request_with_no_token_limit_reads_as_unlimited_and_names_the_missing_fact() {
+    let book = book(&[directive(
+        "LONG",
+        "mode = \"enforce\"\nmodels = [\"gpt-5\"]\nwhen = \"context.max_tokens > 1000\"\neffect = \"deny\"",
+    )]);
+    let people = story();
+    let alice = people.iter().find(|p| p.id.as_str() == "alice").unwrap();
+    for (max_tokens, expected, missing) in [
+        (None, Outcome::Deny, vec!["max_tokens"]),
+        (Some(5000), Outcome::Deny, vec![]),
+        (Some(64), Outcome::Allow, vec![]),
+    ] {
+        let mut facts = facts_of(alice, Some("US"), &[]);
+        facts.request.max_tokens = max_tokens;
+        let decision = book.decide(&Query {
+            principal_id: "alice",
+            facts: &facts,
+            model: "gpt-5",
+            at: at("2026-07-01T00:00:00Z"),
+        });
+        assert_eq!(decision.outcome, expected, "{max_tokens:?}");
+        assert_eq!(decision.missing_facts, missing, "{max_tokens:?}");
+    }
+}
