@@ -332,6 +332,33 @@ async fn load(targets: Vec<String>, key: String, stop: Arc<AtomicBool>) -> Answe
     answered
 }
 
+/// Load clients (one per key given) running against `targets` until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<Answered>>,
+}
+
+impl Load {
+    fn start(targets: &[String], keys: &[String]) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = keys
+            .iter()
+            .map(|key| tokio::spawn(load(targets.to_vec(), key.clone(), Arc::clone(&stop))))
+            .collect();
+        Load { stop, clients }
+    }
+
+    /// Stops every client; every answer they saw.
+    async fn stop(self) -> Answered {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut answered = Vec::new();
+        for client in self.clients {
+            answered.extend(client.await.unwrap());
+        }
+        answered
+    }
+}
+
 /// Ids that have a decision (or whole) record in `records`.
 fn decided_ids(records: &[Value]) -> BTreeSet<String> {
     records
@@ -371,23 +398,13 @@ async fn kill9_under_load(backend: Backend) {
         },
     );
     let mut served = deployment.serve("only");
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..8)
-        .map(|_| {
-            tokio::spawn(load(
-                vec![served.base.clone()],
-                deployment.keys["alice"].clone(),
-                Arc::clone(&stop),
-            ))
-        })
-        .collect();
+    let load = Load::start(
+        &[served.base.clone()],
+        &vec![deployment.keys["alice"].clone(); 8],
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     kill9(&mut served);
-    stop.store(true, Ordering::Relaxed);
-    let mut answered = Vec::new();
-    for client in clients {
-        answered.extend(client.await.unwrap());
-    }
+    let answered = load.stop().await;
     let statuses: BTreeSet<u16> = answered.iter().map(|(_, s)| *s).collect();
     let refused = answered.iter().filter(|(_, s)| *s == 503).count();
     eprintln!(
@@ -497,17 +514,10 @@ async fn three_replicas_on_one_database_share_one_policy_and_one_trail() {
         .map(|r| deployment.serve(r))
         .collect();
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..6)
-        .map(|i| {
-            let who = if i % 2 == 0 { "alice" } else { "bjorn" };
-            tokio::spawn(load(
-                bases.clone(),
-                deployment.keys[who].clone(),
-                Arc::clone(&stop),
-            ))
-        })
+    let callers: Vec<String> = (0..6)
+        .map(|i| deployment.keys[if i % 2 == 0 { "alice" } else { "bjorn" }].clone())
         .collect();
+    let load = Load::start(&bases, &callers);
     let bjorn = deployment.keys["bjorn"].clone();
     let alice = deployment.keys["alice"].clone();
     for base in &bases {
@@ -602,11 +612,7 @@ async fn three_replicas_on_one_database_share_one_policy_and_one_trail() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     kill9(&mut replicas[2]);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut answered = Vec::new();
-    for client in clients {
-        answered.extend(client.await.unwrap());
-    }
+    let answered = load.stop().await;
     for replica in &mut replicas[..2] {
         assert!(replica.stop().success());
     }
@@ -663,16 +669,10 @@ async fn postgres_connections_killed_under_load_give_503s_then_service_resumes_w
     };
     let deployment = Deployment::new(Backend::Postgres(pg)).await;
     let mut served = deployment.serve("only");
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|_| {
-            tokio::spawn(load(
-                vec![served.base.clone()],
-                deployment.keys["alice"].clone(),
-                Arc::clone(&stop),
-            ))
-        })
-        .collect();
+    let load = Load::start(
+        &[served.base.clone()],
+        &vec![deployment.keys["alice"].clone(); 4],
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     let Backend::Postgres(pg) = &deployment.backend else {
         unreachable!()
@@ -697,11 +697,7 @@ async fn postgres_connections_killed_under_load_give_503s_then_service_resumes_w
     )
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut answered = Vec::new();
-    for client in clients {
-        answered.extend(client.await.unwrap());
-    }
+    let answered = load.stop().await;
     assert!(served.stop().success());
     let served_ok = answered.iter().filter(|(_, s)| *s == 200).count();
     assert!(served_ok > 20, "{served_ok}");

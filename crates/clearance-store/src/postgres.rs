@@ -40,7 +40,7 @@ use sqlx_postgres::{PgConnectOptions, PgListener, PgPool, PgSslMode, Postgres};
 use tokio::runtime::Handle;
 
 use crate::rows::{
-    AuditRow, KeyRow, SwitchRow, comparable_time, head_from_row, key_from_row, principal_from_json,
+    AuditRow, KeyRow, SwitchRow, comparable_time, key_from_row, log_from_row, principal_from_json,
     sealed_from_row, switch_from_row, time_from_text,
 };
 use crate::{
@@ -839,17 +839,7 @@ impl Store for PgStore {
             .fetch_all(&pool)
             .await
             .map_err(query_err("listing audit logs"))?;
-            rows.into_iter()
-                .map(|(log_id, replica, opened, closed, seq, hash)| {
-                    Ok(AuditLog {
-                        log_id,
-                        replica,
-                        opened_at: time_from_text(&opened)?,
-                        closed_at: closed.as_deref().map(time_from_text).transpose()?,
-                        recorded_head: head_from_row(seq, &hash)?,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(log_from_row).collect()
         })
         .await
     }

@@ -7,7 +7,7 @@ use clearance_core::audit::{ChainHash, ChainHead, SealedRecord};
 use clearance_core::key::{KeyId, SecretHash, StoredKey};
 use clearance_core::principal::Principal;
 
-use crate::{ModelSwitch, StoreError};
+use crate::{AuditLog, ModelSwitch, StoreError};
 
 pub(crate) fn principal_from_json(json: &str) -> Result<Principal, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
@@ -99,4 +99,18 @@ pub(crate) fn switch_from_row(row: SwitchRow) -> Result<ModelSwitch, StoreError>
 pub(crate) fn comparable_time(since: DateTime<Utc>) -> String {
     let whole = DateTime::<Utc>::from_timestamp(since.timestamp(), 0).unwrap_or(since);
     whole.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// An `audit_logs` row: log id, replica, opened at, closed at, head seq, head hash.
+pub(crate) type LogRow = (String, String, String, Option<String>, i64, String);
+
+pub(crate) fn log_from_row(row: LogRow) -> Result<AuditLog, StoreError> {
+    let (log_id, replica, opened, closed, seq, hash) = row;
+    Ok(AuditLog {
+        log_id,
+        replica,
+        opened_at: time_from_text(&opened)?,
+        closed_at: closed.as_deref().map(time_from_text).transpose()?,
+        recorded_head: head_from_row(seq, &hash)?,
+    })
 }

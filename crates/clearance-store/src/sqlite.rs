@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxBuildHasher;
 
 use crate::rows::{
-    comparable_time, head_from_row, key_from_row, principal_from_json, sealed_from_row,
+    comparable_time, key_from_row, log_from_row, principal_from_json, sealed_from_row,
     switch_from_row, time_from_text,
 };
 use crate::{
@@ -523,17 +523,8 @@ impl Store for SqliteStore {
                     ))
                 })
                 .map_err(query(doing))?;
-            rows.map(|row| {
-                let (log_id, replica, opened, closed, seq, hash) = row.map_err(query(doing))?;
-                Ok(AuditLog {
-                    log_id,
-                    replica,
-                    opened_at: time_from_text(&opened)?,
-                    closed_at: closed.as_deref().map(time_from_text).transpose()?,
-                    recorded_head: head_from_row(seq, &hash)?,
-                })
-            })
-            .collect()
+            rows.map(|row| log_from_row(row.map_err(query(doing))?))
+                .collect()
         })
         .await
     }
