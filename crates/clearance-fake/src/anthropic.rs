@@ -15,6 +15,7 @@ use crate::auth::{KeyCheck, check_x_api_key};
 use crate::behavior::Behavior;
 use crate::connection::{ConnectionKiller, refuse};
 use crate::errors::{AnthropicError, Api, behavior_error, insert_request_id};
+use crate::faults;
 use crate::prompt::Prompt;
 use crate::reply::{Answer, Stop};
 use crate::sse::{named_event, sse_response};
@@ -63,7 +64,11 @@ pub(crate) async fn messages(
     if let Some(status) = behavior.error_status() {
         return behavior_error(Api::Anthropic, status, &behavior, &prompt.model);
     }
-    answer(&prompt, &behavior)
+    if let Some(broken) = faults::replacement(&behavior, Api::Anthropic, prompt.stream) {
+        return faults::paced(broken, &behavior);
+    }
+    let answered = answer(&prompt, &faults::with_huge_reply(&behavior));
+    faults::paced(answered, &behavior)
 }
 
 /// The 401 Anthropic sends for a missing or wrong `x-api-key`, if the request has one.

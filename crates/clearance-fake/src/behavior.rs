@@ -35,9 +35,26 @@ pub struct Behavior {
     pub error_message: Option<String>,
     /// Value of a `retry-after` header (seconds) sent with `status` errors.
     pub retry_after_s: Option<u64>,
-    /// Apply the failure knobs (`status`, `refuse_connection`, `drop_after_events`) to only the
-    /// first N requests that use this behavior, then answer normally: a provider that recovers.
+    /// Apply the failure knobs (`status`, `refuse_connection`, `drop_after_events` and the
+    /// broken answers below) to only the first N requests that use this behavior, then answer
+    /// normally: a provider that recovers.
     pub fail_times: Option<u32>,
+    /// Answer 200 with a body that is not JSON: a whole answer is JSON cut off in the middle
+    /// (`application/json`); a stream is one event whose data is cut-off JSON, then the end.
+    pub garbage_body: bool,
+    /// Answer 200 with a body that never ends and never ends a line: a stream sends `data: `
+    /// and then `x` for ever (no newline); a whole answer opens a JSON string and never closes
+    /// it. Written as fast as the client reads, until it hangs up.
+    pub endless_line: bool,
+    /// Stream complete `data: x...` lines for ever, never the blank line that would end the
+    /// event (a whole answer gets the same lines as its body).
+    pub endless_lines: bool,
+    /// Answer with one word of this many bytes: a stream carries it in a single event of that
+    /// size, a whole answer is that large. Ignored with `tool_call`.
+    pub huge_event_bytes: Option<usize>,
+    /// Write the answer's body one byte at a time, this many milliseconds apart (the status
+    /// and headers at once): a provider that trickles.
+    pub byte_interval_ms: Option<u64>,
 }
 
 /// A tool call the fake answers with: `{"name": "get_weather", "arguments": {"city": "Paris"}}`.
@@ -69,6 +86,11 @@ impl Behavior {
         self.status = None;
         self.refuse_connection = false;
         self.drop_after_events = None;
+        self.garbage_body = false;
+        self.endless_line = false;
+        self.endless_lines = false;
+        self.huge_event_bytes = None;
+        self.byte_interval_ms = None;
         self
     }
 }

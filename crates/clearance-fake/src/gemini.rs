@@ -21,6 +21,7 @@ use crate::auth::{KeyCheck, check_goog_api_key};
 use crate::behavior::Behavior;
 use crate::connection::{ConnectionKiller, refuse};
 use crate::errors::{Api, GeminiError, behavior_error};
+use crate::faults;
 use crate::prompt::Prompt;
 use crate::query;
 use crate::reply::{Answer, Stop};
@@ -92,7 +93,11 @@ pub(crate) async fn model_call(
     if let Some(status) = behavior.error_status() {
         return behavior_error(Api::Gemini, status, &behavior, &prompt.model);
     }
-    answer(&prompt, &behavior)
+    if let Some(broken) = faults::replacement(&behavior, Api::Gemini, prompt.stream) {
+        return faults::paced(broken, &behavior);
+    }
+    let answered = answer(&prompt, &faults::with_huge_reply(&behavior));
+    faults::paced(answered, &behavior)
 }
 
 /// What Google answers a missing key (403 `PERMISSION_DENIED`) or a wrong one (400

@@ -10,7 +10,8 @@
 //!
 //! What it does for each request is set per upstream model with a [`Behavior`]: the reply text,
 //! a [`ToolCall`] to answer with, errors in the API's own shape, delays, dropped streams,
-//! refused connections. A request that ends with a tool result is answered
+//! refused connections, and broken answers (invalid JSON, endless lines, huge events, a
+//! body trickled byte by byte). A request that ends with a tool result is answered
 //! `tool result: TEXT`, so a test sees the result arrive. What the fake received (path, query
 //! with keys redacted, selected headers, body) is kept as [`RecordedRequest`]s.
 //!
@@ -40,6 +41,7 @@ mod behavior;
 mod connection;
 mod control;
 mod errors;
+mod faults;
 mod gemini;
 mod models;
 mod openai;

@@ -15,6 +15,7 @@ use crate::auth::{KeyCheck, check_bearer, mask_key};
 use crate::behavior::Behavior;
 use crate::connection::{ConnectionKiller, refuse};
 use crate::errors::{Api, OpenAiError, behavior_error, insert_request_id};
+use crate::faults;
 use crate::prompt::Prompt;
 use crate::reply::{Answer, Stop, ToolCallAnswer};
 use crate::sse::{data_event, done_event, sse_response};
@@ -59,7 +60,11 @@ pub(crate) async fn chat_completions(
     if let Some(status) = behavior.error_status() {
         return behavior_error(Api::OpenAi, status, &behavior, &prompt.model);
     }
-    answer(&prompt, &behavior)
+    if let Some(broken) = faults::replacement(&behavior, Api::OpenAi, prompt.stream) {
+        return faults::paced(broken, &behavior);
+    }
+    let answered = answer(&prompt, &faults::with_huge_reply(&behavior));
+    faults::paced(answered, &behavior)
 }
 
 /// The 401 OpenAI sends for a missing or wrong bearer token, if the request has one.

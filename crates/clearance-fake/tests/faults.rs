@@ -404,3 +404,163 @@ async fn refused_connection_writes_nothing_at_all() {
     }
     server.shutdown().await;
 }
+
+// Broken answers: what a gateway must survive with bounded memory.
+
+fn broken(behavior: Behavior) -> Behavior {
+    Behavior {
+        fail_times: Some(1),
+        ..behavior
+    }
+}
+
+#[tokio::test]
+async fn garbage_body_is_a_200_that_is_not_json_then_recovers() {
+    let server = start().await;
+    server.set_behavior(
+        Some("m"),
+        broken(Behavior {
+            garbage_body: true,
+            ..Behavior::default()
+        }),
+    );
+    let response = post_openai(&server, &openai_body("m", "hi", false)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = response.bytes().await.unwrap();
+    assert!(serde_json::from_slice::<Value>(&body).is_err(), "{body:?}");
+    // fail_times: the next answer is a normal one.
+    let response = post_openai(&server, &openai_body("m", "hi", false)).await;
+    assert!(response.json::<Value>().await.unwrap()["choices"].is_array());
+
+    // Streams: one event whose data is not JSON, then the end, in every API.
+    let garbage = Behavior {
+        garbage_body: true,
+        ..Behavior::default()
+    };
+    server.set_behavior(Some("m"), garbage);
+    let streams = [
+        post_openai(&server, &openai_body("m", "hi", true)).await,
+        post_anthropic(&server, &anthropic_body("m", "hi", true)).await,
+        post_gemini(&server, "m", &gemini_body("hi"), true).await,
+    ];
+    for response in streams {
+        assert_eq!(response.status(), 200);
+        let events = parse_sse(&response.text().await.unwrap());
+        assert_eq!(events.len(), 1);
+        assert!(serde_json::from_str::<Value>(&events[0].data).is_err());
+    }
+    server.shutdown().await;
+}
+
+/// Reads up to `limit` bytes of the body; returns them and whether the body ended first.
+async fn read_at_most(response: reqwest::Response, limit: usize) -> (Vec<u8>, bool) {
+    let mut stream = response.bytes_stream();
+    let mut read = Vec::new();
+    while read.len() < limit {
+        match stream.next().await {
+            Some(chunk) => read.extend_from_slice(&chunk.unwrap()),
+            None => return (read, true),
+        }
+    }
+    (read, false)
+}
+
+#[tokio::test]
+async fn endless_line_never_sends_a_newline() {
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            endless_line: true,
+            ..Behavior::default()
+        },
+    );
+    let response = post_anthropic(&server, &anthropic_body("m", "hi", true)).await;
+    assert_eq!(response.status(), 200);
+    let (read, ended) = read_at_most(response, 4 << 20).await;
+    assert!(!ended, "the body must not end");
+    assert!(read.starts_with(b"data: x"));
+    assert!(!read.contains(&b'\n'));
+
+    let response = post_openai(&server, &openai_body("m", "hi", false)).await;
+    let (read, ended) = read_at_most(response, 1 << 20).await;
+    assert!(!ended);
+    assert!(read.starts_with(b"{\"text\":\"xxx"));
+    assert!(serde_json::from_slice::<Value>(&read).is_err());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn endless_lines_never_end_the_event() {
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            endless_lines: true,
+            ..Behavior::default()
+        },
+    );
+    let response = post_gemini(&server, "m", &gemini_body("hi"), true).await;
+    assert_eq!(response.status(), 200);
+    let (read, ended) = read_at_most(response, 4 << 20).await;
+    assert!(!ended);
+    assert!(read.starts_with(b"data: x"));
+    assert!(read.iter().filter(|b| **b == b'\n').count() > 1000);
+    assert!(!read.windows(2).any(|w| w == b"\n\n"), "no event may end");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn huge_event_bytes_sends_one_event_that_large() {
+    const HUGE: usize = 10 * 1000 * 1000;
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            huge_event_bytes: Some(HUGE),
+            ..Behavior::default()
+        },
+    );
+    let response = post_openai(&server, &openai_body("m", "hi", true)).await;
+    let events = parse_sse(&response.text().await.unwrap());
+    let sizes: Vec<usize> = events.iter().map(|e| e.data.len()).collect();
+    assert_eq!(sizes.iter().filter(|s| **s > HUGE).count(), 1, "{sizes:?}");
+    assert_eq!(events.last().unwrap().data, "[DONE]");
+
+    let response = post_anthropic(&server, &anthropic_body("m", "hi", false)).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["content"][0]["text"].as_str().unwrap().len(), HUGE);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn byte_interval_trickles_the_body() {
+    let server = start().await;
+    server.set_behavior(
+        None,
+        Behavior {
+            byte_interval_ms: Some(5),
+            ..Behavior::default()
+        },
+    );
+    let started = Instant::now();
+    let response = post_openai(&server, &openai_body("m", "hi", false)).await;
+    assert_eq!(response.status(), 200, "headers come at once");
+    let mut stream = response.bytes_stream();
+    let mut chunks = 0;
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        assert!(chunk.len() <= 2, "one byte at a time (two may coalesce)");
+        chunks += 1;
+        body.extend_from_slice(&chunk);
+        if chunks == 40 {
+            break;
+        }
+    }
+    // 40 bytes, 39 gaps of 5 ms.
+    assert!(started.elapsed() >= Duration::from_millis(195));
+    assert!(body.starts_with(b"{\""));
+    server.shutdown().await;
+}
