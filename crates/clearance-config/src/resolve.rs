@@ -44,7 +44,7 @@ pub(crate) fn resolve(
     if diag.has_errors() {
         return diag.fail();
     }
-    let raw = match deserialize_noting_unknown_keys(text, &tree, &mut diag) {
+    let raw = match deserialize_noting_unknown_keys(&tree, &mut diag) {
         Some(raw) => raw,
         None => return diag.fail(),
     };
@@ -81,17 +81,65 @@ pub(crate) fn resolve(
     diag.finish(config)
 }
 
+/// A file with more type errors than this is reported up to here; the rest come after a fix.
+const MAX_TYPE_ERRORS: usize = 100;
+
 /// Deserialises the raw structs; every key serde did not use becomes an "unknown key" problem
 /// located through the spanned tree.
+///
+/// serde stops at the first value of the wrong type, so each such value is reported, replaced
+/// by a stand-in of the type serde expected (or taken out), and the rest deserialised again: a
+/// file with three mistyped values gets three problems in one run. The stand-ins only let the
+/// search go on: nothing is resolved from a file that had a type error.
 fn deserialize_noting_unknown_keys(
-    text: &str,
     tree: &Spanned<DeTable<'_>>,
     diag: &mut Diagnostics<'_>,
 ) -> Option<RawConfig> {
-    let mut unknown: Vec<Vec<String>> = Vec::new();
-    let result = toml::de::Deserializer::parse(text)
-        .and_then(|de| serde_ignored::deserialize(de, |path| unknown.push(path_segments(&path))));
-    for segments in &unknown {
+    let mut remaining = tree.clone();
+    let mut patched: Vec<Range<usize>> = Vec::new();
+    let mut type_errors = 0;
+    loop {
+        let mut unknown: Vec<Vec<String>> = Vec::new();
+        let de = toml::de::Deserializer::from(remaining.clone());
+        let result = serde_ignored::deserialize(de, |path| unknown.push(path_segments(&path)));
+        let error = match result {
+            Ok(raw) => {
+                report_unknown_keys(tree, &unknown, diag);
+                return (type_errors == 0).then_some(raw);
+            }
+            Err(error) => error,
+        };
+        let span = error.span();
+        // An error inside a stand-in is the stand-in's, not the file's: take it out instead.
+        let in_a_stand_in = span
+            .as_ref()
+            .is_some_and(|span| patched.iter().any(|p| contains(p, span)));
+        if !in_a_stand_in {
+            diag.at(span.clone(), error.message().to_string());
+            type_errors += 1;
+        }
+        let stand_in = (!in_a_stand_in)
+            .then(|| stand_in_for(error.message()))
+            .flatten();
+        let fixed = span
+            .filter(|_| type_errors < MAX_TYPE_ERRORS)
+            .filter(|span| patch_at(remaining.get_mut(), span, stand_in));
+        match fixed {
+            Some(span) => patched.push(span),
+            None => {
+                report_unknown_keys(tree, &unknown, diag);
+                return None;
+            }
+        }
+    }
+}
+
+fn report_unknown_keys(
+    tree: &Spanned<DeTable<'_>>,
+    unknown: &[Vec<String>],
+    diag: &mut Diagnostics<'_>,
+) {
+    for segments in unknown {
         let (span, table) = locate_key(tree, segments);
         let key = segments.last().map_or("", String::as_str);
         let where_ = if table.is_empty() {
@@ -101,12 +149,93 @@ fn deserialize_noting_unknown_keys(
         };
         diag.at(span, format!("unknown key `{key}` {where_}"));
     }
-    match result {
-        Ok(raw) => Some(raw),
-        Err(error) => {
-            diag.at(error.span(), error.message().to_string());
-            None
+}
+
+fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
+    outer.start <= inner.start && inner.end <= outer.end
+}
+
+/// A value of the type a serde "invalid type" or "unknown variant" message says it expected,
+/// so that a wrongly typed required key does not also come back as a missing one.
+fn stand_in_for(message: &str) -> Option<DeValue<'static>> {
+    let (_, expected) = message.rsplit_once("expected ")?;
+    if let Some(variants) = expected.strip_prefix("one of `") {
+        let first = variants.split('`').next()?;
+        return Some(DeValue::String(first.to_string().into()));
+    }
+    let toml = match expected.trim_start_matches("a ").trim_start_matches("an ") {
+        "string" => "\"\"",
+        "i64" | "u64" | "i32" | "u32" | "u16" | "usize" | "integer" => "0",
+        "f64" | "float" => "0.0",
+        "boolean" | "bool" => "false",
+        "sequence" => "[]",
+        _ => return None,
+    };
+    DeValue::parse(toml).ok().map(Spanned::into_inner)
+}
+
+/// Puts `stand_in` (or, without one, nothing) in place of the innermost entry whose key or
+/// value lies at `span`, or, for a span that is a whole table or array item (a missing field),
+/// that item. False when nothing in the tree lies there. A table's span is its header only,
+/// so every table is searched, not just the ones whose span covers `span`.
+fn patch_at<'i>(
+    table: &mut DeTable<'i>,
+    span: &Range<usize>,
+    stand_in: Option<DeValue<'i>>,
+) -> bool {
+    let mut target = None;
+    for (key, value) in table.iter_mut() {
+        let value_span = value.span();
+        if key.span() == *span || value_span == *span {
+            target = Some(key.get_ref().clone());
+            break;
         }
+        if patch_nested(value.get_mut(), span, stand_in.clone()) {
+            return true;
+        }
+        if contains(&value_span, span) {
+            target = Some(key.get_ref().clone());
+        }
+    }
+    let Some(key) = target else {
+        return false;
+    };
+    match (stand_in, table.get_mut(key.as_ref())) {
+        (Some(stand_in), Some(value)) => *value.get_mut() = stand_in,
+        _ => {
+            table.remove(key.as_ref());
+        }
+    }
+    true
+}
+
+fn patch_nested<'i>(
+    value: &mut DeValue<'i>,
+    span: &Range<usize>,
+    stand_in: Option<DeValue<'i>>,
+) -> bool {
+    match value {
+        DeValue::Table(table) => patch_at(table, span, stand_in),
+        DeValue::Array(items) => {
+            let Some(index) = items.iter().position(|item| item.span() == *span) else {
+                return items
+                    .as_mut()
+                    .iter_mut()
+                    .any(|item| patch_nested(item.get_mut(), span, stand_in.clone()));
+            };
+            match stand_in {
+                Some(stand_in) => *items.as_mut()[index].get_mut() = stand_in,
+                None => {
+                    *items = std::mem::replace(items, toml::de::DeArray::new())
+                        .into_iter()
+                        .enumerate()
+                        .filter_map(|(i, item)| (i != index).then_some(item))
+                        .collect();
+                }
+            }
+            true
+        }
+        _ => false,
     }
 }
 

@@ -144,6 +144,7 @@ fn wrong_types_and_unknown_kinds_are_located() {
     let errors = parse("[providers.x]\nkind = \"gopher\"\nbase_url = \"http://h\"\n")
         .unwrap_err()
         .0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].line, 2, "{errors:?}");
     assert!(errors[0].message.contains("gopher"));
     let errors = parse("[server]\nmax_body_bytes = -1\n").unwrap_err().0;
@@ -387,4 +388,58 @@ fn server_limits_default_and_each_bad_one_is_located() {
         assert_eq!(error.line, line + 2, "{error:?}");
         assert!(error.message.contains("positive"), "{error:?}");
     }
+}
+
+#[test]
+fn every_type_error_is_reported_at_once_with_its_line() {
+    let text = r#"
+[server]
+listen = 8787
+max_body_bytes = "big"
+
+[store]
+sqlite = "clearance.db"
+nonsense = 1
+
+[providers.acme]
+kind = "anthropic"
+base_url = "http://127.0.0.1:9101"
+api_key_env = "ACME_KEY"
+
+[[models]]
+name = "a"
+provider = "acme"
+tags = "frontier"
+
+[[models]]
+name = 7
+provider = "acme"
+
+[[models]]
+name = "c"
+provider = "acme"
+upstream = ["x"]
+
+[audit]
+max_wait_ms = true
+"#;
+    let errors = parse(text).unwrap_err().0;
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    // listen, max_body_bytes, nonsense (unknown key), tags, name, upstream, max_wait_ms: each
+    // once, at its own line, and nothing invented for the values taken out along the way.
+    assert_eq!(lines, vec![3, 4, 8, 18, 21, 27, 30], "{errors:#?}");
+    assert!(errors[1].message.contains("\"big\""), "{errors:#?}");
+    assert!(
+        errors[2].message.contains("unknown key `nonsense`"),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn a_missing_required_field_is_reported_once_beside_a_type_error() {
+    let text = "[server]\nlisten = 1\n\n[[models]]\nprovider = \"x\"\n";
+    let errors = parse(text).unwrap_err().0;
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert_eq!(errors[0].line, 2, "{errors:#?}");
+    assert!(errors[1].message.contains("name"), "{errors:#?}");
 }
