@@ -14,6 +14,10 @@
 //! The generated store is kept in `target/tmp/preview-bench/` and reused by the next run with
 //! the same record count (delete it to regenerate).
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a bench reads its knobs from the environment"
+)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

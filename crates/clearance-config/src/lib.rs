@@ -81,6 +81,15 @@ pub struct ServerLimits {
     /// After a shutdown signal, how long requests in flight may take before their
     /// connections are closed.
     pub drain_timeout_ms: u64,
+    /// A provider's whole (non-streaming) answer may be at most this large; a larger one is a
+    /// provider fault (`upstream_too_large`): the attempt fails and the route moves on.
+    pub max_upstream_body_bytes: usize,
+    /// One server-sent event (or one unfinished line) of a provider's stream may be at most
+    /// this large; the gateway holds no more than this of a stream at once.
+    pub max_upstream_event_bytes: usize,
+    /// The longest a provider's stream may go without completing an event (and a whole
+    /// answer's body may take after its headers) before the attempt counts as stalled.
+    pub upstream_idle_timeout_ms: u64,
 }
 
 impl Default for ServerLimits {
@@ -93,6 +102,9 @@ impl Default for ServerLimits {
             max_connections: 4_096,
             max_in_flight_per_key: 256,
             drain_timeout_ms: 30_000,
+            max_upstream_body_bytes: 8 << 20,
+            max_upstream_event_bytes: 1 << 20,
+            upstream_idle_timeout_ms: 300_000,
         }
     }
 }
@@ -240,23 +252,30 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A variable of the process environment; `None` when unset or not Unicode. The one door
+/// through which Clearance reads its environment (the workspace's `.clippy.toml` forbids
+/// `std::env::var` elsewhere), so every outside input a decision may depend on is found here
+/// and in the config file.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one place the environment is read"
+)]
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 impl Config {
     /// Reads and validates a config file, taking secrets from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors::unreadable(path, &e))?;
-        Config::parse(&text, path, &|name| std::env::var(name).ok())
+        Config::parse(&text, path, &env_var)
     }
 
     /// Reads and validates a config file for a command that calls no provider (key and
     /// principal management, audit): provider secrets are not read, so they need not be set.
     pub fn load_without_secrets(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors::unreadable(path, &e))?;
-        resolve::resolve(
-            &text,
-            path,
-            &|name| std::env::var(name).ok(),
-            SecretMode::Skip,
-        )
+        resolve::resolve(&text, path, &env_var, SecretMode::Skip)
     }
 
     /// Validates config text; `env` looks up environment variables.

@@ -59,8 +59,7 @@ impl Drop for ConnectionSlot {
 
 /// How many worker threads: `CLEARANCE_WORKERS`, else one per available core.
 pub(crate) fn worker_count() -> usize {
-    std::env::var("CLEARANCE_WORKERS")
-        .ok()
+    clearance_config::env_var("CLEARANCE_WORKERS")
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))

@@ -7,6 +7,10 @@
 //! a scratch database it drops afterwards. `PG_APPEND_RECORDS` sets the records per writer and
 //! batch size (default 20,000).
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a bench reads its knobs from the environment"
+)]
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};

@@ -1226,6 +1226,10 @@ mod tests {
     /// connection's start-up options) says otherwise. Needs the test server (see
     /// tests/contract.rs); skipped outside CI when it does not answer.
     #[tokio::test]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a test reads where its database is from the environment"
+    )]
     async fn connections_commit_synchronously_whatever_the_server_default() {
         let url = std::env::var("CLEARANCE_TEST_POSTGRES")
             .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_string());

@@ -6,6 +6,10 @@
 //! Without a reachable PostgreSQL the PostgreSQL half is skipped with a message, except under
 //! CI (`CI` set), where it fails: `scripts/postgres.sh` starts a server.
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test reads where its database is from the environment, and may block its own thread"
+)]
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -69,8 +69,7 @@ impl AdminApi {
             })?,
         };
         let token_env = config.server.admin_token_env.clone();
-        let token = std::env::var(&token_env)
-            .ok()
+        let token = clearance_config::env_var(&token_env)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
                 anyhow!(

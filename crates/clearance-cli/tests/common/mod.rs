@@ -1,5 +1,9 @@
 //! What the CLI test suites share: the binary, files in a temporary folder, process output.
 #![allow(dead_code, clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test reads where its database is from the environment, and may block its own thread"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,9 @@
 //! A real gateway on a real port in front of real fake providers, for the tests in this folder.
 #![allow(dead_code, clippy::unwrap_used)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test reads where its database is from the environment, and may block its own thread"
+)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
