@@ -25,12 +25,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use clearance_core::api::{ApiSurface, WireFormat};
+use clearance_config::Secret;
 use clearance_core::audit::{AuditRecord, Decision, Phase};
 use clearance_policy::Outcome;
 use clearance_upstream::{ForwardedHeaders, UpstreamError};
 use clearance_wire::Usage;
 use clearance_wire::error::{ErrorKind, UpstreamOrigin, error_body, upstream_error_body};
-use clearance_wire::redact::redact_secrets;
+use clearance_wire::redact::{redact_known, redact_secrets};
 use clearance_wire::request::ClientRequest;
 use clearance_wire::response::rewrite_response;
 use clearance_wire::sse::{SseRewriter, StreamRewrite};
@@ -693,11 +694,16 @@ fn relay_upstream_error(
     mut audit: PendingAudit,
 ) -> Response {
     audit.record.upstream_status = Some(status);
+    // The provider's own key first: it may echo it, and it need not look like a key.
+    let own_key = entry.provider.api_key.as_ref().map(Secret::expose);
+    let text = String::from_utf8_lossy(body);
+    let text = redact_known(&text, own_key.as_slice());
+    let body = text.as_bytes();
     tracing::debug!(
         provider = %entry.provider.name,
         model = %entry.model.name,
         status,
-        body = %redact_secrets(&String::from_utf8_lossy(body)),
+        body = %redact_secrets(&text),
         "provider error body"
     );
     if status == 401 {

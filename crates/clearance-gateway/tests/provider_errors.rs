@@ -7,47 +7,12 @@
 
 mod harness;
 
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
-
 use clearance_fake::Behavior;
 use harness::Harness;
+use harness::capture::Capture;
 use serde_json::{Value, json};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
 
 const SECRET: &str = "sk-live-0123456789abcdef0123456789abcdef";
-
-/// Every event the gateway logs, as `message field=value ...` lines.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Line(String);
-
-impl Visit for Line {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, " {}={value:?}", field.name());
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.target().starts_with("clearance")
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut line = Line(String::new());
-        event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 fn openai_body(model: &str) -> String {
     json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string()
@@ -60,7 +25,7 @@ fn anthropic_body(model: &str) -> String {
 
 #[tokio::test]
 async fn a_credential_a_provider_echoes_reaches_neither_the_client_nor_the_log() {
-    let capture = Capture::default();
+    let capture = Capture::clearance_only();
     tracing::subscriber::set_global_default(capture.clone()).unwrap();
     let h = Harness::start().await;
     let echoed = format!(
@@ -125,7 +90,7 @@ async fn a_credential_a_provider_echoes_reaches_neither_the_client_nor_the_log()
         keys.sort_unstable();
         assert_eq!(keys, expected_keys, "{text}");
     }
-    let lines = capture.0.lock().unwrap().clone();
+    let lines = capture.lines();
     let logged: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains("provider error body"))

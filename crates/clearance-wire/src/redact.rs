@@ -79,6 +79,20 @@ pub fn redact_secrets(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` with every occurrence of each of `known` (secrets the gateway holds, such as the
+/// provider's own key, whatever their shape) replaced by [`REDACTED`]; borrowed when there is
+/// none. A self-hosted server's key can be any string, so the shape-based
+/// [`redact_secrets`] alone cannot be trusted with it.
+pub fn redact_known<'t>(text: &'t str, known: &[&str]) -> Cow<'t, str> {
+    let mut out = Cow::Borrowed(text);
+    for secret in known.iter().filter(|s| !s.is_empty()) {
+        if out.contains(secret) {
+            out = Cow::Owned(out.replace(secret, REDACTED));
+        }
+    }
+    out
+}
+
 /// `text` redacted, trimmed and cut to at most `max_chars` characters (an ellipsis marks a
 /// cut). Redaction comes first, so a cut never leaves part of a secret behind unredacted.
 pub fn sanitise_message(text: &str, max_chars: usize) -> String {
@@ -360,6 +374,16 @@ pub(crate) mod tests {
             "clé: [REDACTED] — fin"
         );
         assert_eq!(redact_secrets("key=värde&x=1"), "key=[REDACTED]&x=1");
+    }
+
+    #[test]
+    fn known_secrets_are_redacted_whatever_their_shape() {
+        let text = "bad key hunter2hunter2 (hunter2hunter2)";
+        assert_eq!(
+            redact_known(text, &["hunter2hunter2", ""]),
+            "bad key [REDACTED] ([REDACTED])"
+        );
+        assert!(matches!(redact_known(text, &["other"]), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -5,6 +5,8 @@
     reason = "a test reads where its database is from the environment, and may block its own thread"
 )]
 
+pub mod capture;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +49,8 @@ pub const GEOIP_TEST_DB: &str = concat!(
 pub struct Harness {
     pub base: String,
     pub key: String,
+    /// The key the gateway sends its providers.
+    pub provider_key: String,
     pub key_id: String,
     /// Keys for `Options::keys_for`, created before the gateway started.
     pub keys: std::collections::BTreeMap<&'static str, String>,
@@ -56,6 +60,7 @@ pub struct Harness {
     pub http: reqwest::Client,
     /// The config the gateway runs with (for `restart`).
     config: Config,
+    admin_token: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -80,6 +85,10 @@ pub struct Options {
     pub max_policy_age_ms: u64,
     /// TOML lines added to `[server]` (timeouts and caps).
     pub server_extra: String,
+    /// The key the gateway sends its providers (and the fake requires).
+    pub provider_key: String,
+    /// The admin API's bearer token.
+    pub admin_token: String,
 }
 
 impl Default for Options {
@@ -97,6 +106,8 @@ impl Default for Options {
             extra_config: String::new(),
             max_policy_age_ms: 60_000,
             server_extra: String::new(),
+            provider_key: PROVIDER_KEY.to_string(),
+            admin_token: ADMIN_TOKEN.to_string(),
         }
     }
 }
@@ -214,7 +225,7 @@ impl Harness {
     pub async fn start_with(options: Options) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let fake = FakeServer::start("127.0.0.1:0").await.unwrap();
-        fake.require_key(Some(PROVIDER_KEY.to_string()));
+        fake.require_key(Some(options.provider_key.clone()));
         let text = config_text(&fake, dir.path(), &options);
         if !options.directives.is_empty() {
             let directives = dir.path().join("directives");
@@ -224,8 +235,8 @@ impl Harness {
             }
         }
         let env = |name: &str| match name {
-            "PROVIDER_KEY" => Some(PROVIDER_KEY.to_string()),
-            "ADMIN_TOKEN" => Some(ADMIN_TOKEN.to_string()),
+            "PROVIDER_KEY" => Some(options.provider_key.clone()),
+            "ADMIN_TOKEN" => Some(options.admin_token.clone()),
             _ => None,
         };
         let config = Config::parse(&text, &dir.path().join("clearance.toml"), &env).unwrap();
@@ -253,6 +264,8 @@ impl Harness {
             db_path,
             http: reqwest::Client::new(),
             config,
+            admin_token: options.admin_token.clone(),
+            provider_key: options.provider_key.clone(),
             shutdown: Some(tx),
             server: Some(server),
             _dir: dir,
@@ -408,7 +421,7 @@ impl Harness {
     /// GET an admin route with the admin token; its JSON.
     pub async fn admin_json(&self, path: &str) -> serde_json::Value {
         let (status, body) = self
-            .admin(reqwest::Method::GET, path, Some(ADMIN_TOKEN), None)
+            .admin(reqwest::Method::GET, path, Some(&self.admin_token), None)
             .await;
         assert_eq!(status, 200, "GET {path}: {body}");
         body
