@@ -40,6 +40,9 @@ pub(crate) struct RawServer {
     pub max_connections: Option<Spanned<i64>>,
     pub max_in_flight_per_key: Option<Spanned<i64>>,
     pub drain_timeout_ms: Option<Spanned<i64>>,
+    pub max_upstream_body_bytes: Option<Spanned<i64>>,
+    pub max_upstream_event_bytes: Option<Spanned<i64>>,
+    pub upstream_idle_timeout_ms: Option<Spanned<i64>>,
     #[serde(default)]
     pub trusted_proxies: Vec<Spanned<String>>,
 }

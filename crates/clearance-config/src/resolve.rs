@@ -391,6 +391,21 @@ fn resolve_limits(raw: &RawServer, diag: &mut Diagnostics<'_>) -> ServerLimits {
             d.drain_timeout_ms,
             "server.drain_timeout_ms",
         ),
+        max_upstream_body_bytes: key(
+            &raw.max_upstream_body_bytes,
+            d.max_upstream_body_bytes as u64,
+            "server.max_upstream_body_bytes",
+        ) as usize,
+        max_upstream_event_bytes: key(
+            &raw.max_upstream_event_bytes,
+            d.max_upstream_event_bytes as u64,
+            "server.max_upstream_event_bytes",
+        ) as usize,
+        upstream_idle_timeout_ms: key(
+            &raw.upstream_idle_timeout_ms,
+            d.upstream_idle_timeout_ms,
+            "server.upstream_idle_timeout_ms",
+        ),
     }
 }
 

@@ -12,7 +12,12 @@
 //! 4. an attempt has `attempt_timeout` to its first byte, and the request `deadline` overall;
 //! 5. a failure the provider caused moves on; a 4xx the request caused returns at once;
 //! 6. a stream is only handed to the client once its first bytes are in hand, so a stream
-//!    that breaks before it says anything moves on too.
+//!    that breaks (or opens with an error or unreadable event) before it says anything moves
+//!    on too;
+//! 7. what one answer may hold is capped (`[server] max_upstream_body_bytes` for a whole
+//!    answer, `max_upstream_event_bytes` for one event of a stream) and a stream must complete
+//!    an event every `upstream_idle_timeout_ms`: a provider that sends garbage, an endless
+//!    line, a huge event or one byte a second fails its attempt and the route moves on.
 //!
 //! Every model without a configured route has a route of its own (no fallbacks, no retries,
 //! no timeouts beyond the upstream client's), so one loop serves every request and the
@@ -139,7 +144,27 @@ pub(crate) enum Answer {
         rewriter: Box<dyn StreamRewrite>,
         first: Bytes,
         rest: BoxStream<'static, Result<Bytes, UpstreamError>>,
+        limits: AnswerLimits,
     },
+}
+
+/// What one provider answer may hold and how long its stream may stall (`[server]`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AnswerLimits {
+    pub max_body: usize,
+    pub max_event: usize,
+    pub idle: Duration,
+}
+
+impl AnswerLimits {
+    pub(crate) fn of(config: &Config) -> AnswerLimits {
+        let limits = &config.server.limits;
+        AnswerLimits {
+            max_body: limits.max_upstream_body_bytes,
+            max_event: limits.max_upstream_event_bytes,
+            idle: Duration::from_millis(limits.upstream_idle_timeout_ms),
+        }
+    }
 }
 
 /// Why the last tried model did not serve.
@@ -523,8 +548,12 @@ impl Run<'_, '_> {
         let took = started.elapsed();
         self.waited += took;
         let kind = match error {
-            UpstreamError::Timeout { .. } => TransportFailure::TimeoutBeforeFirstByte,
-            UpstreamError::Body { .. } => TransportFailure::BrokenBeforeFirstByte,
+            UpstreamError::Timeout { .. } | UpstreamError::Stalled { .. } => {
+                TransportFailure::TimeoutBeforeFirstByte
+            }
+            UpstreamError::Body { .. } | UpstreamError::TooLarge { .. } => {
+                TransportFailure::BrokenBeforeFirstByte
+            }
             UpstreamError::Connect { .. } | UpstreamError::Other { .. } => {
                 TransportFailure::Connect
             }
@@ -554,7 +583,8 @@ impl Run<'_, '_> {
         let status = upstream.status;
         let retry_after = upstream.retry_after.clone();
         let left = limit.map(|l| l.saturating_sub(started.elapsed()));
-        let body = within(left, upstream.collect())
+        let max_body = ask_limits(self.ask).max_body;
+        let body = within(left, upstream.collect(&entry.provider.name, max_body))
             .await
             .and_then(Result::ok)
             .unwrap_or_default();
@@ -608,13 +638,14 @@ impl Run<'_, '_> {
         let timed_out = || UpstreamError::Timeout {
             provider: entry.provider.name.clone(),
         };
+        let limits = ask_limits(ask);
+        let provider = entry.provider.name.as_str();
         if ask.request.stream && is_sse {
             let mut rewriter = crate::proxy::stream_rewriter(ask, entry);
             let mut rest = upstream.body;
-            let provider = entry.provider.name.as_str();
             let first = within(
                 first_byte,
-                first_output(&mut rest, rewriter.as_mut(), provider),
+                first_output(&mut rest, rewriter.as_mut(), provider, limits),
             )
             .await;
             return match first {
@@ -625,8 +656,16 @@ impl Run<'_, '_> {
                         rewriter,
                         first,
                         rest,
+                        limits,
                     },
                 }),
+                Some(Err(error @ UpstreamError::Stalled { .. })) => Err((
+                    FailureClass::Timeout,
+                    Failure::Transport {
+                        entry: entry.clone(),
+                        error,
+                    },
+                )),
                 Some(Err(error)) => Err(broken(error)),
                 None => Err((
                     FailureClass::Timeout,
@@ -637,11 +676,25 @@ impl Run<'_, '_> {
                 )),
             };
         }
+        // A whole answer is the attempt's first "event": its body must be in within the
+        // attempt's time, the deadline and the idle timeout, whichever ends first.
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let body = match within(left, upstream.collect()).await {
+        let body_limit = [first_byte, left, Some(limits.idle)]
+            .into_iter()
+            .flatten()
+            .min();
+        let body = match within(body_limit, upstream.collect(provider, limits.max_body)).await {
             Some(Ok(body)) => body,
             Some(Err(error)) => return Err(broken(error)),
-            None => return Err(broken(timed_out())),
+            None => {
+                return Err((
+                    FailureClass::Timeout,
+                    Failure::Transport {
+                        entry: entry.clone(),
+                        error: timed_out(),
+                    },
+                ));
+            }
         };
         match crate::proxy::client_answer(ask, entry, &body) {
             Ok((body, usage)) => Ok(Served {
@@ -660,28 +713,73 @@ impl Run<'_, '_> {
     }
 }
 
+fn ask_limits(ask: &Ask<'_>) -> AnswerLimits {
+    AnswerLimits::of(&ask.state.config)
+}
+
 /// Pulls the provider's stream until the rewriter has client bytes to send. A stream that
-/// ends or breaks before that has said nothing: it is a failure, not an answer.
+/// ends or breaks before that has said nothing: it is a failure, not an answer; so is one
+/// that opens with an error event or an event the gateway cannot read (nothing has reached
+/// the client yet, so another model may still answer).
 async fn first_output(
     stream: &mut BoxStream<'static, Result<Bytes, UpstreamError>>,
     rewriter: &mut dyn StreamRewrite,
     provider: &str,
+    limits: AnswerLimits,
 ) -> Result<Bytes, UpstreamError> {
+    match next_output(stream, rewriter, provider, limits).await? {
+        Some(_) if rewriter.upstream_error() => Err(UpstreamError::Body {
+            provider: provider.to_string(),
+            detail: "the stream opened with an error event or an event that is not JSON".into(),
+        }),
+        Some(first) => Ok(first),
+        None => Err(UpstreamError::Body {
+            provider: provider.to_string(),
+            detail: "the stream ended before its first event".into(),
+        }),
+    }
+}
+
+/// Pulls the provider's stream until the rewriter has client bytes to send (`None`: the
+/// stream ended), holding at most `limits.max_event` bytes of an unfinished event and waiting
+/// at most `limits.idle` for an event to complete. Bytes that complete no event are not
+/// progress: a provider trickling one byte a second stalls like a silent one.
+pub(crate) async fn next_output(
+    stream: &mut BoxStream<'static, Result<Bytes, UpstreamError>>,
+    rewriter: &mut dyn StreamRewrite,
+    provider: &str,
+    limits: AnswerLimits,
+) -> Result<Option<Bytes>, UpstreamError> {
+    let mut stall_at = tokio::time::Instant::now() + limits.idle;
     loop {
-        match stream.next().await {
+        let Ok(next) = tokio::time::timeout_at(stall_at, stream.next()).await else {
+            return Err(UpstreamError::Stalled {
+                provider: provider.to_string(),
+                idle: limits.idle,
+            });
+        };
+        match next {
             Some(Ok(chunk)) => {
+                let held = rewriter.pending_bytes() + chunk.len();
                 let out = rewriter.push(&chunk);
+                let pending = rewriter.pending_bytes();
+                if pending > limits.max_event {
+                    return Err(UpstreamError::TooLarge {
+                        provider: provider.to_string(),
+                        what: "a stream event",
+                        limit: limits.max_event,
+                    });
+                }
+                if pending < held {
+                    // At least one event completed.
+                    stall_at = tokio::time::Instant::now() + limits.idle;
+                }
                 if !out.is_empty() {
-                    return Ok(Bytes::from(out));
+                    return Ok(Some(Bytes::from(out)));
                 }
             }
             Some(Err(error)) => return Err(error),
-            None => {
-                return Err(UpstreamError::Body {
-                    provider: provider.to_string(),
-                    detail: "the stream ended before its first event".into(),
-                });
-            }
+            None => return Ok(None),
         }
     }
 }

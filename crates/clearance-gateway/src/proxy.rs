@@ -24,8 +24,8 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
-use clearance_core::api::{ApiSurface, WireFormat};
 use clearance_config::Secret;
+use clearance_core::api::{ApiSurface, WireFormat};
 use clearance_core::audit::{AuditRecord, Decision, Phase};
 use clearance_policy::Outcome;
 use clearance_upstream::{ForwardedHeaders, UpstreamError};
@@ -38,7 +38,6 @@ use clearance_wire::sse::{SseRewriter, StreamRewrite};
 use clearance_wire::translate::{
     EncoderOptions, RenderOptions, StreamTranslator, TranslateError, translate_response,
 };
-use futures::StreamExt;
 use futures::stream::BoxStream;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
@@ -46,7 +45,9 @@ use crate::access;
 use crate::audit_writer::{AuditSlot, AuditUnavailable, Durable};
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
-use crate::failover::{self, Answer, Ask, Ending, Failure, NotServed, Served};
+use crate::failover::{
+    self, Answer, AnswerLimits, Ask, Ending, Failure, NotServed, Served, next_output,
+};
 use crate::limits::{BodyFailure, InFlightGuard};
 use crate::metrics::{DirectiveLabels, Metrics, ModelLabels, RequestLabels, UpstreamErrorLabels};
 use crate::state::{AppState, ModelEntry};
@@ -306,7 +307,8 @@ fn answer_served(surface: ApiSurface, served: Served, mut audit: PendingAudit) -
             rewriter,
             first,
             rest,
-        } => stream_answer(surface, &entry, rewriter, first, rest, audit),
+            limits,
+        } => stream_answer(surface, &entry, rewriter, first, rest, limits, audit),
     }
 }
 
@@ -753,6 +755,16 @@ pub(crate) fn client_answer(
         let from = entry.provider.kind.format();
         translate_response(from, ask.surface.into(), body, &names)
     } else {
+        // Passed through, so checked here: a 200 that is not a JSON object is a provider fault
+        // (the route moves on), never an answer.
+        let is_object = body.trim_ascii_start().starts_with(b"{")
+            && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
+        if !is_object {
+            return Err(TranslateError::Invalid {
+                field: "(body)".into(),
+                why: "not a JSON object".into(),
+            });
+        }
         Ok(rewrite_response(ask.surface, body, &entry.model.name))
     }
 }
@@ -799,6 +811,7 @@ fn stream_answer(
     rewriter: Box<dyn StreamRewrite>,
     first: Bytes,
     upstream: BoxStream<'static, Result<Bytes, UpstreamError>>,
+    limits: AnswerLimits,
     mut audit: PendingAudit,
 ) -> Response {
     // Until the stream ends properly, a dropped body means the client went away.
@@ -821,6 +834,8 @@ fn stream_answer(
         rewriter,
         audit,
         surface,
+        provider: entry.provider.name.clone(),
+        limits,
         done: false,
     };
     *response.body_mut() = Body::from_stream(futures::stream::unfold(relay, Relay::next_bytes));
@@ -836,6 +851,8 @@ struct Relay {
     rewriter: Box<dyn StreamRewrite>,
     audit: PendingAudit,
     surface: ApiSurface,
+    provider: String,
+    limits: AnswerLimits,
     done: bool,
 }
 
@@ -847,20 +864,19 @@ impl Relay {
         if let Some(first) = self.first.take() {
             return Some((Ok(first), self));
         }
-        loop {
-            let waited = Instant::now();
-            let next = self.upstream.next().await;
-            self.audit.add_upstream_wait(waited.elapsed());
-            match next {
-                Some(Ok(chunk)) => {
-                    let out = self.rewriter.push(&chunk);
-                    if !out.is_empty() {
-                        return Some((Ok(Bytes::from(out)), self));
-                    }
-                }
-                Some(Err(error)) => return Some((Ok(self.end_with_error(&error)), self)),
-                None => return self.end_normally(),
-            }
+        let waited = Instant::now();
+        let next = next_output(
+            &mut self.upstream,
+            self.rewriter.as_mut(),
+            &self.provider,
+            self.limits,
+        )
+        .await;
+        self.audit.add_upstream_wait(waited.elapsed());
+        match next {
+            Ok(Some(out)) => Some((Ok(out), self)),
+            Err(error) => Some((Ok(self.end_with_error(&error)), self)),
+            Ok(None) => self.end_normally(),
         }
     }
 
@@ -883,19 +899,26 @@ impl Relay {
         }
     }
 
-    /// The provider broke off mid-stream: tell the client in its own stream format.
+    /// The provider broke off mid-stream, stalled, or went past the event cap: tell the client
+    /// in its own stream format. An unfinished event is dropped, not passed on.
     fn end_with_error(&mut self, error: &UpstreamError) -> Bytes {
         self.done = true;
         self.audit.set_usage(self.rewriter.usage());
-        self.audit.record.error_class = Some("upstream_stream_broken".into());
+        let class = match error {
+            UpstreamError::Stalled { .. } | UpstreamError::Timeout { .. } => {
+                "upstream_stream_stalled"
+            }
+            UpstreamError::TooLarge { .. } => "upstream_event_too_large",
+            _ => "upstream_stream_broken",
+        };
+        self.audit.record.error_class = Some(class.into());
         let message = error.to_string();
-        let body = error_body(
-            self.surface,
-            ErrorKind::Api,
-            &message,
-            Some("upstream_stream_broken"),
-        );
-        let mut out = self.rewriter.finish();
+        let body = error_body(self.surface, ErrorKind::Api, &message, Some(class));
+        let mut out = match error {
+            // What is held is the oversized or unfinished event itself.
+            UpstreamError::TooLarge { .. } | UpstreamError::Stalled { .. } => Vec::new(),
+            _ => self.rewriter.finish(),
+        };
         match self.surface {
             ApiSurface::OpenaiChat => out.extend_from_slice(format!("data: {body}\n\n").as_bytes()),
             ApiSurface::AnthropicMessages => {

@@ -29,6 +29,16 @@ pub enum UpstreamError {
     Body { provider: String, detail: String },
     #[error("request to provider `{provider}` failed: {detail}")]
     Other { provider: String, detail: String },
+    /// The answer (or one event of a stream) went past the gateway's cap on what it holds.
+    #[error("provider `{provider}` sent {what} larger than the gateway's limit of {limit} bytes")]
+    TooLarge {
+        provider: String,
+        what: &'static str,
+        limit: usize,
+    },
+    /// The provider's stream went this long without completing an event.
+    #[error("provider `{provider}` sent no complete event for {} ms", idle.as_millis())]
+    Stalled { provider: String, idle: Duration },
 }
 
 impl UpstreamError {
@@ -39,6 +49,8 @@ impl UpstreamError {
             UpstreamError::Timeout { .. } => "upstream_timeout",
             UpstreamError::Body { .. } => "upstream_body",
             UpstreamError::Other { .. } => "upstream_other",
+            UpstreamError::TooLarge { .. } => "upstream_too_large",
+            UpstreamError::Stalled { .. } => "upstream_stalled",
         }
     }
 }
@@ -70,11 +82,25 @@ pub struct UpstreamResponse {
 }
 
 impl UpstreamResponse {
-    /// Reads the whole body (for non-streaming answers and error bodies).
-    pub async fn collect(mut self) -> Result<Bytes, UpstreamError> {
+    /// Reads the whole body (for non-streaming answers and error bodies), at most `max_bytes`
+    /// of it: a longer body is [`UpstreamError::TooLarge`], found out as soon as the cap is
+    /// passed (the rest is never read).
+    pub async fn collect(
+        mut self,
+        provider: &str,
+        max_bytes: usize,
+    ) -> Result<Bytes, UpstreamError> {
         let mut all = Vec::new();
         while let Some(chunk) = self.body.next().await {
-            all.extend_from_slice(&chunk?);
+            let chunk = chunk?;
+            if all.len() + chunk.len() > max_bytes {
+                return Err(UpstreamError::TooLarge {
+                    provider: provider.to_string(),
+                    what: "an answer",
+                    limit: max_bytes,
+                });
+            }
+            all.extend_from_slice(&chunk);
         }
         Ok(Bytes::from(all))
     }

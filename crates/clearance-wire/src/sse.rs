@@ -21,6 +21,9 @@ pub trait StreamRewrite: Send {
     fn finish(&mut self) -> Vec<u8>;
     /// What the provider's stream has said so far.
     fn progress(&self) -> StreamProgress;
+    /// Bytes held back: the provider's unfinished event. The caller caps this (an endless
+    /// line or a huge event would otherwise grow it without bound).
+    fn pending_bytes(&self) -> usize;
 
     /// Token counts seen so far.
     fn usage(&self) -> Usage {
@@ -60,6 +63,10 @@ impl StreamRewrite for SseRewriter {
     fn progress(&self) -> StreamProgress {
         self.progress
     }
+
+    fn pending_bytes(&self) -> usize {
+        self.pending.len()
+    }
 }
 
 pub struct SseRewriter {
@@ -68,6 +75,9 @@ pub struct SseRewriter {
     /// Drop OpenAI's usage-only chunk: the gateway asked for it, the client did not.
     strip_usage_chunk: bool,
     pending: Vec<u8>,
+    /// How much of `pending` has been searched for an event's end: a long unfinished event
+    /// is scanned once, not again with every piece that extends it.
+    scanned: usize,
     progress: StreamProgress,
 }
 
@@ -78,6 +88,7 @@ impl SseRewriter {
             client_model: client_model.to_string(),
             strip_usage_chunk,
             pending: Vec::new(),
+            scanned: 0,
             progress: StreamProgress::default(),
         }
     }
@@ -85,14 +96,18 @@ impl SseRewriter {
     /// Feeds the next bytes; returns the rewritten complete events among what arrived so far.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(chunk);
-        let mut out = Vec::with_capacity(self.pending.len() + 32);
+        let mut out = Vec::with_capacity(chunk.len() + 32);
         let mut start = 0;
-        while let Some((end, terminator)) = find_event_end(&self.pending[start..]) {
-            let event = self.pending[start..start + end].to_vec();
+        let mut from = resume_at(self.scanned);
+        while let Some((end, terminator)) = find_event_end(&self.pending[from..]) {
+            let end = from + end;
+            let event = self.pending[start..end].to_vec();
             self.rewrite_event(&event, &mut out);
-            start += end + terminator;
+            start = end + terminator;
+            from = start;
         }
         self.pending.drain(..start);
+        self.scanned = self.pending.len();
         out
     }
 
@@ -115,6 +130,8 @@ impl SseRewriter {
             return emit(out, event);
         }
         let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(data) else {
+            // Neither JSON nor `[DONE]`: the provider's stream is broken, whatever follows.
+            self.progress.upstream_error = true;
             return emit(out, event);
         };
         let keep = match self.surface {
@@ -225,6 +242,8 @@ impl SseFrame {
 #[derive(Debug, Default)]
 pub struct SseFramer {
     pending: Vec<u8>,
+    /// How much of `pending` has been searched for an event's end (see [`SseRewriter`]).
+    scanned: usize,
 }
 
 impl SseFramer {
@@ -233,16 +252,25 @@ impl SseFramer {
         self.pending.extend_from_slice(chunk);
         let mut frames = Vec::new();
         let mut start = 0;
-        while let Some((end, terminator)) = find_event_end(&self.pending[start..]) {
-            let text = String::from_utf8_lossy(&self.pending[start..start + end]);
+        let mut from = resume_at(self.scanned);
+        while let Some((end, terminator)) = find_event_end(&self.pending[from..]) {
+            let end = from + end;
+            let text = String::from_utf8_lossy(&self.pending[start..end]);
             let frame = SseFrame::parse(&text);
             if !frame.is_empty() {
                 frames.push(frame);
             }
-            start += end + terminator;
+            start = end + terminator;
+            from = start;
         }
         self.pending.drain(..start);
+        self.scanned = self.pending.len();
         frames
+    }
+
+    /// Bytes of the unfinished event held back.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.len()
     }
 }
 
@@ -255,6 +283,12 @@ fn emit(out: &mut Vec<u8>, event: &[u8]) {
 fn data_of(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("data:")?;
     Some(rest.strip_prefix(' ').unwrap_or(rest))
+}
+
+/// Where to search on for an event's end when the first `scanned` bytes held none: three
+/// bytes back, since a terminator (at most `\r\n\r\n`) may straddle the old end.
+fn resume_at(scanned: usize) -> usize {
+    scanned.saturating_sub(3)
 }
 
 /// The end of the first complete event and the length of its blank-line terminator.
@@ -398,6 +432,26 @@ mod tests {
             ]
         );
         assert_eq!(framer.push(b"\n\n")[0].data, "tail");
+    }
+
+    #[test]
+    fn a_terminator_split_across_pieces_is_found() {
+        for terminator in ["\n\n", "\r\n\r\n"] {
+            let event = format!("data: {}{terminator}data: b{terminator}", "a".repeat(1000));
+            let mut framer = SseFramer::default();
+            let mut frames = Vec::new();
+            for byte in event.as_bytes() {
+                frames.extend(framer.push(std::slice::from_ref(byte)));
+            }
+            assert_eq!(frames.len(), 2, "{terminator:?}");
+            assert_eq!(framer.pending_bytes(), 0);
+            let mut rewriter = SseRewriter::new(ApiSurface::OpenaiChat, "m", false);
+            let out = run(
+                &mut rewriter,
+                &event.as_bytes().chunks(7).collect::<Vec<_>>(),
+            );
+            assert_eq!(out.matches("data: ").count(), 2, "{terminator:?}");
+        }
     }
 
     proptest! {

@@ -285,6 +285,10 @@ impl StreamRewrite for StreamTranslator {
     fn progress(&self) -> StreamProgress {
         self.progress
     }
+
+    fn pending_bytes(&self) -> usize {
+        self.framer.pending_bytes()
+    }
 }
 
 /// One server-sent event as a stream encoder writes it: `event: <name>` when it has a name,
