@@ -22,7 +22,7 @@ use clearance_core::chat::{
 };
 use serde_json::{Map, Value, json};
 
-use super::json::{Json, Wording, at, insert_some, invalid, present};
+use super::json::{Json, Wording, at, insert_some, invalid, is_image_media_type, present};
 use super::{
     EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError, push_turn,
     write_sse_event,
@@ -312,10 +312,15 @@ fn parse_image(block: &Map<String, Value>, path: &str) -> Result<Image, Translat
     match JSON.required_str(source, &source_path, "type")? {
         "base64" => {
             check_keys(source, &source_path, &["type", "media_type", "data"], &[])?;
+            let media_type = JSON.required_str(source, &source_path, "media_type")?;
+            if !is_image_media_type(media_type) {
+                return Err(invalid(
+                    at(&source_path, "media_type"),
+                    format!("an image's media type must be `image/...`, not `{media_type}`"),
+                ));
+            }
             Ok(Image::Base64 {
-                media_type: JSON
-                    .required_str(source, &source_path, "media_type")?
-                    .to_string(),
+                media_type: media_type.to_string(),
                 data: JSON.required_str(source, &source_path, "data")?.to_string(),
             })
         }

@@ -31,7 +31,7 @@ use clearance_core::chat::{
 };
 use serde_json::{Map, Value, json};
 
-use super::json::{Json, Wording, at, insert_some, invalid};
+use super::json::{Json, Wording, at, insert_some, invalid, is_image_media_type};
 use super::{
     EncoderOptions, RenderOptions, StreamDecoder, StreamEncoder, TranslateError, push_turn,
     total_tokens, write_sse_event,
@@ -462,7 +462,7 @@ fn parse_inline_data(part: &Obj) -> Result<Part, TranslateError> {
     blob.reject_unknown(&["mimeType", "data"])?;
     let media_type = blob.required_string("mimeType")?;
     let data = blob.required_string("data")?;
-    if !media_type.starts_with("image/") {
+    if !is_image_media_type(media_type) {
         return Err(JSON.untranslatable(
             blob.field("mimeType"),
             format!("only images have a translation, not `{media_type}`"),

@@ -171,6 +171,13 @@ impl Json {
     }
 }
 
+/// Whether inline data's media type is an image's (`image/png`): the one kind of inline data
+/// every format translates, as an image. An image part holding anything else (a PDF, audio)
+/// would reach a provider that reads media types, such as Gemini, as that other kind of input.
+pub(super) fn is_image_media_type(media_type: &str) -> bool {
+    media_type.starts_with("image/")
+}
+
 /// A field that is not valid in its source format (wrong type, missing, unknown value).
 pub(super) fn invalid(field: impl Into<String>, why: impl Into<String>) -> TranslateError {
     TranslateError::invalid(field, why)

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::translate::RenderOptions;
 
 use super::{IGNORED_FIELDS, JSON, TranslateError, arguments_from_json_text, tool_call_json};
-use crate::translate::json::{Json, at, insert_some, invalid, present};
+use crate::translate::json::{Json, at, insert_some, invalid, is_image_media_type, present};
 
 /// Top-level fields read into the neutral request.
 const TRANSLATED_FIELDS: &[&str] = &[
@@ -321,12 +321,23 @@ fn parse_image_url(image: &Map<String, Value>, path: &str) -> Result<Image, Tran
     }
     let url = JSON.required_str(image, path, "url")?;
     if url.starts_with("data:") {
-        return parse_data_url(url).ok_or_else(|| {
+        let image = parse_data_url(url).ok_or_else(|| {
             invalid(
                 at(path, "url"),
                 "a data URL must read `data:<media type>;base64,<data>`",
             )
-        });
+        })?;
+        if let Image::Base64 { media_type, .. } = &image
+            && !is_image_media_type(media_type)
+        {
+            return Err(invalid(
+                at(path, "url"),
+                format!(
+                    "an image's data URL must hold an image (`data:image/...`), not `{media_type}`"
+                ),
+            ));
+        }
+        return Ok(image);
     }
     Ok(Image::Url {
         url: url.to_string(),

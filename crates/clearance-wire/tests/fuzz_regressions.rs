@@ -1,0 +1,97 @@
+//! Inputs the fuzz targets in `fuzz/` (`bash bench/fuzz.sh MINUTES`) found, each kept as a test
+//! of the invariant it broke, with the input as the fuzzer wrote it where it is short.
+
+#![allow(clippy::unwrap_used)]
+
+use clearance_core::api::WireFormat;
+use clearance_wire::translate::{self, RenderOptions, TranslateError};
+use serde_json::{Value, json};
+
+const FORMATS: [WireFormat; 3] = [
+    WireFormat::OpenaiChat,
+    WireFormat::AnthropicMessages,
+    WireFormat::Gemini,
+];
+
+/// The `translate_request` target's invariant: a request one format accepts renders to every
+/// format either as a body that format's own parser reads back or as an error naming a field.
+fn every_rendering_parses_back(from: WireFormat, body: &Value) -> Result<(), TranslateError> {
+    let neutral = translate::parse_request(from, body)?;
+    for to in FORMATS {
+        let Ok(rendered) =
+            translate::render_request(to, &neutral, "upstream-model", &RenderOptions::default())
+        else {
+            continue;
+        };
+        if let Err(e) = translate::parse_request(to, &rendered) {
+            panic!("{from:?} -> {to:?} wrote a body it cannot read back ({e}): {rendered}");
+        }
+    }
+    Ok(())
+}
+
+/// `fuzz/artifacts/translate_request/crash-e3ce7053…`: an OpenAI image part whose data URL held
+/// `imag%/png` was read as an image, and sent to Gemini as inline data of that type (where a
+/// `data:application/pdf` URL would have been read as a PDF). Every format now refuses an
+/// image part whose media type is not an image's, as Gemini's parser already did.
+#[test]
+fn an_openai_image_data_url_that_holds_no_image_is_refused() {
+    let crash = br#"{
+  "model": "gpt-4o",
+  "messages": [
+    {
+      "role": "user",
+      "content": [
+        {
+          "type": "text",
+     "type": "image_url",
+          "image_url": {
+            "url": "data:imag%/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+            "detail": "auto"
+          }
+        }
+      ]
+    }
+  ],
+  "max_tokens": 300
+}"#;
+    let body: Value = serde_json::from_slice(crash).unwrap();
+    let error = every_rendering_parses_back(WireFormat::OpenaiChat, &body).unwrap_err();
+    assert_eq!(
+        error.field(),
+        "messages[0].content[0].image_url.url",
+        "{error}"
+    );
+
+    for media_type in ["application/pdf", "audio/wav", "imag%/png", "text/plain"] {
+        let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": format!("data:{media_type};base64,AAAA")}}
+        ]}]});
+        let error = every_rendering_parses_back(WireFormat::OpenaiChat, &body).unwrap_err();
+        assert!(matches!(error, TranslateError::Invalid { .. }), "{error}");
+    }
+    let image = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    ]}]});
+    every_rendering_parses_back(WireFormat::OpenaiChat, &image).unwrap();
+}
+
+/// The same hole in the Anthropic reader: a base64 image `source` of any media type.
+#[test]
+fn an_anthropic_image_source_that_holds_no_image_is_refused() {
+    for media_type in ["application/pdf", "audio/wav", "imag%/png"] {
+        let body = json!({"model": "claude", "max_tokens": 64, "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": "AAAA"}}
+        ]}]});
+        let error = every_rendering_parses_back(WireFormat::AnthropicMessages, &body).unwrap_err();
+        assert_eq!(
+            error.field(),
+            "messages[0].content[0].source.media_type",
+            "{error}"
+        );
+    }
+    let image = json!({"model": "claude", "max_tokens": 64, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/webp", "data": "AAAA"}}
+    ]}]});
+    every_rendering_parses_back(WireFormat::AnthropicMessages, &image).unwrap();
+}
