@@ -95,3 +95,41 @@ fn an_anthropic_image_source_that_holds_no_image_is_refused() {
     ]}]});
     every_rendering_parses_back(WireFormat::AnthropicMessages, &image).unwrap();
 }
+
+/// `fuzz/artifacts/translate_request/crash-be1e8915…`: a `top_p` above 1 (here Gemini's, the
+/// second of two `topP`s) was written into an Anthropic body, which Anthropic refuses; the
+/// Anthropic writer checked only `temperature`'s range. It now refuses `top_p` outside 0..=1
+/// too, naming the field, as it does for what Anthropic cannot express.
+#[test]
+fn a_top_p_above_one_is_not_written_for_anthropic() {
+    let crash = br#"{
+  "contents": [
+    {"role": "user", "parts": [{"text": "Hello"}]},
+    {"role": "model", "parts": [{"text": "Great to meet you. What would you like to know?"}]},
+    {"role": "user", "parts": [{"text": "I have two dogs in my house. How many paws are in my house?"}]}
+  ],
+  "systemInstruction": {"parts": [{"text": "You are a cat. Your name is Neko."}]},
+  "generationConfig": {"stopSequences": ["Title"], "temperature": 0.0, "topP": 0.8, "topP": 10}
+}"#;
+    let body: Value = serde_json::from_slice(crash).unwrap();
+    every_rendering_parses_back(WireFormat::Gemini, &body).unwrap();
+
+    // The same from an OpenAI client, whose API the gateway reads without a range for `top_p`.
+    for top_p in [10.0, -0.5] {
+        let body = json!({"model": "gpt-4o", "top_p": top_p,
+            "messages": [{"role": "user", "content": "Hello"}]});
+        every_rendering_parses_back(WireFormat::OpenaiChat, &body).unwrap();
+        let neutral = translate::parse_request(WireFormat::OpenaiChat, &body).unwrap();
+        let error = translate::render_request(
+            WireFormat::AnthropicMessages,
+            &neutral,
+            "claude",
+            &RenderOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&error, TranslateError::Unsupported { field, .. } if field == "top_p"),
+            "{error}"
+        );
+    }
+}

@@ -584,6 +584,12 @@ fn refuse_inexpressible(request: &ChatRequest) -> Result<(), TranslateError> {
             format!("Anthropic accepts a temperature between 0 and 1, not {t}"),
         ));
     }
+    if let Some(p) = request.top_p.filter(|p| !(0.0..=1.0).contains(p)) {
+        return Err(JSON.unsupported(
+            "top_p",
+            format!("Anthropic accepts a top_p between 0 and 1, not {p}"),
+        ));
+    }
     let absent = [
         ("seed", request.seed.is_some()),
         ("presence_penalty", request.presence_penalty.is_some()),
