@@ -291,17 +291,23 @@ fn resume_at(scanned: usize) -> usize {
     scanned.saturating_sub(3)
 }
 
-/// The end of the first complete event and the length of its blank-line terminator.
+/// The end of the first complete event and the length of its blank-line terminator (`\n\n`
+/// or `\r\n\r\n`, whichever starts first).
+///
+/// One pass that stops at the first terminator: each event costs its own length. (Looking for
+/// each kind of terminator separately scanned the rest of the buffer for the kind that was
+/// absent, once per event: quadratic in a chunk of many events.)
 fn find_event_end(buffer: &[u8]) -> Option<(usize, usize)> {
-    let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2));
-    let crlf = buffer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| (i, 4));
-    match (lf, crlf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    }
+    (0..buffer.len()).find_map(|i| {
+        let rest = &buffer[i..];
+        if rest.starts_with(b"\n\n") {
+            Some((i, 2))
+        } else if rest.starts_with(b"\r\n\r\n") {
+            Some((i, 4))
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]
