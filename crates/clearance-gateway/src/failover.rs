@@ -507,7 +507,7 @@ impl Run<'_, '_> {
                 .await;
         }
         let left = limit.map(|l| l.saturating_sub(started.elapsed()));
-        let answer = self.read_answer(entry, sent, left, deadline).await;
+        let answer = self.read_answer(entry, sent, left, limit, deadline).await;
         let took = started.elapsed();
         self.waited += took;
         match answer {
@@ -612,12 +612,16 @@ impl Run<'_, '_> {
     }
 
     /// Reads a 2xx answer far enough to know it is one: a whole body, or a stream's first
-    /// client bytes.
+    /// client bytes. A stream's first event must come within what is left of the attempt
+    /// (`first_byte`); a whole answer's body, once its headers are in, gets the attempt's time
+    /// again (`attempt`): reading a body that has already arrived must not fail because the
+    /// headers used up the attempt, and a body trickled in still ends within it.
     async fn read_answer(
         &self,
         entry: &ModelEntry,
         upstream: UpstreamResponse,
         first_byte: Option<Duration>,
+        attempt: Option<Duration>,
         deadline: Option<Instant>,
     ) -> Result<Served, (FailureClass, Failure)> {
         let ask = self.ask;
@@ -679,7 +683,7 @@ impl Run<'_, '_> {
         // A whole answer is the attempt's first "event": its body must be in within the
         // attempt's time, the deadline and the idle timeout, whichever ends first.
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let body_limit = [first_byte, left, Some(limits.idle)]
+        let body_limit = [attempt, left, Some(limits.idle)]
             .into_iter()
             .flatten()
             .min();
