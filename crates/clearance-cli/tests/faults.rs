@@ -127,6 +127,15 @@ upstream = "gpt-5-backup"
 /// A model request on a connection of its own: its status, request id and body, or the error
 /// the client saw.
 async fn ask(base: &str, key: &str) -> Result<(u16, String, Value), reqwest::Error> {
+    ask_model(base, key, "gpt-5").await
+}
+
+/// [`ask`] for `model`.
+async fn ask_model(
+    base: &str,
+    key: &str,
+    model: &str,
+) -> Result<(u16, String, Value), reqwest::Error> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(0)
@@ -135,7 +144,9 @@ async fn ask(base: &str, key: &str) -> Result<(u16, String, Value), reqwest::Err
     let response = client
         .post(format!("{base}/v1/chat/completions"))
         .bearer_auth(key)
-        .body(r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#)
+        .body(format!(
+            r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}]}}"#
+        ))
         .send()
         .await?;
     let status = response.status().as_u16();
@@ -149,12 +160,14 @@ async fn ask(base: &str, key: &str) -> Result<(u16, String, Value), reqwest::Err
     Ok((status, id, body))
 }
 
-/// A streamed model request: its status, served model and body.
-async fn ask_stream(base: &str, key: &str) -> (u16, String, String) {
+/// A streamed request for `model`: its status, served model and body.
+async fn ask_stream(base: &str, key: &str, model: &str) -> (u16, String, String) {
     let response = reqwest::Client::new()
         .post(format!("{base}/v1/chat/completions"))
         .bearer_auth(key)
-        .body(r#"{"model":"gpt-5","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+        .body(format!(
+            r#"{{"model":"{model}","stream":true,"messages":[{{"role":"user","content":"hi"}}]}}"#
+        ))
         .timeout(Duration::from_secs(10))
         .send()
         .await
@@ -537,8 +550,16 @@ async fn a_full_disk_under_the_store_gets_503s_then_service_resumes_with_nothing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_misbehaves_costs_the_gateway_bounded_memory_and_fails_over() {
-    const ROUTE: &str = "[[routes]]\nmodel = \"gpt-5\"\nfallbacks = [\"gpt-5-backup\"]\n\
+    // gpt-5 gives an attempt 1.5 s (a trickle fails over after it); gpt-5-huge, which gets
+    // the 10 MB answers, 15 s: the fake builds such an answer (in this test process,
+    // unoptimised) before it sends its headers, which may take more than 1.5 s on a busy
+    // machine.
+    const ROUTE: &str = "[[models]]\nname = \"gpt-5-huge\"\nprovider = \"openlab\"\n\
+                         upstream = \"gpt-5-huge\"\n\n\
+                         [[routes]]\nmodel = \"gpt-5\"\nfallbacks = [\"gpt-5-backup\"]\n\
                          attempt_timeout_ms = 1500\ndeadline_ms = 20000\n\n\
+                         [[routes]]\nmodel = \"gpt-5-huge\"\nfallbacks = [\"gpt-5-backup\"]\n\
+                         attempt_timeout_ms = 15000\ndeadline_ms = 30000\n\n\
                          [breaker]\nconsecutive_failures = 0\nerror_rate = 2.0\n";
     let setup = Setup::new(None, "", ROUTE).await;
     let mut served = setup.serve();
@@ -546,7 +567,7 @@ async fn a_provider_that_misbehaves_costs_the_gateway_bounded_memory_and_fails_o
     let base = served.base.clone();
     for _ in 0..20 {
         assert_eq!(ask(&base, &setup.key).await.unwrap().0, 200);
-        assert_eq!(ask_stream(&base, &setup.key).await.0, 200);
+        assert_eq!(ask_stream(&base, &setup.key, "gpt-5").await.0, 200);
     }
     let peak_before = peak_rss_kib(pid);
     let faults: [(&str, clearance_fake::Behavior); 5] = [
@@ -591,20 +612,25 @@ async fn a_provider_that_misbehaves_costs_the_gateway_bounded_memory_and_fails_o
     // Two rounds: memory bounded per request means the second costs nothing more.
     for round in 1..=2 {
         for (name, behavior) in faults.iter().cloned() {
-            setup.fake.set_behavior(Some("gpt-5-2026"), behavior);
+            let (model, upstream) = if name.starts_with("huge") {
+                ("gpt-5-huge", "gpt-5-huge")
+            } else {
+                ("gpt-5", "gpt-5-2026")
+            };
+            setup.fake.set_behavior(Some(upstream), behavior);
             let started = Instant::now();
-            let (status, _, body) = ask(&base, &setup.key).await.unwrap();
+            let (status, _, body) = ask_model(&base, &setup.key, model).await.unwrap();
             let whole = started.elapsed();
             assert_eq!(status, 200, "{name}: {body}");
             assert_eq!(body["model"], "gpt-5-backup", "{name}: {body}");
             let started = Instant::now();
-            let (status, served_by, text) = ask_stream(&base, &setup.key).await;
+            let (status, served_by, text) = ask_stream(&base, &setup.key, model).await;
             let streamed = started.elapsed();
             assert_eq!(status, 200, "{name}: {text}");
             // A 10 MB event comes after the stream's first event: the stream is the primary's and
             // ends with an error event; every other fault fails over before the first event.
             if name.starts_with("huge") {
-                assert_eq!(served_by, "gpt-5", "{name}");
+                assert_eq!(served_by, "gpt-5-huge", "{name}");
                 assert!(text.contains("upstream_event_too_large"), "{name}: {text}");
             } else {
                 assert_eq!(served_by, "gpt-5-backup", "{name}");
