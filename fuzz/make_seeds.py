@@ -41,9 +41,17 @@ for n, t in errors.items(): put('upstream_response', n, t)
 chunks = open(f'{root}/{F}/openai_chat_completion_chunks.jsonl').read().splitlines()
 openai_sse = ''.join(f'data: {c}\n\n' for c in chunks if c.strip()) + 'data: [DONE]\n\n'
 all_streams = [(slug(p), open(p,'rb').read()) for p in streams] + [('fake_openai_chunks_sse', openai_sse.encode())]
+def source_format(name):
+    # The translator's source: 0 OpenAI, 1 Anthropic, 2 Gemini (options % 3; target options / 3 % 3).
+    return 1 if 'anthropic' in name else 2 if 'gemini' in name else 0
 for i, (n, data) in enumerate(all_streams):
-    put('sse_stream', n, bytes([i % 8, 0]) + data)
-    put('sse_stream', n + '_cut', bytes([(i + 3) % 8, 3]) + (7).to_bytes(2,'little') + (100).to_bytes(2,'little') + (333).to_bytes(2,'little') + data)
+    f = source_format(n)
+    for to in range(3):
+        # Rewriter surface and usage flags vary with the seed (options / 9, / 18, / 36).
+        options = f + 3 * to + 9 * ((i + to) % 8)
+        put('sse_stream', f'{n}_to{to}', bytes([options, 0]) + data)
+    cuts = (7).to_bytes(2, 'little') + (100).to_bytes(2, 'little') + (333).to_bytes(2, 'little')
+    put('sse_stream', n + '_cut', bytes([f + 3 * ((f + 1) % 3) + 9 * (i % 8), 3]) + cuts + data)
 # Config: demo, docs' TOML blocks, test configs.
 def blocks(path, lang):
     return re.findall(r'```' + lang + r'\n(.*?)```', open(path).read(), re.S)
