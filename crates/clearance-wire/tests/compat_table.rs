@@ -760,6 +760,15 @@ fn cases() -> Vec<Case> {
                 _ => r.eq("/top_p", json!(0.9)),
             },
         ),
+        case(
+            "`top_p` above 1",
+            oa(json!({"top_p": 1.5})),
+            None,
+            |r| match r.target {
+                GEMINI => r.eq("/generationConfig/topP", json!(1.5)),
+                _ => r.unexpected(),
+            },
+        ),
         case("`top_k`", None, an(json!({"top_k": 40})), |r| {
             match r.target {
                 GEMINI => r.eq("/generationConfig/topK", json!(40)),
