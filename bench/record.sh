@@ -56,17 +56,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_line() { # FILE PID: waits for "listening on ADDR", prints ADDR
-    for _ in $(seq 1 200); do
-        local addr
-        addr=$(sed -n 's/.*listening on \(http:\/\/\)\{0,1\}//p' "$1" | head -n1)
-        [[ -n "$addr" ]] && { echo "$addr"; return 0; }
-        kill -0 "$2" 2>/dev/null || break
-        sleep 0.05
-    done
-    log "did not start: $(cat "$1" "$1.err" 2>/dev/null)"; return 1
-}
+. "$ROOT/bench/processes.sh"
 scratch_db() {
     local name="clearance_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
     psql "$PG_SERVER" -qAt -c "CREATE DATABASE $name" >/dev/null

@@ -8,7 +8,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use clearance_fake::Behavior;
-use harness::{ADMIN_TOKEN, Harness, Options, STORY_PRINCIPALS};
+use harness::{ADMIN_TOKEN, Harness, Options, STORY_PRINCIPALS, outcomes};
 use serde_json::Value;
 
 const PRIMARY_UPSTREAM: &str = "claude-mythos-5";
@@ -44,22 +44,6 @@ fn header<'r>(response: &'r reqwest::Response, name: &str) -> &'r str {
 async fn record_of(h: &Harness, response: &reqwest::Response) -> Value {
     h.record_for(header(response, "x-clearance-request-id"))
         .await
-}
-
-fn outcomes(record: &Value) -> Vec<(String, String)> {
-    record["attempts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        x["model"].as_str().unwrap().to_string(),
-                        x["outcome"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

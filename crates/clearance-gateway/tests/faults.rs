@@ -10,7 +10,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use clearance_fake::Behavior;
-use harness::{Harness, Options, sse_events};
+use harness::{Harness, Options, outcomes, sse_events};
 use serde_json::Value;
 
 /// mythos-5 (Anthropic, the client's own format: passed through) and open-model (OpenAI,
@@ -121,22 +121,6 @@ fn openai(model: &str, stream: bool) -> String {
 
 fn header(response: &reqwest::Response, name: &str) -> String {
     harness::header(response, name).unwrap_or("").to_string()
-}
-
-fn outcomes(record: &Value) -> Vec<(String, String)> {
-    record["attempts"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        x["model"].as_str().unwrap().to_string(),
-                        x["outcome"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// A normal request to every model of the test answers 200 from that model, and `/readyz`

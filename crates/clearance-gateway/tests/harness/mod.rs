@@ -499,6 +499,23 @@ pub async fn create_key(store: &dyn Store, principal: &str) -> (String, String) 
     (key.plaintext, key.id.to_string())
 }
 
+/// A record's attempts as (model, outcome) pairs, in the order they were tried.
+pub fn outcomes(record: &serde_json::Value) -> Vec<(String, String)> {
+    record["attempts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["model"].as_str().unwrap().to_string(),
+                        x["outcome"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
