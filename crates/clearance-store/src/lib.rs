@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use clearance_core::audit::{AdminAction, AuditRecord, ChainHead, SealedRecord};
 use clearance_core::key::{KeyId, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
+use clearance_tlog::{Hash, NodeId};
 
 pub use postgres::{PgConfig, PgStore};
 pub use sqlite::SqliteStore;
@@ -148,6 +149,30 @@ pub struct TimeCursor {
     pub seq: u64,
 }
 
+/// A log's signed checkpoint as stored: a C2SP signed note (`<origin>\n<size>\n<root>\n`,
+/// the log key's signature, and the witnesses' cosignatures added since).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub log_id: String,
+    pub size: u64,
+    pub note: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The query columns a record's row carries beside its JSON, as stored. `verify` rebuilds them
+/// from the hashed JSON and compares: an edited column (the impact preview reads `facts`) is
+/// tampering like an edited record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DerivedColumns {
+    pub seq: u64,
+    pub time: Option<String>,
+    pub principal_id: Option<String>,
+    pub requested_model: Option<String>,
+    /// The `facts` object as JSON text (compared as JSON, not as text).
+    pub facts: Option<String>,
+    pub phase: Option<String>,
+}
+
 /// One file of a directive set, as activated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectiveFile {
@@ -208,6 +233,87 @@ pub trait Store: Send + Sync + 'static {
     /// transaction: when this returns `Ok`, the records survive a crash of this process and
     /// of the machine (SQLite `synchronous = FULL`; PostgreSQL synchronous commit).
     async fn append_audit(&self, log_id: &str, batch: &[SealedRecord]) -> Result<(), StoreError>;
+    /// Hashes of the log's stored Merkle tree nodes among `ids` (RFC 6962 complete subtrees,
+    /// written by [`Store::append_audit`] in the same transaction as their records); missing
+    /// ones are left out.
+    async fn tree_nodes(
+        &self,
+        log_id: &str,
+        ids: &[NodeId],
+    ) -> Result<Vec<(NodeId, Hash)>, StoreError> {
+        let _ = (log_id, ids);
+        Err(StoreError::Worker(
+            "tree_nodes: not implemented by this backend yet".into(),
+        ))
+    }
+    /// The hashes of the log's nodes at tree `level` with index in `range`, in index order,
+    /// stopping at the first missing one (a tile's hashes).
+    async fn tree_level(
+        &self,
+        log_id: &str,
+        level: u8,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<Hash>, StoreError> {
+        let _ = (log_id, level, range);
+        Err(StoreError::Worker(
+            "tree_level: not implemented by this backend yet".into(),
+        ))
+    }
+    /// Stores a log's signed checkpoint; a checkpoint of the same size is replaced (its note
+    /// gained cosignatures).
+    async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        let _ = checkpoint;
+        Err(StoreError::Worker(
+            "put_checkpoint: not implemented by this backend yet".into(),
+        ))
+    }
+    /// Every checkpoint of the log, smallest size first.
+    async fn checkpoints(&self, log_id: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let _ = log_id;
+        Err(StoreError::Worker(
+            "checkpoints: not implemented by this backend yet".into(),
+        ))
+    }
+    /// The log's checkpoint of the largest size, if any.
+    async fn latest_checkpoint(
+        &self,
+        log_id: &str,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let _ = log_id;
+        Err(StoreError::Worker(
+            "latest_checkpoint: not implemented by this backend yet".into(),
+        ))
+    }
+    /// Every stored record with this request id (a request's decision and completion records,
+    /// or its whole record), in (log, seq) order.
+    async fn records_of_request(&self, request_id: &str) -> Result<Vec<LoggedRecord>, StoreError> {
+        let _ = request_id;
+        Err(StoreError::Worker(
+            "records_of_request: not implemented by this backend yet".into(),
+        ))
+    }
+    /// The stored query columns of up to `limit` records of `log_id` after `after_seq`.
+    async fn audit_derived(
+        &self,
+        log_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<DerivedColumns>, StoreError> {
+        let _ = (log_id, after_seq, limit);
+        Err(StoreError::Worker(
+            "audit_derived: not implemented by this backend yet".into(),
+        ))
+    }
+    /// Retention: empties the body (`record_json` becomes `""`, the query columns NULL) of every
+    /// record whose time is before `before`, except log boundaries; the sequence number, id,
+    /// chain hashes and the Merkle tree stay, so proofs and checkpoints of the rest stay valid.
+    /// Returns how many records were pruned.
+    async fn prune_audit_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let _ = before;
+        Err(StoreError::Worker(
+            "prune_audit_before: not implemented by this backend yet".into(),
+        ))
+    }
     /// Marks the log closed (its closing record is already appended).
     async fn close_log(&self, log_id: &str, closed_at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Every log, oldest first.
