@@ -292,7 +292,8 @@ class VerifierKey:
 def parse_verifier_key(text: str, expected_type: int | None = None) -> VerifierKey:
     """`name+hex8+base64(type || 32-byte Ed25519 public key)`, its key ID checked."""
     text = text.strip()
-    parts = text.split("+")
+    # Split at the first two '+' only: the base64 key may itself contain '+'.
+    parts = text.split("+", 2)
     if len(parts) != 3:
         raise CheckFailed(f"verifier key {text!r} is not of the form name+keyid+key")
     name, hex_id, key64 = parts
