@@ -714,6 +714,46 @@ def test_log_tiles_consistently_rewritten_do_not_match_the_signed_root():
     assert "the signed root is" in _fails(ac.verify_log_tiles, cp, files.__getitem__)
 
 
+def test_cli_log_fetches_tiles_over_http():
+    """`log` against a static tlog-tiles server (the spec's layout under /audit/log/<id>/)."""
+    import http.server
+    import threading
+
+    signer = Signer(ORIGIN_NAME)
+    records = [_record(f"r-{i}", "decision").encode() for i in range(300)]
+    files, note = _tiled_log(records, signer)
+    files["checkpoint"] = note.encode()
+    prefix = f"/audit/log/{LOG_ID}/"
+    seen_auth = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen_auth.append(self.headers.get("authorization"))
+            body = files.get(self.path[len(prefix):]) if self.path.startswith(prefix) else None
+            self.send_response(200 if body is not None else 404)
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        code, out, err = _run("log", "--key", signer.vkey, "--url", url, "--log", LOG_ID, "--auth", "tok")
+        assert code == 0, err
+        assert "all 300 entries hash to the signed root" in out
+        assert set(seen_auth) == {"Bearer tok"}
+        del files["tile/0/001.p/44"]
+        code, out, err = _run("log", "--key", signer.vkey, "--url", url, "--log", LOG_ID)
+        assert code == 1 and "tile/0/001.p/44: HTTP 404" in err
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # =========================================================================== end to end: the gateway
 # These need the binaries (`clearance`, `clearance-fake`) with the verifiable log in them.
 
