@@ -169,6 +169,47 @@ pub struct AuditConfig {
     /// How long the writer waits for more records before writing a partial batch: a few
     /// milliseconds turn one transaction per request into one per batch at moderate rates.
     pub linger_ms: u64,
+    /// The verifiable log: checkpoints, their key and the witnesses that cosign them.
+    pub log: VerifiableLogConfig,
+}
+
+/// How this deployment's audit logs are checkpointed (docs/verifiable-log.md).
+#[derive(Debug, Clone)]
+pub struct VerifiableLogConfig {
+    /// The checkpoint origin prefix and the log key's name; a log's origin is
+    /// `<origin>/<log id>`.
+    pub origin: String,
+    /// Where the Ed25519 signer key (`clearance audit keygen`) comes from; without one no
+    /// checkpoints are signed (the Merkle tree is kept either way).
+    pub signing_key: Option<SigningKeySource>,
+    /// A checkpoint is signed once this many records are not yet under one...
+    pub checkpoint_every_records: u64,
+    /// ...or this long after the first record that is not (and at shutdown).
+    pub checkpoint_every_ms: u64,
+    pub witnesses: Vec<WitnessConfig>,
+    /// Fewer cosignatures than this on the latest checkpoint is reported (metric, `/readyz`
+    /// detail, a log line).
+    pub witnesses_required: usize,
+    /// Verify every log (chain, tree, derived columns, signed checkpoints) before serving.
+    pub verify_at_start: bool,
+}
+
+/// The signer key's place.
+#[derive(Debug, Clone)]
+pub enum SigningKeySource {
+    /// A file holding the key (relative paths from the config file's folder).
+    File(PathBuf),
+    /// The key itself, read from the environment variable named in the config.
+    Env { name: String, key: Secret },
+}
+
+/// A witness the gateway submits its checkpoints to (C2SP tlog-witness).
+#[derive(Debug, Clone)]
+pub struct WitnessConfig {
+    /// Its submission prefix; `add-checkpoint` is posted under it.
+    pub url: url::Url,
+    /// Its cosigner verifier key (`name+id+key`, type 0x04).
+    pub key: String,
 }
 
 /// The wire format a provider speaks.

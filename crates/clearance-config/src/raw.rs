@@ -76,6 +76,22 @@ pub(crate) struct RawAudit {
     pub max_wait_ms: Option<Spanned<i64>>,
     pub batch_max: Option<Spanned<i64>>,
     pub linger_ms: Option<Spanned<i64>>,
+    pub origin: Option<Spanned<String>>,
+    pub signing_key_file: Option<Spanned<String>>,
+    pub signing_key_env: Option<Spanned<String>>,
+    pub checkpoint_every_records: Option<Spanned<i64>>,
+    pub checkpoint_every_ms: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub witnesses: Vec<RawWitness>,
+    pub witnesses_required: Option<Spanned<i64>>,
+    pub verify_at_start: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWitness {
+    pub url: Spanned<String>,
+    pub key: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,7 +15,8 @@ use crate::raw::{
 };
 use crate::{
     AuditConfig, Config, DirectivesConfig, GeoIpConfig, Model, PostgresConfig, Provider,
-    ProviderKind, Secret, SecretMode, ServerConfig, ServerLimits, StoreBackend, StoreConfig,
+    ProviderKind, Secret, SecretMode, ServerConfig, ServerLimits, SigningKeySource, StoreBackend,
+    StoreConfig, VerifiableLogConfig, WitnessConfig,
 };
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -49,7 +50,13 @@ pub(crate) fn resolve(
         None => return diag.fail(),
     };
     let server = resolve_server(&raw.server, env, secrets, &mut diag);
-    let audit = resolve_audit(&raw.audit, &mut diag);
+    let audit = resolve_audit(
+        &raw.audit,
+        path.parent().unwrap_or(Path::new(".")),
+        env,
+        secrets,
+        &mut diag,
+    );
     let providers = raw
         .providers
         .iter()
@@ -615,7 +622,13 @@ fn non_empty_path<'r>(
     Some(Path::new(raw.get_ref()))
 }
 
-fn resolve_audit(raw: &RawAudit, diag: &mut Diagnostics<'_>) -> AuditConfig {
+fn resolve_audit(
+    raw: &RawAudit,
+    base: &Path,
+    env: Env<'_>,
+    secrets: SecretMode,
+    diag: &mut Diagnostics<'_>,
+) -> AuditConfig {
     AuditConfig {
         queue_capacity: positive(
             raw.queue_capacity.as_ref(),
@@ -626,6 +639,117 @@ fn resolve_audit(raw: &RawAudit, diag: &mut Diagnostics<'_>) -> AuditConfig {
         max_wait_ms: positive(raw.max_wait_ms.as_ref(), 2_000, "audit.max_wait_ms", diag) as u64,
         batch_max: positive(raw.batch_max.as_ref(), 512, "audit.batch_max", diag) as usize,
         linger_ms: non_negative(raw.linger_ms.as_ref(), 0, "audit.linger_ms", diag) as u64,
+        log: resolve_verifiable_log(raw, base, env, secrets, diag),
+    }
+}
+
+const DEFAULT_ORIGIN: &str = "clearance.local/audit";
+
+fn resolve_verifiable_log(
+    raw: &RawAudit,
+    base: &Path,
+    env: Env<'_>,
+    secrets: SecretMode,
+    diag: &mut Diagnostics<'_>,
+) -> VerifiableLogConfig {
+    let origin = match &raw.origin {
+        None => DEFAULT_ORIGIN.to_string(),
+        Some(origin) => {
+            let text = origin.get_ref();
+            if text.is_empty() || text.contains([' ', '+', '\n', '\t']) || text.ends_with('/') {
+                diag.at(
+                    Some(origin.span()),
+                    format!(
+                        "audit.origin: `{text}` must be a schema-less URL like example.com/audit: no spaces, no `+`, no trailing `/`"
+                    ),
+                );
+            }
+            text.clone()
+        }
+    };
+    let signing_key = match (&raw.signing_key_file, &raw.signing_key_env) {
+        (Some(file), Some(_)) => {
+            diag.at(
+                Some(file.span()),
+                "audit: give signing_key_file or signing_key_env, not both".to_string(),
+            );
+            None
+        }
+        (Some(file), None) => {
+            non_empty_path(file, "audit.signing_key_file", "the signer key file", diag)
+                .map(|p| SigningKeySource::File(base.join(p)))
+        }
+        (None, Some(_)) if secrets == SecretMode::Skip => None,
+        (None, Some(name)) => required_env(name, "audit.signing_key_env", env, diag).map(|key| {
+            SigningKeySource::Env {
+                name: name.get_ref().clone(),
+                key,
+            }
+        }),
+        (None, None) => None,
+    };
+    let witnesses: Vec<WitnessConfig> = raw
+        .witnesses
+        .iter()
+        .filter_map(|w| {
+            let url = url::Url::parse(w.url.get_ref())
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"));
+            if url.is_none() {
+                diag.at(
+                    Some(w.url.span()),
+                    format!("audit.witnesses: `{}` is not an http(s) URL", w.url.get_ref()),
+                );
+            }
+            let key = w.key.get_ref().trim();
+            let parts: Vec<&str> = key.splitn(3, '+').collect();
+            if parts.len() != 3 || parts[0].is_empty() || parts[1].len() != 8 {
+                diag.at(
+                    Some(w.key.span()),
+                    "audit.witnesses: key must be a witness verifier key `name+<8 hex>+<base64>` (what `clearance witness keygen` prints)".to_string(),
+                );
+            }
+            Some(WitnessConfig {
+                url: url?,
+                key: key.to_string(),
+            })
+        })
+        .collect();
+    let witnesses_required = non_negative(
+        raw.witnesses_required.as_ref(),
+        0,
+        "audit.witnesses_required",
+        diag,
+    ) as usize;
+    if witnesses_required > raw.witnesses.len()
+        && let Some(required) = &raw.witnesses_required
+    {
+        diag.at(
+            Some(required.span()),
+            format!(
+                "audit.witnesses_required = {witnesses_required}, but only {} witnesses are configured",
+                raw.witnesses.len()
+            ),
+        );
+    }
+    VerifiableLogConfig {
+        origin,
+        signing_key,
+        checkpoint_every_records: positive(
+            raw.checkpoint_every_records.as_ref(),
+            1_000,
+            "audit.checkpoint_every_records",
+            diag,
+        ) as u64,
+        checkpoint_every_ms: positive(
+            raw.checkpoint_every_ms.as_ref(),
+            1_000,
+            "audit.checkpoint_every_ms",
+            diag,
+        ) as u64,
+        witnesses,
+        witnesses_required,
+        verify_at_start: raw.verify_at_start.as_ref().is_none_or(|v| *v.get_ref()),
     }
 }
 

@@ -14,6 +14,7 @@
 mod postgres;
 mod rows;
 mod sqlite;
+pub mod verifiable;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

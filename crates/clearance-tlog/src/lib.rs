@@ -9,8 +9,10 @@
 pub mod checkpoint;
 pub mod merkle;
 pub mod note;
+pub mod receipt;
 pub mod tiles;
 
 pub use checkpoint::Checkpoint;
 pub use merkle::{Frontier, Hash, NodeId, ProofPlan};
 pub use note::{Note, Signer, Verifier};
+pub use receipt::Receipt;
