@@ -65,7 +65,7 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
 }
 
 /// Checks the admin bearer token in constant time.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.config.server.admin_token else {
         return Err(admin_error(
             StatusCode::NOT_FOUND,

@@ -20,13 +20,14 @@
 //! closing record of its log, so `verify` can tell a log that was closed from one cut off.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use clearance_config::AuditConfig;
 use clearance_core::audit::{AuditRecord, ChainHead, LOG_CLOSE, SealedRecord};
 use clearance_store::{Store, StoreError};
+use clearance_tlog::merkle::{Hash, leaf_hash};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -54,7 +55,37 @@ struct Job {
     record: AuditRecord,
     /// Held until the record is stored: the queue's bound counts records not yet durable.
     _place: Option<OwnedSemaphorePermit>,
-    durable: Option<oneshot::Sender<()>>,
+    durable: Option<oneshot::Sender<Placement>>,
+}
+
+/// Where a durable record sits in this process's log: its leaf in the log's Merkle tree. The
+/// answer carries it (`x-clearance-receipt`), so a caller can later ask for the receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// The leaf index (the record's sequence number minus one).
+    pub index: u64,
+    /// `SHA-256(0x00 || record)`, the record's leaf hash.
+    pub leaf: Hash,
+}
+
+/// How far this process's log is durable: what the checkpointer signs.
+#[derive(Debug, Default)]
+pub struct DurableSize {
+    records: AtomicU64,
+    /// Woken when enough records wait for a checkpoint, and when the log is closed.
+    pub wake: tokio::sync::Notify,
+    closed: AtomicBool,
+}
+
+impl DurableSize {
+    pub fn records(&self) -> u64 {
+        self.records.load(Ordering::Acquire)
+    }
+
+    /// Whether the log's closing record is durable (the writer has stopped).
+    pub fn closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
 }
 
 /// No room in the audit queue within the allowed wait, or the store is stalled: the gateway
@@ -87,13 +118,13 @@ pub struct AuditSlot {
 }
 
 /// Resolves once a record handed over with [`AuditSlot::submit_durable`] is committed.
-pub struct Durable(oneshot::Receiver<()>);
+pub struct Durable(oneshot::Receiver<Placement>);
 
 impl Durable {
     /// Waits, at most `max_wait`, for the record to be durable.
-    pub async fn wait(self, max_wait: Duration) -> Result<(), AuditUnavailable> {
+    pub async fn wait(self, max_wait: Duration) -> Result<Placement, AuditUnavailable> {
         match tokio::time::timeout(max_wait, self.0).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(placement)) => Ok(placement),
             Ok(Err(_)) | Err(_) => Err(AuditUnavailable::StoreStalled),
         }
     }
@@ -126,6 +157,11 @@ impl AuditSlot {
     pub fn commit(mut self, record: AuditRecord) {
         let place = self.take_place();
         self.sink.send(record, place, None);
+    }
+
+    /// The log this process writes.
+    pub fn log_id(&self) -> &str {
+        &self.sink.writer.log_id
     }
 
     /// The longest a request waits for its record to be durable.
@@ -176,7 +212,7 @@ impl AuditSink {
         &self,
         record: AuditRecord,
         place: Option<OwnedSemaphorePermit>,
-        durable: Option<oneshot::Sender<()>>,
+        durable: Option<oneshot::Sender<Placement>>,
     ) {
         let mut record = record;
         record.replica = Some(self.writer.replica.clone());
@@ -231,6 +267,8 @@ impl StoreHealth {
 /// every sink is dropped and the queue is drained.
 pub struct Writer {
     pub sink: AuditSink,
+    /// How far the log is durable, for the checkpointer.
+    pub durable: Arc<DurableSize>,
     pub task: tokio::task::JoinHandle<ChainHead>,
 }
 
@@ -267,6 +305,10 @@ pub async fn start_writer(
         max: config.batch_max,
         linger: Duration::from_millis(config.linger_ms),
     };
+    let durable = Arc::new(DurableSize::default());
+    durable.records.store(head.seq, Ordering::Release);
+    let checkpoint_every = config.log.checkpoint_every_records.max(1);
+    let published = Arc::clone(&durable);
     let task = tokio::spawn(async move {
         let mut run = Run {
             store,
@@ -274,12 +316,18 @@ pub async fn start_writer(
             health,
             writer,
             metrics,
+            durable: published,
+            checkpoint_every,
         };
         run.write_batches(rx, batching).await;
         run.close().await;
         head
     });
-    Ok(Writer { sink, task })
+    Ok(Writer {
+        sink,
+        durable,
+        task,
+    })
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -294,6 +342,8 @@ struct Run<'h> {
     health: Arc<StoreHealth>,
     writer: Arc<WriterIdentity>,
     metrics: Arc<Metrics>,
+    durable: Arc<DurableSize>,
+    checkpoint_every: u64,
 }
 
 impl Run<'_> {
@@ -315,11 +365,24 @@ impl Run<'_> {
                 jobs.iter().map(|job| self.head.seal(&job.record)).collect();
             self.store_with_retry(&sealed).await;
             self.metrics.audit_written.inc_by(sealed.len() as u64);
-            for job in jobs.drain(..) {
+            self.publish(self.head.seq);
+            for (job, record) in jobs.drain(..).zip(&sealed) {
                 if let Some(done) = job.durable {
-                    let _ = done.send(());
+                    let _ = done.send(Placement {
+                        index: record.seq - 1,
+                        leaf: leaf_hash(record.record_json.as_bytes()),
+                    });
                 }
             }
+        }
+    }
+
+    /// Tells the checkpointer how far the log is durable; wakes it once a checkpoint's worth
+    /// of records is waiting.
+    fn publish(&self, size: u64) {
+        let before = self.durable.records.swap(size, Ordering::AcqRel);
+        if before / self.checkpoint_every != size / self.checkpoint_every {
+            self.durable.wake.notify_one();
         }
     }
 
@@ -383,6 +446,9 @@ impl Run<'_> {
             clearance_store::log_record(LOG_CLOSE, &self.writer.log_id, &self.writer.replica);
         let sealed = self.head.seal(&closing);
         self.store_with_retry(std::slice::from_ref(&sealed)).await;
+        self.publish(self.head.seq);
+        self.durable.closed.store(true, Ordering::Release);
+        self.durable.wake.notify_one();
         if let Err(error) = self.store.close_log(&self.writer.log_id, Utc::now()).await {
             tracing::error!(%error, "the audit log's closing record is stored, but the log could not be marked closed");
         }

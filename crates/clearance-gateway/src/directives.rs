@@ -361,7 +361,7 @@ impl Directives {
         let wait = slot.max_wait().max(ACTIVATION_RECORD_WAIT);
         let durable = slot.submit_durable(record);
         drop(slot);
-        durable.wait(wait).await.map_err(unrecorded)
+        durable.wait(wait).await.map(drop).map_err(unrecorded)
     }
 
     /// Polls the folder every `poll_ms` while `[directives] watch` is on. An invalid set is

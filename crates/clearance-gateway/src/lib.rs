@@ -11,6 +11,9 @@
 //! - [`audit_writer`]: this process's writer, which seals records into its own log in the
 //!   shared trail and commits them in groups; a request's answer waits for its decision
 //!   record to be durable;
+//! - [`checkpoints`]: signed checkpoints of this process's log (every N records or T ms, and
+//!   at shutdown) and the witnesses that cosign them, off the request path;
+//! - [`audit_http`]: the verifiable log over HTTP: checkpoints, C2SP tiles, proofs, receipts;
 //! - [`failover`]: the attempt loop over a model's route (breakers, retries, directives on
 //!   every fallback, kill switch, first-byte failover for streams);
 //! - [`health`]: active health checks of the providers;
@@ -29,8 +32,10 @@
 
 pub mod access;
 pub mod admin;
+pub mod audit_http;
 pub mod audit_writer;
 pub mod auth;
+pub mod checkpoints;
 pub mod directives;
 pub mod error;
 pub mod failover;

@@ -79,6 +79,14 @@ pub struct Metrics {
     pub connections_open: Gauge,
     /// Client connections closed at once because `server.max_connections` were open.
     pub connections_refused: Counter,
+    /// Signed checkpoints of this replica's log.
+    pub audit_checkpoints: Counter,
+    /// Records under this replica's latest signed checkpoint.
+    pub audit_checkpoint_size: Gauge,
+    /// Witnesses that cosigned the latest checkpoint.
+    pub audit_checkpoint_cosignatures: Gauge,
+    /// Submissions a witness refused or did not answer.
+    pub audit_witness_failures: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -115,6 +123,30 @@ impl Metrics {
         let policy_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         let connections_open = Gauge::default();
         let connections_refused = Counter::default();
+        let audit_checkpoints = Counter::default();
+        let audit_checkpoint_size = Gauge::default();
+        let audit_checkpoint_cosignatures = Gauge::default();
+        let audit_witness_failures = Counter::default();
+        registry.register(
+            "audit_checkpoints",
+            "Signed checkpoints of this replica's audit log",
+            audit_checkpoints.clone(),
+        );
+        registry.register(
+            "audit_checkpoint_size",
+            "Records under this replica's latest signed checkpoint",
+            audit_checkpoint_size.clone(),
+        );
+        registry.register(
+            "audit_checkpoint_cosignatures",
+            "Witnesses that cosigned this replica's latest checkpoint",
+            audit_checkpoint_cosignatures.clone(),
+        );
+        registry.register(
+            "audit_witness_failures",
+            "Checkpoint submissions a witness refused or did not answer",
+            audit_witness_failures.clone(),
+        );
         registry.register(
             "connections_open",
             "Client connections open now",
@@ -225,6 +257,10 @@ impl Metrics {
             policy_age_seconds,
             connections_open,
             connections_refused,
+            audit_checkpoints,
+            audit_checkpoint_size,
+            audit_checkpoint_cosignatures,
+            audit_witness_failures,
         }
     }
 

@@ -42,7 +42,7 @@ use futures::stream::BoxStream;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::access;
-use crate::audit_writer::{AuditSlot, AuditUnavailable, Durable};
+use crate::audit_writer::{AuditSlot, AuditUnavailable, Durable, Placement};
 use crate::auth::{Caller, authenticate};
 use crate::error::ApiError;
 use crate::failover::{
@@ -55,6 +55,10 @@ use crate::state::{AppState, ModelEntry};
 pub const REQUEST_ID: &str = "x-clearance-request-id";
 pub const SERVED_MODEL: &str = "x-clearance-served-model";
 pub const OVERHEAD_MS: &str = "x-clearance-overhead-ms";
+/// Where the request's decision record sits in the verifiable log:
+/// `log=<id>; index=<leaf>; leaf=<base64 leaf hash>; policy=<version>`. With it the caller asks
+/// `GET /audit/receipt/{request id}` for the proof, once a checkpoint covers the record.
+pub const RECEIPT: &str = "x-clearance-receipt";
 
 /// Serves one model request on `surface` from the connection peer `peer`.
 pub async fn handle(
@@ -84,7 +88,12 @@ pub async fn handle(
         return response;
     };
     match gate.wait().await {
-        Ok(()) => response,
+        Ok(placement) => {
+            if let Some(placement) = placement {
+                gate.attach_receipt(&mut response, placement);
+            }
+            response
+        }
         Err(unavailable) => {
             // The answer is dropped unsent (its completion record says what the client got);
             // the decision record stays queued and is stored when the store comes back.
@@ -104,22 +113,41 @@ struct GateState {
     ticket: std::sync::Mutex<Option<Durable>>,
     max_wait: Duration,
     failed: AtomicBool,
+    /// This process's log, and the policy version that decided: for the receipt header.
+    log_id: String,
+    policy_version: Option<String>,
 }
 
 impl AnswerGate {
-    async fn wait(&self) -> Result<(), AuditUnavailable> {
+    /// Waits for the decision record; where it landed in the log, the first time.
+    async fn wait(&self) -> Result<Option<Placement>, AuditUnavailable> {
         let ticket = self
             .0
             .ticket
             .lock()
             .map(|mut t| t.take())
             .unwrap_or_default();
-        let Some(ticket) = ticket else { return Ok(()) };
+        let Some(ticket) = ticket else {
+            return Ok(None);
+        };
         let waited = ticket.wait(self.0.max_wait).await;
         if waited.is_err() {
             self.0.failed.store(true, Ordering::Release);
         }
-        waited
+        waited.map(Some)
+    }
+
+    fn attach_receipt(&self, response: &mut Response, placement: Placement) {
+        let value = format!(
+            "log={}; index={}; leaf={}; policy={}",
+            self.0.log_id,
+            placement.index,
+            placement.leaf.to_base64(),
+            self.0.policy_version.as_deref().unwrap_or("none")
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(RECEIPT, value);
+        }
     }
 
     fn failed(&self) -> bool {
@@ -985,11 +1013,15 @@ impl PendingAudit {
             ..self.record.clone()
         };
         let max_wait = slot.max_wait();
+        let log_id = slot.log_id().to_string();
+        let policy_version = decision.policy_version.clone();
         let ticket = slot.submit_durable(decision);
         self.gate = Some(AnswerGate(Arc::new(GateState {
             ticket: std::sync::Mutex::new(Some(ticket)),
             max_wait,
             failed: AtomicBool::new(false),
+            log_id,
+            policy_version,
         })));
     }
 

@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::access;
 use crate::admin;
+use crate::audit_http;
 use crate::auth::authenticate;
 use crate::limits;
 use crate::proxy;
@@ -48,6 +49,15 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/models/{model}/enable", post(admin::enable_model))
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/admin/status", get(admin::status))
+        .route("/audit/checkpoint", get(audit_http::checkpoint))
+        .route(
+            "/audit/log/{log}/checkpoint",
+            get(audit_http::log_checkpoint),
+        )
+        .route("/audit/log/{log}/tile/{*rest}", get(audit_http::tile))
+        .route("/audit/proof/inclusion", get(audit_http::inclusion))
+        .route("/audit/proof/consistency", get(audit_http::consistency))
+        .route("/audit/receipt/{request_id}", get(audit_http::receipt))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -176,7 +186,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
     let wait = std::time::Duration::from_millis(state.config.audit.max_wait_ms);
     match tokio::time::timeout(wait, state.store.change_versions()).await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
+        // Too few cosignatures is reported, not a reason to take the replica out: the record
+        // itself is durable; what is missing is outside confirmation of it.
+        Ok(Ok(_)) => match state.witnesses.shortfall() {
+            Some(shortfall) => (StatusCode::OK, format!("ready; {shortfall}\n")).into_response(),
+            None => (StatusCode::OK, "ready\n").into_response(),
+        },
         Ok(Err(error)) => not_ready(error.to_string()),
         Err(_) => not_ready(format!(
             "the store did not answer within {} ms",

@@ -43,6 +43,12 @@ pub enum GatewayError {
     Directives(#[from] ActivateError),
     #[error(transparent)]
     GeoIp(#[from] clearance_geoip::GeoIpError),
+    #[error("the audit log's verifiable settings: {0}")]
+    VerifiableLog(String),
+    #[error(
+        "the audit trail does not verify, so the gateway does not start (run `clearance audit verify` for the whole report):\n{0}"
+    )]
+    TrailBroken(String),
 }
 
 /// A gateway bound to its port, ready to run.
@@ -50,6 +56,8 @@ pub struct Gateway {
     listener: TcpListener,
     state: AppState,
     writer: tokio::task::JoinHandle<clearance_core::audit::ChainHead>,
+    /// Signs checkpoints of this process's log; ends after the last one, once the log closed.
+    checkpointer: Option<tokio::task::JoinHandle<()>>,
     /// Background reloads (registry, kill switches, directive set), aborted at shutdown.
     refreshers: Vec<tokio::task::JoinHandle<()>>,
     watcher: Option<tokio::task::JoinHandle<()>>,
@@ -82,6 +90,13 @@ impl Gateway {
             )),
         };
         let metrics = Arc::new(Metrics::new());
+        let signing = crate::checkpoints::load_signing(&config.audit.log)
+            .await
+            .map_err(GatewayError::VerifiableLog)?
+            .map(Arc::new);
+        if config.audit.log.verify_at_start {
+            verify_trail_at_start(store.as_ref(), signing.as_deref()).await?;
+        }
         // The log first: every change this replica makes from here on (a directive folder
         // activated at start included) is recorded in it.
         let writer = start_writer(
@@ -92,6 +107,26 @@ impl Gateway {
         )
         .await?;
         let audit = writer.sink;
+        let witnesses = Arc::new(crate::checkpoints::WitnessStatus {
+            required: config.audit.log.witnesses_required,
+            ..Default::default()
+        });
+        let checkpointer = match &signing {
+            Some(signing) => Some(
+                crate::checkpoints::Checkpointer {
+                    store: Arc::clone(&store),
+                    signing: Arc::clone(signing),
+                    log_id: audit.writer().log_id.clone(),
+                    durable: Arc::clone(&writer.durable),
+                    metrics: Arc::clone(&metrics),
+                    status: Arc::clone(&witnesses),
+                    upstream: UpstreamClient::new()?,
+                }
+                .spawn(&config.audit.log)
+                .map_err(GatewayError::VerifiableLog)?,
+            ),
+            None => None,
+        };
         let registry = Arc::new(Registry::load(store.as_ref()).await?);
         let switches = Arc::new(ModelSwitches::load(store.as_ref()).await?);
         switches.publish(&metrics, config.models.iter().map(|m| m.name.clone()));
@@ -144,12 +179,15 @@ impl Gateway {
             auth_failures: Arc::default(),
             in_flight: Arc::default(),
             max_model_name_bytes,
+            log: signing,
+            witnesses,
         };
         let writer = writer.task;
         Ok(Gateway {
             listener,
             state,
             writer,
+            checkpointer,
             refreshers,
             watcher,
         })
@@ -171,6 +209,7 @@ impl Gateway {
             listener,
             state,
             writer,
+            checkpointer,
             refreshers,
             watcher,
         } = self;
@@ -237,8 +276,64 @@ impl Gateway {
             .await
             .map_err(|e| GatewayError::AuditWriter(e.to_string()))?;
         tracing::info!(last_seq = head.seq, "audit log drained");
+        if let Some(checkpointer) = checkpointer {
+            // The last checkpoint covers the closing record; a witness that does not answer
+            // is given up on after its call's timeout, the checkpoint itself is stored first.
+            let _ = checkpointer.await;
+            tracing::info!(
+                size = head.seq,
+                "audit log under its last signed checkpoint"
+            );
+        }
         served.map_err(GatewayError::Serve)
     }
+}
+
+/// Verifies every log before serving: each record's chain and leaf, the stored tree, the query
+/// columns, and (with a signing key) every checkpoint the deployment signed against the tree
+/// the store holds now. A trail that disagrees with itself or with its own signatures stops
+/// the start.
+async fn verify_trail_at_start(
+    store: &dyn Store,
+    signing: Option<&crate::checkpoints::LogSigning>,
+) -> Result<(), GatewayError> {
+    let started = std::time::Instant::now();
+    let report = clearance_store::verify_audit_trail(store).await?;
+    let mut problems: Vec<String> = report
+        .logs
+        .iter()
+        .filter_map(|l| {
+            l.broken
+                .as_ref()
+                .map(|b| format!("log {}: {b}", l.log.log_id))
+        })
+        .collect();
+    if let Some(signing) = signing {
+        let key = signing.verifier();
+        for log in report.logs.iter().filter(|l| l.broken.is_none()) {
+            let checked = clearance_store::verifiable::check_stored_checkpoints(
+                store,
+                &signing.origin,
+                &key,
+                &log.log,
+            )
+            .await
+            .map_err(|e| GatewayError::TrailBroken(e.to_string()))?;
+            if let Some(problem) = checked {
+                problems.push(format!("log {}: {problem}", log.log.log_id));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(GatewayError::TrailBroken(problems.join("\n")));
+    }
+    tracing::info!(
+        logs = report.logs.len(),
+        records = report.records(),
+        ms = started.elapsed().as_millis() as u64,
+        "audit trail verified"
+    );
+    Ok(())
 }
 
 /// Opens the configured geo-IP database, if any; a configured database that cannot be read

@@ -45,6 +45,10 @@ pub struct AppState {
     pub auth_failures: Arc<crate::admin::AuthFailures>,
     /// Model requests in flight per client key (`server.max_in_flight_per_key`).
     pub in_flight: Arc<crate::limits::InFlight>,
+    /// The audit log key, when one is configured (checkpoints, the deployment note).
+    pub log: Option<Arc<crate::checkpoints::LogSigning>>,
+    /// How many witnesses cosigned the latest checkpoint (`/readyz` reports a shortfall).
+    pub witnesses: Arc<crate::checkpoints::WitnessStatus>,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).

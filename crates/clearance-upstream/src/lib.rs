@@ -251,6 +251,30 @@ impl UpstreamClient {
     }
 }
 
+impl UpstreamClient {
+    /// `GET url`, with `Authorization: Bearer token` when a token is given: a verifier
+    /// copying a gateway's tiles.
+    pub async fn get(&self, url: &str, token: Option<&str>) -> Result<AdminAnswer, AdminCallError> {
+        let request = self.http.get(url);
+        let request = match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        admin_call(url, request).await
+    }
+
+    /// `POST url` with a plain-text body: a checkpoint submitted to a witness
+    /// (C2SP tlog-witness `add-checkpoint`).
+    pub async fn post_text(&self, url: &str, body: String) -> Result<AdminAnswer, AdminCallError> {
+        let request = self
+            .http
+            .post(url)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(body);
+        admin_call(url, request).await
+    }
+}
+
 async fn admin_call(
     url: &str,
     request: reqwest::RequestBuilder,

@@ -1,0 +1,280 @@
+//! The verifiable log over HTTP: checkpoints, C2SP tiles, proofs and receipts.
+//!
+//! | path | who | what |
+//! |---|---|---|
+//! | `GET /audit/checkpoint?log=ID` (= `/audit/log/ID/checkpoint`) | anyone | the log's latest signed checkpoint, with its cosignatures |
+//! | `GET /audit/checkpoint` | anyone | a note signed now that binds the heads of every log of the deployment |
+//! | `GET /audit/log/ID/tile/L/N[.p/W]` | anyone | C2SP hash tiles (hashes reveal nothing) |
+//! | `GET /audit/log/ID/tile/entries/N[.p/W]` | admin token | the records themselves (they name people and their facts) |
+//! | `GET /audit/proof/inclusion?log=&index=&size=`, `/audit/proof/consistency?log=&from=&to=` | anyone | proofs, JSON |
+//! | `GET /audit/receipt/REQUEST_ID` | the client key that made the request, or the admin token | the receipt bundle; 425 until a checkpoint covers it |
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use clearance_core::api::ApiSurface;
+use clearance_store::verifiable::{self, VerifiableError};
+use clearance_tlog::tiles::Tile;
+use clearance_wire::error::ErrorKind;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn audit_error(
+    status: StatusCode,
+    kind: ErrorKind,
+    class: &'static str,
+    message: String,
+) -> ApiError {
+    ApiError::new(ApiSurface::OpenaiChat, status, kind, class, message)
+}
+
+fn from_verifiable(error: VerifiableError) -> ApiError {
+    use VerifiableError as E;
+    match error {
+        E::NoSuchLog(_) | E::NoSuchRequest(_) => audit_error(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
+            "not_found",
+            error.to_string(),
+        ),
+        E::NotYetCheckpointed { .. } => audit_error(
+            StatusCode::from_u16(425).unwrap_or(StatusCode::CONFLICT),
+            ErrorKind::InvalidRequest,
+            "not_yet_checkpointed",
+            error.to_string(),
+        )
+        .with_retry_after(1),
+        E::Pruned(_) => audit_error(
+            StatusCode::GONE,
+            ErrorKind::NotFound,
+            "pruned",
+            error.to_string(),
+        ),
+        E::BeyondLog { .. } | E::Proof(_) => audit_error(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            "bad_proof_request",
+            error.to_string(),
+        ),
+        other => audit_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Api,
+            "store_error",
+            other.to_string(),
+        ),
+    }
+}
+
+fn text(body: String, cache: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CheckpointQuery {
+    log: Option<String>,
+}
+
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    Query(query): Query<CheckpointQuery>,
+) -> Response {
+    match query.log {
+        Some(log) => log_checkpoint_of(&state, &log).await,
+        None => deployment_note(&state).await,
+    }
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub async fn log_checkpoint(State(state): State<AppState>, Path(log): Path<String>) -> Response {
+    log_checkpoint_of(&state, &log)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn log_checkpoint_of(state: &AppState, log: &str) -> Result<Response, ApiError> {
+    let latest = state
+        .store
+        .latest_checkpoint(log)
+        .await
+        .map_err(|e| from_verifiable(e.into()))?;
+    let latest = latest.ok_or_else(|| {
+        audit_error(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
+            "no_checkpoint",
+            format!(
+                "log `{log}` has no signed checkpoint (no such log, or no signing key configured)"
+            ),
+        )
+    })?;
+    Ok(text(latest.note, "no-cache, max-age=1"))
+}
+
+async fn deployment_note(state: &AppState) -> Result<Response, ApiError> {
+    let signing = state.log.as_ref().ok_or_else(|| {
+        audit_error(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
+            "no_signing_key",
+            "this gateway has no audit signing key (audit.signing_key_file or signing_key_env)"
+                .to_string(),
+        )
+    })?;
+    let note = verifiable::deployment_note(state.store.as_ref(), &signing.origin, &signing.signer)
+        .await
+        .map_err(from_verifiable)?;
+    Ok(text(note, "no-cache, max-age=1"))
+}
+
+pub async fn tile(
+    State(state): State<AppState>,
+    Path((log, rest)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    tile_of(&state, &log, &rest, &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn tile_of(
+    state: &AppState,
+    log: &str,
+    rest: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let tile = Tile::parse(rest).map_err(|e| {
+        audit_error(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
+            "bad_tile_path",
+            e.to_string(),
+        )
+    })?;
+    if tile.level.is_none() {
+        crate::admin::authorize(state, headers)?;
+    }
+    let bytes = verifiable::tile(state.store.as_ref(), log, tile)
+        .await
+        .map_err(from_verifiable)?
+        .ok_or_else(|| {
+            audit_error(
+                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
+                "no_such_tile",
+                format!("log `{log}` has no tile {}", tile.path()),
+            )
+        })?;
+    let mut response = (StatusCode::OK, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=604800, immutable"),
+    );
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InclusionQuery {
+    log: String,
+    index: u64,
+    size: u64,
+}
+
+pub async fn inclusion(State(state): State<AppState>, Query(q): Query<InclusionQuery>) -> Response {
+    match verifiable::inclusion_proof(state.store.as_ref(), &q.log, q.index, q.size).await {
+        Ok(proof) => Json(serde_json::json!({
+            "log": q.log,
+            "index": q.index,
+            "size": q.size,
+            "proof": proof.iter().map(|h| h.to_base64()).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(error) => from_verifiable(error).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsistencyQuery {
+    log: String,
+    from: u64,
+    to: u64,
+}
+
+pub async fn consistency(
+    State(state): State<AppState>,
+    Query(q): Query<ConsistencyQuery>,
+) -> Response {
+    match verifiable::consistency_proof(state.store.as_ref(), &q.log, q.from, q.to).await {
+        Ok(proof) => Json(serde_json::json!({
+            "log": q.log,
+            "from": q.from,
+            "to": q.to,
+            "proof": proof.iter().map(|h| h.to_base64()).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(error) => from_verifiable(error).into_response(),
+    }
+}
+
+pub async fn receipt(
+    State(state): State<AppState>,
+    Path(request_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    receipt_of(&state, &request_id, &headers)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn receipt_of(
+    state: &AppState,
+    request_id: &str,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let is_admin = crate::admin::authorize(state, headers).is_ok();
+    let caller = if is_admin {
+        None
+    } else {
+        Some(crate::auth::authenticate(
+            &state.registry,
+            headers,
+            ApiSurface::OpenaiChat,
+        )?)
+    };
+    let receipt = verifiable::receipt(state.store.as_ref(), request_id)
+        .await
+        .map_err(from_verifiable)?;
+    if let Some(caller) = caller {
+        // Only the key that made the request may have its receipt: the records name who asked
+        // and the facts that decided.
+        let own = receipt.entries.iter().any(|entry| {
+            serde_json::from_str::<serde_json::Value>(&entry.record)
+                .ok()
+                .and_then(|r| r.get("key_id").and_then(|k| k.as_str()).map(str::to_string))
+                .is_some_and(|key| key == caller.key_id.to_string())
+        });
+        if !own {
+            return Err(audit_error(
+                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
+                "not_found",
+                format!("no record with request id `{request_id}` made with this key"),
+            ));
+        }
+    }
+    Ok(Json(receipt).into_response())
+}
