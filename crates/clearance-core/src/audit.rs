@@ -314,6 +314,14 @@ pub struct SealedRecord {
     pub record_json: String,
 }
 
+impl SealedRecord {
+    /// Whether retention emptied this record's body: its place in the chain (sequence number,
+    /// id, hashes) and its leaf in the log's Merkle tree stay, its content is gone.
+    pub fn is_pruned(&self) -> bool {
+        self.record_json.is_empty()
+    }
+}
+
 /// The end of the chain: the last sealed record's sequence number and hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainHead {
@@ -367,6 +375,21 @@ pub enum BreakKind {
     AfterClose,
     /// A completion record for a request whose decision record is not in the log before it.
     CompletionWithoutDecision,
+    /// The record has no leaf in the log's Merkle tree (leaf `seq - 1`).
+    LeafMissing,
+    /// The record's leaf in the log's Merkle tree is not the hash of its content: the record
+    /// was edited (and its chain re-hashed), or the leaf was.
+    LeafMismatch,
+    /// A node of the log's Merkle tree (the `index`-th subtree of `2^level` leaves, completed
+    /// by this record) is not the hash of the leaves below it.
+    TreeMismatch { level: u8, index: u64 },
+    /// A node of the log's Merkle tree that this record completes is not stored.
+    TreeNodeMissing { level: u8, index: u64 },
+    /// The log's Merkle tree holds a leaf past the log's last record (`leaves` leaves).
+    TreeBeyondHead { leaves: u64 },
+    /// A query column stored beside the record (what the impact preview and the export read)
+    /// does not say what the record says.
+    DerivedColumnEdited { column: String },
 }
 
 /// The first record at which the chain does not hold.
@@ -409,6 +432,35 @@ impl fmt::Display for ChainBreak {
                 f,
                 "{at} completes a request whose decision record is not in the log before it"
             ),
+            BreakKind::LeafMissing => write!(f, "{at} has no leaf in the log's Merkle tree"),
+            BreakKind::LeafMismatch => write!(
+                f,
+                "{at} does not match its leaf in the log's Merkle tree (the record was edited and \
+                 its chain re-hashed, or the leaf was edited)"
+            ),
+            BreakKind::TreeMismatch { level, index } => write!(
+                f,
+                "the log's Merkle tree node over records #{}..#{} (level {level}, index {index}), \
+                 completed at {at}, does not match the records' leaves (the tree was edited)",
+                (index << level) + 1,
+                (index + 1) << level
+            ),
+            BreakKind::TreeNodeMissing { level, index } => write!(
+                f,
+                "the log's Merkle tree node over records #{}..#{} (level {level}, index {index}), \
+                 completed at {at}, is missing (the tree was edited)",
+                (index << level) + 1,
+                (index + 1) << level
+            ),
+            BreakKind::TreeBeyondHead { leaves } => write!(
+                f,
+                "the log's Merkle tree has a leaf past its last record #{leaves} (the tree was edited)"
+            ),
+            BreakKind::DerivedColumnEdited { column } => write!(
+                f,
+                "{at}: its stored `{column}` column does not say what the record says (edited behind \
+                 the chain)"
+            ),
             BreakKind::Appended { recorded_head } => write!(
                 f,
                 "record #{} (id {}) and any after it were not written by the gateway, which last wrote record \
@@ -433,6 +485,8 @@ pub struct ChainVerifier {
     log_id: Option<String>,
     closed: bool,
     awaiting_completion: std::collections::HashSet<String>,
+    /// Records whose body retention emptied.
+    pruned: u64,
 }
 
 impl Default for ChainVerifier {
@@ -442,6 +496,7 @@ impl Default for ChainVerifier {
             log_id: None,
             closed: false,
             awaiting_completion: std::collections::HashSet::new(),
+            pruned: 0,
         }
     }
 }
@@ -453,6 +508,11 @@ impl ChainVerifier {
             log_id: Some(log_id.to_string()),
             ..ChainVerifier::default()
         }
+    }
+
+    /// How many records retention had emptied ([`SealedRecord::is_pruned`]).
+    pub fn pruned(&self) -> u64 {
+        self.pruned
     }
 
     /// Whether the log's closing record has been seen.
@@ -512,6 +572,23 @@ impl ChainVerifier {
         }
         if stored.seq < expected_seq || stored.prev_hash != self.head.hash {
             return Err(fail(BreakKind::Reordered));
+        }
+        if stored.is_pruned() {
+            // Its body is gone, so its hash cannot be recomputed: it is taken as given (the
+            // next record's `prev_hash` must still match it, and the log's Merkle tree keeps
+            // the record's leaf). Log boundaries are never pruned.
+            if self.closed {
+                return Err(fail(BreakKind::AfterClose));
+            }
+            if stored.seq == 1 && self.log_id.is_some() {
+                return Err(fail(BreakKind::NotOpened));
+            }
+            self.pruned += 1;
+            self.head = ChainHead {
+                seq: stored.seq,
+                hash: stored.hash,
+            };
+            return Ok(());
         }
         if chain_hash(stored.seq, &stored.prev_hash, &stored.record_json) != stored.hash {
             return Err(fail(BreakKind::Edited));
@@ -776,6 +853,34 @@ mod tests {
         let orphan = [admin(0, LOG_OPEN, "l"), decided(5).into_completion()];
         let broken = verify_log("l", &orphan).unwrap_err();
         assert_eq!(broken.kind, BreakKind::CompletionWithoutDecision);
+    }
+
+    #[test]
+    fn pruned_records_keep_their_place_in_the_chain() {
+        let mut records = chain(5);
+        records[1].record_json.clear();
+        records[2].record_json.clear();
+        let mut verifier = ChainVerifier::default();
+        for r in &records {
+            verifier.check(r).unwrap();
+        }
+        assert_eq!((verifier.head().seq, verifier.pruned()), (5, 2));
+        // A pruned record must still link: one put in another's place does not.
+        let mut swapped = chain(5);
+        swapped[2].record_json.clear();
+        swapped[2].prev_hash = swapped[0].hash;
+        assert_eq!(verify(&swapped).unwrap_err().kind, BreakKind::Reordered);
+        // The record after a pruned one must follow its stored hash.
+        let mut forged = chain(5);
+        forged[1].record_json.clear();
+        forged[1].hash = ChainHash([7; 32]);
+        assert_eq!(verify(&forged).unwrap_err().seq, 3);
+        // A log's opening record is never pruned.
+        let mut head = ChainHead::EMPTY;
+        let mut opening = head.seal(&admin(0, LOG_OPEN, "l"));
+        opening.record_json.clear();
+        let broken = ChainVerifier::for_log("l").check(&opening).unwrap_err();
+        assert_eq!(broken.kind, BreakKind::NotOpened);
     }
 
     #[test]

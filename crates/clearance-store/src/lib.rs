@@ -241,12 +241,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         log_id: &str,
         ids: &[NodeId],
-    ) -> Result<Vec<(NodeId, Hash)>, StoreError> {
-        let _ = (log_id, ids);
-        Err(StoreError::Worker(
-            "tree_nodes: not implemented by this backend yet".into(),
-        ))
-    }
+    ) -> Result<Vec<(NodeId, Hash)>, StoreError>;
     /// The hashes of the log's nodes at tree `level` with index in `range`, in index order,
     /// stopping at the first missing one (a tile's hashes).
     async fn tree_level(
@@ -254,67 +249,30 @@ pub trait Store: Send + Sync + 'static {
         log_id: &str,
         level: u8,
         range: std::ops::Range<u64>,
-    ) -> Result<Vec<Hash>, StoreError> {
-        let _ = (log_id, level, range);
-        Err(StoreError::Worker(
-            "tree_level: not implemented by this backend yet".into(),
-        ))
-    }
+    ) -> Result<Vec<Hash>, StoreError>;
     /// Stores a log's signed checkpoint; a checkpoint of the same size is replaced (its note
     /// gained cosignatures).
-    async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
-        let _ = checkpoint;
-        Err(StoreError::Worker(
-            "put_checkpoint: not implemented by this backend yet".into(),
-        ))
-    }
+    async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError>;
     /// Every checkpoint of the log, smallest size first.
-    async fn checkpoints(&self, log_id: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
-        let _ = log_id;
-        Err(StoreError::Worker(
-            "checkpoints: not implemented by this backend yet".into(),
-        ))
-    }
+    async fn checkpoints(&self, log_id: &str) -> Result<Vec<StoredCheckpoint>, StoreError>;
     /// The log's checkpoint of the largest size, if any.
-    async fn latest_checkpoint(
-        &self,
-        log_id: &str,
-    ) -> Result<Option<StoredCheckpoint>, StoreError> {
-        let _ = log_id;
-        Err(StoreError::Worker(
-            "latest_checkpoint: not implemented by this backend yet".into(),
-        ))
-    }
+    async fn latest_checkpoint(&self, log_id: &str)
+    -> Result<Option<StoredCheckpoint>, StoreError>;
     /// Every stored record with this request id (a request's decision and completion records,
     /// or its whole record), in (log, seq) order.
-    async fn records_of_request(&self, request_id: &str) -> Result<Vec<LoggedRecord>, StoreError> {
-        let _ = request_id;
-        Err(StoreError::Worker(
-            "records_of_request: not implemented by this backend yet".into(),
-        ))
-    }
+    async fn records_of_request(&self, request_id: &str) -> Result<Vec<LoggedRecord>, StoreError>;
     /// The stored query columns of up to `limit` records of `log_id` after `after_seq`.
     async fn audit_derived(
         &self,
         log_id: &str,
         after_seq: u64,
         limit: usize,
-    ) -> Result<Vec<DerivedColumns>, StoreError> {
-        let _ = (log_id, after_seq, limit);
-        Err(StoreError::Worker(
-            "audit_derived: not implemented by this backend yet".into(),
-        ))
-    }
+    ) -> Result<Vec<DerivedColumns>, StoreError>;
     /// Retention: empties the body (`record_json` becomes `""`, the query columns NULL) of every
     /// record whose time is before `before`, except log boundaries; the sequence number, id,
     /// chain hashes and the Merkle tree stay, so proofs and checkpoints of the rest stay valid.
     /// Returns how many records were pruned.
-    async fn prune_audit_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let _ = before;
-        Err(StoreError::Worker(
-            "prune_audit_before: not implemented by this backend yet".into(),
-        ))
-    }
+    async fn prune_audit_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Marks the log closed (its closing record is already appended).
     async fn close_log(&self, log_id: &str, closed_at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Every log, oldest first.
@@ -374,6 +332,12 @@ pub struct LogReport {
     /// Requests with a decision record and no completion record: in flight in a running
     /// replica, or cut off when the replica stopped without closing its log (a crash).
     pub incomplete: Vec<String>,
+    /// Verified records whose body retention had emptied: checked by their place in the chain
+    /// and their stored leaf, not by their content.
+    pub pruned: u64,
+    /// The root of the log's Merkle tree over the verified records (RFC 6962), to compare with
+    /// the log's signed checkpoints.
+    pub root: Hash,
 }
 
 /// The outcome of checking every log of the trail.
@@ -394,7 +358,9 @@ impl TrailReport {
 
 /// Reads every log in sequence order, a page at a time (constant memory per log), and checks
 /// its hash chain, its shape (opened by its own record, nothing after its close, completions
-/// after decisions) and its end against the head its writer recorded.
+/// after decisions), its end against the head its writer recorded, its Merkle tree (every
+/// record's leaf, every stored node against the tree rebuilt from the leaves, no leaf past the
+/// end) and every record's query columns against the record.
 pub async fn verify_audit_trail(store: &dyn Store) -> Result<TrailReport, StoreError> {
     let mut report = TrailReport::default();
     for log in store.audit_logs().await? {
@@ -404,25 +370,91 @@ pub async fn verify_audit_trail(store: &dyn Store) -> Result<TrailReport, StoreE
 }
 
 async fn verify_audit_log(store: &dyn Store, log: AuditLog) -> Result<LogReport, StoreError> {
+    use clearance_core::audit::{BreakKind, ChainBreak};
     const PAGE: usize = 10_000;
     let mut verifier = if log.log_id == LEGACY_LOG {
         clearance_core::audit::ChainVerifier::default()
     } else {
         clearance_core::audit::ChainVerifier::for_log(&log.log_id)
     };
+    // The tree rebuilt from the verified records' leaves, and the head they end in.
+    let mut frontier = clearance_tlog::Frontier::new();
+    let mut verified = ChainHead::EMPTY;
     let mut after = 0;
     let mut last_id = String::new();
     let mut broken = None;
     'pages: loop {
         let page = store.audit_page(&log.log_id, after, PAGE).await?;
         let Some(last) = page.last() else { break };
+        // The stored nodes this page's leaves complete, level by level: leaves
+        // `[after, last.seq)` complete the nodes `(after >> l)..(last.seq >> l)` of level `l`.
+        let (start, end) = (after, last.seq);
+        let mut stored: Vec<Vec<Hash>> = Vec::new();
+        for level in 0..64u8 {
+            let range = (start >> level)..(end >> level);
+            if range.is_empty() {
+                break;
+            }
+            stored.push(store.tree_level(&log.log_id, level, range).await?);
+        }
+        let derived = store.audit_derived(&log.log_id, after, PAGE).await?;
         after = last.seq;
         last_id.clone_from(&last.id);
-        for record in &page {
+        for (i, record) in page.iter().enumerate() {
             if let Err(b) = verifier.check(record) {
                 broken = Some(b);
                 break 'pages;
             }
+            let fail = |kind| ChainBreak {
+                seq: record.seq,
+                id: record.id.clone(),
+                kind,
+            };
+            // The chain check made `seq` the next one: leaf `seq - 1`, the tree's next.
+            let index = record.seq - 1;
+            let stored_leaf = usize::try_from(index - start)
+                .ok()
+                .and_then(|at| stored.first()?.get(at).copied());
+            let Some(stored_leaf) = stored_leaf else {
+                broken = Some(fail(BreakKind::LeafMissing));
+                break 'pages;
+            };
+            if !record.is_pruned()
+                && clearance_tlog::merkle::leaf_hash(record.record_json.as_bytes()) != stored_leaf
+            {
+                broken = Some(fail(BreakKind::LeafMismatch));
+                break 'pages;
+            }
+            if let Some(columns) = derived.get(i).filter(|d| d.seq == record.seq)
+                && let Some(column) = derived_mismatch(record, columns)
+            {
+                broken = Some(fail(BreakKind::DerivedColumnEdited {
+                    column: column.to_string(),
+                }));
+                break 'pages;
+            }
+            let mut grown = frontier.clone();
+            for (id, hash) in grown.append(stored_leaf).into_iter().skip(1) {
+                let at = usize::try_from(id.index - (start >> id.level)).ok();
+                let found = stored
+                    .get(usize::from(id.level))
+                    .and_then(|level| level.get(at?));
+                let kind = match found {
+                    None => BreakKind::TreeNodeMissing {
+                        level: id.level,
+                        index: id.index,
+                    },
+                    Some(h) if *h != hash => BreakKind::TreeMismatch {
+                        level: id.level,
+                        index: id.index,
+                    },
+                    Some(_) => continue,
+                };
+                broken = Some(fail(kind));
+                break 'pages;
+            }
+            frontier = grown;
+            verified = verifier.head();
         }
     }
     if broken.is_none() {
@@ -430,21 +462,86 @@ async fn verify_audit_log(store: &dyn Store, log: AuditLog) -> Result<LogReport,
     }
     if broken.is_none() && log.closed_at.is_some() && log.log_id != LEGACY_LOG && !verifier.closed()
     {
-        broken = Some(clearance_core::audit::ChainBreak {
+        broken = Some(ChainBreak {
             seq: verifier.head().seq,
             id: last_id,
-            kind: clearance_core::audit::BreakKind::Truncated {
+            kind: BreakKind::Truncated {
                 last_present: verifier.head().seq,
             },
         });
     }
+    if broken.is_none() {
+        // The next append writes leaf `size`: one already there was not written with a record.
+        let size = frontier.size();
+        if !store
+            .tree_level(&log.log_id, 0, size..size + 1)
+            .await?
+            .is_empty()
+        {
+            broken = Some(ChainBreak {
+                seq: size + 1,
+                id: String::new(),
+                kind: BreakKind::TreeBeyondHead { leaves: size },
+            });
+        }
+    }
     Ok(LogReport {
-        verified: verifier.head(),
+        verified,
         closed: verifier.closed(),
         incomplete: verifier.incomplete(),
+        pruned: verifier.pruned(),
+        root: frontier.root(),
         broken,
         log,
     })
+}
+
+/// The first query column stored beside `record` that does not say what its JSON says (for a
+/// pruned record: one that is not empty). Strings are compared as the JSON's strings, `facts`
+/// as JSON values.
+fn derived_mismatch(record: &SealedRecord, stored: &DerivedColumns) -> Option<&'static str> {
+    #[derive(serde::Deserialize, Default)]
+    struct Fields<'a> {
+        #[serde(borrow, default)]
+        time: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        principal_id: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        requested_model: Option<std::borrow::Cow<'a, str>>,
+        #[serde(default)]
+        facts: Option<serde_json::Value>,
+        #[serde(borrow, default)]
+        phase: Option<std::borrow::Cow<'a, str>>,
+    }
+    let fields: Fields<'_> = if record.is_pruned() {
+        Fields::default()
+    } else {
+        // A record that does not parse has already failed the chain check.
+        serde_json::from_str(&record.record_json).ok()?
+    };
+    let same = |stored: &Option<String>, field: &Option<std::borrow::Cow<'_, str>>| {
+        stored.as_deref() == field.as_deref()
+    };
+    if !same(&stored.time, &fields.time) {
+        return Some("time");
+    }
+    if !same(&stored.principal_id, &fields.principal_id) {
+        return Some("principal_id");
+    }
+    if !same(&stored.requested_model, &fields.requested_model) {
+        return Some("requested_model");
+    }
+    if !same(&stored.phase, &fields.phase) {
+        return Some("phase");
+    }
+    let stored_facts = match stored.facts.as_deref() {
+        None => None,
+        Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => Some(value),
+            Err(_) => return Some("facts"),
+        },
+    };
+    (stored_facts != fields.facts).then_some("facts")
 }
 
 /// Registers a new log and stores its opening record (durably); returns the head to

@@ -39,17 +39,30 @@ use sqlx_core::raw_sql::raw_sql;
 use sqlx_postgres::{PgConnectOptions, PgListener, PgPool, PgSslMode, Postgres};
 use tokio::runtime::Handle;
 
+use clearance_tlog::{Frontier, Hash, NodeId};
+
 use crate::rows::{
-    AuditRow, KeyRow, SwitchRow, comparable_time, key_from_row, log_from_row, principal_from_json,
-    sealed_from_row, switch_from_row, time_from_text,
+    AuditRow, CheckpointRow, KeyRow, SwitchRow, checkpoint_from_row, comparable_time,
+    completed_nodes, frontier_before, key_from_row, leaves_of, log_from_row, node_id,
+    principal_from_json, sealed_from_row, switch_from_row, time_from_text, tree_hash,
 };
 use crate::{
-    AuditLog, ChangeVersions, DirectiveFile, DirectiveSet, FactGroup, FactGroups, ImportSummary,
-    LoggedRecord, ModelSwitch, Store, StoreError, TimeCursor,
+    AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
+    ImportSummary, LoggedRecord, ModelSwitch, Store, StoreError, StoredCheckpoint, TimeCursor,
 };
 
 /// Migrations in order; `schema_migrations` holds the versions (1-based) that have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_verifiable_log.sql"),
+];
+
+/// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
+/// its transaction ([`backfill_trees`]).
+const TREE_MIGRATION: usize = 2;
+
+/// How many records the tree backfill reads at a time.
+const BACKFILL_PAGE: i64 = 10_000;
 
 /// The advisory lock every migration transaction takes first ("clearanc" in ASCII), so
 /// replicas that start together apply each migration once, one after the other.
@@ -365,6 +378,9 @@ async fn migrate_all(pool: PgPool) -> Result<usize, StoreError> {
             .execute(raw_sql(MIGRATIONS[version - 1]))
             .await
             .map_err(fail(version))?;
+        if version == TREE_MIGRATION {
+            backfill_trees(&mut tx).await.map_err(fail(version))?;
+        }
         query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())")
             .bind(i32::try_from(version).unwrap_or(i32::MAX))
             .execute(&mut *tx)
@@ -373,6 +389,99 @@ async fn migrate_all(pool: PgPool) -> Result<usize, StoreError> {
         tx.commit().await.map_err(fail(version))?;
         newly += 1;
     }
+}
+
+/// Builds the Merkle tree of every log that has none from its records, in sequence order
+/// (leaf index = seq - 1), a page at a time. A log with a gap in its sequence numbers gets the
+/// tree of its records before the gap (`verify` reports the gap).
+async fn backfill_trees(tx: &mut sqlx_postgres::PgConnection) -> Result<(), sqlx_core::Error> {
+    let logs: Vec<String> = query_scalar(
+        "SELECT log_id FROM audit_logs AS l
+         WHERE NOT EXISTS (SELECT 1 FROM audit_tree AS t WHERE t.log_id = l.log_id)",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for log_id in &logs {
+        let mut frontier = Frontier::new();
+        'pages: loop {
+            let page: Vec<(i64, String)> = query_as(
+                "SELECT seq, record FROM audit WHERE log_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(log_id)
+            .bind(to_i64(frontier.size()))
+            .bind(BACKFILL_PAGE)
+            .fetch_all(&mut *tx)
+            .await?;
+            let full = page.len() as i64 == BACKFILL_PAGE;
+            let mut nodes = TreeColumns::default();
+            let mut gap = false;
+            for (seq, record) in &page {
+                if u64::try_from(*seq).ok() != Some(frontier.size() + 1) {
+                    gap = true;
+                    break;
+                }
+                nodes.extend(frontier.append(clearance_tlog::merkle::leaf_hash(record.as_bytes())));
+            }
+            query(
+                "INSERT INTO audit_tree (log_id, level, idx, hash)
+                 SELECT $1, * FROM UNNEST($2::smallint[], $3::bigint[], $4::bytea[])",
+            )
+            .bind(log_id)
+            .bind(&nodes.level)
+            .bind(&nodes.idx)
+            .bind(&nodes.hash)
+            .execute(&mut *tx)
+            .await?;
+            if gap || !full {
+                break 'pages;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Tree nodes as the columns of one `INSERT ... SELECT FROM UNNEST(...)`.
+#[derive(Default)]
+struct TreeColumns {
+    level: Vec<i16>,
+    idx: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl TreeColumns {
+    fn extend(&mut self, nodes: impl IntoIterator<Item = (NodeId, Hash)>) {
+        for (id, hash) in nodes {
+            self.level.push(i16::from(id.level));
+            self.idx.push(to_i64(id.index));
+            self.hash.push(hash.0.to_vec());
+        }
+    }
+}
+
+/// The stored hashes of `ids` in `log_id`'s tree (missing ones left out), in one query.
+async fn read_nodes(
+    conn: &mut sqlx_postgres::PgConnection,
+    log_id: &str,
+    ids: &[NodeId],
+) -> Result<Vec<(NodeId, Hash)>, sqlx_core::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let levels: Vec<i16> = ids.iter().map(|id| i16::from(id.level)).collect();
+    let idxs: Vec<i64> = ids.iter().map(|id| to_i64(id.index)).collect();
+    let rows: Vec<(i16, i64, Vec<u8>)> = query_as(
+        "SELECT t.level, t.idx, t.hash FROM UNNEST($2::smallint[], $3::bigint[]) AS v (level, idx)
+         JOIN audit_tree AS t ON t.log_id = $1 AND t.level = v.level AND t.idx = v.idx",
+    )
+    .bind(log_id)
+    .bind(&levels)
+    .bind(&idxs)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(level, idx, hash)| Some((node_id(level.into(), idx)?, tree_hash(&hash))))
+        .collect())
 }
 
 /// Bumps change version `kind` and notifies the other processes, in the caller's transaction
@@ -763,19 +872,41 @@ impl Store for PgStore {
         let (head_seq, head_hash) = (to_i64(last.seq), last.hash.to_hex());
         let (first_seq, first_prev) = (to_i64(batch[0].seq), batch[0].prev_hash.to_hex());
         let columns = AuditColumns::of(batch);
+        let leaves = leaves_of(batch);
         let log_id = log_id.to_string();
         let pool = self.pool();
         let expected = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         self.run(async move {
-            // One statement, so one round trip and one (synchronous) commit: the head update
-            // locks the log's row, so a log's batches commit in turn, and it matches only a
-            // batch that continues the log's recorded head on an open log (a second writer on
-            // the same log, or a replayed batch, matches nothing and inserts nothing).
+            let mut conn = pool
+                .acquire()
+                .await
+                .map_err(query_err("appending audit records"))?;
+            // The tree's right edge before the batch: O(log n) nodes, one query (none for a
+            // log's first batch). Nodes never change once their batch committed, and the
+            // statement below stores nothing unless the head is still where this batch
+            // starts, so reading them outside its transaction is safe.
+            let first = leaves[0].0;
+            let edge = clearance_tlog::merkle::root_nodes(first.saturating_sub(1));
+            let found = read_nodes(&mut conn, &log_id, &edge)
+                .await
+                .map_err(query_err("reading the audit tree's edge"))?;
+            let mut frontier = frontier_before(&log_id, first, &found)?;
+            let mut nodes = TreeColumns::default();
+            nodes.extend(completed_nodes(&log_id, &mut frontier, &leaves)?);
+            // One statement, so one round trip and one (synchronous) commit for the records,
+            // their tree nodes and the head: the head update locks the log's row, so a log's
+            // batches commit in turn, and it matches only a batch that continues the log's
+            // recorded head on an open log (a second writer on the same log, or a replayed
+            // batch, matches nothing and inserts nothing).
             let inserted = query(
                 "WITH head AS (
                      UPDATE audit_logs SET head_seq = $12, head_hash = $13
                      WHERE log_id = $1 AND head_seq = $14 AND head_hash = $15 AND closed_at IS NULL
-                     RETURNING log_id)
+                     RETURNING log_id),
+                 tree AS (
+                     INSERT INTO audit_tree (log_id, level, idx, hash)
+                     SELECT head.log_id, node.* FROM head,
+                         UNNEST($16::smallint[], $17::bigint[], $18::bytea[]) AS node)
                  INSERT INTO audit (log_id, seq, id, prev_hash, hash, record, time, principal_id,
                                     requested_model, facts, phase)
                  SELECT head.log_id, batch.* FROM head,
@@ -797,7 +928,10 @@ impl Store for PgStore {
             .bind(&head_hash)
             .bind(first_seq - 1)
             .bind(&first_prev)
-            .execute(&pool)
+            .bind(&nodes.level)
+            .bind(&nodes.idx)
+            .bind(&nodes.hash)
+            .execute(&mut *conn)
             .await
             .map_err(query_err("appending audit records"))?
             .rows_affected();
@@ -810,6 +944,210 @@ impl Store for PgStore {
                 });
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn tree_nodes(
+        &self,
+        log_id: &str,
+        ids: &[NodeId],
+    ) -> Result<Vec<(NodeId, Hash)>, StoreError> {
+        let (log_id, ids) = (log_id.to_string(), ids.to_vec());
+        let pool = self.pool();
+        self.run(async move {
+            let mut conn = pool
+                .acquire()
+                .await
+                .map_err(query_err("reading audit tree nodes"))?;
+            read_nodes(&mut conn, &log_id, &ids)
+                .await
+                .map_err(query_err("reading audit tree nodes"))
+        })
+        .await
+    }
+
+    async fn tree_level(
+        &self,
+        log_id: &str,
+        level: u8,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<Hash>, StoreError> {
+        let log_id = log_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<(i64, Vec<u8>)> = query_as(
+                "SELECT idx, hash FROM audit_tree WHERE log_id = $1 AND level = $2
+                 AND idx >= $3 AND idx < $4 ORDER BY idx",
+            )
+            .bind(&log_id)
+            .bind(i16::from(level))
+            .bind(to_i64(range.start))
+            .bind(to_i64(range.end))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading an audit tree level"))?;
+            let mut hashes = Vec::with_capacity(rows.len());
+            for (idx, hash) in rows {
+                if u64::try_from(idx).ok() != Some(range.start + hashes.len() as u64) {
+                    break;
+                }
+                hashes.push(tree_hash(&hash));
+            }
+            Ok(hashes)
+        })
+        .await
+    }
+
+    async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        let c = checkpoint.clone();
+        let pool = self.pool();
+        self.run(async move {
+            query(
+                "INSERT INTO audit_checkpoints (log_id, size, note, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (log_id, size) DO UPDATE SET note = excluded.note,
+                     created_at = excluded.created_at",
+            )
+            .bind(&c.log_id)
+            .bind(to_i64(c.size))
+            .bind(&c.note)
+            .bind(c.created_at.to_rfc3339())
+            .execute(&pool)
+            .await
+            .map_err(query_err("storing a checkpoint"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn checkpoints(&self, log_id: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let log_id = log_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<CheckpointRow> = query_as(
+                "SELECT log_id, size, note, created_at FROM audit_checkpoints WHERE log_id = $1
+                 ORDER BY size",
+            )
+            .bind(log_id)
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("listing checkpoints"))?;
+            rows.into_iter().map(checkpoint_from_row).collect()
+        })
+        .await
+    }
+
+    async fn latest_checkpoint(
+        &self,
+        log_id: &str,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let log_id = log_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let row: Option<CheckpointRow> = query_as(
+                "SELECT log_id, size, note, created_at FROM audit_checkpoints WHERE log_id = $1
+                 ORDER BY size DESC LIMIT 1",
+            )
+            .bind(log_id)
+            .fetch_optional(&pool)
+            .await
+            .map_err(query_err("reading the latest checkpoint"))?;
+            row.map(checkpoint_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn records_of_request(&self, request_id: &str) -> Result<Vec<LoggedRecord>, StoreError> {
+        let request_id = request_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<(i64, String, String, String, String, String, String)> = query_as(
+                "SELECT seq, id, prev_hash, hash, record, log_id, time FROM audit WHERE id = $1
+                 ORDER BY log_id, seq",
+            )
+            .bind(request_id)
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading a request's audit records"))?;
+            Ok(rows
+                .into_iter()
+                .map(|(seq, id, prev, hash, record, log_id, time)| LoggedRecord {
+                    log_id,
+                    record: sealed_from_row((seq, id, prev, hash, record)),
+                    time,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn audit_derived(
+        &self,
+        log_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<DerivedColumns>, StoreError> {
+        let log_id = log_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            type Row = (
+                i64,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            );
+            let rows: Vec<Row> = query_as(
+                "SELECT seq, time, principal_id, requested_model, facts, phase FROM audit
+                 WHERE log_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            )
+            .bind(log_id)
+            .bind(to_i64(after_seq))
+            .bind(limit_i64(limit))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading audit query columns"))?;
+            Ok(rows
+                .into_iter()
+                .map(
+                    |(seq, time, principal_id, requested_model, facts, phase)| DerivedColumns {
+                        seq: u64::try_from(seq).unwrap_or(0),
+                        // `time` is NOT NULL here: '' stands for none (a pruned record).
+                        time: (!time.is_empty()).then_some(time),
+                        principal_id,
+                        requested_model,
+                        facts,
+                        phase,
+                    },
+                )
+                .collect())
+        })
+        .await
+    }
+
+    async fn prune_audit_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = comparable_time(before);
+        let pool = self.pool();
+        self.run(async move {
+            // Row locks only: appends (other rows) go on meanwhile. `time > ''` skips records
+            // already pruned ('' stands for no time). Log boundaries are kept: found by their
+            // action in the record's text (the writer's compact JSON), not by parsing it, so a
+            // record that is not JSON (tampered) cannot fail the whole run; a false match only
+            // keeps a record.
+            let pruned = query(
+                "UPDATE audit SET record = '', time = '', principal_id = NULL,
+                     requested_model = NULL, facts = NULL, phase = NULL
+                 WHERE time > '' AND time < $1
+                   AND strpos(record, '\"action\":\"log_open\"') = 0
+                   AND strpos(record, '\"action\":\"log_close\"') = 0",
+            )
+            .bind(before)
+            .execute(&pool)
+            .await
+            .map_err(query_err("pruning audit records"))?
+            .rows_affected();
+            Ok(pruned)
         })
         .await
     }

@@ -114,3 +114,110 @@ pub(crate) fn log_from_row(row: LogRow) -> Result<AuditLog, StoreError> {
         recorded_head: head_from_row(seq, &hash)?,
     })
 }
+
+/// A stored tree node's hash. Like a record's hashes, one of the wrong length is itself
+/// tampering: it reads as a hash no tree holds, so `verify` names the node.
+pub(crate) fn tree_hash(bytes: &[u8]) -> clearance_tlog::Hash {
+    clearance_tlog::Hash::from_slice(bytes).unwrap_or(clearance_tlog::Hash([0xff; 32]))
+}
+
+/// A node id from its stored columns; `None` for values no node has (only by hand).
+pub(crate) fn node_id(level: i64, idx: i64) -> Option<clearance_tlog::NodeId> {
+    Some(clearance_tlog::NodeId::new(
+        u8::try_from(level).ok().filter(|l| *l < 64)?,
+        u64::try_from(idx).ok()?,
+    ))
+}
+
+/// The hashes of `ids` among `found`, in order, or the first missing id.
+pub(crate) fn hashes_of(
+    ids: &[clearance_tlog::NodeId],
+    found: &[(clearance_tlog::NodeId, clearance_tlog::Hash)],
+) -> Result<Vec<clearance_tlog::Hash>, clearance_tlog::NodeId> {
+    ids.iter()
+        .map(|id| {
+            found
+                .iter()
+                .find(|(f, _)| f == id)
+                .map(|(_, h)| *h)
+                .ok_or(*id)
+        })
+        .collect()
+}
+
+/// The tree's right edge before a batch whose first record is `first_seq` (leaf index =
+/// seq - 1), from the stored hashes of its root nodes.
+pub(crate) fn frontier_before(
+    log_id: &str,
+    first_seq: u64,
+    found: &[(clearance_tlog::NodeId, clearance_tlog::Hash)],
+) -> Result<clearance_tlog::Frontier, StoreError> {
+    let size = first_seq.saturating_sub(1);
+    let ids = clearance_tlog::merkle::root_nodes(size);
+    let hashes = hashes_of(&ids, found).map_err(|missing| StoreError::Corrupt {
+        what: "audit tree",
+        detail: format!(
+            "log `{log_id}` lacks tree node {missing:?} of its first {size} records (the tree was \
+             edited, or the batch does not continue the log)"
+        ),
+    })?;
+    clearance_tlog::Frontier::from_parts(size, hashes).ok_or(StoreError::Corrupt {
+        what: "audit tree",
+        detail: format!("log `{log_id}`: the frontier of {size} leaves does not fit"),
+    })
+}
+
+/// Appends a batch's leaves (`(seq, leaf hash)`, in order) to `frontier`: every node they
+/// complete, leaves first. A batch whose sequence numbers do not run on from the tree is
+/// refused (leaf index = seq - 1).
+pub(crate) fn completed_nodes(
+    log_id: &str,
+    frontier: &mut clearance_tlog::Frontier,
+    leaves: &[(u64, clearance_tlog::Hash)],
+) -> Result<Vec<(clearance_tlog::NodeId, clearance_tlog::Hash)>, StoreError> {
+    let mut nodes = Vec::with_capacity(leaves.len() * 2 + 64);
+    for &(seq, leaf) in leaves {
+        if seq != frontier.size() + 1 {
+            return Err(StoreError::Corrupt {
+                what: "audit log",
+                detail: format!(
+                    "the batch for log `{log_id}` is not in sequence: record #{seq} where #{} was due",
+                    frontier.size() + 1
+                ),
+            });
+        }
+        nodes.extend(frontier.append(leaf));
+    }
+    Ok(nodes)
+}
+
+/// A batch's leaves: each record's sequence number and leaf hash (of its stored bytes).
+pub(crate) fn leaves_of(batch: &[SealedRecord]) -> Vec<(u64, clearance_tlog::Hash)> {
+    batch
+        .iter()
+        .map(|r| {
+            (
+                r.seq,
+                clearance_tlog::merkle::leaf_hash(r.record_json.as_bytes()),
+            )
+        })
+        .collect()
+}
+
+/// A stored checkpoint row: log id, size, note, created at.
+pub(crate) type CheckpointRow = (String, i64, String, String);
+
+pub(crate) fn checkpoint_from_row(
+    row: CheckpointRow,
+) -> Result<crate::StoredCheckpoint, StoreError> {
+    let (log_id, size, note, created_at) = row;
+    Ok(crate::StoredCheckpoint {
+        size: u64::try_from(size).map_err(|_| StoreError::Corrupt {
+            what: "checkpoint size",
+            detail: format!("log `{log_id}`: {size}"),
+        })?,
+        log_id,
+        note,
+        created_at: time_from_text(&created_at)?,
+    })
+}

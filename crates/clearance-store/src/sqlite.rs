@@ -20,13 +20,16 @@ use clearance_core::principal::{Principal, PrincipalId};
 use rusqlite::{Connection, OptionalExtension, params};
 use rustc_hash::FxBuildHasher;
 
+use clearance_tlog::{Frontier, Hash, NodeId};
+
 use crate::rows::{
-    comparable_time, key_from_row, log_from_row, principal_from_json, sealed_from_row,
-    switch_from_row, time_from_text,
+    checkpoint_from_row, comparable_time, completed_nodes, frontier_before, key_from_row,
+    leaves_of, log_from_row, node_id, principal_from_json, sealed_from_row, switch_from_row,
+    time_from_text, tree_hash,
 };
 use crate::{
-    AuditLog, ChangeVersions, DirectiveFile, DirectiveSet, FactGroup, FactGroups, ImportSummary,
-    LoggedRecord, ModelSwitch, Store, StoreError, TimeCursor,
+    AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
+    ImportSummary, LoggedRecord, ModelSwitch, Store, StoreError, StoredCheckpoint, TimeCursor,
 };
 
 /// Migrations in order; the database's `user_version` says how many have run.
@@ -37,7 +40,18 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_model_switches.sql"),
     include_str!("../migrations/sqlite/0005_model_switch_version.sql"),
     include_str!("../migrations/sqlite/0006_logs_and_directive_sets.sql"),
+    include_str!("../migrations/sqlite/0007_verifiable_log.sql"),
 ];
+
+/// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
+/// its transaction ([`backfill_trees`]).
+const TREE_MIGRATION: usize = 7;
+
+/// How many records one retention transaction empties.
+const PRUNE_CHUNK: i64 = 10_000;
+
+/// How many node ids one tree query names (two parameters each, well under SQLite's limit).
+const NODES_PER_QUERY: usize = 500;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -151,11 +165,83 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(fail)?;
         tx.execute_batch(sql).map_err(fail)?;
+        if version == TREE_MIGRATION {
+            backfill_trees(&tx).map_err(fail)?;
+        }
         tx.pragma_update(None, "user_version", version)
             .map_err(fail)?;
         tx.commit().map_err(fail)?;
     }
     Ok(())
+}
+
+/// Builds the Merkle tree of every log that has none from its records, in sequence order
+/// (leaf index = seq - 1), streaming: a log of any size takes constant memory. A log with a
+/// gap in its sequence numbers gets the tree of its records before the gap (`verify` reports
+/// the gap).
+fn backfill_trees(tx: &rusqlite::Transaction<'_>) -> Result<(), rusqlite::Error> {
+    let logs: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT log_id FROM audit_logs AS l
+             WHERE NOT EXISTS (SELECT 1 FROM audit_tree AS t WHERE t.log_id = l.log_id)",
+        )?;
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut records = tx.prepare("SELECT seq, record FROM audit WHERE log_id = ?1 ORDER BY seq")?;
+    let mut insert =
+        tx.prepare("INSERT INTO audit_tree (log_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)")?;
+    for log_id in &logs {
+        let mut frontier = Frontier::new();
+        let mut rows = records.query([log_id])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            if u64::try_from(seq).ok() != Some(frontier.size() + 1) {
+                break;
+            }
+            let leaf = clearance_tlog::merkle::leaf_hash(row.get_ref(1)?.as_bytes()?);
+            for (id, hash) in frontier.append(leaf) {
+                insert.execute(params![log_id, id.level, id.index as i64, &hash.0[..]])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The stored hashes of `ids` in `log_id`'s tree (missing ones left out).
+fn read_nodes(
+    conn: &Connection,
+    log_id: &str,
+    ids: &[NodeId],
+) -> Result<Vec<(NodeId, Hash)>, rusqlite::Error> {
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(NODES_PER_QUERY) {
+        let pairs: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(?{}, ?{})", 2 * i + 2, 2 * i + 3))
+            .collect();
+        // The named ids drive the loop (CROSS JOIN keeps them outside): one primary-key
+        // lookup each. `(level, idx) IN (VALUES ...)` would scan the whole log's tree.
+        let sql = format!(
+            "SELECT t.level, t.idx, t.hash FROM (VALUES {}) AS v
+             CROSS JOIN audit_tree AS t
+             ON t.log_id = ?1 AND t.level = v.column1 AND t.idx = v.column2",
+            pairs.join(", ")
+        );
+        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(1 + 2 * chunk.len());
+        values.push(log_id.to_string().into());
+        for id in chunk {
+            values.push(i64::from(id.level).into());
+            values.push((id.index as i64).into());
+        }
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            if let Some(id) = node_id(row.get(0)?, row.get(1)?) {
+                found.push((id, tree_hash(row.get_ref(2)?.as_bytes()?)));
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn bump_version(tx: &rusqlite::Transaction<'_>, kind: &str) -> Result<(), StoreError> {
@@ -483,10 +569,237 @@ impl Store for SqliteStore {
                         ),
                     });
                 }
+                // The tree: its right edge before the batch (O(log n) nodes, one query), then
+                // every node the batch's leaves complete.
+                let doing = "extending the audit tree";
+                let edge = clearance_tlog::merkle::root_nodes(first.seq - 1);
+                let found = read_nodes(&tx, &log_id, &edge).map_err(query(doing))?;
+                let mut frontier = frontier_before(&log_id, first.seq, &found)?;
+                let nodes = completed_nodes(&log_id, &mut frontier, &leaves_of(&batch))?;
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO audit_tree (log_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)")
+                    .map_err(query(doing))?;
+                for (id, hash) in &nodes {
+                    insert
+                        .execute(params![log_id, id.level, id.index as i64, &hash.0[..]])
+                        .map_err(query(doing))?;
+                }
             }
             tx.commit().map_err(query("committing an audit batch"))
         })
         .await
+    }
+
+    async fn tree_nodes(
+        &self,
+        log_id: &str,
+        ids: &[NodeId],
+    ) -> Result<Vec<(NodeId, Hash)>, StoreError> {
+        let (log_id, ids) = (log_id.to_string(), ids.to_vec());
+        self.with_conn(move |conn| {
+            read_nodes(conn, &log_id, &ids).map_err(query("reading audit tree nodes"))
+        })
+        .await
+    }
+
+    async fn tree_level(
+        &self,
+        log_id: &str,
+        level: u8,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<Hash>, StoreError> {
+        let log_id = log_id.to_string();
+        self.with_conn(move |conn| {
+            let doing = "reading an audit tree level";
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT idx, hash FROM audit_tree WHERE log_id = ?1 AND level = ?2
+                     AND idx >= ?3 AND idx < ?4 ORDER BY idx",
+                )
+                .map_err(query(doing))?;
+            let end = range.end.min(i64::MAX as u64) as i64;
+            let mut rows = stmt
+                .query(params![
+                    log_id,
+                    level,
+                    range.start.min(i64::MAX as u64) as i64,
+                    end
+                ])
+                .map_err(query(doing))?;
+            let mut hashes = Vec::new();
+            while let Some(row) = rows.next().map_err(query(doing))? {
+                let idx: i64 = row.get(0).map_err(query(doing))?;
+                if u64::try_from(idx).ok() != Some(range.start + hashes.len() as u64) {
+                    break;
+                }
+                let bytes = row
+                    .get_ref(1)
+                    .and_then(|v| Ok(v.as_bytes()?))
+                    .map_err(query(doing))?;
+                hashes.push(tree_hash(bytes));
+            }
+            Ok(hashes)
+        })
+        .await
+    }
+
+    async fn put_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StoreError> {
+        let c = checkpoint.clone();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "INSERT INTO audit_checkpoints (log_id, size, note, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (log_id, size) DO UPDATE SET note = excluded.note, created_at = excluded.created_at",
+                params![c.log_id, c.size as i64, c.note, c.created_at.to_rfc3339()],
+            )
+            .map_err(query("storing a checkpoint"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn checkpoints(&self, log_id: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let log_id = log_id.to_string();
+        self.with_conn(move |conn| {
+            let doing = "listing checkpoints";
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT log_id, size, note, created_at FROM audit_checkpoints WHERE log_id = ?1 ORDER BY size",
+                )
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map([log_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(query(doing))?;
+            rows.map(|r| checkpoint_from_row(r.map_err(query(doing))?)).collect()
+        })
+        .await
+    }
+
+    async fn latest_checkpoint(
+        &self,
+        log_id: &str,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let log_id = log_id.to_string();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT log_id, size, note, created_at FROM audit_checkpoints WHERE log_id = ?1
+                 ORDER BY size DESC LIMIT 1",
+                [log_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(query("reading the latest checkpoint"))?
+            .map(checkpoint_from_row)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn records_of_request(&self, request_id: &str) -> Result<Vec<LoggedRecord>, StoreError> {
+        let request_id = request_id.to_string();
+        self.with_conn(move |conn| {
+            let doing = "reading a request's audit records";
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, id, prev_hash, hash, record, log_id, coalesce(time, '') FROM audit
+                     WHERE id = ?1 ORDER BY log_id, seq",
+                )
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map([request_id], |r| {
+                    Ok((
+                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                    ))
+                })
+                .map_err(query(doing))?;
+            rows.map(|r| {
+                let (row, log_id, time) = r.map_err(query(doing))?;
+                Ok(LoggedRecord {
+                    log_id,
+                    record: sealed_from_row(row),
+                    time,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn audit_derived(
+        &self,
+        log_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<DerivedColumns>, StoreError> {
+        let log_id = log_id.to_string();
+        self.with_conn(move |conn| {
+            let doing = "reading audit query columns";
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, time, principal_id, requested_model, facts, phase FROM audit
+                     WHERE log_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map(params![log_id, after_seq as i64, limit as i64], |r| {
+                    // Read as text whatever SQLite holds (an edit may store another type).
+                    let text = |i: usize| -> rusqlite::Result<Option<String>> {
+                        Ok(match r.get_ref(i)? {
+                            rusqlite::types::ValueRef::Null => None,
+                            rusqlite::types::ValueRef::Integer(n) => Some(n.to_string()),
+                            rusqlite::types::ValueRef::Real(x) => Some(x.to_string()),
+                            rusqlite::types::ValueRef::Text(t)
+                            | rusqlite::types::ValueRef::Blob(t) => {
+                                Some(String::from_utf8_lossy(t).into_owned())
+                            }
+                        })
+                    };
+                    Ok(DerivedColumns {
+                        seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        time: text(1)?,
+                        principal_id: text(2)?,
+                        requested_model: text(3)?,
+                        facts: text(4)?,
+                        phase: text(5)?,
+                    })
+                })
+                .map_err(query(doing))?;
+            rows.map(|r| r.map_err(query(doing))).collect()
+        })
+        .await
+    }
+
+    async fn prune_audit_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = comparable_time(before);
+        let mut pruned = 0u64;
+        loop {
+            let before = before.clone();
+            // A chunk per transaction, on the main connection: the audit writer's commits
+            // wait for one chunk at most, never for the whole retention run.
+            // Log boundaries are kept: found by their action in the record's text (the
+            // writer's compact JSON), not by parsing it, so a record that is not JSON
+            // (tampered) cannot fail the whole run; a false match only keeps a record.
+            let n = self
+                .with_conn(move |conn| {
+                    conn.execute(
+                        "UPDATE audit SET record = '', time = NULL, principal_id = NULL,
+                             requested_model = NULL, facts = NULL, phase = NULL
+                         WHERE pos IN (
+                             SELECT pos FROM audit WHERE time < ?1
+                               AND instr(record, '\"action\":\"log_open\"') = 0
+                               AND instr(record, '\"action\":\"log_close\"') = 0
+                             LIMIT ?2)",
+                        params![before, PRUNE_CHUNK],
+                    )
+                    .map_err(query("pruning audit records"))
+                })
+                .await?;
+            pruned += n as u64;
+            if n < PRUNE_CHUNK as usize {
+                return Ok(pruned);
+            }
+        }
     }
 
     async fn close_log(&self, log_id: &str, closed_at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -28,8 +28,10 @@ use clearance_core::key::{NewKey, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
 use clearance_store::{
     AuditLog, DirectiveFile, DirectiveSet, FactGroups, LoggedRecord, ModelSwitch, PgConfig,
-    PgStore, SqliteStore, Store, StoreError, TimeCursor,
+    PgStore, SqliteStore, Store, StoreError, StoredCheckpoint, TimeCursor,
 };
+use clearance_tlog::merkle::{leaf_hash, root_nodes, root_of};
+use clearance_tlog::{Hash, NodeId};
 use sqlx_core::connection::Connection;
 use sqlx_core::executor::Executor;
 use sqlx_core::raw_sql::raw_sql;
@@ -250,6 +252,12 @@ contract!(
     directive_sets_activate_in_order,
     a_change_wakes_a_waiting_store,
     everything_survives_reopening,
+    the_tree_grows_with_every_batch,
+    checkpoints_are_kept_per_size,
+    a_requests_records_are_found_by_its_id,
+    pruning_empties_old_bodies_and_keeps_the_tree,
+    verify_catches_edited_columns_and_tree_nodes,
+    verify_catches_a_rehashed_chain_by_its_tree,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1015,6 +1023,402 @@ async fn everything_survives_reopening(b: &Backend) {
     );
 }
 
+/// The leaf hashes of a log's stored records (their stored bytes).
+async fn leaves(store: &dyn Store, log_id: &str) -> Vec<Hash> {
+    read_log(store, log_id, 1000)
+        .await
+        .iter()
+        .map(|r| leaf_hash(r.record_json.as_bytes()))
+        .collect()
+}
+
+/// The root of the log's stored tree at `size`, folded from the stored nodes.
+async fn stored_root(store: &dyn Store, log_id: &str, size: u64) -> Hash {
+    let ids = root_nodes(size);
+    let found = store.tree_nodes(log_id, &ids).await.unwrap();
+    let hashes: Vec<Hash> = ids
+        .iter()
+        .map(|id| found.iter().find(|(f, _)| f == id).unwrap().1)
+        .collect();
+    clearance_tlog::merkle::fold(&hashes)
+}
+
+/// Appends in batches of many sizes write exactly the RFC 6962 tree of the records: every
+/// prefix's root folds from stored nodes, a level reads back as a tile's hashes.
+async fn the_tree_grows_with_every_batch(b: &Backend) {
+    let store = b.store();
+    let mut head = open(store, "log-t", Utc::now()).await;
+    assert_eq!(
+        stored_root(store, "log-t", 1).await,
+        root_of(&leaves(store, "log-t").await)
+    );
+    for size in [1, 2, 5, 8, 13, 1, 70] {
+        let batch: Vec<_> = (0..size)
+            .map(|n| head.seal(&record(head.seq + n)))
+            .collect();
+        store.append_audit("log-t", &batch).await.unwrap();
+        let leaves = leaves(store, "log-t").await;
+        assert_eq!(leaves.len() as u64, head.seq);
+        assert_eq!(
+            stored_root(store, "log-t", head.seq).await,
+            root_of(&leaves),
+            "after {} records",
+            head.seq
+        );
+    }
+    let leaves = leaves(store, "log-t").await;
+    assert_eq!(leaves.len(), 101);
+    // Every prefix's root, too (what a checkpoint of an earlier size commits to).
+    for size in [1u64, 7, 16, 33, 64, 99] {
+        assert_eq!(
+            stored_root(store, "log-t", size).await,
+            root_of(&leaves[..size as usize])
+        );
+    }
+    assert_eq!(store.tree_level("log-t", 0, 0..200).await.unwrap(), leaves);
+    let level2: Vec<Hash> = leaves.chunks_exact(4).map(root_of).collect();
+    assert_eq!(
+        store.tree_level("log-t", 2, 3..10).await.unwrap(),
+        level2[3..10]
+    );
+    assert_eq!(
+        store.tree_level("log-t", 2, 20..30).await.unwrap(),
+        level2[20..],
+        "a level stops at its last complete node"
+    );
+    assert!(store.tree_level("log-t", 7, 0..1).await.unwrap().is_empty());
+    assert!(store.tree_level("other", 0, 0..1).await.unwrap().is_empty());
+    let asked = [
+        NodeId::new(6, 0),
+        NodeId::new(0, 100),
+        NodeId::new(0, 101),
+        NodeId::new(9, 0),
+    ];
+    let found = store.tree_nodes("log-t", &asked).await.unwrap();
+    let mut found_ids: Vec<NodeId> = found.iter().map(|(id, _)| *id).collect();
+    found_ids.sort();
+    assert_eq!(found_ids, [NodeId::new(0, 100), NodeId::new(6, 0)]);
+    assert!(found.contains(&(NodeId::new(6, 0), root_of(&leaves[..64]))));
+    // A refused batch leaves no node behind.
+    let mut ahead = head;
+    ahead.seal(&record(1000));
+    assert!(
+        store
+            .append_audit("log-t", &[ahead.seal(&record(1001))])
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .tree_level("log-t", 0, 101..103)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.logs[0].root, root_of(&leaves));
+}
+
+async fn checkpoints_are_kept_per_size(b: &Backend) {
+    let store = b.store();
+    let at = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let cp = |log: &str, size: u64, note: &str| StoredCheckpoint {
+        log_id: log.into(),
+        size,
+        note: note.into(),
+        created_at: at + Duration::seconds(size as i64),
+    };
+    assert!(store.checkpoints("log-a").await.unwrap().is_empty());
+    assert_eq!(store.latest_checkpoint("log-a").await.unwrap(), None);
+    for c in [
+        cp("log-a", 5, "five"),
+        cp("log-a", 2, "two"),
+        cp("log-b", 9, "b"),
+    ] {
+        store.put_checkpoint(&c).await.unwrap();
+    }
+    let cosigned = cp("log-a", 5, "five\n\u{2014} witness sig\n");
+    store.put_checkpoint(&cosigned).await.unwrap();
+    assert_eq!(
+        store.checkpoints("log-a").await.unwrap(),
+        [cp("log-a", 2, "two"), cosigned.clone()]
+    );
+    assert_eq!(
+        store.latest_checkpoint("log-a").await.unwrap(),
+        Some(cosigned)
+    );
+    assert_eq!(
+        store.latest_checkpoint("log-b").await.unwrap(),
+        Some(cp("log-b", 9, "b"))
+    );
+}
+
+async fn a_requests_records_are_found_by_its_id(b: &Backend) {
+    let store = b.store();
+    let mut written = Vec::new();
+    for log_id in ["log-b", "log-a"] {
+        let mut head = open(store, log_id, Utc::now()).await;
+        let decided = AuditRecord {
+            phase: clearance_core::audit::Phase::Decision,
+            ..record(1)
+        };
+        let batch = vec![
+            head.seal(&decided),
+            head.seal(&record(2)),
+            head.seal(&decided.clone().into_completion()),
+        ];
+        store.append_audit(log_id, &batch).await.unwrap();
+        written.push((log_id, batch));
+    }
+    let found = store.records_of_request("req-1").await.unwrap();
+    let ids: Vec<(&str, u64)> = found
+        .iter()
+        .map(|r| (r.log_id.as_str(), r.record.seq))
+        .collect();
+    assert_eq!(
+        ids,
+        [("log-a", 2), ("log-a", 4), ("log-b", 2), ("log-b", 4)]
+    );
+    assert_eq!(found[2].record, written[0].1[0]);
+    assert_eq!(
+        found[0].time,
+        serde_json::from_str::<serde_json::Value>(&found[0].record.record_json).unwrap()["time"]
+            .as_str()
+            .unwrap()
+    );
+    assert_eq!(store.records_of_request("req-2").await.unwrap().len(), 2);
+    assert!(store.records_of_request("nope").await.unwrap().is_empty());
+}
+
+/// Retention empties the bodies of records before the cut (never a log's opening or closing
+/// record), keeps their place in the chain and the tree, and `verify` still passes, counting
+/// them.
+async fn pruning_empties_old_bodies_and_keeps_the_tree(b: &Backend) {
+    let store = b.store();
+    let t0 = DateTime::from_timestamp(Utc::now().timestamp() - 3600, 0).unwrap();
+    let at = |s: i64| t0 + Duration::seconds(s);
+    let mut head = open(store, "log-p", at(0)).await;
+    let batch: Vec<_> = (1..=6)
+        .map(|n| {
+            let mut r = record(n);
+            r.time = at(n as i64 * 10);
+            r.facts = Some(facts("US", &principals("id,citizenships\nalice,FR\n")[0]));
+            head.seal(&r)
+        })
+        .collect();
+    store.append_audit("log-p", &batch).await.unwrap();
+    close(store, "log-p", &mut head, at(15)).await;
+    let before = leaves(store, "log-p").await;
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    let root = report.logs[0].root;
+    assert_eq!(root, root_of(&before));
+
+    // Records at 10, 20 and 30 s, and the closing record (15 s): the close stays.
+    assert_eq!(store.prune_audit_before(at(35)).await.unwrap(), 3);
+    assert_eq!(store.prune_audit_before(at(35)).await.unwrap(), 0, "once");
+    let stored = read_log(store, "log-p", 100).await;
+    let bodies: Vec<bool> = stored.iter().map(|r| r.record_json.is_empty()).collect();
+    assert_eq!(
+        bodies,
+        [false, true, true, true, false, false, false, false]
+    );
+    for (kept, was) in stored.iter().zip(std::iter::once(&stored[0]).chain(&batch)) {
+        assert_eq!(
+            (kept.seq, &kept.id, kept.hash),
+            (was.seq, &was.id, was.hash)
+        );
+    }
+    let derived = store.audit_derived("log-p", 1, 3).await.unwrap();
+    assert_eq!(derived.iter().map(|d| d.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    for d in &derived {
+        assert_eq!(
+            (
+                &d.time,
+                &d.principal_id,
+                &d.requested_model,
+                &d.facts,
+                &d.phase
+            ),
+            (&None, &None, &None, &None, &None)
+        );
+    }
+    let kept = &store.audit_derived("log-p", 4, 1).await.unwrap()[0];
+    assert_eq!(kept.principal_id.as_deref(), Some("alice"));
+    assert!(kept.facts.is_some());
+    assert_eq!(leaves(store, "log-p").await[4..], before[4..]);
+    assert_eq!(
+        store.tree_level("log-p", 0, 0..100).await.unwrap(),
+        before,
+        "the tree stays"
+    );
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    let log = &report.logs[0];
+    assert_eq!((log.pruned, log.verified.seq, log.root), (3, 8, root));
+    assert!(log.closed);
+    // The time-ordered export and the fact groups still read the trail.
+    let merged = store.audit_page_by_time(None, 100).await.unwrap();
+    assert_eq!(merged.len(), 8);
+    let groups = store.audit_fact_groups(t0, None).await.unwrap();
+    assert_eq!(groups.records, 3);
+}
+
+async fn break_of(store: &dyn Store, log_id: &str) -> clearance_core::audit::ChainBreak {
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    let log = report.logs.iter().find(|l| l.log.log_id == log_id).unwrap();
+    log.broken
+        .clone()
+        .unwrap_or_else(|| panic!("{log_id} verified: {log:?}"))
+}
+
+/// The query columns are checked against the records, and the tree against the leaves.
+async fn verify_catches_edited_columns_and_tree_nodes(b: &Backend) {
+    let store = b.store();
+    let bob = principals("id,citizenships\nbob,US\n").remove(0);
+    for log_id in ["cols", "tree", "leaf", "extra"] {
+        let mut head = open(store, log_id, Utc::now()).await;
+        let batch: Vec<_> = (1..=9)
+            .map(|n| {
+                let mut r = record(n);
+                r.facts = Some(facts("DE", &bob));
+                head.seal(&r)
+            })
+            .collect();
+        store.append_audit(log_id, &batch).await.unwrap();
+    }
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+
+    // An impact preview reads `facts`: someone moves record #4 to another country.
+    b.execute(
+        "UPDATE audit SET facts = replace(facts, '\"DE\"', '\"FR\"') WHERE log_id = 'cols' AND seq = 4",
+    )
+    .await;
+    let broken = break_of(store, "cols").await;
+    assert_eq!(
+        (broken.seq, broken.kind.clone()),
+        (
+            4,
+            BreakKind::DerivedColumnEdited {
+                column: "facts".into()
+            }
+        )
+    );
+    assert!(broken.to_string().contains("facts"), "{broken}");
+    b.execute(
+        "UPDATE audit SET facts = (SELECT facts FROM audit WHERE log_id = 'tree' AND seq = 4), \
+         principal_id = 'mallory' WHERE log_id = 'cols' AND seq = 4",
+    )
+    .await;
+    assert_eq!(
+        break_of(store, "cols").await.kind,
+        BreakKind::DerivedColumnEdited {
+            column: "principal_id".into()
+        }
+    );
+
+    // A node above the leaves: the level-1 node over leaves 4 and 5 (records #5 and #6).
+    let node = |log: &str, level: u8, idx: u64| {
+        format!(
+            "UPDATE audit_tree SET hash = (SELECT hash FROM audit_tree WHERE log_id = 'tree' AND level = 0 AND idx = 0) \
+             WHERE log_id = '{log}' AND level = {level} AND idx = {idx}"
+        )
+    };
+    b.execute(&node("tree", 1, 2)).await;
+    let broken = break_of(store, "tree").await;
+    assert_eq!(
+        (broken.seq, broken.kind.clone()),
+        (6, BreakKind::TreeMismatch { level: 1, index: 2 })
+    );
+    // A leaf.
+    b.execute(&node("leaf", 0, 6)).await;
+    let broken = break_of(store, "leaf").await;
+    assert_eq!((broken.seq, broken.kind), (7, BreakKind::LeafMismatch));
+    // A leaf beyond the log's end (the next append would collide with it).
+    b.execute(
+        "INSERT INTO audit_tree (log_id, level, idx, hash) \
+         SELECT log_id, 0, 10, hash FROM audit_tree WHERE log_id = 'extra' AND level = 0 AND idx = 0",
+    )
+    .await;
+    let broken = break_of(store, "extra").await;
+    assert_eq!(broken.kind, BreakKind::TreeBeyondHead { leaves: 10 });
+    let report = clearance_store::verify_audit_trail(store).await.unwrap();
+    assert_eq!(report.logs.iter().filter(|l| l.broken.is_some()).count(), 4);
+}
+
+/// Someone edits a record and re-hashes the chain from there, head included: the chain alone
+/// verifies, the stored leaf does not; rewriting the leaf too breaks the node above it.
+async fn verify_catches_a_rehashed_chain_by_its_tree(b: &Backend) {
+    let store = b.store();
+    let mut head = open(store, "log-r", Utc::now()).await;
+    let batch: Vec<_> = (1..=6).map(|n| head.seal(&record(n))).collect();
+    store.append_audit("log-r", &batch).await.unwrap();
+    let original = read_log(store, "log-r", 100).await;
+    // The forgery: record #3 asks for another model; #3.. re-sealed, the head moved.
+    let mut forged = original[..2].to_vec();
+    let mut fhead = ChainHead {
+        seq: 2,
+        hash: original[1].hash,
+    };
+    for r in &original[2..] {
+        let mut rec: AuditRecord = serde_json::from_str(&r.record_json).unwrap();
+        if r.seq == 3 {
+            rec.requested_model = Some("mythos-6".into());
+        }
+        forged.push(fhead.seal(&rec));
+    }
+    let mut sql = String::new();
+    for r in &forged[2..] {
+        sql.push_str(&format!(
+            "UPDATE audit SET prev_hash = '{}', hash = '{}', record = '{}', requested_model = {} \
+             WHERE log_id = 'log-r' AND seq = {};\n",
+            r.prev_hash.to_hex(),
+            r.hash.to_hex(),
+            r.record_json.replace('\'', "''"),
+            if r.seq == 3 {
+                "'mythos-6'"
+            } else {
+                "requested_model"
+            },
+            r.seq
+        ));
+    }
+    sql.push_str(&format!(
+        "UPDATE audit_logs SET head_hash = '{}' WHERE log_id = 'log-r';",
+        fhead.hash.to_hex()
+    ));
+    b.execute(&sql).await;
+    let mut verifier = ChainVerifier::for_log("log-r");
+    for r in &read_log(store, "log-r", 100).await {
+        verifier.check(r).unwrap();
+    }
+    assert!(
+        verifier.finish(fhead, "req-6").is_ok(),
+        "the chain alone misses it"
+    );
+    let broken = break_of(store, "log-r").await;
+    assert_eq!((broken.seq, broken.kind), (3, BreakKind::LeafMismatch));
+
+    // The forger rewrites the leaf as well: the level-1 node over leaves 2 and 3 disagrees.
+    let leaf = leaf_hash(forged[2].record_json.as_bytes());
+    let hex: String = leaf.0.iter().map(|b| format!("{b:02x}")).collect();
+    let literal = match &b.raw {
+        Raw::Sqlite(_) => format!("X'{hex}'"),
+        Raw::Postgres(_) => format!("'\\x{hex}'::bytea"),
+    };
+    b.execute(&format!(
+        "UPDATE audit_tree SET hash = {literal} WHERE log_id = 'log-r' AND level = 0 AND idx = 2"
+    ))
+    .await;
+    let broken = break_of(store, "log-r").await;
+    assert_eq!(
+        (broken.seq, broken.kind),
+        (4, BreakKind::TreeMismatch { level: 1, index: 1 })
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // One backend only
 
@@ -1073,6 +1477,16 @@ async fn sqlite_migrates_a_single_chain_store_into_the_legacy_log() {
     let report = clearance_store::verify_audit_trail(&store).await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.records(), 1);
+    // The legacy log got its tree when the store was upgraded.
+    let leaf = leaf_hash(sealed.record_json.as_bytes());
+    assert_eq!(report.logs[0].root, root_of(&[leaf]));
+    assert_eq!(
+        store
+            .tree_level(clearance_store::LEGACY_LOG, 0, 0..5)
+            .await
+            .unwrap(),
+        [leaf]
+    );
 }
 
 /// Replicas starting together on a new database: each migration is applied once, whoever
