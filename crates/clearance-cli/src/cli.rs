@@ -65,6 +65,43 @@ pub enum Command {
     /// Whole-store operations.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Run a transparency log witness (c2sp.org/tlog-witness) or make its key.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Cosign the checkpoints of the given logs over HTTP (`POST /add-checkpoint`), each only
+    /// when consistent with the last one cosigned (remembered in --state).
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        listen: String,
+        /// The witness's name: the name of the key in --key.
+        #[arg(long)]
+        name: String,
+        /// The file holding the witness's cosigner key (`clearance witness keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// A log to witness: its origin and a note verifier key of the log; repeat the origin
+        /// for several keys, repeat the flag for several logs.
+        #[arg(long = "log", value_name = "ORIGIN=VERIFIERKEY", required = true)]
+        logs: Vec<String>,
+        /// The SQLite file holding each log's latest cosigned checkpoint (created if absent).
+        #[arg(long)]
+        state: PathBuf,
+    },
+    /// Make a witness cosigner key (Ed25519, cosignature/v1), write it to a new file (mode
+    /// 0600) and print its verifier key.
+    Keygen {
+        /// The witness's name, e.g. `witness.example.com/w1`.
+        #[arg(long)]
+        name: String,
+        /// The file to write the key to; it must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ mod models;
 mod principals;
 mod serve;
 mod status;
+mod witness;
 
 use std::io::Write;
 use std::path::Path;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(&args),
         Command::Migrate(args) => migrate::run(&args),
         Command::Store(command) => copy::run(command),
+        Command::Witness(command) => witness::run(command),
     }
 }
 
