@@ -1489,6 +1489,70 @@ async fn sqlite_migrates_a_single_chain_store_into_the_legacy_log() {
     );
 }
 
+/// A database from before the Merkle tree (migration 1 only, a log with records) gets its
+/// log's tree when it is migrated, and verifies.
+#[tokio::test]
+async fn postgres_backfills_the_tree_of_existing_logs() {
+    let Some(db) = ScratchDb::create().await else {
+        return;
+    };
+    let mut head = ChainHead::EMPTY;
+    let at = Utc::now();
+    let mut records = vec![head.seal(&log_event(LOG_OPEN, "old", at))];
+    records.extend((1..=12).map(|n| head.seal(&record(n))));
+    let mut sql = String::from(include_str!("../migrations/postgres/0001_init.sql"));
+    sql.push_str(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, \
+         applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO schema_migrations (version) VALUES (1);\n",
+    );
+    sql.push_str(&format!(
+        "INSERT INTO audit_logs (log_id, replica, opened_at, head_seq, head_hash) \
+         VALUES ('old', 'replica-1', '{}', {}, '{}');\n",
+        at.to_rfc3339(),
+        head.seq,
+        head.hash.to_hex()
+    ));
+    for r in &records {
+        let json: serde_json::Value = serde_json::from_str(&r.record_json).unwrap();
+        let text = |k: &str| match json[k].as_str() {
+            Some(v) => format!("'{v}'"),
+            None => "NULL".into(),
+        };
+        sql.push_str(&format!(
+            "INSERT INTO audit (log_id, seq, id, prev_hash, hash, record, time, principal_id, \
+             requested_model, facts, phase) VALUES ('old', {}, '{}', '{}', '{}', '{}', {}, {}, {}, NULL, {});\n",
+            r.seq,
+            r.id,
+            r.prev_hash.to_hex(),
+            r.hash.to_hex(),
+            r.record_json.replace('\'', "''"),
+            text("time"),
+            text("principal_id"),
+            text("requested_model"),
+            text("phase"),
+        ));
+    }
+    let mut conn = pg_connect(&db.config).await.unwrap();
+    conn.execute(raw_sql(&sql)).await.unwrap();
+    conn.close().await.unwrap();
+    let store = PgStore::connect(db.config.clone()).await.unwrap();
+    let leaves: Vec<Hash> = records
+        .iter()
+        .map(|r| leaf_hash(r.record_json.as_bytes()))
+        .collect();
+    assert_eq!(store.tree_level("old", 0, 0..100).await.unwrap(), leaves);
+    let report = clearance_store::verify_audit_trail(&store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.logs[0].root, root_of(&leaves));
+    // And the log goes on from its backfilled tree.
+    let more: Vec<_> = (13..=15).map(|n| head.seal(&record(n))).collect();
+    store.append_audit("old", &more).await.unwrap();
+    let report = clearance_store::verify_audit_trail(&store).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.logs[0].verified.seq, 16);
+}
+
 /// Replicas starting together on a new database: each migration is applied once, whoever
 /// applies it, and every replica ends up on the current schema.
 #[tokio::test]

@@ -20,3 +20,6 @@ CREATE TABLE audit_checkpoints (
     created_at text NOT NULL,
     PRIMARY KEY (log_id, size)
 );
+
+-- Retention (`prune_audit_before`) empties old records' bodies: `record` becomes '', the query
+-- columns NULL and `time` '' (it is NOT NULL; '' already stands for a record without a time).
