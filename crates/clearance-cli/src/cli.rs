@@ -264,6 +264,13 @@ pub enum AuditCommand {
         config: ConfigArg,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
+        /// A checkpoint or deployment note saved earlier (or a witness's copy); the store must
+        /// still hold the tree it signed. Repeat for several.
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<PathBuf>,
+        /// The log's verifier key (default: the config's signing key's).
+        #[arg(long)]
+        key: Option<String>,
     },
     /// Write every record of every log, merged in time order, with its chain fields, to
     /// stdout or a file.
@@ -274,6 +281,84 @@ pub enum AuditCommand {
         format: ExportFormat,
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// Make the deployment's checkpoint signing key (Ed25519, C2SP signed note): write it to a
+    /// new file (mode 0600) and print its verifier key, the one to give auditors.
+    Keygen {
+        /// The key's name: the config's `[audit] origin`, e.g. `clearance.example.com/audit`.
+        #[arg(long)]
+        name: String,
+        /// The file to write the signer key to; it must not exist yet.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a note, signed now with the config's key, that binds the size and root of every
+    /// log in the store: save it, and `verify --checkpoint` later catches any log cut,
+    /// rewritten or deleted since.
+    Checkpoint {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Write the receipt of a request (its records, their inclusion proofs and the signed
+    /// checkpoint over them) as JSON: it verifies offline with `verify-bundle`.
+    Prove {
+        /// The request id (`x-clearance-request-id`).
+        request_id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Verify a receipt bundle without the store: the checkpoint's signature, each record's
+    /// inclusion, and the witnesses' cosignatures.
+    VerifyBundle {
+        file: PathBuf,
+        /// The log's verifier key (what `keygen` printed).
+        #[arg(long)]
+        key: String,
+        /// A witness's verifier key; repeat for several.
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<String>,
+        /// How many of the given witnesses must have cosigned (default: all given).
+        #[arg(long)]
+        witnesses_required: Option<usize>,
+    },
+    /// Verify a running gateway's logs over HTTP, from their tiles alone (no database): every
+    /// record's leaf, the tree's root against the signed checkpoint, and consistency with
+    /// checkpoints saved earlier.
+    VerifyLog {
+        /// The gateway's base URL, e.g. http://127.0.0.1:8787.
+        #[arg(long)]
+        url: String,
+        /// The log's verifier key.
+        #[arg(long)]
+        key: String,
+        /// One log; without it, every log the deployment note lists.
+        #[arg(long)]
+        log: Option<String>,
+        /// A checkpoint or deployment note saved earlier; repeat for several.
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<PathBuf>,
+        /// The admin token (the records' entry bundles need it).
+        #[arg(long, env = "CLEARANCE_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Retention: empty the bodies of records older than a date. Their leaf hashes stay, so
+    /// every checkpoint, proof and receipt of the rest stays valid. Recorded as a change.
+    Prune {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Records before this RFC 3339 time, e.g. 2026-01-01T00:00:00Z.
+        #[arg(
+            long,
+            conflicts_with = "older_than_days",
+            required_unless_present = "older_than_days"
+        )]
+        before: Option<String>,
+        /// Records older than this many days.
+        #[arg(long)]
+        older_than_days: Option<u32>,
     },
 }
 

@@ -679,7 +679,13 @@ fn resolve_verifiable_log(
             non_empty_path(file, "audit.signing_key_file", "the signer key file", diag)
                 .map(|p| SigningKeySource::File(base.join(p)))
         }
-        (None, Some(_)) if secrets == SecretMode::Skip => None,
+        // Commands that sign nothing read the key only if it is there (to check checkpoints).
+        (None, Some(name)) if secrets == SecretMode::Skip => env(name.get_ref())
+            .filter(|v| !v.is_empty())
+            .map(|key| SigningKeySource::Env {
+                name: name.get_ref().clone(),
+                key: Secret::new(key),
+            }),
         (None, Some(name)) => required_env(name, "audit.signing_key_env", env, diag).map(|key| {
             SigningKeySource::Env {
                 name: name.get_ref().clone(),

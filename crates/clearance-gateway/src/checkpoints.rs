@@ -21,6 +21,9 @@ use clearance_upstream::UpstreamClient;
 use crate::audit_writer::DurableSize;
 use crate::metrics::Metrics;
 
+/// How often closed logs without a checkpoint (the CLI's changes) are looked for and signed.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
 /// The deployment's log key and origin, as loaded at start.
 pub struct LogSigning {
     pub origin: String,
@@ -119,6 +122,8 @@ impl Checkpointer {
         let mut witnesses = witnesses(config)?;
         let every = Duration::from_millis(config.checkpoint_every_ms);
         Ok(tokio::spawn(async move {
+            self.sign_closed_logs().await;
+            let mut last_sweep = tokio::time::Instant::now();
             let mut signed = self
                 .store
                 .latest_checkpoint(&self.log_id)
@@ -144,8 +149,39 @@ impl Checkpointer {
                 if closed && signed >= self.durable.records() {
                     return;
                 }
+                if last_sweep.elapsed() >= SWEEP_EVERY {
+                    self.sign_closed_logs().await;
+                    last_sweep = tokio::time::Instant::now();
+                }
             }
         }))
+    }
+
+    /// Signs the closed logs no checkpoint covers whole: the CLI's change logs (each a short
+    /// log of its own, closed at once), and logs from before checkpoints. Their trees are what
+    /// the store holds now, written with their records.
+    async fn sign_closed_logs(&self) {
+        let Ok(logs) = self.store.audit_logs().await else {
+            return;
+        };
+        for log in logs.iter().filter(|l| l.closed_at.is_some()) {
+            let covered = match self.store.latest_checkpoint(&log.log_id).await {
+                Ok(latest) => latest.map_or(0, |c| c.size),
+                Err(_) => return,
+            };
+            if covered < log.recorded_head.seq
+                && let Err(error) = sign_checkpoint(
+                    self.store.as_ref(),
+                    &self.signing.origin,
+                    &self.signing.signer,
+                    &log.log_id,
+                    log.recorded_head.seq,
+                )
+                .await
+            {
+                tracing::warn!(log = %log.log_id, %error, "could not sign a checkpoint of a closed audit log");
+            }
+        }
     }
 
     async fn checkpoint(&self, size: u64, witnesses: &mut [Witness]) -> Result<(), String> {

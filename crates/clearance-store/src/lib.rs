@@ -579,13 +579,13 @@ pub fn log_record(action: &str, log_id: &str, replica: &str) -> AuditRecord {
 }
 
 /// Records changes made outside a gateway (the CLI): a short log of their own, opened, holding
-/// `records` and closed, all durable before this returns. Writers never share a chain, so this
-/// needs no coordination with running gateways.
+/// `records` and closed, all durable before this returns; returns the log's id. Writers never
+/// share a chain, so this needs no coordination with running gateways.
 pub async fn record_changes(
     store: &dyn Store,
     replica: &str,
     records: Vec<AuditRecord>,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     let log_id = uuid::Uuid::now_v7().to_string();
     // Opened as of the earliest change it records, so a time-ordered export shows the opening
     // record first.
@@ -606,7 +606,8 @@ pub async fn record_changes(
     let closing = log_record(clearance_core::audit::LOG_CLOSE, &log_id, replica);
     sealed.push(head.seal(&closing));
     store.append_audit(&log_id, &sealed).await?;
-    store.close_log(&log_id, Utc::now()).await
+    store.close_log(&log_id, Utc::now()).await?;
+    Ok(log_id)
 }
 
 /// Why a key could not be issued.

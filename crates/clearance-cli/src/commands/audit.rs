@@ -13,7 +13,7 @@ use clearance_gateway::admin::trail_json;
 use clearance_store::{LoggedRecord, Store, TimeCursor, TrailReport, verify_audit_trail};
 use serde_json::{Value, json};
 
-use super::{block_on, open_store_at};
+use super::{audit_log, block_on, open_store_at};
 use crate::cli::{AuditCommand, ExportFormat, OutputFormat};
 
 /// Records read from the store at a time: export runs in constant memory.
@@ -24,10 +24,73 @@ const MAX_INCOMPLETE_SHOWN: usize = 20;
 
 pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AuditCommand::Verify { config, format } => block_on(async {
-            let (_, store) = open_store_at(&config.config).await?;
-            verify(store.as_ref(), format).await
+        AuditCommand::Verify {
+            config,
+            format,
+            checkpoints,
+            key,
+        } => block_on(async {
+            let (config, store) = open_store_at(&config.config).await?;
+            verify(
+                store.as_ref(),
+                &config,
+                format,
+                &checkpoints,
+                key.as_deref(),
+            )
+            .await
         })?,
+        AuditCommand::Keygen { name, out } => audit_log::audit_keygen(&name, &out),
+        AuditCommand::Checkpoint { config } => block_on(async {
+            let (config, store) = open_store_at(&config.config).await?;
+            audit_log::checkpoint(&config, store.as_ref()).await
+        })?,
+        AuditCommand::Prove {
+            request_id,
+            config,
+            output,
+        } => {
+            let bundle = block_on(async {
+                let (_, store) = open_store_at(&config.config).await?;
+                audit_log::prove(store.as_ref(), &request_id).await
+            })??;
+            match output {
+                Some(path) => std::fs::write(&path, format!("{bundle}\n"))
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => outln!("{bundle}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::VerifyBundle {
+            file,
+            key,
+            witness_keys,
+            witnesses_required,
+        } => audit_log::verify_bundle(&file, &key, &witness_keys, witnesses_required),
+        AuditCommand::VerifyLog {
+            url,
+            key,
+            log,
+            checkpoints,
+            token,
+        } => block_on(audit_log::verify_log(
+            &url,
+            &key,
+            log.as_deref(),
+            &checkpoints,
+            token.as_deref(),
+        ))?,
+        AuditCommand::Prune {
+            config,
+            before,
+            older_than_days,
+        } => {
+            let cutoff = audit_log::prune_cutoff(before.as_deref(), older_than_days)?;
+            block_on(async {
+                let (config, store) = open_store_at(&config.config).await?;
+                audit_log::prune(&config, store.as_ref(), cutoff).await
+            })?
+        }
         AuditCommand::Export {
             config,
             format,
@@ -48,7 +111,13 @@ pub fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn verify(store: &dyn Store, format: OutputFormat) -> anyhow::Result<ExitCode> {
+async fn verify(
+    store: &dyn Store,
+    config: &clearance_config::Config,
+    format: OutputFormat,
+    saved: &[std::path::PathBuf],
+    key: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let report = verify_audit_trail(store)
         .await
         .context("reading the audit trail")?;
@@ -56,7 +125,11 @@ async fn verify(store: &dyn Store, format: OutputFormat) -> anyhow::Result<ExitC
         OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&trail_json(&report))?),
         OutputFormat::Text => out!("{}", trail_text(&report)),
     }
-    Ok(if report.ok() {
+    let signed_ok = audit_log::verify_checkpoints(store, config, &report, saved, key).await?;
+    if !signed_ok {
+        outln!("audit trail BROKEN: it disagrees with signed checkpoints");
+    }
+    Ok(if report.ok() && signed_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

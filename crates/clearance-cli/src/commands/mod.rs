@@ -19,6 +19,7 @@ macro_rules! outln {
 
 mod admin_api;
 mod audit;
+mod audit_log;
 mod config;
 mod copy;
 mod directives;
@@ -144,6 +145,7 @@ async fn record_change_parts(store: &dyn Store, actions: Vec<AdminAction>) -> an
         .collect();
     record_changes(store, CLI_ACTOR, records)
         .await
+        .map(drop)
         .with_context(|| {
             format!(
                 "the change was made ({what}) but its audit record could not be written; \
