@@ -85,7 +85,8 @@ pub enum WitnessCommand {
         #[arg(long)]
         key: PathBuf,
         /// A log to witness: its origin and a note verifier key of the log; repeat the origin
-        /// for several keys, repeat the flag for several logs.
+        /// for several keys, repeat the flag for several logs. `<prefix>/*` witnesses every
+        /// log `<prefix>/<id>` (a Clearance deployment: `<[audit] origin>/*`), each on its own.
         #[arg(long = "log", value_name = "ORIGIN=VERIFIERKEY", required = true)]
         logs: Vec<String>,
         /// The SQLite file holding each log's latest cosigned checkpoint (created if absent).

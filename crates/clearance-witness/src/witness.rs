@@ -209,6 +209,19 @@ impl Witness {
         self.logs.keys().map(String::as_str)
     }
 
+    /// The keys of the log `origin`: named exactly, or under a family `<prefix>/*` (a
+    /// deployment whose every process opens a log of its own, `<prefix>/<log id>`; each such
+    /// log is still witnessed on its own).
+    fn keys_for(&self, origin: &str) -> Option<&Vec<Verifier>> {
+        self.logs.get(origin).or_else(|| {
+            let (prefix, id) = origin.rsplit_once('/')?;
+            if id.is_empty() {
+                return None;
+            }
+            self.logs.get(&format!("{prefix}/*"))
+        })
+    }
+
     pub fn state(&self) -> &WitnessState {
         &self.state
     }
@@ -219,8 +232,7 @@ impl Witness {
         let request = parse_request(body)?;
         let checkpoint = &request.checkpoint;
         let keys = self
-            .logs
-            .get(&checkpoint.origin)
+            .keys_for(&checkpoint.origin)
             .ok_or_else(|| AddCheckpointError::UnknownOrigin(checkpoint.origin.clone()))?;
         // Signatures by other keys are ignored; one trusted signature suffices.
         if !keys

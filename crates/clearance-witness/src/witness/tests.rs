@@ -480,3 +480,33 @@ async fn http_answers() {
     assert!(text.contains("witness.example/w1+"), "{text}");
     assert!(text.contains(ORIGIN), "{text}");
 }
+
+#[test]
+fn a_family_of_logs_is_witnessed_each_on_its_own() {
+    let log = Signer::generate("clearance.test/audit", TYPE_ED25519).unwrap();
+    let witness = Witness::new(
+        Signer::generate("witness.example/w1", TYPE_COSIGNATURE).unwrap(),
+        [("clearance.test/audit/*".to_string(), vec![log.verifier()])],
+        WitnessState::in_memory().unwrap(),
+    )
+    .unwrap();
+    let tree = Tree::new(5, &[]);
+    for id in ["log-a", "log-b"] {
+        let origin = format!("clearance.test/audit/{id}");
+        let text = note(&log, &origin, 5, tree.root(5));
+        witness.add_checkpoint(&body(0, &[], &text), 1).unwrap();
+    }
+    // Each log's state is its own: log-a at 5 does not make log-b's first submission stale.
+    let forked = Tree::new(7, &[1]);
+    let text = note(&log, "clearance.test/audit/log-a", 7, forked.root(7));
+    let error = witness
+        .add_checkpoint(&body(5, &forked.proof(5, 7), &text), 2)
+        .unwrap_err();
+    assert_eq!(error.status(), 422, "{error}");
+    // Outside the family, and the family's bare prefix, are unknown.
+    for origin in ["clearance.test/other/log-a", "clearance.test/audit/"] {
+        let text = note(&log, origin, 5, tree.root(5));
+        let error = witness.add_checkpoint(&body(0, &[], &text), 3).unwrap_err();
+        assert_eq!(error.status(), 404, "{origin}: {error}");
+    }
+}
