@@ -31,6 +31,37 @@
 //! what an import may add, and a principal stored before them still loads (see
 //! [`crate::principal::PrincipalId`]).
 
+/// The largest audit record, in bytes of JSON: a record is a leaf of the verifiable log, and
+/// C2SP tlog-tiles entry bundles carry each entry's length in two bytes. Requests' records are
+/// far below it (a few KiB at every cap: `limits.rs` in the gateway's tests); operators' changes
+/// that list many things (an import, a deletion, a directive set's texts) are split into parts or
+/// list by hash to stay within [`CHANGE_DETAILS_BUDGET`].
+pub const MAX_RECORD_BYTES: usize = 65_535;
+
+/// The most JSON a change record's `details` may take, leaving room under [`MAX_RECORD_BYTES`]
+/// for the rest of the record.
+pub const CHANGE_DETAILS_BUDGET: usize = 48 * 1024;
+
+/// Splits `entries` into consecutive parts whose JSON stays within `budget` bytes and `max`
+/// entries (at least one entry a part, and one empty part for no entries): how a change that
+/// lists many things is recorded whole, in as many records as it takes.
+pub fn parts_within<T: serde::Serialize>(entries: &[T], budget: usize, max: usize) -> Vec<&[T]> {
+    let mut parts = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, entry) in entries.iter().enumerate() {
+        let size = serde_json::to_string(entry).map_or(0, |s| s.len()) + 1;
+        if i > start && (bytes + size > budget || i - start >= max) {
+            parts.push(&entries[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < entries.len() || parts.is_empty() {
+        parts.push(&entries[start..]);
+    }
+    parts
+}
+
 /// The longest principal id, in characters.
 pub const MAX_PRINCIPAL_ID_CHARS: usize = 256;
 
@@ -180,6 +211,26 @@ mod tests {
             over.contains("257 characters") && over.contains("256"),
             "{over}"
         );
+    }
+
+    #[test]
+    fn parts_keep_every_entry_in_order_within_the_budget() {
+        let ids: Vec<String> = (0..500).map(|n| format!("{n:0>90}")).collect();
+        let parts = parts_within(&ids, 4096, 1000);
+        assert_eq!(parts.concat(), ids, "every entry, in order");
+        for part in &parts {
+            assert!(serde_json::to_string(part).unwrap().len() <= 4096 + 2);
+        }
+        assert_eq!(
+            parts_within(&ids, 1 << 20, 7).len(),
+            72,
+            "at most `max` a part"
+        );
+        let none: &[String] = &[];
+        assert_eq!(parts_within(none, 10, 10), vec![none], "one empty part");
+        // An entry larger than the budget still gets a part of its own.
+        let big = vec!["x".repeat(100)];
+        assert_eq!(parts_within(&big, 10, 10).len(), 1);
     }
 
     #[test]

@@ -119,21 +119,27 @@ pub fn stored_set(book: &PolicyBook, sources: &[SourceFile], actor: &str) -> Dir
     }
 }
 
-/// Directive file texts up to this size are copied into the activation's audit record, so the
-/// trail alone tells what was enforced; a larger file is named by its SHA-256 only (its text is
-/// in the store's directive set).
-pub const MAX_RECORDED_DIRECTIVE_BYTES: usize = 64 * 1024;
+/// Directive file texts are copied into the activation's audit record, in file order, while
+/// their JSON fits in this many bytes, so the trail alone tells what was enforced; a file past
+/// it is named by its SHA-256 only (its text is in the store's directive set). Bounded so the
+/// record fits an entry of the verifiable log (`clearance_core::limits::MAX_RECORD_BYTES`).
+pub const MAX_RECORDED_DIRECTIVE_BYTES: usize = 40 * 1024;
 
 /// The audit log's account of an activation: version in the store, policy versions before
 /// and after, and every file with its SHA-256 and (up to [`MAX_RECORDED_DIRECTIVE_BYTES`]) its
 /// text.
 pub fn activation_action(set: &DirectiveSet, from: &str, actor: &str) -> AdminAction {
+    let mut room = MAX_RECORDED_DIRECTIVE_BYTES;
     let files: Vec<serde_json::Value> = set
         .files
         .iter()
         .map(|f| {
             let sha256 = hex::encode(Sha256::digest(f.content.as_bytes()));
-            let text = (f.content.len() <= MAX_RECORDED_DIRECTIVE_BYTES).then_some(&f.content);
+            let json_len = serde_json::to_string(&f.content).map_or(usize::MAX, |t| t.len());
+            let text = (json_len <= room).then_some(&f.content);
+            if text.is_some() {
+                room -= json_len;
+            }
             serde_json::json!({ "name": f.name, "sha256": sha256, "text": text })
         })
         .collect();

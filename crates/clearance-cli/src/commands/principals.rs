@@ -148,11 +148,11 @@ impl ImportChanges {
             "updated": self.updated.len(),
             "unchanged": self.unchanged,
         });
-        let chunks: Vec<&[(&str, Value)]> = if entries.is_empty() {
-            vec![&[]]
-        } else {
-            entries.chunks(PRINCIPALS_PER_RECORD).collect()
-        };
+        let chunks = clearance_core::limits::parts_within(
+            &entries,
+            clearance_core::limits::CHANGE_DETAILS_BUDGET,
+            PRINCIPALS_PER_RECORD,
+        );
         let parts = chunks.len();
         chunks
             .into_iter()
@@ -227,22 +227,34 @@ async fn delete(store: &dyn Store, ids: &[String]) -> anyhow::Result<ExitCode> {
     }
     store.delete_principals(&present).await?;
     let deleted: Vec<String> = present.iter().map(ToString::to_string).collect();
-    let details = json!({
-        "deleted": deleted.iter().take(MAX_LISTED).collect::<Vec<_>>(),
-        "missing": missing.iter().take(MAX_LISTED).collect::<Vec<_>>(),
-        "counts": { "deleted": deleted.len(), "missing": missing.len() },
-    });
     let target = if deleted.len() == 1 {
         deleted[0].clone()
     } else {
         format!("{} principals", deleted.len())
     };
-    record_change(
-        store,
-        cli_action("principals_delete", target, Some(details)),
-    )
-    .await
-    .with_context(|| format!("deleted {}", deleted.join(", ")))?;
+    // Every deleted id is in the trail, in as many records as it takes (each fits a log entry);
+    // ids that were not there are listed in the first, up to a quarter of its room.
+    let budget = clearance_core::limits::CHANGE_DETAILS_BUDGET;
+    let listed_missing = clearance_core::limits::parts_within(&missing, budget / 4, MAX_LISTED)[0];
+    let parts = clearance_core::limits::parts_within(&deleted, budget - budget / 4, usize::MAX);
+    let count = parts.len();
+    let actions = parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let details = json!({
+                "part": i + 1,
+                "parts": count,
+                "deleted": part,
+                "missing": if i == 0 { listed_missing } else { &[] },
+                "counts": { "deleted": deleted.len(), "missing": missing.len() },
+            });
+            cli_action("principals_delete", target.clone(), Some(details))
+        })
+        .collect();
+    record_change_parts(store, actions)
+        .await
+        .with_context(|| format!("deleted {}", deleted.join(", ")))?;
     outln!(
         "deleted {} principal{}: {}; their keys no longer authenticate",
         deleted.len(),
@@ -339,5 +351,35 @@ mod tests {
             assert!(part.to_string().len() < 100 * 1024, "each record bounded");
         }
         assert_eq!(parts[10]["part"], 11);
+    }
+
+    /// Principals at every cap, with four-byte characters: parts stay within the budget, so
+    /// each record fits an entry bundle of the verifiable log.
+    #[test]
+    fn parts_of_the_widest_principals_fit_a_log_entry() {
+        use clearance_core::limits::{CHANGE_DETAILS_BUDGET, MAX_ORG_CHARS, MAX_RECORD_BYTES};
+        let mut csv = String::from("id,name,org\n");
+        for n in 0..300 {
+            csv.push_str(&format!(
+                "p{n},{},{}\n",
+                "\u{1F600}".repeat(200),
+                "\u{1F600}".repeat(MAX_ORG_CHARS)
+            ));
+        }
+        let changes = ImportChanges::between(&HashMap::new(), &principals(&csv));
+        let parts = changes.details_parts();
+        assert!(parts.len() > 3, "{} parts", parts.len());
+        let listed: usize = parts
+            .iter()
+            .map(|p| p["inserted"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(listed, 300);
+        for part in &parts {
+            let len = part.to_string().len();
+            assert!(
+                len <= CHANGE_DETAILS_BUDGET + 1024 && len < MAX_RECORD_BYTES,
+                "{len}"
+            );
+        }
     }
 }
