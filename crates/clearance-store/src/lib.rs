@@ -383,8 +383,24 @@ async fn verify_audit_log(store: &dyn Store, log: AuditLog) -> Result<LogReport,
     let mut after = 0;
     let mut last_id = String::new();
     let mut broken = None;
+    // An open log may be growing while it is read (its writer appends; on PostgreSQL another
+    // replica's): it is checked up to the head recorded when the trail was listed. A closed log
+    // is read to its end, so a record added after its close is caught.
+    let open = log.closed_at.is_none();
+    let end_seq = if open {
+        log.recorded_head.seq
+    } else {
+        u64::MAX
+    };
     'pages: loop {
-        let page = store.audit_page(&log.log_id, after, PAGE).await?;
+        let mut page = store
+            .audit_page(
+                &log.log_id,
+                after,
+                PAGE.min(usize::try_from(end_seq - after).unwrap_or(PAGE)),
+            )
+            .await?;
+        page.retain(|r| r.seq <= end_seq);
         let Some(last) = page.last() else { break };
         // The stored nodes this page's leaves complete, level by level: leaves
         // `[after, last.seq)` complete the nodes `(after >> l)..(last.seq >> l)` of level `l`.
@@ -470,7 +486,10 @@ async fn verify_audit_log(store: &dyn Store, log: AuditLog) -> Result<LogReport,
             },
         });
     }
-    if broken.is_none() {
+    if broken.is_none() && open {
+        broken = growth_beyond_head(store, &log, end_seq).await?;
+    }
+    if broken.is_none() && !open {
         // The next append writes leaf `size`: one already there was not written with a record.
         let size = frontier.size();
         if !store
@@ -494,6 +513,48 @@ async fn verify_audit_log(store: &dyn Store, log: AuditLog) -> Result<LogReport,
         broken,
         log,
     })
+}
+
+/// For an open log checked up to the head listed earlier (`checked`): a record or leaf beyond
+/// it is fine if the log's head has since moved past it (its writer committed it with the new
+/// head, in one transaction, before it could be read), and was added by hand otherwise.
+async fn growth_beyond_head(
+    store: &dyn Store,
+    log: &AuditLog,
+    checked: u64,
+) -> Result<Option<clearance_core::audit::ChainBreak>, StoreError> {
+    use clearance_core::audit::{BreakKind, ChainBreak};
+    let record = store.audit_page(&log.log_id, checked, 1).await?;
+    let leaf = store
+        .tree_level(&log.log_id, 0, checked..checked + 1)
+        .await?;
+    if record.is_empty() && leaf.is_empty() {
+        return Ok(None);
+    }
+    // Read after what it vouches for: a legitimate append is visible in it by now.
+    let head_now = store
+        .audit_logs()
+        .await?
+        .into_iter()
+        .find(|l| l.log_id == log.log_id)
+        .map_or(0, |l| l.recorded_head.seq);
+    if let Some(first) = record.first().filter(|r| r.seq > head_now) {
+        return Ok(Some(ChainBreak {
+            seq: first.seq,
+            id: first.id.clone(),
+            kind: BreakKind::Appended {
+                recorded_head: head_now,
+            },
+        }));
+    }
+    if !leaf.is_empty() && head_now <= checked {
+        return Ok(Some(ChainBreak {
+            seq: checked + 1,
+            id: String::new(),
+            kind: BreakKind::TreeBeyondHead { leaves: checked },
+        }));
+    }
+    Ok(None)
 }
 
 /// The first query column stored beside `record` that does not say what its JSON says (for a
