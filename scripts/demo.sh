@@ -16,10 +16,11 @@ once=false
 # The sample config uses 8787 (gateway) and 9101 (providers); override if those are taken.
 gateway_port="${DEMO_GATEWAY_PORT:-8787}"
 fake_port="${DEMO_FAKE_PORT:-9101}"
-for port in "$gateway_port" "$fake_port"; do
+witness_port="${DEMO_WITNESS_PORT:-9102}"
+for port in "$gateway_port" "$fake_port" "$witness_port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use; stop whatever listens there (an earlier demo?) or set" >&2
-    echo "DEMO_GATEWAY_PORT / DEMO_FAKE_PORT, and retry" >&2
+    echo "DEMO_GATEWAY_PORT / DEMO_FAKE_PORT / DEMO_WITNESS_PORT, and retry" >&2
     exit 1
   fi
 done
@@ -64,6 +65,19 @@ echo "==> starting fake providers on 127.0.0.1:$fake_port"
 "$bin/clearance-fake" --listen "127.0.0.1:$fake_port" --require-key demo-provider-key >"$run/fake.log" 2>&1 &
 pids+=($!)
 wait_for_line "$run/fake.log" "listening"
+
+echo "==> the audit log's signing key, and an independent witness that cosigns its checkpoints"
+"$bin/clearance" audit keygen --name clearance.demo/audit --out "$run/audit-signing.key" >"$run/log-key.txt"
+"$bin/clearance" witness keygen --name witness.demo/w1 --out "$run/witness.key" >"$run/witness-key.txt"
+log_key=$(cat "$run/log-key.txt")
+witness_key=$(cat "$run/witness-key.txt")
+echo "  log verifier key (for auditors): $log_key"
+echo "  witness verifier key:            $witness_key"
+"$bin/clearance" witness serve --listen "127.0.0.1:$witness_port" --name witness.demo/w1 --key "$run/witness.key" \
+  --log "clearance.demo/audit/*=$log_key" --state "$run/witness.db" >"$run/witness.log" 2>&1 &
+pids+=($!)
+wait_for_line "$run/witness.log" "listening"
+sed -i "s|^# witnesses = .*|witnesses = [{ url = \"http://127.0.0.1:$witness_port\", key = \"$witness_key\" }]\nwitnesses_required = 1|" "$config"
 
 echo "==> importing principals and creating a key for alice"
 "$bin/clearance" check-config --config "$config"
@@ -144,6 +158,8 @@ ask_mythos dev "$dev_key"
 echo "  bjorn's answer (HTTP 451, in the Anthropic error shape, with RFC 7725's Link header):"
 ask_mythos bjorn "$bjorn_key" >/dev/null
 tr -d '\r' <"$run/headers.txt" | { grep -i '^link:' || true; } | sed 's/^/    /'
+bjorn_request=$(tr -d '\r' <"$run/headers.txt" | sed -n 's/^x-clearance-request-id: //p')
+bjorn_receipt=$(tr -d '\r' <"$run/headers.txt" | sed -n 's/^x-clearance-receipt: //p')
 python3 -c 'import json, sys; print("    " + json.load(open(sys.argv[1]))["error"]["message"])' "$run/answer.json"
 sleep 0.5   # the audit writer batches off the hot path
 
@@ -209,6 +225,22 @@ for e in lines:
     seqs = "%s+%s" % (e["seq"], done["seq"]) if done else str(e["seq"])
     print("  %s #%-6s %-8s %s %-6s %-9s hash %s... %s" % (log, seqs, end["decision"], end["status"],
           rec["principal_id"] or "-", rec["requested_model"] or "-", e["hash"][:16], fired or shadow))'
+
+echo
+echo "==> the verifiable log: bjorn's refusal has a receipt he can check offline, years later"
+echo "  his 451 answer carried  x-clearance-receipt: $bjorn_receipt"
+for _ in $(seq 1 50); do # 425 until a signed checkpoint covers the record (every 500 ms here)
+  code=$(curl -sS -o "$run/receipt-451.json" -w '%{http_code}' "$base/audit/receipt/$bjorn_request" -H "x-api-key: $bjorn_key")
+  [ "$code" = 200 ] && break
+  sleep 0.2
+done
+echo "  GET /audit/receipt/$bjorn_request (with his key) -> $run/receipt-451.json; verified with only the keys:"
+echo "  \$ clearance audit verify-bundle receipt-451.json --key <log key> --witness-key <witness key>"
+"$bin/clearance" audit verify-bundle "$run/receipt-451.json" --key "$log_key" --witness-key "$witness_key" | sed 's/^/    /'
+echo "  (independently: python3 tools/audit_check.py receipt $run/receipt-451.json --key '<log key>', see docs/auditor.md)"
+echo "  an auditor saves the deployment's signed heads, then checks every log from its tiles over HTTP:"
+curl -sS "$base/audit/checkpoint" >"$run/deployment-note.txt"
+"$bin/clearance" audit verify-log --url "$base" --key "$log_key" --checkpoint "$run/deployment-note.txt" | sed 's/^/    /'
 
 if $once; then
   echo "==> demo done"

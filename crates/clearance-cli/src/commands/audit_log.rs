@@ -365,17 +365,8 @@ pub async fn verify_log(
                 .push((checkpoint.size, checkpoint.root));
             continue;
         }
-        // A deployment note: one line per log.
-        for line in note.body.lines().skip(2) {
-            let parts: Vec<&str> = line.split(' ').collect();
-            if let [id, size, root] = parts[..]
-                && let (Ok(size), Some(root)) = (size.parse(), Hash::from_base64(root))
-            {
-                saved_by_log
-                    .entry(id.to_string())
-                    .or_default()
-                    .push((size, root));
-            }
+        for (id, size, root) in deployment_heads(&note.body) {
+            saved_by_log.entry(id).or_default().push((size, root));
         }
     }
     let logs: Vec<String> = match log {
@@ -388,11 +379,16 @@ pub async fn verify_log(
                 Note::parse(&text).map_err(|e| anyhow::anyhow!("the deployment note: {e}"))?;
             note.verify(&key)
                 .map_err(|e| anyhow::anyhow!("the deployment note: {e}"))?;
-            note.body
-                .lines()
-                .skip(2)
-                .filter_map(|l| l.split(' ').next().map(str::to_string))
-                .collect()
+            // Its heads are signed like checkpoints: a log closed since the last checkpoints
+            // were signed (a CLI change) is checked against them.
+            let heads = deployment_heads(&note.body);
+            for (id, size, root) in &heads {
+                let known = saved_by_log.entry(id.clone()).or_default();
+                if !known.contains(&(*size, *root)) {
+                    known.push((*size, *root));
+                }
+            }
+            heads.into_iter().map(|(id, _, _)| id).collect()
         }
     };
     let mut ok = true;
@@ -432,6 +428,21 @@ pub async fn verify_log(
     })
 }
 
+/// A deployment note's heads: one `<log id> <size> <root>` line per log after the origin and
+/// count lines.
+fn deployment_heads(body: &str) -> Vec<(String, u64, Hash)> {
+    body.lines()
+        .skip(2)
+        .filter_map(|line| {
+            let parts: Vec<&str> = line.split(' ').collect();
+            let [id, size, root] = parts[..] else {
+                return None;
+            };
+            Some((id.to_string(), size.parse().ok()?, Hash::from_base64(root)?))
+        })
+        .collect()
+}
+
 async fn verify_one_log(
     client: &UpstreamClient,
     base: &str,
@@ -440,42 +451,41 @@ async fn verify_one_log(
     saved: &[(u64, Hash)],
     token: Option<&str>,
 ) -> anyhow::Result<String> {
-    let text = String::from_utf8(
-        fetch(client, &format!("{base}/audit/log/{log}/checkpoint"), None).await?,
-    )?;
-    let (checkpoint, _) = open_checkpoint(&text, key, &[], 0)?;
-    if log_of_origin(&key.name, &checkpoint.origin) != Some(log) {
-        bail!(
-            "its checkpoint's origin `{}` names another log",
-            checkpoint.origin
-        );
+    // Every signed head of the log: its own latest checkpoint, and what saved notes vouched for.
+    let mut heads: Vec<(u64, Hash)> = saved.to_vec();
+    match fetch(client, &format!("{base}/audit/log/{log}/checkpoint"), None).await {
+        Ok(text) => {
+            let (checkpoint, _) = open_checkpoint(&String::from_utf8(text)?, key, &[], 0)?;
+            if log_of_origin(&key.name, &checkpoint.origin) != Some(log) {
+                bail!(
+                    "its checkpoint's origin `{}` names another log",
+                    checkpoint.origin
+                );
+            }
+            heads.push((checkpoint.size, checkpoint.root));
+        }
+        // No checkpoint of its own yet (a change closed since checkpoints were signed): the
+        // heads a signed note names stand in.
+        Err(error) if heads.is_empty() => return Err(error),
+        Err(_) => {}
     }
-    let sizes: Vec<u64> = saved.iter().map(|(s, _)| *s).collect();
-    if let Some((size, _)) = saved.iter().find(|(s, _)| *s > checkpoint.size) {
-        bail!(
-            "a saved checkpoint vouched for {size} records, the log's signed checkpoint now for {}: records were deleted from the end",
-            checkpoint.size
-        );
-    }
-    let tiled = read_tiles(client, base, log, checkpoint.size, &sizes, token).await?;
-    if tiled.roots.get(&checkpoint.size) != Some(&checkpoint.root) {
-        bail!("the records served do not hash to the signed checkpoint's root");
-    }
-    for (size, root) in saved {
-        if tiled.roots.get(size) != Some(root) {
-            bail!(
-                "the log's first {size} records are not the ones a saved checkpoint signed: rewritten"
-            );
+    let size = heads.iter().map(|(s, _)| *s).max().unwrap_or(0);
+    let sizes: Vec<u64> = heads.iter().map(|(s, _)| *s).collect();
+    let tiled = read_tiles(client, base, log, size, &sizes, token)
+        .await
+        .with_context(|| {
+            format!("the log does not serve the {size} records a signed head vouched for (deleted from the end?)")
+        })?;
+    for (at, root) in &heads {
+        if tiled.roots.get(at) != Some(root) {
+            bail!("the log's first {at} records are not the ones its signed head says: rewritten");
         }
     }
     Ok(format!(
-        "log {log}: {} records match its signed checkpoint{}{}",
+        "log {log}: {} records, every one hashing to its leaf, match {} signed head{}{}",
         tiled.size,
-        if saved.is_empty() {
-            String::new()
-        } else {
-            format!(", consistent with {} saved checkpoint(s)", saved.len())
-        },
+        heads.len(),
+        if heads.len() == 1 { "" } else { "s" },
         if tiled.pruned > 0 {
             format!(" ({} pruned bodies)", tiled.pruned)
         } else {
