@@ -380,6 +380,9 @@ async fn receipts_of_a_200_and_a_451_verify_offline() {
     let denied = call(&base, &bjorn, MYTHOS).await;
     assert_eq!(denied.status, 451);
     assert_ne!(denied.receipt["policy"], "none", "{:?}", denied.receipt);
+    // Another key learns nothing of a request, not even that it awaits a checkpoint.
+    let (status, body) = get_receipt(&base, &alice, &denied.request_id).await;
+    assert_eq!(status, 404, "{body}");
 
     for (who, key, other, answer, want) in [
         ("alice", &alice, &bjorn, &allowed, "status 200"),
@@ -975,8 +978,17 @@ async fn pruning_keeps_proofs_valid_and_is_recorded() {
 
     let mut served = d.serve();
     let base = served.base.clone();
-    let (status, body) = get_receipt(&base, &bjorn, &denied.request_id).await;
+    // A pruned request's receipt: gone, said only to the admin (with the body, the record of
+    // which key made the request is gone too).
+    let (status, body) = get_receipt(&base, ADMIN_TOKEN, &denied.request_id).await;
     assert_eq!(status, 410, "a pruned request's receipt: {body}");
+    for key in [&bjorn, &alice] {
+        let (status, body) = get_receipt(&base, key, &denied.request_id).await;
+        assert_eq!(
+            status, 404,
+            "a pruned request's receipt to a client: {body}"
+        );
+    }
     // Every log of the deployment under a checkpoint of its whole size (the new gateway signs
     // its own and the prune's change log).
     let (status, note) = get_text(&format!("{base}/audit/checkpoint")).await;

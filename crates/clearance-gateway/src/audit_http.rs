@@ -255,14 +255,17 @@ async fn receipt_of(
             ApiSurface::OpenaiChat,
         )?)
     };
-    let receipt = verifiable::receipt(state.store.as_ref(), request_id)
-        .await
-        .map_err(from_verifiable)?;
     if let Some(caller) = caller {
         // Only the key that made the request may have its receipt: the records name who asked
-        // and the facts that decided.
-        let own = receipt.entries.iter().any(|entry| {
-            serde_json::from_str::<serde_json::Value>(&entry.record)
+        // and the facts that decided. Checked before anything else is said about the request
+        // (not yet checkpointed, pruned), so another key learns nothing, not even that it exists.
+        let records = state
+            .store
+            .records_of_request(request_id)
+            .await
+            .map_err(|e| from_verifiable(e.into()))?;
+        let own = records.iter().any(|logged| {
+            serde_json::from_str::<serde_json::Value>(&logged.record.record_json)
                 .ok()
                 .and_then(|r| r.get("key_id").and_then(|k| k.as_str()).map(str::to_string))
                 .is_some_and(|key| key == caller.key_id.to_string())
@@ -276,5 +279,8 @@ async fn receipt_of(
             ));
         }
     }
+    let receipt = verifiable::receipt(state.store.as_ref(), request_id)
+        .await
+        .map_err(from_verifiable)?;
     Ok(Json(receipt).into_response())
 }
