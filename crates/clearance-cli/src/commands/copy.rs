@@ -61,6 +61,15 @@ async fn copy(from: &Config, to: &Config) -> anyhow::Result<ExitCode> {
              it is; nothing was copied"
         );
     }
+    if let Some(log) = report.logs.iter().find(|l| l.pruned > 0) {
+        bail!(
+            "audit log {} of {from_name} has {} pruned records: the copy derives each log's Merkle tree \
+             from the records' bodies, so it would not match the log's signed checkpoints; copy \
+             before pruning (nothing was copied)",
+            log.log.log_id,
+            log.pruned
+        );
+    }
     let copied = copy_all(source.as_ref(), target.as_ref(), &report)
         .await
         .with_context(|| {
@@ -237,6 +246,20 @@ async fn copy_all(
                 .await
                 .with_context(|| format!("writing audit log {}", log.log_id))?;
             copied.records += page.len() as u64;
+        }
+        // The tree is re-derived from the same records, so every signed checkpoint (and its
+        // cosignatures) holds for the copy as it did for the source.
+        for checkpoint in source
+            .checkpoints(&log.log_id)
+            .await
+            .with_context(|| format!("reading checkpoints of audit log {}", log.log_id))?
+            .into_iter()
+            .filter(|c| c.size <= end)
+        {
+            target
+                .put_checkpoint(&checkpoint)
+                .await
+                .with_context(|| format!("writing checkpoints of audit log {}", log.log_id))?;
         }
         if let Some(closed_at) = log.closed_at {
             target
