@@ -772,18 +772,25 @@ effect = "deny"
 RECEIPT_WAIT_S = 5.0
 
 
+AUDIT_ADMIN_TOKEN_ENV = "AUDIT_CHECK_TEST_ADMIN_TOKEN"
+AUDIT_ADMIN_TOKEN = "audit-check-admin-token-0b7e"
+
+
 class SignedGateway:
     def __init__(self, gateway, keys, log_key: str):
         self.gateway, self.keys, self.log_key = gateway, keys, log_key
         self.http = httpx.Client(base_url=gateway.url, timeout=10.0)
+        self.admin_token = AUDIT_ADMIN_TOKEN
 
     @property
     def url(self) -> str:
         return self.gateway.url
 
-    def audit_get(self, path: str, **params) -> httpx.Response:
+    def audit_get(self, path: str, token: str | None = None, **params) -> httpx.Response:
+        """A GET under /audit/, with the admin token unless another bearer token is given (a
+        receipt is for the key that made the request, or the admin token)."""
         return self.http.get(path, params=params or None,
-                             headers={"authorization": f"Bearer {self.keys['alice']}"})
+                             headers={"authorization": f"Bearer {token or self.admin_token}"})
 
     def allowed(self) -> httpx.Response:
         """alice (a US person) asks for gpt-5: 200."""
@@ -801,11 +808,11 @@ class SignedGateway:
         assert r.status_code == 451, r.text
         return r
 
-    def receipt(self, request_id: str) -> dict:
+    def receipt(self, request_id: str, token: str | None = None) -> dict:
         """GET /audit/receipt/{id}, retrying 425 (not yet in a signed checkpoint) for 5 s."""
         deadline = time.monotonic() + RECEIPT_WAIT_S
         while True:
-            r = self.audit_get(f"/audit/receipt/{request_id}")
+            r = self.audit_get(f"/audit/receipt/{request_id}", token)
             if r.status_code != 425 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)
@@ -838,6 +845,9 @@ def signed_gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes):
     gw = new_gateway(directory, fakes)
     config = gw.config.read_text()
     assert config.count("[audit]\n") == 1
+    assert config.count("[server]\n") == 1
+    config = config.replace("[server]\n", f'[server]\nadmin_token_env = "{AUDIT_ADMIN_TOKEN_ENV}"\n', 1)
+    os.environ[AUDIT_ADMIN_TOKEN_ENV] = AUDIT_ADMIN_TOKEN
     config = config.replace("[audit]\n", "[audit]\n"
                             f'origin = "{AUDIT_ORIGIN}"\n'
                             'signing_key_file = "audit.key"\n'
@@ -868,10 +878,15 @@ def _receipt_header(response: httpx.Response) -> dict[str, str]:
     return fields
 
 
-def _check_receipt_matches_answer(signed: SignedGateway, response: httpx.Response) -> ac.VerifiedReceipt:
+def _check_receipt_matches_answer(signed: SignedGateway, response: httpx.Response,
+                                  owner: str) -> ac.VerifiedReceipt:
     request_id = response.headers["x-clearance-request-id"]
     header = _receipt_header(response)
-    bundle = signed.receipt(request_id)
+    bundle = signed.receipt(request_id, signed.keys[owner])   # the caller's own key
+    assert signed.receipt(request_id) == bundle               # the admin token: the same bundle
+    other = next(k for p, k in signed.keys.items() if p != owner)
+    r = signed.audit_get(f"/audit/receipt/{request_id}", other)
+    assert r.status_code == 404, f"another client's key must not see the receipt: {r.status_code} {r.text}"
     receipt = ac.verify_receipt(bundle, ac.parse_verifier_key(signed.log_key))
     assert receipt.request_id == request_id and receipt.log == header["log"]
     by_index = {e.index: e for e in receipt.entries}
@@ -881,12 +896,12 @@ def _check_receipt_matches_answer(signed: SignedGateway, response: httpx.Respons
 
 
 def test_gateway_receipts_for_a_200_and_a_451_verify(signed_gateway):
-    served = _check_receipt_matches_answer(signed_gateway, signed_gateway.allowed())
+    served = _check_receipt_matches_answer(signed_gateway, signed_gateway.allowed(), "alice")
     assert 1 <= len(served.entries) <= 2
     assert any(e.record.get("status") == 200 for e in served.entries), [e.record for e in served.entries]
     assert all(e.record.get("decision") == "allow" for e in served.entries if "decision" in e.record)
 
-    refused = _check_receipt_matches_answer(signed_gateway, signed_gateway.denied())
+    refused = _check_receipt_matches_answer(signed_gateway, signed_gateway.denied(), "bjorn")
     assert any(e.record.get("decision") == "deny" for e in refused.entries), [e.record for e in refused.entries]
     assert any(e.record.get("status") == 451 for e in refused.entries), [e.record for e in refused.entries]
 
@@ -975,7 +990,7 @@ def test_gateway_receipts_log_tiles_rebuild_the_signed_root(signed_gateway):
     log = _receipt_header(response)["log"]
     signed_gateway.receipt(response.headers["x-clearance-request-id"])
     done = subprocess.run([sys.executable, str(SCRIPT), "log", "--key", signed_gateway.log_key,
-                           "--url", signed_gateway.url, "--log", log, "--auth", signed_gateway.keys["alice"]],
+                           "--url", signed_gateway.url, "--log", log, "--auth", signed_gateway.admin_token],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, (done.stdout, done.stderr)
     assert "entries hash to the signed root" in done.stdout

@@ -28,7 +28,7 @@ pub enum VerifiableError {
     #[error("no record with request id `{0}`")]
     NoSuchRequest(String),
     #[error(
-        "the records of request `{request_id}` are not under a signed checkpoint yet (the log's latest covers {covered} records; the request's last is #{needed}); retry shortly"
+        "the records of request `{request_id}` are not all written and under a signed checkpoint yet (the log's latest checkpoint covers {covered} records; the receipt needs {needed}); retry shortly"
     )]
     NotYetCheckpointed {
         request_id: String,
@@ -215,7 +215,24 @@ pub async fn receipt(store: &dyn Store, request_id: &str) -> Result<Receipt, Ver
     if records.iter().any(|r| r.record.record_json.is_empty()) {
         return Err(VerifiableError::Pruned(request_id.to_string()));
     }
-    let needed = records.iter().map(|r| r.record.seq).max().unwrap_or(0);
+    // A decision record's completion follows once the answer has ended: the receipt waits for
+    // it (the outcome is what a caller wants proven), unless the log was closed without it (a
+    // crash): then the decision alone is what the record holds.
+    let phase = |r: &crate::LoggedRecord| {
+        serde_json::from_str::<serde_json::Value>(&r.record.record_json)
+            .ok()
+            .and_then(|v| v.get("phase").and_then(|p| p.as_str()).map(str::to_string))
+    };
+    let decided = records
+        .iter()
+        .any(|r| phase(r).as_deref() == Some("decision"));
+    let completed = records
+        .iter()
+        .any(|r| phase(r).as_deref() == Some("completion"));
+    let mut needed = records.iter().map(|r| r.record.seq).max().unwrap_or(0);
+    if decided && !completed && find_log(store, &log_id).await?.closed_at.is_none() {
+        needed += 1;
+    }
     let checkpoint = store.latest_checkpoint(&log_id).await?;
     let covered = checkpoint.as_ref().map_or(0, |c| c.size);
     let Some(checkpoint) = checkpoint.filter(|c| c.size >= needed) else {
