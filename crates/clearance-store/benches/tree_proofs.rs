@@ -71,7 +71,7 @@ async fn build(store: &SqliteStore, records: u64) {
         store.append_audit(LOG, &batch).await.unwrap();
         appending += t.elapsed();
         n += take;
-        if n % 1_000_000 == 0 || n == records {
+        if n.is_multiple_of(1_000_000) || n == records {
             println!(
                 "  built {n:>10} records, {:.0} s so far ({:.1} s since the last line; append_audit {:.1} µs/record overall)",
                 started.elapsed().as_secs_f64(),
