@@ -43,8 +43,8 @@ use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
     AuditRow, CheckpointRow, KeyRow, SwitchRow, checkpoint_from_row, comparable_time,
-    completed_nodes, frontier_before, key_from_row, leaves_of, log_from_row, node_id,
-    principal_from_json, sealed_from_row, switch_from_row, time_from_text, tree_hash,
+    completed_nodes, frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row,
+    node_id, principal_from_json, sealed_from_row, switch_from_row, time_from_text, tree_hash,
 };
 use crate::{
     AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
@@ -1069,14 +1069,7 @@ impl Store for PgStore {
             .fetch_all(&pool)
             .await
             .map_err(query_err("reading a request's audit records"))?;
-            Ok(rows
-                .into_iter()
-                .map(|(seq, id, prev, hash, record, log_id, time)| LoggedRecord {
-                    log_id,
-                    record: sealed_from_row((seq, id, prev, hash, record)),
-                    time,
-                })
-                .collect())
+            Ok(rows.into_iter().map(logged_from_row).collect())
         })
         .await
     }
@@ -1229,14 +1222,7 @@ impl Store for PgStore {
             .fetch_all(&pool)
             .await
             .map_err(query_err("reading audit records in time order"))?;
-            Ok(rows
-                .into_iter()
-                .map(|(seq, id, prev, hash, record, log_id, time)| LoggedRecord {
-                    log_id,
-                    record: sealed_from_row((seq, id, prev, hash, record)),
-                    time,
-                })
-                .collect())
+            Ok(rows.into_iter().map(logged_from_row).collect())
         })
         .await
     }

@@ -65,6 +65,18 @@ pub(crate) fn head_from_row(seq: i64, hash: &str) -> Result<ChainHead, StoreErro
 
 pub(crate) type AuditRow = (i64, String, String, String, String);
 
+/// A record with its log and stored time: `(seq, id, prev_hash, hash, record, log_id, time)`.
+pub(crate) type LoggedRow = (i64, String, String, String, String, String, String);
+
+pub(crate) fn logged_from_row(row: LoggedRow) -> crate::LoggedRecord {
+    let (seq, id, prev, hash, record, log_id, time) = row;
+    crate::LoggedRecord {
+        log_id,
+        record: sealed_from_row((seq, id, prev, hash, record)),
+        time,
+    }
+}
+
 pub(crate) fn sealed_from_row(row: AuditRow) -> SealedRecord {
     let (seq, id, prev, hash, record_json) = row;
     // An unparsable hash is itself tampering; keep the record so `verify` names it.

@@ -24,8 +24,8 @@ use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
     checkpoint_from_row, comparable_time, completed_nodes, frontier_before, key_from_row,
-    leaves_of, log_from_row, node_id, principal_from_json, sealed_from_row, switch_from_row,
-    time_from_text, tree_hash,
+    leaves_of, log_from_row, logged_from_row, node_id, principal_from_json, sealed_from_row,
+    switch_from_row, time_from_text, tree_hash,
 };
 use crate::{
     AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
@@ -58,6 +58,19 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// The audit writer's own connection.
     audit_conn: Arc<Mutex<Connection>>,
+}
+
+/// Reads `seq, id, prev_hash, hash, record, log_id, time` (in that order) from a row.
+fn logged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::rows::LoggedRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
 }
 
 fn query(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -705,23 +718,10 @@ impl Store for SqliteStore {
                 )
                 .map_err(query(doing))?;
             let rows = stmt
-                .query_map([request_id], |r| {
-                    Ok((
-                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                    ))
-                })
+                .query_map([request_id], logged_row)
                 .map_err(query(doing))?;
-            rows.map(|r| {
-                let (row, log_id, time) = r.map_err(query(doing))?;
-                Ok(LoggedRecord {
-                    log_id,
-                    record: sealed_from_row(row),
-                    time,
-                })
-            })
-            .collect()
+            rows.map(|r| Ok(logged_from_row(r.map_err(query(doing))?)))
+                .collect()
         })
         .await
     }
@@ -886,23 +886,10 @@ impl Store for SqliteStore {
                 )
                 .map_err(query(doing))?;
             let rows = stmt
-                .query_map(params![time, log_id, seq, limit as i64], |r| {
-                    Ok((
-                        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
-                        r.get::<_, String>(5)?,
-                        r.get::<_, String>(6)?,
-                    ))
-                })
+                .query_map(params![time, log_id, seq, limit as i64], logged_row)
                 .map_err(query(doing))?;
-            rows.map(|r| {
-                let (row, log_id, time) = r.map_err(query(doing))?;
-                Ok(LoggedRecord {
-                    log_id,
-                    record: sealed_from_row(row),
-                    time,
-                })
-            })
-            .collect()
+            rows.map(|r| Ok(logged_from_row(r.map_err(query(doing))?)))
+                .collect()
         })
         .await
     }
