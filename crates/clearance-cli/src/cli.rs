@@ -350,7 +350,8 @@ pub enum AuditCommand {
     Prune {
         #[command(flatten)]
         config: ConfigArg,
-        /// Records before this RFC 3339 time, e.g. 2026-01-01T00:00:00Z.
+        /// Records before this RFC 3339 time, e.g. 2026-01-01T00:00:00Z (to the whole second:
+        /// records of the cutoff's own second are kept).
         #[arg(
             long,
             conflicts_with = "older_than_days",
