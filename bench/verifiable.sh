@@ -182,7 +182,9 @@ if [[ " $PARTS " == *" verify "* ]]; then
     log "store holds $records records ($(du -m "$WORK/store.db" | cut -f1) MB)"
     echo "{\"records\": $records}" >"$OUT/verify-store.json"
     # Start-up: time to "listening" with verify_at_start on and off, interleaved.
-    cfg_noverify=$(config store on "verify_at_start = false")
+    cfg_noverify=$(config store-noverify on "verify_at_start = false")
+    sed -i "s#^sqlite = .*#sqlite = \"$WORK/store.db\"#; s#^replica = .*#replica = \"store\"#" "$cfg_noverify"
+    cfg=$(config store on)  # the same store, verify_at_start on (the default)
     for run in $(seq 1 "$VERIFY_RUNS"); do
         for v in on off; do
             c=$cfg; [[ $v == off ]] && c=$cfg_noverify
