@@ -50,8 +50,9 @@ const TREE_MIGRATION: usize = 7;
 /// How many records one retention transaction empties.
 const PRUNE_CHUNK: i64 = 10_000;
 
-/// How many node ids one tree query names (two parameters each, well under SQLite's limit).
-const NODES_PER_QUERY: usize = 500;
+/// How many node ids one tree query names: a proof or an append's frontier needs at most 64
+/// (two parameters each, well under SQLite's limit).
+const NODES_PER_QUERY: usize = 64;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -227,26 +228,30 @@ fn read_nodes(
     log_id: &str,
     ids: &[NodeId],
 ) -> Result<Vec<(NodeId, Hash)>, rusqlite::Error> {
-    let mut found = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(NODES_PER_QUERY) {
-        let pairs: Vec<String> = (0..chunk.len())
+    // One statement text for every call (ids padded to a full chunk by repeating one), so it is
+    // prepared once and cached; the named ids drive the loop (CROSS JOIN keeps them outside):
+    // one primary-key lookup each. `(level, idx) IN (VALUES ...)` would scan the log's tree.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let pairs: Vec<String> = (0..NODES_PER_QUERY)
             .map(|i| format!("(?{}, ?{})", 2 * i + 2, 2 * i + 3))
             .collect();
-        // The named ids drive the loop (CROSS JOIN keeps them outside): one primary-key
-        // lookup each. `(level, idx) IN (VALUES ...)` would scan the whole log's tree.
-        let sql = format!(
-            "SELECT t.level, t.idx, t.hash FROM (VALUES {}) AS v
+        format!(
+            "SELECT DISTINCT t.level, t.idx, t.hash FROM (VALUES {}) AS v
              CROSS JOIN audit_tree AS t
              ON t.log_id = ?1 AND t.level = v.column1 AND t.idx = v.column2",
             pairs.join(", ")
-        );
-        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(1 + 2 * chunk.len());
+        )
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(NODES_PER_QUERY) {
+        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(1 + 2 * NODES_PER_QUERY);
         values.push(log_id.to_string().into());
-        for id in chunk {
+        for i in 0..NODES_PER_QUERY {
+            let id = chunk.get(i).unwrap_or(&chunk[0]);
             values.push(i64::from(id.level).into());
             values.push((id.index as i64).into());
         }
-        let mut stmt = conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(values))?;
         while let Some(row) = rows.next()? {
             if let Some(id) = node_id(row.get(0)?, row.get(1)?) {
