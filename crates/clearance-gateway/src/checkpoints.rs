@@ -161,23 +161,18 @@ impl Checkpointer {
     /// log of its own, closed at once), and logs from before checkpoints. Their trees are what
     /// the store holds now, written with their records.
     async fn sign_closed_logs(&self) {
-        let Ok(logs) = self.store.audit_logs().await else {
+        let Ok(logs) = self.store.closed_logs_beyond_checkpoints().await else {
             return;
         };
-        for log in logs.iter().filter(|l| l.closed_at.is_some()) {
-            let covered = match self.store.latest_checkpoint(&log.log_id).await {
-                Ok(latest) => latest.map_or(0, |c| c.size),
-                Err(_) => return,
-            };
-            if covered < log.recorded_head.seq
-                && let Err(error) = sign_checkpoint(
-                    self.store.as_ref(),
-                    &self.signing.origin,
-                    &self.signing.signer,
-                    &log.log_id,
-                    log.recorded_head.seq,
-                )
-                .await
+        for log in &logs {
+            if let Err(error) = sign_checkpoint(
+                self.store.as_ref(),
+                &self.signing.origin,
+                &self.signing.signer,
+                &log.log_id,
+                log.recorded_head.seq,
+            )
+            .await
             {
                 tracing::warn!(log = %log.log_id, %error, "could not sign a checkpoint of a closed audit log");
             }

@@ -277,6 +277,12 @@ pub trait Store: Send + Sync + 'static {
     async fn close_log(&self, log_id: &str, closed_at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Every log, oldest first.
     async fn audit_logs(&self) -> Result<Vec<AuditLog>, StoreError>;
+    /// One log, by id (a point lookup: proofs and tiles need one log, not the list).
+    async fn audit_log(&self, log_id: &str) -> Result<Option<AuditLog>, StoreError>;
+    /// Closed logs whose records go past their largest stored checkpoint (a CLI change's log, a
+    /// log from before checkpoints), oldest first: what a gateway signs so every closed log is
+    /// under a signature.
+    async fn closed_logs_beyond_checkpoints(&self) -> Result<Vec<AuditLog>, StoreError>;
     /// Up to `limit` records of `log_id` with `seq > after_seq`, in sequence order.
     async fn audit_page(
         &self,
@@ -533,10 +539,8 @@ async fn growth_beyond_head(
     }
     // Read after what it vouches for: a legitimate append is visible in it by now.
     let head_now = store
-        .audit_logs()
+        .audit_log(&log.log_id)
         .await?
-        .into_iter()
-        .find(|l| l.log_id == log.log_id)
         .map_or(0, |l| l.recorded_head.seq);
     if let Some(first) = record.first().filter(|r| r.seq > head_now) {
         return Ok(Some(ChainBreak {

@@ -297,6 +297,31 @@ impl PgStore {
         self.inner.pool.clone()
     }
 
+    /// The audit logs matching `filter` (SQL over `audit_logs`, `$1` bound to `param` when
+    /// given), oldest first.
+    async fn select_logs(
+        &self,
+        filter: &'static str,
+        param: Option<String>,
+        doing: &'static str,
+    ) -> Result<Vec<AuditLog>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let sql = format!(
+                "SELECT log_id, replica, opened_at, closed_at, head_seq, head_hash FROM audit_logs
+                 WHERE {filter} ORDER BY opened_at, log_id"
+            );
+            let query = query_as::<_, (String, String, String, Option<String>, i64, String)>(&sql);
+            let query = match param {
+                Some(param) => query.bind(param),
+                None => query,
+            };
+            let rows = query.fetch_all(&pool).await.map_err(query_err(doing))?;
+            rows.into_iter().map(log_from_row).collect()
+        })
+        .await
+    }
+
     /// How many migrations the database has run, and how many this build knows.
     pub async fn schema_version(&self) -> Result<(usize, usize), StoreError> {
         let pool = self.pool();
@@ -1161,17 +1186,27 @@ impl Store for PgStore {
     }
 
     async fn audit_logs(&self) -> Result<Vec<AuditLog>, StoreError> {
-        let pool = self.pool();
-        self.run(async move {
-            let rows: Vec<(String, String, String, Option<String>, i64, String)> = query_as(
-                "SELECT log_id, replica, opened_at, closed_at, head_seq, head_hash FROM audit_logs
-                 ORDER BY opened_at, log_id",
+        self.select_logs("TRUE", None, "listing audit logs").await
+    }
+
+    async fn audit_log(&self, log_id: &str) -> Result<Option<AuditLog>, StoreError> {
+        let logs = self
+            .select_logs(
+                "log_id = $1",
+                Some(log_id.to_string()),
+                "reading an audit log",
             )
-            .fetch_all(&pool)
-            .await
-            .map_err(query_err("listing audit logs"))?;
-            rows.into_iter().map(log_from_row).collect()
-        })
+            .await?;
+        Ok(logs.into_iter().next())
+    }
+
+    async fn closed_logs_beyond_checkpoints(&self) -> Result<Vec<AuditLog>, StoreError> {
+        self.select_logs(
+            "closed_at IS NOT NULL AND head_seq > coalesce((SELECT max(size) FROM \
+             audit_checkpoints c WHERE c.log_id = audit_logs.log_id), 0)",
+            None,
+            "listing closed audit logs past their checkpoints",
+        )
         .await
     }
 

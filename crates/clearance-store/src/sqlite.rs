@@ -61,6 +61,35 @@ pub struct SqliteStore {
     audit_conn: Arc<Mutex<Connection>>,
 }
 
+/// The audit logs matching `filter` (SQL over `audit_logs`), oldest first.
+fn select_logs<P: rusqlite::Params>(
+    conn: &Connection,
+    filter: &str,
+    params: P,
+    doing: &'static str,
+) -> Result<Vec<AuditLog>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT log_id, replica, opened_at, closed_at, head_seq, head_hash FROM audit_logs
+             WHERE {filter} ORDER BY opened_at, log_id"
+        ))
+        .map_err(query(doing))?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .map_err(query(doing))?;
+    rows.map(|row| log_from_row(row.map_err(query(doing))?))
+        .collect()
+}
+
 /// Reads `seq, id, prev_hash, hash, record, log_id, time` (in that order) from a row.
 fn logged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::rows::LoggedRow> {
     Ok((
@@ -821,28 +850,28 @@ impl Store for SqliteStore {
     }
 
     async fn audit_logs(&self) -> Result<Vec<AuditLog>, StoreError> {
+        self.with_conn(|conn| select_logs(conn, "TRUE", [], "listing audit logs"))
+            .await
+    }
+
+    async fn audit_log(&self, log_id: &str) -> Result<Option<AuditLog>, StoreError> {
+        let log_id = log_id.to_string();
+        self.with_conn(move |conn| {
+            select_logs(conn, "log_id = ?1", [log_id], "reading an audit log")
+                .map(|logs| logs.into_iter().next())
+        })
+        .await
+    }
+
+    async fn closed_logs_beyond_checkpoints(&self) -> Result<Vec<AuditLog>, StoreError> {
         self.with_conn(|conn| {
-            let doing = "listing audit logs";
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT log_id, replica, opened_at, closed_at, head_seq, head_hash FROM audit_logs
-                     ORDER BY opened_at, log_id",
-                )
-                .map_err(query(doing))?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, String>(5)?,
-                    ))
-                })
-                .map_err(query(doing))?;
-            rows.map(|row| log_from_row(row.map_err(query(doing))?))
-                .collect()
+            select_logs(
+                conn,
+                "closed_at IS NOT NULL AND head_seq > coalesce((SELECT max(size) FROM \
+                 audit_checkpoints c WHERE c.log_id = audit_logs.log_id), 0)",
+                [],
+                "listing closed audit logs past their checkpoints",
+            )
         })
         .await
     }

@@ -61,10 +61,8 @@ pub fn log_of_origin<'o>(origin: &str, log_origin: &'o str) -> Option<&'o str> {
 /// The log, by id.
 pub async fn find_log(store: &dyn Store, log_id: &str) -> Result<AuditLog, VerifiableError> {
     store
-        .audit_logs()
+        .audit_log(log_id)
         .await?
-        .into_iter()
-        .find(|l| l.log_id == log_id)
         .ok_or_else(|| VerifiableError::NoSuchLog(log_id.to_string()))
 }
 

@@ -254,6 +254,7 @@ contract!(
     everything_survives_reopening,
     the_tree_grows_with_every_batch,
     checkpoints_are_kept_per_size,
+    closed_logs_past_their_checkpoints_are_listed,
     a_requests_records_are_found_by_its_id,
     pruning_empties_old_bodies_and_keeps_the_tree,
     verify_catches_edited_columns_and_tree_nodes,
@@ -1151,6 +1152,48 @@ async fn checkpoints_are_kept_per_size(b: &Backend) {
     assert_eq!(
         store.latest_checkpoint("log-b").await.unwrap(),
         Some(cp("log-b", 9, "b"))
+    );
+}
+
+async fn closed_logs_past_their_checkpoints_are_listed(b: &Backend) {
+    let store = b.store();
+    let at = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let ids = |logs: Vec<AuditLog>| logs.into_iter().map(|l| l.log_id).collect::<Vec<_>>();
+    assert_eq!(store.audit_log("log-a").await.unwrap(), None);
+    // log-a: closed, no checkpoint; log-b: closed, checkpoint at its end; log-c: closed,
+    // checkpoint short of its end; log-d: open.
+    for (n, log_id) in ["log-a", "log-b", "log-c", "log-d"].into_iter().enumerate() {
+        let at = at + Duration::seconds(n as i64);
+        let mut head = open(store, log_id, at).await;
+        if log_id != "log-d" {
+            close(store, log_id, &mut head, at).await;
+        }
+        let covered = match log_id {
+            "log-b" => Some(head.seq),
+            "log-c" => Some(1),
+            _ => None,
+        };
+        if let Some(size) = covered {
+            store
+                .put_checkpoint(&StoredCheckpoint {
+                    log_id: log_id.into(),
+                    size,
+                    note: "note".into(),
+                    created_at: at,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let b_log = store.audit_log("log-b").await.unwrap().unwrap();
+    assert_eq!(
+        (b_log.log_id.as_str(), b_log.recorded_head.seq),
+        ("log-b", 2)
+    );
+    assert!(b_log.closed_at.is_some());
+    assert_eq!(
+        ids(store.closed_logs_beyond_checkpoints().await.unwrap()),
+        ["log-a", "log-c"]
     );
 }
 
