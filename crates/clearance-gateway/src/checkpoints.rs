@@ -22,7 +22,7 @@ use crate::audit_writer::DurableSize;
 use crate::metrics::Metrics;
 
 /// How often closed logs without a checkpoint (the CLI's changes) are looked for and signed.
-const SWEEP_EVERY: Duration = Duration::from_secs(30);
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The deployment's log key and origin, as loaded at start.
 pub struct LogSigning {
