@@ -31,6 +31,8 @@ const WITNESS: &str = "witness.test/w1";
 const PROVIDER_KEY_ENV: &str = "VERIFIABLE_TEST_PROVIDER_KEY";
 const ADMIN_TOKEN_ENV: &str = "VERIFIABLE_TEST_ADMIN_TOKEN";
 const ADMIN_TOKEN: &str = "verifiable-test-admin-token";
+const READER_TOKEN_ENV: &str = "VERIFIABLE_TEST_READER_TOKEN";
+const READER_TOKEN: &str = "verifiable-test-reader-token";
 const REPLICA: &str = "gw";
 
 const GPT: &str = r#"{"model":"gpt-5","messages":[{"role":"user","content":"hi"}]}"#;
@@ -203,6 +205,7 @@ provider = "openlab"
             &[
                 (PROVIDER_KEY_ENV, "sk-verifiable"),
                 (ADMIN_TOKEN_ENV, ADMIN_TOKEN),
+                (READER_TOKEN_ENV, READER_TOKEN),
             ],
         )
     }
@@ -930,6 +933,46 @@ async fn a_witness_cosigns_refuses_a_fork_and_is_missed_when_gone() {
 }
 
 // --- Pruning ----------------------------------------------------------------------------------
+
+async fn get_with_bearer(url: &str, token: &str) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// An auditor's read-only token opens the records (entry bundles) and every receipt, and
+/// nothing else: not the admin API. Without it, or with a client key, the records stay shut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_token_reads_the_records_and_nothing_else() {
+    let d = Deployment::sqlite(&format!("reader_token_env = \"{READER_TOKEN_ENV}\"\n")).await;
+    let mut served = d.serve();
+    let base = served.base.clone();
+    let alice = d.keys["alice"].clone();
+    let answer = call(&base, &alice, GPT).await;
+    assert_eq!(answer.status, 200);
+    let receipt = wait_receipt(&base, READER_TOKEN, &answer.request_id).await;
+    let log = receipt["log"].as_str().unwrap().to_string();
+    let checkpoint = receipt["checkpoint"].as_str().unwrap();
+    let size: u64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
+    assert!(size < 256, "{size}");
+    let entries = format!("{base}/audit/log/{log}/tile/entries/000.p/{size}");
+    let (status, body) = get_text(&entries).await;
+    assert_eq!(status, 401, "no token: {body}");
+    let (status, body) = get_with_bearer(&entries, &alice).await;
+    assert_eq!(status, 401, "a client key: {body}");
+    let (status, body) = get_with_bearer(&entries, READER_TOKEN).await;
+    assert_eq!(status, 200, "the reader token: {body}");
+    assert!(body.contains(&answer.request_id), "the records are served");
+    let (status, _) = get_with_bearer(&entries, ADMIN_TOKEN).await;
+    assert_eq!(status, 200, "the admin token");
+    let (status, body) = get_with_bearer(&format!("{base}/admin/keys"), READER_TOKEN).await;
+    assert_eq!(status, 401, "the reader token opens no admin route: {body}");
+    assert!(served.stop().success());
+}
 
 /// Pruned bodies leave every proof valid: the trail verifies (against a checkpoint saved
 /// before), a receipt saved before verifies, the log verifies from a restarted gateway's

@@ -192,6 +192,9 @@ pub struct VerifiableLogConfig {
     pub witnesses_required: usize,
     /// Verify every log (chain, tree, derived columns, signed checkpoints) before serving.
     pub verify_at_start: bool,
+    /// A read-only bearer token for auditors and mirrors: it opens the records (entry
+    /// bundles) and every receipt, and nothing else (not the admin API).
+    pub reader_token: Option<Secret>,
 }
 
 /// The signer key's place.

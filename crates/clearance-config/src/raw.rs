@@ -85,6 +85,7 @@ pub(crate) struct RawAudit {
     pub witnesses: Vec<RawWitness>,
     pub witnesses_required: Option<Spanned<i64>>,
     pub verify_at_start: Option<Spanned<bool>>,
+    pub reader_token_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

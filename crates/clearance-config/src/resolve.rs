@@ -756,6 +756,11 @@ fn resolve_verifiable_log(
         witnesses,
         witnesses_required,
         verify_at_start: raw.verify_at_start.as_ref().is_none_or(|v| *v.get_ref()),
+        reader_token: match &raw.reader_token_env {
+            Some(_) if secrets == SecretMode::Skip => None,
+            Some(name) => required_env(name, "audit.reader_token_env", env, diag),
+            None => None,
+        },
     }
 }
 

@@ -5,9 +5,12 @@
 //! | `GET /audit/checkpoint?log=ID` (= `/audit/log/ID/checkpoint`) | anyone | the log's latest signed checkpoint, with its cosignatures |
 //! | `GET /audit/checkpoint` | anyone | a note signed now that binds the heads of every log of the deployment |
 //! | `GET /audit/log/ID/tile/L/N[.p/W]` | anyone | C2SP hash tiles (hashes reveal nothing) |
-//! | `GET /audit/log/ID/tile/entries/N[.p/W]` | admin token | the records themselves (they name people and their facts) |
+//! | `GET /audit/log/ID/tile/entries/N[.p/W]` | admin or reader token | the records themselves (they name people and their facts) |
 //! | `GET /audit/proof/inclusion?log=&index=&size=`, `/audit/proof/consistency?log=&from=&to=` | anyone | proofs, JSON |
-//! | `GET /audit/receipt/REQUEST_ID` | the client key that made the request, or the admin token | the receipt bundle; 425 until a checkpoint covers it |
+//! | `GET /audit/receipt/REQUEST_ID` | the client key that made the request, or the admin or reader token | the receipt bundle; 425 until a checkpoint covers it |
+//!
+//! The reader token (`[audit] reader_token_env`) is for auditors and mirrors: it reads the
+//! records and receipts and opens nothing else.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -66,6 +69,32 @@ fn from_verifiable(error: VerifiableError) -> ApiError {
             other.to_string(),
         ),
     }
+}
+
+/// The admin token, or the auditors' read-only token.
+fn authorize_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let admin = crate::admin::authorize(state, headers);
+    let Some(reader) = &state.config.audit.log.reader_token else {
+        return admin;
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let matches: bool =
+        subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), reader.expose().as_bytes()).into();
+    if matches {
+        return Ok(());
+    }
+    admin.map_err(|_| {
+        audit_error(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Authentication,
+            "invalid_reader_token",
+            "the records need `Authorization: Bearer <admin or audit reader token>`".to_string(),
+        )
+    })
 }
 
 fn text(body: String, cache: &'static str) -> Response {
@@ -161,7 +190,7 @@ async fn tile_of(
         )
     })?;
     if tile.level.is_none() {
-        crate::admin::authorize(state, headers)?;
+        authorize_reader(state, headers)?;
     }
     let bytes = verifiable::tile(state.store.as_ref(), log, tile)
         .await
@@ -245,8 +274,8 @@ async fn receipt_of(
     request_id: &str,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let is_admin = crate::admin::authorize(state, headers).is_ok();
-    let caller = if is_admin {
+    let is_reader = authorize_reader(state, headers).is_ok();
+    let caller = if is_reader {
         None
     } else {
         Some(crate::auth::authenticate(
