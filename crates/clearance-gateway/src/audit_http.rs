@@ -71,6 +71,9 @@ fn from_verifiable(error: VerifiableError) -> ApiError {
     }
 }
 
+/// How long a signed deployment note is served again before a new one is signed.
+const DEPLOYMENT_NOTE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The admin token, or the auditors' read-only token.
 fn authorize_reader(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let admin = crate::admin::authorize(state, headers);
@@ -159,9 +162,17 @@ async fn deployment_note(state: &AppState) -> Result<Response, ApiError> {
                 .to_string(),
         )
     })?;
+    // One signer at a time; the others wait and take its note.
+    let mut cached = state.deployment_note.lock().await;
+    if let Some((at, note)) = cached.as_ref()
+        && at.elapsed() < DEPLOYMENT_NOTE_FRESH
+    {
+        return Ok(text(note.clone(), "no-cache, max-age=1"));
+    }
     let note = verifiable::deployment_note(state.store.as_ref(), &signing.origin, &signing.signer)
         .await
         .map_err(from_verifiable)?;
+    *cached = Some((std::time::Instant::now(), note.clone()));
     Ok(text(note, "no-cache, max-age=1"))
 }
 

@@ -181,6 +181,7 @@ impl Gateway {
             max_model_name_bytes,
             log: signing,
             witnesses,
+            deployment_note: Arc::default(),
         };
         let writer = writer.task;
         Ok(Gateway {

@@ -49,6 +49,9 @@ pub struct AppState {
     pub log: Option<Arc<crate::checkpoints::LogSigning>>,
     /// How many witnesses cosigned the latest checkpoint (`/readyz` reports a shortfall).
     pub witnesses: Arc<crate::checkpoints::WitnessStatus>,
+    /// The deployment note last signed, and when: `GET /audit/checkpoint` is public and reads
+    /// every log's head, so it is signed at most once a second, however many ask.
+    pub deployment_note: Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).
