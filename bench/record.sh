@@ -29,8 +29,8 @@ ONLY_LATENCY=${BENCH_ONLY_LATENCY:-0}            # 1: skip the replica and store
 log() { printf '[record-bench] %s\n' "$*" >&2; }
 
 . "$ROOT/scripts/postgres.sh"
-OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
-[[ -x "$OHA" ]] || { log "installing oha"; cargo install oha --locked; OHA="$HOME/.cargo/bin/oha"; }
+. "$ROOT/bench/processes.sh"
+need_oha
 
 log "building release binaries (current)"
 (cd "$ROOT" && cargo build --release -q -p clearance-cli -p clearance-fake)
@@ -42,21 +42,11 @@ if [[ ! -x "$BASELINE_TARGET/release/clearance" || "${BENCH_REBUILD_BASELINE:-0}
     git -C "$ROOT" worktree remove --force "$ROOT/target/bench-baseline-src"
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/clearance-record-bench.XXXXXX")
-PIDS=()
+scratch_work record-bench
 DBS=()
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+cleanup_extra() {
     for db in "${DBS[@]}"; do psql "$PG_SERVER" -qAt -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
-    rm -rf "$WORK"
-    exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-. "$ROOT/bench/processes.sh"
 scratch_db() {
     local name="clearance_bench_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
     psql "$PG_SERVER" -qAt -c "CREATE DATABASE $name" >/dev/null

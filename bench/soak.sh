@@ -21,24 +21,13 @@ FLAP_S=${SOAK_FLAP_S:-10}
 
 log() { printf '[soak] %s\n' "$*" >&2; }
 
-OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
-[[ -x "$OHA" ]] || { log "installing oha"; cargo install oha --locked; OHA="$HOME/.cargo/bin/oha"; }
+. "$ROOT/bench/processes.sh"
+need_oha
 log "building release binaries"
 (cd "$ROOT" && cargo build --release -q -p clearance-cli -p clearance-fake)
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/clearance-soak.XXXXXX")
-PIDS=()
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch_work soak
 
-. "$ROOT/bench/processes.sh"
 
 "$BIN/clearance-fake" --listen 127.0.0.1:0 >"$WORK/fake.out" 2>"$WORK/fake.out.err" &
 PIDS+=($!)

@@ -28,25 +28,14 @@ ORIGIN=bench.example/audit
 
 log() { printf '[verifiable-bench] %s\n' "$*" >&2; }
 
-OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
-[[ -x "$OHA" ]] || { log "installing oha"; cargo install oha --locked; OHA="$HOME/.cargo/bin/oha"; }
+. "$ROOT/bench/processes.sh"
+need_oha
 if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
     log "building release binaries"
     (cd "$ROOT" && cargo build --release -q -p clearance-cli -p clearance-fake)
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/clearance-verifiable-bench.XXXXXX")
-PIDS=()
-cleanup() {
-    local rc=$?
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-. "$ROOT/bench/processes.sh"
+scratch_work verifiable-bench
 
 OUT="$ROOT/bench/results/verifiable-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"

@@ -763,60 +763,6 @@ fn serve_exit(d: &Deployment, config: &Path) -> (Option<i32>, String) {
 
 // --- A witness --------------------------------------------------------------------------------
 
-/// A running `clearance witness serve`, killed if dropped still running.
-struct WitnessProcess {
-    child: std::process::Child,
-    base: String,
-}
-
-impl WitnessProcess {
-    fn start(dir: &Path, listen: &str, log_key: &str) -> WitnessProcess {
-        use std::io::{BufRead, BufReader};
-        let log_flag = format!("{ORIGIN}/*={log_key}");
-        let mut child = Command::new(BIN)
-            .args(["witness", "serve", "--listen", listen, "--name", WITNESS])
-            .args(["--key", as_str(&dir.join("witness.key"))])
-            .args(["--log", &log_flag])
-            .args(["--state", as_str(&dir.join("witness.sqlite"))])
-            .env("CLEARANCE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        assert!(first.starts_with("witness cosigner key: "), "{first}");
-        let second = lines.next().unwrap().unwrap();
-        assert_eq!(second, format!("witness listening on {listen}"));
-        WitnessProcess {
-            child,
-            base: format!("http://{listen}"),
-        }
-    }
-
-    /// SIGTERM, then waits (10 s at most) for the exit.
-    fn stop(&mut self) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the witness did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for WitnessProcess {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// `clearance witness keygen` into `dir/file`: the cosigner verifier key.
 fn witness_keygen(dir: &Path, file: &str) -> String {
     let out = Command::new(BIN)
@@ -841,7 +787,12 @@ async fn a_witness_cosigns_refuses_a_fork_and_is_missed_when_gone() {
         "witnesses = [{{url = \"http://{listen}\", key = \"{witness_key}\"}}]\nwitnesses_required = 1"
     ))
     .await;
-    let mut witness = WitnessProcess::start(wdir.path(), &listen, &d.log_key);
+    let mut witness = common::Witness::start(
+        wdir.path(),
+        &listen,
+        WITNESS,
+        &format!("{ORIGIN}/*={}", d.log_key),
+    );
     let mut served = d.serve();
     let base = served.base.clone();
     let alice = d.keys["alice"].clone();

@@ -3,10 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use clearance_tlog::merkle::leaf_hash;
 use clearance_tlog::note::TYPE_ED25519;
@@ -14,73 +12,14 @@ use clearance_tlog::{Checkpoint, Frontier, Hash, NodeId, Note, ProofPlan, Signer
 
 mod common;
 
-use common::{BIN, as_str, free_port, stderr, stdout};
+use common::{BIN, Witness, as_str, free_port, stderr, stdout};
 
 const ORIGIN: &str = "clearance.test/audit-log";
 const WITNESS: &str = "witness.test/w1";
 
-/// A running `clearance witness serve`, killed if dropped still running.
-struct WitnessProcess {
-    child: Child,
-    key: String,
-    base: String,
-}
-
-impl WitnessProcess {
-    fn start(dir: &Path, log_key: &str) -> WitnessProcess {
-        let listen = format!("127.0.0.1:{}", free_port());
-        let log_flag = format!("{ORIGIN}={log_key}");
-        let mut child = Command::new(BIN)
-            .args(["witness", "serve", "--listen", &listen, "--name", WITNESS])
-            .args(["--key", as_str(&dir.join("witness.key"))])
-            .args(["--log", &log_flag])
-            .args(["--state", as_str(&dir.join("witness.sqlite"))])
-            .env("CLEARANCE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let second = lines.next().unwrap().unwrap();
-        let key = first
-            .strip_prefix("witness cosigner key: ")
-            .unwrap_or_else(|| panic!("unexpected: {first}"))
-            .to_string();
-        let addr = second
-            .strip_prefix("witness listening on ")
-            .unwrap_or_else(|| panic!("unexpected: {second}"));
-        assert_eq!(addr, listen);
-        WitnessProcess {
-            child,
-            key,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    /// SIGTERM; the exit status (within 10 s).
-    fn stop(&mut self) -> ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the witness did not exit within 10 s of SIGTERM");
-    }
-}
-
-impl Drop for WitnessProcess {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+fn start_witness(dir: &Path, log_key: &str) -> Witness {
+    let listen = format!("127.0.0.1:{}", free_port());
+    Witness::start(dir, &listen, WITNESS, &format!("{ORIGIN}={log_key}"))
 }
 
 /// A log's tree in memory: every root and every complete node.
@@ -200,7 +139,7 @@ async fn witness_cosigns_growth_refuses_forks_and_remembers() {
     let tree = Tree::new(30, "leaf");
     let forked = Tree::new(30, "fork");
 
-    let mut witness = WitnessProcess::start(dir.path(), &log_key);
+    let mut witness = start_witness(dir.path(), &log_key);
     assert_eq!(witness.key, printed_key);
     let base = witness.base.clone();
 
@@ -240,7 +179,7 @@ async fn witness_cosigns_growth_refuses_forks_and_remembers() {
     );
 
     // Restarted, it remembers size 20 and goes on from there.
-    let mut witness = WitnessProcess::start(dir.path(), &log_key);
+    let mut witness = start_witness(dir.path(), &log_key);
     let base = witness.base.clone();
     let (status, kind, answer) = post(&base, tree.request(&log, 0, 30)).await;
     assert_eq!(

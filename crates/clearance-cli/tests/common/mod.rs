@@ -73,27 +73,85 @@ impl Served {
 
     /// SIGTERM, then waits (up to 10 s) for the drain; the exit status.
     pub fn stop(&mut self) -> ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        for _ in 0..200 {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("clearance serve did not exit within 10 s of SIGTERM");
+        terminate(&mut self.child, "clearance serve")
     }
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        kill_if_running(&mut self.child);
+    }
+}
+
+/// SIGTERM, then waits up to 10 s for `child` to exit; its exit status.
+pub fn terminate(child: &mut Child, what: &str) -> ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
         }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("{what} did not exit within 10 s of SIGTERM");
+}
+
+/// Kills `child` if it still runs (a test that failed before stopping it).
+pub fn kill_if_running(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// A running `clearance witness serve` named `name` with its key in `dir/witness.key` and its
+/// state in `dir/witness.sqlite`, witnessing `--log log_flag`; killed if dropped still running.
+pub struct Witness {
+    pub child: Child,
+    /// The cosigner verifier key it printed.
+    pub key: String,
+    pub base: String,
+}
+
+impl Witness {
+    pub fn start(dir: &Path, listen: &str, name: &str, log_flag: &str) -> Witness {
+        let mut child = Command::new(BIN)
+            .args(["witness", "serve", "--listen", listen, "--name", name])
+            .args(["--key", as_str(&dir.join("witness.key"))])
+            .args(["--log", log_flag])
+            .args(["--state", as_str(&dir.join("witness.sqlite"))])
+            .env("CLEARANCE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        let second = lines.next().unwrap().unwrap();
+        let key = first
+            .strip_prefix("witness cosigner key: ")
+            .unwrap_or_else(|| panic!("unexpected: {first}"))
+            .to_string();
+        assert_eq!(second, format!("witness listening on {listen}"));
+        Witness {
+            child,
+            key,
+            base: format!("http://{listen}"),
+        }
+    }
+
+    /// SIGTERM; the exit status (within 10 s).
+    pub fn stop(&mut self) -> ExitStatus {
+        terminate(&mut self.child, "the witness")
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        kill_if_running(&mut self.child);
     }
 }
 
