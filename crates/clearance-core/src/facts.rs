@@ -6,7 +6,7 @@
 //! the registry only; request facts come from the connection (geo-IP) and the request body. No
 //! header a client sets reaches a principal fact.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,15 @@ pub struct PrincipalFacts {
     /// Facts the registry does not hold; a decision that read them treated them as unknown.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// When the identity provider last confirmed the registry's facts (Unix seconds); absent
+    /// when it never has. Directives with `stale_after` read older facts as missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_at: Option<i64>,
+    /// Where each fact came from when not every fact came from the registry (a signed-in
+    /// caller's token may supply some): fact name to `registry` or `token:<issuer>`.
+    /// Empty (and absent from the record) when the registry supplied them all.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, String>,
 }
 
 impl From<&Principal> for PrincipalFacts {
@@ -52,6 +61,8 @@ impl From<&Principal> for PrincipalFacts {
             employee: p.employee,
             roles: p.roles.clone(),
             missing: p.missing_facts().into_iter().map(String::from).collect(),
+            confirmed_at: p.facts_confirmed_at.map(|at| at.timestamp()),
+            sources: BTreeMap::new(),
         }
     }
 }
@@ -118,6 +129,7 @@ mod tests {
                 employee: true,
                 roles: ["engineer".to_string()].into(),
                 missing: vec![],
+                ..PrincipalFacts::default()
             },
             request: RequestFacts {
                 country: Some("DE".parse().unwrap()),

@@ -223,6 +223,8 @@ impl RawPrincipal {
                 org,
                 employee,
                 roles,
+                active: true,
+                facts_confirmed_at: None,
             }),
             _ => Err(problems.join("; ")),
         }

@@ -257,6 +257,8 @@ mod tests {
             roles: (0..MAX_ROLES)
                 .map(|i| format!("{i:02}{}", wide(MAX_ROLE_CHARS - 2)))
                 .collect(),
+            active: true,
+            facts_confirmed_at: None,
         };
         assert_eq!(principal.roles.len(), MAX_ROLES);
         let json = serde_json::to_vec(&PrincipalFacts::from(&principal)).unwrap();

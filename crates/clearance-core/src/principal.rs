@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::country::CountryCode;
@@ -102,6 +103,19 @@ pub struct Principal {
     pub org: Option<String>,
     pub employee: bool,
     pub roles: BTreeSet<String>,
+    /// `false` once provisioning deactivated the person: their keys and tokens are refused
+    /// until they are active again. Principals stored before this field existed are active.
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+    /// When the identity provider last confirmed these facts (a SCIM write); `None` when it
+    /// never has (a file import). Directives with `stale_after` read facts older than that
+    /// as missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts_confirmed_at: Option<DateTime<Utc>>,
+}
+
+fn active_by_default() -> bool {
+    true
 }
 
 /// A principal's `us_person` fact with the reason it holds, for explanations and audit.
@@ -116,6 +130,23 @@ pub enum UsPersonBasis {
 }
 
 impl Principal {
+    /// An active principal with no facts at all: every fact unknown, never confirmed.
+    pub fn new(id: PrincipalId) -> Principal {
+        Principal {
+            name: String::new(),
+            citizenships: BTreeSet::new(),
+            permanent_residency: BTreeSet::new(),
+            protected_individual: false,
+            residence: None,
+            org: None,
+            employee: false,
+            roles: BTreeSet::new(),
+            active: true,
+            facts_confirmed_at: None,
+            id,
+        }
+    }
+
     /// A US citizen: one US citizenship among any number makes a dual national a US citizen.
     pub fn us_citizen(&self) -> bool {
         self.citizenships.contains(&CountryCode::US)
@@ -188,6 +219,8 @@ mod tests {
             org: None,
             employee: false,
             roles: BTreeSet::new(),
+            active: true,
+            facts_confirmed_at: None,
         }
     }
 

@@ -562,6 +562,8 @@ fn arb_principal() -> impl Strategy<Value = Principal> {
                 org: org.map(String::from),
                 employee,
                 roles: roles.into_iter().map(String::from).collect(),
+                active: true,
+                facts_confirmed_at: None,
             },
         )
 }

@@ -44,6 +44,8 @@ pub fn principal(
         org: Some("acme".into()),
         employee: true,
         roles: BTreeSet::new(),
+        active: true,
+        facts_confirmed_at: None,
     }
 }
 
