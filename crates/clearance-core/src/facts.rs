@@ -6,13 +6,12 @@
 //! the registry only; request facts come from the connection (geo-IP) and the request body. No
 //! header a client sets reaches a principal fact.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiSurface;
 use crate::country::CountryCode;
-use crate::principal::Principal;
 
 /// Everything a decision may read: who is asking and what they ask for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,51 +20,7 @@ pub struct Facts {
     pub request: RequestFacts,
 }
 
-/// A principal's registry facts plus the derived ones, at one moment. The default holds
-/// no facts at all (and so lists none as missing either).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PrincipalFacts {
-    pub citizenships: BTreeSet<CountryCode>,
-    pub permanent_residency: BTreeSet<CountryCode>,
-    pub protected_individual: bool,
-    pub us_citizen: bool,
-    pub us_person: bool,
-    pub residence: Option<CountryCode>,
-    pub org: Option<String>,
-    pub employee: bool,
-    pub roles: BTreeSet<String>,
-    /// Facts the registry does not hold; a decision that read them treated them as unknown.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub missing: Vec<String>,
-    /// When the identity provider last confirmed the registry's facts (Unix seconds); absent
-    /// when it never has. Directives with `stale_after` read older facts as missing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confirmed_at: Option<i64>,
-    /// Where each fact came from when not every fact came from the registry (a signed-in
-    /// caller's token may supply some): fact name to `registry` or `token:<issuer>`.
-    /// Empty (and absent from the record) when the registry supplied them all.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub sources: BTreeMap<String, String>,
-}
-
-impl From<&Principal> for PrincipalFacts {
-    fn from(p: &Principal) -> PrincipalFacts {
-        PrincipalFacts {
-            citizenships: p.citizenships.clone(),
-            permanent_residency: p.permanent_residency.clone(),
-            protected_individual: p.protected_individual,
-            us_citizen: p.us_citizen(),
-            us_person: p.us_person(),
-            residence: p.residence,
-            org: p.org.clone(),
-            employee: p.employee,
-            roles: p.roles.clone(),
-            missing: p.missing_facts().into_iter().map(String::from).collect(),
-            confirmed_at: p.facts_confirmed_at.map(|at| at.timestamp()),
-            sources: BTreeMap::new(),
-        }
-    }
-}
+pub use crate::fact_table::PrincipalFacts;
 
 /// What a request asks for, and where it comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,23 +19,27 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::country::CountryCode;
+use crate::fact_table::{FactKind, FactSlot, FactSpec, PRINCIPAL_FACTS, fact_spec};
 use crate::limits::{
     self, MAX_COUNTRIES, MAX_NAME_CHARS, MAX_ORG_CHARS, MAX_ROLE_CHARS, MAX_ROLES,
 };
 use crate::principal::{Principal, PrincipalId};
 
-/// The columns a principal file may have; `id` is the only required one.
-pub const COLUMNS: &[&str] = &[
-    "id",
-    "name",
-    "citizenships",
-    "permanent_residency",
-    "protected_individual",
-    "residence",
-    "org",
-    "employee",
-    "roles",
-];
+/// The columns a principal file may have besides the facts of [`PRINCIPAL_FACTS`]; `id` is the
+/// only required one.
+const IDENTITY_COLUMNS: [&str; 2] = ["id", "name"];
+
+/// Every column a principal file may have: `id`, `name`, then every stored fact.
+pub fn columns() -> Vec<&'static str> {
+    IDENTITY_COLUMNS
+        .into_iter()
+        .chain(PRINCIPAL_FACTS.iter().map(|spec| spec.name))
+        .collect()
+}
+
+fn is_column(name: &str) -> bool {
+    IDENTITY_COLUMNS.contains(&name) || fact_spec(name).is_some()
+}
 
 /// One problem in a principal file, at a 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,15 +122,18 @@ struct RawPrincipal {
     /// `None` only when the row did not give one (JSONL), already among `problems`.
     id: Option<String>,
     name: Option<String>,
-    citizenships: ListField,
-    permanent_residency: ListField,
-    protected_individual: Option<BoolField>,
-    residence: Option<String>,
-    org: Option<String>,
-    employee: Option<BoolField>,
-    roles: ListField,
+    /// The facts the row gives, in column order.
+    facts: Vec<(&'static FactSpec, RawFact)>,
     /// Problems found while reading the row (JSONL: unknown, repeated or mistyped fields).
     problems: Vec<String>,
+}
+
+/// One fact's value as written; its kind decides which form it takes.
+#[derive(Debug)]
+enum RawFact {
+    List(ListField),
+    Flag(BoolField),
+    Text(String),
 }
 
 /// A list fact: a JSON array, or a `;`-separated string as HR exports write it.
@@ -193,41 +200,56 @@ impl RawPrincipal {
         if let Some(name) = &name {
             text_fact("name", name, MAX_NAME_CHARS, &mut problems);
         }
-        let citizenships = countries("citizenships", &self.citizenships.items(), &mut problems);
-        let permanent_residency = countries(
-            "permanent_residency",
-            &self.permanent_residency.items(),
-            &mut problems,
-        );
-        let residence =
-            non_empty(self.residence).and_then(|text| country("residence", &text, &mut problems));
-        let protected_individual = flag(
-            "protected_individual",
-            self.protected_individual,
-            &mut problems,
-        );
-        let org = non_empty(self.org);
-        if let Some(org) = &org {
-            text_fact("org", org, MAX_ORG_CHARS, &mut problems);
+        // Facts are checked even when the id is bad, so the row's every problem is reported.
+        let mut principal = Principal::new(id.clone().unwrap_or_else(placeholder_id));
+        for (spec, raw) in self.facts {
+            set_fact(&mut principal, spec, raw, &mut problems);
         }
-        let employee = flag("employee", self.employee, &mut problems);
-        let roles = roles(self.roles.items(), &mut problems);
         match id {
-            Some(id) if problems.is_empty() => Ok(Principal {
-                name: name.unwrap_or_else(|| id.to_string()),
-                id,
-                citizenships,
-                permanent_residency,
-                protected_individual,
-                residence,
-                org,
-                employee,
-                roles,
-                active: true,
-                facts_confirmed_at: None,
-            }),
+            Some(id) if problems.is_empty() => {
+                principal.name = name.unwrap_or_else(|| id.to_string());
+                Ok(principal)
+            }
             _ => Err(problems.join("; ")),
         }
+    }
+}
+
+fn placeholder_id() -> PrincipalId {
+    PrincipalId::try_from("-".to_string()).expect("a one-character id is valid")
+}
+
+/// Checks one fact as its kind requires and sets it; a bad value adds its problems instead.
+fn set_fact(principal: &mut Principal, spec: &FactSpec, raw: RawFact, problems: &mut Vec<String>) {
+    let column = spec.name;
+    let Some(slot) = principal.fact_mut(column) else {
+        return;
+    };
+    match (slot, raw) {
+        (FactSlot::Countries(held), RawFact::List(list)) => {
+            *held = countries(column, &list.items(), problems);
+        }
+        (FactSlot::Labels(held), RawFact::List(list)) => {
+            *held = roles(column, list.items(), problems)
+        }
+        (FactSlot::Country(held), RawFact::Text(text)) => {
+            *held = non_empty(Some(text)).and_then(|text| country(column, &text, problems));
+        }
+        (FactSlot::Text(held), RawFact::Text(text)) => {
+            let text = non_empty(Some(text));
+            if let Some(text) = &text {
+                text_fact(
+                    column,
+                    text,
+                    spec.max_chars.unwrap_or(MAX_ORG_CHARS),
+                    problems,
+                );
+            }
+            *held = text;
+        }
+        (FactSlot::Flag(held), RawFact::Flag(field)) => *held = flag(column, Some(field), problems),
+        // The readers below build each fact's raw form from its kind, so the forms agree.
+        (_, _) => problems.push(format!("{column}: not readable as {:?}", spec.kind)),
     }
 }
 
@@ -289,7 +311,7 @@ fn text_fact(column: &str, text: &str, max_chars: usize, problems: &mut Vec<Stri
     }
 }
 
-fn roles(items: Vec<String>, problems: &mut Vec<String>) -> BTreeSet<String> {
+fn roles(column: &str, items: Vec<String>, problems: &mut Vec<String>) -> BTreeSet<String> {
     let over: Vec<(usize, usize)> = items
         .iter()
         .enumerate()
@@ -302,7 +324,7 @@ fn roles(items: Vec<String>, problems: &mut Vec<String>) -> BTreeSet<String> {
             n => format!(" ({n} more over the cap)"),
         };
         problems.push(format!(
-            "roles: entry {entry} is {len} characters, more than the {MAX_ROLE_CHARS} allowed{more}"
+            "{column}: entry {entry} is {len} characters, more than the {MAX_ROLE_CHARS} allowed{more}"
         ));
     }
     let control = items
@@ -311,14 +333,14 @@ fn roles(items: Vec<String>, problems: &mut Vec<String>) -> BTreeSet<String> {
         .find_map(|(i, role)| role.chars().find(|c| c.is_control()).map(|c| (i + 1, c)));
     if let Some((entry, c)) = control {
         problems.push(format!(
-            "roles: entry {entry} contains {} (control characters are not allowed)",
+            "{column}: entry {entry} contains {} (control characters are not allowed)",
             limits::describe_char(c)
         ));
     }
     let roles: BTreeSet<String> = items.into_iter().collect();
     if roles.len() > MAX_ROLES {
         problems.push(format!(
-            "roles: {} roles, more than the {MAX_ROLES} allowed",
+            "{column}: {} entries, more than the {MAX_ROLES} allowed",
             roles.len()
         ));
     }
@@ -402,13 +424,13 @@ fn csv_rows(text: &str) -> Result<Rows, Vec<RowError>> {
 fn check_csv_header(headers: &csv::StringRecord) -> Result<(), Vec<RowError>> {
     let mut errors: Vec<RowError> = headers
         .iter()
-        .filter(|h| !COLUMNS.contains(h))
+        .filter(|h| !is_column(h))
         .map(|h| RowError {
             line: 1,
             message: format!(
                 "unknown column {} (expected some of: {})",
                 shown(h),
-                COLUMNS.join(", ")
+                columns().join(", ")
             ),
         })
         .collect();
@@ -432,14 +454,16 @@ fn csv_record_to_raw(headers: &csv::StringRecord, record: &csv::StringRecord) ->
         match column {
             "id" => raw.id = Some(value),
             "name" => raw.name = Some(value),
-            "citizenships" => raw.citizenships = ListField::Joined(value),
-            "permanent_residency" => raw.permanent_residency = ListField::Joined(value),
-            "protected_individual" => raw.protected_individual = Some(BoolField::Text(value)),
-            "residence" => raw.residence = Some(value),
-            "org" => raw.org = Some(value),
-            "employee" => raw.employee = Some(BoolField::Text(value)),
-            "roles" => raw.roles = ListField::Joined(value),
-            _ => {}
+            _ => {
+                if let Some(spec) = fact_spec(column) {
+                    let fact = match spec.kind {
+                        kind if kind.is_list() => RawFact::List(ListField::Joined(value)),
+                        FactKind::Flag => RawFact::Flag(BoolField::Text(value)),
+                        _ => RawFact::Text(value),
+                    };
+                    raw.facts.push((spec, fact));
+                }
+            }
         }
     }
     raw
@@ -523,7 +547,7 @@ fn json_object_to_raw(JsonObject(fields): JsonObject) -> RawPrincipal {
     let mut repeated = Vec::new();
     let mut problems = Vec::new();
     for (field, value) in fields {
-        if !COLUMNS.contains(&field.as_str()) {
+        if !is_column(&field) {
             unknown.push(field);
             continue;
         }
@@ -541,18 +565,12 @@ fn json_object_to_raw(JsonObject(fields): JsonObject) -> RawPrincipal {
                 )),
             },
             "name" => raw.name = json_text(column, value, &mut problems),
-            "residence" => raw.residence = json_text(column, value, &mut problems),
-            "org" => raw.org = json_text(column, value, &mut problems),
-            "citizenships" => raw.citizenships = json_list(column, value, &mut problems),
-            "permanent_residency" => {
-                raw.permanent_residency = json_list(column, value, &mut problems);
+            _ => {
+                if let Some(spec) = fact_spec(column) {
+                    let fact = json_fact(spec, value, &mut problems);
+                    raw.facts.extend(fact.map(|fact| (spec, fact)));
+                }
             }
-            "roles" => raw.roles = json_list(column, value, &mut problems),
-            "protected_individual" => {
-                raw.protected_individual = json_flag(column, value, &mut problems);
-            }
-            "employee" => raw.employee = json_flag(column, value, &mut problems),
-            _ => {}
         }
     }
     if !seen.contains("id") {
@@ -563,7 +581,7 @@ fn json_object_to_raw(JsonObject(fields): JsonObject) -> RawPrincipal {
             "unknown field{} {} (expected some of: {})",
             if unknown.len() == 1 { "" } else { "s" },
             shown_list(&unknown),
-            COLUMNS.join(", ")
+            columns().join(", ")
         );
         if unknown.iter().any(|f| f == "us_person") {
             message.push_str(
@@ -577,6 +595,16 @@ fn json_object_to_raw(JsonObject(fields): JsonObject) -> RawPrincipal {
     }
     raw.problems = problems;
     raw
+}
+
+/// One fact from JSON, read as its kind requires; `None` when not given or mistyped.
+fn json_fact(spec: &FactSpec, value: Value, problems: &mut Vec<String>) -> Option<RawFact> {
+    let column = spec.name;
+    match spec.kind {
+        kind if kind.is_list() => Some(RawFact::List(json_list(spec, value, problems))),
+        FactKind::Flag => json_flag(column, value, problems).map(RawFact::Flag),
+        _ => json_text(column, value, problems).map(RawFact::Text),
+    }
 }
 
 /// A text fact: a string, or `null` for not given.
@@ -596,9 +624,10 @@ fn json_text(column: &str, value: Value, problems: &mut Vec<String>) -> Option<S
 
 /// A list fact: an array of strings, or `null` for not given. A string is refused, `;` or not:
 /// JSON has arrays, and a string read as a one-entry list would be a guess.
-fn json_list(column: &str, value: Value, problems: &mut Vec<String>) -> ListField {
-    let expected = match column {
-        "citizenships" | "permanent_residency" => "an array of country codes (`[\"US\"]`)",
+fn json_list(spec: &FactSpec, value: Value, problems: &mut Vec<String>) -> ListField {
+    let column = spec.name;
+    let expected = match spec.kind {
+        FactKind::Countries => "an array of country codes (`[\"US\"]`)",
         _ => "an array of strings",
     };
     match value {

@@ -15,6 +15,8 @@
 //! - [`api`]: the client API surfaces the gateway speaks.
 //! - [`chat`]: the provider-neutral chat request, answer and stream events every wire format
 //!   translates to and from.
+//! - [`fact_table`]: the one list of principal facts; structs, import columns and the Cedar
+//!   schema are generated from it.
 //! - [`facts`]: the snapshot of principal and request facts a decision reads and the audit
 //!   record keeps.
 
@@ -22,6 +24,7 @@ pub mod api;
 pub mod audit;
 pub mod chat;
 pub mod country;
+pub mod fact_table;
 pub mod facts;
 pub mod import;
 pub mod key;

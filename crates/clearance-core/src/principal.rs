@@ -4,13 +4,12 @@
 //! anything a client sends. `us_person` is derived from the other facts under the EAR individual
 //! definition (15 CFR 772.1) and is never imported, so a file cannot assert it.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::country::CountryCode;
+use crate::fact_table::PRINCIPAL_FACTS;
 use crate::limits::MAX_PRINCIPAL_ID_CHARS;
 
 /// A principal's registry id: non-empty, at most [`MAX_PRINCIPAL_ID_CHARS`] characters, no
@@ -88,35 +87,7 @@ impl fmt::Debug for PrincipalId {
 /// derived fact always says which one it applied.
 pub const US_PERSON_DEFINITION: &str = "EAR 15 CFR 772.1 (individuals)";
 
-/// A person or service and the facts the registry holds about them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Principal {
-    pub id: PrincipalId,
-    pub name: String,
-    /// Every citizenship held; empty means the registry does not know.
-    pub citizenships: BTreeSet<CountryCode>,
-    /// Every country where the person is a lawful permanent resident.
-    pub permanent_residency: BTreeSet<CountryCode>,
-    /// Refugee or asylee status (a "protected individual" under 8 U.S.C. 1324b(a)(3)).
-    pub protected_individual: bool,
-    pub residence: Option<CountryCode>,
-    pub org: Option<String>,
-    pub employee: bool,
-    pub roles: BTreeSet<String>,
-    /// `false` once provisioning deactivated the person: their keys and tokens are refused
-    /// until they are active again. Principals stored before this field existed are active.
-    #[serde(default = "active_by_default")]
-    pub active: bool,
-    /// When the identity provider last confirmed these facts (a SCIM write); `None` when it
-    /// never has (a file import). Directives with `stale_after` read facts older than that
-    /// as missing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub facts_confirmed_at: Option<DateTime<Utc>>,
-}
-
-fn active_by_default() -> bool {
-    true
-}
+pub use crate::fact_table::Principal;
 
 /// A principal's `us_person` fact with the reason it holds, for explanations and audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,23 +101,6 @@ pub enum UsPersonBasis {
 }
 
 impl Principal {
-    /// An active principal with no facts at all: every fact unknown, never confirmed.
-    pub fn new(id: PrincipalId) -> Principal {
-        Principal {
-            name: String::new(),
-            citizenships: BTreeSet::new(),
-            permanent_residency: BTreeSet::new(),
-            protected_individual: false,
-            residence: None,
-            org: None,
-            employee: false,
-            roles: BTreeSet::new(),
-            active: true,
-            facts_confirmed_at: None,
-            id,
-        }
-    }
-
     /// A US citizen: one US citizenship among any number makes a dual national a US citizen.
     pub fn us_citizen(&self) -> bool {
         self.citizenships.contains(&CountryCode::US)
@@ -189,17 +143,11 @@ impl Principal {
     /// Names of facts the registry does not hold for this principal, so a decision can say
     /// which facts it had to treat as unknown.
     pub fn missing_facts(&self) -> Vec<&'static str> {
-        let mut missing = Vec::new();
-        if self.citizenships.is_empty() {
-            missing.push("citizenships");
-        }
-        if self.residence.is_none() {
-            missing.push("residence");
-        }
-        if self.org.is_none() {
-            missing.push("org");
-        }
-        missing
+        PRINCIPAL_FACTS
+            .iter()
+            .filter(|spec| spec.tracked && self.fact_unknown(spec.name) == Some(true))
+            .map(|spec| spec.name)
+            .collect()
     }
 }
 
@@ -207,6 +155,7 @@ impl Principal {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn person(citizenships: &[&str], residency: &[&str], protected: bool) -> Principal {
         Principal {

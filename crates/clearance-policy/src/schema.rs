@@ -8,29 +8,19 @@
 use std::sync::OnceLock;
 
 use cedar_policy::Schema;
+use clearance_core::fact_table::{DERIVED_FACTS, MISSING_FACTS, PRINCIPAL_FACTS};
 
-/// The schema in Cedar's schema syntax; `docs/directives.md` documents each attribute.
-pub const SCHEMA: &str = r#"
+/// The schema's parts around the principal entity, whose attributes come from the fact table.
+const MODEL_ENTITIES: &str = r#"
 entity ModelTag;
 
 entity Model in [ModelTag] = {
     "provider": String,
     "tags": Set<String>,
 };
+"#;
 
-entity Principal = {
-    "citizenships": Set<String>,
-    "permanent_residency": Set<String>,
-    "protected_individual": Bool,
-    "us_citizen": Bool,
-    "us_person": Bool,
-    "residence": String,
-    "org": String,
-    "employee": Bool,
-    "roles": Set<String>,
-    "missing_facts": Set<String>,
-};
-
+const ACTION: &str = r#"
 action "invoke" appliesTo {
     principal: [Principal],
     resource: [Model],
@@ -46,12 +36,34 @@ action "invoke" appliesTo {
 };
 "#;
 
+/// The schema in Cedar's schema syntax: the principal's attributes are every stored and derived
+/// fact of `clearance_core::fact_table`, plus `missing_facts`. `docs/directives.md` documents
+/// each attribute.
+pub fn schema_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let attributes: Vec<String> = PRINCIPAL_FACTS
+            .iter()
+            .map(|spec| (spec.name, spec.kind))
+            .chain(DERIVED_FACTS.iter().map(|d| (d.name, d.kind)))
+            .map(|(name, kind)| format!("    \"{name}\": {},", kind.cedar_type()))
+            .chain(std::iter::once(format!(
+                "    \"{MISSING_FACTS}\": Set<String>,"
+            )))
+            .collect();
+        format!(
+            "{MODEL_ENTITIES}\nentity Principal = {{\n{}\n}};\n{ACTION}",
+            attributes.join("\n")
+        )
+    })
+}
+
 /// The parsed schema, built once.
 pub fn schema() -> &'static Schema {
     static SCHEMA_CELL: OnceLock<Schema> = OnceLock::new();
     SCHEMA_CELL.get_or_init(|| {
         let (schema, _warnings) =
-            Schema::from_cedarschema_str(SCHEMA).expect("the built-in schema parses");
+            Schema::from_cedarschema_str(schema_text()).expect("the built-in schema parses");
         schema
     })
 }
