@@ -11,6 +11,7 @@
 
 mod diagnostics;
 mod failover;
+mod identity;
 mod raw;
 mod resolve;
 
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub use clearance_failover::BreakerPolicy;
 pub use diagnostics::{ConfigError, ConfigErrors};
 pub use failover::{HealthCheck, RouteConfig};
+pub use identity::{IdentityConfig, JwksSource, OidcIssuer};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// When a model's circuit breaker opens and closes (one policy for every model).
     pub breaker: BreakerPolicy,
+    /// Who may sign callers in besides Clearance keys (`[identity]`).
+    pub identity: IdentityConfig,
 }
 
 #[derive(Debug, Clone)]

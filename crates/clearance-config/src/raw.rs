@@ -26,6 +26,8 @@ pub(crate) struct RawConfig {
     pub routes: Vec<RawRoute>,
     #[serde(default)]
     pub breaker: RawBreaker,
+    #[serde(default)]
+    pub identity: crate::identity::RawIdentity,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -73,6 +73,7 @@ pub(crate) fn resolve(
     });
     let routes = crate::failover::resolve_routes(&raw.routes, &models, &mut diag);
     let breaker = crate::failover::resolve_breaker(&raw.breaker, &mut diag);
+    let identity = crate::identity::resolve_identity(&raw.identity, &mut diag);
     let config = Config {
         source: path.to_path_buf(),
         server: server.unwrap_or_else(fallback_server),
@@ -84,6 +85,7 @@ pub(crate) fn resolve(
         directives,
         routes,
         breaker,
+        identity,
     };
     diag.finish(config)
 }
