@@ -100,14 +100,14 @@ fn migrate_brings_a_previous_schema_up_to_date_and_the_legacy_log_still_verifies
     let (code, out, _) = ws.run(&["migrate", "--config", c, "--check"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("schema at migration 5, this build needs 7: behind; run `clearance migrate"),
+        out.contains("schema at migration 5, this build needs 8: behind; run `clearance migrate"),
         "{out}"
     );
     let out = ws.ok(&["migrate", "--config", c]);
-    assert!(out.contains("schema at migration 7 (was 5)"), "{out}");
+    assert!(out.contains("schema at migration 8 (was 5)"), "{out}");
     let out = ws.ok(&["migrate", "--config", c, "--check"]);
     assert!(
-        out.contains("schema at migration 7 of 7: up to date"),
+        out.contains("schema at migration 8 of 8: up to date"),
         "{out}"
     );
     let out = ws.ok(&["migrate", "--config", c]);
@@ -131,7 +131,7 @@ fn migrate_brings_a_previous_schema_up_to_date_and_the_legacy_log_still_verifies
     assert!(out.contains("no database yet"), "{out}");
     assert!(!ws.path("fresh.db").exists());
     let out = ws.ok(&["migrate", "--config", as_str(&fresh)]);
-    assert!(out.contains("created, schema at migration 7"), "{out}");
+    assert!(out.contains("created, schema at migration 8"), "{out}");
 }
 
 /// A source store holding some of everything: the legacy log (migrated), CLI changes

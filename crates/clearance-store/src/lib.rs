@@ -196,6 +196,57 @@ pub struct DirectiveSet {
     pub actor: String,
 }
 
+/// A SCIM resource (a provisioned User or Group) as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScimRow {
+    /// `User` or `Group`.
+    pub kind: String,
+    /// The id this server gave it (a UUID).
+    pub id: String,
+    /// The userName (User) or displayName (Group), lower-cased: unique per kind.
+    pub name_key: String,
+    pub external_id: Option<String>,
+    /// The resource's JSON as `clearance-scim` keeps it.
+    pub body: String,
+    /// Starts at 1; every change adds one (the ETag `W/"<version>"`).
+    pub version: i64,
+    pub created: DateTime<Utc>,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// Every SCIM resource, read in one transaction, with the `scim` change version it reflects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScimSnapshot {
+    pub version: i64,
+    /// Ordered by kind, then creation time, then id (a stable order for paging).
+    pub resources: Vec<ScimRow>,
+}
+
+/// One SCIM change and the principals it changes, committed together or not at all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScimCommit {
+    /// The snapshot version the change was computed from: if another SCIM write has landed
+    /// since, nothing is written ([`ScimCommitError::Conflict`]) and the caller recomputes.
+    pub expected_version: i64,
+    /// Resources inserted or replaced whole.
+    pub put: Vec<ScimRow>,
+    /// `(kind, id)` of resources deleted.
+    pub delete: Vec<(String, String)>,
+    pub upsert_principals: Vec<Principal>,
+    pub delete_principals: Vec<PrincipalId>,
+}
+
+/// Why a [`ScimCommit`] was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum ScimCommitError {
+    #[error("another SCIM change landed since this one was computed")]
+    Conflict,
+    #[error("another {kind} already has the name `{name_key}`")]
+    Uniqueness { kind: String, name_key: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the given principals in one transaction: all or none.
@@ -324,6 +375,15 @@ pub trait Store: Send + Sync + 'static {
     async fn active_directive_set(&self) -> Result<Option<DirectiveSet>, StoreError>;
     /// Every directive set ever activated, oldest first.
     async fn directive_sets(&self) -> Result<Vec<DirectiveSet>, StoreError>;
+
+    /// Every SCIM resource and the `scim` change version, read together.
+    async fn scim_snapshot(&self) -> Result<ScimSnapshot, StoreError>;
+    /// One SCIM resource.
+    async fn scim_resource(&self, kind: &str, id: &str) -> Result<Option<ScimRow>, StoreError>;
+    /// Writes a SCIM change and the principals it affects in one transaction, if the `scim`
+    /// change version is still `expected_version`; bumps the `scim` and `principals` versions
+    /// (gateways reload principals on the latter). Returns the new `scim` version.
+    async fn scim_commit(&self, commit: &ScimCommit) -> Result<i64, ScimCommitError>;
 }
 
 /// The outcome of checking one log.

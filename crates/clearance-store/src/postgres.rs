@@ -42,19 +42,22 @@ use tokio::runtime::Handle;
 use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
-    AuditRow, CheckpointRow, KeyRow, SwitchRow, checkpoint_from_row, comparable_time,
+    AuditRow, CheckpointRow, KeyRow, ScimDbRow, SwitchRow, checkpoint_from_row, comparable_time,
     completed_nodes, frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row,
-    node_id, principal_from_json, sealed_from_row, switch_from_row, time_from_text, tree_hash,
+    node_id, principal_from_json, scim_from_row, scim_time, sealed_from_row, switch_from_row,
+    time_from_text, tree_hash,
 };
 use crate::{
     AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
-    ImportSummary, LoggedRecord, ModelSwitch, Store, StoreError, StoredCheckpoint, TimeCursor,
+    ImportSummary, LoggedRecord, ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot,
+    Store, StoreError, StoredCheckpoint, TimeCursor,
 };
 
 /// Migrations in order; `schema_migrations` holds the versions (1-based) that have run.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_verifiable_log.sql"),
+    include_str!("../migrations/postgres/0003_scim.sql"),
 ];
 
 /// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
@@ -1464,6 +1467,154 @@ impl Store for PgStore {
             Ok(sets)
         })
         .await
+    }
+    async fn scim_snapshot(&self) -> Result<ScimSnapshot, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a SCIM read"))?;
+            // One snapshot for the version and the rows it covers.
+            query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("starting a SCIM read"))?;
+            let version: i64 =
+                query_scalar("SELECT version FROM change_versions WHERE kind = 'scim'")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(query_err("reading the SCIM version"))?;
+            let rows: Vec<ScimDbRow> = query_as(
+                "SELECT kind, id, name_key, external_id, body, version, created, last_modified
+                 FROM scim_resources ORDER BY kind, created, id",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(query_err("listing SCIM resources"))?;
+            tx.commit().await.map_err(query_err("ending a SCIM read"))?;
+            let resources = rows
+                .into_iter()
+                .map(scim_from_row)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ScimSnapshot { version, resources })
+        })
+        .await
+    }
+
+    async fn scim_resource(&self, kind: &str, id: &str) -> Result<Option<ScimRow>, StoreError> {
+        let (kind, id) = (kind.to_string(), id.to_string());
+        let pool = self.pool();
+        self.run(async move {
+            let row: Option<ScimDbRow> = query_as(
+                "SELECT kind, id, name_key, external_id, body, version, created, last_modified
+                 FROM scim_resources WHERE kind = $1 AND id = $2",
+            )
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&pool)
+            .await
+            .map_err(query_err("reading a SCIM resource"))?;
+            row.map(scim_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn scim_commit(&self, commit: &ScimCommit) -> Result<i64, ScimCommitError> {
+        let commit = commit.clone();
+        let pool = self.pool();
+        self
+            .run(async move {
+                let mut tx = pool
+                    .begin()
+                    .await
+                    .map_err(query_err("starting a SCIM change"))?;
+                // The row lock orders SCIM writers: the second waits here, then sees the
+                // first one's bump and is refused as a conflict.
+                let version: i64 = query_scalar(
+                    "SELECT version FROM change_versions WHERE kind = 'scim' FOR UPDATE",
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(query_err("reading the SCIM version"))?;
+                if version != commit.expected_version {
+                    return Ok(Err(ScimCommitError::Conflict));
+                }
+                for (kind, id) in &commit.delete {
+                    query("DELETE FROM scim_resources WHERE kind = $1 AND id = $2")
+                        .bind(kind)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err("deleting a SCIM resource"))?;
+                }
+                for row in &commit.put {
+                    let taken: Option<String> = query_scalar(
+                        "SELECT id FROM scim_resources WHERE kind = $1 AND name_key = $2 AND id <> $3",
+                    )
+                    .bind(&row.kind)
+                    .bind(&row.name_key)
+                    .bind(&row.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(query_err("checking a SCIM name"))?;
+                    if taken.is_some() {
+                        return Ok(Err(ScimCommitError::Uniqueness {
+                            kind: row.kind.clone(),
+                            name_key: row.name_key.clone(),
+                        }));
+                    }
+                    query(
+                        "INSERT INTO scim_resources (kind, id, name_key, external_id, body, version, created, last_modified)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         ON CONFLICT (kind, id) DO UPDATE SET name_key = excluded.name_key,
+                           external_id = excluded.external_id, body = excluded.body,
+                           version = excluded.version, last_modified = excluded.last_modified",
+                    )
+                    .bind(&row.kind)
+                    .bind(&row.id)
+                    .bind(&row.name_key)
+                    .bind(&row.external_id)
+                    .bind(&row.body)
+                    .bind(row.version)
+                    .bind(scim_time(row.created))
+                    .bind(scim_time(row.last_modified))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("writing a SCIM resource"))?;
+                }
+                let gone: Vec<String> = commit
+                    .delete_principals
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                query("DELETE FROM principals WHERE id = ANY($1)")
+                    .bind(&gone)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("deleting a provisioned principal"))?;
+                let now = Utc::now().to_rfc3339();
+                for p in &commit.upsert_principals {
+                    let facts = serde_json::to_string(p).expect("a Principal always serialises");
+                    query(
+                        "INSERT INTO principals (id, facts, updated_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at",
+                    )
+                    .bind(p.id.as_str())
+                    .bind(facts)
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("writing a provisioned principal"))?;
+                }
+                bump_version(&mut tx, "scim").await?;
+                bump_version(&mut tx, "principals").await?;
+                tx.commit()
+                    .await
+                    .map_err(query_err("committing a SCIM change"))?;
+                Ok(Ok(version + 1))
+            })
+            .await?
     }
 }
 

@@ -233,3 +233,35 @@ pub(crate) fn checkpoint_from_row(
         created_at: time_from_text(&created_at)?,
     })
 }
+
+/// A `scim_resources` row: kind, id, name_key, external_id, body, version, created,
+/// last_modified.
+pub(crate) type ScimDbRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    String,
+    String,
+);
+
+pub(crate) fn scim_from_row(row: ScimDbRow) -> Result<crate::ScimRow, StoreError> {
+    let (kind, id, name_key, external_id, body, version, created, last_modified) = row;
+    Ok(crate::ScimRow {
+        kind,
+        id,
+        name_key,
+        external_id,
+        body,
+        version,
+        created: time_from_text(&created)?,
+        last_modified: time_from_text(&last_modified)?,
+    })
+}
+
+/// Times as stored: RFC 3339 with microseconds, so text order is time order.
+pub(crate) fn scim_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

@@ -24,12 +24,13 @@ use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
     checkpoint_from_row, comparable_time, completed_nodes, frontier_before, key_from_row,
-    leaves_of, log_from_row, logged_from_row, node_id, principal_from_json, sealed_from_row,
-    switch_from_row, time_from_text, tree_hash,
+    leaves_of, log_from_row, logged_from_row, node_id, principal_from_json, scim_from_row,
+    scim_time, sealed_from_row, switch_from_row, time_from_text, tree_hash,
 };
 use crate::{
     AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
-    ImportSummary, LoggedRecord, ModelSwitch, Store, StoreError, StoredCheckpoint, TimeCursor,
+    ImportSummary, LoggedRecord, ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot,
+    Store, StoreError, StoredCheckpoint, TimeCursor,
 };
 
 /// Migrations in order; the database's `user_version` says how many have run.
@@ -41,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_model_switch_version.sql"),
     include_str!("../migrations/sqlite/0006_logs_and_directive_sets.sql"),
     include_str!("../migrations/sqlite/0007_verifiable_log.sql"),
+    include_str!("../migrations/sqlite/0008_scim.sql"),
 ];
 
 /// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
@@ -289,6 +291,20 @@ fn read_nodes(
         }
     }
     Ok(found)
+}
+
+/// Reads a `scim_resources` row in its column order.
+fn scim_db_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::rows::ScimDbRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
 }
 
 fn bump_version(tx: &rusqlite::Transaction<'_>, kind: &str) -> Result<(), StoreError> {
@@ -1057,6 +1073,141 @@ impl Store for SqliteStore {
                 .collect()
         })
         .await
+    }
+    async fn scim_snapshot(&self) -> Result<ScimSnapshot, StoreError> {
+        self.with_conn(|conn| {
+            let tx = conn
+                .transaction()
+                .map_err(query("starting a SCIM read"))?;
+            let version: i64 = tx
+                .query_row(
+                    "SELECT version FROM change_versions WHERE kind = 'scim'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(query("reading the SCIM version"))?;
+            let resources = {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT kind, id, name_key, external_id, body, version, created, last_modified
+                         FROM scim_resources ORDER BY kind, created, id",
+                    )
+                    .map_err(query("listing SCIM resources"))?;
+                let rows = stmt
+                    .query_map([], scim_db_row)
+                    .map_err(query("listing SCIM resources"))?;
+                rows.map(|r| scim_from_row(r.map_err(query("listing SCIM resources"))?))
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            Ok(ScimSnapshot { version, resources })
+        })
+        .await
+    }
+
+    async fn scim_resource(&self, kind: &str, id: &str) -> Result<Option<ScimRow>, StoreError> {
+        let (kind, id) = (kind.to_string(), id.to_string());
+        self.with_conn(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT kind, id, name_key, external_id, body, version, created, last_modified
+                     FROM scim_resources WHERE kind = ?1 AND id = ?2",
+                    params![kind, id],
+                    scim_db_row,
+                )
+                .optional()
+                .map_err(query("reading a SCIM resource"))?;
+            row.map(scim_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn scim_commit(&self, commit: &ScimCommit) -> Result<i64, ScimCommitError> {
+        let commit = commit.clone();
+        let principals: Vec<(String, String)> = commit
+            .upsert_principals
+            .iter()
+            .map(|p| {
+                (
+                    p.id.to_string(),
+                    serde_json::to_string(p).expect("a Principal always serialises"),
+                )
+            })
+            .collect();
+        self
+            .with_conn(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(query("starting a SCIM change"))?;
+                let version: i64 = tx
+                    .query_row(
+                        "SELECT version FROM change_versions WHERE kind = 'scim'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(query("reading the SCIM version"))?;
+                if version != commit.expected_version {
+                    return Ok(Err(ScimCommitError::Conflict));
+                }
+                for (kind, id) in &commit.delete {
+                    tx.execute(
+                        "DELETE FROM scim_resources WHERE kind = ?1 AND id = ?2",
+                        params![kind, id],
+                    )
+                    .map_err(query("deleting a SCIM resource"))?;
+                }
+                for row in &commit.put {
+                    let taken: Option<String> = tx
+                        .query_row(
+                            "SELECT id FROM scim_resources WHERE kind = ?1 AND name_key = ?2 AND id <> ?3",
+                            params![row.kind, row.name_key, row.id],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(query("checking a SCIM name"))?;
+                    if taken.is_some() {
+                        return Ok(Err(ScimCommitError::Uniqueness {
+                            kind: row.kind.clone(),
+                            name_key: row.name_key.clone(),
+                        }));
+                    }
+                    tx.execute(
+                        "INSERT INTO scim_resources (kind, id, name_key, external_id, body, version, created, last_modified)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         ON CONFLICT (kind, id) DO UPDATE SET name_key = excluded.name_key,
+                           external_id = excluded.external_id, body = excluded.body,
+                           version = excluded.version, last_modified = excluded.last_modified",
+                        params![
+                            row.kind,
+                            row.id,
+                            row.name_key,
+                            row.external_id,
+                            row.body,
+                            row.version,
+                            scim_time(row.created),
+                            scim_time(row.last_modified)
+                        ],
+                    )
+                    .map_err(query("writing a SCIM resource"))?;
+                }
+                let now = Utc::now().to_rfc3339();
+                for id in &commit.delete_principals {
+                    tx.execute("DELETE FROM principals WHERE id = ?1", [id.as_str()])
+                        .map_err(query("deleting a provisioned principal"))?;
+                }
+                for (id, facts) in &principals {
+                    tx.execute(
+                        "INSERT INTO principals (id, facts, updated_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at",
+                        params![id, facts, now],
+                    )
+                    .map_err(query("writing a provisioned principal"))?;
+                }
+                bump_version(&tx, "scim")?;
+                bump_version(&tx, "principals")?;
+                tx.commit().map_err(query("committing a SCIM change"))?;
+                Ok(Ok(version + 1))
+            })
+            .await?
     }
 }
 

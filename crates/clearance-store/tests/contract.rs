@@ -28,7 +28,8 @@ use clearance_core::key::{NewKey, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
 use clearance_store::{
     AuditLog, DirectiveFile, DirectiveSet, FactGroups, LoggedRecord, ModelSwitch, PgConfig,
-    PgStore, SqliteStore, Store, StoreError, StoredCheckpoint, TimeCursor,
+    PgStore, ScimCommit, ScimCommitError, ScimRow, SqliteStore, Store, StoreError,
+    StoredCheckpoint, TimeCursor,
 };
 use clearance_tlog::merkle::{leaf_hash, root_nodes, root_of};
 use clearance_tlog::{Hash, NodeId};
@@ -259,6 +260,9 @@ contract!(
     pruning_empties_old_bodies_and_keeps_the_tree,
     verify_catches_edited_columns_and_tree_nodes,
     verify_catches_a_rehashed_chain_by_its_tree,
+    scim_changes_commit_with_their_principals,
+    scim_writers_computed_from_an_old_snapshot_are_refused,
+    scim_names_are_unique_per_kind_ignoring_case,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -278,6 +282,7 @@ fn record(n: u64) -> AuditRecord {
         time: Utc::now(),
         api: ApiSurface::AnthropicMessages,
         key_id: None,
+        token: None,
         principal_id: Some("alice".into()),
         requested_model: Some("mythos-5".into()),
         served_model: Some("mythos-5".into()),
@@ -1787,4 +1792,170 @@ async fn postgres_wait_survives_a_killed_listener() {
         "listening again"
     );
     bump.await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// SCIM provisioning
+
+fn scim_row(kind: &str, id: &str, name: &str, version: i64) -> ScimRow {
+    let at = Utc::now();
+    ScimRow {
+        kind: kind.into(),
+        id: id.into(),
+        name_key: name.to_lowercase(),
+        external_id: Some(format!("ext-{id}")),
+        body: format!(r#"{{"userName":"{name}"}}"#),
+        version,
+        created: at,
+        last_modified: at,
+    }
+}
+
+async fn scim_changes_commit_with_their_principals(b: &Backend) {
+    let store = b.store();
+    let before = store.change_versions().await.unwrap();
+    let snapshot = store.scim_snapshot().await.unwrap();
+    assert!(snapshot.resources.is_empty());
+    let mut ana = principals("id,citizenships,residence\nana,US,US\n").remove(0);
+    ana.facts_confirmed_at = Some(Utc::now());
+    let version = store
+        .scim_commit(&ScimCommit {
+            expected_version: snapshot.version,
+            put: vec![
+                scim_row("User", "u1", "Ana", 1),
+                scim_row("Group", "g1", "eng", 1),
+            ],
+            upsert_principals: vec![ana.clone()],
+            ..ScimCommit::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(version, snapshot.version + 1);
+    assert!(
+        store.change_versions().await.unwrap().principals > before.principals,
+        "gateways reload principals after a SCIM write"
+    );
+    assert_eq!(
+        store.principal(&pid("ana")).await.unwrap(),
+        Some(ana.clone())
+    );
+    let stored = store.scim_resource("User", "u1").await.unwrap().unwrap();
+    assert_eq!(stored.body, r#"{"userName":"Ana"}"#);
+    assert_eq!(stored.external_id.as_deref(), Some("ext-u1"));
+    assert!(
+        store.scim_resource("Group", "u1").await.unwrap().is_none(),
+        "kinds are apart"
+    );
+    let snapshot = store.scim_snapshot().await.unwrap();
+    assert_eq!(snapshot.version, version);
+    let kinds: Vec<&str> = snapshot.resources.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["Group", "User"]);
+
+    // Replace the user (version 2) and deactivate the principal; then delete both.
+    let mut updated = scim_row("User", "u1", "Ana", 2);
+    updated.body = r#"{"userName":"Ana","active":false}"#.into();
+    ana.active = false;
+    store
+        .scim_commit(&ScimCommit {
+            expected_version: version,
+            put: vec![updated],
+            upsert_principals: vec![ana],
+            ..ScimCommit::default()
+        })
+        .await
+        .unwrap();
+    let stored = store.scim_resource("User", "u1").await.unwrap().unwrap();
+    assert_eq!(stored.version, 2);
+    assert!(!store.principal(&pid("ana")).await.unwrap().unwrap().active);
+    let version = store.scim_snapshot().await.unwrap().version;
+    store
+        .scim_commit(&ScimCommit {
+            expected_version: version,
+            delete: vec![("User".into(), "u1".into())],
+            delete_principals: vec![pid("ana")],
+            ..ScimCommit::default()
+        })
+        .await
+        .unwrap();
+    assert!(store.scim_resource("User", "u1").await.unwrap().is_none());
+    assert!(store.principal(&pid("ana")).await.unwrap().is_none());
+    let again = b.reopen().await;
+    assert_eq!(
+        again.scim_snapshot().await.unwrap().resources.len(),
+        1,
+        "the group stays"
+    );
+}
+
+async fn scim_writers_computed_from_an_old_snapshot_are_refused(b: &Backend) {
+    let store = b.store();
+    let snapshot = store.scim_snapshot().await.unwrap();
+    let bob = principals("id,citizenships\nbob,DE\n").remove(0);
+    store
+        .scim_commit(&ScimCommit {
+            expected_version: snapshot.version,
+            put: vec![scim_row("User", "u2", "bob", 1)],
+            upsert_principals: vec![bob.clone()],
+            ..ScimCommit::default()
+        })
+        .await
+        .unwrap();
+    let principals_version = store.change_versions().await.unwrap().principals;
+    let mut carol = bob.clone();
+    carol.id = pid("carol");
+    let stale = store
+        .scim_commit(&ScimCommit {
+            expected_version: snapshot.version,
+            put: vec![scim_row("User", "u3", "carol", 1)],
+            upsert_principals: vec![carol],
+            ..ScimCommit::default()
+        })
+        .await;
+    assert!(matches!(stale, Err(ScimCommitError::Conflict)), "{stale:?}");
+    assert!(
+        store.scim_resource("User", "u3").await.unwrap().is_none(),
+        "nothing written"
+    );
+    assert!(
+        store.principal(&pid("carol")).await.unwrap().is_none(),
+        "nor its principal"
+    );
+    assert_eq!(
+        store.change_versions().await.unwrap().principals,
+        principals_version
+    );
+}
+
+async fn scim_names_are_unique_per_kind_ignoring_case(b: &Backend) {
+    let store = b.store();
+    let version = store.scim_snapshot().await.unwrap().version;
+    let version = store
+        .scim_commit(&ScimCommit {
+            expected_version: version,
+            put: vec![
+                scim_row("User", "u1", "Dana", 1),
+                scim_row("Group", "g1", "dana", 1),
+            ],
+            ..ScimCommit::default()
+        })
+        .await
+        .unwrap();
+    let taken = store
+        .scim_commit(&ScimCommit {
+            expected_version: version,
+            put: vec![scim_row("User", "u2", "DANA", 1)],
+            ..ScimCommit::default()
+        })
+        .await;
+    match taken {
+        Err(ScimCommitError::Uniqueness { kind, name_key }) => {
+            assert_eq!((kind.as_str(), name_key.as_str()), ("User", "dana"));
+        }
+        other => panic!("expected a uniqueness refusal, got {other:?}"),
+    }
+    assert_eq!(
+        store.scim_snapshot().await.unwrap().version,
+        version,
+        "nothing bumped"
+    );
 }
