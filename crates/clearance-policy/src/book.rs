@@ -308,7 +308,27 @@ impl PolicyBook {
     }
 
     fn decide_covered(&self, query: &Query<'_>, bucket: &Bucket) -> Result<Decision, FactsError> {
-        let mut evaluation = Evaluation::new(query);
+        let fresh = Evaluation::new(query);
+        // Directives with `stale_after` read the same request with every stored principal fact
+        // unknown when the facts are older than that: built only if such a directive exists.
+        let blank_facts;
+        let blank_query;
+        let mut evaluation = Evaluations { fresh, blank: None };
+        if self
+            .compiled
+            .iter()
+            .any(|c| c.directive.stale_after_s.is_some())
+        {
+            blank_facts = Facts {
+                principal: query.facts.principal.without_stored_facts(),
+                request: query.facts.request.clone(),
+            };
+            blank_query = Query {
+                facts: &blank_facts,
+                ..*query
+            };
+            evaluation.blank = Some(Evaluation::new(&blank_query));
+        }
         let shadow = self.fired(&bucket.shadow, query.model, &mut evaluation)?;
         let mut enforced = Vec::new();
         let mut outcome = Outcome::Allow;
@@ -351,7 +371,7 @@ impl PolicyBook {
             enforced,
             shadow,
             shadow_outcome,
-            missing_facts: missing_facts(query.facts, &bucket.facts_read),
+            missing_facts: self.missing_facts(query, bucket),
             facts_read,
             policy_version: self.version.clone(),
         })
@@ -362,7 +382,7 @@ impl PolicyBook {
         &self,
         covering: &[usize],
         model: &str,
-        evaluation: &mut Evaluation<'_>,
+        evaluation: &mut Evaluations<'_>,
     ) -> Result<Vec<Hit>, FactsError> {
         let mut hits = Vec::new();
         for &i in covering {
@@ -477,6 +497,71 @@ fn shadow_outcome(hits: &[Hit]) -> Option<Outcome> {
     hits.iter()
         .find_map(|h| h.directive.reroute_target())
         .map(|to| Outcome::Reroute { to: to.to_string() })
+}
+
+/// The two evaluations of one request: with the principal's facts, and (only when some
+/// directive has `stale_after`) with every stored principal fact unknown.
+struct Evaluations<'q> {
+    fresh: Evaluation<'q>,
+    blank: Option<Evaluation<'q>>,
+}
+
+impl Evaluations<'_> {
+    /// Whether a directive fires. One that does not trust facts this old fires if it fires
+    /// on the facts or on no facts at all: stale facts read as missing, and can only ever
+    /// add a denial, never lift one (a listed person's stale record still keeps them out).
+    fn fires(
+        &mut self,
+        book: &PolicyBook,
+        compiled: &Compiled,
+        model: &str,
+    ) -> Result<Fire, FactsError> {
+        let on_facts = self.fresh.fires(book, compiled, model)?;
+        let at = self.fresh.at();
+        let confirmed = self.fresh.confirmed_at();
+        let blank = match (&mut self.blank, compiled.directive.stale_after_s) {
+            (Some(blank), Some(max_age)) if facts_are_stale(confirmed, at, max_age) => blank,
+            _ => return Ok(on_facts),
+        };
+        Ok(match (on_facts, blank.fires(book, compiled, model)?) {
+            (Fire::Error(error), _) | (_, Fire::Error(error)) => Fire::Error(error),
+            (Fire::Yes, _) | (_, Fire::Yes) => Fire::Yes,
+            (Fire::No, Fire::No) => Fire::No,
+        })
+    }
+}
+
+/// Facts never confirmed by the identity provider, or confirmed more than `max_age_s` ago.
+pub(crate) fn facts_are_stale(confirmed_at: Option<i64>, at: i64, max_age_s: u64) -> bool {
+    confirmed_at.is_none_or(|confirmed| {
+        u64::try_from(at.saturating_sub(confirmed)).is_ok_and(|age| age > max_age_s)
+    })
+}
+
+impl PolicyBook {
+    /// Unknown facts the directives covering the model read; a directive that found the
+    /// facts stale read every stored fact it names as unknown.
+    fn missing_facts(&self, query: &Query<'_>, bucket: &Bucket) -> Vec<String> {
+        let mut missing = missing_facts(query.facts, &bucket.facts_read);
+        let at = query.at.timestamp();
+        let stale_reads = bucket
+            .enforce
+            .iter()
+            .chain(&bucket.shadow)
+            .map(|&i| &self.compiled[i])
+            .filter(|c| {
+                c.directive.stale_after_s.is_some_and(|max_age| {
+                    facts_are_stale(query.facts.principal.confirmed_at, at, max_age)
+                })
+            })
+            .flat_map(|c| c.facts_read.iter())
+            .filter_map(|attribute| attribute.strip_prefix("principal."))
+            .filter_map(clearance_core::fact_table::missing_fact_for);
+        missing.extend(stale_reads.map(String::from));
+        missing.sort();
+        missing.dedup();
+        missing
+    }
 }
 
 /// Unknown facts that the directives covering the model read.

@@ -242,6 +242,7 @@ fn cedar_directive(
             message: policy.annotation("message").map(str::to_string),
             blocked_by,
             review: policy.annotation("review").map(str::to_string),
+            stale_after_s: None,
             origin: Origin {
                 file: file.to_path_buf(),
                 line,

@@ -135,6 +135,11 @@ pub struct Directive {
     /// How a denied caller can ask for review.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review: Option<String>,
+    /// The oldest principal facts this directive trusts, in seconds since the identity
+    /// provider last confirmed them: older (or never confirmed) facts are read as missing, so
+    /// a broken provisioning feed fails closed here and nowhere else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_after_s: Option<u64>,
     pub origin: Origin,
 }
 
@@ -180,6 +185,7 @@ const FIELDS: &[&str] = &[
     "message",
     "blocked_by",
     "review",
+    "stale_after",
 ];
 
 /// Unknown keys are refused by [`unknown_fields`], every one at its line, not here (serde's
@@ -205,6 +211,7 @@ struct RawDirective {
     message: Option<String>,
     blocked_by: Option<Spanned<String>>,
     review: Option<String>,
+    stale_after: Option<Spanned<String>>,
 }
 
 /// Collects problems for one file.
@@ -328,6 +335,10 @@ fn read_directive(raw: RawDirective, problems: &mut FileProblems<'_>) -> Option<
         }
         b.get_ref().clone()
     });
+    let stale_after_s = raw
+        .stale_after
+        .as_ref()
+        .and_then(|text| read_stale_after(text, problems));
     let model_lines = raw
         .models
         .iter()
@@ -351,6 +362,7 @@ fn read_directive(raw: RawDirective, problems: &mut FileProblems<'_>) -> Option<
         message: raw.message,
         blocked_by,
         review: raw.review,
+        stale_after_s,
         origin: Origin {
             file: problems.file.to_path_buf(),
             line: line_of(problems.text, raw.id.span().start),
@@ -359,6 +371,33 @@ fn read_directive(raw: RawDirective, problems: &mut FileProblems<'_>) -> Option<
             model_lines,
         },
     })
+}
+
+/// `stale_after = "24h"`: a positive whole number of seconds, written as humans write it.
+fn read_stale_after(text: &Spanned<String>, problems: &mut FileProblems<'_>) -> Option<u64> {
+    match humantime::parse_duration(text.get_ref().trim()) {
+        Ok(age) if age.as_secs() > 0 && age.subsec_nanos() == 0 => Some(age.as_secs()),
+        Ok(_) => {
+            problems.at(
+                text.span(),
+                format!(
+                    "`stale_after` = `{}` must be a whole number of seconds, at least 1s",
+                    text.get_ref()
+                ),
+            );
+            None
+        }
+        Err(error) => {
+            problems.at(
+                text.span(),
+                format!(
+                    "`stale_after` = `{}` is not a duration like \"24h\", \"7d\" or \"90m\" ({error})",
+                    text.get_ref()
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// Directive ids appear in HTTP headers and audit records: short, printable, no spaces.

@@ -169,6 +169,16 @@ impl<'q> Evaluation<'q> {
         }
     }
 
+    /// The request's time, in Unix seconds.
+    pub(crate) fn at(&self) -> i64 {
+        self.query.at.timestamp()
+    }
+
+    /// When the identity provider last confirmed the principal's facts.
+    pub(crate) fn confirmed_at(&self) -> Option<i64> {
+        self.query.facts.principal.confirmed_at
+    }
+
     pub(crate) fn fires(
         &mut self,
         book: &PolicyBook,

@@ -153,6 +153,33 @@ fn verdict(book: &PolicyBook, d: &Directive, query: &Query<'_>, facts: &Value) -
     let fired = book
         .policy_of(&d.id)
         .map(|policy| book.fires_alone(policy, query));
+    if let (Some(Ok(false)), Some(max_age)) = (&fired, stale_age(d, query)) {
+        let blank = clearance_core::facts::Facts {
+            principal: query.facts.principal.without_stored_facts(),
+            request: query.facts.request.clone(),
+        };
+        let blank_query = Query {
+            facts: &blank,
+            ..*query
+        };
+        if let Some(Ok(true) | Err(_)) = book
+            .policy_of(&d.id)
+            .map(|policy| book.fires_alone(policy, &blank_query))
+        {
+            return Verdict {
+                fired: true,
+                reason: format!(
+                    "the principal's facts were {}, longer ago than its stale_after ({max_age} s): it read them as missing, and then it fires",
+                    match query.facts.principal.confirmed_at {
+                        Some(at) =>
+                            format!("last confirmed by the identity provider at Unix time {at}"),
+                        None => "never confirmed by the identity provider".to_string(),
+                    }
+                ),
+                ..verdict_of(d, query, facts_read, false, String::new())
+            };
+        }
+    }
     let (fired, reason) = match fired {
         Some(Ok(true)) => (true, fired_reason(d, query)),
         Some(Ok(false)) => (false, not_fired_reason(book, d, query)),
@@ -164,6 +191,16 @@ fn verdict(book: &PolicyBook, d: &Directive, query: &Query<'_>, facts: &Value) -
         ),
         None => (false, "not compiled".to_string()),
     };
+    verdict_of(d, query, facts_read, fired, reason)
+}
+
+fn verdict_of(
+    d: &Directive,
+    query: &Query<'_>,
+    facts_read: Map<String, Value>,
+    fired: bool,
+    reason: String,
+) -> Verdict {
     Verdict {
         id: d.id.clone(),
         title: d.title.clone(),
@@ -175,6 +212,17 @@ fn verdict(book: &PolicyBook, d: &Directive, query: &Query<'_>, facts: &Value) -
         reason,
         facts_read,
     }
+}
+
+/// The directive's `stale_after` when the principal's facts are older than that.
+fn stale_age(d: &Directive, query: &Query<'_>) -> Option<u64> {
+    let max_age = d.stale_after_s?;
+    crate::book::facts_are_stale(
+        query.facts.principal.confirmed_at,
+        query.at.timestamp(),
+        max_age,
+    )
+    .then_some(max_age)
 }
 
 fn scope_words(d: &Directive, model: &str) -> String {
