@@ -45,6 +45,28 @@ pub fn run(command: PrincipalsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// A file holds facts, not provisioning state: a principal the identity provider deactivated
+/// stays deactivated whatever a file says, and keeps its confirmation time only when the file
+/// leaves its facts as they were (facts a file changed were not confirmed by the provider).
+fn carry_over_provisioning(
+    before: &HashMap<PrincipalId, Principal>,
+    principals: Vec<Principal>,
+) -> Vec<Principal> {
+    principals
+        .into_iter()
+        .map(|mut p| {
+            if let Some(old) = before.get(&p.id) {
+                p.active = old.active;
+                p.facts_confirmed_at = old.facts_confirmed_at;
+                if p != *old {
+                    p.facts_confirmed_at = None;
+                }
+            }
+            p
+        })
+        .collect()
+}
+
 async fn import(store: &dyn Store, file: &Path, format: ImportFormat) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let text = clearance_core::text::utf8(bytes)
@@ -70,6 +92,7 @@ async fn import(store: &dyn Store, file: &Path, format: ImportFormat) -> anyhow:
         .into_iter()
         .map(|p| (p.id.clone(), p))
         .collect();
+    let principals = carry_over_provisioning(&before, principals);
     let changes = ImportChanges::between(&before, &principals);
     drop(before);
     store.upsert_principals(&principals).await?;
@@ -327,6 +350,35 @@ mod tests {
             details["counts"],
             json!({ "inserted": 1, "updated": 1, "unchanged": 1 })
         );
+    }
+
+    #[test]
+    fn a_file_never_reactivates_a_deactivated_principal_nor_confirms_facts_it_changed() {
+        let confirmed = chrono::Utc::now();
+        let before: HashMap<PrincipalId, Principal> =
+            principals("id,citizenships\nmia,FR\nbo,SE\n")
+                .into_iter()
+                .map(|mut p| {
+                    p.active = p.id.as_str() != "mia";
+                    p.facts_confirmed_at = Some(confirmed);
+                    (p.id.clone(), p)
+                })
+                .collect();
+        let imported =
+            carry_over_provisioning(&before, principals("id,citizenships\nmia,FR\nbo,US\n"));
+        let (mia, bo) = (&imported[0], &imported[1]);
+        assert!(!mia.active, "still deactivated");
+        assert_eq!(
+            mia.facts_confirmed_at,
+            Some(confirmed),
+            "facts unchanged: still confirmed"
+        );
+        assert!(bo.active);
+        assert_eq!(
+            bo.facts_confirmed_at, None,
+            "facts changed by a file are not confirmed"
+        );
+        assert_eq!(ImportChanges::between(&before, &imported).unchanged, 1);
     }
 
     #[test]
