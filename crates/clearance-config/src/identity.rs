@@ -29,6 +29,8 @@ const MIN_JWKS_REFRESH_S: i64 = 10;
 pub(crate) struct RawIdentity {
     #[serde(default)]
     pub oidc: Vec<RawOidc>,
+    /// `[identity.scim]` (crate::scim).
+    pub scim: Option<crate::scim::RawScim>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +95,8 @@ impl RawFacts {
 pub struct IdentityConfig {
     /// Trusted OIDC issuers; empty: only Clearance keys authenticate.
     pub oidc: Vec<OidcIssuer>,
+    /// SCIM provisioning at `/scim/v2` (`[identity.scim]`); `None`: switched off.
+    pub scim: Option<crate::scim::ScimConfig>,
 }
 
 /// One trusted issuer.
@@ -135,7 +139,8 @@ pub(crate) fn resolve_identity(raw: &RawIdentity, diag: &mut Diagnostics<'_>) ->
             oidc.push(resolved);
         }
     }
-    IdentityConfig { oidc }
+    // `scim` needs the environment (its token): resolve.rs sets it.
+    IdentityConfig { oidc, scim: None }
 }
 
 /// An issuer or JWKS URL: `https`, or `http` on a loopback host (tests, the demo's fake IdP).

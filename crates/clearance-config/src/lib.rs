@@ -14,6 +14,7 @@ mod failover;
 mod identity;
 mod raw;
 mod resolve;
+mod scim;
 
 use clearance_core::api::WireFormat;
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub use clearance_failover::BreakerPolicy;
 pub use diagnostics::{ConfigError, ConfigErrors};
 pub use failover::{HealthCheck, RouteConfig};
 pub use identity::{IdentityConfig, JwksSource, OidcIssuer};
+pub use scim::{DEFAULT_SCIM_TOKEN_ENV, ScimConfig};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]

@@ -73,7 +73,8 @@ pub(crate) fn resolve(
     });
     let routes = crate::failover::resolve_routes(&raw.routes, &models, &mut diag);
     let breaker = crate::failover::resolve_breaker(&raw.breaker, &mut diag);
-    let identity = crate::identity::resolve_identity(&raw.identity, &mut diag);
+    let mut identity = crate::identity::resolve_identity(&raw.identity, &mut diag);
+    identity.scim = crate::scim::resolve_scim(raw.identity.scim.as_ref(), env, secrets, &mut diag);
     let config = Config {
         source: path.to_path_buf(),
         server: server.unwrap_or_else(fallback_server),
@@ -806,7 +807,7 @@ pub(crate) fn at_least(
     }
 }
 
-fn required_env(
+pub(crate) fn required_env(
     name: &Spanned<String>,
     key: &str,
     env: Env<'_>,
