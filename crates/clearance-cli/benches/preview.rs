@@ -186,6 +186,7 @@ fn record(
         time: now - age,
         api,
         key_id: Some(format!("{:016x}", rng.random::<u64>())),
+        token: None,
         principal_id: Some(p.id.to_string()),
         requested_model: Some(model.to_string()),
         served_model: Some(model.to_string()),

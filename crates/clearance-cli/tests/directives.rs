@@ -493,6 +493,7 @@ fn seed_audit_log(ws: &Workspace, now: DateTime<Utc>) {
                 time: now - age,
                 api: ApiSurface::OpenaiChat,
                 key_id: None,
+                token: None,
                 principal_id: who.map(String::from),
                 requested_model: Some(model.to_string()),
                 served_model: Some(model.to_string()),

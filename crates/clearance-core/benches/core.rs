@@ -15,6 +15,7 @@ fn record() -> AuditRecord {
         time: Utc::now(),
         api: ApiSurface::OpenaiChat,
         key_id: Some("424006b8f9f33d4c".into()),
+        token: None,
         principal_id: Some("alice".into()),
         requested_model: Some("mythos-5".into()),
         served_model: Some("mythos-5".into()),

@@ -59,6 +59,10 @@ pub struct AuditRecord {
     pub time: DateTime<Utc>,
     pub api: ApiSurface,
     pub key_id: Option<String>,
+    /// For a caller signed in with a token instead of a key: the issuer and subject (absent
+    /// for key callers, and in records from before tokens, whose bytes stay as they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenCaller>,
     pub principal_id: Option<String>,
     pub requested_model: Option<String>,
     pub served_model: Option<String>,
@@ -109,6 +113,14 @@ pub struct AuditRecord {
     pub replica: Option<String>,
 }
 
+/// Who signed a token caller in: the issuer (`iss`) and the token's subject (`sub`). Never the
+/// token itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCaller {
+    pub issuer: String,
+    pub subject: String,
+}
+
 /// A request served by a provider is recorded twice: its [`Phase::Decision`] record (who asked
 /// for what, and what was decided) is durable before any byte of the answer leaves, and its
 /// [`Phase::Completion`] record (status, served model, attempts, tokens, duration) follows
@@ -146,6 +158,7 @@ impl AuditRecord {
             time,
             api,
             key_id: None,
+            token: None,
             principal_id: None,
             requested_model: None,
             served_model: None,
@@ -189,6 +202,7 @@ impl AuditRecord {
     pub fn into_completion(self) -> AuditRecord {
         AuditRecord {
             key_id: None,
+            token: None,
             principal_id: None,
             requested_model: None,
             shadow_hits: Vec::new(),
@@ -658,6 +672,7 @@ mod tests {
             time: DateTime::from_timestamp(1_780_000_000 + n as i64, 0).unwrap(),
             api: ApiSurface::OpenaiChat,
             key_id: Some("0011223344556677".into()),
+            token: None,
             principal_id: Some("alice".into()),
             requested_model: Some("mythos-5".into()),
             served_model: Some("mythos-5".into()),

@@ -15,6 +15,10 @@
 //! `tool result: TEXT`, so a test sees the result arrive. What the fake received (path, query
 //! with keys redacted, selected headers, body) is kept as [`RecordedRequest`]s.
 //!
+//! [`idp::FakeIdp`] is a fake OpenID Connect identity provider (discovery, JWKS, a token
+//! endpoint signing any claims with checked-in test keys): test-only, for the gateway's token
+//! callers.
+//!
 //! ```no_run
 //! # async fn example() -> std::io::Result<()> {
 //! use clearance_fake::{Behavior, FakeServer, ToolCall};
@@ -43,6 +47,7 @@ mod control;
 mod errors;
 mod faults;
 mod gemini;
+pub mod idp;
 mod models;
 mod openai;
 mod prompt;

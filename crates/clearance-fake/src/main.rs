@@ -18,11 +18,29 @@ struct Args {
     /// Gemini: `x-goog-api-key: KEY` or `?key=KEY`).
     #[arg(long, env = "CLEARANCE_FAKE_REQUIRE_KEY")]
     require_key: Option<String>,
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Serve a fake OpenID Connect identity provider instead (TEST-ONLY: it signs any claims
+    /// with private keys that are public in this repository): discovery, `/jwks.json`, and
+    /// `POST /token` with JSON claims answered with a signed RS256 JWT. Its issuer is
+    /// `http://LISTEN`.
+    Idp {
+        /// Address to listen on (port 0 picks a free port; the line printed says which).
+        #[arg(long, default_value = "127.0.0.1:9102")]
+        listen: String,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Mode::Idp { listen }) = args.mode {
+        return serve_idp(&listen).await;
+    }
     let server = match FakeServer::start(&args.listen).await {
         Ok(server) => server,
         Err(e) => {
@@ -36,6 +54,26 @@ async fn main() -> ExitCode {
     let _ = std::io::stdout().flush();
     wait_for_stop_signal().await;
     server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn serve_idp(listen: &str) -> ExitCode {
+    let idp = match clearance_fake::idp::FakeIdp::start(listen).await {
+        Ok(idp) => idp,
+        Err(e) => {
+            eprintln!("clearance-fake idp: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Scripts wait for this exact line before asking for tokens.
+    println!(
+        "clearance-fake idp listening on {} (issuer {})",
+        idp.addr(),
+        idp.issuer()
+    );
+    let _ = std::io::stdout().flush();
+    wait_for_stop_signal().await;
+    idp.shutdown();
     ExitCode::SUCCESS
 }
 

@@ -56,7 +56,10 @@ pub fn facts_for(
     country: Option<CountryCode>,
 ) -> Facts {
     Facts {
-        principal: PrincipalFacts::from(caller.principal.as_ref()),
+        principal: PrincipalFacts {
+            sources: caller.fact_sources.clone(),
+            ..PrincipalFacts::from(caller.principal.as_ref())
+        },
         request: RequestFacts {
             country,
             capabilities: request.map(ClientRequest::capabilities).unwrap_or_default(),

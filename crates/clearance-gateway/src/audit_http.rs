@@ -280,6 +280,21 @@ pub async fn receipt(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
+/// Whether a stored record was made with this credential: the same key, or a token from the
+/// same issuer for the same subject.
+fn made_by(record: &serde_json::Value, credential: &crate::auth::Credential) -> bool {
+    match credential {
+        crate::auth::Credential::Key(id) => {
+            record.get("key_id").and_then(|k| k.as_str()) == Some(id.as_str())
+        }
+        crate::auth::Credential::Token { issuer, subject } => {
+            let token = record.get("token");
+            let field = |name: &str| token.and_then(|t| t.get(name)).and_then(|v| v.as_str());
+            field("issuer") == Some(issuer.as_str()) && field("subject") == Some(subject.as_str())
+        }
+    }
+}
+
 async fn receipt_of(
     state: &AppState,
     request_id: &str,
@@ -289,11 +304,7 @@ async fn receipt_of(
     let caller = if is_reader {
         None
     } else {
-        Some(crate::auth::authenticate(
-            &state.registry,
-            headers,
-            ApiSurface::OpenaiChat,
-        )?)
+        Some(crate::auth::authenticate(state, headers, ApiSurface::OpenaiChat).await?)
     };
     if let Some(caller) = caller {
         // Only the key that made the request may have its receipt: the records name who asked
@@ -306,16 +317,14 @@ async fn receipt_of(
             .map_err(|e| from_verifiable(e.into()))?;
         let own = records.iter().any(|logged| {
             serde_json::from_str::<serde_json::Value>(&logged.record.record_json)
-                .ok()
-                .and_then(|r| r.get("key_id").and_then(|k| k.as_str()).map(str::to_string))
-                .is_some_and(|key| key == caller.key_id.to_string())
+                .is_ok_and(|r| made_by(&r, &caller.credential))
         });
         if !own {
             return Err(audit_error(
                 StatusCode::NOT_FOUND,
                 ErrorKind::NotFound,
                 "not_found",
-                format!("no record with request id `{request_id}` made with this key"),
+                format!("no record with request id `{request_id}` made with this credential"),
             ));
         }
     }

@@ -42,6 +42,7 @@ pub mod failover;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod oidc;
 pub mod proxy;
 pub mod refresh;
 pub mod registry;

@@ -26,7 +26,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use clearance_config::Secret;
 use clearance_core::api::{ApiSurface, WireFormat};
-use clearance_core::audit::{AuditRecord, Decision, Phase};
+use clearance_core::audit::{AuditRecord, Decision, Phase, TokenCaller};
 use clearance_policy::Outcome;
 use clearance_upstream::{ForwardedHeaders, UpstreamError};
 use clearance_wire::Usage;
@@ -43,7 +43,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::access;
 use crate::audit_writer::{AuditSlot, AuditUnavailable, Durable, Placement};
-use crate::auth::{Caller, authenticate};
+use crate::auth::{Caller, Credential, authenticate};
 use crate::error::ApiError;
 use crate::failover::{
     self, Answer, AnswerLimits, Ask, Ending, Failure, NotServed, Served, next_output,
@@ -211,7 +211,7 @@ async fn serve(
     body: Result<Bytes, BodyFailure>,
     mut audit: PendingAudit,
 ) -> Response {
-    let prepared = prepare(state, surface, headers, body, &mut audit);
+    let prepared = prepare(state, surface, headers, body, &mut audit).await;
     let (caller, request, requested) = match prepared {
         Ok(ready) => ready,
         Err(error) => return audit.answer_error(error),
@@ -514,14 +514,14 @@ fn answer_names(request_id: &str, entry: &ModelEntry, include_usage: bool) -> En
 }
 
 /// Authenticate, read the body, resolve the model: everything before a decision.
-fn prepare(
+async fn prepare(
     state: &AppState,
     surface: ApiSurface,
     headers: &HeaderMap,
     body: Result<Bytes, BodyFailure>,
     audit: &mut PendingAudit,
 ) -> Result<(Caller, ClientRequest, ModelEntry), ApiError> {
-    let caller = authenticate(&state.registry, headers, surface)?;
+    let caller = authenticate(state, headers, surface).await?;
     audit.set_caller(&caller);
     audit.in_flight = Some(in_flight_place(state, surface, &caller)?);
     let body = read_body(surface, body, state.config.server.max_body_bytes)?;
@@ -634,14 +634,14 @@ fn in_flight_place(
     let cap = state.config.server.limits.max_in_flight_per_key;
     state
         .in_flight
-        .acquire(caller.key_id.as_str(), cap)
+        .acquire(&caller.in_flight_key(), cap)
         .ok_or_else(|| {
             ApiError::new(
                 surface,
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorKind::RateLimited,
                 "too_many_requests",
-                format!("this key has {cap} requests in flight already; retry when one ends"),
+                format!("this caller has {cap} requests in flight already; retry when one ends"),
             )
             .with_code("too_many_requests")
             .with_retry_after(1)
@@ -1035,7 +1035,15 @@ impl PendingAudit {
     }
 
     fn set_caller(&mut self, caller: &Caller) {
-        self.record.key_id = Some(caller.key_id.to_string());
+        match &caller.credential {
+            Credential::Key(id) => self.record.key_id = Some(id.to_string()),
+            Credential::Token { issuer, subject } => {
+                self.record.token = Some(TokenCaller {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                });
+            }
+        }
         self.record.principal_id = Some(caller.principal.id.to_string());
     }
 

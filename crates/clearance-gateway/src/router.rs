@@ -115,7 +115,7 @@ async fn models(
     } else {
         ApiSurface::OpenaiChat
     };
-    let caller = match authenticate(&state.registry, &headers, surface) {
+    let caller = match authenticate(&state, &headers, surface).await {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };

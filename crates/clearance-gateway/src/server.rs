@@ -153,7 +153,11 @@ impl Gateway {
             models: config.models.iter().map(|m| m.name.clone()).collect(),
             freshness: Arc::clone(&freshness),
         });
-        let refreshers = vec![refresher];
+        let oidc = Arc::new(crate::oidc::Oidc::new(&config.identity));
+        let mut refreshers = vec![refresher];
+        // Fetched in the background: an identity provider that is down at start delays its
+        // callers, not the gateway (key callers are served at once).
+        refreshers.extend(oidc.spawn_refresh(&UpstreamClient::new()?));
         let watcher = directives.spawn_watch();
         let failover = Arc::new(Failover::new(&config));
         let max_model_name_bytes = config
@@ -182,6 +186,7 @@ impl Gateway {
             log: signing,
             witnesses,
             deployment_note: Arc::default(),
+            oidc,
         };
         let writer = writer.task;
         Ok(Gateway {

@@ -52,6 +52,8 @@ pub struct AppState {
     /// The deployment note last signed, and when: `GET /audit/checkpoint` is public and reads
     /// every log's head, so it is signed at most once a second, however many ask.
     pub deployment_note: Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
+    /// Trusted identity providers and their cached signing keys (`[[identity.oidc]]`).
+    pub oidc: Arc<crate::oidc::Oidc>,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).

@@ -275,6 +275,83 @@ impl UpstreamClient {
     }
 }
 
+/// Why a JSON document could not be fetched (an identity provider's discovery document or
+/// JWKS). Holds the URL (configured, not a secret) and never a body.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FetchError {
+    #[error("nothing answers at {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    #[error("{url} did not answer within {} ms", timeout.as_millis())]
+    Timeout { url: String, timeout: Duration },
+    #[error("{url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url} answered with more than {limit} bytes")]
+    TooLarge { url: String, limit: usize },
+    #[error("fetching {url} failed: {detail}")]
+    Other { url: String, detail: String },
+}
+
+impl UpstreamClient {
+    /// `GET url` for a JSON document (`Accept: application/json`): the body of a 2xx answer,
+    /// at most `max_bytes`, all within `timeout`. Redirects are not followed (as for every
+    /// call of this client): a JWKS location is configured or discovered, never redirected.
+    pub async fn get_json(
+        &self,
+        url: &str,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Result<Bytes, FetchError> {
+        let failed = |e: reqwest::Error| {
+            let url = url.to_string();
+            if e.is_timeout() {
+                FetchError::Timeout { url, timeout }
+            } else if e.is_connect() {
+                FetchError::Unreachable {
+                    url,
+                    detail: without_url(&e),
+                }
+            } else {
+                FetchError::Other {
+                    url,
+                    detail: without_url(&e),
+                }
+            }
+        };
+        // reqwest's request timeout covers connecting, the headers and the whole body.
+        let fetch = async {
+            let response = self
+                .http
+                .get(url)
+                .header("accept", "application/json")
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(failed)?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(FetchError::Status {
+                    url: url.to_string(),
+                    status: status.as_u16(),
+                });
+            }
+            let mut body = response.bytes_stream();
+            let mut all = Vec::new();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(failed)?;
+                if all.len() + chunk.len() > max_bytes {
+                    return Err(FetchError::TooLarge {
+                        url: url.to_string(),
+                        limit: max_bytes,
+                    });
+                }
+                all.extend_from_slice(&chunk);
+            }
+            Ok(Bytes::from(all))
+        };
+        fetch.await
+    }
+}
+
 async fn admin_call(
     url: &str,
     request: reqwest::RequestBuilder,

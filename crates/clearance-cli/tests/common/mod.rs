@@ -195,6 +195,7 @@ pub fn request_record(n: u64) -> clearance_core::audit::AuditRecord {
     use clearance_core::audit::{AuditRecord, Decision};
     AuditRecord {
         key_id: None,
+        token: None,
         principal_id: Some("alice".into()),
         requested_model: Some("gpt-5".into()),
         served_model: Some("gpt-5".into()),
