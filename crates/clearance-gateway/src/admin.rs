@@ -731,7 +731,7 @@ async fn apply_switch(
 
 /// The audit record of an operator's action: no caller, no model request, the status
 /// answered. The admin token is not a field of it.
-fn admin_record(
+pub(crate) fn admin_record(
     action: AdminAction,
     status: StatusCode,
     error_class: Option<&str>,

@@ -23,6 +23,7 @@
 //! - [`error`]: every client-facing error's wire shape, decided in one place;
 //! - [`admin`]: the admin API (keys, principals, audit verification, directives, kill
 //!   switches), behind its own token;
+//! - [`scim`]: SCIM 2.0 provisioning of the registry (`/scim/v2`), behind its own token;
 //! - [`router`]: which routes sit behind which credential;
 //! - [`server`]: start-up, graceful shutdown and draining;
 //! - `workers`: thread-per-core serving (one single-threaded runtime per core).
@@ -47,6 +48,7 @@ pub mod proxy;
 pub mod refresh;
 pub mod registry;
 pub mod router;
+pub mod scim;
 pub mod server;
 pub mod state;
 pub mod switches;

@@ -5,6 +5,7 @@
 //! - Behind a client key (checked in the handlers, so the error has the right API shape):
 //!   `POST /v1/chat/completions`, `POST /v1/messages`, `GET /v1/models`.
 //! - Behind the admin token (a separate credential; see [`crate::admin`]): `/admin/...`.
+//! - Behind the SCIM token (its own credential; see [`crate::scim`]): `/scim/v2/...`.
 
 use std::net::SocketAddr;
 
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/models", get(admin::list_models))
         .route("/admin/models/{model}/disable", post(admin::disable_model))
         .route("/admin/models/{model}/enable", post(admin::enable_model))
+        .merge(crate::scim::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/admin/status", get(admin::status))
         .route("/audit/checkpoint", get(audit_http::checkpoint))

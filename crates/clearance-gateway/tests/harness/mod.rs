@@ -21,6 +21,8 @@ use tokio::sync::oneshot;
 
 pub const PROVIDER_KEY: &str = "sk-provider-secret-123";
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+/// The SCIM token, when a test's config has `[identity.scim] token_env = "SCIM_TOKEN"`.
+pub const SCIM_TOKEN: &str = "scim-token-for-tests";
 
 pub const PRINCIPALS: &str = "id,name,citizenships,residence,org,employee\n\
     alice,Alice,US,FR,acme,true\n\
@@ -237,6 +239,7 @@ impl Harness {
         let env = |name: &str| match name {
             "PROVIDER_KEY" => Some(options.provider_key.clone()),
             "ADMIN_TOKEN" => Some(options.admin_token.clone()),
+            "SCIM_TOKEN" => Some(SCIM_TOKEN.to_string()),
             _ => None,
         };
         let config = Config::parse(&text, &dir.path().join("clearance.toml"), &env).unwrap();
