@@ -55,6 +55,8 @@ fn the_full_example_is_a_valid_config() {
     assert!(config.directives.is_some_and(|d| d.blocked_by.is_some()));
     assert_eq!(config.routes.len(), 1);
     assert!(config.providers["local"].health.is_some());
+    assert_eq!(config.identity.oidc.len(), 1);
+    assert_eq!(config.identity.oidc[0].policy.claims.facts.len(), 7);
 }
 
 #[test]
@@ -73,6 +75,9 @@ fn every_documented_key_is_accepted_alone() {
             "fallbacks" => "[]".to_string(),
             "retry_budget" | "error_rate" => "0.5".to_string(),
             "model" => "\"m\"".to_string(),
+            "algorithms" => "[\"RS256\"]".to_string(),
+            "issuer" | "jwks_url" => "\"https://i\"".to_string(),
+            "clock_skew_s" | "jwks_refresh_s" => "60".to_string(),
             "poll_ms" => "50".to_string(),
             k if [
                 "max_body_bytes",
@@ -122,6 +127,23 @@ fn every_documented_key_is_accepted_alone() {
                 } else {
                     "model = \"m\"\n"
                 }
+            ),
+            // An issuer needs its two required keys; its sub-tables hang off the last entry.
+            "identity.oidc" => format!(
+                "[[identity.oidc]]\n{}{}{key} = {value}\n",
+                if key == "issuer" {
+                    ""
+                } else {
+                    "issuer = \"https://i\"\n"
+                },
+                if key == "audience" {
+                    ""
+                } else {
+                    "audience = \"a\"\n"
+                }
+            ),
+            "identity.oidc.claims" | "identity.oidc.prefer_fact" => format!(
+                "[[identity.oidc]]\nissuer = \"https://i\"\naudience = \"a\"\n[{section}]\n{key} = {value}\n"
             ),
             other => format!("[{other}]\n{key} = {value}\n"),
         };
