@@ -1049,6 +1049,139 @@ write_handlers!(
 mod tests {
     use super::*;
 
+    fn loaded(kind: ResourceKind, id: &str, body: Value) -> Loaded {
+        let now = Utc::now();
+        Loaded {
+            row: ScimRow {
+                kind: kind.as_str().into(),
+                id: id.into(),
+                name_key: String::new(),
+                external_id: None,
+                body: String::new(),
+                version: 1,
+                created: now,
+                last_modified: now,
+            },
+            body: normalize(kind, body).unwrap(),
+        }
+    }
+
+    fn model() -> Model {
+        Model {
+            version: 4,
+            users: vec![
+                loaded(
+                    ResourceKind::User,
+                    "u1",
+                    json!({"userName": "ana", "externalId": "e1"}),
+                ),
+                loaded(
+                    ResourceKind::User,
+                    "u2",
+                    json!({"userName": "bo", "externalId": "e2"}),
+                ),
+            ],
+            groups: vec![loaded(
+                ResourceKind::Group,
+                "g1",
+                json!({"displayName": "eng", "members": [{"value": "u1"}, {"value": "u2"}]}),
+            )],
+        }
+    }
+
+    #[test]
+    fn deleting_a_user_takes_it_out_of_its_groups_and_deletes_its_principal() {
+        let plan = plan(
+            &model(),
+            ResourceKind::User,
+            &Write::Delete("u1".into()),
+            &HeaderMap::new(),
+            IdAttribute::UserName,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(plan.commit.expected_version, 4);
+        assert_eq!(
+            plan.commit.delete,
+            vec![("User".to_string(), "u1".to_string())]
+        );
+        assert_eq!(
+            plan.commit.delete_principals,
+            vec!["ana".parse::<PrincipalId>().unwrap()]
+        );
+        let group = &plan.commit.put[0];
+        assert_eq!((group.id.as_str(), group.version), ("g1", 2));
+        assert!(!group.body.contains("u1"), "{}", group.body);
+    }
+
+    #[test]
+    fn renaming_a_group_changes_every_members_roles() {
+        let patch =
+            json!({"Operations": [{"op": "replace", "path": "displayName", "value": "research"}]});
+        let plan = plan(
+            &model(),
+            ResourceKind::Group,
+            &Write::Patch("g1".into(), patch),
+            &HeaderMap::new(),
+            IdAttribute::UserName,
+            Utc::now(),
+        )
+        .unwrap();
+        let roles: Vec<_> = plan
+            .commit
+            .upsert_principals
+            .iter()
+            .map(|p| {
+                (
+                    p.id.to_string(),
+                    p.roles.iter().cloned().collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("ana".into(), vec!["research".to_string()]),
+                ("bo".into(), vec!["research".to_string()])
+            ]
+        );
+        assert_eq!(plan.principals[0]["before"]["roles"], json!(["eng"]));
+    }
+
+    #[test]
+    fn a_changed_id_attribute_moves_the_principal_and_a_taken_one_is_refused() {
+        let patch = json!({"Operations": [{"op": "replace", "path": "externalId", "value": "e9"}]});
+        let moved = plan(
+            &model(),
+            ResourceKind::User,
+            &Write::Patch("u1".into(), patch),
+            &HeaderMap::new(),
+            IdAttribute::ExternalId,
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(
+            moved.commit.delete_principals,
+            vec!["e1".parse::<PrincipalId>().unwrap()]
+        );
+        assert_eq!(moved.commit.upsert_principals[0].id.as_str(), "e9");
+        let taken = json!({"Operations": [{"op": "replace", "path": "externalId", "value": "e2"}]});
+        let error = plan(
+            &model(),
+            ResourceKind::User,
+            &Write::Patch("u1".into(), taken),
+            &HeaderMap::new(),
+            IdAttribute::ExternalId,
+            Utc::now(),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            (error.status, error.scim_type),
+            (409, Some(ScimType::Uniqueness))
+        );
+    }
+
     #[test]
     fn errors_are_scim_json_with_a_bearer_challenge_on_401() {
         let response = error_response(&ScimError::new(401, None, "no"));
