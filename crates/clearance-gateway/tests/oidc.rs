@@ -503,3 +503,34 @@ async fn without_issuers_a_jwt_is_just_an_invalid_key() {
     assert_eq!(error["error"]["code"], "invalid_api_key");
     assert_eq!(idp.jwks_fetches(), 0);
 }
+
+#[tokio::test]
+async fn a_receipt_is_for_the_token_subject_that_made_the_request_only() {
+    let idp = FakeIdp::start("127.0.0.1:0").await.unwrap();
+    let h = gateway(issuer_config(idp.issuer(), "", "")).await;
+    keys_fetched(&idp, &h).await;
+    let alice = token(&idp, "alice", &["US"]);
+    let response = openai(&h, "mythos-5", &alice).await;
+    assert_eq!(response.status(), 200);
+    let id = header(&response, "x-clearance-request-id")
+        .unwrap()
+        .to_string();
+    let receipt = |credential: String| {
+        let url = h.url(&format!("/audit/receipt/{id}"));
+        let http = h.http.clone();
+        async move {
+            let response = http.get(url).bearer_auth(credential).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let not_yours = "made with this credential";
+    // Another subject of the same issuer, and the same principal's key, are told nothing.
+    for other in [token(&idp, "hans", &["DE"]), h.key.clone()] {
+        let (status, body) = receipt(other).await;
+        assert_eq!(status, 404, "{body}");
+        assert!(body.contains(not_yours), "{body}");
+    }
+    // A fresh token for the same subject is the same caller.
+    let (status, body) = receipt(token(&idp, "alice", &["US"])).await;
+    assert!(!body.contains(not_yours), "{status} {body}");
+}
