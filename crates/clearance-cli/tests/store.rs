@@ -326,6 +326,7 @@ fn copy_and_check_output(ws: &Workspace, source: &Path, target: &Path) {
         "keys            2 (1 revoked)\n",
         "kill switches   2 models, 3 changes\n",
         "directive sets  2\n",
+        "SCIM resources  0\n",
         // The legacy log, six CLI changes and the crashed replica's log.
         "audit logs      8, ",
         "log legacy  replica legacy  4 records  closed  OK",

@@ -39,6 +39,8 @@ struct Copied {
     switched_models: usize,
     switch_changes: usize,
     directive_sets: usize,
+    /// SCIM Users and Groups (with their versions, so ETags carry over).
+    scim_resources: usize,
     logs: usize,
     records: u64,
     /// Differences between the two stores after the copy that the store API cannot avoid
@@ -84,6 +86,7 @@ async fn copy(from: &Config, to: &Config) -> anyhow::Result<ExitCode> {
         "keys": copied.keys,
         "kill_switch_changes": copied.switch_changes,
         "directive_sets": copied.directive_sets,
+        "scim_resources": copied.scim_resources,
         "audit_logs": copied.logs,
         "audit_records": copied.records,
     });
@@ -106,6 +109,7 @@ async fn copy(from: &Config, to: &Config) -> anyhow::Result<ExitCode> {
         copied.switch_changes
     );
     outln!("  directive sets  {}", copied.directive_sets);
+    outln!("  SCIM resources  {}", copied.scim_resources);
     outln!(
         "  audit logs      {}, {} records",
         copied.logs,
@@ -141,6 +145,10 @@ async fn refuse_used(target: &dyn Store, name: &str) -> anyhow::Result<()> {
     count(target.keys().await?.len(), "key(s)");
     count(target.model_switches().await?.len(), "kill switch(es)");
     count(target.directive_sets().await?.len(), "directive set(s)");
+    count(
+        target.scim_snapshot().await?.resources.len(),
+        "SCIM resource(s)",
+    );
     if !held.is_empty() {
         bail!(
             "{name} is not empty (it holds {}); `clearance store copy` copies only into an empty \
@@ -167,6 +175,22 @@ async fn copy_all(
     }
     copied.principals = principals.len();
     drop(principals);
+
+    // Provisioned Users and Groups as they are (their principals were copied above).
+    let scim = source
+        .scim_snapshot()
+        .await
+        .context("reading SCIM resources")?;
+    copied.scim_resources = scim.resources.len();
+    let expected_version = target.scim_snapshot().await?.version;
+    target
+        .scim_commit(&clearance_store::ScimCommit {
+            expected_version,
+            put: scim.resources,
+            ..clearance_store::ScimCommit::default()
+        })
+        .await
+        .context("writing SCIM resources")?;
 
     for key in source.keys().await.context("reading keys")? {
         target.insert_key(&key).await.context("writing keys")?;
