@@ -17,10 +17,11 @@ once=false
 gateway_port="${DEMO_GATEWAY_PORT:-8787}"
 fake_port="${DEMO_FAKE_PORT:-9101}"
 witness_port="${DEMO_WITNESS_PORT:-9102}"
-for port in "$gateway_port" "$fake_port" "$witness_port"; do
+idp_port="${DEMO_IDP_PORT:-9103}"
+for port in "$gateway_port" "$fake_port" "$witness_port" "$idp_port"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "port $port is already in use; stop whatever listens there (an earlier demo?) or set" >&2
-    echo "DEMO_GATEWAY_PORT / DEMO_FAKE_PORT / DEMO_WITNESS_PORT, and retry" >&2
+    echo "DEMO_GATEWAY_PORT / DEMO_FAKE_PORT / DEMO_WITNESS_PORT / DEMO_IDP_PORT, and retry" >&2
     exit 1
   fi
 done
@@ -38,11 +39,13 @@ rm -rf "$run" && mkdir -p "$run"
 cp demo/principals.csv "$run/"
 cp -r demo/directives "$run/directives"
 sed -e "s/127.0.0.1:8787/127.0.0.1:$gateway_port/" -e "s/127.0.0.1:9101/127.0.0.1:$fake_port/" \
-  demo/clearance.toml >"$run/clearance.toml"
+  -e "s/127.0.0.1:9103/127.0.0.1:$idp_port/" demo/clearance.toml >"$run/clearance.toml"
 config="$run/clearance.toml"
 
 # The providers' secrets come from the environment, never from the config file.
 export ACME_KEY=demo-provider-key OPENLAB_KEY=demo-provider-key GOOGLE_KEY=demo-provider-key
+# The identity provider's SCIM token (its own credential: it opens /scim/v2 and nothing else).
+export CLEARANCE_SCIM_TOKEN=demo-scim-token
 # The admin API's token (the default variable); `clearance status` and `clearance models` use it too.
 export CLEARANCE_ADMIN_TOKEN=demo-admin-token
 
@@ -65,6 +68,11 @@ echo "==> starting fake providers on 127.0.0.1:$fake_port"
 "$bin/clearance-fake" --listen "127.0.0.1:$fake_port" --require-key demo-provider-key >"$run/fake.log" 2>&1 &
 pids+=($!)
 wait_for_line "$run/fake.log" "listening"
+
+echo "==> starting a fake identity provider (OIDC issuer, test-only keys) on 127.0.0.1:$idp_port"
+"$bin/clearance-fake" idp --listen "127.0.0.1:$idp_port" >"$run/idp.log" 2>&1 &
+pids+=($!)
+wait_for_line "$run/idp.log" "listening"
 
 echo "==> the audit log's signing key, and an independent witness that cosigns its checkpoints"
 "$bin/clearance" audit keygen --name clearance.demo/audit --out "$run/audit-signing.key" >"$run/log-key.txt"
@@ -162,6 +170,46 @@ bjorn_request=$(tr -d '\r' <"$run/headers.txt" | sed -n 's/^x-clearance-request-
 bjorn_receipt=$(tr -d '\r' <"$run/headers.txt" | sed -n 's/^x-clearance-receipt: //p')
 python3 -c 'import json, sys; print("    " + json.load(open(sys.argv[1]))["error"]["message"])' "$run/answer.json"
 sleep 0.5   # the audit writer batches off the hot path
+
+echo
+echo "==> the identity provider keeps the registry current (SCIM 2.0): HR provisions erin, a German"
+echo "    national working in the US, as Microsoft Entra ID sends it"
+scim() { # method path [json]: prints the HTTP status; the body goes to $run/scim.json
+  curl -sS -o "$run/scim.json" -w '%{http_code}' -X "$1" "$base/scim/v2$2" \
+    -H "Authorization: Bearer $CLEARANCE_SCIM_TOKEN" -H 'content-type: application/scim+json' ${3:+-d "$3"}
+}
+status=$(scim POST /Users '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:clearance:2.0:User"],
+  "userName":"erin","externalId":"e-4711","displayName":"Erin Engel","active":true,"userType":"Employee",
+  "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"organization":"acme-labs"},
+  "urn:ietf:params:scim:schemas:extension:clearance:2.0:User":{"citizenships":["DE"],"residence":"US"}}')
+erin_id=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["id"])' "$run/scim.json")
+echo "  POST /scim/v2/Users -> HTTP $status (SCIM id $erin_id)"
+"$bin/clearance" principals show erin --config "$config" --format json | python3 -c '
+import json, sys
+p = json.load(sys.stdin)
+print("  registry: erin citizenships=%s residence=%s us_person=%s confirmed by the IdP at %s" % (
+    p["citizenships"], p["residence"], p["us_person"], p.get("facts_confirmed_at")))'
+
+echo
+echo "==> erin signs in through the identity provider (OIDC): no Clearance key, a signed token"
+token() { # sub: a token from the fake IdP for the demo audience
+  curl -sS "http://127.0.0.1:$idp_port/token" -H 'content-type: application/json' \
+    -d "{\"sub\":\"$1\",\"aud\":\"clearance-demo\",\"groups\":[\"engineer\"]}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
+}
+erin_token=$(token erin)
+echo "  token: ${erin_token:0:40}... (RS256, verified against the issuer's JWKS)"
+ask_mythos erin "$erin_token"
+echo "  HR records her US naturalisation: Entra ID's PATCH; the very next request is decided on it"
+status=$(scim PATCH "/Users/$erin_id" '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+  {"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:clearance:2.0:User:citizenships","value":"DE;US"}]}')
+echo "  PATCH /scim/v2/Users/$erin_id -> HTTP $status"
+ask_mythos erin "$erin_token"
+echo "  erin leaves the company: Okta's deactivation; her token (and any key) stops working at once"
+status=$(scim PATCH "/Users/$erin_id" '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false}}]}')
+echo "  PATCH /scim/v2/Users/$erin_id {active: false} -> HTTP $status"
+ask_mythos erin "$erin_token"
+python3 -c 'import json, sys; print("    " + json.load(open(sys.argv[1]))["error"]["message"])' "$run/answer.json"
 
 ask_gpt() { # one OpenAI-style request for gpt-5 as alice; prints status, served model and decision
   curl -sS -o "$run/answer.json" -D "$run/headers.txt" -w '%{http_code}' "$base/v1/chat/completions" \

@@ -129,6 +129,7 @@ fn the_demo_config_is_valid() {
         .env("ACME_KEY", "x")
         .env("OPENLAB_KEY", "y")
         .env("GOOGLE_KEY", "z")
+        .env("CLEARANCE_SCIM_TOKEN", "t")
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", stderr(&output));

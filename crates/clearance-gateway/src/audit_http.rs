@@ -7,7 +7,7 @@
 //! | `GET /audit/log/ID/tile/L/N[.p/W]` | anyone | C2SP hash tiles (hashes reveal nothing) |
 //! | `GET /audit/log/ID/tile/entries/N[.p/W]` | admin or reader token | the records themselves (they name people and their facts) |
 //! | `GET /audit/proof/inclusion?log=&index=&size=`, `/audit/proof/consistency?log=&from=&to=` | anyone | proofs, JSON |
-//! | `GET /audit/receipt/REQUEST_ID` | the client key that made the request, or the admin or reader token | the receipt bundle; 425 until a checkpoint covers it |
+//! | `GET /audit/receipt/REQUEST_ID` | the client key that made the request, or the admin or reader token | the receipt bundle; 425 until a checkpoint covers it and carries the required witness cosignatures |
 //!
 //! The reader token (`[audit] reader_token_env`) is for auditors and mirrors: it reads the
 //! records and receipts and opens nothing else.
@@ -331,5 +331,29 @@ async fn receipt_of(
     let receipt = verifiable::receipt(state.store.as_ref(), request_id)
         .await
         .map_err(from_verifiable)?;
+    awaiting_witnesses(state, &receipt.checkpoint)?;
     Ok(Json(receipt).into_response())
+}
+
+/// A checkpoint is stored once signed and again once the witnesses cosigned it; when the
+/// deployment requires cosignatures, a receipt waits for them (425 like a missing checkpoint)
+/// rather than hand out the bare one in between.
+fn awaiting_witnesses(state: &AppState, checkpoint: &str) -> Result<(), ApiError> {
+    let required = state.witnesses.required;
+    // The log's own signature is one line; the checkpointer keeps only cosignatures that
+    // verified under a configured witness key.
+    let cosigned = clearance_tlog::note::Note::parse(checkpoint)
+        .map_or(0, |note| note.signatures.len().saturating_sub(1));
+    if cosigned >= required {
+        return Ok(());
+    }
+    Err(audit_error(
+        StatusCode::from_u16(425).unwrap_or(StatusCode::CONFLICT),
+        ErrorKind::InvalidRequest,
+        "not_yet_cosigned",
+        format!(
+            "the checkpoint covering this request has {cosigned} of the {required} witness cosignatures this deployment requires; ask again shortly"
+        ),
+    )
+    .with_retry_after(1))
 }
