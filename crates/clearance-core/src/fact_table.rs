@@ -265,6 +265,16 @@ macro_rules! principal_facts {
                 }
             }
 
+            /// Sets a stored fact to `other`'s value of it; `false` for a name not in the
+            /// table. How tokens and provisioning merge one source's fact into a principal.
+            pub fn copy_fact_from(&mut self, other: &Principal, name: &str) -> bool {
+                match name {
+                    $(stringify!($name) => self.$name.clone_from(&other.$name),)+
+                    _ => return false,
+                }
+                true
+            }
+
             /// Whether the registry lacks a stored fact; `None` for a name not in the table.
             pub fn fact_unknown(&self, name: &str) -> Option<bool> {
                 match name {

@@ -597,6 +597,60 @@ fn json_object_to_raw(JsonObject(fields): JsonObject) -> RawPrincipal {
     raw
 }
 
+/// Sets one fact from a JSON value as identity providers send it (a token's claim, a SCIM
+/// attribute), checked exactly as a principal file's fact: a list fact takes an array of
+/// strings or one string separated by `;` or `,`; a yes/no fact a boolean or a yes/no word;
+/// a country or text fact a string; `null` makes the fact unknown. `Err` says what was wrong,
+/// naming the fact.
+pub fn set_fact_from_value(
+    principal: &mut Principal,
+    name: &str,
+    value: &Value,
+) -> Result<(), String> {
+    let spec = fact_spec(name).ok_or_else(|| format!("`{name}` is not a principal fact"))?;
+    let raw = match (spec.kind, value) {
+        (_, Value::Null) => {
+            let blank = Principal::new(principal.id.clone());
+            principal.copy_fact_from(&blank, name);
+            return Ok(());
+        }
+        (kind, Value::String(text)) if kind.is_list() => {
+            RawFact::List(ListField::Joined(text.replace(',', ";")))
+        }
+        (kind, Value::Array(_)) if kind.is_list() => {
+            let mut problems = Vec::new();
+            let list = json_list(spec, value.clone(), &mut problems);
+            if !problems.is_empty() {
+                return Err(problems.join("; "));
+            }
+            RawFact::List(list)
+        }
+        (FactKind::Flag, Value::Bool(b)) => RawFact::Flag(BoolField::Bool(*b)),
+        (FactKind::Flag, Value::String(text)) => RawFact::Flag(BoolField::Text(text.clone())),
+        (FactKind::Country | FactKind::Text, Value::String(text)) => RawFact::Text(text.clone()),
+        (kind, other) => {
+            let expected = match kind {
+                FactKind::Countries => "an array of country codes or a `;`-separated string",
+                FactKind::Labels => "an array of strings or a `;`-separated string",
+                FactKind::Flag => "true or false",
+                FactKind::Country => "a country code",
+                FactKind::Text => "a string",
+            };
+            return Err(format!(
+                "{name}: expected {expected}, found {}",
+                json_type(other)
+            ));
+        }
+    };
+    let mut problems = Vec::new();
+    set_fact(principal, spec, raw, &mut problems);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 /// One fact from JSON, read as its kind requires; `None` when not given or mistyped.
 fn json_fact(spec: &FactSpec, value: Value, problems: &mut Vec<String>) -> Option<RawFact> {
     let column = spec.name;
@@ -694,6 +748,29 @@ mod tests {
         let people =
             parse_principals("\u{feff}id,citizenships\nalice,US\n", ImportFormat::Csv).unwrap();
         assert!(people[0].us_citizen());
+    }
+
+    #[test]
+    fn facts_from_identity_providers_are_checked_as_a_file_would_be() {
+        let mut p = Principal::new("p".parse().unwrap());
+        set_fact_from_value(&mut p, "citizenships", &serde_json::json!("de, US")).unwrap();
+        assert_eq!(p.citizenships.len(), 2);
+        set_fact_from_value(&mut p, "roles", &serde_json::json!(["a", "b"])).unwrap();
+        set_fact_from_value(&mut p, "employee", &serde_json::json!("yes")).unwrap();
+        set_fact_from_value(&mut p, "residence", &serde_json::json!("fr")).unwrap();
+        assert!(p.employee && p.roles.len() == 2 && p.residence.unwrap().as_str() == "FR");
+        let error = set_fact_from_value(&mut p, "residence", &serde_json::json!("Atlantis"));
+        assert!(error.unwrap_err().contains("residence: `Atlantis`"));
+        let error = set_fact_from_value(&mut p, "employee", &serde_json::json!(3));
+        assert!(
+            error
+                .unwrap_err()
+                .contains("employee: expected true or false")
+        );
+        assert!(set_fact_from_value(&mut p, "us_person", &serde_json::json!(true)).is_err());
+        set_fact_from_value(&mut p, "residence", &serde_json::Value::Null).unwrap();
+        assert_eq!(p.residence, None);
+        assert_eq!(p.roles.len(), 2, "other facts untouched");
     }
 
     #[test]
