@@ -145,7 +145,7 @@ impl Default for AuthFailures {
 
 impl AuthFailures {
     /// `Some(suppressed before this one)` when this failure is to be recorded.
-    fn admit(&self) -> Option<u64> {
+    pub(crate) fn admit(&self) -> Option<u64> {
         let mut window = self.state.lock().ok()?;
         if window.started.elapsed() >= std::time::Duration::from_secs(60) {
             window.started = std::time::Instant::now();

@@ -178,8 +178,38 @@ where
         Ok(id_attribute) => handler(state, id_attribute)
             .await
             .unwrap_or_else(|e| error_response(&e)),
-        Err(error) => error_response(&error),
+        Err(error) => {
+            if error.status == 401 {
+                record_failed_authentication(&state).await;
+            }
+            error_response(&error)
+        }
     }
+}
+
+/// A wrong SCIM token is recorded like a wrong admin token: within the same budget (at most
+/// [`crate::admin::MAX_RECORDED_AUTH_FAILURES_PER_MINUTE`] a minute, the rest counted into the
+/// next record), so a guessing identity-provider credential is seen, never the guess itself.
+async fn record_failed_authentication(state: &AppState) {
+    let Some(suppressed) = state.auth_failures.admit() else {
+        return;
+    };
+    let Ok(slot) = state.audit.reserve().await else {
+        return;
+    };
+    let action = AdminAction {
+        action: "scim_auth_failed".to_string(),
+        target: SCIM_ACTOR.to_string(),
+        reason: None,
+        actor: "unknown".to_string(),
+        details: Some(json!({ "unrecorded_failures_before": suppressed })),
+    };
+    slot.commit(crate::admin::admin_record(
+        action,
+        StatusCode::UNAUTHORIZED,
+        Some("invalid_scim_token"),
+        std::time::Instant::now(),
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------

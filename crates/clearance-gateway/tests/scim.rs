@@ -466,8 +466,24 @@ async fn if_match_guards_writes_and_bad_input_gets_its_scim_type() {
         .admin(reqwest::Method::GET, "/admin/keys", Some(SCIM_TOKEN), None)
         .await;
     assert_eq!(status, 401);
-    // Refusals are recorded with their class, never the token.
-    let records = h.audit_records().await;
+    // Refusals are recorded with their class, never the token; so are the wrong tokens.
+    let failed = |records: &[Value]| {
+        records.iter().any(|r| {
+            r["admin"]["action"] == "scim_auth_failed" && r["error_class"] == "invalid_scim_token"
+        })
+    };
+    let since = std::time::Instant::now();
+    let mut records = h.audit_records().await;
+    while !failed(&records) && since.elapsed() < std::time::Duration::from_secs(2) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        records = h.audit_records().await;
+    }
+    assert!(failed(&records), "a wrong SCIM token is recorded");
+    assert!(
+        !serde_json::to_string(&records)
+            .unwrap()
+            .contains("\"wrong\"")
+    );
     assert!(
         records.iter().any(
             |r| r["admin"]["action"] == "scim_user_patch" && r["error_class"] == "invalidValue"
