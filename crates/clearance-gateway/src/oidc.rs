@@ -8,9 +8,17 @@
 //! refused meanwhile is told its key id is unknown and may retry. A failed fetch is logged and
 //! retried; it never stops the gateway, and keys fetched earlier stay in use.
 //!
+//! A token that verified is remembered (by the SHA-256 of its text, never the text) until it
+//! expires or the issuer's keys are fetched again, so a client reusing its token pays for the
+//! signature check once, not per request (RS256 costs ~0.2 ms, ES256 ~0.35 ms here: most of a
+//! request's own time). Who the caller is and which facts the registry holds are still read on
+//! every request.
+//!
 //! Fetching goes through `clearance-upstream` (the one HTTP client); what a JWKS and a token
 //! mean is `clearance-identity`'s. No token text is ever logged here.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +26,7 @@ use arc_swap::ArcSwap;
 use clearance_config::{IdentityConfig, JwksSource, OidcIssuer};
 use clearance_identity::{KeySet, TokenError, VerifiedToken, peek_issuer, verify_token};
 use clearance_upstream::{FetchError, UpstreamClient};
+use sha2::{Digest, Sha256};
 
 /// At most one refetch per issuer in this long because of an unknown `kid`.
 pub const KID_REFETCH_EVERY: Duration = Duration::from_secs(10);
@@ -28,6 +37,9 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// A discovery document or JWKS larger than this is not one (real ones are a few KiB).
 const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+/// Verified tokens remembered at most; past it the expired ones are dropped, and if that is not
+/// enough, all (a flood of distinct valid tokens only costs the verification it would anyway).
+const MAX_REMEMBERED: usize = 16_384;
 
 /// Why an issuer's keys could not be fetched. Holds URLs (configured or published by the
 /// provider), never a body.
@@ -58,6 +70,9 @@ pub struct Issuer {
     keys: ArcSwap<KeySet>,
     /// When a request last made this issuer's keys be fetched again (unknown `kid`).
     last_kid_refetch: Mutex<Option<Instant>>,
+    /// Bumped whenever new keys are swapped in: tokens remembered under older keys are checked
+    /// again (a key the provider withdrew must stop verifying).
+    generation: AtomicU64,
 }
 
 impl Issuer {
@@ -66,6 +81,7 @@ impl Issuer {
             config,
             keys: ArcSwap::from_pointee(KeySet::default()),
             last_kid_refetch: Mutex::new(None),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -107,6 +123,7 @@ impl Issuer {
             "identity provider keys fetched"
         );
         self.keys.store(Arc::new(keys));
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(count)
     }
 
@@ -157,10 +174,19 @@ impl Issuer {
     }
 }
 
+/// A token that verified: for whom, under which keys.
+struct Remembered {
+    issuer: Arc<Issuer>,
+    token: VerifiedToken,
+    generation: u64,
+}
+
 /// Every trusted issuer.
 #[derive(Default)]
 pub struct Oidc {
     issuers: Vec<Arc<Issuer>>,
+    /// SHA-256 of a token's text to what verifying it gave.
+    verified: Mutex<HashMap<[u8; 32], Remembered>>,
 }
 
 impl Oidc {
@@ -172,6 +198,7 @@ impl Oidc {
                 .cloned()
                 .map(|c| Arc::new(Issuer::new(c)))
                 .collect(),
+            verified: Mutex::default(),
         }
     }
 
@@ -196,9 +223,62 @@ impl Oidc {
             .collect()
     }
 
-    /// Verifies `token` with its issuer's keys; an unknown `kid` refetches them (at most
-    /// once per [`KID_REFETCH_EVERY`]) and tries once more.
+    /// Verifies `token` with its issuer's keys, or finds it verified already (same text,
+    /// same keys, not expired); an unknown `kid` refetches the keys (at most once per
+    /// [`KID_REFETCH_EVERY`]) and tries once more.
     pub async fn verify(
+        &self,
+        token: &str,
+        client: &UpstreamClient,
+    ) -> Result<(Arc<Issuer>, VerifiedToken), TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(found) = self.remembered(&digest)? {
+            return Ok(found);
+        }
+        let (issuer, verified) = self.verify_afresh(token, client).await?;
+        let generation = issuer.generation.load(Ordering::SeqCst);
+        let mut remembered = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if remembered.len() >= MAX_REMEMBERED {
+            let now = chrono::Utc::now().timestamp();
+            remembered.retain(|_, r| r.token.expires_at > now);
+            if remembered.len() >= MAX_REMEMBERED {
+                remembered.clear();
+            }
+        }
+        remembered.insert(
+            digest,
+            Remembered {
+                issuer: Arc::clone(&issuer),
+                token: verified.clone(),
+                generation,
+            },
+        );
+        Ok((issuer, verified))
+    }
+
+    /// A token verified before under the issuer's current keys; `Expired` once its `exp`
+    /// (plus the skew) has passed.
+    fn remembered(
+        &self,
+        digest: &[u8; 32],
+    ) -> Result<Option<(Arc<Issuer>, VerifiedToken)>, TokenError> {
+        let mut remembered = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(hit) = remembered.get(digest) else {
+            return Ok(None);
+        };
+        if hit.generation != hit.issuer.generation.load(Ordering::SeqCst) {
+            remembered.remove(digest);
+            return Ok(None);
+        }
+        let skew = i64::try_from(hit.issuer.config.policy.clock_skew_s).unwrap_or(i64::MAX);
+        if hit.token.expires_at.saturating_add(skew) <= chrono::Utc::now().timestamp() {
+            remembered.remove(digest);
+            return Err(TokenError::Expired);
+        }
+        Ok(Some((Arc::clone(&hit.issuer), hit.token.clone())))
+    }
+
+    async fn verify_afresh(
         &self,
         token: &str,
         client: &UpstreamClient,

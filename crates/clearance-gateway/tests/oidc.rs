@@ -534,3 +534,23 @@ async fn a_receipt_is_for_the_token_subject_that_made_the_request_only() {
     let (status, body) = receipt(token(&idp, "alice", &["US"])).await;
     assert!(!body.contains(not_yours), "{status} {body}");
 }
+
+#[tokio::test]
+async fn a_token_reused_until_it_expires_is_refused_once_it_has() {
+    let idp = FakeIdp::start("127.0.0.1:0").await.unwrap();
+    let h = gateway(issuer_config(idp.issuer(), "clock_skew_s = 0", "")).await;
+    keys_fetched(&idp, &h).await;
+    let mut c = claims(&idp, "alice", &["US"]);
+    c["exp"] = json!(now() + 2);
+    let short = RSA_1.sign(&c);
+    // Verified once, then remembered: the same token is served again and again...
+    for _ in 0..3 {
+        assert_eq!(openai(&h, "mythos-5", &short).await.status(), 200);
+    }
+    // ...until its `exp`, which the remembered verification still honours.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let response = openai(&h, "mythos-5", &short).await;
+    assert_eq!(response.status(), 401);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "token_expired");
+}
