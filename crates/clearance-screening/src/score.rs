@@ -1,0 +1,137 @@
+//! The name scorer: token-level Jaro-Winkler with the best one-to-one token alignment.
+//!
+//! Both names are normalised ([`crate::normalize`]) into words. Every pair of words (one from
+//! each name) gets the Jaro-Winkler similarity of `strsim`, counted as 0 below
+//! [`TOKEN_FLOOR`] (below it two words are different words, not spellings of one). Pairs are
+//! then taken greedily, most similar first, each word used at most once: the alignment does
+//! not depend on word order. Each side's *coverage* is the weighted share of its words that
+//! found a partner, each counted by its similarity:
+//!
+//! ```text
+//! coverage(side) = Σ similarity(word, partner) · weight(word) / Σ weight(word)
+//! score          = MIN_SIDE_WEIGHT · min(coverage) + (1 - MIN_SIDE_WEIGHT) · max(coverage)
+//! ```
+//!
+//! A word's weight is its length (capped at 12 letters) times its *rarity* on the list: 1 for a
+//! word the list has at most once, falling with the log of how many listed names hold it
+//! ([`rarity`]), never below [`MIN_RARITY`]. So "GOLDEN STAR TRADING" against "SILVER STAR
+//! TRADING" shares only common words and scores low, while "Vladimir Putin" against "PUTIN,
+//! Vladimir Vladimirovich" (every query word found, one listed word missing) lands between the
+//! two thresholds (see [`crate::screen`]). Blending the two coverages, rather than taking the
+//! lower, is what keeps a listed name's extra middle name or patronymic from hiding it; the
+//! weight on the lower one is what keeps a shared first name alone from matching.
+//! [`name_similarity`] is this score with every rarity 1 (no list at hand).
+
+use strsim::jaro_winkler;
+
+use crate::normalize::normalize_name;
+
+/// Word pairs less similar than this count as 0.
+pub const TOKEN_FLOOR: f64 = 0.80;
+/// The weight of the lower of the two coverages in the score.
+pub const MIN_SIDE_WEIGHT: f64 = 0.5;
+/// The least a word's rarity can be.
+pub const MIN_RARITY: f64 = 0.25;
+/// Longer words weigh no more than this many letters.
+pub const MAX_WEIGHT_LETTERS: usize = 12;
+
+/// Jaro-Winkler of two words, 0 below [`TOKEN_FLOOR`].
+pub fn token_similarity(a: &str, b: &str) -> f64 {
+    if a == b {
+        return 1.0;
+    }
+    let s = jaro_winkler(a, b);
+    if s >= TOKEN_FLOOR { s } else { 0.0 }
+}
+
+/// How much a word says about who a name is, from how many of `names` listed names hold it:
+/// `1 - ln(1 + holders) / ln(1 + names)`, scaled so that a word held once is 1, and at least
+/// [`MIN_RARITY`].
+pub fn rarity(holders: usize, names: usize) -> f64 {
+    if holders <= 1 || names <= 2 {
+        return 1.0;
+    }
+    let r = 1.0 - ((holders as f64).ln() / (names as f64).ln());
+    r.clamp(MIN_RARITY, 1.0)
+}
+
+/// A word's weight from its length and rarity.
+pub fn weight(word: &str, rarity: f64) -> f64 {
+    word.len().clamp(1, MAX_WEIGHT_LETTERS) as f64 * rarity
+}
+
+/// The score of two aligned names, given the similarity of each word pair (`sim(i, j)`, query
+/// word `i`, listed word `j`) and each word's weight. Order-independent.
+pub(crate) fn align(
+    query_weights: &[f64],
+    listed_weights: &[f64],
+    mut sim: impl FnMut(usize, usize) -> f64,
+) -> f64 {
+    let (nq, nl) = (query_weights.len(), listed_weights.len());
+    if nq == 0 || nl == 0 {
+        return 0.0;
+    }
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::with_capacity(nq * nl);
+    for i in 0..nq {
+        for j in 0..nl {
+            let s = sim(i, j);
+            if s > 0.0 {
+                pairs.push((s, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let (mut used_q, mut used_l) = (vec![false; nq], vec![false; nl]);
+    let (mut got_q, mut got_l) = (0.0, 0.0);
+    for (s, i, j) in pairs {
+        if used_q[i] || used_l[j] {
+            continue;
+        }
+        used_q[i] = true;
+        used_l[j] = true;
+        got_q += s * query_weights[i];
+        got_l += s * listed_weights[j];
+    }
+    let cov_q = got_q / query_weights.iter().sum::<f64>();
+    let cov_l = got_l / listed_weights.iter().sum::<f64>();
+    let (lo, hi) = if cov_q < cov_l {
+        (cov_q, cov_l)
+    } else {
+        (cov_l, cov_q)
+    };
+    (MIN_SIDE_WEIGHT * lo + (1.0 - MIN_SIDE_WEIGHT) * hi).clamp(0.0, 1.0)
+}
+
+/// The score of two names with no list at hand (every word's rarity 1): 1.0 for names that
+/// normalise alike, 0.0 for names with no similar word.
+pub fn name_similarity(a: &str, b: &str) -> f64 {
+    let (a, b) = (normalize_name(a).tokens, normalize_name(b).tokens);
+    let wa: Vec<f64> = a.iter().map(|w| weight(w, 1.0)).collect();
+    let wb: Vec<f64> = b.iter().map(|w| weight(w, 1.0)).collect();
+    align(&wa, &wb, |i, j| token_similarity(&a[i], &b[j]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_and_spelling() {
+        assert_eq!(
+            name_similarity("AL-ZAWAHIRI, Dr. Ayman", "Ayman al Zawahiri"),
+            1.0
+        );
+        assert!(name_similarity("Ayman Zawahri", "AL ZAWAHIRI, Ayman") > 0.95);
+        assert_eq!(name_similarity("John Smith", "Smith John"), 1.0);
+        assert!(name_similarity("John Smith", "Jon Smith") > 0.95);
+        assert_eq!(name_similarity("Acme", "Zebra"), 0.0);
+        assert_eq!(name_similarity("", "Zebra"), 0.0);
+    }
+
+    #[test]
+    fn rarity_falls_with_holders() {
+        assert_eq!(rarity(1, 20_000), 1.0);
+        assert!(rarity(10, 20_000) > rarity(1_000, 20_000));
+        assert!(rarity(20_000, 20_000) >= MIN_RARITY);
+    }
+}
