@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clearance_identity::{
-    Algorithm, ClaimMapping, ClaimPath, FactPreference, IssuerPolicy, Prefer, TokenFact,
-    UnknownPrincipals,
+    Algorithm, ClaimMapping, ClaimPath, FactPreference, IssuerPolicy, Prefer, UnknownPrincipals,
+    principal_fact,
 };
 use serde::Deserialize;
 use toml::Spanned;
@@ -58,36 +58,31 @@ pub(crate) enum RawAudience {
     Many(Vec<String>),
 }
 
-/// One value per principal fact: a claim path in `claims`, a preference in `prefer_fact`.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct RawFacts {
-    pub citizenships: Option<Spanned<String>>,
-    pub permanent_residency: Option<Spanned<String>>,
-    pub protected_individual: Option<Spanned<String>>,
-    pub residence: Option<Spanned<String>>,
-    pub org: Option<Spanned<String>>,
-    pub employee: Option<Spanned<String>>,
-    pub roles: Option<Spanned<String>>,
-}
+/// One value per principal fact, keyed by the fact's name in the fact table: a claim path in
+/// `claims`, a preference in `prefer_fact`. The keys are checked against the table (not a
+/// struct of known fields), so a fact added to the table can be mapped with no change here. A
+/// bad key is reported at its value's place (`key = "value"` is one line).
+pub(crate) type RawFacts = BTreeMap<String, Spanned<String>>;
 
-impl RawFacts {
-    fn entries(&self) -> [(TokenFact, Option<&Spanned<String>>); 7] {
-        [
-            (TokenFact::Citizenships, self.citizenships.as_ref()),
-            (
-                TokenFact::PermanentResidency,
-                self.permanent_residency.as_ref(),
-            ),
-            (
-                TokenFact::ProtectedIndividual,
-                self.protected_individual.as_ref(),
-            ),
-            (TokenFact::Residence, self.residence.as_ref()),
-            (TokenFact::Org, self.org.as_ref()),
-            (TokenFact::Employee, self.employee.as_ref()),
-            (TokenFact::Roles, self.roles.as_ref()),
-        ]
+/// Each entry whose key names a principal fact, with its value; every other key is reported
+/// at its line, with the names that would have been right.
+fn fact_entries<'r>(
+    raw: &'r RawFacts,
+    table: &str,
+    ok: &mut bool,
+    diag: &mut Diagnostics<'_>,
+) -> Vec<(&'static str, &'r Spanned<String>)> {
+    let mut entries = Vec::new();
+    for (key, value) in raw {
+        match principal_fact(key) {
+            Ok(fact) => entries.push((fact, value)),
+            Err(unknown) => {
+                diag.at(Some(value.span()), format!("{table}: {unknown}"));
+                *ok = false;
+            }
+        }
     }
+    entries
 }
 
 /// Who may sign callers in (`[identity]`).
@@ -259,13 +254,11 @@ fn resolve_oidc(raw: &RawOidc, diag: &mut Diagnostics<'_>) -> Option<OidcIssuer>
         }
     });
     let mut facts = Vec::new();
-    for (fact, path) in raw.claims.entries() {
-        if let Some(path) = path {
-            let key = format!("identity.oidc.claims.{}", fact.as_str());
-            match claim_path(path, &key, diag) {
-                Some(p) => facts.push((fact, p)),
-                None => ok = false,
-            }
+    for (fact, path) in fact_entries(&raw.claims, "identity.oidc.claims", &mut ok, diag) {
+        let key = format!("identity.oidc.claims.{fact}");
+        match claim_path(path, &key, diag) {
+            Some(p) => facts.push((fact, p)),
+            None => ok = false,
         }
     }
     let default = match &raw.prefer {
@@ -274,18 +267,13 @@ fn resolve_oidc(raw: &RawOidc, diag: &mut Diagnostics<'_>) -> Option<OidcIssuer>
     };
     ok &= default.is_some();
     let mut per_fact = BTreeMap::new();
-    for (fact, text) in raw.prefer_fact.entries() {
-        if let Some(text) = text {
-            match prefer(
-                text,
-                &format!("identity.oidc.prefer_fact.{}", fact.as_str()),
-                diag,
-            ) {
-                Some(p) => {
-                    per_fact.insert(fact, p);
-                }
-                None => ok = false,
+    let preferences = fact_entries(&raw.prefer_fact, "identity.oidc.prefer_fact", &mut ok, diag);
+    for (fact, text) in preferences {
+        match prefer(text, &format!("identity.oidc.prefer_fact.{fact}"), diag) {
+            Some(p) => {
+                per_fact.insert(fact, p);
             }
+            None => ok = false,
         }
     }
     let unknown_principals = match raw.unknown_principals.as_ref() {

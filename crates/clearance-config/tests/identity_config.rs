@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clearance_config::{Config, ConfigErrors, JwksSource};
-use clearance_identity::{Algorithm, Prefer, TokenFact, UnknownPrincipals};
+use clearance_identity::{Algorithm, Prefer, UnknownPrincipals};
 
 fn parse(text: &str) -> Result<Config, ConfigErrors> {
     Config::parse(text, Path::new("/srv/clearance.toml"), &|_| None)
@@ -93,8 +93,8 @@ residence = "registry"
     assert_eq!(p.claims.principal_prefix.as_deref(), Some("entra:"));
     assert_eq!(p.claims.facts.len(), 7);
     assert_eq!(p.prefer.default, Prefer::Token);
-    assert_eq!(p.prefer.for_fact(TokenFact::Residence), Prefer::Registry);
-    assert_eq!(p.prefer.for_fact(TokenFact::Org), Prefer::Token);
+    assert_eq!(p.prefer.for_fact("residence"), Prefer::Registry);
+    assert_eq!(p.prefer.for_fact("org"), Prefer::Token);
     assert_eq!(p.unknown_principals, UnknownPrincipals::TokenFacts);
 }
 
@@ -140,7 +140,7 @@ org = "idp"
     assert!(
         found[6]
             .1
-            .contains("unknown key `citizenship` in [identity.oidc.claims]"),
+            .contains("identity.oidc.claims: `citizenship` is not a principal fact (the facts are: citizenships, "),
         "{found:?}"
     );
 }

@@ -6,16 +6,19 @@
 //! the whole name as one claim first (so namespaced URL claims with dots work), then the
 //! dotted path through nested objects.
 //!
-//! Values are checked as strictly as a principal file import checks its columns (ISO country
-//! codes, the caps in [`clearance_core::limits`]): a token is no more trusted than a CSV row.
+//! Facts are named as the table of principal facts names them
+//! ([`clearance_core::fact_table`]), so a fact added to the table can be mapped from a claim
+//! with no change here. Values are checked by the principal file import's own parser
+//! ([`clearance_core::import::set_fact_from_value`]: ISO country codes, the caps in
+//! [`clearance_core::limits`]): a token is no more trusted than a CSV row.
 //! A claim a mapping names but the token lacks is simply not supplied by the token; a claim
 //! that is present but malformed refuses the token, as a malformed row refuses an import.
 
 use std::collections::BTreeSet;
 
-use clearance_core::country::CountryCode;
-use clearance_core::limits::{MAX_COUNTRIES, MAX_ORG_CHARS, MAX_ROLE_CHARS, MAX_ROLES};
-use clearance_core::principal::PrincipalId;
+use clearance_core::fact_table::{PRINCIPAL_FACTS, fact_spec};
+use clearance_core::import::set_fact_from_value;
+use clearance_core::principal::{Principal, PrincipalId};
 use serde_json::Value;
 
 use crate::verify::TokenError;
@@ -51,44 +54,22 @@ impl ClaimPath {
     }
 }
 
-/// The principal facts a token may carry, named as the registry and the audit record name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TokenFact {
-    Citizenships,
-    PermanentResidency,
-    ProtectedIndividual,
-    Residence,
-    Org,
-    Employee,
-    Roles,
+/// A fact name that is not in the table of principal facts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a principal fact (the facts are: {list})", list = fact_names().join(", "))]
+pub struct UnknownFact(pub String);
+
+/// The stored principal facts a token may carry: every line of the fact table.
+pub fn fact_names() -> Vec<&'static str> {
+    PRINCIPAL_FACTS.iter().map(|spec| spec.name).collect()
 }
 
-impl TokenFact {
-    pub const ALL: [TokenFact; 7] = [
-        TokenFact::Citizenships,
-        TokenFact::PermanentResidency,
-        TokenFact::ProtectedIndividual,
-        TokenFact::Residence,
-        TokenFact::Org,
-        TokenFact::Employee,
-        TokenFact::Roles,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenFact::Citizenships => "citizenships",
-            TokenFact::PermanentResidency => "permanent_residency",
-            TokenFact::ProtectedIndividual => "protected_individual",
-            TokenFact::Residence => "residence",
-            TokenFact::Org => "org",
-            TokenFact::Employee => "employee",
-            TokenFact::Roles => "roles",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<TokenFact> {
-        TokenFact::ALL.into_iter().find(|f| f.as_str() == name)
-    }
+/// The table's spelling of a fact name, or why it is not one (a derived fact such as
+/// `us_person` cannot be mapped: it follows from the stored ones).
+pub fn principal_fact(name: &str) -> Result<&'static str, UnknownFact> {
+    fact_spec(name)
+        .map(|spec| spec.name)
+        .ok_or_else(|| UnknownFact(name.to_string()))
 }
 
 /// Which claim names the principal and which claims carry which facts.
@@ -99,8 +80,9 @@ pub struct ClaimMapping {
     /// Put before the claim's value to make the registry id (e.g. `okta:`), so ids from two
     /// issuers cannot collide.
     pub principal_prefix: Option<String>,
-    /// Fact to claim; a fact not listed is never taken from the token.
-    pub facts: Vec<(TokenFact, ClaimPath)>,
+    /// Fact (a name from the fact table) to claim; a fact not listed is never taken from the
+    /// token.
+    pub facts: Vec<(&'static str, ClaimPath)>,
 }
 
 impl Default for ClaimMapping {
@@ -113,34 +95,64 @@ impl Default for ClaimMapping {
     }
 }
 
-/// What a token says about its holder: the principal id and each fact it carries (`None`:
-/// the token does not supply that fact).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a token says about its holder: the facts its mapped claims hold, kept as a principal
+/// would hold them, and which of them the token supplies.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenFacts {
-    pub citizenships: Option<BTreeSet<CountryCode>>,
-    pub permanent_residency: Option<BTreeSet<CountryCode>>,
-    pub protected_individual: Option<bool>,
-    pub residence: Option<CountryCode>,
-    pub org: Option<String>,
-    pub employee: Option<bool>,
-    pub roles: Option<BTreeSet<String>>,
+    held: Principal,
+    supplied: BTreeSet<&'static str>,
 }
 
 impl TokenFacts {
-    pub fn has(&self, fact: TokenFact) -> bool {
-        match fact {
-            TokenFact::Citizenships => self.citizenships.is_some(),
-            TokenFact::PermanentResidency => self.permanent_residency.is_some(),
-            TokenFact::ProtectedIndividual => self.protected_individual.is_some(),
-            TokenFact::Residence => self.residence.is_some(),
-            TokenFact::Org => self.org.is_some(),
-            TokenFact::Employee => self.employee.is_some(),
-            TokenFact::Roles => self.roles.is_some(),
+    /// A token that supplies no facts about `id`.
+    pub fn none(id: PrincipalId) -> TokenFacts {
+        TokenFacts {
+            held: Principal::new(id),
+            supplied: BTreeSet::new(),
         }
+    }
+
+    /// Whether the token supplies the fact: its claim is present and holds a known value (an
+    /// empty list or string is no value, so it never overrides the registry's).
+    pub fn has(&self, fact: &str) -> bool {
+        self.supplied.contains(fact)
+    }
+
+    /// The facts supplied, in the table's order.
+    pub fn supplied(&self) -> impl Iterator<Item = &'static str> + '_ {
+        PRINCIPAL_FACTS
+            .iter()
+            .map(|spec| spec.name)
+            .filter(|name| self.supplied.contains(name))
+    }
+
+    /// The token's facts as a principal holds them; a fact not supplied is unknown there.
+    pub fn held(&self) -> &Principal {
+        &self.held
+    }
+
+    /// Sets `fact` from a claim's value, checked as a principal file's fact is checked.
+    pub fn set(&mut self, fact: &str, value: &Value) -> Result<(), String> {
+        let fact = principal_fact(fact).map_err(|e| e.to_string())?;
+        set_fact_from_value(&mut self.held, fact, value)?;
+        if self.held.fact_unknown(fact) == Some(false) && !value.is_null() {
+            self.supplied.insert(fact);
+        } else {
+            self.supplied.remove(fact);
+        }
+        Ok(())
     }
 }
 
 impl ClaimMapping {
+    /// Maps `fact` (a name from the fact table) to the claim at `path`.
+    pub fn map_fact(&mut self, fact: &str, path: ClaimPath) -> Result<(), UnknownFact> {
+        let fact = principal_fact(fact)?;
+        self.facts.retain(|(mapped, _)| *mapped != fact);
+        self.facts.push((fact, path));
+        Ok(())
+    }
+
     /// The registry id the token names.
     pub fn principal_id(&self, claims: &Value) -> Result<PrincipalId, TokenError> {
         let claim = || self.principal.as_str().to_string();
@@ -162,148 +174,49 @@ impl ClaimMapping {
             .map_err(|e| TokenError::bad_claim(claim(), e.to_string()))
     }
 
-    /// The facts the mapped claims carry, each checked as the import checks it.
-    pub fn facts(&self, claims: &Value) -> Result<TokenFacts, TokenError> {
-        let mut facts = TokenFacts::default();
+    /// The facts the mapped claims carry about principal `id`, each checked as the import
+    /// checks it (so a token is no more trusted than a principal file's row).
+    pub fn facts(&self, claims: &Value, id: &PrincipalId) -> Result<TokenFacts, TokenError> {
+        let mut facts = TokenFacts::none(id.clone());
         for (fact, path) in &self.facts {
             let Some(value) = path.find(claims) else {
                 continue;
             };
-            if value.is_null() {
-                continue;
-            }
-            let bad = |why: String| TokenError::bad_claim(path.as_str().to_string(), why);
-            match fact {
-                TokenFact::Citizenships => {
-                    facts.citizenships = Some(countries(value).map_err(bad)?);
-                }
-                TokenFact::PermanentResidency => {
-                    facts.permanent_residency = Some(countries(value).map_err(bad)?);
-                }
-                TokenFact::ProtectedIndividual => {
-                    facts.protected_individual = Some(flag(value).map_err(bad)?);
-                }
-                TokenFact::Employee => facts.employee = Some(flag(value).map_err(bad)?),
-                TokenFact::Residence => {
-                    let text = value
-                        .as_str()
-                        .ok_or_else(|| bad("is not a string".into()))?;
-                    facts.residence = Some(country(text).map_err(bad)?);
-                }
-                TokenFact::Org => {
-                    let text = value
-                        .as_str()
-                        .ok_or_else(|| bad("is not a string".into()))?;
-                    let text = text.trim();
-                    if text.chars().count() > MAX_ORG_CHARS {
-                        return Err(bad(format!(
-                            "is longer than the {MAX_ORG_CHARS} characters allowed"
-                        )));
-                    }
-                    if !text.is_empty() {
-                        facts.org = Some(text.to_string());
-                    }
-                }
-                TokenFact::Roles => facts.roles = Some(roles(value).map_err(bad)?),
-            }
+            facts.set(fact, value).map_err(|problem| {
+                TokenError::bad_claim(path.as_str().to_string(), claim_problem(fact, &problem))
+            })?;
         }
         Ok(facts)
     }
 }
 
-/// A list claim's entries: a JSON array of strings, or one string separated by `;` or `,`
-/// (providers that cannot emit arrays for custom attributes join them).
-fn entries(value: &Value) -> Result<Vec<&str>, String> {
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .map(|item| {
-                item.as_str()
-                    .ok_or_else(|| "has an entry that is not a string".to_string())
-            })
-            .collect(),
-        Value::String(text) => Ok(text
-            .split([';', ','])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect()),
-        _ => Err("is neither a list nor a string".into()),
-    }
-}
-
-fn country(text: &str) -> Result<CountryCode, String> {
-    // The error names the offending entry only if it is short: a claim is not a place to echo
-    // arbitrary text from.
-    text.parse::<CountryCode>().map_err(|_| {
-        if text.chars().count() <= 8 {
-            format!(
-                "`{}` is not an ISO 3166-1 alpha-2 country code",
-                text.trim()
-            )
-        } else {
-            "holds an entry that is not an ISO 3166-1 alpha-2 country code".into()
-        }
-    })
-}
-
-fn countries(value: &Value) -> Result<BTreeSet<CountryCode>, String> {
-    let codes = entries(value)?
-        .into_iter()
-        .map(country)
-        .collect::<Result<BTreeSet<_>, _>>()?;
-    if codes.len() > MAX_COUNTRIES {
-        return Err(format!(
-            "holds {} countries, more than the {MAX_COUNTRIES} allowed",
-            codes.len()
-        ));
-    }
-    Ok(codes)
-}
-
-fn roles(value: &Value) -> Result<BTreeSet<String>, String> {
-    let mut roles = BTreeSet::new();
-    for role in entries(value)? {
-        if role.chars().count() > MAX_ROLE_CHARS {
-            return Err(format!(
-                "has a role longer than the {MAX_ROLE_CHARS} characters allowed"
-            ));
-        }
-        roles.insert(role.to_string());
-    }
-    if roles.len() > MAX_ROLES {
-        return Err(format!(
-            "holds {} roles, more than the {MAX_ROLES} allowed",
-            roles.len()
-        ));
-    }
-    Ok(roles)
-}
-
-/// A yes/no claim: a JSON boolean, or the strings `true`/`false` (directory extension
-/// attributes often arrive as strings).
-fn flag(value: &Value) -> Result<bool, String> {
-    match value {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-        _ => Err("is not a boolean".into()),
-    }
+/// The import's message for a fact (`residence: `XX` is not ...`), reworded for a claim.
+fn claim_problem(fact: &str, problem: &str) -> String {
+    let detail: Vec<&str> = problem
+        .split("; ")
+        .map(|part| part.strip_prefix(&format!("{fact}: ")[..]).unwrap_or(part))
+        .collect();
+    format!("is not a valid {fact}: {}", detail.join("; "))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use clearance_core::fact_table::FactKind;
+    use clearance_core::limits::MAX_COUNTRIES;
     use serde_json::json;
 
-    fn mapping(pairs: &[(TokenFact, &str)]) -> ClaimMapping {
-        ClaimMapping {
-            facts: pairs
-                .iter()
-                .map(|(f, p)| (*f, ClaimPath::parse(p).unwrap()))
-                .collect(),
-            ..ClaimMapping::default()
+    fn mapping(pairs: &[(&str, &str)]) -> ClaimMapping {
+        let mut m = ClaimMapping::default();
+        for (fact, path) in pairs {
+            m.map_fact(fact, ClaimPath::parse(path).unwrap()).unwrap();
         }
+        m
+    }
+
+    fn alice() -> PrincipalId {
+        "alice".parse().unwrap()
     }
 
     #[test]
@@ -313,52 +226,99 @@ mod tests {
             "https://example.com/org": "research",
         });
         let facts = mapping(&[
-            (TokenFact::Residence, "ext.hr.residence"),
-            (TokenFact::Org, "https://example.com/org"),
+            ("residence", "ext.hr.residence"),
+            ("org", "https://example.com/org"),
         ])
-        .facts(&claims)
+        .facts(&claims, &alice())
         .unwrap();
-        assert_eq!(facts.residence.unwrap().as_str(), "DE");
-        assert_eq!(facts.org.as_deref(), Some("research"));
+        assert_eq!(facts.held().residence.unwrap().as_str(), "DE");
+        assert_eq!(facts.held().org.as_deref(), Some("research"));
+        assert_eq!(facts.supplied().collect::<Vec<_>>(), ["residence", "org"]);
     }
 
     #[test]
     fn list_facts_come_from_arrays_or_separated_strings() {
-        let m = mapping(&[
-            (TokenFact::Citizenships, "cit"),
-            (TokenFact::Roles, "roles"),
-        ]);
+        let m = mapping(&[("citizenships", "cit"), ("roles", "roles")]);
         let from_array = m
-            .facts(&json!({"cit": ["US", "de"], "roles": "a; b,c"}))
+            .facts(&json!({"cit": ["US", "de"], "roles": "a; b,c"}), &alice())
             .unwrap();
-        assert_eq!(from_array.citizenships.unwrap().len(), 2);
-        assert_eq!(from_array.roles.unwrap().len(), 3);
-        let from_string = m.facts(&json!({"cit": "US;DE"})).unwrap();
-        assert_eq!(from_string.citizenships.unwrap().len(), 2);
+        assert_eq!(from_array.held().citizenships.len(), 2);
+        assert_eq!(from_array.held().roles.len(), 3);
+        let from_string = m.facts(&json!({"cit": "US;DE"}), &alice()).unwrap();
+        assert_eq!(from_string.held().citizenships.len(), 2);
         assert!(
-            from_string.roles.is_none(),
+            !from_string.has("roles"),
             "an absent claim supplies nothing"
+        );
+        let empty = m
+            .facts(&json!({"cit": [], "roles": null}), &alice())
+            .unwrap();
+        assert!(
+            !empty.has("citizenships") && !empty.has("roles"),
+            "an empty list or null is no value"
         );
     }
 
     #[test]
     fn bad_values_are_refused_as_the_import_refuses_them() {
-        let m = mapping(&[
-            (TokenFact::Citizenships, "cit"),
-            (TokenFact::Employee, "emp"),
-        ]);
-        let error = m.facts(&json!({"cit": ["XX"]})).unwrap_err();
-        assert!(error.to_string().contains("`XX` is not an ISO"), "{error}");
+        let m = mapping(&[("citizenships", "cit"), ("employee", "emp")]);
+        let error = m.facts(&json!({"cit": ["XX"]}), &alice()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the token's `cit` claim is not a valid citizenships: `XX` is not an ISO 3166-1 alpha-2 country code"
+        );
         let too_many: Vec<String> = (0..=MAX_COUNTRIES).map(|_| "US".into()).collect();
         assert!(
-            m.facts(&json!({"cit": too_many})).is_ok(),
+            m.facts(&json!({"cit": too_many}), &alice()).is_ok(),
             "duplicates count once"
         );
-        assert!(m.facts(&json!({"emp": "yes"})).is_err());
-        assert_eq!(
-            m.facts(&json!({"emp": "TRUE"})).unwrap().employee,
-            Some(true)
+        assert!(m.facts(&json!({"emp": "maybe"}), &alice()).is_err());
+        assert!(m.facts(&json!({"emp": 7}), &alice()).is_err());
+        assert!(
+            m.facts(&json!({"emp": "TRUE"}), &alice())
+                .unwrap()
+                .held()
+                .employee
         );
+    }
+
+    /// The mapping walks the fact table: every fact in it, whatever its kind, can come from a
+    /// claim, so a fact added to the table needs no code here.
+    #[test]
+    fn every_fact_in_the_table_can_be_mapped_from_a_claim() {
+        let mut m = ClaimMapping::default();
+        let mut claims = serde_json::Map::new();
+        for spec in PRINCIPAL_FACTS {
+            m.map_fact(
+                spec.name,
+                ClaimPath::parse(&format!("x.{}", spec.name)).unwrap(),
+            )
+            .unwrap();
+            let value = match spec.kind {
+                FactKind::Countries => json!(["US"]),
+                FactKind::Country => json!("US"),
+                FactKind::Flag => json!(true),
+                FactKind::Text | FactKind::Labels => json!("a"),
+            };
+            claims.insert(spec.name.to_string(), value);
+        }
+        let facts = m.facts(&json!({ "x": claims }), &alice()).unwrap();
+        assert_eq!(facts.supplied().collect::<Vec<_>>(), fact_names());
+        assert!(facts.held().missing_facts().is_empty());
+    }
+
+    #[test]
+    fn only_stored_facts_can_be_mapped() {
+        let mut m = ClaimMapping::default();
+        let path = ClaimPath::parse("x").unwrap();
+        let error = m.map_fact("us_person", path.clone()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("citizenships, permanent_residency"),
+            "{error}"
+        );
+        assert!(m.map_fact("citizenship", path).is_err());
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The combine rule: the registry's facts and a token's, per fact, into one principal.
 //!
-//! For each fact the preferred source (`prefer`, or `prefer_fact` for that fact) supplies it
-//! when that source *holds* it; otherwise the other source does. The registry holds a set fact
-//! when the set is not empty, `residence` and `org` when set, and the yes/no facts
-//! (`employee`, `protected_individual`) always (a principal record says yes or no). A token
-//! holds a fact when its mapped claim is present. A fact neither holds stays unknown, exactly
-//! as for a key caller, and `missing_facts` reports it.
+//! For each fact in the table of principal facts, the preferred source (`prefer`, or
+//! `prefer_fact` for that fact) supplies it when that source *holds* it; otherwise the other
+//! source does. The registry holds a fact when it is known there (a non-empty set, a country or
+//! text that is set) and a yes/no fact always (a principal record says yes or no). A token holds
+//! a fact when its mapped claim is present with a value. A fact neither holds stays unknown,
+//! exactly as for a key caller, and `missing_facts` reports it.
 //!
 //! Who the caller is (`active`, the name, when the registry's facts were confirmed) is always
 //! the registry's. A principal the registry does not know is refused, unless the issuer says
@@ -13,9 +13,9 @@
 
 use std::collections::BTreeMap;
 
+use clearance_core::fact_table::PRINCIPAL_FACTS;
 use clearance_core::principal::Principal;
 
-use crate::claims::{TokenFact, TokenFacts};
 use crate::verify::{IssuerPolicy, VerifiedToken};
 
 /// Which source a fact comes from first.
@@ -40,12 +40,13 @@ pub enum UnknownPrincipals {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FactPreference {
     pub default: Prefer,
-    pub per_fact: BTreeMap<TokenFact, Prefer>,
+    /// Fact name (from the fact table) to its preference.
+    pub per_fact: BTreeMap<&'static str, Prefer>,
 }
 
 impl FactPreference {
-    pub fn for_fact(&self, fact: TokenFact) -> Prefer {
-        self.per_fact.get(&fact).copied().unwrap_or(self.default)
+    pub fn for_fact(&self, fact: &str) -> Prefer {
+        self.per_fact.get(fact).copied().unwrap_or(self.default)
     }
 }
 
@@ -62,36 +63,6 @@ pub struct Combined {
 #[error("the token's principal is not in the registry")]
 pub struct NotInRegistry;
 
-fn registry_holds(p: &Principal, fact: TokenFact) -> bool {
-    match fact {
-        TokenFact::Citizenships => !p.citizenships.is_empty(),
-        TokenFact::PermanentResidency => !p.permanent_residency.is_empty(),
-        TokenFact::Residence => p.residence.is_some(),
-        TokenFact::Org => p.org.is_some(),
-        TokenFact::Roles => !p.roles.is_empty(),
-        TokenFact::ProtectedIndividual | TokenFact::Employee => true,
-    }
-}
-
-/// Sets `fact` on `principal` from the token (which holds it).
-fn take_from_token(principal: &mut Principal, token: &TokenFacts, fact: TokenFact) {
-    match fact {
-        TokenFact::Citizenships => {
-            principal.citizenships = token.citizenships.clone().unwrap_or_default()
-        }
-        TokenFact::PermanentResidency => {
-            principal.permanent_residency = token.permanent_residency.clone().unwrap_or_default();
-        }
-        TokenFact::ProtectedIndividual => {
-            principal.protected_individual = token.protected_individual.unwrap_or(false);
-        }
-        TokenFact::Residence => principal.residence = token.residence,
-        TokenFact::Org => principal.org.clone_from(&token.org),
-        TokenFact::Employee => principal.employee = token.employee.unwrap_or(false),
-        TokenFact::Roles => principal.roles = token.roles.clone().unwrap_or_default(),
-    }
-}
-
 /// Combines the registry's record of the token's principal (if any) with the token's facts.
 pub fn combine(
     registry: Option<&Principal>,
@@ -103,18 +74,18 @@ pub fn combine(
     let principal = match registry {
         Some(known) => {
             let mut principal = known.clone();
-            for fact in TokenFact::ALL {
-                let in_registry = registry_holds(known, fact);
+            for fact in PRINCIPAL_FACTS.iter().map(|spec| spec.name) {
+                let in_registry = known.fact_unknown(fact) == Some(false);
                 let in_token = token.facts.has(fact);
                 let use_token = match policy.prefer.for_fact(fact) {
                     Prefer::Token => in_token,
                     Prefer::Registry => in_token && !in_registry,
                 };
                 if use_token {
-                    take_from_token(&mut principal, &token.facts, fact);
-                    sources.insert(fact.as_str().to_string(), from_token.clone());
+                    principal.copy_fact_from(token.facts.held(), fact);
+                    sources.insert(fact.to_string(), from_token.clone());
                 } else if in_registry {
-                    sources.insert(fact.as_str().to_string(), "registry".to_string());
+                    sources.insert(fact.to_string(), "registry".to_string());
                 }
             }
             principal
@@ -123,9 +94,9 @@ pub fn combine(
             UnknownPrincipals::Refuse => return Err(NotInRegistry),
             UnknownPrincipals::TokenFacts => {
                 let mut principal = Principal::new(token.principal_id.clone());
-                for fact in TokenFact::ALL.into_iter().filter(|f| token.facts.has(*f)) {
-                    take_from_token(&mut principal, &token.facts, fact);
-                    sources.insert(fact.as_str().to_string(), from_token.clone());
+                for fact in token.facts.supplied() {
+                    principal.copy_fact_from(token.facts.held(), fact);
+                    sources.insert(fact.to_string(), from_token.clone());
                 }
                 principal
             }
@@ -138,19 +109,20 @@ pub fn combine(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::claims::TokenFacts;
     use clearance_core::country::CountryCode;
+    use serde_json::json;
 
     fn token(citizenships: &[&str], residence: Option<&str>) -> VerifiedToken {
+        let principal_id: clearance_core::principal::PrincipalId = "alice".parse().unwrap();
+        let mut facts = TokenFacts::none(principal_id.clone());
+        facts.set("citizenships", &json!(citizenships)).unwrap();
+        facts.set("residence", &json!(residence)).unwrap();
         VerifiedToken {
             issuer: "https://idp".into(),
             subject: "alice".into(),
-            principal_id: "alice".parse().unwrap(),
-            facts: TokenFacts {
-                citizenships: (!citizenships.is_empty())
-                    .then(|| citizenships.iter().map(|c| c.parse().unwrap()).collect()),
-                residence: residence.map(|r| r.parse().unwrap()),
-                ..TokenFacts::default()
-            },
+            principal_id,
+            facts,
             expires_at: 0,
         }
     }
@@ -163,7 +135,7 @@ mod tests {
         p
     }
 
-    fn policy(default: Prefer, per_fact: &[(TokenFact, Prefer)]) -> IssuerPolicy {
+    fn policy(default: Prefer, per_fact: &[(&'static str, Prefer)]) -> IssuerPolicy {
         let mut policy = IssuerPolicy::new("https://idp", vec!["a".into()]);
         policy.prefer = FactPreference {
             default,
@@ -195,10 +167,7 @@ mod tests {
         let combined = combine(
             Some(&registry(&["DE"])),
             &token(&["US"], Some("FR")),
-            &policy(
-                Prefer::Registry,
-                &[(TokenFact::Citizenships, Prefer::Token)],
-            ),
+            &policy(Prefer::Registry, &[("citizenships", Prefer::Token)]),
         )
         .unwrap();
         assert!(combined.principal.us_citizen());

@@ -38,7 +38,7 @@ pub mod jwks;
 pub mod verify;
 
 pub use algorithm::{Algorithm, AlgorithmRefused};
-pub use claims::{ClaimMapping, ClaimPath, TokenFact, TokenFacts};
+pub use claims::{ClaimMapping, ClaimPath, TokenFacts, UnknownFact, fact_names, principal_fact};
 pub use combine::{Combined, FactPreference, NotInRegistry, Prefer, UnknownPrincipals, combine};
 pub use jwks::{JwksError, KeySet};
 pub use verify::{

@@ -248,7 +248,7 @@ pub fn verify_token(
         .claims;
     check_time(&claims, policy.clock_skew_s, now)?;
     let principal_id = policy.claims.principal_id(&claims)?;
-    let facts = policy.claims.facts(&claims)?;
+    let facts = policy.claims.facts(&claims, &principal_id)?;
     let subject = claims
         .get("sub")
         .and_then(Value::as_str)

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | the configured id attribute (`userName` by default; or `externalId`, `employeeNumber`) | `id` |
 //! | `displayName`, else `name.formatted`, else `givenName familyName`, else the id | `name` |
-//! | Clearance extension `citizenships`, `permanentResidency`, `protectedIndividual`, `residence` | the facts of the same names |
+//! | each Clearance extension attribute (`citizenships`, `permanentResidency`, `protectedIndividual`, `residence`: every fact in the table but the three below, in camelCase) | the fact of that name |
 //! | enterprise `organization` | `org` |
 //! | `userType` when present (`Employee`, any case: true; anything else: false); without it, an enterprise `employeeNumber` | `employee` |
 //! | the `displayName` of every Group with the user among its `members` | `roles` |
@@ -22,7 +22,7 @@ use serde_json::json;
 
 use crate::error::{ScimError, ScimType};
 use crate::resource::User;
-use crate::schema::{CLEARANCE_USER, ENTERPRISE_USER};
+use crate::schema::{CLEARANCE_USER, ENTERPRISE_USER, EXTENSION_FACTS};
 
 /// Which User attribute becomes the principal id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,17 +96,16 @@ pub fn to_principal(
         .clone()
         .or_else(|| user.full_name.clone())
         .unwrap_or_else(|| id.clone());
-    let row = json!({
+    let mut row = json!({
         "id": id,
         "name": name,
-        "citizenships": user.citizenships,
-        "permanent_residency": user.permanent_residency,
-        "protected_individual": user.protected_individual,
-        "residence": user.residence,
         "org": user.organization,
         "employee": is_employee(user),
         "roles": roles,
     });
+    for (fact, value) in &user.facts {
+        row[*fact] = value.clone();
+    }
     let mut principals = parse_principals(&row.to_string(), ImportFormat::Jsonl)
         .map_err(|errors| problem(&errors, id_attribute))?;
     let mut principal = principals
@@ -134,13 +133,15 @@ fn scim_attribute(column: &str, id_attribute: IdAttribute) -> String {
     match column {
         "id" => id_attribute.shown(),
         "name" => "displayName".to_string(),
-        "citizenships" => format!("{CLEARANCE_USER}:citizenships"),
-        "permanent_residency" => format!("{CLEARANCE_USER}:permanentResidency"),
-        "protected_individual" => format!("{CLEARANCE_USER}:protectedIndividual"),
-        "residence" => format!("{CLEARANCE_USER}:residence"),
         "org" => format!("{ENTERPRISE_USER}:organization"),
         "roles" => "groups (the displayName of each group the user is in)".to_string(),
-        other => other.to_string(),
+        fact => EXTENSION_FACTS
+            .iter()
+            .find(|ext| ext.spec.name == fact)
+            .map_or_else(
+                || fact.to_string(),
+                |ext| format!("{CLEARANCE_USER}:{}", ext.attribute),
+            ),
     }
 }
 
@@ -154,8 +155,10 @@ mod tests {
             user_name: "ana@example.com".into(),
             display_name: Some("Ana".into()),
             active: true,
-            citizenships: vec!["de".into(), "US".into()],
-            residence: Some("DE".into()),
+            facts: vec![
+                ("citizenships", json!(["de", "US"])),
+                ("residence", json!("DE")),
+            ],
             organization: Some("Research".into()),
             employee_number: Some("701".into()),
             ..User::default()
@@ -185,6 +188,39 @@ mod tests {
         assert_eq!(p.facts_confirmed_at, Some(now));
     }
 
+    /// The mapping walks the fact table: a fact added to it reaches the principal from its
+    /// extension attribute with no change to this crate.
+    #[test]
+    fn every_extension_attribute_sets_its_fact() {
+        use clearance_core::fact_table::FactKind;
+        let mut extension = serde_json::Map::new();
+        for fact in EXTENSION_FACTS.iter() {
+            let value = match fact.spec.kind {
+                FactKind::Countries => json!(["US"]),
+                FactKind::Country => json!("US"),
+                FactKind::Flag => json!(true),
+                FactKind::Text | FactKind::Labels => json!("x"),
+            };
+            extension.insert(fact.attribute.to_uppercase(), value);
+        }
+        let body = crate::resource::normalize(
+            crate::schema::ResourceKind::User,
+            json!({"userName": "ana", CLEARANCE_USER: extension}),
+        )
+        .unwrap();
+        let user = User::read(&body).unwrap();
+        let p = to_principal(&user, &[], IdAttribute::UserName, Utc::now()).unwrap();
+        for fact in EXTENSION_FACTS.iter() {
+            assert_eq!(
+                p.fact_unknown(fact.spec.name),
+                Some(false),
+                "{}",
+                fact.attribute
+            );
+        }
+        assert!(p.protected_individual && p.us_person());
+    }
+
     #[test]
     fn user_type_decides_employee_when_present() {
         let contractor = User {
@@ -203,8 +239,7 @@ mod tests {
     #[test]
     fn bad_facts_are_invalid_value_naming_the_scim_attribute() {
         let bad = User {
-            residence: Some("XX".into()),
-            citizenships: vec!["ZZ".into()],
+            facts: vec![("residence", json!("XX")), ("citizenships", json!(["ZZ"]))],
             ..user()
         };
         let error = to_principal(&bad, &[], IdAttribute::UserName, Utc::now()).unwrap_err();
@@ -223,8 +258,9 @@ mod tests {
             "{}",
             error.detail
         );
+        let codes: Vec<String> = (0..17).map(|i| format!("C{i}")).collect();
         let too_many = User {
-            citizenships: (0..17).map(|i| format!("C{i}")).collect(),
+            facts: vec![("citizenships", json!(codes))],
             ..user()
         };
         assert!(to_principal(&too_many, &[], IdAttribute::UserName, Utc::now()).is_err());

@@ -6,11 +6,12 @@
 //! what its admin chose; refusing an unknown attribute would break provisioning for nothing);
 //! only the attributes in [`User`] and [`Group`] have meaning here.
 
+use clearance_core::fact_table::FactKind;
 use serde_json::{Map, Value};
 
 use crate::error::{ScimError, ScimType};
 use crate::filter::get_ci;
-use crate::schema::{BOOLEAN_NAMES, ResourceKind, canonical_name, split_extension};
+use crate::schema::{EXTENSION_FACTS, ResourceKind, canonical_name, is_boolean, split_extension};
 
 /// When and which version of a resource: `meta` and the ETag.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +99,7 @@ fn put(slot: &mut Value, key: &str, value: Value) -> Result<(), ScimError> {
 fn canonical_value(key: &str, value: Value) -> Result<Value, ScimError> {
     let name = canonical_name(key);
     Ok(match value {
-        Value::String(text) if BOOLEAN_NAMES.contains(&name.as_str()) => {
+        Value::String(text) if is_boolean(&name) => {
             match text.trim().to_ascii_lowercase().as_str() {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
@@ -142,10 +143,10 @@ pub struct User {
     pub user_type: Option<String>,
     pub employee_number: Option<String>,
     pub organization: Option<String>,
-    pub citizenships: Vec<String>,
-    pub permanent_residency: Vec<String>,
-    pub protected_individual: bool,
-    pub residence: Option<String>,
+    /// The Clearance extension's facts (fact name to value: an array of strings for a list
+    /// fact, a boolean for a yes/no fact, a string or `null` otherwise), checked for type
+    /// here and for content when the principal is made (`mapping.rs`).
+    pub facts: Vec<(&'static str, Value)>,
 }
 
 /// What Clearance reads of a Group.
@@ -229,6 +230,14 @@ fn bool_at(scope: &Value, name: &str, shown: &str, default: bool) -> Result<bool
 }
 
 impl User {
+    /// The extension fact of that name (a name from the fact table), as read.
+    pub fn fact(&self, name: &str) -> Option<&Value> {
+        self.facts
+            .iter()
+            .find(|(fact, _)| *fact == name)
+            .map(|(_, v)| v)
+    }
+
     /// Reads a kept User body (see [`normalize`]). `userName` is required.
     pub fn read(body: &Map<String, Value>) -> Result<User, ScimError> {
         use crate::schema::{CLEARANCE_USER, ENTERPRISE_USER};
@@ -261,19 +270,18 @@ impl User {
             user_type: string_at(&root, "userType", "userType")?,
             employee_number: string_at(enterprise, "employeeNumber", &ent("employeeNumber"))?,
             organization: string_at(enterprise, "organization", &ent("organization"))?,
-            citizenships: list_at(clearance, "citizenships", &ext("citizenships"))?,
-            permanent_residency: list_at(
-                clearance,
-                "permanentResidency",
-                &ext("permanentResidency"),
-            )?,
-            protected_individual: bool_at(
-                clearance,
-                "protectedIndividual",
-                &ext("protectedIndividual"),
-                false,
-            )?,
-            residence: string_at(clearance, "residence", &ext("residence"))?,
+            facts: EXTENSION_FACTS
+                .iter()
+                .map(|fact| {
+                    let (name, shown) = (&fact.attribute, ext(&fact.attribute));
+                    let value = match fact.spec.kind {
+                        kind if kind.is_list() => Value::from(list_at(clearance, name, &shown)?),
+                        FactKind::Flag => Value::Bool(bool_at(clearance, name, &shown, false)?),
+                        _ => string_at(clearance, name, &shown)?.map_or(Value::Null, Value::from),
+                    };
+                    Ok((fact.spec.name, value))
+                })
+                .collect::<Result<_, ScimError>>()?,
         })
     }
 }
@@ -384,7 +392,8 @@ mod tests {
         assert!(!body.contains_key("password") && !body.contains_key("id"));
         assert_eq!(body[CLEARANCE_USER]["protectedIndividual"], true);
         let user = User::read(&body).unwrap();
-        assert_eq!(user.citizenships, vec!["de"]);
+        assert_eq!(user.fact("citizenships"), Some(&json!(["de"])));
+        assert_eq!(user.fact("protected_individual"), Some(&json!(true)));
         assert!(!user.active);
         assert_eq!(
             body["schemas"],

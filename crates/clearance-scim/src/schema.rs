@@ -5,6 +5,9 @@
 //! case is matched against the names here and stored in their canonical case, so a filter or
 //! a PATCH path finds `userName` however it was spelt.
 
+use std::sync::LazyLock;
+
+use clearance_core::fact_table::{FactKind, FactSpec, PRINCIPAL_FACTS};
 use serde_json::{Value, json};
 
 pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -104,10 +107,6 @@ const KNOWN_NAMES: &[&str] = &[
     "division",
     "department",
     "manager",
-    "citizenships",
-    "permanentResidency",
-    "protectedIndividual",
-    "residence",
     "created",
     "lastModified",
     "version",
@@ -120,16 +119,68 @@ const KNOWN_NAMES: &[&str] = &[
     "country",
 ];
 
-/// Attributes whose values are booleans: a string `"True"`/`"False"` (Entra ID sends these)
-/// is read as the boolean.
-pub const BOOLEAN_NAMES: &[&str] = &["active", "primary", "protectedIndividual"];
+/// The principal facts a standard attribute carries (see `mapping.rs`); every other fact in
+/// the table is an attribute of the Clearance extension.
+pub const FACTS_IN_STANDARD_ATTRIBUTES: &[&str] = &["org", "employee", "roles"];
+
+/// One fact carried by the Clearance extension, under its SCIM name.
+#[derive(Debug)]
+pub struct ExtensionFact {
+    pub spec: &'static FactSpec,
+    /// The fact's name in SCIM's camelCase (`permanent_residency`: `permanentResidency`).
+    pub attribute: String,
+}
+
+/// The Clearance extension's attributes: every fact in the table that no standard attribute
+/// carries, in table order. A fact added to the table appears here (in `/Schemas`, in what a
+/// User is read for, in error messages) with no change to this crate.
+pub static EXTENSION_FACTS: LazyLock<Vec<ExtensionFact>> = LazyLock::new(|| {
+    PRINCIPAL_FACTS
+        .iter()
+        .filter(|spec| !FACTS_IN_STANDARD_ATTRIBUTES.contains(&spec.name))
+        .map(|spec| ExtensionFact {
+            spec,
+            attribute: camel_case(spec.name),
+        })
+        .collect()
+});
+
+/// The extension attribute of that name (any case).
+pub fn extension_fact(attribute: &str) -> Option<&'static ExtensionFact> {
+    EXTENSION_FACTS
+        .iter()
+        .find(|fact| fact.attribute.eq_ignore_ascii_case(attribute))
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether an attribute's values are booleans: a string `"True"`/`"False"` (Entra ID sends
+/// these) is then read as the boolean.
+pub fn is_boolean(name: &str) -> bool {
+    matches!(name, "active" | "primary")
+        || extension_fact(name).is_some_and(|fact| fact.spec.kind == FactKind::Flag)
+}
 
 /// The canonical spelling of an attribute name, or the name as given when unknown.
 pub fn canonical_name(name: &str) -> String {
-    KNOWN_NAMES
-        .iter()
-        .find(|known| known.eq_ignore_ascii_case(name))
-        .map_or_else(|| name.to_string(), |known| (*known).to_string())
+    if let Some(known) = KNOWN_NAMES.iter().find(|k| k.eq_ignore_ascii_case(name)) {
+        return (*known).to_string();
+    }
+    extension_fact(name).map_or_else(|| name.to_string(), |fact| fact.attribute.clone())
 }
 
 /// The extension URN `text` starts with (any case), canonical, and what follows it.
@@ -207,6 +258,19 @@ fn sub(name: &str, kind: &str, multi: bool, description: &str, subs: Vec<Value>)
     a
 }
 
+/// A fact's attribute in the Clearance extension schema, described from the fact table.
+fn extension_attribute(fact: &ExtensionFact) -> Value {
+    let spec = fact.spec;
+    let (kind, format) = match spec.kind {
+        FactKind::Flag => ("boolean", ""),
+        FactKind::Countries => ("string", " (ISO 3166-1 alpha-2 codes)"),
+        FactKind::Country => ("string", " (an ISO 3166-1 alpha-2 code)"),
+        FactKind::Text | FactKind::Labels => ("string", ""),
+    };
+    let description = format!("{}{format}; the `{}` fact", spec.doc, spec.name);
+    attr(&fact.attribute, kind, spec.kind.is_list(), &description)
+}
+
 /// `GET /Schemas`: the attributes this server reads and keeps (others a client sends are
 /// kept and returned, but have no meaning here).
 pub fn schemas(base: &str) -> Vec<Value> {
@@ -267,12 +331,7 @@ pub fn schemas(base: &str) -> Vec<Value> {
     let clearance = json!({
         "id": CLEARANCE_USER, "name": "ClearanceUser",
         "description": "The facts Clearance's targeted access directives read",
-        "attributes": [
-            attr("citizenships", "string", true, "Every citizenship held: ISO 3166-1 alpha-2 codes (at most 16)"),
-            attr("permanentResidency", "string", true, "Countries of lawful permanent residence: ISO 3166-1 alpha-2 codes (at most 16)"),
-            attr("protectedIndividual", "boolean", false, "Refugee or asylee (8 U.S.C. 1324b(a)(3))"),
-            attr("residence", "string", false, "Country of residence: an ISO 3166-1 alpha-2 code"),
-        ],
+        "attributes": EXTENSION_FACTS.iter().map(extension_attribute).collect::<Vec<_>>(),
         "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{CLEARANCE_USER}") }
     });
     let mut display_name = attr(
@@ -294,4 +353,35 @@ pub fn schemas(base: &str) -> Vec<Value> {
         "meta": { "resourceType": "Schema", "location": format!("{base}/Schemas/{CORE_GROUP}") }
     });
     vec![user, enterprise, clearance, group]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extension_carries_every_fact_no_standard_attribute_does() {
+        let names: Vec<&str> = EXTENSION_FACTS
+            .iter()
+            .map(|f| f.attribute.as_str())
+            .collect();
+        // The names Okta and Entra ID set-ups (docs/scim.md) map attributes to.
+        assert_eq!(
+            names,
+            [
+                "citizenships",
+                "permanentResidency",
+                "protectedIndividual",
+                "residence"
+            ]
+        );
+        for fact in FACTS_IN_STANDARD_ATTRIBUTES {
+            assert!(
+                PRINCIPAL_FACTS.iter().any(|spec| spec.name == *fact),
+                "{fact} is not in the fact table"
+            );
+        }
+        assert_eq!(canonical_name("PERMANENTRESIDENCY"), "permanentResidency");
+        assert!(is_boolean("protectedindividual") && !is_boolean("residence"));
+    }
 }
