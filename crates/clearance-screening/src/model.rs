@@ -214,8 +214,9 @@ pub struct FileDigest {
 pub struct ListVersion {
     /// "ofac-sdn", "bis-dpl" or "csl".
     pub source: String,
-    /// The publication date when the files say it (the DPL: its latest `Last_Update`); OFAC's
-    /// CSV files and the CSL do not, so `None` there.
+    /// The publication date when the files say it. None of the three formats does (OFAC's CSV
+    /// files, the DPL's text file and the CSL's CSV carry no date of issue), so the parsers leave
+    /// it `None`; a caller that knows it (from the download) sets it.
     pub published: Option<NaiveDate>,
     /// Hex SHA-256 over the input files in a fixed order, each file's own SHA-256 in turn: the
     /// version's identity, carried by every [`crate::Evidence`] found in it.

@@ -1,10 +1,11 @@
 //! BIS's Denied Persons List: tab-separated, a header row, quoted fields. Columns are found by
 //! name (`Name`, `Street_Address`, `City`, `State`, `Country`, `Postal_Code`, `Effective_Date`,
-//! `Last_Update`, `Action`, `FR_Citation`); others are ignored. The list mixes people and
+//! `Action`, `FR_Citation`); others are ignored. The list mixes people and
 //! companies and says not which, so every entry's kind is [`EntityKind::Unknown`]; it has no ids,
-//! so each row gets a derived one (`dpl-` + hash of name, street, city and effective date).
-
-use chrono::NaiveDate;
+//! so each row gets a derived one (`dpl-` + hash of name, street, city and effective date). The
+//! file carries no publication date (its `Last_Update` column is per row, and holds typos such
+//! as 3017-08-22 in the test snapshot), so [`ListVersion::published`] is left `None` for the
+//! caller to fill from where it got the file.
 
 use super::{Input, ParseError, columns, derived_id, digests, read_table};
 use crate::country;
@@ -13,16 +14,7 @@ use crate::model::{EntityKind, ListEntry, ListSource, ListVersion, ParsedList};
 pub fn bis_dpl(input: Input<'_>) -> Result<ParsedList, ParseError> {
     let table = read_table(input, b'\t', true, None)?;
     let header = table.header.unwrap_or_default();
-    let [
-        name,
-        street,
-        city,
-        country_col,
-        effective,
-        last_update,
-        action,
-        citation,
-    ] = columns(
+    let [name, street, city, country_col, effective, action, citation] = columns(
         input.name,
         &header,
         [
@@ -31,12 +23,10 @@ pub fn bis_dpl(input: Input<'_>) -> Result<ParsedList, ParseError> {
             "City",
             "Country",
             "Effective_Date",
-            "Last_Update",
             "Action",
             "FR_Citation",
         ],
     )?;
-    let mut published: Option<NaiveDate> = None;
     let mut entries = Vec::with_capacity(table.rows.len());
     for (line, row) in table.rows {
         let field = |i: usize| row.get(i).map_or("", |f| f.trim());
@@ -47,9 +37,6 @@ pub fn bis_dpl(input: Input<'_>) -> Result<ParsedList, ParseError> {
                 column: "Name".into(),
                 message: "empty name".into(),
             });
-        }
-        if let Ok(date) = NaiveDate::parse_from_str(field(last_update), "%Y-%m-%d") {
-            published = published.max(Some(date));
         }
         let code = country::normalize(field(country_col));
         let remarks: Vec<&str> = [field(action), field(citation)]
@@ -80,7 +67,7 @@ pub fn bis_dpl(input: Input<'_>) -> Result<ParsedList, ParseError> {
     Ok(ParsedList {
         version: ListVersion {
             source: ListSource::BisDpl.to_string(),
-            published,
+            published: None,
             sha256,
             files,
             record_count: entries.len(),

@@ -193,12 +193,17 @@ pub(crate) fn read_table(
     let mut expected = expected;
     let mut rows = Vec::new();
     let mut record = csv::ByteRecord::new();
+    let mut lines = LineCounter {
+        bytes,
+        offset: 0,
+        line: 1,
+    };
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(err) => {
-                let line = err.position().map_or(0, csv::Position::line);
+                let line = err.position().map_or(0, |p| lines.line_at(p.byte()));
                 return Err(ParseError::Csv {
                     file: file.to_string(),
                     line,
@@ -206,7 +211,7 @@ pub(crate) fn read_table(
                 });
             }
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
         // A blank line (or one holding only spaces) is not a record.
         if record.len() == 1
             && record
@@ -250,6 +255,36 @@ pub(crate) fn read_table(
         header: header_row,
         rows,
     })
+}
+
+/// Line numbers from byte offsets. (The csv crate's own line count, and its byte offset of a
+/// record, are off by one per `\r\n` line ending before the record, and OFAC's files end lines
+/// with `\r\n`.) Offsets must not go backwards.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut target = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        // After a `\r\n`, the csv crate's record starts at the `\n`: the line starts after it.
+        while matches!(self.bytes.get(target), Some(b'\r' | b'\n')) {
+            target += 1;
+        }
+        if target > self.offset {
+            let newlines = self.bytes[self.offset..target]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            self.line += newlines as u64;
+            self.offset = target;
+        }
+        self.line
+    }
 }
 
 /// Finds the columns a parser needs in a header row, by name.
