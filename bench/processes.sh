@@ -1,5 +1,5 @@
-# Shared by the bench scripts that start processes (record.sh, soak.sh, verifiable.sh): sourced,
-# not run. The caller defines log().
+# Shared by the bench scripts that start processes (record.sh, soak.sh, verifiable.sh,
+# identity.sh, scim.sh): sourced, not run. The caller defines log().
 
 # need_oha: OHA is oha's path, installed with cargo where the machine has none.
 need_oha() {
@@ -39,4 +39,26 @@ wait_line() {
         sleep 0.05
     done
     log "did not start: $(cat "$1" "$1.err" 2>/dev/null)"; return 1
+}
+
+# build_release: the release binaries the scripts start (BENCH_NO_BUILD=1 skips the build).
+build_release() {
+    if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
+        log "building release binaries"
+        (cd "$ROOT" && cargo build --release -q -p clearance-cli -p clearance-fake)
+    fi
+}
+
+# results_dir NAME: OUT is a new results folder under bench/results, with the machine it ran on.
+results_dir() {
+    OUT="$ROOT/bench/results/$1-$(date +%Y%m%d-%H%M%S)"
+    mkdir -p "$OUT"
+    { date -u; uname -r; nproc; grep -m1 'model name' /proc/cpuinfo; git -C "$ROOT" rev-parse --short HEAD; } >"$OUT/machine.txt" 2>/dev/null || true
+}
+
+# start_fake_provider: FAKE is the address of a fake provider, stopped with the script.
+start_fake_provider() {
+    "$BIN/clearance-fake" --listen 127.0.0.1:0 >"$WORK/fake.out" 2>"$WORK/fake.out.err" &
+    PIDS+=($!)
+    FAKE=$(wait_line "$WORK/fake.out" "$!")
 }

@@ -21,10 +21,7 @@ PG=${BENCH_SCIM_PG:-postgres://root@127.0.0.1:5432}
 log() { printf '[scim-bench] %s\n' "$*" >&2; }
 
 . "$ROOT/bench/processes.sh"
-if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
-    log "building release binaries"
-    (cd "$ROOT" && cargo build --release -q -p clearance-cli -p clearance-fake)
-fi
+build_release
 
 scratch_work scim-bench
 PG_DB=""
@@ -32,9 +29,7 @@ cleanup_extra() {
     if [[ -n "$PG_DB" ]]; then psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true; fi
 }
 
-"$BIN/clearance-fake" --listen 127.0.0.1:0 >"$WORK/fake.out" 2>"$WORK/fake.out.err" &
-PIDS+=($!)
-FAKE=$(wait_line "$WORK/fake.out" "$!")
+start_fake_provider
 log "fake provider on $FAKE"
 
 mkdir -p "$WORK/directives"

@@ -30,20 +30,13 @@ log() { printf '[verifiable-bench] %s\n' "$*" >&2; }
 
 . "$ROOT/bench/processes.sh"
 need_oha
-if [[ "${BENCH_NO_BUILD:-0}" != 1 ]]; then
-    log "building release binaries"
-    (cd "$ROOT" && cargo build --release -q -p clearance-cli -p clearance-fake)
-fi
+build_release
 
 scratch_work verifiable-bench
 
-OUT="$ROOT/bench/results/verifiable-$(date +%Y%m%d-%H%M%S)"
-mkdir -p "$OUT"
-{ date -u; uname -r; nproc; grep -m1 'model name' /proc/cpuinfo; git -C "$ROOT" rev-parse --short HEAD; } >"$OUT/machine.txt" 2>/dev/null || true
+results_dir verifiable
 
-"$BIN/clearance-fake" --listen 127.0.0.1:0 >"$WORK/fake.out" 2>"$WORK/fake.out.err" &
-PIDS+=($!)
-FAKE=$(wait_line "$WORK/fake.out" "$!")
+start_fake_provider
 log "fake provider on $FAKE"
 
 LOG_VKEY=$("$BIN/clearance" audit keygen --name "$ORIGIN" --out "$WORK/log.key" 2>/dev/null)

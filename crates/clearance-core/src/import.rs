@@ -529,7 +529,8 @@ impl<'de> Deserialize<'de> for JsonObject {
 }
 
 /// What a message calls a JSON value's type.
-fn json_type(value: &Value) -> &'static str {
+/// A JSON value's type as an error message names it (`found a string`).
+pub fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -107,7 +107,7 @@ where
             .unwrap_or_else(IntoResponse::into_response),
         Err(error) => {
             if error.status == StatusCode::UNAUTHORIZED {
-                record_failed_authentication(&state).await;
+                record_failed_authentication(&state, &ADMIN_API).await;
             }
             error.into_response()
         }
@@ -160,7 +160,24 @@ impl AuthFailures {
     }
 }
 
-async fn record_failed_authentication(state: &AppState) {
+/// A surface whose failed authentications are recorded: what the record calls the failure,
+/// its target and its error class.
+pub(crate) struct AuthSurface {
+    pub action: &'static str,
+    pub target: &'static str,
+    pub error_class: &'static str,
+}
+
+const ADMIN_API: AuthSurface = AuthSurface {
+    action: "admin_auth_failed",
+    target: "admin-api",
+    error_class: "invalid_admin_token",
+};
+
+/// Records a failed authentication on `surface`, within the budget every surface shares (at
+/// most [`MAX_RECORDED_AUTH_FAILURES_PER_MINUTE`] a minute, the rest counted into the next
+/// record), so a guessing credential is seen, never the guess itself.
+pub(crate) async fn record_failed_authentication(state: &AppState, surface: &AuthSurface) {
     let Some(suppressed) = state.auth_failures.admit() else {
         return;
     };
@@ -168,8 +185,8 @@ async fn record_failed_authentication(state: &AppState) {
         return;
     };
     let action = AdminAction {
-        action: "admin_auth_failed".to_string(),
-        target: "admin-api".to_string(),
+        action: surface.action.to_string(),
+        target: surface.target.to_string(),
         reason: None,
         actor: "unknown".to_string(),
         details: Some(json!({ "unrecorded_failures_before": suppressed })),
@@ -177,7 +194,7 @@ async fn record_failed_authentication(state: &AppState) {
     slot.commit(admin_record(
         action,
         StatusCode::UNAUTHORIZED,
-        Some("invalid_admin_token"),
+        Some(surface.error_class),
         std::time::Instant::now(),
     ));
 }

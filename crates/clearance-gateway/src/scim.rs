@@ -37,6 +37,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 
+use crate::admin::{AuthSurface, record_failed_authentication};
 use crate::state::AppState;
 
 /// SCIM's media type (RFC 7644 §3.1).
@@ -180,37 +181,19 @@ where
             .unwrap_or_else(|e| error_response(&e)),
         Err(error) => {
             if error.status == 401 {
-                record_failed_authentication(&state).await;
+                record_failed_authentication(&state, &SCIM_API).await;
             }
             error_response(&error)
         }
     }
 }
 
-/// A wrong SCIM token is recorded like a wrong admin token: within the same budget (at most
-/// [`crate::admin::MAX_RECORDED_AUTH_FAILURES_PER_MINUTE`] a minute, the rest counted into the
-/// next record), so a guessing identity-provider credential is seen, never the guess itself.
-async fn record_failed_authentication(state: &AppState) {
-    let Some(suppressed) = state.auth_failures.admit() else {
-        return;
-    };
-    let Ok(slot) = state.audit.reserve().await else {
-        return;
-    };
-    let action = AdminAction {
-        action: "scim_auth_failed".to_string(),
-        target: SCIM_ACTOR.to_string(),
-        reason: None,
-        actor: "unknown".to_string(),
-        details: Some(json!({ "unrecorded_failures_before": suppressed })),
-    };
-    slot.commit(crate::admin::admin_record(
-        action,
-        StatusCode::UNAUTHORIZED,
-        Some("invalid_scim_token"),
-        std::time::Instant::now(),
-    ));
-}
+/// A wrong SCIM token is recorded like a wrong admin token, within the same budget.
+const SCIM_API: AuthSurface = AuthSurface {
+    action: "scim_auth_failed",
+    target: SCIM_ACTOR,
+    error_class: "invalid_scim_token",
+};
 
 // ---------------------------------------------------------------------------------------------
 // Discovery
@@ -226,13 +209,45 @@ async fn service_provider_config(State(state): State<AppState>, headers: HeaderM
     .await
 }
 
-async fn resource_types(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// The discovery documents of one endpoint (`/ResourceTypes`, `/Schemas`), built for a base URL.
+type Documents = fn(&str) -> Vec<Value>;
+
+/// All of an endpoint's discovery documents, as a ListResponse.
+async fn discovery_list(state: AppState, headers: HeaderMap, documents: Documents) -> Response {
     let base = base_url(&headers);
     guarded(state, headers, |_, _| async move {
-        let all = schema::resource_types(&base);
+        let all = documents(&base);
         Ok(scim_json(StatusCode::OK, &list_response(all.len(), 1, all)))
     })
     .await
+}
+
+/// One discovery document by its `id` (any case: `User`, a schema URN); `what` names the kind
+/// in the 404.
+async fn discovery_item(
+    state: AppState,
+    headers: HeaderMap,
+    documents: Documents,
+    what: &'static str,
+    id: String,
+) -> Response {
+    let base = base_url(&headers);
+    guarded(state, headers, |_, _| async move {
+        documents(&base)
+            .into_iter()
+            .find(|doc| {
+                doc["id"]
+                    .as_str()
+                    .is_some_and(|d| d.eq_ignore_ascii_case(&id))
+            })
+            .map(|doc| scim_json(StatusCode::OK, &doc))
+            .ok_or_else(|| ScimError::not_found(format!("no {what} `{id}`")))
+    })
+    .await
+}
+
+async fn resource_types(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    discovery_list(state, headers, schema::resource_types).await
 }
 
 async fn resource_type(
@@ -240,24 +255,11 @@ async fn resource_type(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let base = base_url(&headers);
-    guarded(state, headers, |_, _| async move {
-        schema::resource_types(&base)
-            .into_iter()
-            .find(|t| t["id"] == id.as_str())
-            .map(|t| scim_json(StatusCode::OK, &t))
-            .ok_or_else(|| ScimError::not_found(format!("no resource type `{id}`")))
-    })
-    .await
+    discovery_item(state, headers, schema::resource_types, "resource type", id).await
 }
 
 async fn schemas(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let base = base_url(&headers);
-    guarded(state, headers, |_, _| async move {
-        let all = schema::schemas(&base);
-        Ok(scim_json(StatusCode::OK, &list_response(all.len(), 1, all)))
-    })
-    .await
+    discovery_list(state, headers, schema::schemas).await
 }
 
 async fn schema_by_id(
@@ -265,19 +267,7 @@ async fn schema_by_id(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let base = base_url(&headers);
-    guarded(state, headers, |_, _| async move {
-        schema::schemas(&base)
-            .into_iter()
-            .find(|s| {
-                s["id"]
-                    .as_str()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(&id))
-            })
-            .map(|s| scim_json(StatusCode::OK, &s))
-            .ok_or_else(|| ScimError::not_found(format!("no schema `{id}`")))
-    })
-    .await
+    discovery_item(state, headers, schema::schemas, "schema", id).await
 }
 
 async fn unknown(State(state): State<AppState>, headers: HeaderMap, uri: http::Uri) -> Response {
@@ -1006,6 +996,21 @@ async fn body_json(body: &Bytes) -> Result<Value, ScimError> {
     })
 }
 
+/// A write whose body must be JSON: a body that is not is refused as the guard refuses any
+/// other error (authenticated first, so a bad token is still a 401, not a 400).
+async fn write_body(
+    state: AppState,
+    headers: HeaderMap,
+    kind: ResourceKind,
+    body: &Bytes,
+    make: impl FnOnce(Value) -> Write,
+) -> Response {
+    match body_json(body).await {
+        Ok(body) => write(state, headers, kind, make(body)).await,
+        Err(e) => guarded(state, headers, |_, _| async move { Err::<Response, _>(e) }).await,
+    }
+}
+
 macro_rules! write_handlers {
     ($kind:expr, $create:ident, $replace:ident, $patch:ident, $delete:ident) => {
         async fn $create(
@@ -1013,12 +1018,7 @@ macro_rules! write_handlers {
             headers: HeaderMap,
             body: Bytes,
         ) -> Response {
-            match body_json(&body).await {
-                Ok(body) => write(state, headers, $kind, Write::Create(body)).await,
-                Err(e) => {
-                    guarded(state, headers, |_, _| async move { Err::<Response, _>(e) }).await
-                }
-            }
+            write_body(state, headers, $kind, &body, Write::Create).await
         }
 
         async fn $replace(
@@ -1027,12 +1027,7 @@ macro_rules! write_handlers {
             Path(id): Path<String>,
             body: Bytes,
         ) -> Response {
-            match body_json(&body).await {
-                Ok(body) => write(state, headers, $kind, Write::Replace(id, body)).await,
-                Err(e) => {
-                    guarded(state, headers, |_, _| async move { Err::<Response, _>(e) }).await
-                }
-            }
+            write_body(state, headers, $kind, &body, |b| Write::Replace(id, b)).await
         }
 
         async fn $patch(
@@ -1041,12 +1036,7 @@ macro_rules! write_handlers {
             Path(id): Path<String>,
             body: Bytes,
         ) -> Response {
-            match body_json(&body).await {
-                Ok(body) => write(state, headers, $kind, Write::Patch(id, body)).await,
-                Err(e) => {
-                    guarded(state, headers, |_, _| async move { Err::<Response, _>(e) }).await
-                }
-            }
+            write_body(state, headers, $kind, &body, |b| Write::Patch(id, b)).await
         }
 
         async fn $delete(

@@ -7,6 +7,7 @@
 //! only the attributes in [`User`] and [`Group`] have meaning here.
 
 use clearance_core::fact_table::FactKind;
+use clearance_core::import::json_type;
 use serde_json::{Map, Value};
 
 use crate::error::{ScimError, ScimType};
@@ -167,17 +168,6 @@ fn string_at(scope: &Value, name: &str, shown: &str) -> Result<Option<String>, S
             "{shown} must be a string, not {}",
             json_type(other)
         ))),
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
