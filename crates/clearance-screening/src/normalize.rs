@@ -158,12 +158,43 @@ fn reorder(name: &str) -> String {
 }
 
 fn transliterate(text: &str) -> String {
-    let stripped: String = text.nfkd().filter(|c| !is_combining_mark(*c)).collect();
+    // Cyrillic first, by the BGN/PCGN-style table OFAC's romanisations follow, and before NFKD
+    // (which would take "й" apart into "и" and a breve).
+    let mut cyrillic_done = String::with_capacity(text.len());
+    for c in text.chars() {
+        match cyrillic(c) {
+            Some(latin) => cyrillic_done.push_str(latin),
+            None => cyrillic_done.push(c),
+        }
+    }
+    let stripped: String = cyrillic_done
+        .nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .collect();
     if stripped.is_ascii() {
         stripped
     } else {
         deunicode::deunicode(&stripped)
     }
+}
+
+/// The Cyrillic letters whose romanisation on sanctions lists differs from `deunicode`'s
+/// ("Юрий" is "Yuriy" there, "Iurii" in `deunicode`).
+fn cyrillic(c: char) -> Option<&'static str> {
+    Some(match c.to_lowercase().next().unwrap_or(c) {
+        'ю' => "yu",
+        'я' => "ya",
+        'й' | 'ы' => "y",
+        'ё' | 'э' => "e",
+        'х' => "kh",
+        'ц' => "ts",
+        'ж' => "zh",
+        'ч' => "ch",
+        'ш' => "sh",
+        'щ' => "shch",
+        'ь' | 'ъ' => "",
+        _ => return None,
+    })
 }
 
 fn words(ascii: &str) -> Vec<String> {
@@ -207,6 +238,7 @@ mod tests {
         assert_eq!(normalize("Müller GmbH"), "MULLER");
         assert_eq!(normalize("Jörg O'Brien"), "JORG OBRIEN");
         assert_eq!(normalize("ПУТИН, Владимир"), "VLADIMIR PUTIN");
+        assert_eq!(normalize("Юрий Ковальчук"), "YURIY KOVALCHUK");
         assert_eq!(normalize("BANCO NACIONAL DE CUBA"), "BANCO NACIONAL CUBA");
         assert_eq!(normalize("OOO"), "OOO");
         assert_eq!(normalize("  ,;  "), "");

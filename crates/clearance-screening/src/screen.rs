@@ -51,8 +51,7 @@ use crate::normalize::normalize_name;
 use crate::score::{align, rarity, token_similarity, weight};
 
 /// Names the scoring method and its constants; recorded in every [`Evidence`].
-pub const ALGORITHM_VERSION: &str =
-    "tjw-1 (token Jaro-Winkler, floor 0.80, rarity-weighted, match 0.92, potential 0.85)";
+pub const ALGORITHM_VERSION: &str = "tjw-2: token Jaro-Winkler (floor 0.84), greedy alignment, rarity-weighted coverage 0.4 min / 0.6 max, match 0.92, potential 0.85";
 /// A score at or above this is a match.
 pub const MATCH: f64 = 0.92;
 /// A score at or above this (and below [`MATCH`]) is a potential match.
@@ -516,12 +515,17 @@ impl Screener {
                 if bound < floor {
                     continue;
                 }
-                let name_score = align(&query_weights, &name.weights, |i, j| {
-                    let token = name.tokens[j];
-                    similar[i]
-                        .binary_search_by_key(&token, |&(id, _)| id)
-                        .map_or(0.0, |at| similar[i][at].1)
-                });
+                let name_score = align(
+                    &query_weights,
+                    &name.weights,
+                    crate::score::MIN_EVIDENCE,
+                    |i, j| {
+                        let token = name.tokens[j];
+                        similar[i]
+                            .binary_search_by_key(&token, |&(id, _)| id)
+                            .map_or(0.0, |at| similar[i][at].1)
+                    },
+                );
                 if name_score + max_bonus < floor {
                     continue;
                 }
