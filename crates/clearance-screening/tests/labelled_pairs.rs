@@ -9,7 +9,9 @@
 mod common;
 
 use clearance_screening::screen::{MATCH, POTENTIAL};
-use clearance_screening::{PartyKind, Query};
+use std::sync::OnceLock;
+
+use clearance_screening::{PartyKind, Query, Screener, ScreenerConfig};
 
 struct Pair {
     query: String,
@@ -43,8 +45,22 @@ struct Measured {
     false_alerts: Vec<String>,
 }
 
+/// SDN and DPL indexed with a low potential threshold, so that every threshold of the sweep
+/// sees all the scores above it.
+fn screener() -> &'static Screener {
+    static SCREENER: OnceLock<Screener> = OnceLock::new();
+    SCREENER.get_or_init(|| {
+        let config = ScreenerConfig {
+            potential_threshold: 0.70,
+            match_threshold: MATCH,
+            max_matches: 50,
+        };
+        Screener::with_config(vec![common::sdn(), common::dpl()], config)
+    })
+}
+
 fn measure(threshold: f64) -> Measured {
-    let screener = common::screener();
+    let screener = screener();
     let (mut alerts, mut found, mut positives) = (0usize, 0usize, 0usize);
     let (mut misses, mut false_alerts) = (Vec::new(), Vec::new());
     for pair in pairs() {
@@ -112,7 +128,7 @@ fn the_pairs_file_is_balanced_and_large_enough() {
 
 #[test]
 fn precision_and_recall_stay_above_their_floors() {
-    for threshold in [0.80, 0.83, 0.85, 0.87, 0.90, 0.92, 0.94, 0.96] {
+    for threshold in [0.75, 0.80, 0.83, 0.85, 0.87, 0.90, 0.92, 0.94, 0.96] {
         let m = measure(threshold);
         println!(
             "sweep >= {threshold:.2}: precision {:.3}, recall {:.3}",
