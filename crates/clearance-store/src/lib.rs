@@ -1,5 +1,6 @@
 //! Where Clearance keeps what must outlive a process: principals, client keys, the audit log,
-//! and the models an operator has switched off (kill switches).
+//! the models an operator has switched off (kill switches), and the denied-party lists and
+//! reviews that screening reads (as opaque JSON: the store does not know the screening crate).
 //!
 //! The gateway and the CLI see only the [`Store`] trait; each backend is a module of its own
 //! with its own migrations, run when the store opens. SQLite ([`SqliteStore`]) is the embedded
@@ -50,6 +51,15 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("store worker stopped: {0}")]
     Worker(String),
+    #[error(
+        "screening list version `{version_id}` is already stored with SHA-256 {stored_sha256}, \
+         not {given_sha256}: a version id names one file"
+    )]
+    ScreeningVersionConflict {
+        version_id: String,
+        stored_sha256: String,
+        given_sha256: String,
+    },
 }
 
 /// A database driver's error, whichever backend it came from. Its text never holds a password:
@@ -89,14 +99,16 @@ pub struct FactGroups {
     pub groups: Vec<FactGroup>,
 }
 
-/// Counters that move whenever keys, principals, kill switches or the active directive set
-/// change, in this process or another one (another replica on the same database).
+/// Counters that move whenever keys, principals, kill switches, the active directive set or
+/// screening (a new list version, a review) change, in this process or another one (another
+/// replica on the same database).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChangeVersions {
     pub keys: i64,
     pub principals: i64,
     pub model_switches: i64,
     pub directives: i64,
+    pub screening: i64,
 }
 
 /// A model's kill switch as an operator last set it. A model without one is enabled.
@@ -247,6 +259,56 @@ pub enum ScimCommitError {
     Store(#[from] StoreError),
 }
 
+/// One imported version of a denied-party list, without its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreeningList {
+    /// Unique, chosen by the caller, e.g. `ofac-sdn@3f2a…` (source and digest).
+    pub version_id: String,
+    /// Which list: `ofac-sdn`, `bis-dpl`, `csl`.
+    pub source: String,
+    /// The publication date the list states, as it states it; `None` when it states none.
+    pub published: Option<String>,
+    /// The SHA-256 of the imported file, hex.
+    pub sha256: String,
+    pub record_count: i64,
+    pub alias_count: i64,
+    pub imported_at: DateTime<Utc>,
+    /// Who imported it: `cli`, `admin-api`, ... (never a credential).
+    pub actor: String,
+}
+
+/// A list version with its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreeningListData {
+    pub meta: ScreeningList,
+    /// The entries as JSON text, serialised by the caller and given back exactly as stored.
+    pub entries: String,
+}
+
+/// A person's decision on a possible match between a subject and a list entry. Reviews are
+/// appended, never changed: a later review of the same pair supersedes an earlier one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreeningReview {
+    /// Given by the store (increasing); `0` in a review not yet stored.
+    pub id: i64,
+    /// A principal id, or `org:<name>` for an organisation.
+    pub subject: String,
+    /// The list the entry is on (`ofac-sdn`, ...).
+    pub list_source: String,
+    /// The entry's id in that list.
+    pub entity_id: String,
+    /// Fingerprint of the list entry as it was reviewed.
+    pub entry_hash: String,
+    /// Fingerprint of the subject's screened facts as they were reviewed.
+    pub subject_hash: String,
+    /// `confirm` (it is the listed party) or `clear` (it is not); the store refuses any other.
+    pub decision: String,
+    pub reason: String,
+    /// Who decided (never a credential).
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the given principals in one transaction: all or none.
@@ -384,6 +446,39 @@ pub trait Store: Send + Sync + 'static {
     /// change version is still `expected_version`; bumps the `scim` and `principals` versions
     /// (gateways reload principals on the latter). Returns the new `scim` version.
     async fn scim_commit(&self, commit: &ScimCommit) -> Result<i64, ScimCommitError>;
+
+    /// Stores a new version of a denied-party list together with the principals screened
+    /// against it (`rescreened`, upserted as [`Store::upsert_principals`] does), in one
+    /// transaction: until it commits, every reader sees the previous list and the previous
+    /// screening results. Bumps the `screening` and `principals` change versions. The new
+    /// version becomes its source's current one (the latest stored, whatever its `imported_at`).
+    ///
+    /// A `version_id` already stored with the same `sha256` is the same list imported again:
+    /// `Ok` and nothing is written (nor are `rescreened` upserted, nor versions bumped). With
+    /// another `sha256` it is [`StoreError::ScreeningVersionConflict`], and nothing is written.
+    async fn put_screening_list(
+        &self,
+        list: &ScreeningListData,
+        rescreened: &[Principal],
+    ) -> Result<(), StoreError>;
+    /// Every stored list version, without entries, newest first.
+    async fn screening_lists(&self) -> Result<Vec<ScreeningList>, StoreError>;
+    /// The current (latest stored) version of each source, with its entries, by source.
+    async fn current_screening_lists(&self) -> Result<Vec<ScreeningListData>, StoreError>;
+    /// Appends a review (`review.id` is ignored) and, when given, upserts the principal it
+    /// changes, in one transaction; bumps the `screening` change version, and `principals`
+    /// when a principal is given. Returns the review's id. A `decision` other than `confirm`
+    /// or `clear` is refused (a query error) and nothing is written.
+    async fn add_screening_review(
+        &self,
+        review: &ScreeningReview,
+        updated: Option<&Principal>,
+    ) -> Result<i64, StoreError>;
+    /// The reviews of `subject` (every review when `None`), in the order they were stored.
+    async fn screening_reviews(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<Vec<ScreeningReview>, StoreError>;
 }
 
 /// The outcome of checking one log.

@@ -42,15 +42,18 @@ use tokio::runtime::Handle;
 use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
-    AuditRow, CheckpointRow, KeyRow, ScimDbRow, SwitchRow, checkpoint_from_row, comparable_time,
+    AuditRow, CheckpointRow, KeyRow, SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, ScimDbRow,
+    ScreeningListRow, ScreeningReviewRow, SwitchRow, checkpoint_from_row, comparable_time,
     completed_nodes, frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row,
-    node_id, principal_from_json, scim_from_row, scim_time, sealed_from_row, switch_from_row,
+    node_id, principal_from_json, principal_rows, same_screening_list, scim_from_row, scim_time,
+    screening_list_from_row, screening_review_from_row, sealed_from_row, switch_from_row,
     time_from_text, tree_hash,
 };
 use crate::{
     AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
     ImportSummary, LoggedRecord, ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot,
-    Store, StoreError, StoredCheckpoint, TimeCursor,
+    ScreeningList, ScreeningListData, ScreeningReview, Store, StoreError, StoredCheckpoint,
+    TimeCursor,
 };
 
 /// Migrations in order; `schema_migrations` holds the versions (1-based) that have run.
@@ -58,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_verifiable_log.sql"),
     include_str!("../migrations/postgres/0003_scim.sql"),
+    include_str!("../migrations/postgres/0004_screening.sql"),
 ];
 
 /// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
@@ -530,6 +534,68 @@ async fn bump_version(
     Ok(())
 }
 
+/// Principals as the columns of one upsert: one row per id (the last one given wins, as with
+/// one upsert after another; one statement cannot change a row twice), and how many repeats
+/// were folded.
+struct PrincipalColumns {
+    ids: Vec<String>,
+    facts: Vec<String>,
+    repeats: usize,
+}
+
+impl PrincipalColumns {
+    fn of(principals: &[Principal]) -> PrincipalColumns {
+        let rows = principal_rows(principals);
+        let mut last_by_id: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut facts: Vec<String> = Vec::with_capacity(rows.len());
+        for (id, json) in rows {
+            match last_by_id.get(&id) {
+                Some(&at) => facts[at] = json,
+                None => {
+                    last_by_id.insert(id.clone(), ids.len());
+                    ids.push(id);
+                    facts.push(json);
+                }
+            }
+        }
+        PrincipalColumns {
+            repeats: principals.len() - ids.len(),
+            ids,
+            facts,
+        }
+    }
+}
+
+/// Inserts or replaces principals in the caller's transaction and bumps the `principals`
+/// change version: the one way every write of principals goes (imports, SCIM, screening).
+/// Every repeat of an id counts as an update, as it would row by row.
+async fn upsert_principal_columns(
+    tx: &mut sqlx_postgres::PgConnection,
+    columns: &PrincipalColumns,
+) -> Result<ImportSummary, StoreError> {
+    // `xmax = 0`: the row version was inserted by this statement, not updated.
+    let inserted: Vec<bool> = query_scalar(
+        "INSERT INTO principals (id, facts, updated_at)
+         SELECT id, facts, $3 FROM UNNEST($1::text[], $2::text[]) AS u (id, facts)
+         ON CONFLICT (id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at
+         RETURNING (xmax = 0)",
+    )
+    .bind(&columns.ids)
+    .bind(&columns.facts)
+    .bind(Utc::now().to_rfc3339())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(query_err("importing principals"))?;
+    bump_version(tx, "principals").await?;
+    let fresh = inserted.iter().filter(|&&i| i).count();
+    Ok(ImportSummary {
+        inserted: fresh,
+        updated: inserted.len() - fresh + columns.repeats,
+    })
+}
+
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -668,53 +734,18 @@ impl Store for PgStore {
         &self,
         principals: &[Principal],
     ) -> Result<ImportSummary, StoreError> {
-        // One row per id (the last one given wins, as with one upsert after another); every
-        // repeat of an id counts as an update, as it would row by row.
-        let mut last_by_id: std::collections::HashMap<String, usize> =
-            std::collections::HashMap::with_capacity(principals.len());
-        let mut ids = Vec::with_capacity(principals.len());
-        let mut facts: Vec<String> = Vec::with_capacity(principals.len());
-        for p in principals {
-            let json = serde_json::to_string(p).expect("a Principal always serialises");
-            let id = p.id.to_string();
-            match last_by_id.get(&id) {
-                Some(&at) => facts[at] = json,
-                None => {
-                    last_by_id.insert(id.clone(), ids.len());
-                    ids.push(id);
-                    facts.push(json);
-                }
-            }
-        }
-        let repeats = principals.len() - ids.len();
+        let columns = PrincipalColumns::of(principals);
         let pool = self.pool();
         self.run(async move {
             let mut tx = pool
                 .begin()
                 .await
                 .map_err(query_err("starting a principal import"))?;
-            // `xmax = 0`: the row version was inserted by this statement, not updated.
-            let inserted: Vec<bool> = query_scalar(
-                "INSERT INTO principals (id, facts, updated_at)
-                 SELECT id, facts, $3 FROM UNNEST($1::text[], $2::text[]) AS u (id, facts)
-                 ON CONFLICT (id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at
-                 RETURNING (xmax = 0)",
-            )
-            .bind(&ids)
-            .bind(&facts)
-            .bind(Utc::now().to_rfc3339())
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(query_err("importing principals"))?;
-            bump_version(&mut tx, "principals").await?;
+            let summary = upsert_principal_columns(&mut tx, &columns).await?;
             tx.commit()
                 .await
                 .map_err(query_err("committing a principal import"))?;
-            let fresh = inserted.iter().filter(|&&i| i).count();
-            Ok(ImportSummary {
-                inserted: fresh,
-                updated: inserted.len() - fresh + repeats,
-            })
+            Ok(summary)
         })
         .await
     }
@@ -851,6 +882,7 @@ impl Store for PgStore {
                     "principals" => versions.principals = v,
                     "model_switches" => versions.model_switches = v,
                     "directives" => versions.directives = v,
+                    "screening" => versions.screening = v,
                     _ => {}
                 }
             }
@@ -1593,28 +1625,190 @@ impl Store for PgStore {
                     .execute(&mut *tx)
                     .await
                     .map_err(query_err("deleting a provisioned principal"))?;
-                let now = Utc::now().to_rfc3339();
-                for p in &commit.upsert_principals {
-                    let facts = serde_json::to_string(p).expect("a Principal always serialises");
-                    query(
-                        "INSERT INTO principals (id, facts, updated_at) VALUES ($1, $2, $3)
-                         ON CONFLICT (id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at",
-                    )
-                    .bind(p.id.as_str())
-                    .bind(facts)
-                    .bind(&now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(query_err("writing a provisioned principal"))?;
-                }
+                upsert_principal_columns(&mut tx, &PrincipalColumns::of(&commit.upsert_principals))
+                    .await?;
                 bump_version(&mut tx, "scim").await?;
-                bump_version(&mut tx, "principals").await?;
                 tx.commit()
                     .await
                     .map_err(query_err("committing a SCIM change"))?;
                 Ok(Ok(version + 1))
             })
             .await?
+    }
+
+    async fn put_screening_list(
+        &self,
+        list: &ScreeningListData,
+        rescreened: &[Principal],
+    ) -> Result<(), StoreError> {
+        let list = list.clone();
+        let columns = PrincipalColumns::of(rescreened);
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a screening list import"))?;
+            // The bump first: it locks the `screening` row, so imports number their versions
+            // one after the other, and the second of two imports of one version waits here,
+            // then finds it stored.
+            bump_version(&mut tx, "screening").await?;
+            let stored: Option<String> =
+                query_scalar("SELECT sha256 FROM screening_lists WHERE version_id = $1")
+                    .bind(&list.meta.version_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(query_err("looking up a screening list version"))?;
+            if let Some(stored) = stored {
+                tx.rollback()
+                    .await
+                    .map_err(query_err("ending a screening list import"))?;
+                return same_screening_list(&list, stored);
+            }
+            let m = &list.meta;
+            query(
+                "INSERT INTO screening_lists (version_id, seq, source, published, sha256,
+                     record_count, alias_count, imported_at, actor, entries)
+                 VALUES ($1, (SELECT coalesce(max(seq), 0) + 1 FROM screening_lists),
+                     $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&m.version_id)
+            .bind(&m.source)
+            .bind(m.published.as_deref())
+            .bind(&m.sha256)
+            .bind(m.record_count)
+            .bind(m.alias_count)
+            .bind(m.imported_at.to_rfc3339())
+            .bind(&m.actor)
+            .bind(&list.entries)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("storing a screening list"))?;
+            upsert_principal_columns(&mut tx, &columns).await?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a screening list import"))
+        })
+        .await
+    }
+
+    async fn screening_lists(&self) -> Result<Vec<ScreeningList>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<ScreeningListRow> = query_as(&format!(
+                "SELECT {SCREENING_LIST_COLUMNS} FROM screening_lists ORDER BY seq DESC"
+            ))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("listing screening lists"))?;
+            rows.into_iter().map(screening_list_from_row).collect()
+        })
+        .await
+    }
+
+    async fn current_screening_lists(&self) -> Result<Vec<ScreeningListData>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<(
+                String,
+                String,
+                Option<String>,
+                String,
+                i64,
+                i64,
+                String,
+                String,
+                String,
+            )> = query_as(&format!(
+                "SELECT {SCREENING_LIST_COLUMNS}, entries FROM screening_lists AS l
+                 WHERE seq = (SELECT max(seq) FROM screening_lists WHERE source = l.source)
+                 ORDER BY source"
+            ))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading the current screening lists"))?;
+            rows.into_iter()
+                .map(|(v, s, p, h, r, a, i, actor, entries)| {
+                    Ok(ScreeningListData {
+                        meta: screening_list_from_row((v, s, p, h, r, a, i, actor))?,
+                        entries,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn add_screening_review(
+        &self,
+        review: &ScreeningReview,
+        updated: Option<&Principal>,
+    ) -> Result<i64, StoreError> {
+        let review = review.clone();
+        let columns = updated.map(|p| PrincipalColumns::of(std::slice::from_ref(p)));
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a screening review"))?;
+            let id: i64 = query_scalar(
+                "INSERT INTO screening_reviews (subject, list_source, entity_id, entry_hash,
+                     subject_hash, decision, reason, actor, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 RETURNING id",
+            )
+            .bind(&review.subject)
+            .bind(&review.list_source)
+            .bind(&review.entity_id)
+            .bind(&review.entry_hash)
+            .bind(&review.subject_hash)
+            .bind(&review.decision)
+            .bind(&review.reason)
+            .bind(&review.actor)
+            .bind(review.at.to_rfc3339())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(query_err("storing a screening review"))?;
+            if let Some(columns) = &columns {
+                upsert_principal_columns(&mut tx, columns).await?;
+            }
+            bump_version(&mut tx, "screening").await?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a screening review"))?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn screening_reviews(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<Vec<ScreeningReview>, StoreError> {
+        let subject = subject.map(String::from);
+        let pool = self.pool();
+        self.run(async move {
+            let doing = "reading screening reviews";
+            let rows: Vec<ScreeningReviewRow> = match subject {
+                Some(subject) => query_as(&format!(
+                    "SELECT {SCREENING_REVIEW_COLUMNS} FROM screening_reviews
+                     WHERE subject = $1 ORDER BY id"
+                ))
+                .bind(subject)
+                .fetch_all(&pool)
+                .await
+                .map_err(query_err(doing))?,
+                None => query_as(&format!(
+                    "SELECT {SCREENING_REVIEW_COLUMNS} FROM screening_reviews ORDER BY id"
+                ))
+                .fetch_all(&pool)
+                .await
+                .map_err(query_err(doing))?,
+            };
+            rows.into_iter().map(screening_review_from_row).collect()
+        })
+        .await
     }
 }
 

@@ -265,3 +265,115 @@ pub(crate) fn scim_from_row(row: ScimDbRow) -> Result<crate::ScimRow, StoreError
 pub(crate) fn scim_time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
+
+/// Principals as stored: `(id, facts JSON)`, in the order given.
+pub(crate) fn principal_rows(principals: &[Principal]) -> Vec<(String, String)> {
+    principals
+        .iter()
+        .map(|p| {
+            (
+                p.id.to_string(),
+                serde_json::to_string(p).expect("a Principal always serialises"),
+            )
+        })
+        .collect()
+}
+
+/// A `screening_lists` row without its entries: version_id, source, published, sha256,
+/// record_count, alias_count, imported_at, actor.
+pub(crate) type ScreeningListRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+);
+
+/// The columns of [`ScreeningListRow`], in its order.
+pub(crate) const SCREENING_LIST_COLUMNS: &str =
+    "version_id, source, published, sha256, record_count, alias_count, imported_at, actor";
+
+pub(crate) fn screening_list_from_row(
+    row: ScreeningListRow,
+) -> Result<crate::ScreeningList, StoreError> {
+    let (version_id, source, published, sha256, record_count, alias_count, imported_at, actor) =
+        row;
+    Ok(crate::ScreeningList {
+        version_id,
+        source,
+        published,
+        sha256,
+        record_count,
+        alias_count,
+        imported_at: time_from_text(&imported_at)?,
+        actor,
+    })
+}
+
+/// A `screening_reviews` row: id, subject, list_source, entity_id, entry_hash, subject_hash,
+/// decision, reason, actor, at.
+pub(crate) type ScreeningReviewRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+/// The columns of [`ScreeningReviewRow`], in its order.
+pub(crate) const SCREENING_REVIEW_COLUMNS: &str = "id, subject, list_source, entity_id, \
+     entry_hash, subject_hash, decision, reason, actor, at";
+
+pub(crate) fn screening_review_from_row(
+    row: ScreeningReviewRow,
+) -> Result<crate::ScreeningReview, StoreError> {
+    let (
+        id,
+        subject,
+        list_source,
+        entity_id,
+        entry_hash,
+        subject_hash,
+        decision,
+        reason,
+        actor,
+        at,
+    ) = row;
+    Ok(crate::ScreeningReview {
+        id,
+        subject,
+        list_source,
+        entity_id,
+        entry_hash,
+        subject_hash,
+        decision,
+        reason,
+        actor,
+        at: time_from_text(&at)?,
+    })
+}
+
+/// The answer to storing `list` again when its version id is already stored with `stored`
+/// (its SHA-256): the same file is a no-op, another one a conflict.
+pub(crate) fn same_screening_list(
+    list: &crate::ScreeningListData,
+    stored: String,
+) -> Result<(), StoreError> {
+    if stored == list.meta.sha256 {
+        Ok(())
+    } else {
+        Err(StoreError::ScreeningVersionConflict {
+            version_id: list.meta.version_id.clone(),
+            stored_sha256: stored,
+            given_sha256: list.meta.sha256.clone(),
+        })
+    }
+}

@@ -23,14 +23,17 @@ use rustc_hash::FxBuildHasher;
 use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
-    checkpoint_from_row, comparable_time, completed_nodes, frontier_before, key_from_row,
-    leaves_of, log_from_row, logged_from_row, node_id, principal_from_json, scim_from_row,
-    scim_time, sealed_from_row, switch_from_row, time_from_text, tree_hash,
+    SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, checkpoint_from_row, comparable_time,
+    completed_nodes, frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row,
+    node_id, principal_from_json, principal_rows, same_screening_list, scim_from_row, scim_time,
+    screening_list_from_row, screening_review_from_row, sealed_from_row, switch_from_row,
+    time_from_text, tree_hash,
 };
 use crate::{
     AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
     ImportSummary, LoggedRecord, ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot,
-    Store, StoreError, StoredCheckpoint, TimeCursor,
+    ScreeningList, ScreeningListData, ScreeningReview, Store, StoreError, StoredCheckpoint,
+    TimeCursor,
 };
 
 /// Migrations in order; the database's `user_version` says how many have run.
@@ -43,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_logs_and_directive_sets.sql"),
     include_str!("../migrations/sqlite/0007_verifiable_log.sql"),
     include_str!("../migrations/sqlite/0008_scim.sql"),
+    include_str!("../migrations/sqlite/0009_screening.sql"),
 ];
 
 /// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
@@ -316,6 +320,40 @@ fn bump_version(tx: &rusqlite::Transaction<'_>, kind: &str) -> Result<(), StoreE
     Ok(())
 }
 
+/// Inserts or replaces principals (`(id, facts JSON)`, as [`principal_rows`] gives them) in
+/// the caller's transaction and bumps the `principals` change version: the one way every
+/// write of principals goes (imports, SCIM, screening).
+fn upsert_principal_rows(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[(String, String)],
+) -> Result<ImportSummary, StoreError> {
+    let now = Utc::now().to_rfc3339();
+    let mut summary = ImportSummary::default();
+    {
+        let mut exists = tx
+            .prepare_cached("SELECT 1 FROM principals WHERE id = ?1")
+            .map_err(query("preparing import"))?;
+        let mut upsert = tx
+            .prepare_cached(
+                "INSERT INTO principals (id, facts, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at",
+            )
+            .map_err(query("preparing import"))?;
+        for (id, facts) in rows {
+            if exists.exists([id]).map_err(query("importing principals"))? {
+                summary.updated += 1;
+            } else {
+                summary.inserted += 1;
+            }
+            upsert
+                .execute(params![id, facts, now])
+                .map_err(query("importing principals"))?;
+        }
+    }
+    bump_version(tx, "principals")?;
+    Ok(summary)
+}
+
 /// Reads model switch rows (model, disabled, reason, changed_at, actor) from `sql`.
 fn switch_rows(
     conn: &Connection,
@@ -404,38 +442,14 @@ impl Store for SqliteStore {
         &self,
         principals: &[Principal],
     ) -> Result<ImportSummary, StoreError> {
-        let rows: Vec<(String, String)> = principals
-            .iter()
-            .map(|p| {
-                (
-                    p.id.to_string(),
-                    serde_json::to_string(p).expect("a Principal always serialises"),
-                )
-            })
-            .collect();
+        let rows = principal_rows(principals);
         self.with_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(query("starting a principal import"))?;
-            let now = Utc::now().to_rfc3339();
-            let mut summary = ImportSummary::default();
-            {
-                let mut exists = tx.prepare("SELECT 1 FROM principals WHERE id = ?1").map_err(query("preparing import"))?;
-                let mut upsert = tx
-                    .prepare(
-                        "INSERT INTO principals (id, facts, updated_at) VALUES (?1, ?2, ?3)
-                         ON CONFLICT(id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at",
-                    )
-                    .map_err(query("preparing import"))?;
-                for (id, facts) in &rows {
-                    if exists.exists([id]).map_err(query("importing principals"))? {
-                        summary.updated += 1;
-                    } else {
-                        summary.inserted += 1;
-                    }
-                    upsert.execute(params![id, facts, now]).map_err(query("importing principals"))?;
-                }
-            }
-            bump_version(&tx, "principals")?;
-            tx.commit().map_err(query("committing a principal import"))?;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(query("starting a principal import"))?;
+            let summary = upsert_principal_rows(&tx, &rows)?;
+            tx.commit()
+                .map_err(query("committing a principal import"))?;
             Ok(summary)
         })
         .await
@@ -561,6 +575,7 @@ impl Store for SqliteStore {
                     (kind, v) if kind == "principals" => versions.principals = v,
                     (kind, v) if kind == "model_switches" => versions.model_switches = v,
                     (kind, v) if kind == "directives" => versions.directives = v,
+                    (kind, v) if kind == "screening" => versions.screening = v,
                     _ => {}
                 }
             }
@@ -1123,16 +1138,7 @@ impl Store for SqliteStore {
 
     async fn scim_commit(&self, commit: &ScimCommit) -> Result<i64, ScimCommitError> {
         let commit = commit.clone();
-        let principals: Vec<(String, String)> = commit
-            .upsert_principals
-            .iter()
-            .map(|p| {
-                (
-                    p.id.to_string(),
-                    serde_json::to_string(p).expect("a Principal always serialises"),
-                )
-            })
-            .collect();
+        let principals = principal_rows(&commit.upsert_principals);
         self
             .with_conn(move |conn| {
                 let tx = conn
@@ -1189,25 +1195,208 @@ impl Store for SqliteStore {
                     )
                     .map_err(query("writing a SCIM resource"))?;
                 }
-                let now = Utc::now().to_rfc3339();
                 for id in &commit.delete_principals {
                     tx.execute("DELETE FROM principals WHERE id = ?1", [id.as_str()])
                         .map_err(query("deleting a provisioned principal"))?;
                 }
-                for (id, facts) in &principals {
-                    tx.execute(
-                        "INSERT INTO principals (id, facts, updated_at) VALUES (?1, ?2, ?3)
-                         ON CONFLICT(id) DO UPDATE SET facts = excluded.facts, updated_at = excluded.updated_at",
-                        params![id, facts, now],
-                    )
-                    .map_err(query("writing a provisioned principal"))?;
-                }
+                upsert_principal_rows(&tx, &principals)?;
                 bump_version(&tx, "scim")?;
-                bump_version(&tx, "principals")?;
                 tx.commit().map_err(query("committing a SCIM change"))?;
                 Ok(Ok(version + 1))
             })
             .await?
+    }
+
+    async fn put_screening_list(
+        &self,
+        list: &ScreeningListData,
+        rescreened: &[Principal],
+    ) -> Result<(), StoreError> {
+        let list = list.clone();
+        let rows = principal_rows(rescreened);
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(query("starting a screening list import"))?;
+            let stored: Option<String> = tx
+                .query_row(
+                    "SELECT sha256 FROM screening_lists WHERE version_id = ?1",
+                    [&list.meta.version_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(query("looking up a screening list version"))?;
+            if let Some(stored) = stored {
+                return same_screening_list(&list, stored);
+            }
+            let m = &list.meta;
+            tx.execute(
+                "INSERT INTO screening_lists (version_id, seq, source, published, sha256,
+                     record_count, alias_count, imported_at, actor, entries)
+                 VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM screening_lists),
+                     ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    m.version_id,
+                    m.source,
+                    m.published,
+                    m.sha256,
+                    m.record_count,
+                    m.alias_count,
+                    m.imported_at.to_rfc3339(),
+                    m.actor,
+                    list.entries
+                ],
+            )
+            .map_err(query("storing a screening list"))?;
+            upsert_principal_rows(&tx, &rows)?;
+            bump_version(&tx, "screening")?;
+            tx.commit()
+                .map_err(query("committing a screening list import"))
+        })
+        .await
+    }
+
+    async fn screening_lists(&self) -> Result<Vec<ScreeningList>, StoreError> {
+        self.with_conn(|conn| {
+            let doing = "listing screening lists";
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {SCREENING_LIST_COLUMNS} FROM screening_lists ORDER BY seq DESC"
+                ))
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })
+                .map_err(query(doing))?;
+            rows.map(|r| screening_list_from_row(r.map_err(query(doing))?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn current_screening_lists(&self) -> Result<Vec<ScreeningListData>, StoreError> {
+        self.with_conn(|conn| {
+            let doing = "reading the current screening lists";
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {SCREENING_LIST_COLUMNS}, entries FROM screening_lists AS l
+                     WHERE seq = (SELECT max(seq) FROM screening_lists WHERE source = l.source)
+                     ORDER BY source"
+                ))
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let meta = (
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    );
+                    Ok((meta, r.get::<_, String>(8)?))
+                })
+                .map_err(query(doing))?;
+            rows.map(|r| {
+                let (meta, entries) = r.map_err(query(doing))?;
+                Ok(ScreeningListData {
+                    meta: screening_list_from_row(meta)?,
+                    entries,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn add_screening_review(
+        &self,
+        review: &ScreeningReview,
+        updated: Option<&Principal>,
+    ) -> Result<i64, StoreError> {
+        let review = review.clone();
+        let rows = principal_rows(updated.map(std::slice::from_ref).unwrap_or_default());
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(query("starting a screening review"))?;
+            tx.execute(
+                "INSERT INTO screening_reviews (subject, list_source, entity_id, entry_hash,
+                     subject_hash, decision, reason, actor, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    review.subject,
+                    review.list_source,
+                    review.entity_id,
+                    review.entry_hash,
+                    review.subject_hash,
+                    review.decision,
+                    review.reason,
+                    review.actor,
+                    review.at.to_rfc3339()
+                ],
+            )
+            .map_err(query("storing a screening review"))?;
+            let id = tx.last_insert_rowid();
+            if !rows.is_empty() {
+                upsert_principal_rows(&tx, &rows)?;
+            }
+            bump_version(&tx, "screening")?;
+            tx.commit()
+                .map_err(query("committing a screening review"))?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn screening_reviews(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<Vec<ScreeningReview>, StoreError> {
+        let subject = subject.map(String::from);
+        self.with_conn(move |conn| {
+            let doing = "reading screening reviews";
+            let (filter, subject) = match subject {
+                Some(s) => ("WHERE subject = ?1", vec![s]),
+                None => ("", Vec::new()),
+            };
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {SCREENING_REVIEW_COLUMNS} FROM screening_reviews {filter} ORDER BY id"
+                ))
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(subject), |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                    ))
+                })
+                .map_err(query(doing))?;
+            rows.map(|r| screening_review_from_row(r.map_err(query(doing))?))
+                .collect()
+        })
+        .await
     }
 }
 

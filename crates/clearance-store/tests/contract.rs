@@ -28,8 +28,8 @@ use clearance_core::key::{NewKey, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
 use clearance_store::{
     AuditLog, DirectiveFile, DirectiveSet, FactGroups, LoggedRecord, ModelSwitch, PgConfig,
-    PgStore, ScimCommit, ScimCommitError, ScimRow, SqliteStore, Store, StoreError,
-    StoredCheckpoint, TimeCursor,
+    PgStore, ScimCommit, ScimCommitError, ScimRow, ScreeningList, ScreeningListData,
+    ScreeningReview, SqliteStore, Store, StoreError, StoredCheckpoint, TimeCursor,
 };
 use clearance_tlog::merkle::{leaf_hash, root_nodes, root_of};
 use clearance_tlog::{Hash, NodeId};
@@ -263,6 +263,11 @@ contract!(
     scim_changes_commit_with_their_principals,
     scim_writers_computed_from_an_old_snapshot_are_refused,
     scim_names_are_unique_per_kind_ignoring_case,
+    screening_lists_commit_with_their_rescreened_principals,
+    the_latest_stored_screening_list_of_a_source_is_current,
+    a_screening_list_version_is_stored_once,
+    screening_reviews_append_and_filter_by_subject,
+    a_screening_review_and_its_principal_commit_together,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1958,4 +1963,291 @@ async fn scim_names_are_unique_per_kind_ignoring_case(b: &Backend) {
         version,
         "nothing bumped"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Denied-party screening
+
+/// A list version whose id, digest and entries all derive from `tag`.
+fn screening_list(source: &str, tag: &str, imported_at: DateTime<Utc>) -> ScreeningListData {
+    ScreeningListData {
+        meta: ScreeningList {
+            version_id: format!("{source}@{tag}"),
+            source: source.into(),
+            published: Some("2026-11-30".into()),
+            sha256: format!("sha-{tag}"),
+            record_count: 2,
+            alias_count: 3,
+            imported_at,
+            actor: "cli".into(),
+        },
+        // Spacing and key order kept: the store gives back the caller's text, not its JSON.
+        entries: format!(r#"[{{"id":"{tag}-1", "names":["ACME"]}},{{"id":"{tag}-2","names":[]}}]"#),
+    }
+}
+
+fn review(subject: &str, entity_id: &str, decision: &str) -> ScreeningReview {
+    ScreeningReview {
+        id: 0,
+        subject: subject.into(),
+        list_source: "ofac-sdn".into(),
+        entity_id: entity_id.into(),
+        entry_hash: format!("entry-{entity_id}"),
+        subject_hash: format!("subject-{subject}"),
+        decision: decision.into(),
+        reason: "date of birth differs".into(),
+        actor: "admin-api".into(),
+        // With nanoseconds: the store gives back exactly the instant it was given.
+        at: Utc::now(),
+    }
+}
+
+async fn screening_lists_commit_with_their_rescreened_principals(b: &Backend) {
+    let store = b.store();
+    assert!(store.screening_lists().await.unwrap().is_empty());
+    assert!(store.current_screening_lists().await.unwrap().is_empty());
+    store
+        .upsert_principals(&principals("id,citizenships\nana,FR\nbob,DE\n"))
+        .await
+        .unwrap();
+    let before = store.change_versions().await.unwrap();
+    let list = screening_list("ofac-sdn", "v1", Utc::now());
+    let rescreened = principals("id,citizenships\nana,FR;US\ncarol,SE\n");
+    store.put_screening_list(&list, &rescreened).await.unwrap();
+
+    let after = store.change_versions().await.unwrap();
+    assert!(
+        after.screening > before.screening,
+        "gateways notice the list"
+    );
+    assert!(
+        after.principals > before.principals,
+        "and reload principals"
+    );
+    assert_eq!(
+        (after.keys, after.model_switches, after.directives),
+        (before.keys, before.model_switches, before.directives)
+    );
+    assert_eq!(
+        store.screening_lists().await.unwrap(),
+        vec![list.meta.clone()]
+    );
+    assert_eq!(
+        store.current_screening_lists().await.unwrap(),
+        vec![list.clone()]
+    );
+    let all = store.principals().await.unwrap();
+    assert_eq!(
+        all,
+        [
+            rescreened[0].clone(),
+            principals("id,citizenships\nbob,DE\n")[0].clone(),
+            rescreened[1].clone()
+        ]
+    );
+
+    // A list without a publication date, and no principal to rescreen.
+    let mut dpl = screening_list("bis-dpl", "d1", Utc::now());
+    dpl.meta.published = None;
+    store.put_screening_list(&dpl, &[]).await.unwrap();
+    let again = b.reopen().await;
+    assert_eq!(
+        again.current_screening_lists().await.unwrap(),
+        vec![dpl, list],
+        "by source"
+    );
+    assert_eq!(
+        again.change_versions().await.unwrap(),
+        store.change_versions().await.unwrap()
+    );
+}
+
+async fn the_latest_stored_screening_list_of_a_source_is_current(b: &Backend) {
+    let store = b.store();
+    let now = Utc::now();
+    let v1 = screening_list("ofac-sdn", "v1", now);
+    let csl = screening_list("csl", "c1", now);
+    // Stored after v1 with an earlier import time (another replica's clock): still the newer.
+    let v2 = screening_list("ofac-sdn", "v2", now - Duration::hours(1));
+    for list in [&v1, &csl] {
+        store.put_screening_list(list, &[]).await.unwrap();
+    }
+    let versions = store.change_versions().await.unwrap().screening;
+    store.put_screening_list(&v2, &[]).await.unwrap();
+    assert!(store.change_versions().await.unwrap().screening > versions);
+
+    let current = store.current_screening_lists().await.unwrap();
+    assert_eq!(current, vec![csl.clone(), v2.clone()]);
+    let listed: Vec<String> = store
+        .screening_lists()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.version_id)
+        .collect();
+    assert_eq!(
+        listed,
+        ["ofac-sdn@v2", "csl@c1", "ofac-sdn@v1"],
+        "every version stays listed, newest first"
+    );
+}
+
+async fn a_screening_list_version_is_stored_once(b: &Backend) {
+    let store = b.store();
+    let list = screening_list("ofac-sdn", "v1", Utc::now());
+    store
+        .put_screening_list(&list, &principals("id,citizenships\nana,FR\n"))
+        .await
+        .unwrap();
+    let before = store.change_versions().await.unwrap();
+
+    // The same file again (a re-run import): nothing is written, nothing moves.
+    let mut again = list.clone();
+    again.meta.imported_at = Utc::now() + Duration::minutes(5);
+    again.meta.actor = "admin-api".into();
+    store
+        .put_screening_list(&again, &principals("id,citizenships\nana,US\n"))
+        .await
+        .unwrap();
+    assert_eq!(store.change_versions().await.unwrap(), before);
+    assert_eq!(
+        store.screening_lists().await.unwrap(),
+        vec![list.meta.clone()]
+    );
+    assert!(
+        !store
+            .principal(&pid("ana"))
+            .await
+            .unwrap()
+            .unwrap()
+            .us_citizen(),
+        "the rescreened principals of a repeat are not written"
+    );
+
+    // Another file under the same version id is refused, and nothing is written.
+    let mut other = screening_list("ofac-sdn", "v1", Utc::now());
+    other.meta.sha256 = "sha-other".into();
+    other.entries = "[]".into();
+    match store
+        .put_screening_list(&other, &principals("id,citizenships\nana,US\n"))
+        .await
+    {
+        Err(StoreError::ScreeningVersionConflict {
+            version_id,
+            stored_sha256,
+            given_sha256,
+        }) => assert_eq!(
+            (
+                version_id.as_str(),
+                stored_sha256.as_str(),
+                given_sha256.as_str()
+            ),
+            ("ofac-sdn@v1", "sha-v1", "sha-other")
+        ),
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+    assert_eq!(store.change_versions().await.unwrap(), before);
+    assert_eq!(store.current_screening_lists().await.unwrap(), vec![list]);
+    assert!(
+        !store
+            .principal(&pid("ana"))
+            .await
+            .unwrap()
+            .unwrap()
+            .us_citizen()
+    );
+}
+
+async fn screening_reviews_append_and_filter_by_subject(b: &Backend) {
+    let store = b.store();
+    assert!(store.screening_reviews(None).await.unwrap().is_empty());
+    let before = store.change_versions().await.unwrap();
+    let first = review("ana", "sdn-1", "clear");
+    let second = review("org:Acme Ltd", "sdn-2", "confirm");
+    let third = review("ana", "sdn-1", "confirm");
+    let mut ids = Vec::new();
+    for r in [&first, &second, &third] {
+        ids.push(store.add_screening_review(r, None).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let after = store.change_versions().await.unwrap();
+    assert!(after.screening > before.screening);
+    assert_eq!(after.principals, before.principals, "no principal given");
+
+    let stored = |r: &ScreeningReview, id: i64| ScreeningReview { id, ..r.clone() };
+    assert_eq!(
+        store.screening_reviews(None).await.unwrap(),
+        vec![
+            stored(&first, ids[0]),
+            stored(&second, ids[1]),
+            stored(&third, ids[2])
+        ]
+    );
+    assert_eq!(
+        store.screening_reviews(Some("ana")).await.unwrap(),
+        vec![stored(&first, ids[0]), stored(&third, ids[2])]
+    );
+    assert_eq!(
+        store.screening_reviews(Some("org:Acme Ltd")).await.unwrap(),
+        vec![stored(&second, ids[1])]
+    );
+    assert!(
+        store
+            .screening_reviews(Some("nobody"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Only the two decisions are stored.
+    let refused = store
+        .add_screening_review(&review("ana", "sdn-3", "maybe"), None)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Query { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(store.screening_reviews(None).await.unwrap().len(), 3);
+    assert_eq!(store.change_versions().await.unwrap(), after);
+    let again = b.reopen().await;
+    assert_eq!(
+        again.screening_reviews(None).await.unwrap(),
+        store.screening_reviews(None).await.unwrap()
+    );
+}
+
+async fn a_screening_review_and_its_principal_commit_together(b: &Backend) {
+    let store = b.store();
+    store
+        .upsert_principals(&principals("id,citizenships\nana,FR\n"))
+        .await
+        .unwrap();
+    let before = store.change_versions().await.unwrap();
+    let cleared = principals("id,citizenships\nana,FR;US\n").remove(0);
+    let id = store
+        .add_screening_review(&review("ana", "sdn-1", "clear"), Some(&cleared))
+        .await
+        .unwrap();
+    let after = store.change_versions().await.unwrap();
+    assert!(after.screening > before.screening);
+    assert!(after.principals > before.principals);
+    assert_eq!(
+        store.principal(&pid("ana")).await.unwrap(),
+        Some(cleared.clone())
+    );
+    assert_eq!(
+        store.screening_reviews(Some("ana")).await.unwrap()[0].id,
+        id
+    );
+
+    // A review that is refused leaves the principal as it was.
+    let mut not_applied = cleared.clone();
+    not_applied.active = false;
+    let refused = store
+        .add_screening_review(&review("ana", "sdn-1", "escalate"), Some(&not_applied))
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(store.principal(&pid("ana")).await.unwrap(), Some(cleared));
+    assert_eq!(store.change_versions().await.unwrap(), after);
+    assert_eq!(store.screening_reviews(Some("ana")).await.unwrap().len(), 1);
 }
