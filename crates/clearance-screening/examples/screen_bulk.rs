@@ -204,7 +204,7 @@ fn names(count: usize, sdn: &[String]) -> Vec<Query> {
             } else {
                 let listed = &sdn[(rng.next() % sdn.len() as u64) as usize];
                 let mut chars: Vec<char> = listed.chars().collect();
-                if chars.len() > 6 && rng.next() % 2 == 0 {
+                if chars.len() > 6 && rng.next() & 1 == 0 {
                     let at = 3 + (rng.next() % (chars.len() as u64 - 5)) as usize;
                     if chars[at].is_alphabetic() {
                         chars[at] = 'E';

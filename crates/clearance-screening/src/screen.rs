@@ -265,10 +265,10 @@ impl Screener {
                             id
                         }
                     };
-                    if let Some(list) = postings.get_mut(id as usize) {
-                        if list.last() != Some(&name_id) {
-                            list.push(name_id);
-                        }
+                    if let Some(list) = postings.get_mut(id as usize)
+                        && list.last() != Some(&name_id)
+                    {
+                        list.push(name_id);
                     }
                     ids.push(id);
                 }
@@ -571,15 +571,15 @@ impl Screener {
 fn adjust(query: &Query, entry: &ListEntry, name_score: f64) -> (f64, Vec<String>) {
     let mut score = name_score;
     let mut reasons = vec![format!("name similarity {name_score:.3}")];
-    if let Some(dob) = &query.date_of_birth {
-        if !entry.dates_of_birth.is_empty() {
-            if entry.dates_of_birth.iter().any(|d| d.compatible(dob)) {
-                score += DOB_AGREES;
-                reasons.push(format!("date of birth agrees (+{DOB_AGREES})"));
-            } else {
-                score -= DOB_DISAGREES;
-                reasons.push(format!("date of birth disagrees (-{DOB_DISAGREES})"));
-            }
+    if let Some(dob) = &query.date_of_birth
+        && !entry.dates_of_birth.is_empty()
+    {
+        if entry.dates_of_birth.iter().any(|d| d.compatible(dob)) {
+            score += DOB_AGREES;
+            reasons.push(format!("date of birth agrees (+{DOB_AGREES})"));
+        } else {
+            score -= DOB_DISAGREES;
+            reasons.push(format!("date of birth disagrees (-{DOB_DISAGREES})"));
         }
     }
     if let Some(country) = &query.country {

@@ -122,7 +122,7 @@ fn the_pairs_file_is_balanced_and_large_enough() {
     assert!(
         pairs
             .iter()
-            .all(|p| p.positive == !p.expected.is_empty() && !p.source.is_empty())
+            .all(|p| p.positive != p.expected.is_empty() && !p.source.is_empty())
     );
 }
 

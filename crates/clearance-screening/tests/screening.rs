@@ -159,7 +159,7 @@ fn date_of_birth_and_country_move_the_score() {
     // SDN 2676 was born 19 Jun 1951.
     let wrong_dob = screen(Query::individual(name).with_date_of_birth(DateOfBirth::year(1980)));
     let wrong = score_of(&wrong_dob, "2676").expect("still reported");
-    assert!(wrong < MATCH && wrong >= POTENTIAL, "{wrong}");
+    assert!((POTENTIAL..MATCH).contains(&wrong), "{wrong}");
     assert_eq!(wrong_dob.status, ScreeningStatus::PotentialMatch);
     assert!(
         wrong_dob.matches[0]

@@ -233,15 +233,15 @@ pub(crate) fn read_table(
             header_row = Some(fields);
             continue;
         }
-        if let Some(expected) = expected {
-            if fields.len() != expected {
-                return Err(ParseError::ColumnCount {
-                    file: file.to_string(),
-                    line,
-                    expected,
-                    found: fields.len(),
-                });
-            }
+        if let Some(expected) = expected
+            && fields.len() != expected
+        {
+            return Err(ParseError::ColumnCount {
+                file: file.to_string(),
+                line,
+                expected,
+                found: fields.len(),
+            });
         }
         rows.push((line, fields));
     }

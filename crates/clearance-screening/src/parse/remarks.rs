@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(
             facts.dates_of_birth,
             vec![
-                DateOfBirth::ymd(1948, 12, 10).unwrap(),
+                DateOfBirth::ymd(1948, 12, 10).expect("date"),
                 DateOfBirth::year(1950),
                 DateOfBirth {
                     circa: true,
@@ -231,10 +231,10 @@ mod tests {
 
     #[test]
     fn dob_compatibility() {
-        let full = DateOfBirth::ymd(1960, 1, 12).unwrap();
+        let full = DateOfBirth::ymd(1960, 1, 12).expect("date");
         assert!(full.compatible(&DateOfBirth::year(1960)));
         assert!(!full.compatible(&DateOfBirth::year(1962)));
-        assert!(!full.compatible(&DateOfBirth::ymd(1960, 1, 13).unwrap()));
+        assert!(!full.compatible(&DateOfBirth::ymd(1960, 1, 13).expect("date")));
         assert!(
             DateOfBirth {
                 circa: true,
