@@ -17,10 +17,22 @@ fn screener() -> Screener {
 fn bench(c: &mut Criterion) {
     let screener = screener();
     let cases = [
-        ("listed person, misspelt", Query::new("Aymen al-Zawahiri", PartyKind::Individual)),
-        ("common person, clear", Query::new("Sarah Miller", PartyKind::Individual)),
-        ("very common listed given name", Query::new("Mohammed Ahmed Ali", PartyKind::Unknown)),
-        ("company, generic words", Query::new("Global Trading International Ltd", PartyKind::Organisation)),
+        (
+            "listed person, misspelt",
+            Query::new("Aymen al-Zawahiri", PartyKind::Individual),
+        ),
+        (
+            "common person, clear",
+            Query::new("Sarah Miller", PartyKind::Individual),
+        ),
+        (
+            "very common listed given name",
+            Query::new("Mohammed Ahmed Ali", PartyKind::Unknown),
+        ),
+        (
+            "company, generic words",
+            Query::new("Global Trading International Ltd", PartyKind::Organisation),
+        ),
     ];
     let mut group = c.benchmark_group("screen one name against SDN");
     for (label, query) in &cases {

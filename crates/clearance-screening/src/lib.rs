@@ -3,7 +3,7 @@
 //!
 //! - [`parse`] reads the publishers' formats (OFAC SDN CSV, BIS DPL, the Consolidated Screening
 //!   List) into one neutral model, [`ListEntry`] and [`ListVersion`] ([`model`]).
-//! - [`normalize`] turns a name into comparable words (case, punctuation, diacritics, scripts,
+//! - [`mod@normalize`] turns a name into comparable words (case, punctuation, diacritics, scripts,
 //!   legal forms, "SURNAME, Given" order).
 //! - [`score`] compares two names: token-level Jaro-Winkler with the best word alignment.
 //! - [`screen`] indexes lists ([`Screener`]) and screens a party ([`Query`]) against them,

@@ -1,6 +1,6 @@
 //! The name scorer: token-level Jaro-Winkler with the best one-to-one token alignment.
 //!
-//! Both names are normalised ([`crate::normalize`]) into words. Every pair of words (one from
+//! Both names are normalised ([`mod@crate::normalize`]) into words. Every pair of words (one from
 //! each name) gets the Jaro-Winkler similarity of `strsim`, counted as 0 below
 //! [`TOKEN_FLOOR`] (below it two words are different words, not spellings of one). Pairs are
 //! then taken greedily, most similar first, each word used at most once: the alignment does

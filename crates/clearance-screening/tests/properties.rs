@@ -29,3 +29,27 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Whatever bytes the files hold, the parsers return (an error or a list); they never panic.
+    #[test]
+    fn parsers_never_panic(sdn in proptest::collection::vec(any::<u8>(), 0..400),
+                           alt in proptest::collection::vec(any::<u8>(), 0..200),
+                           text in "[0-9A-Za-z\",\t; \\-\r\n]{0,300}") {
+        use clearance_screening::parse::{self, Input};
+        let _ = parse::ofac_sdn(Input::new("sdn", &sdn), Input::new("alt", &alt), Some(Input::new("add", &alt)));
+        let _ = parse::ofac_sdn(Input::new("sdn", text.as_bytes()), Input::new("alt", text.as_bytes()), None);
+        let _ = parse::bis_dpl(Input::new("dpl", &sdn));
+        let _ = parse::bis_dpl(Input::new("dpl", text.as_bytes()));
+        let _ = parse::csl(Input::new("csl", &sdn));
+        let _ = parse::csl(Input::new("csl", text.as_bytes()));
+    }
+
+    /// Remarks in OFAC's style with random values parse without panicking.
+    #[test]
+    fn remarks_never_panic(remarks in "((alt\\. )?(DOB|Passport|National ID No\\.|nationality|citizen|NIT #) [0-9A-Za-z ().,-]{0,20}; ){0,5}") {
+        let _ = clearance_screening::parse::remarks::parse_remarks(&remarks);
+    }
+}

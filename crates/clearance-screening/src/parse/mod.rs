@@ -1,10 +1,10 @@
-//! Parsers for the publishers' own file formats, each into the neutral [`ParsedList`]:
+//! Parsers for the publishers' own file formats, each into the neutral [`crate::ParsedList`]:
 //!
 //! - [`ofac_sdn`]: OFAC's SDN list as `sdn.csv`, `alt.csv` and (optionally) `add.csv`: CSV with no
 //!   header, `-0-` as the null value, dates of birth, passports and national IDs inside the
 //!   free-text remarks (read by [`remarks`]).
 //! - [`bis_dpl`]: BIS's Denied Persons List, tab-separated with a header row.
-//! - [`csl`]: trade.gov's Consolidated Screening List, CSV with a header row and `;`-separated
+//! - [`mod@csl`]: trade.gov's Consolidated Screening List, CSV with a header row and `;`-separated
 //!   lists inside some columns.
 //!
 //! Each takes the files' bytes with a name for error messages ([`Input`]); the `load_*`
