@@ -1,26 +1,42 @@
 //! The name scorer: token-level Jaro-Winkler with the best one-to-one token alignment.
 //!
 //! Both names are normalised ([`mod@crate::normalize`]) into words. Every pair of words (one from
-//! each name) gets the Jaro-Winkler similarity of `strsim`, counted as 0 below
-//! [`TOKEN_FLOOR`] (below it two words are different words, not spellings of one). Pairs are
-//! then taken greedily, most similar first, each word used at most once: the alignment does
-//! not depend on word order. Each side's *coverage* is the weighted share of its words that
-//! found a partner, each counted by its similarity:
+//! each name) gets a similarity ([`token_similarity`]): `strsim`'s Jaro-Winkler, counted as 0
+//! below [`TOKEN_FLOOR`] (0.84: below it two words are different words, not spellings of one);
+//! plain Jaro, without Winkler's prefix bonus, when the lengths differ by more than
+//! [`MAX_PREFIX_BONUS_LEN_DIFF`] ("WHITE" is not a spelling of "WHITEPIGEON"); and for words of
+//! at most [`SHORT_WORD_LEN`] letters, only with the same first letter and at least
+//! [`SHORT_WORD_FLOOR`] ("MARY" is not "MARK", "ALI" not "WALI"; "JON" is "JOHN").
+//!
+//! Pairs are then taken greedily, most similar first, each word used at most once: the
+//! alignment does not depend on word order. Each side's *coverage* is the weighted share of its
+//! words that found a partner, each counted by its similarity squared (a near spelling at 0.88
+//! counts 0.77, a one-letter slip at 0.97 counts 0.94):
 //!
 //! ```text
-//! coverage(side) = Σ similarity(word, partner) · weight(word) / Σ weight(word)
+//! coverage(side) = Σ similarity(word, partner)² · weight(word) / Σ weight(word)
 //! score          = MIN_SIDE_WEIGHT · min(coverage) + (1 - MIN_SIDE_WEIGHT) · max(coverage)
 //! ```
 //!
-//! A word's weight is its length (capped at 12 letters) times its *rarity* on the list: 1 for a
-//! word the list has at most once, falling with the log of how many listed names hold it
-//! ([`rarity`]), never below [`MIN_RARITY`]. So "GOLDEN STAR TRADING" against "SILVER STAR
-//! TRADING" shares only common words and scores low, while "Vladimir Putin" against "PUTIN,
-//! Vladimir Vladimirovich" (every query word found, one listed word missing) lands between the
-//! two thresholds (see [`crate::screen`]). Blending the two coverages, rather than taking the
-//! lower, is what keeps a listed name's extra middle name or patronymic from hiding it; the
-//! weight on the lower one is what keeps a shared first name alone from matching.
-//! [`name_similarity`] is this score with every rarity 1 (no list at hand).
+//! with `MIN_SIDE_WEIGHT` = 0.4, and then two discounts:
+//!
+//! - no *anchor*: when no pair reaches [`ANCHOR_SIMILARITY`] (0.95), every word only a near
+//!   spelling ("JUAN MARTINEZ" against "JURDAN MARTITEGUI"), the score is multiplied by
+//!   [`NO_ANCHOR_FACTOR`] (0.95);
+//! - thin evidence: when the matched query words weigh less than [`MIN_EVIDENCE`] in all (about
+//!   three letters of a rare word), the score is scaled down towards [`THIN_EVIDENCE_FACTOR`]
+//!   (0.85) of itself: "MOHAMMAD" alone, or "INTERNATIONAL TRADING", says too little.
+//!
+//! A word's weight is its length (capped at [`MAX_WEIGHT_LETTERS`]) times its *rarity* on the
+//! indexed lists ([`rarity`]: 1 for a word held by one listed name, about 0.3 for one held by 50
+//! of 21,000, about 0.1 for one held by 1,000, never below [`MIN_RARITY`]), times
+//! [`PATRONYMIC_SHARE`] (0.3) for a patronymic. So "GOLDEN SUN BAKERY" against "GOLDEN STAR
+//! TRADING" scores low, while "Manuel Noriega" against "NORIEGA, Manuel Antonio" (every query
+//! word found, one common listed word missing) lands between the two thresholds (see
+//! [`crate::screen`]). Blending the two coverages, rather than taking the lower, is what keeps
+//! a listed name's extra given name or patronymic from hiding it; the weight on the lower one is
+//! what keeps a shared given name alone from matching. [`name_similarity`] is this score with
+//! every rarity 1 and no thin-evidence discount (no list at hand).
 
 use strsim::{jaro, jaro_winkler};
 
