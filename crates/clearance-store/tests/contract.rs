@@ -268,6 +268,7 @@ contract!(
     a_screening_list_version_is_stored_once,
     screening_reviews_append_and_filter_by_subject,
     a_screening_review_and_its_principal_commit_together,
+    screening_imports_at_once_are_each_stored_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1542,6 +1543,96 @@ async fn sqlite_migrates_a_single_chain_store_into_the_legacy_log() {
     );
 }
 
+/// What a store from before screening holds keeps working once screening's migration has run:
+/// its principals and change versions stay, the `screening` version starts at 0, and a list
+/// version and a review are stored on top.
+async fn screening_arrives_on_an_existing_store(store: &dyn Store) {
+    let versions = store.change_versions().await.unwrap();
+    assert_eq!((versions.principals, versions.screening), (7, 0));
+    let ana = store.principal(&pid("ana")).await.unwrap().unwrap();
+    assert_eq!(ana, principals("id,citizenships\nana,FR\n")[0]);
+    assert!(store.screening_lists().await.unwrap().is_empty());
+    let list = screening_list("ofac-sdn", "v1", Utc::now());
+    let rescreened = principals("id,citizenships\nana,FR;US\n");
+    store.put_screening_list(&list, &rescreened).await.unwrap();
+    store
+        .add_screening_review(&review("ana", "sdn-1", "clear"), None)
+        .await
+        .unwrap();
+    let versions = store.change_versions().await.unwrap();
+    assert_eq!((versions.principals, versions.screening), (8, 2));
+    assert_eq!(store.current_screening_lists().await.unwrap(), vec![list]);
+    assert_eq!(store.principals().await.unwrap(), rescreened);
+}
+
+/// A principal row and a `principals` change version as a store from before screening holds
+/// them.
+fn pre_screening_rows() -> String {
+    let ana = serde_json::to_string(&principals("id,citizenships\nana,FR\n")[0]).unwrap();
+    format!(
+        "INSERT INTO principals (id, facts, updated_at) VALUES ('ana', '{}', '{}');
+         UPDATE change_versions SET version = 7 WHERE kind = 'principals';",
+        ana.replace('\'', "''"),
+        Utc::now().to_rfc3339()
+    )
+}
+
+/// A SQLite store at the schema before screening (migration 8) is migrated in place.
+#[tokio::test]
+async fn sqlite_adds_screening_to_an_existing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in [
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/sqlite/0002_audit_head.sql"),
+            include_str!("../migrations/sqlite/0003_audit_facts.sql"),
+            include_str!("../migrations/sqlite/0004_model_switches.sql"),
+            include_str!("../migrations/sqlite/0005_model_switch_version.sql"),
+            include_str!("../migrations/sqlite/0006_logs_and_directive_sets.sql"),
+            include_str!("../migrations/sqlite/0007_verifiable_log.sql"),
+            include_str!("../migrations/sqlite/0008_scim.sql"),
+        ] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&pre_screening_rows()).unwrap();
+        conn.pragma_update(None, "user_version", 8).unwrap();
+    }
+    assert_eq!(SqliteStore::schema_version(&path).unwrap().0, 8);
+    let store = SqliteStore::open(&path).unwrap();
+    let (applied, known) = SqliteStore::schema_version(&path).unwrap();
+    assert_eq!(applied, known);
+    screening_arrives_on_an_existing_store(&store).await;
+}
+
+/// A PostgreSQL database at the schema before screening (migration 3) is migrated in place.
+#[tokio::test]
+async fn postgres_adds_screening_to_an_existing_database() {
+    let Some(db) = ScratchDb::create().await else {
+        return;
+    };
+    let mut sql = [
+        include_str!("../migrations/postgres/0001_init.sql"),
+        include_str!("../migrations/postgres/0002_verifiable_log.sql"),
+        include_str!("../migrations/postgres/0003_scim.sql"),
+    ]
+    .join("\n");
+    sql.push_str(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, \
+         applied_at timestamptz NOT NULL DEFAULT now());
+         INSERT INTO schema_migrations (version) VALUES (1), (2), (3);\n",
+    );
+    sql.push_str(&pre_screening_rows());
+    let mut conn = pg_connect(&db.config).await.unwrap();
+    conn.execute(raw_sql(&sql)).await.unwrap();
+    conn.close().await.unwrap();
+    let store = PgStore::connect(db.config.clone()).await.unwrap();
+    let (applied, known) = store.schema_version().await.unwrap();
+    assert_eq!(applied, known);
+    screening_arrives_on_an_existing_store(&store).await;
+}
+
 /// A database from before the Merkle tree (migration 1 only, a log with records) gets its
 /// log's tree when it is migrated, and verifies.
 #[tokio::test]
@@ -2155,6 +2246,48 @@ async fn a_screening_list_version_is_stored_once(b: &Backend) {
             .unwrap()
             .unwrap()
             .us_citizen()
+    );
+}
+
+async fn screening_imports_at_once_are_each_stored_once(b: &Backend) {
+    // Two replicas import every list at once, the same versions and in another order.
+    let lists: Vec<ScreeningListData> = (1..=4)
+        .map(|n| screening_list("ofac-sdn", &format!("v{n}"), Utc::now()))
+        .collect();
+    let mut runs = Vec::new();
+    for replica in 0..2 {
+        let store = b.reopen().await;
+        let mut mine = lists.clone();
+        if replica == 1 {
+            mine.reverse();
+        }
+        runs.push(tokio::spawn(async move {
+            for list in &mine {
+                store.put_screening_list(list, &[]).await.unwrap();
+            }
+        }));
+    }
+    for run in runs {
+        run.await.unwrap();
+    }
+    let store = b.store();
+    let mut stored: Vec<String> = store
+        .screening_lists()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.version_id)
+        .collect();
+    let current = store.current_screening_lists().await.unwrap();
+    assert_eq!(current.len(), 1);
+    assert_eq!(
+        current[0].meta.version_id, stored[0],
+        "the newest listed is the current one"
+    );
+    stored.sort();
+    assert_eq!(
+        stored,
+        ["ofac-sdn@v1", "ofac-sdn@v2", "ofac-sdn@v3", "ofac-sdn@v4"]
     );
 }
 
