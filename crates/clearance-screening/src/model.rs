@@ -150,6 +150,17 @@ pub enum IdentifierKind {
     Other(String),
 }
 
+impl fmt::Display for IdentifierKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdentifierKind::Passport => f.write_str("passport"),
+            IdentifierKind::NationalId => f.write_str("national ID"),
+            IdentifierKind::TaxId => f.write_str("tax ID"),
+            IdentifierKind::Other(label) => f.write_str(label),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identifier {
     pub kind: IdentifierKind,

@@ -391,7 +391,7 @@ impl Screener {
                     .identifiers
                     .iter()
                     .find(|i| i.normalized == normalized)
-                    .map_or_else(|| "identifier".to_string(), |i| format!("{:?}", i.kind));
+                    .map_or_else(|| "identifier".to_string(), |i| i.kind.to_string());
                 best.insert(
                     entry_index,
                     Evidence {
@@ -532,10 +532,12 @@ impl Screener {
                     continue;
                 }
                 let (score, reasons) = adjust(query, entry, name_score);
-                if score < floor + max_bonus - 1e-12 && score < self.config.potential_threshold {
-                    continue;
-                }
-                if score < self.config.potential_threshold {
+                if score
+                    < self
+                        .config
+                        .potential_threshold
+                        .min(self.config.match_threshold)
+                {
                     continue;
                 }
                 if best.get(&name.entry).is_some_and(|e| e.score >= score) {
