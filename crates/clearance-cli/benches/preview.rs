@@ -140,6 +140,7 @@ fn principals(rng: &mut StdRng) -> Vec<Principal> {
                 org: (!unknown).then(|| ORGS[rng.random_range(0..ORGS.len())].to_string()),
                 employee: rng.random_range(0..4) != 0,
                 roles: ["engineer".to_string()].into(),
+                screening: None,
                 active: true,
                 facts_confirmed_at: None,
             }

@@ -140,7 +140,7 @@ org = "idp"
     assert!(
         found[6]
             .1
-            .contains("identity.oidc.claims: `citizenship` is not a principal fact (the facts are: citizenships, "),
+            .contains("identity.oidc.claims: `citizenship` is not a principal fact a token may carry (those are: citizenships, "),
         "{found:?}"
     );
 }

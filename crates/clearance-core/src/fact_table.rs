@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 
 use crate::country::CountryCode;
 use crate::limits::MAX_ORG_CHARS;
+use crate::screening::ScreeningFact;
 
 /// A set of ISO 3166-1 alpha-2 codes; unknown when empty.
 pub type Countries = BTreeSet<CountryCode>;
@@ -31,6 +32,8 @@ pub type Flag = bool;
 pub type Text = Option<String>;
 /// A set of labels (roles); capped in count and length.
 pub type Labels = BTreeSet<String>;
+/// A denied-party screening result with its evidence; unknown until screened.
+pub type Screening = Option<ScreeningFact>;
 
 /// How a fact is held, read from a principal file and shown to Cedar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub enum FactKind {
     Flag,
     Text,
     Labels,
+    /// Set only by screening against the imported lists (`crate::screening`).
+    Screening,
 }
 
 impl FactKind {
@@ -48,9 +53,16 @@ impl FactKind {
     pub fn cedar_type(self) -> &'static str {
         match self {
             FactKind::Countries | FactKind::Labels => "Set<String>",
-            FactKind::Country | FactKind::Text => "String",
+            FactKind::Country | FactKind::Text | FactKind::Screening => "String",
             FactKind::Flag => "Bool",
         }
+    }
+
+    /// Whether the registry is *told* the fact (a principal file, SCIM, a token's claim). A
+    /// fact that is not provided is computed by the gateway itself (screening), so nothing a
+    /// caller or a feed sends can set it.
+    pub fn is_provided(self) -> bool {
+        self != FactKind::Screening
     }
 
     /// A list in a principal file (`;`-separated in CSV, an array in JSONL).
@@ -135,6 +147,7 @@ pub enum FactSlot<'a> {
     Flag(&'a mut Flag),
     Text(&'a mut Text),
     Labels(&'a mut Labels),
+    Screening(&'a mut Screening),
 }
 
 /// What each kind's Rust type knows: its value for Cedar, whether it is unknown, its slot.
@@ -202,6 +215,30 @@ impl FactType for Labels {
     fn slot(&mut self) -> FactSlot<'_> {
         FactSlot::Labels(self)
     }
+}
+
+impl FactType for Screening {
+    fn fact_value(&self) -> FactValue {
+        FactValue::Str(
+            self.as_ref()
+                .map(|fact| fact.status.as_str().to_string())
+                .unwrap_or_default(),
+        )
+    }
+    fn is_unknown(&self) -> bool {
+        self.is_none()
+    }
+    fn slot(&mut self) -> FactSlot<'_> {
+        FactSlot::Screening(self)
+    }
+}
+
+/// The facts the registry is told (imported, provisioned, claimed), in table order: every
+/// fact but those the gateway computes itself.
+pub fn provided_facts() -> impl Iterator<Item = &'static FactSpec> {
+    PRINCIPAL_FACTS
+        .iter()
+        .filter(|spec| spec.kind.is_provided())
 }
 
 /// Generates the principal and snapshot structs and [`PRINCIPAL_FACTS`] from one list.
@@ -373,6 +410,8 @@ principal_facts! {
     employee: Flag;
     /// Roles (job functions, groups) directives may name.
     roles: Labels;
+    /// Denied-party screening of the person's name and organisation: `clear`, `potential_match` or `match` (set only by screening; unknown until screened).
+    screening: Screening [tracked];
 }
 
 impl PrincipalFacts {
@@ -388,6 +427,21 @@ impl PrincipalFacts {
 /// The stored fact of that name.
 pub fn fact_spec(name: &str) -> Option<&'static FactSpec> {
     PRINCIPAL_FACTS.iter().find(|spec| spec.name == name)
+}
+
+/// The provided fact of that name: one a principal file, SCIM or a token may set.
+pub fn provided_fact(name: &str) -> Option<&'static FactSpec> {
+    fact_spec(name).filter(|spec| spec.kind.is_provided())
+}
+
+/// Why a name that is a fact but not a provided one cannot be set (for error messages).
+pub fn not_provided_because(name: &str) -> Option<&'static str> {
+    if DERIVED_FACTS.iter().any(|derived| derived.name == name) {
+        return Some("it is derived from other facts");
+    }
+    fact_spec(name)
+        .filter(|spec| !spec.kind.is_provided())
+        .map(|_| "it is set only by screening against the imported lists")
 }
 
 /// The `missing_facts` entry that makes a principal attribute (stored or derived) unknown.
@@ -489,6 +543,15 @@ mod tests {
                 FactSlot::Labels(l) => {
                     l.insert("x".into());
                     FactKind::Labels
+                }
+                FactSlot::Screening(s) => {
+                    *s = Some(ScreeningFact::from_matches(
+                        vec![],
+                        vec![],
+                        "test",
+                        chrono::Utc::now(),
+                    ));
+                    FactKind::Screening
                 }
             };
             assert_eq!(kind, spec.kind, "{}", spec.name);

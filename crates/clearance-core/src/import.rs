@@ -19,26 +19,46 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::country::CountryCode;
-use crate::fact_table::{FactKind, FactSlot, FactSpec, PRINCIPAL_FACTS, fact_spec};
+use crate::fact_table::{
+    FactKind, FactSlot, FactSpec, not_provided_because, provided_fact, provided_facts,
+};
 use crate::limits::{
     self, MAX_COUNTRIES, MAX_NAME_CHARS, MAX_ORG_CHARS, MAX_ROLE_CHARS, MAX_ROLES,
 };
 use crate::principal::{Principal, PrincipalId};
 
-/// The columns a principal file may have besides the facts of [`PRINCIPAL_FACTS`]; `id` is the
+/// The columns a principal file may have besides the provided facts; `id` is the
 /// only required one.
 const IDENTITY_COLUMNS: [&str; 2] = ["id", "name"];
 
-/// Every column a principal file may have: `id`, `name`, then every stored fact.
+/// Every column a principal file may have: `id`, `name`, then every provided fact (not
+/// `screening`: a file cannot clear anyone).
 pub fn columns() -> Vec<&'static str> {
     IDENTITY_COLUMNS
         .into_iter()
-        .chain(PRINCIPAL_FACTS.iter().map(|spec| spec.name))
+        .chain(provided_facts().map(|spec| spec.name))
         .collect()
 }
 
 fn is_column(name: &str) -> bool {
-    IDENTITY_COLUMNS.contains(&name) || fact_spec(name).is_some()
+    IDENTITY_COLUMNS.contains(&name) || provided_fact(name).is_some()
+}
+
+/// What an unknown column or field is told: the names that would do, and why a fact that
+/// cannot be imported cannot be.
+fn unknown_names_message(what: &str, unknown: &[String]) -> String {
+    let mut message = format!(
+        "unknown {what}{} {} (expected some of: {})",
+        if unknown.len() == 1 { "" } else { "s" },
+        shown_list(unknown),
+        columns().join(", ")
+    );
+    for name in unknown {
+        if let Some(why) = not_provided_because(name) {
+            message.push_str(&format!("; {name} cannot be imported: {why}"));
+        }
+    }
+    message
 }
 
 /// One problem in a principal file, at a 1-based line.
@@ -427,11 +447,7 @@ fn check_csv_header(headers: &csv::StringRecord) -> Result<(), Vec<RowError>> {
         .filter(|h| !is_column(h))
         .map(|h| RowError {
             line: 1,
-            message: format!(
-                "unknown column {} (expected some of: {})",
-                shown(h),
-                columns().join(", ")
-            ),
+            message: unknown_names_message("column", &[h.to_string()]),
         })
         .collect();
     if !headers.iter().any(|h| h == "id") {
@@ -455,7 +471,7 @@ fn csv_record_to_raw(headers: &csv::StringRecord, record: &csv::StringRecord) ->
             "id" => raw.id = Some(value),
             "name" => raw.name = Some(value),
             _ => {
-                if let Some(spec) = fact_spec(column) {
+                if let Some(spec) = provided_fact(column) {
                     let fact = match spec.kind {
                         kind if kind.is_list() => RawFact::List(ListField::Joined(value)),
                         FactKind::Flag => RawFact::Flag(BoolField::Text(value)),
@@ -567,7 +583,7 @@ fn json_object_to_raw(JsonObject(fields): JsonObject) -> RawPrincipal {
             },
             "name" => raw.name = json_text(column, value, &mut problems),
             _ => {
-                if let Some(spec) = fact_spec(column) {
+                if let Some(spec) = provided_fact(column) {
                     let fact = json_fact(spec, value, &mut problems);
                     raw.facts.extend(fact.map(|fact| (spec, fact)));
                 }
@@ -578,18 +594,7 @@ fn json_object_to_raw(JsonObject(fields): JsonObject) -> RawPrincipal {
         problems.insert(0, "missing field `id`".into());
     }
     if !unknown.is_empty() {
-        let mut message = format!(
-            "unknown field{} {} (expected some of: {})",
-            if unknown.len() == 1 { "" } else { "s" },
-            shown_list(&unknown),
-            columns().join(", ")
-        );
-        if unknown.iter().any(|f| f == "us_person") {
-            message.push_str(
-                "; us_person is derived from citizenships, permanent_residency and protected_individual",
-            );
-        }
-        problems.insert(0, message);
+        problems.insert(0, unknown_names_message("field", &unknown));
     }
     if !repeated.is_empty() {
         problems.insert(0, format!("field given twice: {}", shown_list(&repeated)));
@@ -608,7 +613,10 @@ pub fn set_fact_from_value(
     name: &str,
     value: &Value,
 ) -> Result<(), String> {
-    let spec = fact_spec(name).ok_or_else(|| format!("`{name}` is not a principal fact"))?;
+    let spec = provided_fact(name).ok_or_else(|| match not_provided_because(name) {
+        Some(why) => format!("`{name}` cannot be set: {why}"),
+        None => format!("`{name}` is not a principal fact"),
+    })?;
     let raw = match (spec.kind, value) {
         (_, Value::Null) => {
             let blank = Principal::new(principal.id.clone());
@@ -636,6 +644,7 @@ pub fn set_fact_from_value(
                 FactKind::Flag => "true or false",
                 FactKind::Country => "a country code",
                 FactKind::Text => "a string",
+                FactKind::Screening => "nothing: screening sets it",
             };
             return Err(format!(
                 "{name}: expected {expected}, found {}",
@@ -1194,7 +1203,9 @@ mod tests {
             errors[2]
         );
         assert!(
-            errors[2].message.contains("us_person is derived"),
+            errors[2]
+                .message
+                .contains("us_person cannot be imported: it is derived from other facts"),
             "{}",
             errors[2]
         );

@@ -17,6 +17,8 @@
 //!   translates to and from.
 //! - [`fact_table`]: the one list of principal facts; structs, import columns and the Cedar
 //!   schema are generated from it.
+//! - [`screening`]: the `screening` fact (denied-party list matches with their evidence), which
+//!   only screening sets.
 //! - [`facts`]: the snapshot of principal and request facts a decision reads and the audit
 //!   record keeps.
 
@@ -30,4 +32,5 @@ pub mod import;
 pub mod key;
 pub mod limits;
 pub mod principal;
+pub mod screening;
 pub mod text;

@@ -168,6 +168,7 @@ mod tests {
             org: None,
             employee: false,
             roles: BTreeSet::new(),
+            screening: None,
             active: true,
             facts_confirmed_at: None,
         }

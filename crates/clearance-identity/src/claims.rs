@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use clearance_core::fact_table::{PRINCIPAL_FACTS, fact_spec};
+use clearance_core::fact_table::{provided_fact, provided_facts};
 use clearance_core::import::set_fact_from_value;
 use clearance_core::principal::{Principal, PrincipalId};
 use serde_json::Value;
@@ -56,18 +56,19 @@ impl ClaimPath {
 
 /// A fact name that is not in the table of principal facts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a principal fact (the facts are: {list})", list = fact_names().join(", "))]
+#[error("`{0}` is not a principal fact a token may carry (those are: {list})", list = fact_names().join(", "))]
 pub struct UnknownFact(pub String);
 
-/// The stored principal facts a token may carry: every line of the fact table.
+/// The principal facts a token may carry: every provided fact of the fact table (not
+/// `screening`, which only screening sets).
 pub fn fact_names() -> Vec<&'static str> {
-    PRINCIPAL_FACTS.iter().map(|spec| spec.name).collect()
+    provided_facts().map(|spec| spec.name).collect()
 }
 
-/// The table's spelling of a fact name, or why it is not one (a derived fact such as
-/// `us_person` cannot be mapped: it follows from the stored ones).
+/// The table's spelling of a fact name, or why it is not one a token may carry (a derived fact
+/// such as `us_person` follows from the stored ones; `screening` is the gateway's own).
 pub fn principal_fact(name: &str) -> Result<&'static str, UnknownFact> {
-    fact_spec(name)
+    provided_fact(name)
         .map(|spec| spec.name)
         .ok_or_else(|| UnknownFact(name.to_string()))
 }
@@ -120,8 +121,7 @@ impl TokenFacts {
 
     /// The facts supplied, in the table's order.
     pub fn supplied(&self) -> impl Iterator<Item = &'static str> + '_ {
-        PRINCIPAL_FACTS
-            .iter()
+        provided_facts()
             .map(|spec| spec.name)
             .filter(|name| self.supplied.contains(name))
     }
@@ -288,7 +288,7 @@ mod tests {
     fn every_fact_in_the_table_can_be_mapped_from_a_claim() {
         let mut m = ClaimMapping::default();
         let mut claims = serde_json::Map::new();
-        for spec in PRINCIPAL_FACTS {
+        for spec in provided_facts() {
             m.map_fact(
                 spec.name,
                 ClaimPath::parse(&format!("x.{}", spec.name)).unwrap(),
@@ -299,12 +299,17 @@ mod tests {
                 FactKind::Country => json!("US"),
                 FactKind::Flag => json!(true),
                 FactKind::Text | FactKind::Labels => json!("a"),
+                FactKind::Screening => unreachable!("not provided"),
             };
             claims.insert(spec.name.to_string(), value);
         }
         let facts = m.facts(&json!({ "x": claims }), &alice()).unwrap();
         assert_eq!(facts.supplied().collect::<Vec<_>>(), fact_names());
-        assert!(facts.held().missing_facts().is_empty());
+        assert_eq!(
+            facts.held().missing_facts(),
+            ["screening"],
+            "the gateway's own"
+        );
     }
 
     #[test]
@@ -318,7 +323,11 @@ mod tests {
                 .contains("citizenships, permanent_residency"),
             "{error}"
         );
-        assert!(m.map_fact("citizenship", path).is_err());
+        assert!(m.map_fact("citizenship", path.clone()).is_err());
+        assert!(
+            m.map_fact("screening", path).is_err(),
+            "a token cannot clear its holder"
+        );
     }
 
     #[test]

@@ -84,6 +84,7 @@ fn principals(n: usize, rng: &mut StdRng) -> Vec<(String, Facts)> {
                 org: Some(format!("org-{}", i % 40)),
                 employee: rng.random_bool(0.5),
                 roles: BTreeSet::new(),
+                screening: None,
                 active: true,
                 facts_confirmed_at: None,
             };

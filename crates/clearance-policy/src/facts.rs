@@ -213,6 +213,14 @@ mod tests {
                 clearance_core::fact_table::FactSlot::Labels(l) => {
                     l.insert("engineer".into());
                 }
+                clearance_core::fact_table::FactSlot::Screening(s) => {
+                    *s = Some(clearance_core::screening::ScreeningFact::from_matches(
+                        vec![],
+                        vec!["ofac-sdn@1".into()],
+                        "test",
+                        chrono::Utc::now(),
+                    ));
+                }
             }
         }
         for principal in [&empty, &full] {

@@ -200,6 +200,7 @@ mod tests {
                 FactKind::Country => json!("US"),
                 FactKind::Flag => json!(true),
                 FactKind::Text | FactKind::Labels => json!("x"),
+                FactKind::Screening => unreachable!("not provided"),
             };
             extension.insert(fact.attribute.to_uppercase(), value);
         }

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use clearance_core::fact_table::{FactKind, FactSpec, PRINCIPAL_FACTS};
+use clearance_core::fact_table::{FactKind, FactSpec, provided_facts};
 use serde_json::{Value, json};
 
 pub const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -131,12 +131,11 @@ pub struct ExtensionFact {
     pub attribute: String,
 }
 
-/// The Clearance extension's attributes: every fact in the table that no standard attribute
-/// carries, in table order. A fact added to the table appears here (in `/Schemas`, in what a
+/// The Clearance extension's attributes: every provided fact in the table (not `screening`,
+/// which only screening sets) that no standard attribute carries, in table order. A fact added to the table appears here (in `/Schemas`, in what a
 /// User is read for, in error messages) with no change to this crate.
 pub static EXTENSION_FACTS: LazyLock<Vec<ExtensionFact>> = LazyLock::new(|| {
-    PRINCIPAL_FACTS
-        .iter()
+    provided_facts()
         .filter(|spec| !FACTS_IN_STANDARD_ATTRIBUTES.contains(&spec.name))
         .map(|spec| ExtensionFact {
             spec,
@@ -265,7 +264,7 @@ fn extension_attribute(fact: &ExtensionFact) -> Value {
         FactKind::Flag => ("boolean", ""),
         FactKind::Countries => ("string", " (ISO 3166-1 alpha-2 codes)"),
         FactKind::Country => ("string", " (an ISO 3166-1 alpha-2 code)"),
-        FactKind::Text | FactKind::Labels => ("string", ""),
+        FactKind::Text | FactKind::Labels | FactKind::Screening => ("string", ""),
     };
     let description = format!("{}{format}; the `{}` fact", spec.doc, spec.name);
     attr(&fact.attribute, kind, spec.kind.is_list(), &description)
@@ -377,7 +376,7 @@ mod tests {
         );
         for fact in FACTS_IN_STANDARD_ATTRIBUTES {
             assert!(
-                PRINCIPAL_FACTS.iter().any(|spec| spec.name == *fact),
+                provided_facts().any(|spec| spec.name == *fact),
                 "{fact} is not in the fact table"
             );
         }

@@ -44,6 +44,7 @@ pub fn principal(
         org: Some("acme".into()),
         employee: true,
         roles: BTreeSet::new(),
+        screening: None,
         active: true,
         facts_confirmed_at: None,
     }
