@@ -132,7 +132,10 @@ impl DateOfBirth {
 
     fn span(&self) -> (i32, i32) {
         let slack = i32::from(self.circa);
-        (self.year - slack, self.year_to + slack)
+        (
+            self.year.saturating_sub(slack),
+            self.year_to.saturating_add(slack),
+        )
     }
 }
 

@@ -1,6 +1,8 @@
 //! Normalisation and scoring never panic, normalisation is idempotent, and scores stay in 0..=1,
 //! whatever the input.
 
+mod common;
+
 use clearance_screening::{name_similarity, normalize};
 use proptest::prelude::*;
 
@@ -51,5 +53,32 @@ proptest! {
     #[test]
     fn remarks_never_panic(remarks in "((alt\\. )?(DOB|Passport|National ID No\\.|nationality|citizen|NIT #) [0-9A-Za-z ().,-]{0,20}; ){0,5}") {
         let _ = clearance_screening::parse::remarks::parse_remarks(&remarks);
+    }
+}
+
+proptest! {
+    /// Any two dates of birth, however odd, compare without panicking, and symmetrically.
+    #[test]
+    fn dob_compatibility_is_total_and_symmetric(
+        a in (any::<i32>(), any::<i32>(), proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()), any::<bool>()),
+        b in (any::<i32>(), any::<i32>(), proptest::option::of(any::<u32>()), proptest::option::of(any::<u32>()), any::<bool>()),
+    ) {
+        use clearance_screening::DateOfBirth;
+        let a = DateOfBirth { year: a.0, year_to: a.1, month: a.2, day: a.3, circa: a.4 };
+        let b = DateOfBirth { year: b.0, year_to: b.1, month: b.2, day: b.3, circa: b.4 };
+        prop_assert_eq!(a.compatible(&b), b.compatible(&a));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Screening any name against the real SDN and DPL returns, with scores in 0..=1, sorted.
+    #[test]
+    fn screening_any_name_returns(name in any::<String>(), id in "[0-9A-Z -]{0,12}") {
+        use clearance_screening::{PartyKind, Query};
+        let result = common::screener().screen(&Query::new(&name, PartyKind::Unknown).with_identifier(&id));
+        prop_assert!(result.matches.iter().all(|m| (0.0..=1.0).contains(&m.score)));
+        prop_assert!(result.matches.windows(2).all(|w| w[0].score >= w[1].score));
     }
 }
