@@ -31,7 +31,7 @@ pub use model::{
     Alias, AliasType, DateOfBirth, EntityKind, FileDigest, Identifier, IdentifierKind, ListEntry,
     ListSource, ListVersion, ParsedList, normalize_identifier,
 };
-pub use normalize::{normalize, normalize_name};
+pub use normalize::{normalize, normalize_name, normalize_name_joined};
 pub use parse::ParseError;
 pub use score::name_similarity;
 pub use screen::{

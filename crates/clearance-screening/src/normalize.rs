@@ -136,6 +136,32 @@ pub fn normalize_name(name: &str) -> NormalizedName {
     }
 }
 
+/// The name normalised with its hyphenated parts joined ("Su-gwang" -> "SUGWANG",
+/// "AL-ZAWAHIRI" -> "ALZAWAHIRI"), when it has a hyphen between two letters and joining
+/// changes the result; `None` otherwise. Screening tries both forms: lists and people write
+/// such names with a hyphen, a space or nothing.
+pub fn normalize_name_joined(name: &str) -> Option<NormalizedName> {
+    let chars: Vec<char> = name.chars().collect();
+    let mut joined = String::with_capacity(name.len());
+    let mut any = false;
+    for (i, c) in chars.iter().enumerate() {
+        let between_letters = *c == '-'
+            && i > 0
+            && chars.get(i - 1).is_some_and(|p| p.is_alphabetic())
+            && chars.get(i + 1).is_some_and(|n| n.is_alphabetic());
+        if between_letters {
+            any = true;
+        } else {
+            joined.push(*c);
+        }
+    }
+    if !any {
+        return None;
+    }
+    let joined = normalize_name(&joined);
+    (joined != normalize_name(name)).then_some(joined)
+}
+
 /// Normalises a name into one string of words separated by single spaces.
 pub fn normalize(name: &str) -> String {
     normalize_name(name).joined()
@@ -242,6 +268,18 @@ mod tests {
         assert_eq!(normalize("BANCO NACIONAL DE CUBA"), "BANCO NACIONAL CUBA");
         assert_eq!(normalize("OOO"), "OOO");
         assert_eq!(normalize("  ,;  "), "");
+    }
+
+    #[test]
+    fn hyphenated_parts_joined() {
+        let joined = |n: &str| normalize_name_joined(n).map(|j| j.joined());
+        assert_eq!(joined("KIM, Su-gwang").as_deref(), Some("SUGWANG KIM"));
+        assert_eq!(
+            joined("AL-ZAWAHIRI, Ayman").as_deref(),
+            Some("AYMAN ALZAWAHIRI")
+        );
+        assert_eq!(joined("Anglo - Caribbean"), None);
+        assert_eq!(joined("Smith"), None);
     }
 
     #[test]

@@ -7,23 +7,26 @@
 //!    listed one after [`crate::normalize_identifier`] (letters and digits only, upper case;
 //!    at least [`MIN_IDENTIFIER_LEN`] of them) is a [`ScreeningStatus::Match`] with score 1.0,
 //!    whatever the names say.
-//! 2. **Blocking.** Every word of every listed name and alias is in a vocabulary, bucketed by its
+//! 2. **Hyphens.** A name with hyphens inside words ("KIM, Su-gwang", "AL-ZAWAHIRI") is indexed
+//!    (and a query screened) twice: with the hyphens as word breaks and with the parts joined
+//!    ([`crate::normalize::normalize_name_joined`]), so "Kim Sugwang" finds "KIM Su-gwang".
+//! 3. **Blocking.** Every word of every listed name and alias is in a vocabulary, bucketed by its
 //!    first two letters and by its last two. A query word is compared (Jaro-Winkler) with the
 //!    vocabulary words of its two buckets only; those at or above [`crate::score::TOKEN_FLOOR`]
 //!    are its *similar words*, and the listed names holding a similar word are the candidates.
 //!    A spelling that changes both the first two and the last two letters of a word is missed
 //!    there (and would score low anyway: Jaro-Winkler weighs the start heavily).
-//! 3. **Pruning.** A candidate whose best possible score (every query word that hit it matched
+//! 4. **Pruning.** A candidate whose best possible score (every query word that hit it matched
 //!    perfectly, its own words fully covered) plus the largest bonus is below the potential
 //!    threshold is not scored. This drops no candidate that could reach the threshold.
-//! 4. **Scoring.** The candidates are scored by [`crate::score`] (token-aligned Jaro-Winkler,
+//! 5. **Scoring.** The candidates are scored by [`crate::score`] (token-aligned Jaro-Winkler,
 //!    words weighted by length and rarity on the indexed lists).
-//! 5. **Date of birth and country.** When both the query and the entry have them: a compatible
+//! 6. **Date of birth and country.** When both the query and the entry have them: a compatible
 //!    date of birth ([`crate::DateOfBirth::compatible`]) adds [`DOB_AGREES`], none compatible
 //!    subtracts [`DOB_DISAGREES`] (enough to take an exact name below [`MATCH`]); a shared
 //!    country adds [`COUNTRY_AGREES`], none shared subtracts [`COUNTRY_DISAGREES`] (small:
 //!    listed countries are addresses and nationalities, people move). Scores stay in 0..=1.
-//! 6. **Kinds.** An individual is screened against individuals, an organisation against
+//! 7. **Kinds.** An individual is screened against individuals, an organisation against
 //!    entities; unknown-kind entries (the DPL) are screened against both, and a query of unknown
 //!    kind against everything, vessels and aircraft included.
 //!
@@ -49,7 +52,7 @@ use crate::model::{
     AliasType, DateOfBirth, EntityKind, ListEntry, ListSource, ListVersion, ParsedList,
     normalize_identifier,
 };
-use crate::normalize::normalize_name;
+use crate::normalize::{normalize_name, normalize_name_joined};
 use crate::score::{align, rarity, token_similarity, weight};
 
 /// Names the scoring method and its constants; recorded in every [`Evidence`].
@@ -243,8 +246,7 @@ impl Screener {
             let Ok(entry_u32) = u32::try_from(entry_index) else {
                 break;
             };
-            let mut add = |text: &str, alias: Option<u32>| {
-                let tokens = normalize_name(text).tokens;
+            let mut add = |tokens: Vec<String>, alias: Option<u32>| {
                 if tokens.is_empty() {
                     return;
                 }
@@ -279,9 +281,18 @@ impl Screener {
                     weights: Vec::new(),
                 });
             };
-            add(&entry.name, None);
-            for (i, alias) in entry.aliases.iter().enumerate() {
-                add(&alias.name, u32::try_from(i).ok());
+            let names_of = std::iter::once((entry.name.as_str(), None)).chain(
+                entry
+                    .aliases
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| (a.name.as_str(), u32::try_from(i).ok())),
+            );
+            for (text, alias) in names_of {
+                add(normalize_name(text).tokens, alias);
+                if let Some(joined) = normalize_name_joined(text) {
+                    add(joined.tokens, alias);
+                }
             }
             for id in &entry.identifiers {
                 if id.normalized.len() >= MIN_IDENTIFIER_LEN {
@@ -426,7 +437,18 @@ impl Screener {
     }
 
     fn screen_name(&self, query: &Query, best: &mut HashMap<u32, Evidence>) {
-        let mut words = normalize_name(&query.name).tokens;
+        self.screen_words(query, normalize_name(&query.name).tokens, best);
+        if let Some(joined) = normalize_name_joined(&query.name) {
+            self.screen_words(query, joined.tokens, best);
+        }
+    }
+
+    fn screen_words(
+        &self,
+        query: &Query,
+        mut words: Vec<String>,
+        best: &mut HashMap<u32, Evidence>,
+    ) {
         words.truncate(MAX_QUERY_WORDS);
         if words.is_empty() {
             return;

@@ -61,6 +61,16 @@ fn a_listed_person_is_found_in_other_spellings() {
 }
 
 #[test]
+fn hyphenated_names_are_found_written_together_or_apart() {
+    // SDN 22286 "KIM, Su-gwang" (an alias), written without the hyphen either way.
+    assert_match(Query::individual("Kim Sugwang"), "22286");
+    assert_match(Query::individual("Su Gwang Kim"), "22286");
+    // And a query with a hyphen finds a listed name written together: SDN 2676 as "Al-Zawahiri"
+    // and "Alzawahiri".
+    assert_match(Query::individual("Ayman Alzawahiri"), "2676");
+}
+
+#[test]
 fn a_listed_party_is_found_through_an_alias() {
     // SDN 306 BANCO NACIONAL DE CUBA, aka NATIONAL BANK OF CUBA.
     let result = screen(Query::organisation("National Bank of Cuba Ltd."));
