@@ -1752,6 +1752,9 @@ impl Store for PgStore {
                 .begin()
                 .await
                 .map_err(query_err("starting a screening review"))?;
+            // Row locks in one order everywhere (`screening`, then `principals`, as an import
+            // takes them), so a review and an import at once never deadlock.
+            bump_version(&mut tx, "screening").await?;
             let id: i64 = query_scalar(
                 "INSERT INTO screening_reviews (subject, list_source, entity_id, entry_hash,
                      subject_hash, decision, reason, actor, at)
@@ -1773,7 +1776,6 @@ impl Store for PgStore {
             if let Some(columns) = &columns {
                 upsert_principal_columns(&mut tx, columns).await?;
             }
-            bump_version(&mut tx, "screening").await?;
             tx.commit()
                 .await
                 .map_err(query_err("committing a screening review"))?;

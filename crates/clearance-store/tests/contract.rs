@@ -2250,10 +2250,12 @@ async fn a_screening_list_version_is_stored_once(b: &Backend) {
 }
 
 async fn screening_imports_at_once_are_each_stored_once(b: &Backend) {
-    // Two replicas import every list at once, the same versions and in another order.
+    // Two replicas import every list at once, the same versions and in another order, each
+    // rescreening the principal a third one is reviewing meanwhile.
     let lists: Vec<ScreeningListData> = (1..=4)
         .map(|n| screening_list("ofac-sdn", &format!("v{n}"), Utc::now()))
         .collect();
+    let ana = principals("id,citizenships\nana,FR\n");
     let mut runs = Vec::new();
     for replica in 0..2 {
         let store = b.reopen().await;
@@ -2261,12 +2263,23 @@ async fn screening_imports_at_once_are_each_stored_once(b: &Backend) {
         if replica == 1 {
             mine.reverse();
         }
+        let ana = ana.clone();
         runs.push(tokio::spawn(async move {
             for list in &mine {
-                store.put_screening_list(list, &[]).await.unwrap();
+                store.put_screening_list(list, &ana).await.unwrap();
             }
         }));
     }
+    let reviewer = b.reopen().await;
+    runs.push(tokio::spawn(async move {
+        for n in 0..4 {
+            let entity = format!("sdn-{n}");
+            reviewer
+                .add_screening_review(&review("ana", &entity, "clear"), Some(&ana[0]))
+                .await
+                .unwrap();
+        }
+    }));
     for run in runs {
         run.await.unwrap();
     }
