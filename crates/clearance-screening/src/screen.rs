@@ -7,9 +7,11 @@
 //!    listed one after [`crate::normalize_identifier`] (letters and digits only, upper case;
 //!    at least [`MIN_IDENTIFIER_LEN`] of them) is a [`ScreeningStatus::Match`] with score 1.0,
 //!    whatever the names say.
-//! 2. **Hyphens.** A name with hyphens inside words ("KIM, Su-gwang", "AL-ZAWAHIRI") is indexed
+//! 2. **Hyphens.** A name with hyphens inside words ("KIM, Su-gwang", "Abd-al-Salam") is indexed
 //!    (and a query screened) twice: with the hyphens as word breaks and with the parts joined
-//!    ([`crate::normalize::normalize_name_joined`]), so "Kim Sugwang" finds "KIM Su-gwang".
+//!    ([`crate::normalize::normalize_name_joined`]), so "Kim Sugwang" finds "KIM Su-gwang". A
+//!    query word starting with the Arabic article written together ("ALZAWAHIRI") is also
+//!    tried without it.
 //! 3. **Blocking.** Every word of every listed name and alias is in a vocabulary, bucketed by its
 //!    first two letters and by its last two. A query word is compared (Jaro-Winkler) with the
 //!    vocabulary words of its two buckets only; those at or above [`crate::score::TOKEN_FLOOR`]
@@ -72,6 +74,9 @@ pub const COUNTRY_DISAGREES: f64 = 0.03;
 /// Identifiers shorter than this (after normalisation) are not matched exactly: too many
 /// collide by chance.
 pub const MIN_IDENTIFIER_LEN: usize = 5;
+/// A query word "AL..."/"EL..." is also tried without the article when at least this many
+/// letters remain ("ALZAWAHIRI" -> "ZAWAHIRI"; "ALEXANDER" -> "EXANDER" finds nothing).
+const ARTICLE_STRIP_MIN_REST: usize = 5;
 /// Query words past this many are ignored (a name is not a paragraph).
 const MAX_QUERY_WORDS: usize = 24;
 
@@ -437,7 +442,22 @@ impl Screener {
     }
 
     fn screen_name(&self, query: &Query, best: &mut HashMap<u32, Evidence>) {
-        self.screen_words(query, normalize_name(&query.name).tokens, best);
+        let words = normalize_name(&query.name).tokens;
+        // "ALZAWAHIRI": the article written together with the name. Lists write it apart (and
+        // normalisation drops it there), so the query is also screened without it.
+        let without_article: Vec<String> = words
+            .iter()
+            .map(
+                |w| match w.strip_prefix("AL").or_else(|| w.strip_prefix("EL")) {
+                    Some(rest) if rest.len() >= ARTICLE_STRIP_MIN_REST => rest.to_string(),
+                    _ => w.clone(),
+                },
+            )
+            .collect();
+        if without_article != words {
+            self.screen_words(query, without_article, best);
+        }
+        self.screen_words(query, words, best);
         if let Some(joined) = normalize_name_joined(&query.name) {
             self.screen_words(query, joined.tokens, best);
         }
