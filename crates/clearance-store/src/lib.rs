@@ -465,6 +465,11 @@ pub trait Store: Send + Sync + 'static {
     async fn screening_lists(&self) -> Result<Vec<ScreeningList>, StoreError>;
     /// The current (latest stored) version of each source, with its entries, by source.
     async fn current_screening_lists(&self) -> Result<Vec<ScreeningListData>, StoreError>;
+    /// One stored version, with its entries (an older version's, to show or copy it).
+    async fn screening_list(
+        &self,
+        version_id: &str,
+    ) -> Result<Option<ScreeningListData>, StoreError>;
     /// Appends a review (`review.id` is ignored) and, when given, upserts the principal it
     /// changes, in one transaction; bumps the `screening` change version, and `principals`
     /// when a principal is given. Returns the review's id. A `decision` other than `confirm`

@@ -1709,17 +1709,7 @@ impl Store for PgStore {
     async fn current_screening_lists(&self) -> Result<Vec<ScreeningListData>, StoreError> {
         let pool = self.pool();
         self.run(async move {
-            let rows: Vec<(
-                String,
-                String,
-                Option<String>,
-                String,
-                i64,
-                i64,
-                String,
-                String,
-                String,
-            )> = query_as(&format!(
+            let rows: Vec<ScreeningListDataRow> = query_as(&format!(
                 "SELECT {SCREENING_LIST_COLUMNS}, entries FROM screening_lists AS l
                  WHERE seq = (SELECT max(seq) FROM screening_lists WHERE source = l.source)
                  ORDER BY source"
@@ -1727,14 +1717,27 @@ impl Store for PgStore {
             .fetch_all(&pool)
             .await
             .map_err(query_err("reading the current screening lists"))?;
-            rows.into_iter()
-                .map(|(v, s, p, h, r, a, i, actor, entries)| {
-                    Ok(ScreeningListData {
-                        meta: screening_list_from_row((v, s, p, h, r, a, i, actor))?,
-                        entries,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(screening_list_data_from_row).collect()
+        })
+        .await
+    }
+
+    async fn screening_list(
+        &self,
+        version_id: &str,
+    ) -> Result<Option<ScreeningListData>, StoreError> {
+        let version_id = version_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let row: Option<ScreeningListDataRow> = query_as(&format!(
+                "SELECT {SCREENING_LIST_COLUMNS}, entries FROM screening_lists
+                 WHERE version_id = $1"
+            ))
+            .bind(version_id)
+            .fetch_optional(&pool)
+            .await
+            .map_err(query_err("reading a screening list"))?;
+            row.map(screening_list_data_from_row).transpose()
         })
         .await
     }
@@ -1812,6 +1815,39 @@ impl Store for PgStore {
         })
         .await
     }
+}
+
+/// A [`ScreeningListRow`] followed by the entries.
+type ScreeningListDataRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+);
+
+fn screening_list_data_from_row(
+    row: ScreeningListDataRow,
+) -> Result<ScreeningListData, StoreError> {
+    let (version_id, source, published, sha256, records, aliases, imported_at, actor, entries) =
+        row;
+    Ok(ScreeningListData {
+        meta: screening_list_from_row((
+            version_id,
+            source,
+            published,
+            sha256,
+            records,
+            aliases,
+            imported_at,
+            actor,
+        ))?,
+        entries,
+    })
 }
 
 /// Directive set `version` with its files, by name.

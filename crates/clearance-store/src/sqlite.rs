@@ -1286,37 +1286,30 @@ impl Store for SqliteStore {
 
     async fn current_screening_lists(&self) -> Result<Vec<ScreeningListData>, StoreError> {
         self.with_conn(|conn| {
-            let doing = "reading the current screening lists";
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {SCREENING_LIST_COLUMNS}, entries FROM screening_lists AS l
-                     WHERE seq = (SELECT max(seq) FROM screening_lists WHERE source = l.source)
-                     ORDER BY source"
-                ))
-                .map_err(query(doing))?;
-            let rows = stmt
-                .query_map([], |r| {
-                    let meta = (
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    );
-                    Ok((meta, r.get::<_, String>(8)?))
-                })
-                .map_err(query(doing))?;
-            rows.map(|r| {
-                let (meta, entries) = r.map_err(query(doing))?;
-                Ok(ScreeningListData {
-                    meta: screening_list_from_row(meta)?,
-                    entries,
-                })
-            })
-            .collect()
+            screening_lists_with_entries(
+                conn,
+                "WHERE seq = (SELECT max(seq) FROM screening_lists WHERE source = l.source)
+                 ORDER BY source",
+                [],
+                "reading the current screening lists",
+            )
+        })
+        .await
+    }
+
+    async fn screening_list(
+        &self,
+        version_id: &str,
+    ) -> Result<Option<ScreeningListData>, StoreError> {
+        let version_id = version_id.to_string();
+        self.with_conn(move |conn| {
+            let mut found = screening_lists_with_entries(
+                conn,
+                "WHERE version_id = ?1",
+                [version_id],
+                "reading a screening list",
+            )?;
+            Ok(found.pop())
         })
         .await
     }
@@ -1398,6 +1391,44 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// The list versions `filter` (SQL over `screening_lists AS l`, ordering included) selects,
+/// with their entries.
+fn screening_lists_with_entries<P: rusqlite::Params>(
+    conn: &Connection,
+    filter: &str,
+    params: P,
+    doing: &'static str,
+) -> Result<Vec<ScreeningListData>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {SCREENING_LIST_COLUMNS}, entries FROM screening_lists AS l {filter}"
+        ))
+        .map_err(query(doing))?;
+    let rows = stmt
+        .query_map(params, |r| {
+            let meta = (
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            );
+            Ok((meta, r.get::<_, String>(8)?))
+        })
+        .map_err(query(doing))?;
+    rows.map(|r| {
+        let (meta, entries) = r.map_err(query(doing))?;
+        Ok(ScreeningListData {
+            meta: screening_list_from_row(meta)?,
+            entries,
+        })
+    })
+    .collect()
 }
 
 /// Directive set `version` with its files, by name.

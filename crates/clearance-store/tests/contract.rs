@@ -2181,6 +2181,12 @@ async fn the_latest_stored_screening_list_of_a_source_is_current(b: &Backend) {
         ["ofac-sdn@v2", "csl@c1", "ofac-sdn@v1"],
         "every version stays listed, newest first"
     );
+    assert_eq!(
+        store.screening_list("ofac-sdn@v1").await.unwrap(),
+        Some(v1),
+        "an older version is read whole"
+    );
+    assert_eq!(store.screening_list("ofac-sdn@v9").await.unwrap(), None);
 }
 
 async fn a_screening_list_version_is_stored_once(b: &Backend) {
