@@ -286,7 +286,8 @@ pub struct ScreeningListData {
 }
 
 /// A person's decision on a possible match between a subject and a list entry. Reviews are
-/// appended, never changed: a later review of the same pair supersedes an earlier one.
+/// appended, never changed or deleted; which of them still applies (the fingerprints say
+/// whether the entry or the subject changed since) is for screening to decide.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScreeningReview {
     /// Given by the store (increasing); `0` in a review not yet stored.
