@@ -47,6 +47,15 @@ pub enum Command {
     /// Manage the principal registry.
     #[command(subcommand)]
     Principals(PrincipalsCommand),
+    /// Import denied-party lists (OFAC SDN, BIS Denied Persons, the Consolidated Screening
+    /// List) and list their versions; an import re-screens every principal.
+    #[command(subcommand)]
+    Lists(ListsCommand),
+    /// Screen a name, or every principal, against the imported lists, with the evidence.
+    Screen(ScreenArgs),
+    /// Confirm or clear a principal's potential match (audited, with who and why).
+    #[command(subcommand)]
+    Screening(ScreeningCommand),
     /// Verify and export the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -247,6 +256,96 @@ pub enum PrincipalsCommand {
         config: ConfigArg,
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
+    },
+}
+
+/// A list's publisher format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ListSourceArg {
+    /// OFAC's SDN list: a folder with sdn.csv, alt.csv and (optionally) add.csv.
+    OfacSdn,
+    /// BIS's Denied Persons List: the tab-separated file.
+    BisDpl,
+    /// trade.gov's Consolidated Screening List: the CSV file.
+    Csl,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ListsCommand {
+    /// Import a list version as published, then re-screen every principal against it; until
+    /// both are stored together the previous version and results stay in force. A file that
+    /// does not parse imports nothing.
+    Import {
+        #[arg(long, value_enum)]
+        source: ListSourceArg,
+        /// The SDN folder, or the DPL or CSL file.
+        path: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Every imported list version, newest first.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ScreenArgs {
+    /// A name to screen (a person, or with --org a company).
+    #[arg(
+        long,
+        conflicts_with = "principals",
+        required_unless_present = "principals"
+    )]
+    pub name: Option<String>,
+    /// Screen --name as an organisation (against entity entries).
+    #[arg(long, requires = "name")]
+    pub org: bool,
+    /// The party's country (ISO 3166-1 alpha-2): agreeing or disagreeing moves the score.
+    #[arg(long, requires = "name")]
+    pub country: Option<String>,
+    /// The person's date of birth (YYYY-MM-DD): agreeing or disagreeing moves the score.
+    #[arg(long, requires = "name")]
+    pub dob: Option<String>,
+    /// Screen every principal of the registry (their name and org), reviews applied. Reads
+    /// only: the stored facts change with list imports and reviews.
+    #[arg(long)]
+    pub principals: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScreeningCommand {
+    /// Record a person's decision on one of a principal's matches; the principal is
+    /// re-screened with it at once. A cleared match stays cleared until the list entry or the
+    /// principal's screened facts change.
+    Review {
+        /// The principal's registry id.
+        principal: String,
+        /// The matched entry, as `screen --principals` names it: `ofac-sdn:1234`,
+        /// `bis-dpl:…`, `csl:EL:…`. May be left out when the principal has one match.
+        #[arg(long)]
+        entry: Option<String>,
+        /// It is the listed party: the match counts as `match`.
+        #[arg(long, conflicts_with = "clear", required_unless_present = "clear")]
+        confirm: bool,
+        /// A false positive: the match no longer counts.
+        #[arg(long)]
+        clear: bool,
+        /// Why (kept in the audit trail and with the evidence).
+        #[arg(long)]
+        reason: String,
+        /// Who decided (the audit trail's actor); defaults to $USER.
+        #[arg(long, env = "USER", default_value = "cli")]
+        by: String,
+        #[command(flatten)]
+        config: ConfigArg,
     },
 }
 

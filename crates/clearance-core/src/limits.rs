@@ -274,12 +274,13 @@ mod tests {
             decision: ReviewDecision::Confirm,
             actor: wide(64),
             at: chrono::Utc::now(),
-            id: i64::MAX,
+            reason: wide(2000),
         };
         let matches = (0..MAX_SCREENING_MATCHES + 3)
             .map(|_| ScreeningMatch {
                 subject: "name".into(),
                 list: wide(400),
+                source: wide(400),
                 entity_id: wide(400),
                 matched_name: wide(400),
                 score_milli: 1000,

@@ -68,14 +68,15 @@ impl ReviewDecision {
     }
 }
 
-/// A review applied to a match: who decided what, and when.
+/// A review applied to a match: who decided what, when and why (the reason cut to
+/// [`MAX_EVIDENCE_CHARS`]; the review's record in the audit trail has it whole).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AppliedReview {
     pub decision: ReviewDecision,
     pub actor: String,
     pub at: DateTime<Utc>,
-    /// The review's id in the store.
-    pub id: i64,
+    /// Why, as the reviewer wrote it.
+    pub reason: String,
 }
 
 /// One list entry that matched, with what the match rests on.
@@ -83,8 +84,11 @@ pub struct AppliedReview {
 pub struct ScreeningMatch {
     /// What was screened: `name` (the principal's name) or `org` (its organisation).
     pub subject: String,
-    /// The list version the entry comes from (e.g. `ofac-sdn@3f2a9c1e`).
+    /// The list version the entry comes from (e.g. `ofac-sdn@3f2a9c1e0b7d4e21`).
     pub list: String,
+    /// The entry's list as screening names it (`ofac-sdn`, `bis-dpl`, `csl:EL`): with
+    /// `entity_id`, what a review names.
+    pub source: String,
     /// The entry's number on its list (OFAC `ent_num`, a CSL id, ...).
     pub entity_id: String,
     /// The entry's name or alias that matched.
@@ -142,8 +146,10 @@ impl ScreeningFact {
             cap_chars(&mut m.matched_name, MAX_EVIDENCE_CHARS);
             cap_chars(&mut m.entity_id, MAX_EVIDENCE_ID_CHARS);
             cap_chars(&mut m.list, MAX_EVIDENCE_ID_CHARS);
+            cap_chars(&mut m.source, MAX_EVIDENCE_ID_CHARS);
             if let Some(review) = &mut m.review {
                 cap_chars(&mut review.actor, MAX_EVIDENCE_ID_CHARS);
+                cap_chars(&mut review.reason, MAX_EVIDENCE_CHARS);
             }
         }
         let status = matches
@@ -175,6 +181,7 @@ mod tests {
         ScreeningMatch {
             subject: "name".into(),
             list: "ofac-sdn@1".into(),
+            source: "ofac-sdn".into(),
             entity_id: entity.into(),
             matched_name: "X".into(),
             score_milli: score,
@@ -195,7 +202,7 @@ mod tests {
             decision: ReviewDecision::Clear,
             actor: "ana".into(),
             at: now,
-            id: 1,
+            reason: "a different person".into(),
         });
         let fact = ScreeningFact::from_matches(vec![potential.clone()], vec![], "a", now);
         assert_eq!(fact.status, ScreeningStatus::Clear, "cleared");
@@ -205,7 +212,7 @@ mod tests {
             decision: ReviewDecision::Confirm,
             actor: "ana".into(),
             at: now,
-            id: 2,
+            reason: "same passport".into(),
         });
         let fact = ScreeningFact::from_matches(vec![potential, confirmed], vec![], "a", now);
         assert_eq!(fact.status, ScreeningStatus::Match);

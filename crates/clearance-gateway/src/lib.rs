@@ -24,6 +24,8 @@
 //! - [`admin`]: the admin API (keys, principals, audit verification, directives, kill
 //!   switches), behind its own token;
 //! - [`scim`]: SCIM 2.0 provisioning of the registry (`/scim/v2`), behind its own token;
+//! - [`screening`]: principals screened against the imported denied-party lists (the
+//!   `screening` fact), shared with the CLI;
 //! - [`router`]: which routes sit behind which credential;
 //! - [`server`]: start-up, graceful shutdown and draining;
 //! - `workers`: thread-per-core serving (one single-threaded runtime per core).
@@ -49,6 +51,7 @@ pub mod refresh;
 pub mod registry;
 pub mod router;
 pub mod scim;
+pub mod screening;
 pub mod server;
 pub mod state;
 pub mod switches;

@@ -28,6 +28,7 @@ mod keys;
 mod migrate;
 mod models;
 mod principals;
+mod screening;
 mod serve;
 mod status;
 mod witness;
@@ -51,6 +52,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckConfig(args) => config::check(&args.config),
         Command::Keys(command) => keys::run(command),
         Command::Principals(command) => principals::run(command),
+        Command::Lists(command) => screening::lists(command),
+        Command::Screen(args) => screening::screen(args),
+        Command::Screening(command) => screening::review(command),
         Command::Audit(command) => audit::run(command),
         Command::Directives(command) => directives::run(command),
         Command::Explain(args) => explain::run(&args),
