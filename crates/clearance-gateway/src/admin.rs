@@ -311,6 +311,121 @@ pub async fn revoke_key(
     .await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningReviewBody {
+    principal: String,
+    /// `ofac-sdn:1234`, `bis-dpl:…`, `csl:EL:…`: as the principal's screening evidence names it.
+    entry: String,
+    /// `confirm` or `clear`.
+    decision: String,
+    reason: String,
+    /// Who decided: the audit record's details name them.
+    by: String,
+}
+
+/// `POST /admin/screening/reviews`: a person's decision on one of a principal's screening
+/// matches, stored with the principal re-screened under it, and recorded with who and why.
+pub async fn review_screening(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<ScreeningReviewBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    use crate::screening::{ReviewError, ReviewRequest, parse_entry_name};
+    use clearance_core::screening::ReviewDecision;
+    guarded(state, headers, |state| async move {
+        let bad = |message: String| {
+            admin_error(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidRequest,
+                "invalid_request",
+                message,
+            )
+        };
+        let Json(body) = body.map_err(|e| bad(e.body_text()))?;
+        let principal: PrincipalId = body
+            .principal
+            .parse()
+            .map_err(|e| bad(format!("principal: {e}")))?;
+        let (list_source, entity_id) = parse_entry_name(&body.entry).ok_or_else(|| {
+            bad(format!(
+                "entry: `{}` is not `<list>:<entity id>` (e.g. ofac-sdn:1234, csl:EL:5678)",
+                body.entry
+            ))
+        })?;
+        let decision = match body.decision.as_str() {
+            "confirm" => ReviewDecision::Confirm,
+            "clear" => ReviewDecision::Clear,
+            other => return Err(bad(format!("decision: `{other}` is not `confirm` or `clear`"))),
+        };
+        if body.by.trim().is_empty() {
+            return Err(bad("by: name who decided".into()));
+        }
+        let request = ReviewRequest {
+            principal: principal.clone(),
+            list_source,
+            entity_id,
+            decision,
+            reason: body.reason,
+            actor: body.by.trim().to_string(),
+        };
+        let change = Change {
+            action: "screening_review",
+            target: principal.to_string(),
+            reason: Some(request.reason.clone()),
+        };
+        recorded_change(&state, change, move |state| async move {
+            let lists = state
+                .screening
+                .current(state.store.as_ref())
+                .await
+                .map_err(internal)?;
+            let now = chrono::Utc::now();
+            let outcome = crate::screening::review(state.store.as_ref(), lists.as_deref(), &request, now)
+                .await
+                .map_err(|e| match e {
+                    ReviewError::UnknownPrincipal(_) => admin_error(
+                        StatusCode::NOT_FOUND,
+                        ErrorKind::NotFound,
+                        "unknown_principal",
+                        e.to_string(),
+                    ),
+                    ReviewError::NoLists | ReviewError::NoReason | ReviewError::NoSuchMatch { .. } => {
+                        admin_error(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            ErrorKind::InvalidRequest,
+                            "not_reviewable",
+                            e.to_string(),
+                        )
+                    }
+                    other => internal(other),
+                })?;
+            if let Err(error) = state.registry.refresh(state.store.as_ref()).await {
+                tracing::warn!(%error, "registry reload after a screening review failed; the next poll retries");
+            }
+            let entry = format!("{}:{}", request.list_source, request.entity_id);
+            let details = json!({
+                "entry": entry,
+                "decision": request.decision.as_str(),
+                "by": request.actor,
+                "review_id": outcome.review_id,
+                "screening": {
+                    "from": outcome.before.map(|s| s.as_str()),
+                    "to": outcome.after.as_str(),
+                },
+            });
+            let body = json!({
+                "principal": principal.as_str(),
+                "review_id": outcome.review_id,
+                "screening": outcome.principal.screening,
+            });
+            Ok((StatusCode::OK, body, Some(details)))
+        })
+        .await
+    })
+    .await
+}
+
 pub async fn show_principal(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/keys", get(admin::list_keys).post(admin::create_key))
         .route("/admin/keys/{id}/revoke", post(admin::revoke_key))
         .route("/admin/principals/{id}", get(admin::show_principal))
+        .route("/admin/screening/reviews", post(admin::review_screening))
         .route("/admin/audit/verify", get(admin::verify_audit))
         .route("/admin/directives", get(admin::list_directives))
         .route("/admin/directives/reload", post(admin::reload_directives))

@@ -883,7 +883,22 @@ async fn apply_write(
 ) -> Result<Plan, ScimError> {
     for _ in 0..MAX_ATTEMPTS {
         let model = load(state.store.as_ref()).await?;
-        let plan = plan(&model, kind, write, headers, id_attribute, Utc::now())?;
+        let now = Utc::now();
+        let mut plan = plan(&model, kind, write, headers, id_attribute, now)?;
+        // Provisioned facts never take effect unscreened.
+        let lists = state
+            .screening
+            .current(state.store.as_ref())
+            .await
+            .map_err(internal)?;
+        crate::screening::screen_before_storing(
+            state.store.as_ref(),
+            lists.as_deref(),
+            &mut plan.commit.upsert_principals,
+            now,
+        )
+        .await
+        .map_err(internal)?;
         match state.store.scim_commit(&plan.commit).await {
             Ok(_) => {
                 // The next request must see the change (a deactivated user refused at once),

@@ -187,6 +187,7 @@ impl Gateway {
             witnesses,
             deployment_note: Arc::default(),
             oidc,
+            screening: Arc::default(),
         };
         let writer = writer.task;
         Ok(Gateway {

@@ -54,6 +54,10 @@ pub struct AppState {
     pub deployment_note: Arc<tokio::sync::Mutex<Option<(std::time::Instant, String)>>>,
     /// Trusted identity providers and their cached signing keys (`[[identity.oidc]]`).
     pub oidc: Arc<crate::oidc::Oidc>,
+    /// The imported denied-party lists, indexed, reloaded when the store's `screening` change
+    /// version moves: principals provisioned here are screened with them before they are
+    /// stored, and the admin API's reviews use them.
+    pub screening: Arc<crate::screening::ListCache>,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).

@@ -48,6 +48,8 @@ pub fn run(command: PrincipalsCommand) -> anyhow::Result<ExitCode> {
 /// A file holds facts, not provisioning state: a principal the identity provider deactivated
 /// stays deactivated whatever a file says, and keeps its confirmation time only when the file
 /// leaves its facts as they were (facts a file changed were not confirmed by the provider).
+/// Nor does a file hold screening results: each principal keeps its own until it is screened
+/// again (see [`screen_new_and_changed`]).
 fn carry_over_provisioning(
     before: &HashMap<PrincipalId, Principal>,
     principals: Vec<Principal>,
@@ -58,6 +60,7 @@ fn carry_over_provisioning(
             if let Some(old) = before.get(&p.id) {
                 p.active = old.active;
                 p.facts_confirmed_at = old.facts_confirmed_at;
+                p.screening.clone_from(&old.screening);
                 if p != *old {
                     p.facts_confirmed_at = None;
                 }
@@ -92,8 +95,9 @@ async fn import(store: &dyn Store, file: &Path, format: ImportFormat) -> anyhow:
         .into_iter()
         .map(|p| (p.id.clone(), p))
         .collect();
-    let principals = carry_over_provisioning(&before, principals);
+    let mut principals = carry_over_provisioning(&before, principals);
     let changes = ImportChanges::between(&before, &principals);
+    screen_new_and_changed(store, &before, &mut principals).await?;
     drop(before);
     store.upsert_principals(&principals).await?;
     let file_name = file.file_name().map_or_else(
@@ -117,6 +121,31 @@ async fn import(store: &dyn Store, file: &Path, format: ImportFormat) -> anyhow:
         changes.unchanged
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Screens the principals the file adds or changes against the imported lists before they
+/// are stored, so new facts never take effect unscreened; unchanged ones keep their result
+/// (every list import re-screens the whole registry). Without imported lists the fact stays
+/// unknown.
+async fn screen_new_and_changed(
+    store: &dyn Store,
+    before: &HashMap<PrincipalId, Principal>,
+    principals: &mut [Principal],
+) -> anyhow::Result<()> {
+    let Some(lists) = clearance_gateway::screening::Lists::load(store)
+        .await
+        .context("loading the denied-party lists to screen the imported principals")?
+    else {
+        return Ok(());
+    };
+    let reviews = store.screening_reviews(None).await?;
+    let now = chrono::Utc::now();
+    for principal in principals.iter_mut() {
+        if before.get(&principal.id) != Some(principal) {
+            principal.screening = Some(lists.screen_principal(principal, &reviews, now));
+        }
+    }
+    Ok(())
 }
 
 /// Principals listed in one record of an import: an import of any size is recorded whole, in

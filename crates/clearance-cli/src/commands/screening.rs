@@ -20,6 +20,7 @@ use clearance_gateway::screening::{
 };
 use clearance_screening::{DateOfBirth, Evidence, PartyKind, Query};
 use clearance_store::Store;
+use rayon::prelude::*;
 use serde_json::json;
 
 use super::{CLI_ACTOR, MAX_LISTED, block_on, cli_action, open_store_at, record_change};
@@ -139,10 +140,10 @@ async fn import(
         })
         .collect();
     let progress = progress_bar(principals.len(), "re-screening the registry");
-    for principal in &mut principals {
+    principals.par_iter_mut().for_each(|principal| {
         principal.screening = Some(lists.screen_principal(principal, &reviews, now));
         progress.inc(1);
-    }
+    });
     progress.finish_and_clear();
     let changed: Vec<serde_json::Value> = principals
         .iter()
@@ -357,14 +358,14 @@ async fn screen_registry(
     let reviews = store.screening_reviews(None).await?;
     let now = Utc::now();
     let progress = progress_bar(principals.len(), "screening the registry");
-    let mut results: Vec<(PrincipalId, ScreeningFact)> = Vec::with_capacity(principals.len());
-    for principal in &principals {
-        results.push((
-            principal.id.clone(),
-            lists.screen_principal(principal, &reviews, now),
-        ));
-        progress.inc(1);
-    }
+    let results: Vec<(PrincipalId, ScreeningFact)> = principals
+        .par_iter()
+        .map(|principal| {
+            let fact = lists.screen_principal(principal, &reviews, now);
+            progress.inc(1);
+            (principal.id.clone(), fact)
+        })
+        .collect();
     progress.finish_and_clear();
     match format {
         OutputFormat::Json => {
