@@ -98,6 +98,14 @@ key=$(new_key alice)
 bjorn_key=$(new_key bjorn)   # a Swedish national working inside the US
 dev_key=$(new_key dev)       # an Indian national with a US green card
 
+echo
+echo "==> denied-party screening: OFAC's SDN list imported (a 2021 snapshot kept for tests; load the"
+echo "    current one from OFAC); every principal is screened, by name and by organisation"
+"$bin/clearance" lists import --source ofac-sdn crates/clearance-screening/tests/data/lists/ofac-sdn --config "$config"
+"$bin/clearance" screen --principals --config "$config" | tail -n 1
+echo "==> one name, as a compliance officer would check it: clearance screen --name \"Aiman Al Zawahiri\""
+"$bin/clearance" screen --name "Aiman Al Zawahiri" --config "$config" | head -n 4
+
 echo "==> starting the gateway"
 CLEARANCE_LOG=warn "$bin/clearance" serve --config "$config" >"$run/gateway.log" 2>&1 &
 gateway_pid=$!
