@@ -162,8 +162,9 @@ fn migrate_brings_a_previous_schema_up_to_date_and_the_legacy_log_still_verifies
 }
 
 /// A source store holding some of everything: the legacy log (migrated), CLI changes
-/// (principals, keys, one revoked, two directive set versions), kill switch history and a
-/// gateway's log cut off by a crash (a decision without its completion, never closed).
+/// (principals, keys, one revoked, two directive set versions, two versions of the Denied
+/// Persons List and a screening review), kill switch history and a gateway's log cut off by a
+/// crash (a decision without its completion, never closed).
 fn populated_source(ws: &Workspace) -> PathBuf {
     let config = ws.write("source.toml", &config_text("sqlite = \"source.db\""));
     let c = as_str(&config);
@@ -171,7 +172,7 @@ fn populated_source(ws: &Workspace) -> PathBuf {
     ws.ok(&["migrate", "--config", c]);
     let people = ws.write(
         "people.csv",
-        "id,name,citizenships\nalice,Alice,US\nbob,Bob,SE\n",
+        "id,name,citizenships\nalice,Alice,US\nbob,Bob,SE\naaron,Aaron Abraham Villa,US\n",
     );
     ws.ok(&["principals", "import", as_str(&people), "--config", c]);
     for name in ["laptop", "ci"] {
@@ -195,6 +196,33 @@ fn populated_source(ws: &Workspace) -> PathBuf {
     let d2 = ws.write("drafts/exd-2.toml", &directive("EXD-2", "gpt-5"));
     ws.ok(&["directives", "activate", as_str(&d1), "--config", c]);
     ws.ok(&["directives", "activate", as_str(&d2), "--config", c]);
+    // An older, shorter Denied Persons List, then the full one; Aaron is on both, unchanged.
+    let dpl = std::fs::read_to_string(dpl_path()).unwrap();
+    let older: String = dpl.split_inclusive('\n').take(301).collect();
+    let older = ws.write("dpl-older.txt", &older);
+    for list in [older, dpl_path()] {
+        ws.ok(&[
+            "lists",
+            "import",
+            "--source",
+            "bis-dpl",
+            as_str(&list),
+            "--config",
+            c,
+        ]);
+    }
+    ws.ok(&[
+        "screening",
+        "review",
+        "aaron",
+        "--clear",
+        "--reason",
+        "another Aaron",
+        "--by",
+        "ana",
+        "--config",
+        c,
+    ]);
     block_on(async {
         let store = SqliteStore::open(&ws.path("source.db")).unwrap();
         let switch = |model: &str, disabled: bool, reason: &str| ModelSwitch {
@@ -219,6 +247,12 @@ fn populated_source(ws: &Workspace) -> PathBuf {
         write_log(&store, "crashed-replica-log", &records, false).await;
     });
     config
+}
+
+/// The real Denied Persons List (a 2021 snapshot).
+fn dpl_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../clearance-screening/tests/data/lists/bis-dpl.txt")
 }
 
 /// Times as both backends keep them (PostgreSQL: microseconds).
@@ -283,6 +317,8 @@ async fn assert_copied(source: &dyn Store, target: &dyn Store) {
     assert_eq!(source_sets.len(), 2);
     assert_eq!(source_sets, sets(target.directive_sets().await.unwrap()));
 
+    assert_screening_copied(source, target).await;
+
     let source_logs = source.audit_logs().await.unwrap();
     let target_logs = target.audit_logs().await.unwrap();
     assert_eq!(target_logs.len(), source_logs.len() + 1);
@@ -331,7 +367,10 @@ async fn assert_copied(source: &dyn Store, target: &dyn Store) {
         "{}",
         action.target
     );
-    assert_eq!(action.details.unwrap()["principals"], 2);
+    let details = action.details.unwrap();
+    assert_eq!(details["principals"], 3);
+    assert_eq!(details["screening_lists"], 2);
+    assert_eq!(details["screening_reviews"], 1);
 
     let report = clearance_store::verify_audit_trail(target).await.unwrap();
     assert!(report.ok());
@@ -343,29 +382,99 @@ async fn assert_copied(source: &dyn Store, target: &dyn Store) {
     assert_eq!(crashed.incomplete, ["req-11"]);
 }
 
+/// Every list version (files, metadata, which is current) and every review is in `target`.
+async fn assert_screening_copied(source: &dyn Store, target: &dyn Store) {
+    let versions = |v: Vec<clearance_store::ScreeningList>| -> Vec<_> {
+        v.into_iter()
+            .map(|v| {
+                (
+                    v.version_id,
+                    v.source,
+                    v.published,
+                    v.sha256,
+                    v.record_count,
+                    v.alias_count,
+                    micros(v.imported_at),
+                    v.actor,
+                )
+            })
+            .collect()
+    };
+    let source_versions = versions(source.screening_lists().await.unwrap());
+    assert_eq!(source_versions.len(), 2);
+    assert_eq!(source_versions[0].4, 581, "the full list is the newest");
+    assert_eq!(
+        source_versions,
+        versions(target.screening_lists().await.unwrap())
+    );
+    for (version_id, ..) in &source_versions {
+        let data = |d: Option<clearance_store::ScreeningListData>| d.unwrap().entries;
+        assert_eq!(
+            data(source.screening_list(version_id).await.unwrap()),
+            data(target.screening_list(version_id).await.unwrap()),
+            "{version_id}"
+        );
+    }
+    let current = |c: Vec<clearance_store::ScreeningListData>| -> Vec<_> {
+        c.into_iter().map(|d| d.meta.version_id).collect()
+    };
+    let source_current = current(source.current_screening_lists().await.unwrap());
+    assert_eq!(source_current, [source_versions[0].0.clone()]);
+    assert_eq!(
+        source_current,
+        current(target.current_screening_lists().await.unwrap())
+    );
+    let reviews = |r: Vec<clearance_store::ScreeningReview>| -> Vec<_> {
+        r.into_iter()
+            .map(|r| {
+                (
+                    r.id,
+                    r.subject,
+                    r.list_source,
+                    r.entity_id,
+                    r.entry_hash,
+                    r.subject_hash,
+                    r.decision,
+                    r.reason,
+                    r.actor,
+                    micros(r.at),
+                )
+            })
+            .collect()
+    };
+    let source_reviews = reviews(source.screening_reviews(None).await.unwrap());
+    assert_eq!(source_reviews.len(), 1);
+    assert_eq!(source_reviews[0].8, "ana");
+    assert_eq!(
+        source_reviews,
+        reviews(target.screening_reviews(None).await.unwrap())
+    );
+}
+
 /// Copies the populated source into the store `target` names and checks what the command
 /// says; then a second copy onto the now used target is refused.
 fn copy_and_check_output(ws: &Workspace, source: &Path, target: &Path) {
     let (from, to) = (as_str(source), as_str(target));
     let out = ws.ok(&["store", "copy", "--from-config", from, "--to-config", to]);
     for expected in [
-        "principals      2\n",
+        "principals      3\n",
         "keys            2 (1 revoked)\n",
         "kill switches   2 models, 3 changes\n",
         "directive sets  2\n",
         "SCIM resources  0\n",
-        // The legacy log, six CLI changes and the crashed replica's log.
-        "audit logs      8, ",
+        "screening       2 list versions, 1 reviews\n",
+        // The legacy log, nine CLI changes and the crashed replica's log.
+        "audit logs      11, ",
         "log legacy  replica legacy  4 records  closed  OK",
         "log crashed-replica-log  replica test-replica  4 records  open  OK",
         "1 request has a decision record but no completion (in flight, or cut off by a crash): req-11",
-        "audit trail OK: 9 logs",
+        "audit trail OK: 12 logs",
     ] {
         assert!(out.contains(expected), "`{expected}` in:\n{out}");
     }
     let (code, out, err) = ws.run(&["store", "copy", "--from-config", from, "--to-config", to]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(err.contains("is not empty (it holds 9 audit log(s), 2 principal(s), 2 key(s), 2 kill switch(es), 2 directive set(s))"), "{err}");
+    assert!(err.contains("is not empty (it holds 12 audit log(s), 3 principal(s), 2 key(s), 2 kill switch(es), 2 directive set(s), 2 screening list version(s), 1 screening review(s))"), "{err}");
     assert!(err.contains("nothing was copied"), "{err}");
 }
 
@@ -381,7 +490,7 @@ fn store_copy_sqlite_to_sqlite_copies_everything_and_the_copy_verifies() {
         assert_copied(&source, &target).await;
     });
     let out = ws.ok(&["audit", "verify", "--config", as_str(&target)]);
-    assert!(out.contains("audit trail OK: 9 logs"), "{out}");
+    assert!(out.contains("audit trail OK: 12 logs"), "{out}");
 }
 
 #[test]
@@ -429,7 +538,7 @@ fn store_copy_sqlite_to_postgres_copies_everything_and_the_copy_verifies() {
         assert_copied(&source, &target).await;
     });
     let out = ws.ok(&["audit", "verify", "--config", as_str(&target)]);
-    assert!(out.contains("audit trail OK: 9 logs"), "{out}");
+    assert!(out.contains("audit trail OK: 12 logs"), "{out}");
 }
 
 #[test]

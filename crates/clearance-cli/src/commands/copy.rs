@@ -1,7 +1,9 @@
 //! `clearance store copy`: everything one store holds, into another, empty one (SQLite to
 //! PostgreSQL when a deployment grows to several replicas, or back). The audit trail is copied
 //! record by record with its hashes as they are, so the copy verifies on its own; the copy
-//! itself is recorded in the target's trail.
+//! itself is recorded in the target's trail. Denied-party list versions are copied oldest
+//! first (so each source's current version stays current) and screening reviews in the order
+//! they were made; principals carry their screening facts with them.
 
 use std::process::ExitCode;
 
@@ -41,6 +43,9 @@ struct Copied {
     directive_sets: usize,
     /// SCIM Users and Groups (with their versions, so ETags carry over).
     scim_resources: usize,
+    /// Denied-party list versions, every one (not only the current ones).
+    screening_lists: usize,
+    screening_reviews: usize,
     logs: usize,
     records: u64,
     /// Differences between the two stores after the copy that the store API cannot avoid
@@ -87,6 +92,8 @@ async fn copy(from: &Config, to: &Config) -> anyhow::Result<ExitCode> {
         "kill_switch_changes": copied.switch_changes,
         "directive_sets": copied.directive_sets,
         "scim_resources": copied.scim_resources,
+        "screening_lists": copied.screening_lists,
+        "screening_reviews": copied.screening_reviews,
         "audit_logs": copied.logs,
         "audit_records": copied.records,
     });
@@ -110,6 +117,11 @@ async fn copy(from: &Config, to: &Config) -> anyhow::Result<ExitCode> {
     );
     outln!("  directive sets  {}", copied.directive_sets);
     outln!("  SCIM resources  {}", copied.scim_resources);
+    outln!(
+        "  screening       {} list versions, {} reviews",
+        copied.screening_lists,
+        copied.screening_reviews
+    );
     outln!(
         "  audit logs      {}, {} records",
         copied.logs,
@@ -148,6 +160,14 @@ async fn refuse_used(target: &dyn Store, name: &str) -> anyhow::Result<()> {
     count(
         target.scim_snapshot().await?.resources.len(),
         "SCIM resource(s)",
+    );
+    count(
+        target.screening_lists().await?.len(),
+        "screening list version(s)",
+    );
+    count(
+        target.screening_reviews(None).await?.len(),
+        "screening review(s)",
     );
     if !held.is_empty() {
         bail!(
@@ -191,6 +211,8 @@ async fn copy_all(
         })
         .await
         .context("writing SCIM resources")?;
+
+    copy_screening(source, target, &mut copied).await?;
 
     for key in source.keys().await.context("reading keys")? {
         target.insert_key(&key).await.context("writing keys")?;
@@ -294,4 +316,54 @@ async fn copy_all(
         copied.logs += 1;
     }
     Ok(copied)
+}
+
+/// Every list version, oldest first (the store makes the latest stored its source's current
+/// one), each with its files; then every review in the order made. Nothing is re-screened:
+/// the principals, copied before, carry the screening facts they had.
+async fn copy_screening(
+    source: &dyn Store,
+    target: &dyn Store,
+    copied: &mut Copied,
+) -> anyhow::Result<()> {
+    let versions = source
+        .screening_lists()
+        .await
+        .context("reading screening list versions")?;
+    for version in versions.iter().rev() {
+        let data = source
+            .screening_list(&version.version_id)
+            .await
+            .with_context(|| format!("reading screening list version {}", version.version_id))?
+            .with_context(|| {
+                format!(
+                    "screening list version {} was listed but could not be read",
+                    version.version_id
+                )
+            })?;
+        target
+            .put_screening_list(&data, &[])
+            .await
+            .with_context(|| format!("writing screening list version {}", version.version_id))?;
+        copied.screening_lists += 1;
+    }
+    for review in source
+        .screening_reviews(None)
+        .await
+        .context("reading screening reviews")?
+    {
+        let id = target
+            .add_screening_review(&review, None)
+            .await
+            .context("writing screening reviews")?;
+        if id != review.id {
+            // The audit trail names reviews by id (`screening_review` records' `review_id`).
+            copied.warnings.push(format!(
+                "screening review {} was stored as review {id}",
+                review.id
+            ));
+        }
+        copied.screening_reviews += 1;
+    }
+    Ok(())
 }
