@@ -137,10 +137,11 @@ print(f'median {statistics.median(t):.0f} ms, min {t[0]:.0f} ms, max {t[-1]:.0f}
 " "${one[@]}")
 
 echo "screening benchmark: $N principals, binary $CLEARANCE at $(git -C "$ROOT" rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "  principals import            ${t_principals} s  ($(rate "$t_principals") principals/s)"
-echo "  lists import --source ofac-sdn ${t_import} s  ($(rate "$t_import") principals/s re-screened and stored)"
+row() { printf '  %-32s %8s s  (%s principals/s%s)\n' "$1" "$2" "$(rate "$2")" "${3:-}"; }
+row "principals import" "$t_principals"
+row "lists import --source ofac-sdn" "$t_import" ", re-screened and stored"
 echo "    $(head -n1 "$WORK/import.out")"
-echo "  screen --principals (json)   ${t_registry} s  ($(rate "$t_registry") principals/s)"
+row "screen --principals --format json" "$t_registry"
 echo "    $counts"
 echo "  screen --name \"$NAME\" (whole process: start, load + index the SDN, one name): $one_summary"
 echo "    $(head -n1 "$WORK/one.out")"
