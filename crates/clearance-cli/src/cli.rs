@@ -280,6 +280,11 @@ pub enum ListsCommand {
         source: ListSourceArg,
         /// The SDN folder, or the DPL or CSL file.
         path: PathBuf,
+        /// Import even if the new version holds fewer than half the entries of the current
+        /// one (by default refused: it looks like a cut-short download, and would clear
+        /// everyone the lost entries matched).
+        #[arg(long)]
+        allow_shrink: bool,
         #[command(flatten)]
         config: ConfigArg,
     },

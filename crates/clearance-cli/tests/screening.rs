@@ -339,7 +339,7 @@ fn a_bad_list_file_is_refused_with_its_file_and_line_and_the_previous_version_st
     let mut lines: Vec<&str> = csl.lines().take(4).collect();
     let short = lines[3].rsplit_once(',').unwrap().0.to_string();
     lines[3] = &short;
-    let short_csl = write_file(ws.dir.path(), "short.csv", &lines.join("\n"));
+    let short_csl = write_file(ws.dir.path(), "short.csv", &(lines.join("\n") + "\n"));
     // Only the header: an empty list would clear everyone it used to match.
     let header_only = write_file(
         ws.dir.path(),
@@ -360,7 +360,7 @@ fn a_bad_list_file_is_refused_with_its_file_and_line_and_the_previous_version_st
         (
             "ofac-sdn",
             &truncated,
-            "error: alt.csv:1096: column ent_num: 7754 is not in the SDN file",
+            "the last line has no line break: the file looks cut short",
         ),
         (
             "bis-dpl",
@@ -389,9 +389,35 @@ fn a_bad_list_file_is_refused_with_its_file_and_line_and_the_previous_version_st
         zaw,
         "screened as before, at the same time"
     );
+
     assert_eq!(ws.screening("alice"), alice);
     assert_eq!(ws.recorded("screening_list_import").len(), 1);
     ws.audit_verifies();
+
+    // A copy cut exactly at a line end parses; it is refused for holding fewer than half the
+    // current version's entries, unless the operator says the list really shrank.
+    let dpl = lists_dir().join("bis-dpl.txt");
+    ws.import_list("bis-dpl", &dpl);
+    let versions = ws.versions();
+    let head = first_lines(&std::fs::read(&dpl).unwrap(), 101);
+    let shrunk = write_file(
+        ws.dir.path(),
+        "shrunk-dpl.txt",
+        std::str::from_utf8(&head).unwrap(),
+    );
+    let err = ws.fails(&["lists", "import", "--source", "bis-dpl", as_str(&shrunk)]);
+    assert!(err.contains("fewer than half of the current"), "{err}");
+    assert!(err.contains("--allow-shrink"), "{err}");
+    assert_eq!(ws.versions(), versions, "nothing imported");
+    ws.ok(&[
+        "lists",
+        "import",
+        "--source",
+        "bis-dpl",
+        as_str(&shrunk),
+        "--allow-shrink",
+    ]);
+    assert_eq!(ws.versions().len(), versions.len() + 1);
 }
 
 /// `(status, entries)` of a `screen --format json` answer.
@@ -476,13 +502,7 @@ fn listed_names_are_found_in_several_spellings_and_similar_unrelated_names_are_n
             "{name} ({why}) finds {entry}: {answer:#}"
         );
         let first = &answer["matches"][0];
-        for field in [
-            "list_version",
-            "entity_name",
-            "matched_name",
-            "score",
-            "algorithm",
-        ] {
+        for field in ["list", "entity_name", "matched_name", "score", "algorithm"] {
             assert!(!first[field].is_null(), "{field} in {first}");
         }
     }

@@ -208,9 +208,10 @@ async fn the_person_with_no_facts_is_denied_and_the_record_names_the_missing_fac
         .unwrap()
         .to_string();
     let record = h.record_for(&id).await;
+    // No list is imported here, so nobody is screened either.
     assert_eq!(
         record["facts"]["principal"]["missing"],
-        serde_json::json!(["citizenships", "residence", "org"])
+        serde_json::json!(["citizenships", "residence", "org", "screening"])
     );
 }
 

@@ -31,6 +31,7 @@ pub fn lists(command: ListsCommand) -> anyhow::Result<ExitCode> {
         ListsCommand::Import {
             source,
             path,
+            allow_shrink,
             config,
         } => {
             let kind = match source {
@@ -52,7 +53,7 @@ pub fn lists(command: ListsCommand) -> anyhow::Result<ExitCode> {
             };
             block_on(async {
                 let (_, store) = open_store_at(&config.config).await?;
-                import(store.as_ref(), files, parsed).await
+                import(store.as_ref(), files, parsed, allow_shrink).await
             })?
         }
         ListsCommand::List { config, format } => block_on(async {
@@ -105,18 +106,35 @@ async fn import(
     store: &dyn Store,
     files: ListFiles,
     parsed: clearance_screening::ParsedList,
+    allow_shrink: bool,
 ) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     let data = files.to_stored(&parsed, CLI_ACTOR, now);
     let version_id = data.meta.version_id.clone();
-    if store
-        .screening_lists()
-        .await?
-        .iter()
-        .any(|v| v.version_id == version_id)
-    {
-        outln!("{version_id} is already imported (same SHA-256): nothing changed");
+    let stored = store.screening_lists().await?;
+    let current = stored.iter().find(|v| v.source == data.meta.source);
+    if stored.iter().any(|v| v.version_id == version_id) {
+        match current {
+            Some(c) if c.version_id != version_id => outln!(
+                "{version_id} was imported before, but {} is current: nothing changed (a version \
+                 is stored once; a newer publication replaces it)",
+                c.version_id
+            ),
+            _ => outln!("{version_id} is already imported (same SHA-256): nothing changed"),
+        }
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(current) = current
+        && data.meta.record_count * 2 < current.record_count
+        && !allow_shrink
+    {
+        eprintln!(
+            "error: {version_id} holds {} entries, fewer than half of the current {} ({}): a \
+             cut-short download would clear everyone the lost entries matched",
+            data.meta.record_count, current.version_id, current.record_count
+        );
+        eprintln!("nothing was imported; if the list really shrank, import it with --allow-shrink");
+        return Ok(ExitCode::FAILURE);
     }
     // The other sources' current versions, and this one in place of its source's.
     let mut current = Vec::new();
@@ -294,10 +312,17 @@ fn query(name: &str, args: &ScreenArgs) -> anyhow::Result<Query> {
     Ok(query)
 }
 
-fn evidence_json(e: &Evidence) -> serde_json::Value {
+fn evidence_json(lists: &Lists, e: &Evidence) -> serde_json::Value {
+    // Named as a principal's screening evidence names them.
+    let list = lists
+        .versions()
+        .iter()
+        .find(|v| v.sha256 == e.list_version)
+        .map_or_else(|| e.list_version.clone(), |v| v.version_id.clone());
     json!({
-        "list": e.source.to_string(),
-        "list_version": e.list_version,
+        "list": list,
+        "source": e.source.to_string(),
+        "entity_id": e.entity_id,
         "entry": format!("{}:{}", e.source, e.entity_id),
         "entity_name": e.entity_name,
         "matched_name": e.matched_name,
@@ -321,7 +346,7 @@ fn screen_name(lists: &Lists, query: &Query, format: OutputFormat) -> anyhow::Re
                 "name": query.name,
                 "status": status,
                 "lists": lists.versions().iter().map(|v| &v.version_id).collect::<Vec<_>>(),
-                "matches": result.matches.iter().map(evidence_json).collect::<Vec<_>>(),
+                "matches": result.matches.iter().map(|e| evidence_json(lists, e)).collect::<Vec<_>>(),
             });
             outln!("{}", serde_json::to_string_pretty(&body)?);
         }

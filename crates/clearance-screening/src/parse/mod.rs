@@ -166,6 +166,26 @@ pub(crate) struct Table {
     pub rows: Vec<(u64, Vec<String>)>,
 }
 
+/// Every publisher ends its files with a line break, and quotes come in pairs (a quote inside
+/// a quoted field is doubled). A file that breaks either rule was cut short, most likely inside
+/// a quoted field, where the CSV reader would take the rest as the last field and report
+/// nothing: every entry after the cut would be lost, and everyone they matched cleared.
+fn check_not_cut_short(file: &str, bytes: &[u8]) -> Result<(), ParseError> {
+    let last_line = bytes.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let cut = |why: &str| ParseError::Csv {
+        file: file.to_string(),
+        line: last_line,
+        message: format!("{why}: the file looks cut short (an interrupted download?)"),
+    };
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        return Err(cut("the last line has no line break"));
+    }
+    if !bytes.iter().filter(|&&b| b == b'"').count().is_multiple_of(2) {
+        return Err(cut("a quoted field is never closed"));
+    }
+    Ok(())
+}
+
 pub(crate) fn read_table(
     input: Input<'_>,
     delimiter: u8,
@@ -183,6 +203,7 @@ pub(crate) fn read_table(
     }
     // A UTF-8 byte order mark is not part of the first column's name.
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    check_not_cut_short(input.name, bytes)?;
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
