@@ -180,7 +180,12 @@ fn check_not_cut_short(file: &str, bytes: &[u8]) -> Result<(), ParseError> {
     if !bytes.is_empty() && !bytes.ends_with(b"\n") {
         return Err(cut("the last line has no line break"));
     }
-    if !bytes.iter().filter(|&&b| b == b'"').count().is_multiple_of(2) {
+    if !bytes
+        .iter()
+        .filter(|&&b| b == b'"')
+        .count()
+        .is_multiple_of(2)
+    {
         return Err(cut("a quoted field is never closed"));
     }
     Ok(())
