@@ -1265,18 +1265,7 @@ impl Store for SqliteStore {
                 ))
                 .map_err(query(doing))?;
             let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                })
+                .query_map([], screening_list_tuple)
                 .map_err(query(doing))?;
             rows.map(|r| screening_list_from_row(r.map_err(query(doing))?))
                 .collect()
@@ -1371,26 +1360,45 @@ impl Store for SqliteStore {
                 ))
                 .map_err(query(doing))?;
             let rows = stmt
-                .query_map(rusqlite::params_from_iter(subject), |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                        r.get(9)?,
-                    ))
-                })
+                .query_map(rusqlite::params_from_iter(subject), screening_review_tuple)
                 .map_err(query(doing))?;
             rows.map(|r| screening_review_from_row(r.map_err(query(doing))?))
                 .collect()
         })
         .await
     }
+}
+
+/// A list version's columns ([`SCREENING_LIST_COLUMNS`], first in the row).
+fn screening_list_tuple(r: &rusqlite::Row<'_>) -> rusqlite::Result<crate::rows::ScreeningListRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+/// A review's columns ([`SCREENING_REVIEW_COLUMNS`]).
+fn screening_review_tuple(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<crate::rows::ScreeningReviewRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+    ))
 }
 
 /// The list versions `filter` (SQL over `screening_lists AS l`, ordering included) selects,
@@ -1408,17 +1416,7 @@ fn screening_lists_with_entries<P: rusqlite::Params>(
         .map_err(query(doing))?;
     let rows = stmt
         .query_map(params, |r| {
-            let meta = (
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            );
-            Ok((meta, r.get::<_, String>(8)?))
+            Ok((screening_list_tuple(r)?, r.get::<_, String>(8)?))
         })
         .map_err(query(doing))?;
     rows.map(|r| {
