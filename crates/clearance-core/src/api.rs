@@ -14,6 +14,9 @@ pub enum ApiSurface {
 }
 
 impl ApiSurface {
+    /// Every surface: what `context.api` can hold.
+    pub const ALL: [ApiSurface; 2] = [ApiSurface::OpenaiChat, ApiSurface::AnthropicMessages];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ApiSurface::OpenaiChat => "openai_chat",

@@ -21,6 +21,14 @@ impl CountryCode {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("constructed from two ASCII letters")
     }
+
+    /// Every assigned code: what a country fact can hold (the proofs assume nothing else).
+    pub fn all() -> impl Iterator<Item = CountryCode> {
+        isocountry::CountryCode::iter().map(|c| {
+            let bytes = c.alpha2().as_bytes();
+            CountryCode([bytes[0], bytes[1]])
+        })
+    }
 }
 
 impl FromStr for CountryCode {

@@ -47,11 +47,12 @@ pub struct CatalogModel {
 }
 
 impl Catalog {
-    fn model(&self, name: &str) -> Option<&CatalogModel> {
+    pub fn model(&self, name: &str) -> Option<&CatalogModel> {
         self.models.iter().find(|m| m.name == name)
     }
 
-    fn covers(scope: &crate::directive::Scope, model: &CatalogModel) -> bool {
+    /// Whether a directive with this scope covers the model (its condition aside).
+    pub fn covers(scope: &crate::directive::Scope, model: &CatalogModel) -> bool {
         scope.covers_every_model()
             || scope.models.contains(&model.name)
             || scope.tags.iter().any(|t| model.tags.contains(t))
