@@ -596,3 +596,69 @@ pub(crate) fn profile(caller: &Caller) -> Result<Expr, ProofError> {
     ];
     Expr::parse(&parts.join(" && "))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clearance_policy::Catalog;
+
+    fn prover() -> Prover {
+        let program = clearance_config::env_var(crate::prover::SOLVER_ENV)
+            .unwrap_or_else(|| crate::prover::DEFAULT_SOLVER.to_string());
+        Prover::start(&program).unwrap()
+    }
+
+    fn catalog() -> Catalog {
+        Catalog {
+            models: vec![clearance_policy::CatalogModel {
+                name: "fable-5".into(),
+                provider: "acme".into(),
+                tags: vec![],
+            }],
+        }
+    }
+
+    /// Cedar's symbolic compiler has returned spurious counterexamples before
+    /// (cedar-policy/cedar#1799); here the analysis itself is made to produce them.
+    #[tokio::test]
+    async fn a_counterexample_decide_does_not_reproduce_is_never_a_finding() {
+        let book = PolicyBook::empty(&catalog());
+        let mut prover = prover();
+        let mut run = Run {
+            prover: &mut prover,
+            old: &book,
+            new: &book,
+            readable: Vec::new(),
+            not_reproduced: Vec::new(),
+        };
+        // Without the fact invariants the solver finds a US citizen with no citizenship,
+        // whom no registry can hold: the replay refuses to build that caller.
+        let impossible = Expr::parse(
+            "principal.us_citizen && principal.citizenships.isEmpty() && resource == Model::\"fable-5\"",
+        )
+        .unwrap();
+        let anything: Check<'_> = &|_, _, _| true;
+        let shown = run
+            .examples(&impossible, "an impossible caller", anything)
+            .await
+            .unwrap();
+        assert!(shown.is_empty());
+        assert_eq!(run.not_reproduced.len(), 1, "{:?}", run.not_reproduced);
+
+        // A real caller on whom the books do not behave as the proof claimed (here: the
+        // check says the old book must deny, and an empty book never does).
+        let window = Window::at("2026-06-15T00:00:00Z".parse().unwrap());
+        let set = AnalysedSet::new(&book).unwrap();
+        let assumptions = Assumptions::new(&[&set], window).unwrap();
+        let real = assumptions.on_model("fable-5").unwrap();
+        let denied_by_old: Check<'_> = &|c, old, _| c.outcome(old) != Outcome::Allow;
+        let shown = run
+            .examples(&real, "a caller the old set denies", denied_by_old)
+            .await
+            .unwrap();
+        assert!(shown.is_empty());
+        assert_eq!(run.not_reproduced.len(), 2);
+        assert!(run.not_reproduced[1].why.contains("decide does not agree"));
+    }
+}

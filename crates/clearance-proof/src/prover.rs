@@ -29,7 +29,8 @@ pub struct Prover {
 
 impl Prover {
     /// Starts cvc5: `program` is a path or a name on PATH (callers read it from `$CVC5`,
-    /// see [`SOLVER_ENV`], else [`DEFAULT_SOLVER`]).
+    /// see [`SOLVER_ENV`], else [`DEFAULT_SOLVER`]). Call it inside a Tokio runtime: the
+    /// solver is a child process the runtime drives.
     pub fn start(program: &str) -> Result<Prover, ProofError> {
         let program = program.to_string();
         let no_solver = |reason: String| ProofError::NoSolver {
