@@ -501,6 +501,45 @@ pub enum DirectivesCommand {
         /// Validate and print the version the set would have; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Refuse the activation unless it is proved that nobody gains access (needs cvc5).
+        #[arg(long)]
+        require_no_new_access: bool,
+    },
+    /// Prove what a change to the enforced set does, per model: nobody gains access (or a
+    /// caller who does), who loses access (per new or changed directive, in words and by
+    /// example), reroutes that changed, and shadow directives if promoted. Needs cvc5.
+    Diff {
+        /// The old set's folder, then the new set: a folder, or directive files that replace
+        /// files of the same name in the old set. With `--active`, every path is the new set
+        /// and the old set is the active one.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Compare against the active set (the config's `[directives] dir`, or the store's).
+        #[arg(long)]
+        active: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        window: WindowArg,
+        /// Exit with 1 unless it is proved that nobody gains access.
+        #[arg(long)]
+        require_no_new_access: bool,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
+    },
+    /// Find directives that cannot do what they seem to: dead, shadowed, duplicates, conditions
+    /// that can error (an error denies), and a caller denied every model; each with the caller
+    /// that shows it. Exits with 1 when there are findings. Needs cvc5.
+    Lint {
+        /// The directory to lint (default: the config's `[directives] dir`, or without one the
+        /// store's active set).
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        window: WindowArg,
+        #[arg(long, value_enum, default_value_t)]
+        format: OutputFormat,
     },
     /// Who and what traffic a draft directive would cut, beside a blanket block of the same
     /// models.
@@ -516,6 +555,20 @@ pub enum DirectivesCommand {
         #[arg(long, value_enum, default_value_t)]
         format: OutputFormat,
     },
+}
+
+/// The times a proof covers (default: from now on).
+#[derive(Debug, Clone, Args)]
+pub struct WindowArg {
+    /// One instant (RFC 3339).
+    #[arg(long, conflicts_with_all = ["from", "until"])]
+    pub at: Option<String>,
+    /// From this time (RFC 3339; default: now).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Until this time, exclusive (RFC 3339; default: open-ended).
+    #[arg(long)]
+    pub until: Option<String>,
 }
 
 /// A request capability a directive may restrict on its own.

@@ -1,5 +1,5 @@
-//! `clearance directives check|list|activate|preview` and `clearance explain`, as a compliance
-//! officer uses them: the real binary, real files, a real SQLite store.
+//! `clearance directives check|list|activate|preview|diff|lint` and `clearance explain`, as a
+//! compliance officer uses them: the real binary, real files, a real SQLite store, a real cvc5.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
@@ -618,6 +618,13 @@ fn preview_counts_who_and_which_recorded_requests_a_draft_cuts_beside_a_blanket_
     assert_eq!(tally(&draft_r["by_org"]["acme-labs"]), (5, 0));
     assert_eq!(tally(&blanket_r["by_principal"]["dev"]), (5, 0));
     assert_eq!(p["directive"]["mode"], "shadow");
+    // Beside the counts, the proof: a shadow draft changes nobody's access today, and if
+    // promoted it would cut non-US persons.
+    assert_eq!(p["proof"]["no_new_access"], true, "{}", p["proof"]);
+    assert_eq!(
+        p["proof"]["shadow_if_promoted"][0]["directive"],
+        "EXD-2026-06"
+    );
 
     // A shorter window reads fewer records; the text puts the two side by side.
     let text = ws.run(&["directives", "preview", as_str(&draft), "--since", "1m"]);
@@ -694,4 +701,175 @@ fn a_directive_file_that_is_not_utf8_is_refused_at_its_line() {
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn diff_proves_the_story_draft_and_activation_refuses_an_edit_that_widens_access() {
+    let ws = Workspace::new();
+    let draft = ws.write(
+        "drafts/EXD-2026-06.toml",
+        &directive("EXD-2026-06", "enforce", "!principal.us_person"),
+    );
+    let diff = ws.run(&["directives", "diff", "--active", as_str(&draft)]);
+    assert!(diff.status.success(), "{}", stderr(&diff));
+    let out = stdout(&diff);
+    assert!(out.starts_with("proved: nobody gains access"), "{out}");
+    assert!(
+        out.contains(
+            "EXD-2026-06 loses access to: citizenships does not contain US and permanent_residency \
+             does not contain US and not protected_individual, on fable-5, mythos-5"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("[served -> denied (451)]"), "{out}");
+
+    let activate = ws.run(&[
+        "directives",
+        "activate",
+        as_str(&draft),
+        "--require-no-new-access",
+    ]);
+    assert!(activate.status.success(), "{}", stderr(&activate));
+    assert!(
+        stdout(&activate).contains("proof: proved: nobody gains access"),
+        "{}",
+        stdout(&activate)
+    );
+    let active = ws.directory();
+
+    // The same id, narrowed to requests from CN: everyone else outside the US gains access.
+    let narrowed = ws.write(
+        "drafts/EXD-2026-06.toml",
+        &directive(
+            "EXD-2026-06",
+            "enforce",
+            "!principal.us_person && context.country == \\\"CN\\\"",
+        ),
+    );
+    let report = ws.json(&["directives", "diff", "--active", as_str(&narrowed)]);
+    assert_eq!(report["no_new_access"], false);
+    let gains = &report["models"][0]["gains"];
+    assert_eq!(gains["verdict"], "found");
+    for example in gains["examples"].as_array().unwrap() {
+        assert_ne!(example["caller"]["context"]["country"], "CN");
+        assert_eq!(example["caller"]["principal"]["us_person"], false);
+        assert_eq!(
+            (example["old"].as_str(), example["new"].as_str()),
+            (Some("denied (451)"), Some("served"))
+        );
+    }
+    let refused = ws.run(&[
+        "directives",
+        "activate",
+        as_str(&narrowed),
+        "--require-no-new-access",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("SOMEONE GAINS ACCESS"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stderr(&refused).contains("nothing was activated"));
+    assert_eq!(ws.directory(), active, "the refused edit changed nothing");
+
+    // Two folders: old, then new.
+    std::fs::create_dir(ws.path("next")).unwrap();
+    std::fs::copy(&narrowed, ws.path("next/EXD-2026-06.toml")).unwrap();
+    let folders = ws.run(&[
+        "directives",
+        "diff",
+        "directives",
+        "next",
+        "--require-no-new-access",
+    ]);
+    assert_eq!(folders.status.code(), Some(1), "{}", stdout(&folders));
+    assert!(stdout(&folders).starts_with("REFUTED: someone gains access"));
+}
+
+#[test]
+fn without_a_solver_diff_says_how_to_get_one_and_preview_still_works() {
+    let ws = Workspace::new();
+    let draft = ws.write(
+        "drafts/exd.toml",
+        &directive("EXD-2026-06", "enforce", "!principal.us_person"),
+    );
+    let no_solver = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .args(["--config", as_str(&ws.config)])
+            .env("CVC5", "/nonexistent/cvc5")
+            .current_dir(ws.dir.path())
+            .output()
+            .unwrap()
+    };
+    let diff = no_solver(&["directives", "diff", "--active", as_str(&draft)]);
+    assert!(!diff.status.success());
+    assert!(stderr(&diff).contains("no SMT solver"), "{}", stderr(&diff));
+    assert!(
+        stderr(&diff).contains("apt-get install cvc5"),
+        "{}",
+        stderr(&diff)
+    );
+
+    let preview = no_solver(&["directives", "preview", as_str(&draft)]);
+    assert!(preview.status.success(), "{}", stderr(&preview));
+    assert!(
+        stdout(&preview).contains("proof: not made: no SMT solver"),
+        "{}",
+        stdout(&preview)
+    );
+
+    // Activation still works, but cannot be required to prove what it cannot.
+    let required = no_solver(&[
+        "directives",
+        "activate",
+        as_str(&draft),
+        "--require-no-new-access",
+    ]);
+    assert_eq!(required.status.code(), Some(1));
+    let plain = no_solver(&["directives", "activate", as_str(&draft)]);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+}
+
+#[test]
+fn lint_finds_a_dead_and_an_erroring_directive_and_exits_1() {
+    let ws = Workspace::new();
+    ws.write(
+        "directives/impossible.toml",
+        &directive(
+            "IMPOSSIBLE",
+            "enforce",
+            "principal.us_citizen && !principal.us_person",
+        ),
+    );
+    ws.write(
+        "directives/long.toml",
+        &directive("LONG-ANSWERS", "enforce", "context.max_tokens * 2 > 100000"),
+    );
+    let lint = ws.run(&["directives", "lint"]);
+    assert_eq!(lint.status.code(), Some(1), "{}", stderr(&lint));
+    let out = stdout(&lint);
+    assert!(out.starts_with("2 findings in 2 directives"), "{out}");
+    assert!(out.contains("IMPOSSIBLE: dead, it never fires"), "{out}");
+    assert!(
+        out.contains("LONG-ANSWERS: its condition can error"),
+        "{out}"
+    );
+
+    std::fs::remove_file(ws.path("directives/impossible.toml")).unwrap();
+    std::fs::remove_file(ws.path("directives/long.toml")).unwrap();
+    ws.write(
+        "directives/exd.toml",
+        &directive("EXD-2026-06", "enforce", "!principal.us_person"),
+    );
+    let clean = ws.json(&["directives", "lint"]);
+    assert_eq!(clean["findings"], serde_json::json!([]));
+    let bad_window = ws.run(&["directives", "lint", "--from", "yesterday"]);
+    assert!(!bad_window.status.success());
+    assert!(
+        stderr(&bad_window).contains("--from `yesterday`"),
+        "{}",
+        stderr(&bad_window)
+    );
 }

@@ -86,7 +86,12 @@ const UNNAMED_CODES: usize = 4;
 
 /// The country codes a proof ranges over (see the module docs).
 #[derive(Debug, Clone)]
-pub struct Countries(BTreeSet<String>);
+pub struct Countries {
+    /// Every code in the domain.
+    all: BTreeSet<String>,
+    /// The unnamed codes, in ISO order.
+    unnamed: Vec<String>,
+}
 
 impl Countries {
     /// The domain for directives whose expressions hold these string literals and `like`
@@ -115,16 +120,29 @@ impl Countries {
             .filter(|c| !domain.contains(c))
             .take(UNNAMED_CODES)
             .collect();
-        domain.extend(unnamed);
-        Countries(domain)
+        domain.extend(unnamed.iter().cloned());
+        Countries {
+            all: domain,
+            unnamed,
+        }
     }
 
     fn literal(&self) -> String {
-        set_literal(self.0.iter().map(String::as_str))
+        set_literal(self.all.iter().map(String::as_str))
+    }
+
+    /// The domain without all but one of its unnamed codes: what a readable example uses.
+    fn with_one_unnamed(&self) -> String {
+        set_literal(
+            self.all
+                .iter()
+                .filter(|c| self.unnamed.first() == Some(c) || !self.unnamed.contains(c))
+                .map(String::as_str),
+        )
     }
 
     pub fn codes(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+        self.all.iter().map(String::as_str)
     }
 }
 
@@ -232,6 +250,7 @@ pub struct Assumptions {
     request: Expr,
     tags: BTreeSet<String>,
     catalog: Catalog,
+    countries: Countries,
     pub window: Window,
 }
 
@@ -255,6 +274,7 @@ impl Assumptions {
             request: request_invariants(&window, &countries)?,
             tags,
             catalog,
+            countries,
             window,
         })
     }
@@ -288,9 +308,18 @@ impl Assumptions {
     }
 
     /// What makes an example read like an ordinary request, most preferred first: at the
-    /// window's start, no capabilities or limit, a principal called `caller` with a known
-    /// citizenship and a clear screening; then only the request part.
+    /// window's start, no capabilities or limit, from the country the principal lives in; a
+    /// principal called `caller` with a known citizenship and residence and a clear screening,
+    /// whose country facts hold few codes; then the same without the last; then only the
+    /// request part.
     pub fn readable(&self) -> Result<Vec<Expr>, ProofError> {
+        let few = self.countries.with_one_unnamed();
+        let few_codes = Expr::parse(&format!(
+            "{few}.containsAll(principal.citizenships) \
+             && {few}.containsAll(principal.permanent_residency) \
+             && {few}.contains(principal.residence) \
+             && context.country == principal.residence"
+        ))?;
         let request = Expr::parse(&format!(
             "context.now == {} && context.capabilities.isEmpty() && context.max_tokens == {} \
              && context.api == {:?} && context.app == \"\"",
@@ -300,10 +329,11 @@ impl Assumptions {
         ))?;
         let principal = Expr::parse(
             "principal == Principal::\"caller\" && principal.roles.isEmpty() \
-             && !principal.citizenships.isEmpty() && principal.screening == \"clear\" \
-             && principal.org == \"\"",
+             && !principal.citizenships.isEmpty() && principal.residence != \"\" \
+             && principal.screening == \"clear\" && principal.org == \"\"",
         )?;
-        Ok(vec![request.clone().and(principal), request])
+        let ordinary = request.clone().and(principal);
+        Ok(vec![ordinary.clone().and(few_codes), ordinary, request])
     }
 
     /// What the catalog says of `model` (over `resource`).

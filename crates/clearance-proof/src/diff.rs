@@ -133,10 +133,19 @@ impl DiffReport {
             }
             None => "not proved that nobody gains access (a condition can error)".to_string(),
         };
-        let losses: usize = self.models.iter().map(|m| m.losses.len()).sum();
+        let mut losing: Vec<&str> = self
+            .models
+            .iter()
+            .flat_map(|m| m.losses.iter().map(|l| l.directive.as_str()))
+            .collect();
+        losing.sort_unstable();
+        losing.dedup();
+        let takes = match losing.as_slice() {
+            [] => "nobody loses access".to_string(),
+            ids => format!("access taken away by {}", ids.join(", ")),
+        };
         let mut text = format!(
-            "{verdict}; {} that take access away{}; {} model{} analysed {}",
-            plural(losses, "directive finding", "directive findings"),
+            "{verdict}; {takes}{}; {} model{} analysed {}",
             if self.reroutes.is_empty() {
                 String::new()
             } else {
@@ -537,13 +546,13 @@ fn region_words(a: &Analysed, old_on_model: &[&Analysed]) -> String {
     match (replaced, others.is_empty()) {
         (None, true) => own,
         (Some(before), true) => format!(
-            "{own}; except where the old version fired: {}",
+            "{own}; except those its old version already kept out: {}",
             words(&before.fires)
         ),
         (_, false) => {
             let ids: Vec<&str> = old_on_model.iter().map(|o| o.id()).collect();
             format!(
-                "{own}; except where the old set already fired ({})",
+                "{own}; except those the old set already kept out ({})",
                 ids.join(", ")
             )
         }

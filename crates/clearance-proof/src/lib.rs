@@ -12,7 +12,8 @@
 //!   changed, shadow directives if promoted.
 //! - [`lint`]: dead, shadowed, duplicate and erroring directives, and a caller denied every
 //!   model.
-//! - [`words`]: a condition in words; [`grid`]: concrete callers for sampling and tests.
+//! - [`words`]: a condition in words; [`report`]: reports as text; [`grid`]: concrete callers
+//!   for sampling and tests.
 //!
 //! Only the CLI and the admin API link this crate; the request path never starts a solver.
 
@@ -23,6 +24,7 @@ pub mod expr;
 pub mod grid;
 pub mod lint;
 pub mod prover;
+pub mod report;
 pub mod set;
 pub mod witness;
 pub mod words;
@@ -32,3 +34,15 @@ pub use diff::{DiffReport, Gains, diff};
 pub use error::ProofError;
 pub use lint::{LintReport, lint};
 pub use prover::Prover;
+
+/// Proves what replacing the set `old` by `new` does, from `window.from` on, with the solver
+/// `program`: what `directives activate`, the preview and `PUT /admin/directives` run.
+pub async fn prove_change(
+    program: &str,
+    old: &clearance_policy::PolicyBook,
+    new: &clearance_policy::PolicyBook,
+    window: Window,
+) -> Result<DiffReport, ProofError> {
+    let mut prover = Prover::start(program)?;
+    diff(&mut prover, old, new, window).await
+}

@@ -15,6 +15,12 @@ pub const SOLVER_ENV: &str = "CVC5";
 /// The solver looked for on PATH when [`SOLVER_ENV`] is not set.
 pub const DEFAULT_SOLVER: &str = "cvc5";
 
+/// The solver to run: `$CVC5` if set (read through `read`, the caller's door to the
+/// environment), else `cvc5` on PATH.
+pub fn solver_program(read: impl Fn(&str) -> Option<String>) -> String {
+    read(SOLVER_ENV).unwrap_or_else(|| DEFAULT_SOLVER.to_string())
+}
+
 /// How long one query may take before the solver gives up (cvc5's `--tlimit-per`, ms).
 const QUERY_TIME_LIMIT_MS: u32 = 60_000;
 

@@ -1,4 +1,4 @@
-//! `clearance directives check|list|activate|preview`.
+//! `clearance directives check|list|activate|preview` (and `diff|lint` in [`super::proof`]).
 //!
 //! The store is the source of truth for the set every gateway enforces. Activation compiles
 //! the whole set (the active one, or the configured folder's, with the given files added or
@@ -65,14 +65,39 @@ pub fn run(command: DirectivesCommand) -> anyhow::Result<ExitCode> {
             files,
             config,
             dry_run,
+            require_no_new_access,
         } => {
             let config = load_config(&config.config)?;
-            let drafts = read_drafts(&files)?;
+            let drafts = read_drafts(&files, "nothing was activated")?;
             block_on(async {
                 let store = open_store(&config).await?;
-                activate(&config, store.as_ref(), &drafts, dry_run).await
+                let proof = Proof {
+                    require_no_new_access,
+                };
+                activate(&config, store.as_ref(), &drafts, dry_run, proof).await
             })?
         }
+        DirectivesCommand::Diff {
+            paths,
+            active,
+            config,
+            window,
+            require_no_new_access,
+            format,
+        } => super::proof::diff(
+            &paths,
+            active,
+            &config.config,
+            &window,
+            require_no_new_access,
+            format,
+        ),
+        DirectivesCommand::Lint {
+            dir,
+            config,
+            window,
+            format,
+        } => super::proof::lint(dir.as_deref(), &config.config, &window, format),
         DirectivesCommand::Preview {
             draft,
             config,
@@ -130,6 +155,30 @@ async fn stored_sources(store: &dyn Store) -> anyhow::Result<(Vec<SourceFile>, S
         Some(set) => (sources_of(&set), SetOrigin::Store(Some(set.version))),
         None => (Vec::new(), SetOrigin::Store(None)),
     })
+}
+
+/// The files of the set in force and the folder drafts are placed in: the configured
+/// folder's, or without one the store's active set (placed nowhere).
+pub(super) async fn active_sources(
+    config: &Config,
+    store: &dyn Store,
+) -> anyhow::Result<(Vec<SourceFile>, PathBuf)> {
+    match configured_dir(config) {
+        Some(dir) => match read_dir(dir) {
+            Ok(sources) => Ok((sources, dir.to_path_buf())),
+            Err(errors) => {
+                report_errors(&errors, "the active folder is invalid");
+                bail!("{} holds an invalid directive set", dir.display())
+            }
+        },
+        None => Ok((stored_sources(store).await?.0, PathBuf::new())),
+    }
+}
+
+/// What `activate` proves before it writes.
+struct Proof {
+    /// Refuse unless it is proved that nobody gains access.
+    require_no_new_access: bool,
 }
 
 /// The set in force: the configured folder's, or without one the store's active set.
@@ -227,6 +276,7 @@ async fn activate(
     store: &dyn Store,
     drafts: &[SourceFile],
     dry_run: bool,
+    proof: Proof,
 ) -> anyhow::Result<ExitCode> {
     let dir = configured_dir(config);
     let active = store
@@ -249,6 +299,7 @@ async fn activate(
         },
         None => active.as_ref().map(sources_of).unwrap_or_default(),
     };
+    let before = PolicyBook::compile(&base, &catalog);
     let sources = with_drafts(base, place, drafts);
     let book = match PolicyBook::compile(&sources, &catalog) {
         Ok(book) => book,
@@ -262,6 +313,18 @@ async fn activate(
         }
     };
     let names: Vec<String> = drafts.iter().map(|d| file_name(&d.path)).collect();
+    let old = before.unwrap_or_else(|_| PolicyBook::empty(&catalog));
+    let proved = super::proof::prove_change(&old, &book).await;
+    outln!("{}", super::proof::proof_line(&proved));
+    if proof.require_no_new_access && !matches!(&proved, Ok(r) if r.no_new_access() == Some(true)) {
+        if let Ok(report) = &proved {
+            eprint!("{}", clearance_proof::report::render_diff(report));
+        }
+        eprintln!(
+            "--require-no-new-access: it is not proved that nobody gains access; nothing was activated"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     if dry_run {
         outln!(
             "dry run: with {} the set is valid ({}); policy version {} (now {from}); nothing was written",
@@ -314,14 +377,14 @@ async fn activate(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads the files to activate; refuses names the directory reader would not pick up and two
-/// files of the same name.
-fn read_drafts(files: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
+/// Reads draft directive files; refuses names the directory reader would not pick up and two
+/// files of the same name (saying `consequence`).
+pub(super) fn read_drafts(files: &[PathBuf], consequence: &str) -> anyhow::Result<Vec<SourceFile>> {
     let mut drafts: Vec<SourceFile> = Vec::new();
     for path in files {
         if !is_directive_file(path) {
             bail!(
-                "{}: a directive file's name must end in .toml or .cedar (and not start with a dot); nothing was activated",
+                "{}: a directive file's name must end in .toml or .cedar (and not start with a dot); {consequence}",
                 path.display()
             );
         }
@@ -330,7 +393,7 @@ fn read_drafts(files: &[PathBuf]) -> anyhow::Result<Vec<SourceFile>> {
             .any(|d| d.path.file_name() == path.file_name())
         {
             bail!(
-                "{}: two files named {} given; nothing was activated",
+                "{}: two files named {} given; {consequence}",
                 path.display(),
                 file_name(path)
             );
@@ -401,11 +464,46 @@ async fn run_preview(
         since,
         now: Utc::now(),
     });
+    let proof = preview_proof(config, store.as_ref(), &source).await?;
     match format {
-        OutputFormat::Json => print_json(&preview)?,
-        OutputFormat::Text => out!("{}", render_text(&preview)),
+        OutputFormat::Json => {
+            let mut value = serde_json::to_value(&preview)?;
+            value["proof"] = super::proof::proof_json(&proof);
+            print_json(&value)?;
+        }
+        OutputFormat::Text => {
+            out!("{}", render_text(&preview));
+            outln!("\n{}", super::proof::proof_line(&proof));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The proof beside the preview's counts: the active set against the active set with the
+/// draft added (or replacing the file of the same name). Never fails the preview.
+async fn preview_proof(
+    config: &Config,
+    store: &dyn Store,
+    draft: &SourceFile,
+) -> anyhow::Result<Result<clearance_proof::DiffReport, String>> {
+    let (active, place) = active_sources(config, store).await?;
+    let catalog = catalog(config);
+    let old = match PolicyBook::compile(&active, &catalog) {
+        Ok(book) => book,
+        Err(errors) => return Ok(Err(format!("the active set does not compile: {errors}"))),
+    };
+    let with_draft = with_drafts(active, &place, std::slice::from_ref(draft));
+    let new = match PolicyBook::compile(&with_draft, &catalog) {
+        Ok(book) => book,
+        Err(errors) => {
+            return Ok(Err(format!(
+                "the active set with the draft does not compile: {errors}"
+            )));
+        }
+    };
+    Ok(super::proof::prove_change(&old, &new)
+        .await
+        .map_err(|e| e.to_string()))
 }
 
 /// The recorded requests since `since` for `models`, grouped by the store, and how many
@@ -462,7 +560,7 @@ fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> 
         .ok_or_else(bad)
 }
 
-fn report_errors(errors: &DirectiveErrors, consequence: &str) {
+pub(super) fn report_errors(errors: &DirectiveErrors, consequence: &str) {
     for error in &errors.0 {
         eprintln!("{error}");
     }

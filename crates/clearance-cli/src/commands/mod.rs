@@ -28,6 +28,7 @@ mod keys;
 mod migrate;
 mod models;
 mod principals;
+mod proof;
 mod screening;
 mod serve;
 mod status;
