@@ -9,7 +9,9 @@
 //! - `GET  /admin/directives`            the active directive set (version, directives, Cedar)
 //! - `POST /admin/directives/reload`     re-read the directive directory; activate if valid
 //! - `PUT  /admin/directives/{file}`     write one directive file and activate the set (only
-//!   if the whole set with it is valid; 422 otherwise)
+//!   if the whole set with it is valid; 422 otherwise). The change is proved first and the
+//!   answer carries the proof (`proof`: who gains, who loses); with
+//!   `?require_no_new_access=true` a change not proved to widen nobody's access is refused (409)
 //!
 //! - `GET  /admin/status`                failover state: every model's breaker, route and
 //!   provider health (see [`status`])
@@ -25,7 +27,7 @@
 //! When no admin token is configured every admin route answers 404, as if absent.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use clearance_core::api::ApiSurface;
 use clearance_core::audit::{AdminAction, AuditRecord};
@@ -40,7 +42,7 @@ use subtle::ConstantTimeEq;
 
 use clearance_policy::SourceFile;
 
-use crate::directives::{ActivateError, Reloaded};
+use crate::directives::{ActivateError, ProofRequest, Proved, Reloaded};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::switches::DisabledModel;
@@ -514,6 +516,14 @@ fn invalid_set(error: &ActivateError) -> ApiError {
                 errors.to_string().replace("\n  ", "\n").trim_start()
             ),
         ),
+        ActivateError::NotProved(why) => admin_error(
+            StatusCode::CONFLICT,
+            ErrorKind::InvalidRequest,
+            "access_not_proved_unchanged",
+            format!(
+                "require_no_new_access: {why}; nothing was activated, the active set stays in force"
+            ),
+        ),
         ActivateError::Store(error) => internal(error),
         ActivateError::Unrecorded(why) => admin_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -556,6 +566,7 @@ pub async fn reload_directives(State(state): State<AppState>, headers: HeaderMap
 pub async fn put_directive(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     // Bytes, not String: axum's String extractor answers a body that is not UTF-8 with plain
     // text, before authentication, instead of the admin API's JSON error shape.
@@ -581,19 +592,72 @@ pub async fn put_directive(
                 format!("{file}:{}: {e}", e.line),
             )
         })?;
+        let proof = proof_request(query.as_deref())?;
         let draft = SourceFile {
             path: std::path::PathBuf::from(&file),
             text,
         };
-        let reloaded = state
+        let (reloaded, proved) = state
             .directives
-            .put(vec![draft], ADMIN_API_ACTOR)
+            .put(vec![draft], ADMIN_API_ACTOR, proof)
             .await
             .map_err(|e| invalid_set(&e))?;
         let store_version = state.directives.store_version();
-        Ok(Json(reloaded_json(&reloaded, store_version)).into_response())
+        let mut body = reloaded_json(&reloaded, store_version);
+        if let Some(proved) = proved {
+            body["proof"] = proof_json(&proved);
+        }
+        Ok(Json(body).into_response())
     })
     .await
+}
+
+/// `?require_no_new_access=true|false` (the only parameter `PUT /admin/directives/{file}`
+/// takes).
+fn proof_request(query: Option<&str>) -> Result<ProofRequest, ApiError> {
+    let mut request = ProofRequest::default();
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, "true"));
+        let flag = match value {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            _ => {
+                return Err(admin_error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::InvalidRequest,
+                    "bad_parameter",
+                    format!("`{name}` takes true or false, not `{value}`"),
+                )
+                .with_param(name.to_string()));
+            }
+        };
+        match name {
+            "require_no_new_access" => request.require_no_new_access = flag,
+            _ => {
+                return Err(admin_error(
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::InvalidRequest,
+                    "bad_parameter",
+                    format!("unknown parameter `{name}`: the only one is `require_no_new_access`"),
+                )
+                .with_param(name.to_string()));
+            }
+        }
+    }
+    Ok(request)
+}
+
+/// An activation's proof as JSON: the report with its verdict and summary, or why no proof
+/// was made.
+fn proof_json(proved: &Proved) -> serde_json::Value {
+    match proved {
+        Ok(report) => report.to_json(),
+        Err(why) => json!({ "error": why }),
+    }
 }
 
 /// The longest reason a kill switch change may carry.

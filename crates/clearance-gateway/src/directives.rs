@@ -174,6 +174,9 @@ pub enum Reloaded {
 pub enum ActivateError {
     #[error("{0}")]
     Invalid(DirectiveErrors),
+    /// `require_no_new_access` was asked and the proof did not prove it.
+    #[error("{0}")]
+    NotProved(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -184,6 +187,30 @@ impl From<DirectiveErrors> for ActivateError {
     fn from(errors: DirectiveErrors) -> Self {
         ActivateError::Invalid(errors)
     }
+}
+
+/// What an activation through the admin API asks of the proof.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProofRequest {
+    /// Refuse the activation unless it is proved that nobody gains access.
+    pub require_no_new_access: bool,
+}
+
+/// The proof of an activation, or why none was made (no solver, a solver failure).
+pub type Proved = Result<clearance_proof::DiffReport, String>;
+
+/// Why a change was refused: the verdict and the first caller who gains.
+fn refusal(report: &clearance_proof::DiffReport) -> String {
+    let first_gain = report.models.iter().find_map(|m| match &m.gains {
+        clearance_proof::Gains::Found { examples } => examples.first().map(|e| {
+            format!(
+                "; e.g. on {}: {} ({} -> {})",
+                m.model, e.described, e.old, e.new
+            )
+        }),
+        _ => None,
+    });
+    format!("{}{}", report.summary(), first_gain.unwrap_or_default())
 }
 
 /// The active set and how to replace it.
@@ -268,6 +295,9 @@ impl Directives {
 
     /// Re-reads the configured folder and activates its set if it differs from the active one.
     pub async fn reload(&self, actor: &str) -> Result<Reloaded, ActivateError> {
+        // Held from reading the folder to swapping the set in: a folder read before another
+        // activation (a `PUT` writing its file) must not be activated after it.
+        let _one_at_a_time = self.reloading.lock().await;
         let Some(dir) = self.dir().cloned() else {
             let version = self.active.load().version().to_string();
             return Ok(Reloaded::Unchanged { version });
@@ -275,7 +305,7 @@ impl Directives {
         let sources = tokio::task::spawn_blocking(move || read_dir(&dir))
             .await
             .map_err(|e| ActivateError::Unrecorded(e.to_string()))??;
-        self.activate(sources, actor).await
+        Ok(self.activate(sources, actor, None).await?.0)
     }
 
     /// Activates the active set with `drafts` added (replacing files of the same name), only
@@ -284,7 +314,11 @@ impl Directives {
         &self,
         drafts: Vec<SourceFile>,
         actor: &str,
-    ) -> Result<Reloaded, ActivateError> {
+        proof: ProofRequest,
+    ) -> Result<(Reloaded, Option<Proved>), ActivateError> {
+        // Held until the files are in the folder, so the folder watcher never reads the
+        // folder without them after this set is active (and activates the old set again).
+        let _one_at_a_time = self.reloading.lock().await;
         let base = match self.dir().cloned() {
             Some(dir) => {
                 let read = dir.clone();
@@ -299,7 +333,7 @@ impl Directives {
                 with_drafts(sources, Path::new(""), &drafts)
             }
         };
-        let reloaded = self.activate(base, actor).await?;
+        let reloaded = self.activate(base, actor, Some(proof)).await?;
         if let Some(dir) = self.dir().cloned() {
             let written = tokio::task::spawn_blocking(move || {
                 let drafts: Vec<SourceFile> = drafts
@@ -326,22 +360,27 @@ impl Directives {
         Ok(reloaded)
     }
 
-    /// Compiles `sources`; if valid and not the active set, stores it as the new active set,
-    /// records the activation (durably) and swaps it in.
+    /// Compiles `sources`; if valid and not the active set, proves the change when asked
+    /// (refusing it if `require_no_new_access` is not proved), stores it as the new active
+    /// set, records the activation (durably) and swaps it in. The caller holds `reloading`.
     async fn activate(
         &self,
         sources: Vec<SourceFile>,
         actor: &str,
-    ) -> Result<Reloaded, ActivateError> {
-        let _one_at_a_time = self.reloading.lock().await;
+        proof: Option<ProofRequest>,
+    ) -> Result<(Reloaded, Option<Proved>), ActivateError> {
         let from = self.active.load().version().to_string();
         if clearance_policy::book::version_of(&sources) == from && self.store_version() > 0 {
-            return Ok(Reloaded::Unchanged { version: from });
+            return Ok((Reloaded::Unchanged { version: from }, None));
         }
         let config = Arc::clone(&self.config);
         let compile_from = sources.clone();
         let book =
             compile_blocking(move || PolicyBook::compile(&compile_from, &catalog(&config))).await?;
+        let proved = match proof {
+            Some(request) => Some(self.prove(&book, request).await?),
+            None => None,
+        };
         let mut set = stored_set(&book, &sources, actor);
         set.version = self.store.activate_directive_set(&set).await?;
         self.record(activation_action(&set, &from, actor)).await?;
@@ -349,11 +388,42 @@ impl Directives {
         let to = book.version().to_string();
         self.active.store(Arc::new(book));
         tracing::info!(%from, %to, store_version = set.version, actor, "directive set activated");
-        Ok(if to == from {
+        let reloaded = if to == from {
             Reloaded::Unchanged { version: to }
         } else {
             Reloaded::Activated { from, to }
-        })
+        };
+        Ok((reloaded, proved))
+    }
+
+    /// Proves what replacing the active set by `book` does from now on; refuses the change
+    /// when `require_no_new_access` is asked and not proved (a missing solver proves nothing).
+    async fn prove(
+        &self,
+        book: &PolicyBook,
+        request: ProofRequest,
+    ) -> Result<Proved, ActivateError> {
+        let program = clearance_proof::prover::solver_program(clearance_config::env_var);
+        let window = clearance_proof::Window {
+            from: Utc::now(),
+            until: None,
+        };
+        let active = self.active.load_full();
+        let proved = clearance_proof::prove_change(&program, &active, book, window)
+            .await
+            .map_err(|e| e.to_string());
+        if request.require_no_new_access {
+            match &proved {
+                Ok(report) if report.no_new_access() == Some(true) => {}
+                Ok(report) => return Err(ActivateError::NotProved(refusal(report))),
+                Err(why) => {
+                    return Err(ActivateError::NotProved(format!(
+                        "the proof could not be made: {why}"
+                    )));
+                }
+            }
+        }
+        Ok(proved)
     }
 
     /// Records an activation durably. It is already stored, so it waits for its record longer

@@ -696,6 +696,77 @@ async fn the_admin_api_activates_a_valid_directive_and_refuses_an_invalid_one() 
     assert_eq!(client_key_on_admin.status(), 401);
 }
 
+/// `PUT /admin/directives/{file}` proves the change before it activates it; with
+/// `?require_no_new_access=true` a change that widens access is refused, naming who gains.
+#[tokio::test]
+async fn the_admin_api_proves_a_change_and_refuses_one_that_widens_access_when_asked() {
+    let (h, keys) = story_gateway(vec![directive("EXD-CITIZEN", NOT_US_CITIZEN)]).await;
+    let before = active_version(&h).await;
+    let put = |file: &str, query: &str, text: String| {
+        h.http
+            .put(h.url(&format!("/admin/directives/{file}{query}")))
+            .bearer_auth(ADMIN_TOKEN)
+            .body(text)
+            .send()
+    };
+    // "Not a US citizen" loosened to "not a US person" on gpt-5: green-card holders and
+    // protected individuals gain access.
+    let loosened = NOT_US_CITIZEN.replace("us_citizen", "us_person");
+    let (name, text) = directive("EXD-CITIZEN", &loosened);
+    let refused = put(&name, "?require_no_new_access=true", text.clone())
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 409);
+    let body: Value = refused.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("REFUTED: someone gains access, on gpt-5"),
+        "{message}"
+    );
+    assert!(
+        message.contains("us_person"),
+        "names the caller who gains: {message}"
+    );
+    assert!(message.contains("nothing was activated"), "{message}");
+    assert_eq!(active_version(&h).await, before);
+    assert_eq!(
+        ask(&h, &keys["dev"], "/v1/messages", "gpt-5")
+            .await
+            .status(),
+        451
+    );
+
+    let bad = put(&name, "?require_no_new_access=maybe", text)
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let unknown = put(&name, "?force=true", String::new()).await.unwrap();
+    assert_eq!(unknown.status(), 400);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["error"]["param"], "force", "{body}");
+
+    // Adding the story's directive only takes access away: proved, and activated.
+    let (name, text) = directive("EXD-PERSON", NOT_US_PERSON);
+    let ok = put(&name, "?require_no_new_access=true", text)
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.unwrap();
+    assert_eq!(body["changed"], true);
+    assert_eq!(body["proof"]["no_new_access"], true, "{body}");
+    let summary = body["proof"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("proved: nobody gains access; access taken away by EXD-PERSON"),
+        "{summary}"
+    );
+    assert_eq!(
+        ask(&h, &keys["bjorn"], "/v1/messages", "mythos-5")
+            .await
+            .status(),
+        451
+    );
+}
+
 /// A directive body that is not UTF-8 gets the admin API's JSON error, naming the line, and
 /// changes nothing; without the admin token it is refused as any other request is.
 #[tokio::test]

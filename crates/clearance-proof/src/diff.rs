@@ -118,6 +118,15 @@ impl DiffReport {
         Some(true)
     }
 
+    /// The report as JSON, with its verdict (`no_new_access`: true, false or null for not
+    /// proved) and summary.
+    pub fn to_json(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        value["no_new_access"] = serde_json::json!(self.no_new_access());
+        value["summary"] = serde_json::json!(self.summary());
+        value
+    }
+
     /// One paragraph: the verdict and the counts.
     pub fn summary(&self) -> String {
         let verdict = match self.no_new_access() {
@@ -240,7 +249,7 @@ struct Run<'p, 'b> {
 }
 
 /// What a replayed caller must show for an example to stand.
-type Check<'c> = &'c dyn Fn(&Caller, &PolicyBook, &PolicyBook) -> bool;
+type Check<'c> = &'c (dyn Fn(&Caller, &PolicyBook, &PolicyBook) -> bool + Sync);
 
 impl Run<'_, '_> {
     async fn model(

@@ -114,7 +114,7 @@ pub fn diff(
         let mut prover = Prover::start(&solver())?;
         let report = clearance_proof::diff(&mut prover, &old, &new, window).await?;
         match format {
-            OutputFormat::Json => print_json(&serde_json::to_value(&report)?, &report)?,
+            OutputFormat::Json => outln!("{}", serde_json::to_string_pretty(&report.to_json())?),
             OutputFormat::Text => out!("{}", render_diff(&report)),
         }
         Ok(
@@ -126,14 +126,6 @@ pub fn diff(
             },
         )
     })?
-}
-
-fn print_json(value: &Value, report: &DiffReport) -> anyhow::Result<()> {
-    let mut value = value.clone();
-    value["no_new_access"] = json!(report.no_new_access());
-    value["summary"] = json!(report.summary());
-    outln!("{}", serde_json::to_string_pretty(&value)?);
-    Ok(())
 }
 
 /// `directives lint`.
@@ -192,12 +184,7 @@ pub fn proof_line(proof: &Result<DiffReport, impl std::fmt::Display>) -> String 
 /// The proof as JSON: the report with its verdict and summary, or the error.
 pub fn proof_json(proof: &Result<DiffReport, impl std::fmt::Display>) -> Value {
     match proof {
-        Ok(report) => {
-            let mut value = serde_json::to_value(report).unwrap_or(Value::Null);
-            value["no_new_access"] = json!(report.no_new_access());
-            value["summary"] = json!(report.summary());
-            value
-        }
+        Ok(report) => report.to_json(),
         Err(error) => json!({ "error": error.to_string() }),
     }
 }
