@@ -26,6 +26,9 @@ for port in "$gateway_port" "$fake_port" "$witness_port" "$idp_port"; do
   fi
 done
 
+# The directive proofs in the tour run the cvc5 SMT solver (installed here if missing).
+. scripts/cvc5.sh
+
 echo "==> building ($profile)"
 if [ "$profile" = release ]; then
   cargo build --locked --release -p clearance-cli -p clearance-fake
@@ -164,9 +167,13 @@ echo
 echo "==> before enforcing: the impact preview (registry and recorded traffic), next to a blanket block"
 "$bin/clearance" directives preview demo/drafts/EXD-2026-06.toml --since 1d --config "$config" --format text
 echo
-echo "==> enforce it: clearance directives activate demo/drafts/EXD-2026-06.toml (validated whole, written"
-echo "    atomically; the running gateway picks it up within a second, no restart)"
-"$bin/clearance" directives activate demo/drafts/EXD-2026-06.toml --config "$config"
+echo "==> and proved, for every caller there could be (not only those on record): clearance directives"
+echo "    diff --active demo/drafts/EXD-2026-06.toml (Cedar's symbolic compiler and cvc5)"
+"$bin/clearance" directives diff --active demo/drafts/EXD-2026-06.toml --config "$config"
+echo
+echo "==> enforce it: clearance directives activate demo/drafts/EXD-2026-06.toml --require-no-new-access"
+echo "    (proved, validated whole, written atomically; the gateway picks it up within a second)"
+"$bin/clearance" directives activate demo/drafts/EXD-2026-06.toml --require-no-new-access --config "$config"
 sleep 1.5
 ask_mythos alice "$key"
 ask_mythos bjorn "$bjorn_key"
@@ -178,6 +185,16 @@ bjorn_request=$(tr -d '\r' <"$run/headers.txt" | sed -n 's/^x-clearance-request-
 bjorn_receipt=$(tr -d '\r' <"$run/headers.txt" | sed -n 's/^x-clearance-receipt: //p')
 python3 -c 'import json, sys; print("    " + json.load(open(sys.argv[1]))["error"]["message"])' "$run/answer.json"
 sleep 0.5   # the audit writer batches off the hot path
+
+echo
+echo "==> now enforced, an edit that would let our own staff keep access (demo/drafts/widened/):"
+echo "    the proof refutes \"nobody gains access\" with a concrete caller; the activation is refused"
+if "$bin/clearance" directives activate demo/drafts/widened/EXD-2026-06.toml --require-no-new-access --config "$config" \
+  2>"$run/refused.txt"; then
+  echo "  the widening edit was activated: the proof failed to refuse it" >&2
+  exit 1
+fi
+grep -E 'REFUTED|GAINS|^    - |nothing was activated' "$run/refused.txt" | sed -n '1,3p;$p' | sed 's/^/  /'
 
 echo
 echo "==> the identity provider keeps the registry current (SCIM 2.0): HR provisions erin, a German"

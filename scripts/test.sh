@@ -7,12 +7,17 @@
 # The store's contract tests and the record tests (SIGKILL under load, three replicas) also run
 # on PostgreSQL: scripts/postgres.sh makes sure a server answers at 127.0.0.1:5432 (installing
 # and starting one where the machine has none), and each test makes its own scratch database.
+# The directive proofs run the cvc5 SMT solver: scripts/cvc5.sh installs it where it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> PostgreSQL for the store tests (scripts/postgres.sh)"
 # shellcheck source=scripts/postgres.sh
 . scripts/postgres.sh
+
+echo "==> cvc5 for the directive proofs (scripts/cvc5.sh)"
+# shellcheck source=scripts/cvc5.sh
+. scripts/cvc5.sh
 
 echo "==> cargo build (binaries for the SDK tests)"
 cargo build --locked --workspace --bins

@@ -307,11 +307,10 @@ impl Assumptions {
         ]))
     }
 
-    /// What makes an example read like an ordinary request, most preferred first: at the
-    /// window's start, no capabilities or limit, from the country the principal lives in; a
-    /// principal called `caller` with a known citizenship and residence and a clear screening,
-    /// whose country facts hold few codes; then the same without the last; then only the
-    /// request part.
+    /// What makes an example read like an ordinary request, most preferred first. Always: at
+    /// the window's start, no capabilities or limit, a principal called `caller` with no roles
+    /// or org. Then, while the query allows: country facts of few codes, the request from the
+    /// country the principal lives in; and a known citizenship, residence and clear screening.
     pub fn readable(&self) -> Result<Vec<Expr>, ProofError> {
         let few = self.countries.with_one_unnamed();
         let few_codes = Expr::parse(&format!(
@@ -327,13 +326,18 @@ impl Assumptions {
             i64::MAX,
             ApiSurface::OpenaiChat.as_str(),
         ))?;
-        let principal = Expr::parse(
-            "principal == Principal::\"caller\" && principal.roles.isEmpty() \
-             && !principal.citizenships.isEmpty() && principal.residence != \"\" \
-             && principal.screening == \"clear\" && principal.org == \"\"",
+        let plain = request.and(Expr::parse(
+            "principal == Principal::\"caller\" && principal.roles.isEmpty() && principal.org == \"\"",
+        )?);
+        let known = Expr::parse(
+            "!principal.citizenships.isEmpty() && principal.residence != \"\" \
+             && principal.screening == \"clear\"",
         )?;
-        let ordinary = request.clone().and(principal);
-        Ok(vec![ordinary.clone().and(few_codes), ordinary, request])
+        Ok(vec![
+            plain.clone().and(few_codes.clone()).and(known),
+            plain.clone().and(few_codes),
+            plain,
+        ])
     }
 
     /// What the catalog says of `model` (over `resource`).

@@ -237,6 +237,7 @@ fn unchanged(a: &Analysed, b: Option<&Analysed>) -> bool {
             && a.directive.effect == b.directive.effect
             && a.directive.effective == b.directive.effective
             && a.directive.expires == b.directive.expires
+            && a.directive.stale_after_s == b.directive.stale_after_s
     })
 }
 
@@ -291,8 +292,16 @@ impl Run<'_, '_> {
                 gained,
             )
             .await?;
+        let stale_changed = stale_after_changed(model, old_set, new_set);
         let gains = if !found.is_empty() {
             Gains::Found { examples: found }
+        } else if !stale_changed.is_empty() {
+            Gains::NotProved {
+                reason: format!(
+                    "{} reads stale facts as unknown (`stale_after`) and changed; the proof covers callers whose facts are fresh",
+                    stale_changed.join(", ")
+                ),
+            }
         } else if !old_can_error.is_empty() {
             Gains::NotProved {
                 reason: format!(
@@ -537,6 +546,32 @@ impl Run<'_, '_> {
         }
         Ok(cut)
     }
+}
+
+/// Enforced directives on `model` with `stale_after` that are not the same in both sets. For a
+/// principal whose facts are stale they also fire on no facts at all, which the symbolic
+/// model does not express; when such directives are the same on both sides, that extra firing
+/// is the same on both sides and cannot make anyone gain or lose.
+fn stale_after_changed(
+    model: &str,
+    old_set: &AnalysedSet<'_>,
+    new_set: &AnalysedSet<'_>,
+) -> Vec<String> {
+    let mut changed: Vec<String> = Vec::new();
+    for (set, other) in [(old_set, new_set), (new_set, old_set)] {
+        for a in set.enforced_on(model) {
+            let counterpart = other
+                .get(a.id())
+                .filter(|b| b.enforced() && b.covers(other.catalog(), model));
+            if a.directive.stale_after_s.is_some()
+                && !unchanged(a, counterpart)
+                && !changed.iter().any(|id| id == a.id())
+            {
+                changed.push(a.id().to_string());
+            }
+        }
+    }
+    changed
 }
 
 fn covered_model<'c>(a: &Analysed, catalog: &'c clearance_policy::Catalog) -> Option<&'c str> {

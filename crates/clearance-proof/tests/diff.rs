@@ -285,3 +285,34 @@ async fn reroutes_that_changed_and_shadow_directives_are_reported_apart() {
             .all(|e| principal_has(e, "citizenships", "CN"))
     );
 }
+
+#[tokio::test]
+async fn a_changed_stale_after_directive_is_not_claimed_proved() {
+    let fresh = |stale: &str| {
+        directive(
+            "FRESH",
+            "enforce",
+            &format!(
+                "models = [\"gpt-5\"]\nstale_after = \"{stale}\"\nwhen = 'principal.citizenships.contains(\"CN\")'\neffect = \"deny\""
+            ),
+        )
+    };
+    // Unchanged on both sides: the stale reading is the same before and after.
+    let same = proved(
+        &[fresh("7d")],
+        &[fresh("7d"), story("!principal.us_person")],
+        from_story_day(),
+    )
+    .await;
+    assert_eq!(same.no_new_access(), Some(true));
+    // Loosened from 7 to 30 days: principals confirmed 8 days ago were cut and are not now.
+    let report = proved(&[fresh("7d")], &[fresh("30d")], from_story_day()).await;
+    assert_eq!(report.no_new_access(), None, "{}", report.summary());
+    let Gains::NotProved { reason } = &report.models[0].gains else {
+        panic!()
+    };
+    assert!(
+        reason.contains("FRESH") && reason.contains("stale_after"),
+        "{reason}"
+    );
+}
