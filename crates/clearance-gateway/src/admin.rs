@@ -615,6 +615,15 @@ pub async fn put_directive(
 /// `?require_no_new_access=true|false` (the only parameter `PUT /admin/directives/{file}`
 /// takes).
 fn proof_request(query: Option<&str>) -> Result<ProofRequest, ApiError> {
+    let bad = |name: &str, message: String| {
+        admin_error(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            "bad_parameter",
+            message,
+        )
+        .with_param(name.to_string())
+    };
     let mut request = ProofRequest::default();
     for pair in query
         .unwrap_or_default()
@@ -626,25 +635,19 @@ fn proof_request(query: Option<&str>) -> Result<ProofRequest, ApiError> {
             "true" | "1" => true,
             "false" | "0" => false,
             _ => {
-                return Err(admin_error(
-                    StatusCode::BAD_REQUEST,
-                    ErrorKind::InvalidRequest,
-                    "bad_parameter",
+                return Err(bad(
+                    name,
                     format!("`{name}` takes true or false, not `{value}`"),
-                )
-                .with_param(name.to_string()));
+                ));
             }
         };
         match name {
             "require_no_new_access" => request.require_no_new_access = flag,
             _ => {
-                return Err(admin_error(
-                    StatusCode::BAD_REQUEST,
-                    ErrorKind::InvalidRequest,
-                    "bad_parameter",
+                return Err(bad(
+                    name,
                     format!("unknown parameter `{name}`: the only one is `require_no_new_access`"),
-                )
-                .with_param(name.to_string()));
+                ));
             }
         }
     }

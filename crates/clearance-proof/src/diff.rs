@@ -167,18 +167,20 @@ impl DiffReport {
             if self.models.len() == 1 { "" } else { "s" },
             self.window.describe(),
         );
-        if !self.not_reproduced.is_empty() {
-            text.push_str(&format!(
-                "; {} did not reproduce (a bug in the analysis, not shown as findings)",
-                plural(
-                    self.not_reproduced.len(),
-                    "counterexample",
-                    "counterexamples"
-                )
-            ));
-        }
+        text.push_str(&not_reproduced_note(&self.not_reproduced));
         text
     }
+}
+
+/// The summary's note on counterexamples that did not reproduce (empty when none).
+pub(crate) fn not_reproduced_note(found: &[NotReproduced]) -> String {
+    if found.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; {} did not reproduce (a bug in the analysis, not shown as findings)",
+        plural(found.len(), "counterexample", "counterexamples")
+    )
 }
 
 pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {

@@ -105,16 +105,7 @@ impl LintReport {
             plural(self.directives, "directive", "directives"),
             self.window.describe()
         );
-        if !self.not_reproduced.is_empty() {
-            text.push_str(&format!(
-                "; {} did not reproduce (a bug in the analysis, not shown as findings)",
-                plural(
-                    self.not_reproduced.len(),
-                    "counterexample",
-                    "counterexamples"
-                )
-            ));
-        }
+        text.push_str(&crate::diff::not_reproduced_note(&self.not_reproduced));
         text
     }
 }

@@ -14,11 +14,7 @@ async fn proved(old: &[SourceFile], new: &[SourceFile], window: Window) -> DiffR
     let report = diff(&mut prover, &book(old), &book(new), window)
         .await
         .unwrap();
-    assert!(
-        report.not_reproduced.is_empty(),
-        "every counterexample reproduces: {:?}",
-        report.not_reproduced
-    );
+    assert_all_reproduced(&report.not_reproduced);
     report
 }
 

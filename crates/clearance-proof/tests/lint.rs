@@ -17,11 +17,7 @@ async fn linted(sources: &[SourceFile]) -> LintReport {
     let report = lint(&mut prover, &book(sources), from_story_day())
         .await
         .unwrap();
-    assert!(
-        report.not_reproduced.is_empty(),
-        "every counterexample reproduces: {:?}",
-        report.not_reproduced
-    );
+    assert_all_reproduced(&report.not_reproduced);
     report
 }
 

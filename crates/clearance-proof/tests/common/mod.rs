@@ -5,23 +5,22 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clearance_policy::{Catalog, CatalogModel, PolicyBook, SourceFile};
+use clearance_policy::{PolicyBook, SourceFile};
 use clearance_proof::{Prover, Window};
 
-pub fn catalog() -> Catalog {
-    let model = |name: &str, provider: &str, tags: &[&str]| CatalogModel {
-        name: name.into(),
-        provider: provider.into(),
-        tags: tags.iter().map(|t| t.to_string()).collect(),
-    };
-    Catalog {
-        models: vec![
-            model("mythos-5", "acme", &["frontier", "controlled"]),
-            model("fable-5", "acme", &["frontier", "controlled"]),
-            model("gpt-5", "openlab", &["frontier"]),
-            model("open-model", "openlab", &["open-weights"]),
-        ],
-    }
+/// The demo catalog the policy crate's tests use: mythos-5 and fable-5 (`frontier`,
+/// `controlled`), gpt-5 (`frontier`), open-model (`open-weights`).
+#[path = "../../../clearance-policy/tests/common/mod.rs"]
+mod policy_common;
+
+pub use policy_common::catalog;
+
+/// Every counterexample of a report reproduced through `decide`.
+pub fn assert_all_reproduced(not_reproduced: &[clearance_proof::diff::NotReproduced]) {
+    assert!(
+        not_reproduced.is_empty(),
+        "every counterexample reproduces: {not_reproduced:?}"
+    );
 }
 
 /// A TOML directive with the fields every test needs, plus `extra` lines.
