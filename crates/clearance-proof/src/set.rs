@@ -127,28 +127,41 @@ impl AnalysedSet<'_> {
         found
     }
 
-    /// Every `like` pattern in the directives' expressions.
+    /// Every `like` pattern in the directives' expressions that may be matched against a
+    /// country code (see [`country_patterns`]).
     pub fn like_patterns(&self) -> Vec<Vec<PatternPart>> {
-        let mut found = Vec::new();
-        for a in &self.directives {
-            walk(a.fires.json(), &mut |key, v| {
-                if key == "like" {
-                    let parts = v["pattern"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|part| match part["Literal"].as_str() {
-                            Some(text) => PatternPart::Literal(text.to_string()),
-                            None => PatternPart::Wildcard,
-                        })
-                        .collect();
-                    found.push(parts);
-                }
-            });
-        }
-        found
+        self.directives
+            .iter()
+            .flat_map(|a| country_patterns(a.fires.json()))
+            .collect()
     }
 }
+
+/// The `like` patterns of an expression applied to `principal.residence`, `context.country`,
+/// or anything that is not a plain attribute (a pattern on `org` or `app` says nothing about
+/// countries).
+fn country_patterns(value: &Value) -> Vec<Vec<PatternPart>> {
+    let mut found = Vec::new();
+    walk(value, &mut |key, v| {
+        let attribute = v["left"]["."]["attr"].as_str();
+        if key == "like" && attribute.is_none_or(|name| COUNTRY_ATTRIBUTES.contains(&name)) {
+            let parts = v["pattern"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|part| match part["Literal"].as_str() {
+                    Some(text) => PatternPart::Literal(text.to_string()),
+                    None => PatternPart::Wildcard,
+                })
+                .collect();
+            found.push(parts);
+        }
+    });
+    found
+}
+
+/// The single-valued attributes that hold a country code (sets cannot be `like`d).
+const COUNTRY_ATTRIBUTES: [&str; 2] = ["residence", "country"];
 
 /// Calls `visit` with every key and value of every object in `value`.
 fn walk(value: &Value, visit: &mut impl FnMut(&str, &Value)) {
@@ -247,6 +260,25 @@ mod tests {
 
     fn may(text: &str) -> bool {
         may_error(Expr::parse(text).unwrap().json())
+    }
+
+    #[test]
+    fn only_patterns_that_can_meet_a_country_code_widen_the_country_domain() {
+        let policy = cedar_policy::Policy::parse(
+            Some(PolicyId::new("p")),
+            "forbid (principal, action, resource) when { principal.org like \"*\" \
+             && principal.residence like \"R*\" && context.app like \"*x*\" };",
+        )
+        .unwrap();
+        let fires = Expr::matches(&policy).unwrap();
+        let patterns = country_patterns(fires.json());
+        assert_eq!(
+            patterns,
+            [vec![
+                PatternPart::Literal("R".into()),
+                PatternPart::Wildcard
+            ]]
+        );
     }
 
     #[test]
