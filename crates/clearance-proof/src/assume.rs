@@ -298,6 +298,19 @@ impl Assumptions {
         ]))
     }
 
+    /// A real caller's request for one of `models`, in the window.
+    pub fn on_models(&self, models: &[&str]) -> Result<Expr, ProofError> {
+        let pinned = models
+            .iter()
+            .map(|m| is_model(self.model(m)?, &self.tags))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Expr::all([
+            self.principal.clone(),
+            self.request.clone(),
+            Expr::any(pinned),
+        ]))
+    }
+
     /// A real caller's request for any catalog model, in the window.
     pub fn on_any_model(&self) -> Result<Expr, ProofError> {
         Ok(Expr::all([

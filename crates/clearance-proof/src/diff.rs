@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::assume::{Assumptions, Window};
 use crate::error::ProofError;
 use crate::expr::Expr;
+use crate::grid::Sample;
 use crate::prover::Prover;
 use crate::set::{Analysed, AnalysedSet};
 use crate::witness::{Caller, caller_of};
@@ -203,6 +204,7 @@ pub async fn diff(
         old,
         new,
         readable: assumptions.readable()?,
+        sample: Sample::new(catalog, &window),
         not_reproduced: Vec::new(),
     };
     let mut models = Vec::new();
@@ -248,6 +250,8 @@ struct Run<'p, 'b> {
     old: &'b PolicyBook,
     new: &'b PolicyBook,
     readable: Vec<Expr>,
+    /// Concrete callers tried before the solver.
+    sample: Sample,
     not_reproduced: Vec<NotReproduced>,
 }
 
@@ -290,6 +294,8 @@ impl Run<'_, '_> {
         let found = self
             .examples(
                 &gains_query,
+                model,
+                EXAMPLES_PER_FINDING,
                 &format!("who gains access to {model}"),
                 gained,
             )
@@ -332,7 +338,13 @@ impl Run<'_, '_> {
                         .any(|h| h.directive.id == id && h.model == c.model)
             };
             let examples = self
-                .examples(&query, &format!("who loses {model} to {id}"), lost)
+                .examples(
+                    &query,
+                    model,
+                    EXAMPLES_PER_FINDING,
+                    &format!("who loses {model} to {id}"),
+                    lost,
+                )
                 .await?;
             if !examples.is_empty() {
                 losses.push(Loss {
@@ -359,13 +371,6 @@ impl Run<'_, '_> {
         in_old: bool,
     ) -> Result<Option<Loss>, ProofError> {
         let query = format!("whether {} can error on {model}", a.id());
-        let Some(env) = self
-            .prover
-            .error_example(&base.clone().and(a.fires.clone()), &query)
-            .await?
-        else {
-            return Ok(None);
-        };
         let book = if in_old { self.old } else { self.new };
         let id = a.id().to_string();
         let errs = |c: &Caller| {
@@ -374,15 +379,26 @@ impl Run<'_, '_> {
                 .iter()
                 .any(|h| h.directive.id == id && h.error.is_some())
         };
+        let loss = |example: Example| Loss {
+            directive: id.clone(),
+            condition: format!(
+                "{} (its condition errors, and an error denies)",
+                words(&a.fires)
+            ),
+            examples: vec![example],
+        };
+        if let Some(caller) = self.sample.find(model, 1, errs).first() {
+            return Ok(Some(loss(self.example(caller))));
+        }
+        let Some(env) = self
+            .prover
+            .error_example(&base.clone().and(a.fires.clone()), &query)
+            .await?
+        else {
+            return Ok(None);
+        };
         match caller_of(&env) {
-            Ok(caller) if errs(&caller) => Ok(Some(Loss {
-                directive: id,
-                condition: format!(
-                    "{} (its condition errors, and an error denies)",
-                    words(&a.fires)
-                ),
-                examples: vec![self.example(&caller)],
-            })),
+            Ok(caller) if errs(&caller) => Ok(Some(loss(self.example(&caller)))),
             Ok(caller) => {
                 self.not_reproduced.push(NotReproduced {
                     query,
@@ -407,17 +423,30 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Up to [`EXAMPLES_PER_FINDING`] callers where `query` holds, each unlike the ones
-    /// before (see [`profile`]), each replayed and kept only if `check` holds.
+    /// Up to `most` callers on `model` for whom `check` holds, each a different kind of
+    /// caller: from the grid of concrete callers when it has any (no solver asked), else
+    /// from the solver where `query` holds, each replayed and kept only if `check` holds.
     async fn examples(
         &mut self,
         query: &Expr,
+        model: &str,
+        most: usize,
         what: &str,
         check: Check<'_>,
     ) -> Result<Vec<Example>, ProofError> {
+        let (old, new) = (self.old, self.new);
+        let from_grid: Vec<Example> = self
+            .sample
+            .find(model, most, |c| check(c, old, new))
+            .into_iter()
+            .map(|c| self.example(c))
+            .collect();
+        if !from_grid.is_empty() {
+            return Ok(from_grid);
+        }
         let mut found = Vec::new();
         let mut asked = query.clone();
-        for _ in 0..EXAMPLES_PER_FINDING {
+        for _ in 0..most {
             let Some(env) = self
                 .prover
                 .readable_example(&asked, &self.readable, what)
@@ -484,6 +513,8 @@ impl Run<'_, '_> {
                     };
                     self.examples(
                         &base.and(a.fires.clone()),
+                        model,
+                        1,
                         &format!("where {id} reroutes"),
                         fires,
                     )
@@ -525,13 +556,15 @@ impl Run<'_, '_> {
                 let found = self
                     .examples(
                         &base.and(a.fires.clone()).and(enforced.not()),
+                        &model.name,
+                        1,
                         &format!("who {id} would cut from {} if promoted", model.name),
                         would_cut,
                     )
                     .await?;
                 if !found.is_empty() {
                     conditions.push(model.name.clone());
-                    examples.extend(found.into_iter().take(1));
+                    examples.extend(found);
                 }
             }
             if !examples.is_empty() {
@@ -685,6 +718,10 @@ mod tests {
             old: &book,
             new: &book,
             readable: Vec::new(),
+            // No concrete callers: every example comes from the solver.
+            sample: Sample {
+                callers: Vec::new(),
+            },
             not_reproduced: Vec::new(),
         };
         // Without the fact invariants the solver finds a US citizen with no citizenship,
@@ -695,7 +732,7 @@ mod tests {
         .unwrap();
         let anything: Check<'_> = &|_, _, _| true;
         let shown = run
-            .examples(&impossible, "an impossible caller", anything)
+            .examples(&impossible, "fable-5", 3, "an impossible caller", anything)
             .await
             .unwrap();
         assert!(shown.is_empty());
@@ -709,7 +746,13 @@ mod tests {
         let real = assumptions.on_model("fable-5").unwrap();
         let denied_by_old: Check<'_> = &|c, old, _| c.outcome(old) != Outcome::Allow;
         let shown = run
-            .examples(&real, "a caller the old set denies", denied_by_old)
+            .examples(
+                &real,
+                "fable-5",
+                3,
+                "a caller the old set denies",
+                denied_by_old,
+            )
             .await
             .unwrap();
         assert!(shown.is_empty());

@@ -149,3 +149,44 @@ pub fn callers(catalog: &Catalog, window: &Window) -> Vec<Caller> {
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
+
+/// The kind of caller, in the terms US-person rules are written in (see
+/// `diff::profile`): US citizen, US permanent resident, protected, citizenship unknown.
+pub fn kind(caller: &Caller) -> [bool; 4] {
+    let p = &caller.facts.principal;
+    [
+        p.citizenships.contains(&CountryCode::US),
+        p.permanent_residency.contains(&CountryCode::US),
+        p.protected_individual,
+        p.citizenships.is_empty(),
+    ]
+}
+
+/// A sample of concrete callers the analyses try before asking the solver: a finding a grid
+/// caller shows needs no query (and its example is an ordinary person), and two directives a
+/// grid caller tells apart are not one shadowing the other.
+pub struct Sample {
+    pub callers: Vec<Caller>,
+}
+
+impl Sample {
+    pub fn new(catalog: &Catalog, window: &Window) -> Sample {
+        Sample {
+            callers: callers(catalog, window),
+        }
+    }
+
+    /// Up to `most` callers on `model` for whom `check` holds, each of a different [`kind`].
+    pub fn find(&self, model: &str, most: usize, check: impl Fn(&Caller) -> bool) -> Vec<&Caller> {
+        let mut found: Vec<&Caller> = Vec::new();
+        for caller in self.callers.iter().filter(|c| c.model == model) {
+            if found.len() == most {
+                break;
+            }
+            if !found.iter().any(|f| kind(f) == kind(caller)) && check(caller) {
+                found.push(caller);
+            }
+        }
+        found
+    }
+}

@@ -127,26 +127,30 @@ pub async fn lint(
         not_reproduced: Vec::new(),
     };
     let anywhere = assumptions.on_any_model()?;
+    let grid = GridHits::new(book, &set, &assumptions.window);
     let mut live = Vec::new();
-    for a in &set.directives {
-        let errors = linter.can_error(a, &anywhere).await?;
-        let fires = linter
-            .prover
-            .example(
-                &anywhere.clone().and(a.fires.clone()),
-                &format!("whether {} can fire", a.id()),
-            )
-            .await?;
-        if fires.is_none() && !errors {
+    for (i, a) in set.directives.iter().enumerate() {
+        let errors = linter.can_error(a, &anywhere, grid.errored(i)).await?;
+        // A grid caller it fires for proves it live; only the others go to the solver.
+        let fires = grid.fires_for_some(i)
+            || linter
+                .prover
+                .example(
+                    &anywhere.clone().and(a.fires.clone()),
+                    &format!("whether {} can fire", a.id()),
+                )
+                .await?
+                .is_some();
+        if !fires && !errors {
             linter.findings.push(Finding::Dead {
                 directive: a.id().to_string(),
                 why: dead_because(a, catalog, &window),
             });
         } else {
-            live.push(a);
+            live.push(i);
         }
     }
-    let separated = linter.overlaps(&live, &assumptions).await?;
+    let separated = linter.overlaps(&set, &live, &grid, &assumptions).await?;
     linter.denied_everything(&set, &assumptions).await?;
     Ok(LintReport {
         window,
@@ -214,9 +218,25 @@ impl Linter<'_, '_> {
         }
     }
 
-    async fn can_error(&mut self, a: &Analysed, anywhere: &Expr) -> Result<bool, ProofError> {
+    /// Whether `a` can error; a grid caller it errors for (`on_grid`) shows it without the
+    /// solver.
+    async fn can_error(
+        &mut self,
+        a: &Analysed,
+        anywhere: &Expr,
+        on_grid: Option<&Caller>,
+    ) -> Result<bool, ProofError> {
         if !a.may_error {
             return Ok(false);
+        }
+        let id = a.id().to_string();
+        if let Some(caller) = on_grid {
+            let example = self.example(caller);
+            self.findings.push(Finding::CanError {
+                directive: id,
+                example,
+            });
+            return Ok(true);
         }
         let query = format!("whether {} can error", a.id());
         let Some(env) = self
@@ -226,7 +246,6 @@ impl Linter<'_, '_> {
         else {
             return Ok(false);
         };
-        let id = a.id().to_string();
         let errs = |c: &Caller, book: &PolicyBook| {
             let d = book.decide(&c.query());
             d.enforced
@@ -237,47 +256,28 @@ impl Linter<'_, '_> {
         if let Some(caller) = self.replayed(&env, &query, errs) {
             let example = self.example(&caller);
             self.findings.push(Finding::CanError {
-                directive: id,
+                directive: a.id().to_string(),
                 example,
             });
         }
         Ok(true)
     }
 
-    /// Shadowed and duplicate directives among `live`; returns how many pairs the grid
-    /// separated.
+    /// Shadowed and duplicate directives among `live` (indices into `set`); returns how many
+    /// pairs the grid separated.
     async fn overlaps(
         &mut self,
-        live: &[&Analysed],
+        set: &AnalysedSet<'_>,
+        live: &[usize],
+        grid: &GridHits,
         assumptions: &Assumptions,
     ) -> Result<usize, ProofError> {
         let catalog = assumptions.catalog();
-        let grid = grid::callers(catalog, &assumptions.window);
-        let fired: Vec<BTreeSet<usize>> = grid
-            .iter()
-            .map(|caller| {
-                let decision = self.book.decide(&caller.query());
-                let hits: BTreeSet<&str> = decision
-                    .enforced
-                    .iter()
-                    .chain(&decision.shadow)
-                    .filter(|h| h.model == caller.model)
-                    .map(|h| h.directive.id.as_str())
-                    .collect();
-                live.iter()
-                    .enumerate()
-                    .filter(|(_, a)| hits.contains(a.id()))
-                    .map(|(i, _)| i)
-                    .collect()
-            })
-            .collect();
-        // implies[i][j]: every grid caller i fires for, j fires for.
-        let separated_by_grid =
-            |i: usize, j: usize| fired.iter().any(|f| f.contains(&i) && !f.contains(&j));
         let mut separated = 0;
         let mut reported: BTreeSet<(usize, usize)> = BTreeSet::new();
-        for (i, a) in live.iter().enumerate() {
-            for (j, b) in live.iter().enumerate() {
+        for &i in live {
+            for &j in live {
+                let (a, b) = (&set.directives[i], &set.directives[j]);
                 if i == j
                     || a.directive.mode != b.directive.mode
                     || a.directive.effect != b.directive.effect
@@ -286,7 +286,7 @@ impl Linter<'_, '_> {
                 {
                     continue;
                 }
-                if separated_by_grid(i, j) {
+                if grid.separates(i, j) {
                     separated += 1;
                     continue;
                 }
@@ -294,9 +294,12 @@ impl Linter<'_, '_> {
                     continue;
                 }
                 let both_ways = covers_all_of(a, b, catalog)
-                    && !separated_by_grid(j, i)
+                    && !grid.separates(j, i)
                     && self.implies(b, a, assumptions).await?;
-                let example = self.both_fire(a, b, assumptions).await?;
+                let example = match grid.both_fire(i, j) {
+                    Some(caller) => Some(self.example(caller)),
+                    None => self.both_fire(a, b, assumptions).await?,
+                };
                 reported.insert((i, j));
                 self.findings.push(if both_ways {
                     Finding::Duplicate {
@@ -316,7 +319,7 @@ impl Linter<'_, '_> {
         Ok(separated)
     }
 
-    /// Proves that wherever `a` fires, `b` fires (on every model `a` covers).
+    /// Proves that wherever `a` fires, `b` fires (on every model `a` covers), in one query.
     async fn implies(
         &mut self,
         a: &Analysed,
@@ -324,20 +327,18 @@ impl Linter<'_, '_> {
         assumptions: &Assumptions,
     ) -> Result<bool, ProofError> {
         let catalog = assumptions.catalog();
-        for model in catalog.models.iter().filter(|m| a.covers(catalog, &m.name)) {
-            let base = assumptions.on_model(&model.name)?;
-            let query = base.and(a.fires.clone()).and(b.fires.clone().not());
-            let what = format!(
-                "whether {} fires wherever {} does on {}",
-                b.id(),
-                a.id(),
-                model.name
-            );
-            if self.prover.example(&query, &what).await?.is_some() {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        let models: Vec<&str> = catalog
+            .models
+            .iter()
+            .filter(|m| a.covers(catalog, &m.name))
+            .map(|m| m.name.as_str())
+            .collect();
+        let query = assumptions
+            .on_models(&models)?
+            .and(a.fires.clone())
+            .and(b.fires.clone().not());
+        let what = format!("whether {} fires wherever {} does", b.id(), a.id());
+        Ok(self.prover.example(&query, &what).await?.is_none())
     }
 
     async fn both_fire(
@@ -420,6 +421,67 @@ impl Linter<'_, '_> {
             self.findings.push(Finding::DeniedEverything { example });
         }
         Ok(())
+    }
+}
+
+/// What `decide` says for every caller of the grid sample: which directives (indices into the
+/// set) fire for them on the model they ask for, and which error.
+struct GridHits {
+    callers: Vec<Caller>,
+    fired: Vec<BTreeSet<usize>>,
+    errored: Vec<BTreeSet<usize>>,
+}
+
+impl GridHits {
+    fn new(book: &PolicyBook, set: &AnalysedSet<'_>, window: &Window) -> GridHits {
+        let callers = grid::callers(book.catalog(), window);
+        let index = |id: &str| set.directives.iter().position(|a| a.id() == id);
+        let mut fired = Vec::with_capacity(callers.len());
+        let mut errored = Vec::with_capacity(callers.len());
+        for caller in &callers {
+            let decision = book.decide(&caller.query());
+            let hits: Vec<_> = decision
+                .enforced
+                .iter()
+                .chain(&decision.shadow)
+                .filter(|h| h.model == caller.model)
+                .collect();
+            fired.push(hits.iter().filter_map(|h| index(&h.directive.id)).collect());
+            errored.push(
+                hits.iter()
+                    .filter(|h| h.error.is_some())
+                    .filter_map(|h| index(&h.directive.id))
+                    .collect(),
+            );
+        }
+        GridHits {
+            callers,
+            fired,
+            errored,
+        }
+    }
+
+    fn fires_for_some(&self, i: usize) -> bool {
+        self.fired.iter().any(|f| f.contains(&i))
+    }
+
+    fn errored(&self, i: usize) -> Option<&Caller> {
+        self.errored
+            .iter()
+            .position(|e| e.contains(&i))
+            .map(|k| &self.callers[k])
+    }
+
+    /// Some grid caller `i` fires for and `j` does not.
+    fn separates(&self, i: usize, j: usize) -> bool {
+        self.fired.iter().any(|f| f.contains(&i) && !f.contains(&j))
+    }
+
+    fn both_fire(&self, i: usize, j: usize) -> Option<&Caller> {
+        self.fired
+            .iter()
+            .position(|f| f.contains(&i) && f.contains(&j))
+            .map(|k| &self.callers[k])
     }
 }
 
