@@ -166,52 +166,295 @@ fn glob(pattern: &[PatternPart], text: &str) -> bool {
     }
 }
 
-/// What is true of every principal the registry can hold.
-pub fn principal_invariants(countries: &Countries) -> Result<Expr, ProofError> {
-    let iso = countries.literal();
-    let mut parts = vec![derived_facts()];
-    let tracked: Vec<&str> = PRINCIPAL_FACTS
-        .iter()
-        .filter(|s| s.tracked)
-        .map(|s| s.name)
-        .collect();
-    parts.push(format!(
-        "{}.containsAll(principal.{MISSING_FACTS})",
-        set_literal(tracked.iter().copied())
-    ));
-    for spec in PRINCIPAL_FACTS {
-        let attribute = format!("principal.{}", spec.name);
-        let empty = match spec.kind {
-            FactKind::Countries | FactKind::Labels => format!("{attribute}.isEmpty()"),
-            FactKind::Country | FactKind::Text | FactKind::Screening => {
-                format!("{attribute} == \"\"")
-            }
-            FactKind::Flag => String::from("false"),
+/// One group of invariants: they mention only the group's attributes (`adds`), and a query
+/// needs them when it reads one of `trigger`.
+#[derive(Debug, Clone)]
+struct Group {
+    trigger: Vec<String>,
+    adds: Vec<String>,
+    expr: Expr,
+}
+
+/// A clause that makes an example read like an ordinary request, used only when the query
+/// reads every attribute it names (an attribute the query does not read gets its ordinary
+/// value anyway: see [`crate::witness`]).
+#[derive(Debug, Clone)]
+struct Preference {
+    tier: usize,
+    reads: Vec<String>,
+    expr: Expr,
+}
+
+/// What is true of every principal the registry can hold and every request the gateway
+/// decides, in groups (see the module docs): a query carries the groups of the attributes it
+/// reads, closed over the links between them, and nothing else. Dropping a constraint on an
+/// attribute a query does not read cannot change whether the query holds, so a proof stays a
+/// proof; the solver's values for such attributes are replaced by ordinary ones before the
+/// caller is replayed.
+#[derive(Debug, Clone)]
+pub struct Invariants {
+    groups: Vec<Group>,
+    preferences: Vec<Preference>,
+    window_from: DateTime<Utc>,
+}
+
+fn principal(name: &str) -> String {
+    format!("principal.{name}")
+}
+
+impl Invariants {
+    pub fn new(window: &Window, countries: &Countries) -> Result<Invariants, ProofError> {
+        let iso = countries.literal();
+        let group = |attributes: &[&str], text: &str| -> Result<Group, ProofError> {
+            let names: Vec<String> = attributes.iter().map(|a| a.to_string()).collect();
+            Ok(Group {
+                trigger: names.clone(),
+                adds: names,
+                expr: Expr::parse(text)?,
+            })
         };
-        if spec.tracked {
-            parts.push(format!(
-                "principal.{MISSING_FACTS}.contains({:?}) == ({empty})",
-                spec.name
-            ));
-        }
-        match spec.kind {
-            FactKind::Countries => parts.push(format!("{iso}.containsAll({attribute})")),
-            FactKind::Country => parts.push(format!("({empty} || {iso}.contains({attribute}))")),
-            FactKind::Screening => {
-                let statuses = [
-                    ScreeningStatus::Clear,
-                    ScreeningStatus::PotentialMatch,
-                    ScreeningStatus::Match,
-                ];
-                parts.push(format!(
-                    "({empty} || {}.contains({attribute}))",
-                    set_literal(statuses.iter().map(|s| s.as_str()))
+        let mut groups = vec![group(
+            &[
+                "principal.citizenships",
+                "principal.permanent_residency",
+                "principal.protected_individual",
+                "principal.us_citizen",
+                "principal.us_person",
+            ],
+            &format!(
+                "{} && {iso}.containsAll(principal.citizenships) \
+                 && {iso}.containsAll(principal.permanent_residency)",
+                derived_facts()
+            ),
+        )?];
+        let mut links = Vec::new();
+        let tracked: Vec<&str> = PRINCIPAL_FACTS
+            .iter()
+            .filter(|s| s.tracked)
+            .map(|s| s.name)
+            .collect();
+        links.push(format!(
+            "{}.containsAll(principal.{MISSING_FACTS})",
+            set_literal(tracked.iter().copied())
+        ));
+        for spec in PRINCIPAL_FACTS {
+            let attribute = principal(spec.name);
+            let empty = match spec.kind {
+                FactKind::Countries | FactKind::Labels => format!("{attribute}.isEmpty()"),
+                FactKind::Country | FactKind::Text | FactKind::Screening => {
+                    format!("{attribute} == \"\"")
+                }
+                FactKind::Flag => String::from("false"),
+            };
+            if spec.tracked {
+                links.push(format!(
+                    "principal.{MISSING_FACTS}.contains({:?}) == ({empty})",
+                    spec.name
                 ));
             }
-            FactKind::Text | FactKind::Labels | FactKind::Flag => {}
+            let values = match spec.kind {
+                FactKind::Country => Some(format!("{empty} || {iso}.contains({attribute})")),
+                FactKind::Screening => {
+                    let statuses = [
+                        ScreeningStatus::Clear,
+                        ScreeningStatus::PotentialMatch,
+                        ScreeningStatus::Match,
+                    ];
+                    Some(format!(
+                        "{empty} || {}.contains({attribute})",
+                        set_literal(statuses.iter().map(|s| s.as_str()))
+                    ))
+                }
+                // Countries are in the first group; text, labels and flags take any value.
+                FactKind::Countries | FactKind::Text | FactKind::Labels | FactKind::Flag => None,
+            };
+            if let Some(values) = values {
+                groups.push(group(&[attribute.as_str()], &values)?);
+            }
+        }
+        // Reading `missing_facts` needs its links to every tracked fact, and so those facts.
+        let mut adds: Vec<String> = tracked.iter().map(|name| principal(name)).collect();
+        adds.push(principal(MISSING_FACTS));
+        groups.push(Group {
+            trigger: vec![principal(MISSING_FACTS)],
+            adds,
+            expr: conjunction(&links)?,
+        });
+        let capabilities = set_literal(Capability::ALL.iter().map(|c| c.as_str()));
+        let apis = set_literal(ApiSurface::ALL.iter().map(|a| a.as_str()));
+        groups.extend([
+            group(
+                &["context.country"],
+                &format!("context.country == \"\" || {iso}.contains(context.country)"),
+            )?,
+            group(
+                &["context.capabilities", "context.stream"],
+                &format!(
+                    "{capabilities}.containsAll(context.capabilities) \
+                     && context.stream == context.capabilities.contains(\"stream\")"
+                ),
+            )?,
+            group(&["context.api"], &format!("{apis}.contains(context.api)"))?,
+            group(&["context.max_tokens"], "context.max_tokens >= 0")?,
+            group(&["context.now"], &window.expr_text())?,
+        ]);
+        Ok(Invariants {
+            groups,
+            preferences: preferences(window, countries)?,
+            window_from: window.from,
+        })
+    }
+
+    /// The invariants `query` needs, and every attribute they and the query constrain.
+    pub fn for_query(&self, query: &Expr) -> (Expr, BTreeSet<String>) {
+        let mut reads = reads_of(query);
+        let mut included = vec![false; self.groups.len()];
+        loop {
+            let mut grew = false;
+            for (i, group) in self.groups.iter().enumerate() {
+                if !included[i] && group.trigger.iter().any(|t| reads.contains(t)) {
+                    included[i] = true;
+                    reads.extend(group.adds.iter().cloned());
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        let parts = self
+            .groups
+            .iter()
+            .zip(included)
+            .filter(|(_, on)| *on)
+            .map(|(g, _)| g.expr.clone());
+        (Expr::all(parts), reads)
+    }
+
+    /// The preference tiers (most preferred first) for a query that reads `reads`.
+    pub fn preferences(&self, reads: &BTreeSet<String>) -> Vec<Expr> {
+        let usable: Vec<&Preference> = self
+            .preferences
+            .iter()
+            .filter(|p| p.reads.iter().all(|r| reads.contains(r)))
+            .collect();
+        let tier = |most: usize| {
+            Expr::all(
+                usable
+                    .iter()
+                    .filter(|p| p.tier <= most)
+                    .map(|p| p.expr.clone()),
+            )
+        };
+        let mut tiers: Vec<Expr> = Vec::new();
+        for most in (0..=2).rev() {
+            let t = tier(most);
+            if t != Expr::truth() && !tiers.contains(&t) {
+                tiers.push(t);
+            }
+        }
+        tiers
+    }
+
+    /// The time a caller is given when the query does not read it.
+    pub fn default_now(&self) -> DateTime<Utc> {
+        self.window_from
+    }
+}
+
+/// Every `principal.x` and `context.x` an expression reads.
+pub fn reads_of(expr: &Expr) -> BTreeSet<String> {
+    fn walk(value: &serde_json::Value, found: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(dot) = map.get(".")
+                    && let (Some(var), Some(attr)) =
+                        (dot["left"]["Var"].as_str(), dot["attr"].as_str())
+                    && (var == "principal" || var == "context")
+                {
+                    found.insert(format!("{var}.{attr}"));
+                }
+                map.values().for_each(|v| walk(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
         }
     }
-    conjunction(&parts)
+    let mut found = BTreeSet::new();
+    walk(expr.json(), &mut found);
+    found
+}
+
+/// The clauses of an ordinary-looking example. Tier 0 always applies (where read): at the
+/// window's start, no capabilities or limit, the default API, no app, roles or org, a
+/// principal called `caller`. Tier 1: country facts of few codes, the request from where the
+/// principal lives. Tier 2: a known citizenship and residence, a clear screening.
+fn preferences(window: &Window, countries: &Countries) -> Result<Vec<Preference>, ProofError> {
+    let few = countries.with_one_unnamed();
+    let clause = |tier: usize, reads: &[&str], text: &str| -> Result<Preference, ProofError> {
+        Ok(Preference {
+            tier,
+            reads: reads.iter().map(|r| r.to_string()).collect(),
+            expr: Expr::parse(text)?,
+        })
+    };
+    Ok(vec![
+        clause(0, &[], "principal == Principal::\"caller\"")?,
+        clause(
+            0,
+            &["context.now"],
+            &format!("context.now == {}", window.from.timestamp()),
+        )?,
+        clause(
+            0,
+            &["context.capabilities"],
+            "context.capabilities.isEmpty()",
+        )?,
+        clause(
+            0,
+            &["context.max_tokens"],
+            &format!("context.max_tokens == {}", i64::MAX),
+        )?,
+        clause(
+            0,
+            &["context.api"],
+            &format!("context.api == {:?}", ApiSurface::OpenaiChat.as_str()),
+        )?,
+        clause(0, &["context.app"], "context.app == \"\"")?,
+        clause(0, &["principal.roles"], "principal.roles.isEmpty()")?,
+        clause(0, &["principal.org"], "principal.org == \"\"")?,
+        clause(
+            1,
+            &["principal.citizenships"],
+            &format!("{few}.containsAll(principal.citizenships)"),
+        )?,
+        clause(
+            1,
+            &["principal.permanent_residency"],
+            &format!("{few}.containsAll(principal.permanent_residency)"),
+        )?,
+        clause(
+            1,
+            &["principal.residence"],
+            &format!("{few}.contains(principal.residence)"),
+        )?,
+        clause(
+            1,
+            &["context.country", "principal.residence"],
+            "context.country == principal.residence",
+        )?,
+        clause(
+            2,
+            &["principal.citizenships"],
+            "!principal.citizenships.isEmpty()",
+        )?,
+        clause(2, &["principal.residence"], "principal.residence != \"\"")?,
+        clause(
+            2,
+            &["principal.screening"],
+            "principal.screening == \"clear\"",
+        )?,
+    ])
 }
 
 /// The derived facts, as `Principal::us_citizen` and `Principal::us_person` compute them.
@@ -226,31 +469,12 @@ fn derived_facts() -> String {
     )
 }
 
-/// What is true of every request the gateway decides, at a time in `window`.
-pub fn request_invariants(window: &Window, countries: &Countries) -> Result<Expr, ProofError> {
-    let capabilities = set_literal(Capability::ALL.iter().map(|c| c.as_str()));
-    let apis = set_literal(ApiSurface::ALL.iter().map(|a| a.as_str()));
-    let text = format!(
-        "(context.country == \"\" || {iso}.contains(context.country)) \
-         && {capabilities}.containsAll(context.capabilities) \
-         && context.stream == context.capabilities.contains(\"stream\") \
-         && {apis}.contains(context.api) \
-         && context.max_tokens >= 0 \
-         && {window}",
-        iso = countries.literal(),
-        window = window.expr_text()
-    );
-    Expr::parse(&text)
-}
-
 /// The assumptions of one analysis, built once: the invariants over the country domain of the
 /// directive sets analysed, and the catalog with every tag they name.
 pub struct Assumptions {
-    principal: Expr,
-    request: Expr,
+    invariants: Invariants,
     tags: BTreeSet<String>,
     catalog: Catalog,
-    countries: Countries,
     pub window: Window,
 }
 
@@ -270,11 +494,9 @@ impl Assumptions {
             .map(|s| s.catalog().clone())
             .unwrap_or_default();
         Ok(Assumptions {
-            principal: principal_invariants(&countries)?,
-            request: request_invariants(&window, &countries)?,
+            invariants: Invariants::new(&window, &countries)?,
             tags,
             catalog,
-            countries,
             window,
         })
     }
@@ -283,74 +505,35 @@ impl Assumptions {
         &self.catalog
     }
 
+    /// The fact and request invariants, for the prover to add to each query.
+    pub fn invariants(&self) -> &Invariants {
+        &self.invariants
+    }
+
     fn model(&self, model: &str) -> Result<&CatalogModel, ProofError> {
         self.catalog
             .model(model)
             .ok_or_else(|| ProofError::Internal(format!("`{model}` is not in the catalog")))
     }
 
-    /// A real caller's request for `model`, in the window.
+    /// A request for `model` (the prover adds the fact and request invariants a query
+    /// needs, see [`Invariants`]).
     pub fn on_model(&self, model: &str) -> Result<Expr, ProofError> {
-        Ok(Expr::all([
-            self.principal.clone(),
-            self.request.clone(),
-            is_model(self.model(model)?, &self.tags)?,
-        ]))
+        is_model(self.model(model)?, &self.tags)
     }
 
-    /// A real caller's request for one of `models`, in the window.
+    /// A request for one of `models`.
     pub fn on_models(&self, models: &[&str]) -> Result<Expr, ProofError> {
         let pinned = models
             .iter()
             .map(|m| is_model(self.model(m)?, &self.tags))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Expr::all([
-            self.principal.clone(),
-            self.request.clone(),
-            Expr::any(pinned),
-        ]))
+        Ok(Expr::any(pinned))
     }
 
-    /// A real caller's request for any catalog model, in the window.
+    /// A request for any catalog model.
     pub fn on_any_model(&self) -> Result<Expr, ProofError> {
-        Ok(Expr::all([
-            self.principal.clone(),
-            self.request.clone(),
-            is_catalog_model(&self.catalog, &self.tags)?,
-        ]))
-    }
-
-    /// What makes an example read like an ordinary request, most preferred first. Always: at
-    /// the window's start, no capabilities or limit, a principal called `caller` with no roles
-    /// or org. Then, while the query allows: country facts of few codes, the request from the
-    /// country the principal lives in; and a known citizenship, residence and clear screening.
-    pub fn readable(&self) -> Result<Vec<Expr>, ProofError> {
-        let few = self.countries.with_one_unnamed();
-        let few_codes = Expr::parse(&format!(
-            "{few}.containsAll(principal.citizenships) \
-             && {few}.containsAll(principal.permanent_residency) \
-             && {few}.contains(principal.residence) \
-             && context.country == principal.residence"
-        ))?;
-        let request = Expr::parse(&format!(
-            "context.now == {} && context.capabilities.isEmpty() && context.max_tokens == {} \
-             && context.api == {:?} && context.app == \"\"",
-            self.window.from.timestamp(),
-            i64::MAX,
-            ApiSurface::OpenaiChat.as_str(),
-        ))?;
-        let plain = request.and(Expr::parse(
-            "principal == Principal::\"caller\" && principal.roles.isEmpty() && principal.org == \"\"",
-        )?);
-        let known = Expr::parse(
-            "!principal.citizenships.isEmpty() && principal.residence != \"\" \
-             && principal.screening == \"clear\"",
-        )?;
-        Ok(vec![
-            plain.clone().and(few_codes.clone()).and(known),
-            plain.clone().and(few_codes),
-            plain,
-        ])
+        is_catalog_model(&self.catalog, &self.tags)
     }
 
     /// What the catalog says of `model` (over `resource`).
@@ -422,10 +605,25 @@ mod tests {
     }
 
     #[test]
-    fn the_invariants_parse() {
+    fn a_query_carries_the_invariants_of_what_it_reads_and_nothing_else() {
         let countries = Countries::for_literals(["CN"], &[]);
-        principal_invariants(&countries).unwrap();
-        request_invariants(&Window::at(Utc::now()), &countries).unwrap();
+        let invariants = Invariants::new(&Window::at(Utc::now()), &countries).unwrap();
+        let reads = |text: &str| invariants.for_query(&Expr::parse(text).unwrap()).1;
+        assert_eq!(
+            reads("principal.employee"),
+            BTreeSet::from(["principal.employee".to_string()])
+        );
+        let citizen = reads("!principal.us_person");
+        assert!(citizen.contains("principal.citizenships"));
+        assert!(citizen.contains("principal.protected_individual"));
+        assert!(!citizen.contains("principal.missing_facts"));
+        // Reading missing_facts pulls in every tracked fact and their own groups.
+        let missing = reads("principal.missing_facts.contains(\"org\")");
+        for name in ["citizenships", "residence", "org", "screening", "us_person"] {
+            assert!(missing.contains(&format!("principal.{name}")), "{name}");
+        }
+        let (none, _) = invariants.for_query(&Expr::parse("principal.employee").unwrap());
+        assert_eq!(none, Expr::truth());
     }
 
     #[test]

@@ -198,12 +198,12 @@ pub async fn diff(
     let old_set = AnalysedSet::new(old)?;
     let new_set = AnalysedSet::new(new)?;
     let assumptions = Assumptions::new(&[&new_set, &old_set], window)?;
+    prover.assume(assumptions.invariants().clone());
     let catalog = new.catalog();
     let mut run = Run {
         prover,
         old,
         new,
-        readable: assumptions.readable()?,
         sample: Sample::new(catalog, &window),
         not_reproduced: Vec::new(),
     };
@@ -249,7 +249,6 @@ struct Run<'p, 'b> {
     prover: &'p mut Prover,
     old: &'b PolicyBook,
     new: &'b PolicyBook,
-    readable: Vec<Expr>,
     /// Concrete callers tried before the solver.
     sample: Sample,
     not_reproduced: Vec<NotReproduced>,
@@ -447,11 +446,7 @@ impl Run<'_, '_> {
         let mut found = Vec::new();
         let mut asked = query.clone();
         for _ in 0..most {
-            let Some(env) = self
-                .prover
-                .readable_example(&asked, &self.readable, what)
-                .await?
-            else {
+            let Some(env) = self.prover.readable_example(&asked, what).await? else {
                 break;
             };
             let caller = match caller_of(&env) {
@@ -712,12 +707,14 @@ mod tests {
     #[tokio::test]
     async fn a_counterexample_decide_does_not_reproduce_is_never_a_finding() {
         let book = PolicyBook::empty(&catalog());
+        let window = Window::at("2026-06-15T00:00:00Z".parse().unwrap());
+        let set = AnalysedSet::new(&book).unwrap();
+        let assumptions = Assumptions::new(&[&set], window).unwrap();
         let mut prover = prover();
         let mut run = Run {
             prover: &mut prover,
             old: &book,
             new: &book,
-            readable: Vec::new(),
             // No concrete callers: every example comes from the solver.
             sample: Sample {
                 callers: Vec::new(),
@@ -740,9 +737,7 @@ mod tests {
 
         // A real caller on whom the books do not behave as the proof claimed (here: the
         // check says the old book must deny, and an empty book never does).
-        let window = Window::at("2026-06-15T00:00:00Z".parse().unwrap());
-        let set = AnalysedSet::new(&book).unwrap();
-        let assumptions = Assumptions::new(&[&set], window).unwrap();
+        run.prover.assume(assumptions.invariants().clone());
         let real = assumptions.on_model("fable-5").unwrap();
         let denied_by_old: Check<'_> = &|c, old, _| c.outcome(old) != Outcome::Allow;
         let shown = run

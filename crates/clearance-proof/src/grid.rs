@@ -162,6 +162,28 @@ pub fn kind(caller: &Caller) -> [bool; 4] {
     ]
 }
 
+/// How many things about a caller a reader would find unusual: asked later than the window's
+/// start, with capabilities or a limit, facts unknown, roles or a screening match, from
+/// somewhere other than where they live.
+fn unusual(c: &Caller, window: &Window) -> usize {
+    let p = &c.facts.principal;
+    let r = &c.facts.request;
+    [
+        c.at != window.from,
+        !r.capabilities.is_empty(),
+        r.max_tokens.is_some(),
+        !p.missing.is_empty(),
+        !p.roles.is_empty(),
+        p.screening
+            .as_ref()
+            .is_some_and(|s| s.status != ScreeningStatus::Clear),
+        r.country != p.residence,
+    ]
+    .into_iter()
+    .filter(|unusual| *unusual)
+    .count()
+}
+
 /// A sample of concrete callers the analyses try before asking the solver: a finding a grid
 /// caller shows needs no query (and its example is an ordinary person), and two directives a
 /// grid caller tells apart are not one shadowing the other.
@@ -170,16 +192,33 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// The grid sample, most ordinary callers first, so the example a finding shows is the
+    /// most ordinary caller of its kind.
     pub fn new(catalog: &Catalog, window: &Window) -> Sample {
-        Sample {
-            callers: callers(catalog, window),
-        }
+        let mut callers = callers(catalog, window);
+        callers.sort_by_key(|c| unusual(c, window));
+        Sample { callers }
     }
 
-    /// Up to `most` callers on `model` for whom `check` holds, each of a different [`kind`].
+    /// Up to `most` callers on `model` for whom `check` holds, each of a different [`kind`]:
+    /// first callers that differ in US citizenship, residency or protection, then ones that
+    /// differ only in whether the citizenship is known.
     pub fn find(&self, model: &str, most: usize, check: impl Fn(&Caller) -> bool) -> Vec<&Caller> {
         let mut found: Vec<&Caller> = Vec::new();
-        for caller in self.callers.iter().filter(|c| c.model == model) {
+        let status = |c: &Caller| {
+            let [citizen, resident, protected, _] = kind(c);
+            [citizen, resident, protected]
+        };
+        let on_model = || self.callers.iter().filter(|c| c.model == model);
+        for caller in on_model() {
+            if found.len() == most {
+                return found;
+            }
+            if !found.iter().any(|f| status(f) == status(caller)) && check(caller) {
+                found.push(caller);
+            }
+        }
+        for caller in on_model() {
             if found.len() == most {
                 break;
             }

@@ -118,16 +118,16 @@ pub async fn lint(
 ) -> Result<LintReport, ProofError> {
     let set = AnalysedSet::new(book)?;
     let assumptions = Assumptions::new(&[&set], window)?;
+    prover.assume(assumptions.invariants().clone());
     let catalog = book.catalog();
     let mut linter = Linter {
         prover,
         book,
-        readable: assumptions.readable()?,
         findings: Vec::new(),
         not_reproduced: Vec::new(),
     };
     let anywhere = assumptions.on_any_model()?;
-    let grid = GridHits::new(book, &set, &assumptions.window);
+    let mut grid = GridHits::new(book, &set, &assumptions.window);
     let mut live = Vec::new();
     for (i, a) in set.directives.iter().enumerate() {
         let errors = linter.can_error(a, &anywhere, grid.errored(i)).await?;
@@ -150,7 +150,9 @@ pub async fn lint(
             live.push(i);
         }
     }
-    let separated = linter.overlaps(&set, &live, &grid, &assumptions).await?;
+    let separated = linter
+        .overlaps(&set, &live, &mut grid, &assumptions)
+        .await?;
     linter.denied_everything(&set, &assumptions).await?;
     Ok(LintReport {
         window,
@@ -176,7 +178,6 @@ fn dead_because(a: &Analysed, catalog: &clearance_policy::Catalog, window: &Wind
 struct Linter<'p, 'b> {
     prover: &'p mut Prover,
     book: &'b PolicyBook,
-    readable: Vec<Expr>,
     findings: Vec<Finding>,
     not_reproduced: Vec<NotReproduced>,
 }
@@ -195,7 +196,7 @@ impl Linter<'_, '_> {
     /// Replays a counterexample; `check` must hold for it to stand.
     fn replayed(
         &mut self,
-        env: &cedar_policy_symcc::Env,
+        env: &crate::prover::Answer,
         query: &str,
         check: impl Fn(&Caller, &PolicyBook) -> bool,
     ) -> Option<Caller> {
@@ -269,7 +270,7 @@ impl Linter<'_, '_> {
         &mut self,
         set: &AnalysedSet<'_>,
         live: &[usize],
-        grid: &GridHits,
+        grid: &mut GridHits,
         assumptions: &Assumptions,
     ) -> Result<usize, ProofError> {
         let catalog = assumptions.catalog();
@@ -290,12 +291,12 @@ impl Linter<'_, '_> {
                     separated += 1;
                     continue;
                 }
-                if !self.implies(a, b, assumptions).await? {
+                if !self.implies(a, b, set, grid, assumptions).await? {
                     continue;
                 }
                 let both_ways = covers_all_of(a, b, catalog)
                     && !grid.separates(j, i)
-                    && self.implies(b, a, assumptions).await?;
+                    && self.implies(b, a, set, grid, assumptions).await?;
                 let example = match grid.both_fire(i, j) {
                     Some(caller) => Some(self.example(caller)),
                     None => self.both_fire(a, b, assumptions).await?,
@@ -320,10 +321,14 @@ impl Linter<'_, '_> {
     }
 
     /// Proves that wherever `a` fires, `b` fires (on every model `a` covers), in one query.
+    /// A caller that refutes it joins the grid: it may tell other pairs apart too, and then
+    /// they need no query.
     async fn implies(
         &mut self,
         a: &Analysed,
         b: &Analysed,
+        set: &AnalysedSet<'_>,
+        grid: &mut GridHits,
         assumptions: &Assumptions,
     ) -> Result<bool, ProofError> {
         let catalog = assumptions.catalog();
@@ -338,7 +343,13 @@ impl Linter<'_, '_> {
             .and(a.fires.clone())
             .and(b.fires.clone().not());
         let what = format!("whether {} fires wherever {} does", b.id(), a.id());
-        Ok(self.prover.example(&query, &what).await?.is_none())
+        let Some(env) = self.prover.example(&query, &what).await? else {
+            return Ok(true);
+        };
+        if let Ok(caller) = caller_of(&env) {
+            grid.add(self.book, set, caller);
+        }
+        Ok(false)
     }
 
     async fn both_fire(
@@ -355,11 +366,7 @@ impl Linter<'_, '_> {
         let what = format!("a caller both {} and {} fire for", a.id(), b.id());
         let Some(env) = self
             .prover
-            .readable_example(
-                &base.and(a.fires.clone()).and(b.fires.clone()),
-                &self.readable,
-                &what,
-            )
+            .readable_example(&base.and(a.fires.clone()).and(b.fires.clone()), &what)
             .await?
         else {
             return Ok(None);
@@ -405,7 +412,7 @@ impl Linter<'_, '_> {
         let what = "whether some caller is denied every model";
         let Some(env) = self
             .prover
-            .readable_example(&Expr::all(parts), &self.readable, what)
+            .readable_example(&Expr::all(parts), what)
             .await?
         else {
             return Ok(());
@@ -434,31 +441,36 @@ struct GridHits {
 
 impl GridHits {
     fn new(book: &PolicyBook, set: &AnalysedSet<'_>, window: &Window) -> GridHits {
-        let callers = grid::callers(book.catalog(), window);
+        let mut hits = GridHits {
+            callers: Vec::new(),
+            fired: Vec::new(),
+            errored: Vec::new(),
+        };
+        for caller in grid::callers(book.catalog(), window) {
+            hits.add(book, set, caller);
+        }
+        hits
+    }
+
+    /// Decides one more caller and remembers what fired and what errored for it.
+    fn add(&mut self, book: &PolicyBook, set: &AnalysedSet<'_>, caller: Caller) {
         let index = |id: &str| set.directives.iter().position(|a| a.id() == id);
-        let mut fired = Vec::with_capacity(callers.len());
-        let mut errored = Vec::with_capacity(callers.len());
-        for caller in &callers {
-            let decision = book.decide(&caller.query());
-            let hits: Vec<_> = decision
-                .enforced
-                .iter()
-                .chain(&decision.shadow)
-                .filter(|h| h.model == caller.model)
-                .collect();
-            fired.push(hits.iter().filter_map(|h| index(&h.directive.id)).collect());
-            errored.push(
-                hits.iter()
-                    .filter(|h| h.error.is_some())
-                    .filter_map(|h| index(&h.directive.id))
-                    .collect(),
-            );
-        }
-        GridHits {
-            callers,
-            fired,
-            errored,
-        }
+        let decision = book.decide(&caller.query());
+        let hits: Vec<_> = decision
+            .enforced
+            .iter()
+            .chain(&decision.shadow)
+            .filter(|h| h.model == caller.model)
+            .collect();
+        self.fired
+            .push(hits.iter().filter_map(|h| index(&h.directive.id)).collect());
+        self.errored.push(
+            hits.iter()
+                .filter(|h| h.error.is_some())
+                .filter_map(|h| index(&h.directive.id))
+                .collect(),
+        );
+        self.callers.push(caller);
     }
 
     fn fires_for_some(&self, i: usize) -> bool {

@@ -6,6 +6,11 @@ use cedar_policy::{PolicySet, RequestEnv, Schema};
 use cedar_policy_symcc::solver::LocalSolver;
 use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicy, CompiledPolicySet, Env};
 
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::assume::Invariants;
 use crate::error::ProofError;
 use crate::expr::Expr;
 
@@ -29,8 +34,20 @@ pub struct Prover {
     compiler: CedarSymCompiler<LocalSolver>,
     schema: &'static Schema,
     env: RequestEnv,
+    /// Added to every query (as far as it reads them); `None` asks queries as they are.
+    invariants: Option<Invariants>,
     /// Queries asked so far (for reports and benchmarks).
     pub queries: usize,
+}
+
+/// A request the solver found, with what it chose under the invariants.
+pub struct Answer {
+    pub env: Env,
+    /// The attributes the query and its invariants constrained (`None`: all of them, for a
+    /// prover without invariants). The others get ordinary values before the caller is built.
+    pub reads: Option<BTreeSet<String>>,
+    /// The time of a caller whose query does not read it.
+    pub default_now: Option<DateTime<Utc>>,
 }
 
 impl Prover {
@@ -67,12 +84,49 @@ impl Prover {
             compiler,
             schema,
             env,
+            invariants: None,
             queries: 0,
         })
     }
 
+    /// From now on every query carries the invariants it needs.
+    pub fn assume(&mut self, invariants: Invariants) {
+        self.invariants = Some(invariants);
+    }
+
+    /// `expr` with the invariants it needs, and what they constrain.
+    fn with_invariants(&self, expr: &Expr) -> (Expr, Option<BTreeSet<String>>) {
+        match &self.invariants {
+            Some(invariants) => {
+                let (needed, reads) = invariants.for_query(expr);
+                (needed.and(expr.clone()), Some(reads))
+            }
+            None => (expr.clone(), None),
+        }
+    }
+
+    fn answer(&self, env: Env, reads: Option<BTreeSet<String>>) -> Answer {
+        Answer {
+            env,
+            reads,
+            default_now: self.invariants.as_ref().map(Invariants::default_now),
+        }
+    }
+
     /// A request (with its entities) on which `expr` is true, or `None` if there is none.
-    pub async fn example(&mut self, expr: &Expr, query: &str) -> Result<Option<Env>, ProofError> {
+    pub async fn example(
+        &mut self,
+        expr: &Expr,
+        query: &str,
+    ) -> Result<Option<Answer>, ProofError> {
+        let (asked, reads) = self.with_invariants(expr);
+        Ok(self
+            .raw_example(&asked, query)
+            .await?
+            .map(|env| self.answer(env, reads)))
+    }
+
+    async fn raw_example(&mut self, expr: &Expr, query: &str) -> Result<Option<Env>, ProofError> {
         self.queries += 1;
         let policy = expr.permit_policy("query")?;
         let set = PolicySet::from_policies([policy])
@@ -85,24 +139,24 @@ impl Prover {
             .map_err(|e| solver_error(query, e))
     }
 
-    /// Like [`Prover::example`], but once an example exists, the first of `preferences` (most
-    /// preferred first) that still allows one shapes it: a counterexample a person reads
+    /// Like [`Prover::example`], but once an example exists, the first of the invariants'
+    /// preference tiers that still allows one shapes it: a counterexample a person reads
     /// should be an ordinary request, not the solver's first pick of year 9999.
     pub async fn readable_example(
         &mut self,
         expr: &Expr,
-        preferences: &[Expr],
         query: &str,
-    ) -> Result<Option<Env>, ProofError> {
+    ) -> Result<Option<Answer>, ProofError> {
         let Some(any) = self.example(expr, query).await? else {
             return Ok(None);
         };
+        let preferences = match (&self.invariants, &any.reads) {
+            (Some(invariants), Some(reads)) => invariants.preferences(reads),
+            _ => Vec::new(),
+        };
         for preferred in preferences {
-            if let Some(env) = self
-                .example(&expr.clone().and(preferred.clone()), query)
-                .await?
-            {
-                return Ok(Some(env));
+            if let Some(answer) = self.example(&expr.clone().and(preferred), query).await? {
+                return Ok(Some(answer));
             }
         }
         Ok(Some(any))
@@ -113,15 +167,19 @@ impl Prover {
         &mut self,
         expr: &Expr,
         query: &str,
-    ) -> Result<Option<Env>, ProofError> {
+    ) -> Result<Option<Answer>, ProofError> {
         self.queries += 1;
-        let policy = expr.permit_policy("query")?;
+        // The invariants come first: `A && C` errors only where A holds and C errors.
+        let (asked, reads) = self.with_invariants(expr);
+        let policy = asked.permit_policy("query")?;
         let compiled = CompiledPolicy::compile(&policy, &self.env, self.schema)
             .map_err(|e| ProofError::Internal(format!("{query}: {e}")))?;
-        self.compiler
+        Ok(self
+            .compiler
             .check_never_errors_with_counterexample_opt(&compiled)
             .await
-            .map_err(|e| solver_error(query, e))
+            .map_err(|e| solver_error(query, e))?
+            .map(|env| self.answer(env, reads)))
     }
 }
 

@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 use cedar_policy::{EntityUid, EvalResult};
 use cedar_policy_symcc::Env;
+
+use crate::prover::Answer;
 use chrono::{DateTime, Utc};
 use clearance_core::api::ApiSurface;
 use clearance_core::fact_table::{FactSlot, FactValue, PRINCIPAL_FACTS};
@@ -61,7 +63,7 @@ impl Caller {
     /// The caller in words: the facts that are set, then the request.
     pub fn describe(&self) -> String {
         let p = &self.facts.principal;
-        let mut facts: Vec<String> = principal_attributes(p)
+        let facts: Vec<String> = principal_attributes(p)
             .into_iter()
             .filter(|(name, _)| *name != clearance_core::fact_table::MISSING_FACTS)
             .filter_map(|(name, value)| match value {
@@ -74,11 +76,12 @@ impl Caller {
                 FactValue::Long(n) => Some(format!("{name} {n}")),
             })
             .collect();
+        let mut notes = Vec::new();
         if !p.us_person {
-            facts.push("not a US person".into());
+            notes.push("not a US person".to_string());
         }
         if !p.missing.is_empty() {
-            facts.push(format!("unknown: {}", p.missing.join(", ")));
+            notes.push(format!("unknown: {}", p.missing.join(", ")));
         }
         let r = &self.facts.request;
         let mut request = vec![format!("asks for {} ({})", self.model, r.api.as_str())];
@@ -100,12 +103,15 @@ impl Caller {
             "at {}",
             self.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ));
-        let who = if facts.is_empty() {
-            "a principal with no facts".to_string()
+        let mut who = if facts.is_empty() {
+            "a principal with no facts on record".to_string()
         } else {
             format!("a principal with {}", facts.join("; "))
         };
-        format!("{who}, {}", request.join(", "))
+        if !notes.is_empty() {
+            who.push_str(&format!(" ({})", notes.join("; ")));
+        }
+        format!("{who}: {}", request.join(", "))
     }
 
     pub fn to_json(&self) -> Value {
@@ -129,9 +135,11 @@ impl Caller {
 }
 
 /// Reads a counterexample back into a caller, refusing one whose attributes no registry
-/// principal and no gateway request could have.
-pub fn caller_of(env: &Env) -> Result<Caller, NotACaller> {
-    let request = &env.request;
+/// principal and no gateway request could have. Attributes the query did not constrain
+/// (`answer.reads`) get ordinary values instead of the solver's arbitrary ones: the query
+/// holds whatever they are.
+pub fn caller_of(answer: &Answer) -> Result<Caller, NotACaller> {
+    let request = &answer.env.request;
     let (Some(principal_uid), Some(resource_uid), Some(context)) =
         (request.principal(), request.resource(), request.context())
     else {
@@ -139,25 +147,22 @@ pub fn caller_of(env: &Env) -> Result<Caller, NotACaller> {
             "the counterexample has no principal, model or context".into(),
         ));
     };
-    let principal_attrs = entity_attributes(env, principal_uid)?;
-    let context_attrs: BTreeMap<String, FactValue> = [
-        "now",
-        "country",
-        "capabilities",
-        "api",
-        "stream",
-        "max_tokens",
-        "app",
-    ]
-    .into_iter()
-    .map(|name| {
-        context
-            .get(name)
-            .ok_or_else(|| NotACaller(format!("the context has no `{name}`")))
-            .and_then(|value| fact_value(name, &value).map(|v| (name.to_string(), v)))
-    })
-    .collect::<Result<_, _>>()?;
-    let principal = principal_from(&principal_attrs)?;
+    let read = |name: &str| answer.reads.as_ref().is_none_or(|r| r.contains(name));
+    let principal_attrs = entity_attributes(&answer.env, principal_uid)?;
+    let default_now = answer.default_now.map_or(0, |t| t.timestamp());
+    let mut context_attrs = BTreeMap::new();
+    for (name, ordinary) in ordinary_context(default_now) {
+        let value = if read(&format!("context.{name}")) {
+            let value = context
+                .get(name)
+                .ok_or_else(|| NotACaller(format!("the context has no `{name}`")))?;
+            fact_value(name, &value)?
+        } else {
+            ordinary
+        };
+        context_attrs.insert(name.to_string(), value);
+    }
+    let principal = principal_from(&principal_attrs, &|name| read(&format!("principal.{name}")))?;
     let facts = Facts {
         principal: PrincipalFacts::from(&principal),
         request: request_from(&context_attrs)?,
@@ -171,17 +176,42 @@ pub fn caller_of(env: &Env) -> Result<Caller, NotACaller> {
         model: resource_uid.id().unescaped().to_string(),
         at,
     };
+    let principal_read = |name: &&str| read(&format!("principal.{name}"));
     same_attributes(
         "principal",
         &principal_attrs,
-        principal_attributes(&caller.facts.principal),
+        principal_attributes(&caller.facts.principal)
+            .into_iter()
+            .filter(|(name, _)| principal_read(name))
+            .collect(),
     )?;
+    let context_read = |name: &&str| read(&format!("context.{name}"));
     same_attributes(
         "context",
         &context_attrs,
-        context_attributes(&caller.facts.request, now),
+        context_attributes(&caller.facts.request, now)
+            .into_iter()
+            .filter(|(name, _)| context_read(name))
+            .collect(),
     )?;
     Ok(caller)
+}
+
+/// The request attributes of an ordinary request: at `now`, from an unknown country, nothing
+/// special asked for.
+fn ordinary_context(now: i64) -> [(&'static str, FactValue); 7] {
+    [
+        ("now", FactValue::Long(now)),
+        ("country", FactValue::Str(String::new())),
+        ("capabilities", FactValue::Set(Vec::new())),
+        (
+            "api",
+            FactValue::Str(ApiSurface::OpenaiChat.as_str().to_string()),
+        ),
+        ("stream", FactValue::Bool(false)),
+        ("max_tokens", FactValue::Long(i64::MAX)),
+        ("app", FactValue::Str(String::new())),
+    ]
 }
 
 /// The facts rebuilt by production code must be the ones the solver chose: anything else
@@ -253,12 +283,16 @@ fn fact_value(name: &str, value: &EvalResult) -> Result<FactValue, NotACaller> {
     })
 }
 
-fn principal_from(attrs: &BTreeMap<String, FactValue>) -> Result<Principal, NotACaller> {
+/// A principal with the solver's value for every stored fact `read` names, the others unknown.
+fn principal_from(
+    attrs: &BTreeMap<String, FactValue>,
+    read: &dyn Fn(&str) -> bool,
+) -> Result<Principal, NotACaller> {
     let id = "counterexample"
         .parse()
         .map_err(|_| NotACaller("a fixed principal id".into()))?;
     let mut principal = Principal::new(id);
-    for spec in PRINCIPAL_FACTS {
+    for spec in PRINCIPAL_FACTS.iter().filter(|spec| read(spec.name)) {
         let value = attrs
             .get(spec.name)
             .ok_or_else(|| NotACaller(format!("no `{}`", spec.name)))?;
