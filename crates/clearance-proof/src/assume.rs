@@ -522,6 +522,14 @@ impl Assumptions {
         is_model(self.model(model)?, &self.tags)
     }
 
+    /// `expr` asked of a request for `model`, with the model's literal in place of `resource`
+    /// inside it: a directive's scope (`resource in [Model::"a", ...]`) then folds to true or
+    /// false before the solver sees it, which makes the query much cheaper.
+    pub fn pinned_to(&self, model: &str, expr: Expr) -> Result<Expr, ProofError> {
+        let pinned = Expr::parse(&format!("resource == Model::{model:?}"))?;
+        Ok(pinned.and(self.on_model(model)?.and(expr).on_model(model)))
+    }
+
     /// A request for one of `models`.
     pub fn on_models(&self, models: &[&str]) -> Result<Expr, ProofError> {
         let pinned = models

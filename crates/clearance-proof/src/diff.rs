@@ -216,8 +216,10 @@ pub async fn diff(
         if old_on.is_empty() && new_on.is_empty() {
             continue;
         }
-        let base = assumptions.on_model(&model.name)?;
-        models.push(run.model(&model.name, &base, &old_set, &new_set).await?);
+        models.push(
+            run.model(&model.name, &assumptions, &old_set, &new_set)
+                .await?,
+        );
     }
     let reroutes = run.reroutes(&old_set, &new_set, &assumptions).await?;
     let shadow_if_promoted = run.shadow(&new_set, &assumptions).await?;
@@ -261,10 +263,11 @@ impl Run<'_, '_> {
     async fn model(
         &mut self,
         model: &str,
-        base: &Expr,
+        assumptions: &Assumptions,
         old_set: &AnalysedSet<'_>,
         new_set: &AnalysedSet<'_>,
     ) -> Result<ModelDiff, ProofError> {
+        let base = &assumptions.on_model(model)?;
         let old_forbids = old_set.forbids(model);
         let new_forbids = new_set.forbids(model);
         let mut errors = Vec::new();
@@ -287,7 +290,8 @@ impl Run<'_, '_> {
                 }
             }
         }
-        let gains_query = base.clone().and(old_forbids.clone()).and(new_forbids.not());
+        let gains_query =
+            assumptions.pinned_to(model, old_forbids.clone().and(new_forbids.not()))?;
         let gained: Check<'_> =
             &|c, old, new| c.outcome(old) != Outcome::Allow && c.outcome(new) == Outcome::Allow;
         let found = self
@@ -326,7 +330,7 @@ impl Run<'_, '_> {
                 continue;
             }
             let region = a.fires.clone().and(old_forbids.clone().not());
-            let query = base.clone().and(region.clone());
+            let query = assumptions.pinned_to(model, region.clone())?;
             let id = a.id().to_string();
             let lost: Check<'_> = &|c, old, new| {
                 c.outcome(old) == Outcome::Allow
@@ -498,7 +502,6 @@ impl Run<'_, '_> {
             }
             let example = match covered_model(a, catalog) {
                 Some(model) => {
-                    let base = assumptions.on_model(model)?;
                     let id = a.id().to_string();
                     let fires: Check<'_> = &|c, _, new| {
                         new.decide(&c.query())
@@ -507,7 +510,7 @@ impl Run<'_, '_> {
                             .any(|h| h.directive.id == id)
                     };
                     self.examples(
-                        &base.and(a.fires.clone()),
+                        &assumptions.pinned_to(model, a.fires.clone())?,
                         model,
                         1,
                         &format!("where {id} reroutes"),
@@ -541,7 +544,6 @@ impl Run<'_, '_> {
             let mut conditions = Vec::new();
             for model in catalog.models.iter().filter(|m| a.covers(catalog, &m.name)) {
                 let enforced = new_set.forbids(&model.name);
-                let base = assumptions.on_model(&model.name)?;
                 let id = a.id().to_string();
                 let would_cut: Check<'_> = &|c, _, new| {
                     let decision = new.decide(&c.query());
@@ -550,7 +552,7 @@ impl Run<'_, '_> {
                 };
                 let found = self
                     .examples(
-                        &base.and(a.fires.clone()).and(enforced.not()),
+                        &assumptions.pinned_to(&model.name, a.fires.clone().and(enforced.not()))?,
                         &model.name,
                         1,
                         &format!("who {id} would cut from {} if promoted", model.name),

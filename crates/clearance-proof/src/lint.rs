@@ -332,24 +332,18 @@ impl Linter<'_, '_> {
         assumptions: &Assumptions,
     ) -> Result<bool, ProofError> {
         let catalog = assumptions.catalog();
-        let models: Vec<&str> = catalog
-            .models
-            .iter()
-            .filter(|m| a.covers(catalog, &m.name))
-            .map(|m| m.name.as_str())
-            .collect();
-        let query = assumptions
-            .on_models(&models)?
-            .and(a.fires.clone())
-            .and(b.fires.clone().not());
         let what = format!("whether {} fires wherever {} does", b.id(), a.id());
-        let Some(env) = self.prover.example(&query, &what).await? else {
-            return Ok(true);
-        };
-        if let Ok(caller) = caller_of(&env) {
-            grid.add(self.book, set, caller);
+        for model in catalog.models.iter().filter(|m| a.covers(catalog, &m.name)) {
+            let query =
+                assumptions.pinned_to(&model.name, a.fires.clone().and(b.fires.clone().not()))?;
+            if let Some(env) = self.prover.example(&query, &what).await? {
+                if let Ok(caller) = caller_of(&env) {
+                    grid.add(self.book, set, caller);
+                }
+                return Ok(false);
+            }
         }
-        Ok(false)
+        Ok(true)
     }
 
     async fn both_fire(
@@ -362,13 +356,9 @@ impl Linter<'_, '_> {
         let Some(model) = catalog.models.iter().find(|m| a.covers(catalog, &m.name)) else {
             return Ok(None);
         };
-        let base = assumptions.on_model(&model.name)?;
         let what = format!("a caller both {} and {} fire for", a.id(), b.id());
-        let Some(env) = self
-            .prover
-            .readable_example(&base.and(a.fires.clone()).and(b.fires.clone()), &what)
-            .await?
-        else {
+        let query = assumptions.pinned_to(&model.name, a.fires.clone().and(b.fires.clone()))?;
+        let Some(env) = self.prover.readable_example(&query, &what).await? else {
             return Ok(None);
         };
         let ids = [a.id().to_string(), b.id().to_string()];
