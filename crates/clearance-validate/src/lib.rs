@@ -1,0 +1,17 @@
+//! Validated fallbacks, the pure part: the eval suites a fallback is validated on, the checks
+//! each case puts to an answer, and a run's score. Running the cases through the gateway's
+//! provider layer, storing runs and the routes that read them live elsewhere.
+//!
+//! - [`suite`]: suites in TOML or JSONL, every problem at its file and line;
+//! - [`check`]: each check against an answer; rubric checks go to a judge model;
+//! - [`similarity`]: the documented text similarity `similar_to` uses (no model needed);
+//! - [`score`]: weighted pass rates and failures per check.
+
+pub mod check;
+pub mod score;
+pub mod similarity;
+pub mod suite;
+
+pub use check::{Answer, Check, ToolCall, Verdict};
+pub use score::{CaseResult, Score, score};
+pub use suite::{Case, ClientFormat, Suite, SuiteError, SuiteErrors, parse};
