@@ -41,6 +41,9 @@ pub struct RouteConfig {
     pub backoff: Duration,
     /// The most any backoff waits.
     pub backoff_max: Duration,
+    /// Only fallbacks validated for this primary (`clearance validate`) are tried; the others
+    /// are skipped, and the audit record's attempts say so (`unvalidated`).
+    pub validated_only: bool,
 }
 
 /// A provider's active health check.
@@ -164,6 +167,7 @@ fn resolve_route(
         retry_budget,
         backoff: millis(backoff),
         backoff_max: millis(backoff_max.max(backoff)),
+        validated_only: raw.validated_only.unwrap_or(false),
     })
 }
 

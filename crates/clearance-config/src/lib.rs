@@ -15,6 +15,7 @@ mod identity;
 mod raw;
 mod resolve;
 mod scim;
+mod validation;
 
 use clearance_core::api::WireFormat;
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ pub use diagnostics::{ConfigError, ConfigErrors};
 pub use failover::{HealthCheck, RouteConfig};
 pub use identity::{IdentityConfig, JwksSource, OidcIssuer};
 pub use scim::{DEFAULT_SCIM_TOKEN_ENV, ScimConfig};
+pub use validation::{CaptureConfig, Price, ValidationConfig};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -49,6 +51,10 @@ pub struct Config {
     pub breaker: BreakerPolicy,
     /// Who may sign callers in besides Clearance keys (`[identity]`).
     pub identity: IdentityConfig,
+    /// How fallbacks are validated and how old a validation may grow (`[validation]`).
+    pub validation: ValidationConfig,
+    /// Which apps' requests and answers are sampled for drafting suites (`[capture]`).
+    pub capture: CaptureConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -272,6 +278,8 @@ pub struct Model {
     /// The provider's own model id.
     pub upstream: String,
     pub tags: Vec<String>,
+    /// What the provider charges, when configured: `clearance validate` reports cost from it.
+    pub price: Option<Price>,
 }
 
 /// Whether provider secrets are read (and must be set) or skipped.

@@ -28,6 +28,10 @@ pub(crate) struct RawConfig {
     pub breaker: RawBreaker,
     #[serde(default)]
     pub identity: crate::identity::RawIdentity,
+    #[serde(default)]
+    pub validation: crate::validation::RawValidation,
+    #[serde(default)]
+    pub capture: crate::validation::RawCapture,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +126,8 @@ pub(crate) struct RawModel {
     pub upstream: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
+    pub input_price_per_mtok: Option<Spanned<f64>>,
+    pub output_price_per_mtok: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,6 +141,7 @@ pub(crate) struct RawRoute {
     pub retry_budget: Option<Spanned<f64>>,
     pub backoff_ms: Option<Spanned<i64>>,
     pub backoff_max_ms: Option<Spanned<i64>>,
+    pub validated_only: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

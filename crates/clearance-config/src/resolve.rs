@@ -75,6 +75,8 @@ pub(crate) fn resolve(
     let breaker = crate::failover::resolve_breaker(&raw.breaker, &mut diag);
     let mut identity = crate::identity::resolve_identity(&raw.identity, &mut diag);
     identity.scim = crate::scim::resolve_scim(raw.identity.scim.as_ref(), env, secrets, &mut diag);
+    let validation = crate::validation::resolve_validation(&raw.validation, &mut diag);
+    let capture = crate::validation::resolve_capture(&raw.capture, &mut diag);
     let config = Config {
         source: path.to_path_buf(),
         server: server.unwrap_or_else(fallback_server),
@@ -87,6 +89,8 @@ pub(crate) fn resolve(
         routes,
         breaker,
         identity,
+        validation,
+        capture,
     };
     diag.finish(config)
 }
@@ -934,6 +938,7 @@ fn resolve_models(
             provider: provider.clone(),
             upstream: model.upstream.clone().unwrap_or_else(|| name.to_string()),
             tags: model.tags.clone(),
+            price: crate::validation::resolve_price(model, diag),
         });
     }
     models

@@ -168,3 +168,106 @@ fn a_health_interval_below_the_floor_is_refused() {
         "{errors}"
     );
 }
+
+mod validation_sections {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use clearance_config::Config;
+
+    const BASE: &str = r#"
+[providers.p]
+kind = "openai"
+base_url = "http://127.0.0.1:1"
+
+[[models]]
+name = "a"
+provider = "p"
+
+[[models]]
+name = "b"
+provider = "p"
+"#;
+
+    fn load(extra: &str) -> Result<Config, String> {
+        Config::parse(&format!("{BASE}{extra}"), Path::new("c.toml"), &|_| None)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn validation_capture_and_prices_resolve() {
+        let config = load(
+            r#"
+[[routes]]
+model = "a"
+fallbacks = ["b"]
+validated_only = true
+
+[validation]
+bar = 0.8
+every = "7d"
+max_age = "12h"
+
+[capture]
+apps = ["support-bot"]
+sample = 0.5
+"#,
+        )
+        .unwrap();
+        assert!(config.routes[0].validated_only);
+        assert_eq!(config.validation.bar, 0.8);
+        assert_eq!(
+            config.validation.every,
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(config.validation.max_age, Duration::from_secs(12 * 3_600));
+        assert!(config.capture.captures("support-bot"));
+        assert!(!config.capture.captures("other"));
+        assert_eq!(config.capture.keep, 500);
+    }
+
+    #[test]
+    fn bad_values_are_reported_at_their_lines() {
+        let errors = load(
+            r#"
+[validation]
+bar = 1.5
+every = "soon"
+max_age = "0s"
+
+[capture]
+apps = ["x", "x"]
+sample = -0.1
+"#,
+        )
+        .unwrap_err();
+        for needle in [
+            "validation.bar must be between 0 and 1, not 1.5",
+            "validation.every: `soon` is not a duration",
+            "validation.max_age must be at least",
+            "capture.apps: `x` is listed twice",
+            "capture.sample must be between 0 and 1, not -0.1",
+        ] {
+            assert!(errors.contains(needle), "{needle} missing from:\n{errors}");
+        }
+        assert!(errors.contains("c.toml:20"), "{errors}");
+    }
+
+    #[test]
+    fn a_negative_price_is_refused() {
+        let errors = Config::parse(
+            &BASE.replace(
+                "name = \"b\"\n",
+                "name = \"b\"\ninput_price_per_mtok = -1.0\n",
+            ),
+            Path::new("c.toml"),
+            &|_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            errors.contains("model `b`: input_price_per_mtok must be zero or more"),
+            "{errors}"
+        );
+    }
+}
