@@ -248,7 +248,8 @@ pub struct Attempt {
     pub model: String,
     /// `served`, or why it did not serve: a failure class (`connect`, `timeout`, `overloaded`,
     /// `rate_limited`, `server_error`, `legal_block`, ...), or why it was skipped without a call
-    /// (`breaker_open`, `unhealthy`, `disabled`, `forbidden`, `no_retry_budget`, `deadline`).
+    /// (`breaker_open`, `unhealthy`, `disabled`, `forbidden`, `unvalidated`, `no_retry_budget`,
+    /// `deadline`).
     pub outcome: String,
     /// Time spent on this attempt (0 for a skip).
     pub ms: u64,

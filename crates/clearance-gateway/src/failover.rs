@@ -271,6 +271,17 @@ pub(crate) async fn attempt(
         if candidate.attempt == 1 && candidate.is_fallback() && !run.may_use(model) {
             continue;
         }
+        if candidate.is_fallback()
+            && route.config.as_ref().is_some_and(|c| c.validated_only)
+            && !ask
+                .state
+                .validations
+                .is_validated(&route.route.primary, model)
+        {
+            // `validated_only`: a fallback nobody has tested is not tried (the record says so).
+            run.skip_model(model, "unvalidated");
+            continue;
+        }
         if let Some(off) = ask.state.switches.disabled(model) {
             run.skip_model(model, "disabled");
             run.not_served
@@ -816,6 +827,7 @@ pub fn refresh_gauges(state: &AppState) {
 pub fn status_report(state: &AppState) -> serde_json::Value {
     let failover = &state.failover;
     let breakers = failover.breakers.snapshot(Instant::now());
+    let now = chrono::Utc::now();
     let models: Vec<serde_json::Value> = state
         .config
         .models
@@ -837,6 +849,8 @@ pub fn status_report(state: &AppState) -> serde_json::Value {
                 "breaker": breaker,
                 "route": route.map(|(c, budget)| serde_json::json!({
                     "fallbacks": c.fallbacks,
+                    "validated_only": c.validated_only,
+                    "validation": fallback_validation(state, &model.name, &c.fallbacks, now),
                     "retries": c.retries,
                     "attempt_timeout_ms": c.attempt_timeout.as_millis() as u64,
                     "deadline_ms": c.deadline.as_millis() as u64,
@@ -849,4 +863,32 @@ pub fn status_report(state: &AppState) -> serde_json::Value {
         "models": models,
         "providers": failover.health.snapshot(&state.config),
     })
+}
+
+/// Each fallback's validation for the status: state, score, bar, suite and date.
+fn fallback_validation(
+    state: &AppState,
+    primary: &str,
+    fallbacks: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<serde_json::Value> {
+    fallbacks
+        .iter()
+        .map(|fallback| {
+            let standing = state.validations.standing(primary, fallback);
+            let standing = standing.as_deref();
+            let status = crate::validations::FallbackState::of(standing, &state.config, now);
+            serde_json::json!({
+                "model": fallback,
+                "state": status.as_str(),
+                "score": standing.map(|s| s.score),
+                "bar": standing.map(|s| s.bar),
+                "suite": standing.map(|s| &s.suite_name),
+                "suite_hash": standing.map(|s| &s.suite_hash),
+                "at": standing.map(|s| s.at),
+                "run_id": standing.map(|s| &s.run_id),
+                "reason": standing.and_then(|s| s.reason.as_ref()),
+            })
+        })
+        .collect()
 }

@@ -87,6 +87,22 @@ pub struct Metrics {
     pub audit_checkpoint_cosignatures: Gauge,
     /// Submissions a witness refused or did not answer.
     pub audit_witness_failures: Counter,
+    /// 1 while a route's fallback is validated for its primary, 0 when it failed its last run.
+    pub fallback_validated: Family<FallbackLabels, Gauge>,
+    /// Scheduled re-runs (`[validation] every`) by outcome: `ok`, `dropped` (a fallback fell
+    /// below its bar), `error`.
+    pub validation_runs: Family<ValidationRunLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FallbackLabels {
+    pub primary: String,
+    pub fallback: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ValidationRunLabels {
+    pub outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -127,6 +143,18 @@ impl Metrics {
         let audit_checkpoint_size = Gauge::default();
         let audit_checkpoint_cosignatures = Gauge::default();
         let audit_witness_failures = Counter::default();
+        let fallback_validated = Family::<FallbackLabels, Gauge>::default();
+        let validation_runs = Family::<ValidationRunLabels, Counter>::default();
+        registry.register(
+            "fallback_validated",
+            "1 while a route's fallback is validated for its primary, 0 when its last validation failed",
+            fallback_validated.clone(),
+        );
+        registry.register(
+            "validation_runs",
+            "Scheduled validation re-runs by outcome (ok, dropped, error)",
+            validation_runs.clone(),
+        );
         registry.register(
             "audit_checkpoints",
             "Signed checkpoints of this replica's audit log",
@@ -261,6 +289,8 @@ impl Metrics {
             audit_checkpoint_size,
             audit_checkpoint_cosignatures,
             audit_witness_failures,
+            fallback_validated,
+            validation_runs,
         }
     }
 

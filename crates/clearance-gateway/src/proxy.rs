@@ -263,6 +263,15 @@ async fn serve(
             if attempted.fell_back {
                 audit.fall_back(&requested.model.name);
             }
+            if let Answer::Whole { body, .. } = &served.answer {
+                crate::capture::maybe_capture(
+                    state,
+                    caller.app.as_deref(),
+                    &request,
+                    &served.entry.model.name,
+                    body,
+                );
+            }
             answer_served(surface, served, audit)
         }
         Ending::ReturnToCaller(failure) => answer_failure(state, surface, failure, audit),

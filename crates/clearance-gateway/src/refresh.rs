@@ -74,6 +74,7 @@ pub struct Refresh {
     pub metrics: Arc<Metrics>,
     pub models: Vec<String>,
     pub freshness: Arc<Freshness>,
+    pub validations: Arc<crate::validations::Validations>,
 }
 
 /// Runs until aborted.
@@ -109,6 +110,14 @@ impl Refresh {
                 .publish(&self.metrics, self.models.iter().cloned());
         }
         self.directives.refresh().await.map_err(|e| e.to_string())?;
+        if self
+            .validations
+            .refresh(self.store.as_ref())
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            self.validations.publish(&self.metrics);
+        }
         Ok(())
     }
 }

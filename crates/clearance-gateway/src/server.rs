@@ -22,6 +22,7 @@ use crate::registry::Registry;
 use crate::router::router;
 use crate::state::{AppState, model_table};
 use crate::switches::ModelSwitches;
+use crate::validations::{Validations, route_warnings};
 use crate::workers::{Accepted, ConnectionSlot, hand_off_channel, run_worker, worker_count};
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +134,11 @@ impl Gateway {
         for (model, off) in switches.snapshot().iter() {
             tracing::warn!(%model, reason = %off.reason, since = %off.since, "model disabled by an operator");
         }
+        let validations = Arc::new(Validations::load(store.as_ref()).await?);
+        for warning in route_warnings(&config, &validations.snapshot(), chrono::Utc::now()) {
+            tracing::warn!("{warning}");
+        }
+        validations.publish(&metrics);
         let config = Arc::new(config);
         let directives =
             Directives::start(Arc::clone(&config), Arc::clone(&store), audit.clone()).await?;
@@ -152,6 +158,7 @@ impl Gateway {
             metrics: Arc::clone(&metrics),
             models: config.models.iter().map(|m| m.name.clone()).collect(),
             freshness: Arc::clone(&freshness),
+            validations: Arc::clone(&validations),
         });
         let oidc = Arc::new(crate::oidc::Oidc::new(&config.identity));
         let mut refreshers = vec![refresher];
@@ -188,7 +195,16 @@ impl Gateway {
             deployment_note: Arc::default(),
             oidc,
             screening: Arc::default(),
+            validations,
         };
+        if let Some(every) = state.config.validation.every {
+            refreshers.push(crate::revalidate::spawn(
+                Arc::clone(&state.config),
+                Arc::clone(&state.store),
+                Arc::clone(&state.metrics),
+                every,
+            )?);
+        }
         let writer = writer.task;
         Ok(Gateway {
             listener,

@@ -58,6 +58,9 @@ pub struct AppState {
     /// version moves: principals provisioned here are screened with them before they are
     /// stored, and the admin API's reviews use them.
     pub screening: Arc<crate::screening::ListCache>,
+    /// Which fallbacks are validated for which primaries (`clearance validate`), reloaded when
+    /// the store's `validations` change version moves.
+    pub validations: Arc<crate::validations::Validations>,
 }
 
 /// Pairs each configured model with its provider (the config guarantees the provider exists).
