@@ -8,6 +8,7 @@
 //! - [`score`]: weighted pass rates and failures per check.
 
 pub mod check;
+pub mod deps;
 pub mod score;
 pub mod similarity;
 pub mod suite;
