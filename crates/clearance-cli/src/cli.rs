@@ -77,6 +77,96 @@ pub enum Command {
     /// Run a transparency log witness (c2sp.org/tlog-witness) or make its key.
     #[command(subcommand)]
     Witness(WitnessCommand),
+    /// Run an eval suite on a primary and candidate fallbacks; candidates at or above the bar
+    /// become validated fallbacks of the primary's route.
+    Validate(ValidateArgs),
+    /// Eval suites: draft one from captured traffic.
+    #[command(subcommand)]
+    Suites(SuitesCommand),
+    /// From the audit log: which apps use which models, their routes, whether each fallback is
+    /// validated, and which have no validated fallback they may use.
+    Deps(DepsArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ValidateFormat {
+    Text,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The suite (.toml or .jsonl).
+    #[arg(long)]
+    pub suite: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The model whose route the candidates are validated for.
+    #[arg(long)]
+    pub primary: String,
+    /// Candidate fallbacks, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub candidates: Vec<String>,
+    /// The score (0 to 1) a candidate needs ([validation] bar by default).
+    #[arg(long)]
+    pub bar: Option<f64>,
+    /// Cases in flight at once ([validation] concurrency by default).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Start afresh instead of resuming an interrupted run of the same suite and models.
+    #[arg(long)]
+    pub fresh: bool,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ValidateFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuitesCommand {
+    /// Write a suite from an app's captured requests, with the primary's answers as reference
+    /// answers, for a person to review.
+    Draft {
+        /// The app (client key name) named in [capture] apps.
+        #[arg(long = "from-capture")]
+        app: String,
+        /// Where to write the suite (.toml); an existing file is not overwritten.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only captures answered by this model (default: the model most of them used).
+        #[arg(long)]
+        primary: Option<String>,
+        /// At most this many cases.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DepsFormat {
+    Text,
+    Json,
+    Md,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct DepsArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// How far back to read: a duration (30d, 12h) or an RFC 3339 time.
+    #[arg(long, default_value = "30d")]
+    pub since: String,
+    /// A draft directive: which apps would lose their primary, and whether a validated
+    /// fallback their callers may use is left.
+    #[arg(long)]
+    pub directive: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: DepsFormat,
+    /// Write the report to this file instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

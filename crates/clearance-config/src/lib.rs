@@ -287,6 +287,19 @@ pub struct Model {
 pub(crate) enum SecretMode {
     Require,
     Skip,
+    /// Provider keys only: a command that calls providers but serves nothing (`validate`).
+    ProvidersOnly,
+}
+
+impl SecretMode {
+    /// What the secrets of the server's own surfaces (admin token, signing key, SCIM and
+    /// reader tokens) are read under.
+    pub(crate) fn for_server(self) -> SecretMode {
+        match self {
+            SecretMode::ProvidersOnly => SecretMode::Skip,
+            mode => mode,
+        }
+    }
 }
 
 /// A secret read from the environment. Its `Debug` and `Display` never show the value.
@@ -334,6 +347,14 @@ impl Config {
     pub fn load_without_secrets(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors::unreadable(path, &e))?;
         resolve::resolve(&text, path, &env_var, SecretMode::Skip)
+    }
+
+    /// Reads and validates a config file for a command that calls providers but serves
+    /// nothing (`clearance validate`): provider keys must be set, the server's own secrets
+    /// (admin token, signing key, SCIM and reader tokens) are not read.
+    pub fn load_for_providers(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors::unreadable(path, &e))?;
+        resolve::resolve(&text, path, &env_var, SecretMode::ProvidersOnly)
     }
 
     /// Validates config text; `env` looks up environment variables.

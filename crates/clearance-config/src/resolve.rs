@@ -49,6 +49,8 @@ pub(crate) fn resolve(
         Some(raw) => raw,
         None => return diag.fail(),
     };
+    let provider_secrets = secrets;
+    let secrets = secrets.for_server();
     let server = resolve_server(&raw.server, env, secrets, &mut diag);
     let audit = resolve_audit(
         &raw.audit,
@@ -60,7 +62,7 @@ pub(crate) fn resolve(
     let providers = raw
         .providers
         .iter()
-        .filter_map(|(name, p)| resolve_provider(name, p, env, secrets, &mut diag))
+        .filter_map(|(name, p)| resolve_provider(name, p, env, provider_secrets, &mut diag))
         .map(|p| (p.name.clone(), p))
         .collect();
     let models = resolve_models(&raw.models, &raw, &mut diag);
@@ -846,7 +848,7 @@ fn resolve_provider(
     let key = format!("providers.{name}");
     let base_url = parse_http_url(&raw.base_url, &format!("{key}.base_url"), diag);
     let api_key = match secrets {
-        SecretMode::Require => raw
+        SecretMode::Require | SecretMode::ProvidersOnly => raw
             .api_key_env
             .as_ref()
             .and_then(|v| required_env(v, &format!("{key}.api_key_env"), env, diag)),

@@ -45,7 +45,7 @@ pub(crate) fn resolve_scim(
         .map_or(DEFAULT_SCIM_TOKEN_ENV, |n| n.get_ref().as_str())
         .to_string();
     let token = match (secrets, &raw.token_env) {
-        (SecretMode::Skip, _) => None,
+        (SecretMode::Skip | SecretMode::ProvidersOnly, _) => None,
         (SecretMode::Require, Some(name)) => {
             required_env(name, "identity.scim.token_env", env, diag)
         }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use clearance_config::Config;
 use clearance_core::api::{ApiSurface, WireFormat};
+use clearance_core::audit::{AdminAction, AuditRecord};
 use clearance_core::chat::Part;
 use clearance_store::{
     CaseOutcome, FallbackValidation, Store, StoreError, StoredSuite, ValidationRun,
@@ -340,7 +341,46 @@ pub async fn run(
     store
         .finish_validation_run(&run.run_id, Utc::now(), &finished.standings)
         .await?;
+    // A validation changes where requests may go (`validated_only` routes): recorded like
+    // every other such change, in a short log of its own.
+    let record = AuditRecord::admin(
+        uuid::Uuid::now_v7().to_string(),
+        Utc::now(),
+        validation_action(plan, &finished),
+        200,
+    );
+    clearance_store::record_changes(store, &plan.actor, vec![record]).await?;
     Ok(finished)
+}
+
+/// What the audit trail says of a finished run: who ran which suite, and each candidate's
+/// standing.
+fn validation_action(plan: &RunPlan, finished: &Finished) -> AdminAction {
+    let standings: Vec<Value> = finished
+        .standings
+        .iter()
+        .map(|s| {
+            json!({
+                "fallback": s.fallback_model,
+                "validated": s.validated,
+                "score": s.score,
+                "reason": s.reason,
+            })
+        })
+        .collect();
+    AdminAction {
+        action: "validation".into(),
+        target: plan.primary.clone(),
+        reason: None,
+        actor: plan.actor.clone(),
+        details: Some(json!({
+            "run_id": finished.summary.run_id,
+            "suite": finished.summary.suite,
+            "suite_hash": finished.summary.suite_hash,
+            "bar": plan.bar,
+            "standings": standings,
+        })),
+    }
 }
 
 fn todo_left(total: usize, records: &[CaseRecord]) -> usize {

@@ -307,8 +307,14 @@ impl RunSummary {
         kinds.sort();
         kinds.dedup();
         let mut rows: Vec<(String, Vec<String>)> = vec![
-            ("model".into(), columns.iter().map(|(s, _)| s.model.clone()).collect()),
-            ("standing".into(), columns.iter().map(|(_, l)| l.clone()).collect()),
+            (
+                "model".into(),
+                columns.iter().map(|(s, _)| s.model.clone()).collect(),
+            ),
+            (
+                "standing".into(),
+                columns.iter().map(|(_, l)| l.clone()).collect(),
+            ),
             (
                 "pass rate".into(),
                 columns
@@ -322,7 +328,13 @@ impl RunSummary {
                 format!("  {kind} failed"),
                 columns
                     .iter()
-                    .map(|(s, _)| s.failures_per_check.get(kind).copied().unwrap_or(0).to_string())
+                    .map(|(s, _)| {
+                        s.failures_per_check
+                            .get(kind)
+                            .copied()
+                            .unwrap_or(0)
+                            .to_string()
+                    })
                     .collect(),
             ));
         }
@@ -351,7 +363,11 @@ impl RunSummary {
                 .map(|(s, _)| s.cost_usd.map_or("-".into(), |c| format!("${c:.4}")))
                 .collect(),
         ));
-        let label_width = rows.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+        let label_width = rows
+            .iter()
+            .map(|(l, _)| l.chars().count())
+            .max()
+            .unwrap_or(0);
         let widths: Vec<usize> = (0..columns.len())
             .map(|i| {
                 rows.iter()
@@ -366,7 +382,10 @@ impl RunSummary {
             &self.suite_hash[..self.suite_hash.len().min(12)],
             self.bar,
             if self.resumed_cases > 0 {
-                format!(", {} cases resumed from an interrupted run", self.resumed_cases)
+                format!(
+                    ", {} cases resumed from an interrupted run",
+                    self.resumed_cases
+                )
             } else {
                 String::new()
             }
@@ -391,15 +410,16 @@ impl RunSummary {
     /// JUnit XML: one suite per model, one test case per case (what CI systems display).
     pub fn render_junit(&self, records: &[CaseRecord]) -> String {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let models =
-            std::iter::once(&self.primary).chain(self.candidates.iter().map(|(s, _)| s));
+        let models = std::iter::once(&self.primary).chain(self.candidates.iter().map(|(s, _)| s));
         out.push_str(&format!(
             "<testsuites name=\"{}\">\n",
             xml_escape(&format!("clearance validate {}", self.suite))
         ));
         for summary in models {
-            let mine: Vec<&CaseRecord> =
-                records.iter().filter(|r| r.model == summary.model).collect();
+            let mine: Vec<&CaseRecord> = records
+                .iter()
+                .filter(|r| r.model == summary.model)
+                .collect();
             out.push_str(&format!(
                 "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">\n",
                 xml_escape(&summary.model),
@@ -462,6 +482,9 @@ mod tests {
 
     #[test]
     fn xml_escapes_markup_and_controls() {
-        assert_eq!(xml_escape("a<b>&\"'\u{1}"), "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}");
+        assert_eq!(
+            xml_escape("a<b>&\"'\u{1}"),
+            "a&lt;b&gt;&amp;&quot;&apos;\u{FFFD}"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
                 config.models.len(),
                 plural(config.models.len())
             );
+            validation_warnings(&config);
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -27,4 +28,38 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
+}
+
+/// Routes whose fallbacks are unvalidated, failed or stale, read from the config's store:
+/// warnings (the config itself is valid). A store that cannot be opened is said, not failed on.
+fn validation_warnings(config: &Config) {
+    if config.routes.iter().all(|r| r.fallbacks.is_empty()) {
+        return;
+    }
+    // check-config creates nothing: a store not made yet holds no validation.
+    let no_store = matches!(&config.store.backend,
+        clearance_config::StoreBackend::Sqlite(path) if !path.exists());
+    let standings = super::block_on(async {
+        if no_store {
+            return Ok(Vec::new());
+        }
+        let store = super::open_store(config).await?;
+        Ok::<_, anyhow::Error>(store.fallback_validations().await?)
+    });
+    match standings {
+        Ok(Ok(rows)) => {
+            let validations = clearance_gateway::validations::Validations::from_rows(rows);
+            let warnings = clearance_gateway::validations::route_warnings(
+                config,
+                &validations.snapshot(),
+                chrono::Utc::now(),
+            );
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+        }
+        Ok(Err(error)) | Err(error) => {
+            eprintln!("warning: fallback validation not checked: {error:#}");
+        }
+    }
 }

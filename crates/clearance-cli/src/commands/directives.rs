@@ -533,7 +533,7 @@ async fn request_groups(
 }
 
 /// `--since`: a duration back from `now` (`30d`, `12h`, `90m`, `45s`, `2w`) or an RFC 3339 time.
-fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+pub(super) fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
     let text = text.trim();
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));

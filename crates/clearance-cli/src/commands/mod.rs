@@ -22,6 +22,7 @@ mod audit;
 mod audit_log;
 mod config;
 mod copy;
+mod deps;
 mod directives;
 mod explain;
 mod keys;
@@ -32,6 +33,7 @@ mod proof;
 mod screening;
 mod serve;
 mod status;
+mod validate;
 mod witness;
 
 use std::io::Write;
@@ -64,6 +66,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate::run(&args),
         Command::Store(command) => copy::run(command),
         Command::Witness(command) => witness::run(command),
+        Command::Validate(args) => validate::run(&args),
+        Command::Suites(command) => validate::suites(command),
+        Command::Deps(args) => deps::run(&args),
     }
 }
 

@@ -75,14 +75,32 @@ fn model_row(model: &Value) -> [String; 6] {
             ""
         }
     );
+    let validation = model["route"]["validation"].as_array();
     let route = match model["route"]["fallbacks"].as_array() {
         Some(fallbacks) if !fallbacks.is_empty() => format!(
-            "-> {} (retries {}, budget {:.1})",
-            fallbacks.iter().map(text).collect::<Vec<_>>().join(" -> "),
+            "-> {} (retries {}, budget {:.1}{})",
+            fallbacks
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!(
+                    "{} [{}]",
+                    text(f),
+                    validation
+                        .and_then(|v| v.get(i))
+                        .map(fallback_state)
+                        .unwrap_or_default()
+                ))
+                .collect::<Vec<_>>()
+                .join(" -> "),
             text(&model["route"]["retries"]),
             model["route"]["retry_budget_available"]
                 .as_f64()
-                .unwrap_or(0.0)
+                .unwrap_or(0.0),
+            if model["route"]["validated_only"] == true {
+                ", validated only"
+            } else {
+                ""
+            }
         ),
         _ => "-".to_string(),
     };
@@ -112,4 +130,20 @@ fn provider_row(provider: &Value) -> [String; 6] {
         text(&provider["last_check"]),
         text(&provider["last_error"]),
     ]
+}
+
+/// A fallback's validation in a few words: `validated 0.95 2026-12-01`, `FAILED 0.40`,
+/// `stale ...`, `unvalidated`.
+fn fallback_state(validation: &Value) -> String {
+    let state = text(&validation["state"]);
+    let score = validation["score"].as_f64();
+    let date = validation["at"]
+        .as_str()
+        .map(|at| at.get(..10).unwrap_or(at).to_string());
+    match (state.as_str(), score, date) {
+        ("unvalidated", ..) => "unvalidated".into(),
+        ("failed", Some(score), _) => format!("FAILED {score:.2}"),
+        (state, Some(score), Some(date)) => format!("{state} {score:.2} {date}"),
+        (state, ..) => state.to_string(),
+    }
 }
