@@ -676,3 +676,61 @@ upstream = "judge-up"
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_re_runs_stored_suites_and_reports_a_fallback_that_dropped() {
+    let setup = Setup::new(
+        r#"[[routes]]
+model = "primary"
+fallbacks = ["good"]
+"#,
+    )
+    .await;
+    let first = setup.validate("good", "text");
+    assert!(first.status.success(), "{}", stderr(&first));
+    // The fallback's provider degrades after it was validated.
+    setup.fake.set_behavior(
+        Some("good-up"),
+        Behavior {
+            reply: Some("Sorry, no.".into()),
+            ..Default::default()
+        },
+    );
+    let config = std::fs::read_to_string(&setup.config).unwrap();
+    std::fs::write(
+        &setup.config,
+        config.replace("[validation]\n", "[validation]\nevery = \"1s\"\n"),
+    )
+    .unwrap();
+    let mut served = setup.serve();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = admin_status(&served.base).await;
+        if route_validation(&status, "primary", "good")["state"] == "failed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never re-validated: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metrics = reqwest::get(format!("{}/metrics", served.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"clearance_validation_runs_total{outcome="dropped"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"clearance_fallback_validated{primary="primary",fallback="good"} 0"#),
+        "{metrics}"
+    );
+    assert!(served.stop().success());
+    // The re-run is in the audit trail, by `serve`.
+    let export = setup.ok(&["audit", "export", "--format", "jsonl"]);
+    assert!(
+        export.contains(r#""action":"validation""#) && export.contains(r#""actor":"serve""#),
+        "{export}"
+    );
+}

@@ -18,9 +18,9 @@ const DEFAULT_RETRIES: i64 = 2;
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 const DEFAULT_CAPTURE_SAMPLE: f64 = 0.1;
 const DEFAULT_CAPTURE_KEEP: i64 = 500;
-/// Re-running suites more often than this only loads providers: validation is about drift
-/// over days, not minutes.
-const MIN_EVERY: Duration = Duration::from_secs(60);
+/// Validation is about drift over days; the floor only keeps a typo (`7` for `7d`) from
+/// re-running a suite in a tight loop.
+const MIN_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct RawValidation {
