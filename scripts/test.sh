@@ -8,6 +8,7 @@
 # on PostgreSQL: scripts/postgres.sh makes sure a server answers at 127.0.0.1:5432 (installing
 # and starting one where the machine has none), and each test makes its own scratch database.
 # The directive proofs run the cvc5 SMT solver: scripts/cvc5.sh installs it where it is missing.
+# The dependency report's HTML is rendered in Debian's headless Chromium: scripts/chromium.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,10 @@ echo "==> PostgreSQL for the store tests (scripts/postgres.sh)"
 echo "==> cvc5 for the directive proofs (scripts/cvc5.sh)"
 # shellcheck source=scripts/cvc5.sh
 . scripts/cvc5.sh
+
+echo "==> Chromium for the dependency report's browser test (scripts/chromium.sh)"
+# shellcheck source=scripts/chromium.sh
+. scripts/chromium.sh
 
 echo "==> cargo build (binaries for the SDK tests)"
 cargo build --locked --workspace --bins
