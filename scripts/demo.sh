@@ -93,13 +93,13 @@ sed -i "s|^# witnesses = .*|witnesses = [{ url = \"http://127.0.0.1:$witness_por
 echo "==> importing principals and creating a key for alice"
 "$bin/clearance" check-config --config "$config"
 "$bin/clearance" principals import "$run/principals.csv" --config "$config"
-new_key() { # principal
-  "$bin/clearance" keys create --principal "$1" --name demo --config "$config" --format json |
+new_key() { # principal app: a key named for the application that uses it
+  "$bin/clearance" keys create --principal "$1" --name "$2" --config "$config" --format json |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])'
 }
-key=$(new_key alice)
-bjorn_key=$(new_key bjorn)   # a Swedish national working inside the US
-dev_key=$(new_key dev)       # an Indian national with a US green card
+key=$(new_key alice support-bot)
+bjorn_key=$(new_key bjorn research-notebook)   # a Swedish national working inside the US
+dev_key=$(new_key dev code-assist)             # an Indian national with a US green card
 
 echo
 echo "==> denied-party screening: OFAC's SDN list imported (a 2021 snapshot kept for tests; load the"
@@ -273,6 +273,39 @@ echo "==> the kill switch: an operator takes gpt-5 out of service (audited, kept
 ask_gpt
 "$bin/clearance" models enable gpt-5 --reason "INC-7 closed" --config "$config"
 ask_gpt
+
+echo
+echo "==> validated fallbacks: gpt-5's route falls back to gemini-flash, then open-model. Were they ever"
+echo "    tested on what the support bot needs? clearance validate runs demo/suites/support.toml on each,"
+echo "    through the same provider layer and translation as production"
+good='{"reply":"Refunds take 30 days. Start a return from your orders page."}'
+fake_behavior gpt-5-2026-06 "$good"
+fake_behavior gemini-3-flash "$good"
+fake_behavior llama-4-70b-instruct '{"reply":"I cannot say, sorry."}'
+"$bin/clearance" validate --suite demo/suites/support.toml --primary gpt-5 \
+  --candidates gemini-flash,open-model --config "$config" | sed 's/^/  /' ||
+  echo "  (exit 1: a candidate is below the bar; the run and both standings are stored)"
+echo "  the running gateway picked the standings up (no restart): clearance status"
+sleep 0.5
+"$bin/clearance" status --config "$config" | sed -n '1p;/^gpt-5 /p' | sed 's/^/    /'
+
+echo
+echo "==> a model goes dark WITH a validated fallback: gpt-5's provider fails, gemini-flash answers"
+fake_behavior gpt-5-2026-06 '{"status":503}'
+ask_gpt
+echo "==> and one WITHOUT: mythos-5 has no route; when its provider fails, its callers have nothing"
+fake_behavior claude-mythos-5 '{"status":503}'
+ask_mythos alice "$key"
+fake_behavior gpt-5-2026-06 '{}'
+fake_behavior claude-mythos-5 '{}'
+
+echo
+echo "==> the dependency report: which apps hang on which model, and which have no validated fallback"
+echo "    they may use (clearance deps; --format html writes one self-contained page, docs/img/deps.png)"
+"$bin/clearance" deps --since 1h --config "$config" | sed 's/^/  /'
+"$bin/clearance" deps --since 1h --config "$config" --format html --out "$run/deps.html" | sed 's/^/  /'
+echo "  and if gpt-5 were cut off for everyone (demo/drafts/gpt-5-cutoff.toml): who loses their primary?"
+"$bin/clearance" deps --since 1h --config "$config" --directive demo/drafts/gpt-5-cutoff.toml | sed 's/^/  /'
 
 echo
 echo "==> verifying the audit trail: one hash-chained log per writer (this gateway's, and one per CLI change)"

@@ -31,12 +31,13 @@ pub struct Score {
 }
 
 pub fn score(results: &[CaseResult]) -> Score {
-    let total: f64 = results.iter().map(|r| r.weight).sum();
+    // Folded from +0.0: an empty `f64` sum is -0.0, which prints as "-0.0%".
+    let total: f64 = results.iter().map(|r| r.weight).fold(0.0, |a, b| a + b);
     let passed_weight: f64 = results
         .iter()
         .filter(|r| r.passed())
         .map(|r| r.weight)
-        .sum();
+        .fold(0.0, |a, b| a + b);
     let mut failures_per_check = BTreeMap::new();
     for (kind, verdict) in results.iter().flat_map(|r| &r.verdicts) {
         if *verdict != Verdict::Pass {
@@ -52,5 +53,22 @@ pub fn score(results: &[CaseResult]) -> Score {
         cases: results.len(),
         passed: results.iter().filter(|r| r.passed()).count(),
         failures_per_check,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_passed_is_a_positive_zero() {
+        let failed = CaseResult {
+            case_id: "a".into(),
+            weight: 1.0,
+            verdicts: vec![("contains", Verdict::Fail("no".into()))],
+        };
+        let score = score(&[failed]);
+        assert!(score.pass_rate == 0.0 && score.pass_rate.is_sign_positive());
+        assert_eq!(format!("{:.1}", score.pass_rate * 100.0), "0.0");
     }
 }
