@@ -7,6 +7,7 @@
 //! - [`similarity`]: the documented text similarity `similar_to` uses (no model needed);
 //! - [`score`]: weighted pass rates and failures per check.
 
+pub mod capture;
 pub mod check;
 pub mod deps;
 pub mod score;
