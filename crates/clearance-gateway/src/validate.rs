@@ -626,3 +626,45 @@ fn conclude(
         standings,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str) -> ModelEntry {
+        let config = clearance_config::Config::parse(
+            "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1\"\napi_key_env = \"K\"\n\
+             [[models]]\nname = \"m\"\nprovider = \"p\"\n",
+            std::path::Path::new("c.toml"),
+            &|_| Some(key.to_string()),
+        )
+        .unwrap();
+        model_table(&config).remove("m").unwrap()
+    }
+
+    #[test]
+    fn a_provider_error_stored_with_a_case_holds_no_credential() {
+        let own = "self-hosted-key-of-any-shape";
+        let body = format!(
+            r#"{{"error":{{"message":"bad key {own}; also sk-proj-abcdefghijklmnopqrstuvwxyz012345"}}}}"#
+        );
+        let message = provider_message(&entry(own), body.as_bytes());
+        assert!(!message.contains(own), "{message}");
+        assert!(!message.contains("sk-proj-abcdefghijklmnopqrstuvwxyz012345"), "{message}");
+        assert!(message.contains("bad key"), "{message}");
+    }
+
+    #[test]
+    fn a_case_is_sent_as_its_client_format_writes_it() {
+        let messages = json!([{ "role": "user", "content": "hi" }]);
+        let (surface, body) = client_body("m", ClientFormat::Anthropic, &messages, None).unwrap();
+        assert_eq!(surface, ApiSurface::AnthropicMessages);
+        assert_eq!(body["max_tokens"], DEFAULT_CASE_MAX_TOKENS);
+        let contents = json!([{ "role": "user", "parts": [{ "text": "hi" }] }]);
+        let (surface, body) = client_body("m", ClientFormat::Gemini, &contents, None).unwrap();
+        assert_eq!(surface, ApiSurface::OpenaiChat);
+        assert_eq!(body["messages"][0]["content"], "hi", "{body}");
+        let bad = client_body("m", ClientFormat::Gemini, &json!("not a list"), None);
+        assert!(bad.is_err());
+    }
+}
