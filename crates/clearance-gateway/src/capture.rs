@@ -80,6 +80,7 @@ fn redacted(request: &[u8], answer: &[u8]) -> Option<(String, String)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -184,7 +184,7 @@ pub fn route_warnings(config: &Config, standings: &Standings, now: DateTime<Utc>
 
 fn humantime_days(age: std::time::Duration) -> String {
     let days = age.as_secs() / 86_400;
-    if days > 0 && age.as_secs() % 86_400 == 0 {
+    if days > 0 && age.as_secs().is_multiple_of(86_400) {
         format!("{days}d")
     } else {
         format!("{}s", age.as_secs())
