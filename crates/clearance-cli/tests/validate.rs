@@ -391,6 +391,34 @@ validated_only = true
     assert_eq!(row["model"], "primary");
     assert_eq!(row["requests"], 1);
     assert_eq!(row["single_point_of_failure"], false, "{row}");
+    assert_eq!(row["served"][0]["model"], "good", "{row}");
+    assert_eq!(row["fell_back"], 1, "{row}");
+    let fallbacks = row["route"]["fallbacks"].as_array().unwrap();
+    let states: Vec<(&str, &str)> = fallbacks
+        .iter()
+        .map(|f| (f["model"].as_str().unwrap(), f["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("wrong", "failed"),
+            ("broken", "failed"),
+            ("good", "validated")
+        ]
+    );
+    assert_eq!(row["validated_fallback"], "good");
+    // The same report in every other format.
+    let text = setup.ok(&["deps"]);
+    assert!(
+        text.contains("support-bot") && text.contains("good validated 1.00"),
+        "{text}"
+    );
+    let markdown = setup.ok(&["deps", "--format", "md"]);
+    assert!(markdown.contains("| support-bot |"), "{markdown}");
+    let wrote = setup.ok(&["deps", "--format", "html", "--out", "deps.html"]);
+    assert!(wrote.starts_with("wrote "), "{wrote}");
+    let html = std::fs::read_to_string(setup.path().join("deps.html")).unwrap();
+    assert!(html.contains("data-app=\"support-bot\""), "{html}");
     // A draft that takes `good` from everyone leaves support-bot without a validated fallback.
     let draft = write_file(
         setup.path(),
@@ -410,6 +438,11 @@ effect = "deny"
     let with_draft: Value = serde_json::from_str(&with_draft_text).unwrap();
     let row = &with_draft["apps"][0]["rows"][0];
     assert!(row["draft_fallback"].is_null(), "{row}");
+    assert_eq!(
+        row["loses_primary"], false,
+        "the draft leaves `primary` itself: {row}"
+    );
+    assert_eq!(with_draft["window"]["draft"], as_str(&draft));
 }
 
 #[tokio::test(flavor = "multi_thread")]
