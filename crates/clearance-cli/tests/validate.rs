@@ -204,7 +204,7 @@ fn candidate<'a>(report: &'a Value, model: &str) -> &'a Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c[0]["model"] == model)
+        .find(|c| c["model"] == model)
         .unwrap_or_else(|| panic!("{model} not in {report}"))
 }
 
@@ -287,19 +287,19 @@ validated_only = true
         "priced: {primary}"
     );
     let good = candidate(&report, "good");
-    assert_eq!(good[0]["score"], 1.0);
-    assert_eq!(good[1]["validated"], true);
+    assert_eq!(good["score"], 1.0);
+    assert_eq!(good["validated"], true);
     let broken = candidate(&report, "broken");
-    assert_eq!(broken[0]["score"], 0.0);
-    assert_eq!(broken[0]["errors"], 3);
+    assert_eq!(broken["score"], 0.0);
+    assert_eq!(broken["errors"], 3);
     assert!(
-        broken[1]["reason"].as_str().unwrap().contains("503"),
+        broken["reason"].as_str().unwrap().contains("503"),
         "{broken}"
     );
     let wrong = candidate(&report, "wrong");
-    assert_eq!(wrong[1]["validated"], false);
-    assert_eq!(wrong[0]["failures_per_check"]["regex"], 2, "{wrong}");
-    assert_eq!(wrong[0]["failures_per_check"]["contains"], 2, "{wrong}");
+    assert_eq!(wrong["validated"], false);
+    assert_eq!(wrong["failures_per_check"]["regex"], 2, "{wrong}");
+    assert_eq!(wrong["failures_per_check"]["contains"], 2, "{wrong}");
     // broken was retried once per case (retries = 1): 2 calls for each of 3 cases.
     let broken_calls = setup
         .fake
@@ -702,7 +702,7 @@ upstream = "judge-up"
     assert_eq!(failed.status.code(), Some(1));
     let report: Value = serde_json::from_str(&stdout(&failed)).unwrap();
     assert!(
-        candidate(&report, "good")[1]["reason"]
+        candidate(&report, "good")["reason"]
             .as_str()
             .unwrap()
             .contains("the judge said: FAIL"),

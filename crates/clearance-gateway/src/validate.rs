@@ -26,7 +26,7 @@ use clearance_store::{
 };
 use clearance_upstream::{ForwardedHeaders, UpstreamCall, UpstreamClient, UpstreamError};
 use clearance_validate::check::{judge_prompt, judge_verdict};
-use clearance_validate::run::{CaseRecord, ModelSummary, RunSummary, Standing};
+use clearance_validate::run::{Candidate, CaseRecord, ModelSummary, RunSummary};
 use clearance_validate::{Answer, Case, ClientFormat, Suite, ToolCall, Verdict};
 use clearance_wire::redact::{redact_known, sanitise_message};
 use clearance_wire::request::ClientRequest;
@@ -604,13 +604,11 @@ fn conclude(
             at: now,
             reason: reason.clone(),
         });
-        candidates.push((
+        candidates.push(Candidate {
             summary,
-            Standing {
-                validated: reason.is_none(),
-                reason,
-            },
-        ));
+            validated: reason.is_none(),
+            reason,
+        });
     }
     Finished {
         summary: RunSummary {
@@ -651,7 +649,10 @@ mod tests {
         );
         let message = provider_message(&entry(own), body.as_bytes());
         assert!(!message.contains(own), "{message}");
-        assert!(!message.contains("sk-proj-abcdefghijklmnopqrstuvwxyz012345"), "{message}");
+        assert!(
+            !message.contains("sk-proj-abcdefghijklmnopqrstuvwxyz012345"),
+            "{message}"
+        );
         assert!(message.contains("bad key"), "{message}");
     }
 

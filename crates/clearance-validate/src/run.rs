@@ -267,10 +267,13 @@ pub fn percentile(sorted: &[u64], p: usize) -> u64 {
     sorted[rank.min(sorted.len()) - 1]
 }
 
-/// A candidate's standing after the run, as the table shows it.
+/// A candidate after the run: its summary and whether it is now a validated fallback.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Standing {
+pub struct Candidate {
+    #[serde(flatten)]
+    pub summary: ModelSummary,
     pub validated: bool,
+    /// Why not, when not.
     pub reason: Option<String>,
 }
 
@@ -284,7 +287,7 @@ pub struct RunSummary {
     /// Records reused from an interrupted run.
     pub resumed_cases: usize,
     pub primary: ModelSummary,
-    pub candidates: Vec<(ModelSummary, Standing)>,
+    pub candidates: Vec<Candidate>,
 }
 
 impl RunSummary {
@@ -292,13 +295,13 @@ impl RunSummary {
     pub fn render_text(&self) -> String {
         let mut columns: Vec<(&ModelSummary, String)> =
             vec![(&self.primary, "primary".to_string())];
-        for (summary, standing) in &self.candidates {
-            let label = if standing.validated {
+        for candidate in &self.candidates {
+            let label = if candidate.validated {
                 "VALIDATED"
             } else {
                 "FAILED"
             };
-            columns.push((summary, label.to_string()));
+            columns.push((&candidate.summary, label.to_string()));
         }
         let mut kinds: Vec<&String> = columns
             .iter()
@@ -398,9 +401,12 @@ impl RunSummary {
             out.truncate(out.trim_end().len());
             out.push('\n');
         }
-        for (summary, standing) in &self.candidates {
-            if let Some(reason) = &standing.reason {
-                out.push_str(&format!("\n{} not validated: {reason}", summary.model));
+        for candidate in &self.candidates {
+            if let Some(reason) = &candidate.reason {
+                out.push_str(&format!(
+                    "\n{} not validated: {reason}",
+                    candidate.summary.model
+                ));
             }
         }
         out.push('\n');
@@ -410,7 +416,8 @@ impl RunSummary {
     /// JUnit XML: one suite per model, one test case per case (what CI systems display).
     pub fn render_junit(&self, records: &[CaseRecord]) -> String {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let models = std::iter::once(&self.primary).chain(self.candidates.iter().map(|(s, _)| s));
+        let models =
+            std::iter::once(&self.primary).chain(self.candidates.iter().map(|c| &c.summary));
         out.push_str(&format!(
             "<testsuites name=\"{}\">\n",
             xml_escape(&format!("clearance validate {}", self.suite))
