@@ -107,7 +107,7 @@ pub(crate) fn resolve_validation(
     diag: &mut Diagnostics<'_>,
 ) -> ValidationConfig {
     let defaults = ValidationConfig::default();
-    let bar = share(raw.bar.as_ref(), DEFAULT_BAR, "validation.bar", diag);
+    let bar = crate::failover::ratio(raw.bar.as_ref(), DEFAULT_BAR, "validation.bar", diag);
     let concurrency = positive(
         raw.concurrency.as_ref(),
         DEFAULT_CONCURRENCY,
@@ -162,7 +162,7 @@ pub(crate) fn resolve_capture(raw: &RawCapture, diag: &mut Diagnostics<'_>) -> C
             apps.push(app.get_ref().clone());
         }
     }
-    let sample = share(
+    let sample = crate::failover::ratio(
         raw.sample.as_ref(),
         DEFAULT_CAPTURE_SAMPLE,
         "capture.sample",
@@ -207,21 +207,6 @@ pub(crate) fn resolve_price(model: &RawModel, diag: &mut Diagnostics<'_>) -> Opt
             input_per_mtok: input.unwrap_or(0.0),
             output_per_mtok: output.unwrap_or(0.0),
         }),
-    }
-}
-
-/// A share between 0 and 1.
-fn share(value: Option<&Spanned<f64>>, default: f64, key: &str, diag: &mut Diagnostics<'_>) -> f64 {
-    match value {
-        None => default,
-        Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
-        Some(v) => {
-            diag.at(
-                Some(v.span()),
-                format!("{key} must be between 0 and 1, not {}", v.get_ref()),
-            );
-            default
-        }
     }
 }
 

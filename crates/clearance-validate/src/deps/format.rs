@@ -106,6 +106,35 @@ pub(super) fn draft(row: &DepRow) -> String {
 
 /// A name from the data made safe for a terminal: control characters (a key name could hold
 /// an escape sequence) are shown escaped rather than sent.
+/// One row's cells as the text and Markdown tables show them: the SPOF mark, the names (each
+/// made safe by `name` for its format), the counts and the route.
+pub(super) fn row_cells(
+    app: &str,
+    row: &DepRow,
+    spof: &str,
+    name: impl Fn(&str) -> String,
+) -> Vec<String> {
+    vec![
+        if row.single_point_of_failure {
+            spof
+        } else {
+            ""
+        }
+        .to_string(),
+        name(app),
+        name(&row.principal),
+        name(&row.model),
+        thousands(row.requests),
+        percent(row.share),
+        thousands(row.fell_back),
+        thousands(row.denied),
+        thousands(row.failed),
+        thousands(row.tokens),
+        name(&counts(&row.served)),
+        name(&fallbacks(row)),
+    ]
+}
+
 pub(super) fn printable(name: &str) -> String {
     if !name.chars().any(char::is_control) {
         return name.to_string();

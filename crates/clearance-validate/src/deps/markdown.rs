@@ -1,7 +1,7 @@
 //! `--format md`: the summary as a list and one table, for a ticket or a pull request. Names
 //! from the data are escaped so that a key name can neither break the table nor become markup.
 
-use super::format::{self, thousands};
+use super::format;
 use super::text::summary_lines;
 use super::{DepRow, DepsReport};
 
@@ -60,25 +60,7 @@ fn header(draft: bool) -> String {
 }
 
 fn line(app: &str, row: &DepRow, draft: bool) -> String {
-    let mut cells = vec![
-        if row.single_point_of_failure {
-            "**SPOF**"
-        } else {
-            ""
-        }
-        .to_string(),
-        escape(app),
-        escape(&row.principal),
-        escape(&row.model),
-        thousands(row.requests),
-        format::percent(row.share),
-        thousands(row.fell_back),
-        thousands(row.denied),
-        thousands(row.failed),
-        thousands(row.tokens),
-        escape(&format::counts(&row.served)),
-        escape(&format::fallbacks(row)),
-    ];
+    let mut cells = format::row_cells(app, row, "**SPOF**", escape);
     if draft {
         let words = format::draft(row);
         cells.push(if words.is_empty() {

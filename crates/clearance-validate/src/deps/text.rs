@@ -99,25 +99,7 @@ fn table(report: &DepsReport) -> String {
 }
 
 fn cells_of(app: &str, row: &DepRow) -> Vec<String> {
-    vec![
-        if row.single_point_of_failure {
-            "SPOF"
-        } else {
-            ""
-        }
-        .to_string(),
-        printable(app),
-        printable(&row.principal),
-        printable(&row.model),
-        thousands(row.requests),
-        format::percent(row.share),
-        thousands(row.fell_back),
-        thousands(row.denied),
-        thousands(row.failed),
-        thousands(row.tokens),
-        printable(&format::counts(&row.served)),
-        printable(&format::fallbacks(row)),
-    ]
+    format::row_cells(app, row, "SPOF", printable)
 }
 
 /// Pads every column to its widest cell, two spaces apart; no trailing spaces.
