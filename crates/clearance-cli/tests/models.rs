@@ -328,7 +328,7 @@ fn status_shows_switches_breakers_routes_and_provider_health() {
     assert!(
         mythos.contains("enabled")
             && mythos.contains("closed")
-            && mythos.contains("-> gpt-5 (retries 1"),
+            && mythos.contains("-> gpt-5 [unvalidated] (retries 1"),
         "{text}"
     );
     let gpt = text.lines().find(|l| l.starts_with("gpt-5")).unwrap();
