@@ -1,16 +1,20 @@
 //! Where Clearance keeps what must outlive a process: principals, client keys, the audit log,
-//! the models an operator has switched off (kill switches), and the denied-party lists and
-//! reviews that screening reads (as opaque JSON: the store does not know the screening crate).
+//! the models an operator has switched off (kill switches), the denied-party lists and
+//! reviews that screening reads (as opaque JSON: the store does not know the screening crate),
+//! and validated fallbacks: the eval suites runs used, each run's per-case outcomes (opaque
+//! JSON again), each fallback's standing for its primary with every verdict before it, and
+//! captured requests to draft suites from.
 //!
 //! The gateway and the CLI see only the [`Store`] trait; each backend is a module of its own
 //! with its own migrations, run when the store opens. SQLite ([`SqliteStore`]) is the embedded
 //! default; a PostgreSQL backend for multi-replica deployments implements the same trait. This
 //! is the only crate that knows a database driver.
 //!
-//! The gateway holds keys, principals, kill switches and the active directive set in memory
-//! and reloads them when [`Store::change_versions`] moves. The one store write on a request's
-//! path is its audit record: each replica's writer appends to its own log in batches (group
-//! commit), and a request's answer waits for its decision record's batch to be durable.
+//! The gateway holds keys, principals, kill switches, the active directive set and fallbacks'
+//! validation standing in memory and reloads them when [`Store::change_versions`] moves. The
+//! one store write on a request's path is its audit record: each replica's writer appends to
+//! its own log in batches (group commit), and a request's answer waits for its decision
+//! record's batch to be durable.
 
 mod postgres;
 mod rows;
@@ -99,9 +103,9 @@ pub struct FactGroups {
     pub groups: Vec<FactGroup>,
 }
 
-/// Counters that move whenever keys, principals, kill switches, the active directive set or
-/// screening (a new list version, a review) change, in this process or another one (another
-/// replica on the same database).
+/// Counters that move whenever keys, principals, kill switches, the active directive set,
+/// screening (a new list version, a review) or fallbacks' validation standing change, in this
+/// process or another one (another replica on the same database).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChangeVersions {
     pub keys: i64,
@@ -109,6 +113,8 @@ pub struct ChangeVersions {
     pub model_switches: i64,
     pub directives: i64,
     pub screening: i64,
+    /// Fallbacks' validation standing (a finished `clearance validate` run).
+    pub validations: i64,
 }
 
 /// A model's kill switch as an operator last set it. A model without one is enabled.
@@ -310,6 +316,105 @@ pub struct ScreeningReview {
     pub at: DateTime<Utc>,
 }
 
+/// An eval suite as it was run: stored by the SHA-256 (hex) of its text, so a run names the
+/// exact suite, and `serve` can re-run it without the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSuite {
+    /// SHA-256 of `text`, hex (computed by the caller; the store keys on it).
+    pub hash: String,
+    /// The suite's own name.
+    pub name: String,
+    /// The file it was read from (no directory), to name it in reports.
+    pub file_name: String,
+    /// The file's text, exactly.
+    pub text: String,
+    pub stored_at: DateTime<Utc>,
+}
+
+/// One `clearance validate` run: a primary and its candidates on one suite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidationRun {
+    /// Unique, chosen by the caller.
+    pub run_id: String,
+    /// The [`StoredSuite`] it runs (stored before the run starts).
+    pub suite_hash: String,
+    pub primary_model: String,
+    /// The fallbacks tried, in the order given: a resumed run must name the same list in the
+    /// same order.
+    pub candidates: Vec<String>,
+    /// The score a candidate needs to be validated.
+    pub bar: f64,
+    pub started_at: DateTime<Utc>,
+    /// `None` while it runs, or when it was interrupted.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Who ran it: `cli`, `serve`, ... (never a credential).
+    pub actor: String,
+}
+
+/// What one model answered to one case of a run, as JSON text the caller serialised (given
+/// back exactly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseOutcome {
+    pub run_id: String,
+    pub model: String,
+    pub case_id: String,
+    /// The caller's JSON text.
+    pub result: String,
+}
+
+/// A fallback's standing for a primary after a finished run: validated (score at or above the
+/// bar) or failed, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FallbackValidation {
+    pub primary_model: String,
+    pub fallback_model: String,
+    pub validated: bool,
+    pub score: f64,
+    pub bar: f64,
+    pub suite_name: String,
+    pub suite_hash: String,
+    /// The run that gave this verdict.
+    pub run_id: String,
+    pub at: DateTime<Utc>,
+    /// Why it failed (or anything else worth saying); `None` when there is nothing to add.
+    pub reason: Option<String>,
+}
+
+/// A captured request and answer (already redacted by the caller), for drafting suites.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    /// Given by the store (increasing); `0` in a capture not yet stored.
+    pub id: i64,
+    /// The app it came from (the request's `app` fact).
+    pub app: String,
+    pub model: String,
+    /// The client API it came in on (`openai_chat`, ...).
+    pub api: String,
+    pub at: DateTime<Utc>,
+    /// The request and the answer, as the caller serialised them.
+    pub request: String,
+    pub answer: String,
+}
+
+/// What a dependency report needs from one audit record (decision, whole or completion
+/// phase), read from the record's JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    /// The record's `id` (a request's decision and completion records share it).
+    pub request_id: String,
+    pub time: DateTime<Utc>,
+    pub phase: clearance_core::audit::Phase,
+    pub key_id: Option<String>,
+    pub principal_id: Option<String>,
+    pub requested_model: Option<String>,
+    pub served_model: Option<String>,
+    pub decision: clearance_core::audit::Decision,
+    /// `(model, outcome)` of every attempt, in order (empty when the first one served).
+    pub attempts: Vec<(String, String)>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Inserts or replaces the given principals in one transaction: all or none.
@@ -485,6 +590,69 @@ pub trait Store: Send + Sync + 'static {
         &self,
         subject: Option<&str>,
     ) -> Result<Vec<ScreeningReview>, StoreError>;
+
+    /// Stores an eval suite under its hash. A suite with that hash already stored is left as
+    /// it is (the same text, by its hash): `Ok`, nothing written.
+    async fn put_suite(&self, suite: &StoredSuite) -> Result<(), StoreError>;
+    /// The suite stored under `hash`.
+    async fn suite(&self, hash: &str) -> Result<Option<StoredSuite>, StoreError>;
+    /// Records a run as started (`finished_at` is ignored: a run is finished only by
+    /// [`Store::finish_validation_run`]). Its suite must be stored first
+    /// ([`StoreError::Corrupt`] otherwise, nothing written); a `run_id` already stored is a
+    /// query error.
+    async fn start_validation_run(&self, run: &ValidationRun) -> Result<(), StoreError>;
+    async fn validation_run(&self, run_id: &str) -> Result<Option<ValidationRun>, StoreError>;
+    /// The latest started run on that suite with that primary and exactly that candidate list
+    /// (in that order) that has not finished: the run an interrupted `clearance validate`
+    /// resumes.
+    async fn unfinished_validation_run(
+        &self,
+        suite_hash: &str,
+        primary_model: &str,
+        candidates: &[String],
+    ) -> Result<Option<ValidationRun>, StoreError>;
+    /// Inserts or replaces the outcome of (run, model, case), durably: when this returns, it
+    /// survives a crash, so a resumed run does not ask again. Only an unfinished run takes
+    /// outcomes (its verdicts are computed from them): an unknown or finished run is
+    /// [`StoreError::Corrupt`], nothing written.
+    async fn put_case_outcome(&self, outcome: &CaseOutcome) -> Result<(), StoreError>;
+    /// A run's outcomes, ordered by (model, case id).
+    async fn case_outcomes(&self, run_id: &str) -> Result<Vec<CaseOutcome>, StoreError>;
+    /// Finishes a run, in one transaction: sets its `finished_at`, makes each verdict the
+    /// current standing of its (primary, fallback) pair, appends each to the pair's history,
+    /// and bumps the `validations` change version (running gateways reload). An unknown run,
+    /// one already finished, or a verdict that is not about this run (its `run_id` or
+    /// `primary_model`) is [`StoreError::Corrupt`], nothing written: a run's verdicts are
+    /// recorded once.
+    async fn finish_validation_run(
+        &self,
+        run_id: &str,
+        finished_at: DateTime<Utc>,
+        verdicts: &[FallbackValidation],
+    ) -> Result<(), StoreError>;
+    /// The current standing of every (primary, fallback) pair ever validated, ordered by
+    /// (primary, fallback).
+    async fn fallback_validations(&self) -> Result<Vec<FallbackValidation>, StoreError>;
+    /// Every verdict given about `primary_model`'s fallbacks, oldest first.
+    async fn fallback_validation_history(
+        &self,
+        primary_model: &str,
+    ) -> Result<Vec<FallbackValidation>, StoreError>;
+    /// Every finished run, newest (latest `finished_at`) first.
+    async fn finished_validation_runs(&self) -> Result<Vec<ValidationRun>, StoreError>;
+
+    /// Stores a capture (`capture.id` is ignored) and, in the same transaction, deletes that
+    /// app's oldest captures beyond the newest `keep_per_app`.
+    async fn put_capture(&self, capture: &Capture, keep_per_app: usize) -> Result<(), StoreError>;
+    /// Up to `limit` of `app`'s captures, newest first.
+    async fn captures(&self, app: &str, limit: usize) -> Result<Vec<Capture>, StoreError>;
+
+    /// What a dependency report reads from every request record (phase decision, whole or
+    /// completion) whose time is at or after `since`, in time order (records of the same time
+    /// in the order they were stored). Log boundaries and operators' actions (decision
+    /// `admin`) are left out, and so are pruned records (their bodies are gone). A record
+    /// whose JSON does not read is [`StoreError::Corrupt`] (`verify` names it too).
+    async fn audit_usage(&self, since: DateTime<Utc>) -> Result<Vec<UsageRow>, StoreError>;
 }
 
 /// The outcome of checking one log.

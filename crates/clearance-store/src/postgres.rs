@@ -42,18 +42,22 @@ use tokio::runtime::Handle;
 use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
-    AuditRow, CheckpointRow, KeyRow, SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, ScimDbRow,
-    ScreeningListRow, ScreeningReviewRow, SwitchRow, checkpoint_from_row, comparable_time,
-    completed_nodes, frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row,
-    node_id, principal_from_json, principal_rows, same_screening_list, scim_from_row, scim_time,
-    screening_list_from_row, screening_review_from_row, sealed_from_row, switch_from_row,
-    time_from_text, tree_hash,
+    AuditRow, CAPTURE_COLUMNS, CaptureRow, CheckpointRow, KeyRow, RUN_COLUMNS, RunRow,
+    SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, SUITE_COLUMNS, ScimDbRow, ScreeningListRow,
+    ScreeningReviewRow, SuiteRow, SwitchRow, VERDICT_COLUMNS, VerdictRow, candidates_text,
+    capture_from_row, check_verdicts, checkpoint_from_row, comparable_time, completed_nodes,
+    exact_time, frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row,
+    no_open_run, node_id, principal_from_json, principal_rows, run_from_row, same_screening_list,
+    scim_from_row, scim_time, screening_list_from_row, screening_review_from_row, sealed_from_row,
+    suite_from_row, suite_not_stored, switch_from_row, time_from_text, tree_hash,
+    usage_from_record, verdict_from_row,
 };
 use crate::{
-    AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
-    ImportSummary, LoggedRecord, ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot,
-    ScreeningList, ScreeningListData, ScreeningReview, Store, StoreError, StoredCheckpoint,
-    TimeCursor,
+    AuditLog, Capture, CaseOutcome, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet,
+    FactGroup, FactGroups, FallbackValidation, ImportSummary, LoggedRecord, ModelSwitch,
+    ScimCommit, ScimCommitError, ScimRow, ScimSnapshot, ScreeningList, ScreeningListData,
+    ScreeningReview, Store, StoreError, StoredCheckpoint, StoredSuite, TimeCursor, UsageRow,
+    ValidationRun,
 };
 
 /// Migrations in order; `schema_migrations` holds the versions (1-based) that have run.
@@ -62,6 +66,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_verifiable_log.sql"),
     include_str!("../migrations/postgres/0003_scim.sql"),
     include_str!("../migrations/postgres/0004_screening.sql"),
+    include_str!("../migrations/postgres/0005_validation.sql"),
 ];
 
 /// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
@@ -883,6 +888,7 @@ impl Store for PgStore {
                     "model_switches" => versions.model_switches = v,
                     "directives" => versions.directives = v,
                     "screening" => versions.screening = v,
+                    "validations" => versions.validations = v,
                     _ => {}
                 }
             }
@@ -1815,7 +1821,407 @@ impl Store for PgStore {
         })
         .await
     }
+    async fn put_suite(&self, suite: &StoredSuite) -> Result<(), StoreError> {
+        let suite = suite.clone();
+        let pool = self.pool();
+        self.run(async move {
+            query(&format!(
+                "INSERT INTO validation_suites ({SUITE_COLUMNS}) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (hash) DO NOTHING"
+            ))
+            .bind(&suite.hash)
+            .bind(&suite.name)
+            .bind(&suite.file_name)
+            .bind(&suite.text)
+            .bind(exact_time(suite.stored_at))
+            .execute(&pool)
+            .await
+            .map_err(query_err("storing an eval suite"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn suite(&self, hash: &str) -> Result<Option<StoredSuite>, StoreError> {
+        let hash = hash.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let row: Option<SuiteRow> = query_as(&format!(
+                "SELECT {SUITE_COLUMNS} FROM validation_suites WHERE hash = $1"
+            ))
+            .bind(hash)
+            .fetch_optional(&pool)
+            .await
+            .map_err(query_err("reading an eval suite"))?;
+            row.map(suite_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn start_validation_run(&self, run: &ValidationRun) -> Result<(), StoreError> {
+        let run = run.clone();
+        let pool = self.pool();
+        self.run(async move {
+            // Only on a stored suite: the run must be able to name (and `serve` re-run) it.
+            // Suites are never deleted, so the check cannot go stale before the commit.
+            let inserted = query(
+                "INSERT INTO validation_runs (run_id, suite_hash, primary_model, candidates,
+                     bar, started_at, actor)
+                 SELECT $1, $2, $3, $4, $5, $6, $7
+                 WHERE EXISTS (SELECT 1 FROM validation_suites WHERE hash = $2)",
+            )
+            .bind(&run.run_id)
+            .bind(&run.suite_hash)
+            .bind(&run.primary_model)
+            .bind(candidates_text(&run.candidates))
+            .bind(run.bar)
+            .bind(exact_time(run.started_at))
+            .bind(&run.actor)
+            .execute(&pool)
+            .await
+            .map_err(query_err("starting a validation run"))?
+            .rows_affected();
+            if inserted == 1 {
+                Ok(())
+            } else {
+                Err(suite_not_stored(&run))
+            }
+        })
+        .await
+    }
+
+    async fn validation_run(&self, run_id: &str) -> Result<Option<ValidationRun>, StoreError> {
+        let run_id = run_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let row: Option<RunRow> = query_as(&format!(
+                "SELECT {RUN_COLUMNS} FROM validation_runs WHERE run_id = $1"
+            ))
+            .bind(run_id)
+            .fetch_optional(&pool)
+            .await
+            .map_err(query_err("reading a validation run"))?;
+            row.map(run_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn unfinished_validation_run(
+        &self,
+        suite_hash: &str,
+        primary_model: &str,
+        candidates: &[String],
+    ) -> Result<Option<ValidationRun>, StoreError> {
+        let (suite_hash, primary_model) = (suite_hash.to_string(), primary_model.to_string());
+        let candidates = candidates_text(candidates);
+        let pool = self.pool();
+        self.run(async move {
+            let row: Option<RunRow> = query_as(&format!(
+                "SELECT {RUN_COLUMNS} FROM validation_runs
+                 WHERE suite_hash = $1 AND primary_model = $2 AND candidates = $3
+                   AND finished_at IS NULL
+                 ORDER BY started_at DESC, seq DESC LIMIT 1"
+            ))
+            .bind(suite_hash)
+            .bind(primary_model)
+            .bind(candidates)
+            .fetch_optional(&pool)
+            .await
+            .map_err(query_err("looking for an unfinished validation run"))?;
+            row.map(run_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn put_case_outcome(&self, outcome: &CaseOutcome) -> Result<(), StoreError> {
+        let o = outcome.clone();
+        let pool = self.pool();
+        self.run(async move {
+            // `FOR SHARE`: a run being finished at the same time is waited for, then seen
+            // finished, so no outcome lands after its verdicts.
+            let written = query(
+                "INSERT INTO validation_outcomes (run_id, model, case_id, result)
+                 SELECT $1, $2, $3, $4
+                 WHERE EXISTS (SELECT 1 FROM validation_runs
+                               WHERE run_id = $1 AND finished_at IS NULL FOR SHARE)
+                 ON CONFLICT (run_id, model, case_id) DO UPDATE SET result = excluded.result",
+            )
+            .bind(&o.run_id)
+            .bind(&o.model)
+            .bind(&o.case_id)
+            .bind(&o.result)
+            .execute(&pool)
+            .await
+            .map_err(query_err("storing a case outcome"))?
+            .rows_affected();
+            if written == 1 {
+                Ok(())
+            } else {
+                Err(no_open_run(&o.run_id))
+            }
+        })
+        .await
+    }
+
+    async fn case_outcomes(&self, run_id: &str) -> Result<Vec<CaseOutcome>, StoreError> {
+        let run_id = run_id.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<(String, String, String, String)> = query_as(
+                "SELECT run_id, model, case_id, result FROM validation_outcomes
+                 WHERE run_id = $1 ORDER BY model, case_id",
+            )
+            .bind(run_id)
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading case outcomes"))?;
+            Ok(rows
+                .into_iter()
+                .map(|(run_id, model, case_id, result)| CaseOutcome {
+                    run_id,
+                    model,
+                    case_id,
+                    result,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn finish_validation_run(
+        &self,
+        run_id: &str,
+        finished_at: DateTime<Utc>,
+        verdicts: &[FallbackValidation],
+    ) -> Result<(), StoreError> {
+        let run_id = run_id.to_string();
+        let verdicts = verdicts.to_vec();
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting to finish a validation run"))?;
+            // The bump first: it locks the `validations` row, so runs finishing at once write
+            // their verdicts one after the other (the later one's standing wins, as its
+            // history row comes later) and never deadlock on the standing rows.
+            bump_version(&mut tx, "validations").await?;
+            let primary: Option<String> = query_scalar(
+                "SELECT primary_model FROM validation_runs
+                 WHERE run_id = $1 AND finished_at IS NULL FOR UPDATE",
+            )
+            .bind(&run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(query_err("reading a validation run"))?;
+            let primary = primary.ok_or_else(|| no_open_run(&run_id))?;
+            check_verdicts(&run_id, &primary, &verdicts)?;
+            query("UPDATE validation_runs SET finished_at = $2 WHERE run_id = $1")
+                .bind(&run_id)
+                .bind(exact_time(finished_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("finishing a validation run"))?;
+            // One verdict at a time (a run has a handful): a pair named twice is replaced in
+            // turn, as on SQLite, where one multi-row upsert would refuse it.
+            for v in &verdicts {
+                let at = exact_time(v.at);
+                for sql in [UPSERT_VERDICT, APPEND_VERDICT] {
+                    query(sql)
+                        .bind(&v.primary_model)
+                        .bind(&v.fallback_model)
+                        .bind(v.validated)
+                        .bind(v.score)
+                        .bind(v.bar)
+                        .bind(&v.suite_name)
+                        .bind(&v.suite_hash)
+                        .bind(&v.run_id)
+                        .bind(&at)
+                        .bind(v.reason.as_deref())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(query_err("recording fallback validations"))?;
+                }
+            }
+            tx.commit()
+                .await
+                .map_err(query_err("committing a finished validation run"))
+        })
+        .await
+    }
+
+    async fn fallback_validations(&self) -> Result<Vec<FallbackValidation>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<VerdictRow> = query_as(&format!(
+                "SELECT {VERDICT_COLUMNS} FROM fallback_validations
+                 ORDER BY primary_model, fallback_model"
+            ))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading fallback validations"))?;
+            rows.into_iter().map(verdict_from_row).collect()
+        })
+        .await
+    }
+
+    async fn fallback_validation_history(
+        &self,
+        primary_model: &str,
+    ) -> Result<Vec<FallbackValidation>, StoreError> {
+        let primary_model = primary_model.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<VerdictRow> = query_as(&format!(
+                "SELECT {VERDICT_COLUMNS} FROM fallback_validation_history
+                 WHERE primary_model = $1 ORDER BY id"
+            ))
+            .bind(primary_model)
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading a primary's validation history"))?;
+            rows.into_iter().map(verdict_from_row).collect()
+        })
+        .await
+    }
+
+    async fn finished_validation_runs(&self) -> Result<Vec<ValidationRun>, StoreError> {
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<RunRow> = query_as(&format!(
+                "SELECT {RUN_COLUMNS} FROM validation_runs WHERE finished_at IS NOT NULL
+                 ORDER BY finished_at DESC, seq DESC"
+            ))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("listing finished validation runs"))?;
+            rows.into_iter().map(run_from_row).collect()
+        })
+        .await
+    }
+
+    async fn put_capture(&self, capture: &Capture, keep_per_app: usize) -> Result<(), StoreError> {
+        let c = capture.clone();
+        let keep = limit_i64(keep_per_app);
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting a capture"))?;
+            query(
+                "INSERT INTO captures (app, model, api, at, request, answer)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&c.app)
+            .bind(&c.model)
+            .bind(&c.api)
+            .bind(exact_time(c.at))
+            .bind(&c.request)
+            .bind(&c.answer)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("storing a capture"))?;
+            query(
+                "DELETE FROM captures WHERE app = $1 AND id NOT IN (
+                     SELECT id FROM captures WHERE app = $1 ORDER BY at DESC, id DESC LIMIT $2)",
+            )
+            .bind(&c.app)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("trimming an app's captures"))?;
+            tx.commit().await.map_err(query_err("committing a capture"))
+        })
+        .await
+    }
+
+    async fn captures(&self, app: &str, limit: usize) -> Result<Vec<Capture>, StoreError> {
+        let app = app.to_string();
+        let pool = self.pool();
+        self.run(async move {
+            let rows: Vec<CaptureRow> = query_as(&format!(
+                "SELECT {CAPTURE_COLUMNS} FROM captures WHERE app = $1
+                 ORDER BY at DESC, id DESC LIMIT $2"
+            ))
+            .bind(app)
+            .bind(limit_i64(limit))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading captures"))?;
+            rows.into_iter().map(capture_from_row).collect()
+        })
+        .await
+    }
+
+    async fn audit_usage(&self, since: DateTime<Utc>) -> Result<Vec<UsageRow>, StoreError> {
+        let window = comparable_time(since);
+        let pool = self.pool();
+        self.run(async move {
+            let doing = "reading recorded usage";
+            // A page at a time along the time index, each parsed before the next is read: a
+            // million records never sit in memory as JSON. Pruned records have time '' and
+            // fall outside the window. The text comparison is to the whole second; the exact
+            // instant is compared once the time is read.
+            let mut found = Vec::new();
+            let mut after: (String, String, i64) = (String::new(), String::new(), -1);
+            loop {
+                let page: Vec<(String, String, String, i64)> = query_as(
+                    "SELECT time, record, log_id, seq FROM audit
+                     WHERE time >= $1 AND (time, log_id, seq) > ($2, $3, $4)
+                     ORDER BY time, log_id, seq LIMIT $5",
+                )
+                .bind(&window)
+                .bind(&after.0)
+                .bind(&after.1)
+                .bind(after.2)
+                .bind(USAGE_PAGE)
+                .fetch_all(&pool)
+                .await
+                .map_err(query_err(doing))?;
+                let full = page.len() as i64 == USAGE_PAGE;
+                for (time, record, log_id, seq) in &page {
+                    if record.is_empty() {
+                        continue;
+                    }
+                    if let Some(usage) = usage_from_record(time, record, (log_id, *seq))?
+                        && usage.time >= since
+                    {
+                        found.push(usage);
+                    }
+                }
+                match page.into_iter().last() {
+                    Some((time, _, log_id, seq)) if full => after = (time, log_id, seq),
+                    _ => break,
+                }
+            }
+            // Text order is not quite time order (`10:00:00Z` sorts after `10:00:00.5Z`): a
+            // stable sort by the instant, nearly free on nearly sorted rows.
+            found.sort_by_key(|u: &UsageRow| u.time);
+            Ok(found)
+        })
+        .await
+    }
 }
+
+/// Makes a verdict the current standing of its (primary, fallback) pair.
+const UPSERT_VERDICT: &str = "
+    INSERT INTO fallback_validations (primary_model, fallback_model, validated, score, bar,
+        suite_name, suite_hash, run_id, at, reason)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    ON CONFLICT (primary_model, fallback_model) DO UPDATE SET
+        validated = excluded.validated, score = excluded.score, bar = excluded.bar,
+        suite_name = excluded.suite_name, suite_hash = excluded.suite_hash,
+        run_id = excluded.run_id, at = excluded.at, reason = excluded.reason";
+
+/// Appends a verdict to its primary's history.
+const APPEND_VERDICT: &str = "
+    INSERT INTO fallback_validation_history (primary_model, fallback_model, validated, score,
+        bar, suite_name, suite_hash, run_id, at, reason)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// How many records one page of [`Store::audit_usage`] reads.
+const USAGE_PAGE: i64 = 10_000;
 
 /// A [`ScreeningListRow`] followed by the entries.
 type ScreeningListDataRow = (

@@ -377,3 +377,238 @@ pub(crate) fn same_screening_list(
         })
     }
 }
+
+/// Times of the validation tables as stored: RFC 3339 in UTC with all nine fraction digits, so
+/// text order is time order and the instant reads back to the nanosecond.
+pub(crate) fn exact_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// A run's candidates as stored: a JSON array, in the order given. The same list always gives
+/// the same text, so a resumed run is found by comparing it.
+pub(crate) fn candidates_text(candidates: &[String]) -> String {
+    serde_json::to_string(candidates).expect("a list of strings always serialises")
+}
+
+/// The columns of [`SuiteRow`], in its order.
+pub(crate) const SUITE_COLUMNS: &str = "hash, name, file_name, text, stored_at";
+
+/// A `validation_suites` row.
+pub(crate) type SuiteRow = (String, String, String, String, String);
+
+pub(crate) fn suite_from_row(row: SuiteRow) -> Result<crate::StoredSuite, StoreError> {
+    let (hash, name, file_name, text, stored_at) = row;
+    Ok(crate::StoredSuite {
+        hash,
+        name,
+        file_name,
+        text,
+        stored_at: time_from_text(&stored_at)?,
+    })
+}
+
+/// The columns of [`RunRow`], in its order.
+pub(crate) const RUN_COLUMNS: &str =
+    "run_id, suite_hash, primary_model, candidates, bar, started_at, finished_at, actor";
+
+/// A `validation_runs` row.
+pub(crate) type RunRow = (
+    String,
+    String,
+    String,
+    String,
+    f64,
+    String,
+    Option<String>,
+    String,
+);
+
+pub(crate) fn run_from_row(row: RunRow) -> Result<crate::ValidationRun, StoreError> {
+    let (run_id, suite_hash, primary_model, candidates, bar, started_at, finished_at, actor) = row;
+    Ok(crate::ValidationRun {
+        candidates: serde_json::from_str(&candidates).map_err(|e| StoreError::Corrupt {
+            what: "validation run candidates",
+            detail: format!("run `{run_id}`: {e}"),
+        })?,
+        run_id,
+        suite_hash,
+        primary_model,
+        bar,
+        started_at: time_from_text(&started_at)?,
+        finished_at: finished_at.as_deref().map(time_from_text).transpose()?,
+        actor,
+    })
+}
+
+/// The columns of [`VerdictRow`], in its order.
+pub(crate) const VERDICT_COLUMNS: &str = "primary_model, fallback_model, validated, score, bar, \
+     suite_name, suite_hash, run_id, at, reason";
+
+/// A `fallback_validations` (or `_history`) row.
+pub(crate) type VerdictRow = (
+    String,
+    String,
+    bool,
+    f64,
+    f64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+);
+
+pub(crate) fn verdict_from_row(row: VerdictRow) -> Result<crate::FallbackValidation, StoreError> {
+    let (
+        primary_model,
+        fallback_model,
+        validated,
+        score,
+        bar,
+        suite_name,
+        suite_hash,
+        run_id,
+        at,
+        reason,
+    ) = row;
+    Ok(crate::FallbackValidation {
+        primary_model,
+        fallback_model,
+        validated,
+        score,
+        bar,
+        suite_name,
+        suite_hash,
+        run_id,
+        at: time_from_text(&at)?,
+        reason,
+    })
+}
+
+/// Refuses verdicts that are not about run `run_id` of `primary_model`: a run's verdicts name
+/// it, so the history says which run gave each.
+pub(crate) fn check_verdicts(
+    run_id: &str,
+    primary_model: &str,
+    verdicts: &[crate::FallbackValidation],
+) -> Result<(), StoreError> {
+    match verdicts
+        .iter()
+        .find(|v| v.run_id != run_id || v.primary_model != primary_model)
+    {
+        None => Ok(()),
+        Some(v) => Err(StoreError::Corrupt {
+            what: "validation verdict",
+            detail: format!(
+                "the verdict on `{}` names run `{}` of primary `{}`, but it is finishing run \
+                 `{run_id}` of primary `{primary_model}`",
+                v.fallback_model, v.run_id, v.primary_model
+            ),
+        }),
+    }
+}
+
+/// The error for a run that cannot take outcomes or be finished.
+pub(crate) fn no_open_run(run_id: &str) -> StoreError {
+    StoreError::Corrupt {
+        what: "validation run",
+        detail: format!(
+            "no unfinished validation run `{run_id}` is stored (unknown, or already finished)"
+        ),
+    }
+}
+
+/// The columns of [`CaptureRow`], in its order.
+pub(crate) const CAPTURE_COLUMNS: &str = "id, app, model, api, at, request, answer";
+
+/// A `captures` row.
+pub(crate) type CaptureRow = (i64, String, String, String, String, String, String);
+
+pub(crate) fn capture_from_row(row: CaptureRow) -> Result<crate::Capture, StoreError> {
+    let (id, app, model, api, at, request, answer) = row;
+    Ok(crate::Capture {
+        id,
+        app,
+        model,
+        api,
+        at: time_from_text(&at)?,
+        request,
+        answer,
+    })
+}
+
+/// The fields of an audit record a dependency report reads. Every other field (the facts
+/// above all, most of a record's bytes) is skipped by the parser without being built, which
+/// is what keeps a scan of a million records within a second or so.
+#[derive(serde::Deserialize)]
+struct UsageFields {
+    id: String,
+    #[serde(default)]
+    phase: clearance_core::audit::Phase,
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    principal_id: Option<String>,
+    #[serde(default)]
+    requested_model: Option<String>,
+    #[serde(default)]
+    served_model: Option<String>,
+    decision: clearance_core::audit::Decision,
+    #[serde(default)]
+    attempts: Vec<AttemptFields>,
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+struct AttemptFields {
+    model: String,
+    outcome: String,
+}
+
+/// A stored record's usage, read from its JSON (`time` is its stored time column, the same
+/// text as its `time` field); `None` for an operator's action or a log boundary (decision
+/// `admin`), which is no request. `log_id` and `seq` name the record in an error.
+pub(crate) fn usage_from_record(
+    time: &str,
+    record: &str,
+    (log_id, seq): (&str, i64),
+) -> Result<Option<crate::UsageRow>, StoreError> {
+    let fields: UsageFields = serde_json::from_str(record).map_err(|e| StoreError::Corrupt {
+        what: "audit record",
+        detail: format!("log `{log_id}` record #{seq}: {e}"),
+    })?;
+    if fields.decision == clearance_core::audit::Decision::Admin {
+        return Ok(None);
+    }
+    Ok(Some(crate::UsageRow {
+        request_id: fields.id,
+        time: time_from_text(time)?,
+        phase: fields.phase,
+        key_id: fields.key_id,
+        principal_id: fields.principal_id,
+        requested_model: fields.requested_model,
+        served_model: fields.served_model,
+        decision: fields.decision,
+        attempts: fields
+            .attempts
+            .into_iter()
+            .map(|a| (a.model, a.outcome))
+            .collect(),
+        input_tokens: fields.input_tokens,
+        output_tokens: fields.output_tokens,
+    }))
+}
+
+/// The error for a run started on a suite the store does not hold.
+pub(crate) fn suite_not_stored(run: &crate::ValidationRun) -> StoreError {
+    StoreError::Corrupt {
+        what: "validation run",
+        detail: format!(
+            "run `{}` names suite {}, which is not stored: store the suite before starting a run on it",
+            run.run_id, run.suite_hash
+        ),
+    }
+}

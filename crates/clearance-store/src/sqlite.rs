@@ -23,17 +23,20 @@ use rustc_hash::FxBuildHasher;
 use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
-    SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, checkpoint_from_row, comparable_time,
-    completed_nodes, frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row,
-    node_id, principal_from_json, principal_rows, same_screening_list, scim_from_row, scim_time,
-    screening_list_from_row, screening_review_from_row, sealed_from_row, switch_from_row,
-    time_from_text, tree_hash,
+    CAPTURE_COLUMNS, RUN_COLUMNS, SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, SUITE_COLUMNS,
+    VERDICT_COLUMNS, candidates_text, capture_from_row, check_verdicts, checkpoint_from_row,
+    comparable_time, completed_nodes, exact_time, frontier_before, key_from_row, leaves_of,
+    log_from_row, logged_from_row, no_open_run, node_id, principal_from_json, principal_rows,
+    run_from_row, same_screening_list, scim_from_row, scim_time, screening_list_from_row,
+    screening_review_from_row, sealed_from_row, suite_from_row, suite_not_stored, switch_from_row,
+    time_from_text, tree_hash, usage_from_record, verdict_from_row,
 };
 use crate::{
-    AuditLog, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet, FactGroup, FactGroups,
-    ImportSummary, LoggedRecord, ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot,
-    ScreeningList, ScreeningListData, ScreeningReview, Store, StoreError, StoredCheckpoint,
-    TimeCursor,
+    AuditLog, Capture, CaseOutcome, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet,
+    FactGroup, FactGroups, FallbackValidation, ImportSummary, LoggedRecord, ModelSwitch,
+    ScimCommit, ScimCommitError, ScimRow, ScimSnapshot, ScreeningList, ScreeningListData,
+    ScreeningReview, Store, StoreError, StoredCheckpoint, StoredSuite, TimeCursor, UsageRow,
+    ValidationRun,
 };
 
 /// Migrations in order; the database's `user_version` says how many have run.
@@ -47,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_verifiable_log.sql"),
     include_str!("../migrations/sqlite/0008_scim.sql"),
     include_str!("../migrations/sqlite/0009_screening.sql"),
+    include_str!("../migrations/sqlite/0010_validation.sql"),
 ];
 
 /// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
@@ -576,6 +580,7 @@ impl Store for SqliteStore {
                     (kind, v) if kind == "model_switches" => versions.model_switches = v,
                     (kind, v) if kind == "directives" => versions.directives = v,
                     (kind, v) if kind == "screening" => versions.screening = v,
+                    (kind, v) if kind == "validations" => versions.validations = v,
                     _ => {}
                 }
             }
@@ -1367,6 +1372,338 @@ impl Store for SqliteStore {
         })
         .await
     }
+    async fn put_suite(&self, suite: &StoredSuite) -> Result<(), StoreError> {
+        let suite = suite.clone();
+        self.with_conn(move |conn| {
+            conn.execute(
+                &format!(
+                    "INSERT INTO validation_suites ({SUITE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (hash) DO NOTHING"
+                ),
+                params![
+                    suite.hash,
+                    suite.name,
+                    suite.file_name,
+                    suite.text,
+                    exact_time(suite.stored_at)
+                ],
+            )
+            .map_err(query("storing an eval suite"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn suite(&self, hash: &str) -> Result<Option<StoredSuite>, StoreError> {
+        let hash = hash.to_string();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                &format!("SELECT {SUITE_COLUMNS} FROM validation_suites WHERE hash = ?1"),
+                [hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .map_err(query("reading an eval suite"))?
+            .map(suite_from_row)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn start_validation_run(&self, run: &ValidationRun) -> Result<(), StoreError> {
+        let run = run.clone();
+        self.with_conn(move |conn| {
+            // Only on a stored suite: the run must be able to name (and `serve` re-run) it.
+            let inserted = conn
+                .execute(
+                    "INSERT INTO validation_runs (run_id, suite_hash, primary_model, candidates,
+                         bar, started_at, actor)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+                     WHERE EXISTS (SELECT 1 FROM validation_suites WHERE hash = ?2)",
+                    params![
+                        run.run_id,
+                        run.suite_hash,
+                        run.primary_model,
+                        candidates_text(&run.candidates),
+                        run.bar,
+                        exact_time(run.started_at),
+                        run.actor
+                    ],
+                )
+                .map_err(query("starting a validation run"))?;
+            if inserted == 1 {
+                Ok(())
+            } else {
+                Err(suite_not_stored(&run))
+            }
+        })
+        .await
+    }
+
+    async fn validation_run(&self, run_id: &str) -> Result<Option<ValidationRun>, StoreError> {
+        let run_id = run_id.to_string();
+        self.with_conn(move |conn| {
+            let mut runs = run_rows(
+                conn,
+                "WHERE run_id = ?1",
+                [run_id],
+                "reading a validation run",
+            )?;
+            Ok(runs.pop())
+        })
+        .await
+    }
+
+    async fn unfinished_validation_run(
+        &self,
+        suite_hash: &str,
+        primary_model: &str,
+        candidates: &[String],
+    ) -> Result<Option<ValidationRun>, StoreError> {
+        let filter = (
+            suite_hash.to_string(),
+            primary_model.to_string(),
+            candidates_text(candidates),
+        );
+        self.with_conn(move |conn| {
+            let mut runs = run_rows(
+                conn,
+                "WHERE suite_hash = ?1 AND primary_model = ?2 AND candidates = ?3
+                   AND finished_at IS NULL
+                 ORDER BY started_at DESC, seq DESC LIMIT 1",
+                params![filter.0, filter.1, filter.2],
+                "looking for an unfinished validation run",
+            )?;
+            Ok(runs.pop())
+        })
+        .await
+    }
+
+    async fn put_case_outcome(&self, outcome: &CaseOutcome) -> Result<(), StoreError> {
+        let o = outcome.clone();
+        self.with_conn(move |conn| {
+            // One statement, so one (fsynced) commit: durable when it returns.
+            let written = conn
+                .execute(
+                    "INSERT INTO validation_outcomes (run_id, model, case_id, result)
+                     SELECT ?1, ?2, ?3, ?4
+                     WHERE EXISTS (SELECT 1 FROM validation_runs
+                                   WHERE run_id = ?1 AND finished_at IS NULL)
+                     ON CONFLICT (run_id, model, case_id) DO UPDATE SET result = excluded.result",
+                    params![o.run_id, o.model, o.case_id, o.result],
+                )
+                .map_err(query("storing a case outcome"))?;
+            if written == 1 {
+                Ok(())
+            } else {
+                Err(no_open_run(&o.run_id))
+            }
+        })
+        .await
+    }
+
+    async fn case_outcomes(&self, run_id: &str) -> Result<Vec<CaseOutcome>, StoreError> {
+        let run_id = run_id.to_string();
+        self.with_conn(move |conn| {
+            let doing = "reading case outcomes";
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT run_id, model, case_id, result FROM validation_outcomes
+                     WHERE run_id = ?1 ORDER BY model, case_id",
+                )
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map([run_id], |r| {
+                    Ok(CaseOutcome {
+                        run_id: r.get(0)?,
+                        model: r.get(1)?,
+                        case_id: r.get(2)?,
+                        result: r.get(3)?,
+                    })
+                })
+                .map_err(query(doing))?;
+            rows.map(|r| r.map_err(query(doing))).collect()
+        })
+        .await
+    }
+
+    async fn finish_validation_run(
+        &self,
+        run_id: &str,
+        finished_at: DateTime<Utc>,
+        verdicts: &[FallbackValidation],
+    ) -> Result<(), StoreError> {
+        let run_id = run_id.to_string();
+        let verdicts = verdicts.to_vec();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(query("starting to finish a validation run"))?;
+            let primary: Option<String> = tx
+                .query_row(
+                    "SELECT primary_model FROM validation_runs
+                     WHERE run_id = ?1 AND finished_at IS NULL",
+                    [&run_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(query("reading a validation run"))?;
+            let primary = primary.ok_or_else(|| no_open_run(&run_id))?;
+            check_verdicts(&run_id, &primary, &verdicts)?;
+            tx.execute(
+                "UPDATE validation_runs SET finished_at = ?2 WHERE run_id = ?1",
+                params![run_id, exact_time(finished_at)],
+            )
+            .map_err(query("finishing a validation run"))?;
+            {
+                let doing = "recording fallback validations";
+                let mut current = tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO fallback_validations ({VERDICT_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                         ON CONFLICT (primary_model, fallback_model) DO UPDATE SET
+                             validated = excluded.validated, score = excluded.score,
+                             bar = excluded.bar, suite_name = excluded.suite_name,
+                             suite_hash = excluded.suite_hash, run_id = excluded.run_id,
+                             at = excluded.at, reason = excluded.reason"
+                    ))
+                    .map_err(query(doing))?;
+                let mut history = tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO fallback_validation_history ({VERDICT_COLUMNS})
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                    ))
+                    .map_err(query(doing))?;
+                for v in &verdicts {
+                    let values = params![
+                        v.primary_model,
+                        v.fallback_model,
+                        v.validated,
+                        v.score,
+                        v.bar,
+                        v.suite_name,
+                        v.suite_hash,
+                        v.run_id,
+                        exact_time(v.at),
+                        v.reason
+                    ];
+                    current.execute(values).map_err(query(doing))?;
+                    history.execute(values).map_err(query(doing))?;
+                }
+            }
+            bump_version(&tx, "validations")?;
+            tx.commit()
+                .map_err(query("committing a finished validation run"))
+        })
+        .await
+    }
+
+    async fn fallback_validations(&self) -> Result<Vec<FallbackValidation>, StoreError> {
+        self.with_conn(|conn| {
+            verdict_rows(
+                conn,
+                "fallback_validations ORDER BY primary_model, fallback_model",
+                [],
+                "reading fallback validations",
+            )
+        })
+        .await
+    }
+
+    async fn fallback_validation_history(
+        &self,
+        primary_model: &str,
+    ) -> Result<Vec<FallbackValidation>, StoreError> {
+        let primary_model = primary_model.to_string();
+        self.with_conn(move |conn| {
+            verdict_rows(
+                conn,
+                "fallback_validation_history WHERE primary_model = ?1 ORDER BY id",
+                [primary_model],
+                "reading a primary's validation history",
+            )
+        })
+        .await
+    }
+
+    async fn finished_validation_runs(&self) -> Result<Vec<ValidationRun>, StoreError> {
+        self.with_conn(|conn| {
+            run_rows(
+                conn,
+                "WHERE finished_at IS NOT NULL ORDER BY finished_at DESC, seq DESC",
+                [],
+                "listing finished validation runs",
+            )
+        })
+        .await
+    }
+
+    async fn put_capture(&self, capture: &Capture, keep_per_app: usize) -> Result<(), StoreError> {
+        let c = capture.clone();
+        let keep = i64::try_from(keep_per_app).unwrap_or(i64::MAX);
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(query("starting a capture"))?;
+            tx.execute(
+                "INSERT INTO captures (app, model, api, at, request, answer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![c.app, c.model, c.api, exact_time(c.at), c.request, c.answer],
+            )
+            .map_err(query("storing a capture"))?;
+            tx.execute(
+                "DELETE FROM captures WHERE app = ?1 AND id NOT IN (
+                     SELECT id FROM captures WHERE app = ?1 ORDER BY at DESC, id DESC LIMIT ?2)",
+                params![c.app, keep],
+            )
+            .map_err(query("trimming an app's captures"))?;
+            tx.commit().map_err(query("committing a capture"))
+        })
+        .await
+    }
+
+    async fn captures(&self, app: &str, limit: usize) -> Result<Vec<Capture>, StoreError> {
+        let app = app.to_string();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn(move |conn| {
+            let doing = "reading captures";
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {CAPTURE_COLUMNS} FROM captures WHERE app = ?1
+                     ORDER BY at DESC, id DESC LIMIT ?2"
+                ))
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map(params![app, limit], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .map_err(query(doing))?;
+            rows.map(|r| capture_from_row(r.map_err(query(doing))?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn audit_usage(&self, since: DateTime<Utc>) -> Result<Vec<UsageRow>, StoreError> {
+        self.with_conn(move |conn| {
+            // Mapped for this scan only, as `audit_fact_groups` does.
+            conn.pragma_update(None, "mmap_size", SCAN_MMAP_BYTES)
+                .map_err(query("mapping the store for a scan"))?;
+            let found = recorded_usage(conn, since);
+            conn.pragma_update(None, "mmap_size", 0)
+                .map_err(query("unmapping the store after a scan"))?;
+            found
+        })
+        .await
+    }
 }
 
 /// A list version's columns ([`SCREENING_LIST_COLUMNS`], first in the row).
@@ -1521,4 +1858,254 @@ fn group_recorded_facts(
         records,
         groups: grouper.groups,
     })
+}
+
+/// The validation runs `filter` (SQL after `FROM validation_runs`, ordering included) selects.
+fn run_rows<P: rusqlite::Params>(
+    conn: &Connection,
+    filter: &str,
+    params: P,
+    doing: &'static str,
+) -> Result<Vec<ValidationRun>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM validation_runs {filter}"
+        ))
+        .map_err(query(doing))?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        })
+        .map_err(query(doing))?;
+    rows.map(|r| run_from_row(r.map_err(query(doing))?))
+        .collect()
+}
+
+/// The verdicts `from` (a table and what follows it in the query) selects.
+fn verdict_rows<P: rusqlite::Params>(
+    conn: &Connection,
+    from: &str,
+    params: P,
+    doing: &'static str,
+) -> Result<Vec<FallbackValidation>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {VERDICT_COLUMNS} FROM {from}"))
+        .map_err(query(doing))?;
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+            ))
+        })
+        .map_err(query(doing))?;
+    rows.map(|r| verdict_from_row(r.map_err(query(doing))?))
+        .collect()
+}
+
+/// How many records one parser thread takes at a time in [`recorded_usage`].
+const USAGE_CHUNK: usize = 2_048;
+
+/// Records read from SQLite for a parser thread: their text copied into one buffer (reused
+/// from chunk to chunk), so reading the next ones need not wait for these to be parsed.
+#[derive(Default)]
+struct RecordChunk {
+    /// Its place in storage order.
+    index: usize,
+    text: String,
+    /// Per record: where its time, its JSON and its log id end in `text`, and its seq.
+    ends: Vec<(usize, usize, usize, i64)>,
+}
+
+impl RecordChunk {
+    fn parse(&self, since: DateTime<Utc>) -> Result<Vec<UsageRow>, StoreError> {
+        let mut found = Vec::with_capacity(self.ends.len());
+        let mut start = 0;
+        for &(time_end, record_end, log_end, seq) in &self.ends {
+            let time = &self.text[start..time_end];
+            let record = &self.text[time_end..record_end];
+            let log_id = &self.text[record_end..log_end];
+            start = log_end;
+            if let Some(usage) = usage_from_record(time, record, (log_id, seq))?
+                && usage.time >= since
+            {
+                found.push(usage);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The usage of every request record at or after `since`, in time order.
+///
+/// This thread reads the window while parser threads (one per core, at most four) parse what
+/// it has read: SQLite's part (finding rows, copying each column out of its page) takes about
+/// a third of the work and parsing the JSON and building the rows the rest, so a million
+/// records take about half the time they take on one thread (benches/usage.rs).
+fn recorded_usage(conn: &Connection, since: DateTime<Utc>) -> Result<Vec<UsageRow>, StoreError> {
+    let doing = "reading recorded usage";
+    // The window found as `group_recorded_facts` finds it: from the first record whose time is
+    // in it to the end, in storage order (records are appended in time order, to within the
+    // few seconds a request lasts), `+time` deciding for each (so a record written late is
+    // taken right) without going through its index. The text comparison is to the whole
+    // second ([`comparable_time`]); the exact instant is compared once the time is read.
+    // Pruned records have no time, so the window leaves them out.
+    let window = comparable_time(since);
+    // `min(+pos)`: found in the time index (which holds `pos`, the rowid) over the window's
+    // entries. With a plain `min(pos)` SQLite walks the table in `pos` order instead, testing
+    // each record's time until one is in the window: half a second for a window of the last
+    // week of a million records.
+    let bounds: (Option<i64>, Option<i64>) = conn
+        .query_row(
+            "SELECT (SELECT min(+pos) FROM audit WHERE time >= ?1), (SELECT max(pos) FROM audit)",
+            [&window],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(query(doing))?;
+    let (Some(first), Some(last)) = bounds else {
+        return Ok(Vec::new());
+    };
+    let upper_bound = usize::try_from(last - first + 1).unwrap_or(0).min(1 << 24);
+    let parsers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .clamp(1, 4);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let (work_tx, work_rx) = std::sync::mpsc::sync_channel::<RecordChunk>(2 * parsers);
+    // Shared by the parsers and dropped with the last of them, so the reader is never left
+    // waiting on a full channel nobody drains.
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<RecordChunk>();
+    let (read, parsed) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..parsers)
+            .map(|_| {
+                let (work_rx, spare_tx, failed) = (Arc::clone(&work_rx), spare_tx.clone(), &failed);
+                scope.spawn(move || -> Result<Vec<(usize, Vec<UsageRow>)>, StoreError> {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = match work_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return Err(StoreError::Worker("usage parser".into())),
+                        };
+                        let Ok(mut chunk) = next else {
+                            return Ok(done);
+                        };
+                        match chunk.parse(since) {
+                            Ok(rows) => done.push((chunk.index, rows)),
+                            Err(e) => {
+                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                        chunk.text.clear();
+                        chunk.ends.clear();
+                        let _ = spare_tx.send(chunk);
+                    }
+                })
+            })
+            .collect();
+        drop((spare_tx, work_rx));
+        let read = read_record_chunks(conn, (first, &window), &work_tx, &spare_rx, &failed);
+        drop(work_tx);
+        let parsed: Vec<_> = workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(StoreError::Worker("usage parser panicked".into())))
+            })
+            .collect();
+        (read, parsed)
+    });
+    let mut chunks = Vec::new();
+    for done in parsed {
+        chunks.extend(done?);
+    }
+    read?;
+    chunks.sort_unstable_by_key(|(index, _)| *index);
+    // Sized once: a million rows are not copied from one buffer to the next as they grow.
+    let mut found = Vec::with_capacity(upper_bound.min(chunks.iter().map(|c| c.1.len()).sum()));
+    for (_, rows) in chunks {
+        found.extend(rows);
+    }
+    // Storage order is time order but for records written late: a stable sort, nearly free
+    // on nearly sorted rows, keeps records of one time in the order they were stored.
+    found.sort_by_key(|u| u.time);
+    Ok(found)
+}
+
+/// Reads the window (`pos` from `first`, `time` at or after `window`) into chunks for the
+/// parsers, reusing the buffers they give back; stops early when a parser has failed.
+fn read_record_chunks(
+    conn: &Connection,
+    (first, window): (i64, &str),
+    work: &std::sync::mpsc::SyncSender<RecordChunk>,
+    spare: &std::sync::mpsc::Receiver<RecordChunk>,
+    failed: &std::sync::atomic::AtomicBool,
+) -> Result<(), StoreError> {
+    let doing = "reading recorded usage";
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT time, record, log_id, seq FROM audit WHERE pos >= ?1 AND +time >= ?2",
+        )
+        .map_err(query(doing))?;
+    let mut rows = stmt.query(params![first, window]).map_err(query(doing))?;
+    let mut chunk = RecordChunk::default();
+    let mut index = 0;
+    loop {
+        let row = rows.next().map_err(query(doing))?;
+        if let Some(row) = row {
+            // Borrowed from SQLite's row, copied once into the chunk.
+            let text = |i: usize| {
+                row.get_ref(i)
+                    .and_then(|v| Ok(v.as_str()?))
+                    .map_err(query(doing))
+            };
+            let record = text(1)?;
+            if record.is_empty() {
+                continue;
+            }
+            chunk.text.push_str(text(0)?);
+            let time_end = chunk.text.len();
+            chunk.text.push_str(record);
+            let record_end = chunk.text.len();
+            chunk.text.push_str(text(2)?);
+            let seq = row.get::<_, i64>(3).map_err(query(doing))?;
+            chunk
+                .ends
+                .push((time_end, record_end, chunk.text.len(), seq));
+            if chunk.ends.len() < USAGE_CHUNK {
+                continue;
+            }
+        }
+        let end = row.is_none();
+        if !chunk.ends.is_empty() {
+            let next = spare.try_recv().unwrap_or_default();
+            let mut full = std::mem::replace(&mut chunk, next);
+            full.index = index;
+            index += 1;
+            if failed.load(std::sync::atomic::Ordering::Relaxed) || work.send(full).is_err() {
+                // A parser failed: its error is the answer.
+                return Ok(());
+            }
+        }
+        if end {
+            return Ok(());
+        }
+    }
 }

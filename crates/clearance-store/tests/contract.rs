@@ -27,9 +27,10 @@ use clearance_core::import::{ImportFormat, parse_principals};
 use clearance_core::key::{NewKey, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
 use clearance_store::{
-    AuditLog, DirectiveFile, DirectiveSet, FactGroups, LoggedRecord, ModelSwitch, PgConfig,
-    PgStore, ScimCommit, ScimCommitError, ScimRow, ScreeningList, ScreeningListData,
-    ScreeningReview, SqliteStore, Store, StoreError, StoredCheckpoint, TimeCursor,
+    AuditLog, Capture, CaseOutcome, ChangeVersions, DirectiveFile, DirectiveSet, FactGroups,
+    FallbackValidation, LoggedRecord, ModelSwitch, PgConfig, PgStore, ScimCommit, ScimCommitError,
+    ScimRow, ScreeningList, ScreeningListData, ScreeningReview, SqliteStore, Store, StoreError,
+    StoredCheckpoint, StoredSuite, TimeCursor, UsageRow, ValidationRun,
 };
 use clearance_tlog::merkle::{leaf_hash, root_nodes, root_of};
 use clearance_tlog::{Hash, NodeId};
@@ -269,6 +270,13 @@ contract!(
     screening_reviews_append_and_filter_by_subject,
     a_screening_review_and_its_principal_commit_together,
     screening_imports_at_once_are_each_stored_once,
+    eval_suites_are_stored_once_by_hash,
+    validation_runs_resume_until_they_finish,
+    a_later_run_replaces_a_fallbacks_standing,
+    a_run_finished_twice_at_once_is_recorded_once,
+    captures_keep_the_newest_per_app,
+    audit_usage_reads_request_records_in_the_window,
+    audit_usage_refuses_unreadable_records,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2402,4 +2410,687 @@ async fn a_screening_review_and_its_principal_commit_together(b: &Backend) {
     assert_eq!(store.principal(&pid("ana")).await.unwrap(), Some(cleared));
     assert_eq!(store.change_versions().await.unwrap(), after);
     assert_eq!(store.screening_reviews(Some("ana")).await.unwrap().len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated fallbacks (issue 18)
+
+fn suite(hash: &str, name: &str) -> StoredSuite {
+    StoredSuite {
+        hash: hash.into(),
+        name: name.into(),
+        file_name: format!("{name}.toml"),
+        text: format!("name = \"{name}\"\n# Zürich → 東京\n[[case]]\nid = \"c1\"\n"),
+        // With nanoseconds: the store gives back exactly the instant it was given.
+        stored_at: Utc::now(),
+    }
+}
+
+fn validation_run(run_id: &str, suite_hash: &str, candidates: &[&str]) -> ValidationRun {
+    ValidationRun {
+        run_id: run_id.into(),
+        suite_hash: suite_hash.into(),
+        primary_model: "mythos-5".into(),
+        candidates: candidates.iter().map(|c| c.to_string()).collect(),
+        bar: 0.85,
+        started_at: Utc::now(),
+        finished_at: None,
+        actor: "cli".into(),
+    }
+}
+
+fn outcome(run_id: &str, model: &str, case_id: &str, result: &str) -> CaseOutcome {
+    CaseOutcome {
+        run_id: run_id.into(),
+        model: model.into(),
+        case_id: case_id.into(),
+        result: result.into(),
+    }
+}
+
+fn verdict(
+    run: &ValidationRun,
+    fallback: &str,
+    score: f64,
+    reason: Option<&str>,
+) -> FallbackValidation {
+    FallbackValidation {
+        primary_model: run.primary_model.clone(),
+        fallback_model: fallback.into(),
+        validated: score >= run.bar,
+        score,
+        bar: run.bar,
+        suite_name: "support".into(),
+        suite_hash: run.suite_hash.clone(),
+        run_id: run.run_id.clone(),
+        at: Utc::now(),
+        reason: reason.map(String::from),
+    }
+}
+
+fn is_corrupt<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Corrupt { what: w, .. }) => assert_eq!(w, what),
+        other => panic!("expected a refusal about the {what}, got {other:?}"),
+    }
+}
+
+async fn eval_suites_are_stored_once_by_hash(b: &Backend) {
+    let store = b.store();
+    assert_eq!(store.suite("sha-a").await.unwrap(), None);
+    let first = suite("sha-a", "support");
+    store.put_suite(&first).await.unwrap();
+    assert_eq!(store.suite("sha-a").await.unwrap(), Some(first.clone()));
+    // The same hash again (a later run of the same file): kept as first stored.
+    let mut again = suite("sha-a", "support-renamed");
+    again.stored_at = Utc::now() + Duration::minutes(5);
+    store.put_suite(&again).await.unwrap();
+    assert_eq!(store.suite("sha-a").await.unwrap(), Some(first.clone()));
+    let other = suite("sha-b", "billing");
+    store.put_suite(&other).await.unwrap();
+    assert_eq!(store.suite("sha-b").await.unwrap(), Some(other));
+    assert_eq!(store.suite("sha-a").await.unwrap(), Some(first));
+}
+
+async fn validation_runs_resume_until_they_finish(b: &Backend) {
+    let store = b.store();
+    store.put_suite(&suite("sha-s", "support")).await.unwrap();
+    is_corrupt(
+        store
+            .start_validation_run(&validation_run("r-nosuite", "sha-unknown", &["a"]))
+            .await,
+        "validation run",
+    );
+    assert_eq!(store.validation_run("r-nosuite").await.unwrap(), None);
+
+    let mut older = validation_run("r-old", "sha-s", &["gpt-5", "fable-5"]);
+    older.started_at = Utc::now() - Duration::hours(1);
+    store.start_validation_run(&older).await.unwrap();
+    let mut run = validation_run("r-1", "sha-s", &["gpt-5", "fable-5"]);
+    // Ignored: only finishing a run finishes it.
+    run.finished_at = Some(Utc::now());
+    store.start_validation_run(&run).await.unwrap();
+    run.finished_at = None;
+    assert_eq!(
+        store.validation_run("r-1").await.unwrap(),
+        Some(run.clone())
+    );
+    assert!(
+        store
+            .start_validation_run(&validation_run("r-1", "sha-s", &["x"]))
+            .await
+            .is_err(),
+        "a run id names one run"
+    );
+    let candidates = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let unfinished = |primary: &'static str, names: Vec<String>| async move {
+        store
+            .unfinished_validation_run("sha-s", primary, &names)
+            .await
+            .unwrap()
+            .map(|r| r.run_id)
+    };
+    assert_eq!(
+        unfinished("mythos-5", candidates(&["gpt-5", "fable-5"]))
+            .await
+            .as_deref(),
+        Some("r-1"),
+        "the latest started"
+    );
+    assert_eq!(
+        unfinished("mythos-5", candidates(&["fable-5", "gpt-5"])).await,
+        None,
+        "the candidates' order is part of the run"
+    );
+    assert_eq!(unfinished("mythos-5", candidates(&["gpt-5"])).await, None);
+    assert_eq!(
+        unfinished("gpt-5", candidates(&["gpt-5", "fable-5"])).await,
+        None
+    );
+    assert_eq!(
+        store
+            .unfinished_validation_run("sha-other", "mythos-5", &candidates(&["gpt-5", "fable-5"]))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Outcomes: replaced by key, read back by (model, case).
+    for (model, case, result) in [
+        ("gpt-5", "c2", r#"{"score":1.0}"#),
+        ("fable-5", "c1", r#"{"score":0.5,"answer":"naïve ✓"}"#),
+        ("gpt-5", "c1", r#"{"score":0.0}"#),
+        ("gpt-5", "c1", r#"{"score": 0.75, "retried": true}"#),
+        ("mythos-5", "c1", r#"{"score":1}"#),
+    ] {
+        store
+            .put_case_outcome(&outcome("r-1", model, case, result))
+            .await
+            .unwrap();
+    }
+    store
+        .put_case_outcome(&outcome("r-old", "gpt-5", "c1", "{}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.case_outcomes("r-1").await.unwrap(),
+        vec![
+            outcome(
+                "r-1",
+                "fable-5",
+                "c1",
+                r#"{"score":0.5,"answer":"naïve ✓"}"#
+            ),
+            outcome("r-1", "gpt-5", "c1", r#"{"score": 0.75, "retried": true}"#),
+            outcome("r-1", "gpt-5", "c2", r#"{"score":1.0}"#),
+            outcome("r-1", "mythos-5", "c1", r#"{"score":1}"#),
+        ],
+        "ordered by (model, case id), the last write of a key kept, the text exactly"
+    );
+    is_corrupt(
+        store
+            .put_case_outcome(&outcome("r-unknown", "gpt-5", "c1", "{}"))
+            .await,
+        "validation run",
+    );
+    assert!(store.case_outcomes("r-unknown").await.unwrap().is_empty());
+
+    // Finishing: refused for an unknown run or verdicts about another run, nothing written.
+    let before = store.change_versions().await.unwrap();
+    let finished_at = Utc::now() + Duration::seconds(1);
+    is_corrupt(
+        store
+            .finish_validation_run("r-unknown", finished_at, &[])
+            .await,
+        "validation run",
+    );
+    let mut stray = verdict(&run, "gpt-5", 0.9, None);
+    stray.run_id = "r-old".into();
+    is_corrupt(
+        store
+            .finish_validation_run(
+                "r-1",
+                finished_at,
+                &[verdict(&run, "fable-5", 0.9, None), stray],
+            )
+            .await,
+        "validation verdict",
+    );
+    let mut other_primary = verdict(&run, "gpt-5", 0.9, None);
+    other_primary.primary_model = "gpt-5".into();
+    is_corrupt(
+        store
+            .finish_validation_run("r-1", finished_at, &[other_primary])
+            .await,
+        "validation verdict",
+    );
+    assert_eq!(store.change_versions().await.unwrap(), before);
+    assert!(store.fallback_validations().await.unwrap().is_empty());
+    assert_eq!(
+        unfinished("mythos-5", candidates(&["gpt-5", "fable-5"]))
+            .await
+            .as_deref(),
+        Some("r-1")
+    );
+
+    let verdicts = [
+        verdict(&run, "gpt-5", 0.9166666666666666, None),
+        verdict(
+            &run,
+            "fable-5",
+            0.5,
+            Some("3 of 12 cases below the bar: c1, c4, c9"),
+        ),
+    ];
+    store
+        .finish_validation_run("r-1", finished_at, &verdicts)
+        .await
+        .unwrap();
+    let after = store.change_versions().await.unwrap();
+    assert_eq!(
+        after,
+        ChangeVersions {
+            validations: before.validations + 1,
+            ..before
+        },
+        "only the validations version moves"
+    );
+    assert_eq!(
+        store.validation_run("r-1").await.unwrap(),
+        Some(ValidationRun {
+            finished_at: Some(finished_at),
+            ..run.clone()
+        })
+    );
+    assert_eq!(
+        unfinished("mythos-5", candidates(&["gpt-5", "fable-5"]))
+            .await
+            .as_deref(),
+        Some("r-old"),
+        "a finished run is not resumed; the older unfinished one is what is left"
+    );
+    assert_eq!(
+        store.fallback_validations().await.unwrap(),
+        vec![verdicts[1].clone(), verdicts[0].clone()],
+        "by (primary, fallback), scores exactly as given"
+    );
+    assert_eq!(
+        store.fallback_validation_history("mythos-5").await.unwrap(),
+        verdicts.to_vec()
+    );
+    assert!(
+        store
+            .fallback_validation_history("gpt-5")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.finished_validation_runs().await.unwrap(),
+        vec![store.validation_run("r-1").await.unwrap().unwrap()]
+    );
+
+    // A finished run takes no more outcomes and is not finished again.
+    is_corrupt(
+        store
+            .put_case_outcome(&outcome("r-1", "gpt-5", "c1", "{}"))
+            .await,
+        "validation run",
+    );
+    is_corrupt(
+        store
+            .finish_validation_run("r-1", Utc::now(), &verdicts)
+            .await,
+        "validation run",
+    );
+    assert_eq!(store.change_versions().await.unwrap(), after);
+    assert_eq!(
+        store
+            .fallback_validation_history("mythos-5")
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "recorded once"
+    );
+    assert_eq!(store.case_outcomes("r-1").await.unwrap().len(), 4);
+}
+
+async fn a_later_run_replaces_a_fallbacks_standing(b: &Backend) {
+    let store = b.store();
+    store.put_suite(&suite("sha-s", "support")).await.unwrap();
+    let t0 = Utc::now();
+    let mut first = validation_run("r-1", "sha-s", &["gpt-5", "fable-5"]);
+    first.started_at = t0;
+    store.start_validation_run(&first).await.unwrap();
+    let first_verdicts = [
+        verdict(&first, "gpt-5", 0.95, None),
+        verdict(&first, "fable-5", 0.4, Some("refuses tool calls")),
+    ];
+    store
+        .finish_validation_run("r-1", t0 + Duration::minutes(1), &first_verdicts)
+        .await
+        .unwrap();
+
+    let mut other_primary = validation_run("r-q", "sha-s", &["open-model"]);
+    other_primary.primary_model = "gpt-5".into();
+    other_primary.started_at = t0 + Duration::minutes(2);
+    store.start_validation_run(&other_primary).await.unwrap();
+    let q = verdict(&other_primary, "open-model", 0.86, None);
+    store
+        .finish_validation_run("r-q", t0 + Duration::minutes(3), std::slice::from_ref(&q))
+        .await
+        .unwrap();
+
+    let mut second = validation_run("r-2", "sha-s", &["fable-5"]);
+    second.started_at = t0 + Duration::minutes(4);
+    second.bar = 0.8;
+    store.start_validation_run(&second).await.unwrap();
+    let fixed = verdict(&second, "fable-5", 0.81, None);
+    store
+        .finish_validation_run(
+            "r-2",
+            t0 + Duration::minutes(5),
+            std::slice::from_ref(&fixed),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.fallback_validations().await.unwrap(),
+        vec![q.clone(), fixed.clone(), first_verdicts[0].clone()],
+        "fable-5's standing is the later run's; gpt-5's stays the first run's"
+    );
+    assert_eq!(
+        store.fallback_validation_history("mythos-5").await.unwrap(),
+        vec![
+            first_verdicts[0].clone(),
+            first_verdicts[1].clone(),
+            fixed.clone()
+        ],
+        "every verdict, oldest first"
+    );
+    assert_eq!(
+        store.fallback_validation_history("gpt-5").await.unwrap(),
+        vec![q]
+    );
+    let finished: Vec<String> = store
+        .finished_validation_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(finished, ["r-2", "r-q", "r-1"], "newest first");
+    let latest = &store.finished_validation_runs().await.unwrap()[0];
+    assert_eq!(
+        (latest.bar, &latest.candidates, latest.finished_at),
+        (
+            0.8,
+            &vec!["fable-5".to_string()],
+            Some(t0 + Duration::minutes(5))
+        )
+    );
+    // Survives reopening, as another process (a gateway reloading) reads it.
+    let reopened = b.reopen().await;
+    assert_eq!(
+        reopened.fallback_validations().await.unwrap(),
+        store.fallback_validations().await.unwrap()
+    );
+}
+
+async fn a_run_finished_twice_at_once_is_recorded_once(b: &Backend) {
+    let store = b.store();
+    store.put_suite(&suite("sha-s", "support")).await.unwrap();
+    let run = validation_run("r-1", "sha-s", &["gpt-5"]);
+    store.start_validation_run(&run).await.unwrap();
+    let before = store.change_versions().await.unwrap();
+    let mut finishers = Vec::new();
+    for i in 0..4 {
+        // Each as another process (replica) would finish it.
+        let other = b.reopen().await;
+        let run = run.clone();
+        finishers.push(async move {
+            let v = verdict(&run, "gpt-5", 0.9 + f64::from(i) / 100.0, None);
+            other
+                .finish_validation_run("r-1", Utc::now(), &[v])
+                .await
+                .is_ok()
+        });
+    }
+    let results = futures_join(finishers).await;
+    assert_eq!(
+        results.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one finish wins: {results:?}"
+    );
+    assert_eq!(
+        store.change_versions().await.unwrap().validations,
+        before.validations + 1
+    );
+    assert_eq!(
+        store
+            .fallback_validation_history("mythos-5")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// Runs the futures at once, each on a task of its own, and gives their results in order.
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let tasks: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+fn capture(app: &str, n: i64, at: DateTime<Utc>) -> Capture {
+    Capture {
+        id: 0,
+        app: app.into(),
+        model: "mythos-5".into(),
+        api: "openai_chat".into(),
+        at,
+        request: format!(r#"{{"messages":[{{"role":"user","content":"question {n} ✓"}}]}}"#),
+        answer: format!("answer {n}"),
+    }
+}
+
+async fn captures_keep_the_newest_per_app(b: &Backend) {
+    let store = b.store();
+    let t0 = Utc::now();
+    let at = |s: i64| t0 + Duration::seconds(s);
+    // Stored out of time order; 4 and 5 at the same instant (the later stored is newer).
+    for (n, s) in [(1, 10), (3, 30), (2, 20), (4, 40), (5, 40)] {
+        store
+            .put_capture(&capture("ide", n, at(s)), 3)
+            .await
+            .unwrap();
+    }
+    for n in 1..=2 {
+        store
+            .put_capture(&capture("chat-ui", n, at(n)), 3)
+            .await
+            .unwrap();
+    }
+    let ide = store.captures("ide", 10).await.unwrap();
+    let answers: Vec<&str> = ide.iter().map(|c| c.answer.as_str()).collect();
+    assert_eq!(
+        answers,
+        ["answer 5", "answer 4", "answer 3"],
+        "newest first, 3 kept"
+    );
+    assert!(ide.iter().all(|c| c.id > 0), "the store gives ids");
+    assert!(ide[0].id > ide[1].id);
+    assert_eq!(
+        ide[2],
+        Capture {
+            id: ide[2].id,
+            ..capture("ide", 3, at(30))
+        },
+        "given back exactly"
+    );
+    assert_eq!(store.captures("ide", 2).await.unwrap(), ide[..2].to_vec());
+    assert_eq!(
+        store.captures("chat-ui", 10).await.unwrap().len(),
+        2,
+        "another app's captures are its own"
+    );
+    assert!(store.captures("batch", 10).await.unwrap().is_empty());
+    // A lower bound later trims at once.
+    store
+        .put_capture(&capture("ide", 6, at(5)), 1)
+        .await
+        .unwrap();
+    let ide: Vec<String> = store
+        .captures("ide", 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.answer)
+        .collect();
+    assert_eq!(
+        ide,
+        ["answer 5"],
+        "the newest by time is kept, not the last stored"
+    );
+}
+
+async fn audit_usage_reads_request_records_in_the_window(b: &Backend) {
+    use clearance_core::audit::{Attempt, Phase};
+    let store = b.store();
+    // Whole seconds from an hour ago, so the log's opening record (now) falls in the window
+    // and must be left out by its decision, not its time.
+    let t0 = DateTime::from_timestamp(Utc::now().timestamp() - 3600, 0).unwrap();
+    let at = |ms: i64| t0 + Duration::milliseconds(ms);
+    let mut decision = record(1);
+    decision.id = "req-a".into();
+    decision.time = at(10_000);
+    decision.key_id = Some("0011223344556677".into());
+    decision.served_model = None;
+    decision.phase = Phase::Decision;
+    decision.facts = Some(facts("US", &principals("id,citizenships\nalice,FR\n")[0]));
+    let mut completion = decision.clone().into_completion();
+    completion.time = at(12_500);
+    completion.decision = Decision::Fallback;
+    completion.served_model = Some("gpt-5".into());
+    completion.input_tokens = Some(120);
+    completion.output_tokens = Some(48);
+    completion.attempts = vec![
+        Attempt {
+            model: "mythos-5".into(),
+            outcome: "timeout".into(),
+            ms: 30_000,
+            status: None,
+        },
+        Attempt {
+            model: "gpt-5".into(),
+            outcome: "served".into(),
+            ms: 800,
+            status: Some(200),
+        },
+    ];
+    let mut refused = record(2);
+    refused.id = "req-b".into();
+    refused.time = at(11_000);
+    refused.decision = Decision::Rejected;
+    refused.principal_id = None;
+    refused.requested_model = None;
+    refused.served_model = None;
+    refused.status = 401;
+    let mut before = record(3);
+    before.id = "req-early".into();
+    before.time = at(500); // before the window (it starts at 0.7 s)
+    let mut old = record(4);
+    old.id = "req-pruned".into();
+    old.time = at(-600_000);
+    let mut late = record(5);
+    late.id = "req-late".into();
+    late.time = at(10_700); // written after later records
+    let admin = AuditRecord::admin(
+        "admin-1".into(),
+        at(11_500),
+        AdminAction {
+            action: "model_disable".into(),
+            target: "mythos-5".into(),
+            reason: Some("incident".into()),
+            actor: "admin-api".into(),
+            details: None,
+        },
+        200,
+    );
+    let mut head = open(store, "log-u", at(-700_000)).await;
+    let sealed: Vec<_> = [
+        &old,
+        &before,
+        &decision,
+        &refused,
+        &admin,
+        &completion,
+        &late,
+    ]
+    .into_iter()
+    .map(|r| head.seal(r))
+    .collect();
+    store.append_audit("log-u", &sealed).await.unwrap();
+    assert_eq!(store.prune_audit_before(at(-1_000)).await.unwrap(), 1);
+
+    let usage = |r: &AuditRecord| UsageRow {
+        request_id: r.id.clone(),
+        time: r.time,
+        phase: r.phase,
+        key_id: r.key_id.clone(),
+        principal_id: r.principal_id.clone(),
+        requested_model: r.requested_model.clone(),
+        served_model: r.served_model.clone(),
+        decision: r.decision,
+        attempts: r
+            .attempts
+            .iter()
+            .map(|a| (a.model.clone(), a.outcome.clone()))
+            .collect(),
+        input_tokens: r.input_tokens,
+        output_tokens: r.output_tokens,
+    };
+    let expected = vec![
+        usage(&decision),
+        usage(&late),
+        usage(&refused),
+        usage(&completion),
+    ];
+    assert_eq!(
+        store.audit_usage(at(700)).await.unwrap(),
+        expected,
+        "in time order (the late record in its place); the record at 0.5 s (in the window's \
+         first second, before its instant), the admin action and the log's opening left out"
+    );
+    assert_eq!(
+        store.audit_usage(at(-3_600_000)).await.unwrap()[0],
+        usage(&before),
+        "the pruned record is left out, the rest is there"
+    );
+    assert_eq!(store.audit_usage(at(-3_600_000)).await.unwrap().len(), 5);
+    assert_eq!(
+        store.audit_usage(at(10_700)).await.unwrap(),
+        expected[1..].to_vec(),
+        "the window includes its first instant"
+    );
+    assert_eq!(
+        store.audit_usage(at(10_701)).await.unwrap(),
+        expected[2..].to_vec()
+    );
+    assert!(store.audit_usage(at(20_000)).await.unwrap().is_empty());
+}
+
+/// A record whose JSON does not read is an error naming it, not a row left out; and a window
+/// of such records (many chunks of work on SQLite) ends in that error, not in a hang.
+async fn audit_usage_refuses_unreadable_records(b: &Backend) {
+    let store = b.store();
+    let t0 = DateTime::from_timestamp(Utc::now().timestamp() - 3600, 0).unwrap();
+    let mut head = open(store, "log-x", t0).await;
+    for batch in 0..4 {
+        let sealed: Vec<_> = (0..5_000)
+            .map(|i| {
+                let mut r = record(batch * 5_000 + i);
+                r.time = t0 + Duration::milliseconds((batch * 5_000 + i) as i64);
+                head.seal(&r)
+            })
+            .collect();
+        store.append_audit("log-x", &sealed).await.unwrap();
+    }
+    assert_eq!(store.audit_usage(t0).await.unwrap().len(), 20_000);
+    b.execute("UPDATE audit SET record = substr(record, 2) WHERE id = 'req-12345'")
+        .await;
+    match store.audit_usage(t0).await {
+        Err(StoreError::Corrupt { what, detail }) => {
+            assert_eq!(what, "audit record");
+            assert!(detail.contains("log `log-x` record #12347"), "{detail}");
+        }
+        other => panic!(
+            "expected an unreadable record, got {:?}",
+            other.map(|u| u.len())
+        ),
+    }
+    b.execute("UPDATE audit SET record = 'x' || record WHERE id LIKE 'req-%'")
+        .await;
+    assert!(matches!(
+        store.audit_usage(t0).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    // Records before the window are not read at all.
+    assert!(
+        store
+            .audit_usage(t0 + Duration::hours(2))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
