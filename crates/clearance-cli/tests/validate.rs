@@ -323,6 +323,14 @@ validated_only = true
                 route_validation(&status, "primary", "wrong")["state"],
                 "failed"
             );
+            let text = setup.ok(&["status"]);
+            let line = text.lines().find(|l| l.starts_with("primary")).unwrap();
+            assert!(
+                line.contains("-> wrong [FAILED 0.00 on refunds, ")
+                    && line.contains("-> good [validated 1.00 on refunds, ")
+                    && line.contains("validated only"),
+                "{text}"
+            );
             break;
         }
         assert!(

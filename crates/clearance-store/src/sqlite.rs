@@ -1813,7 +1813,7 @@ fn group_recorded_facts(
     // buffer to the next as they grow.
     let upper_bound: i64 = conn
         .query_row(
-            "SELECT coalesce(max(pos) - (SELECT min(pos) FROM audit WHERE time >= ?1) + 1, 0)
+            "SELECT coalesce(max(pos) - (SELECT min(+pos) FROM audit WHERE time >= ?1) + 1, 0)
              FROM audit",
             [since],
             |r| r.get(0),
@@ -1832,7 +1832,7 @@ fn group_recorded_facts(
     let mut stmt = conn
         .prepare_cached(
             "SELECT principal_id, requested_model, facts, time FROM audit
-             WHERE pos >= (SELECT min(pos) FROM audit WHERE time >= ?1) AND +time >= ?1
+             WHERE pos >= (SELECT min(+pos) FROM audit WHERE time >= ?1) AND +time >= ?1
                AND principal_id IS NOT NULL AND requested_model IS NOT NULL",
         )
         .map_err(query("reading recorded facts"))?;

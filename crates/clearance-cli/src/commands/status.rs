@@ -132,18 +132,19 @@ fn provider_row(provider: &Value) -> [String; 6] {
     ]
 }
 
-/// A fallback's validation in a few words: `validated 0.95 2026-12-01`, `FAILED 0.40`,
-/// `stale ...`, `unvalidated`.
+/// A fallback's validation in a few words: `validated 0.95 on support answers, 2026-12-01`,
+/// `FAILED 0.40 on ...`, `stale ...`, `unvalidated`.
 fn fallback_state(validation: &Value) -> String {
     let state = text(&validation["state"]);
     let score = validation["score"].as_f64();
     let date = validation["at"]
         .as_str()
         .map(|at| at.get(..10).unwrap_or(at).to_string());
+    let suite = text(&validation["suite"]);
     match (state.as_str(), score, date) {
         ("unvalidated", ..) => "unvalidated".into(),
-        ("failed", Some(score), _) => format!("FAILED {score:.2}"),
-        (state, Some(score), Some(date)) => format!("{state} {score:.2} {date}"),
+        ("failed", Some(score), Some(date)) => format!("FAILED {score:.2} on {suite}, {date}"),
+        (state, Some(score), Some(date)) => format!("{state} {score:.2} on {suite}, {date}"),
         (state, ..) => state.to_string(),
     }
 }
