@@ -197,7 +197,12 @@ fn is_model(
 }
 
 /// A number from 0 to 1 (a share of requests).
-pub(crate) fn ratio(value: Option<&Spanned<f64>>, default: f64, key: &str, diag: &mut Diagnostics<'_>) -> f64 {
+pub(crate) fn ratio(
+    value: Option<&Spanned<f64>>,
+    default: f64,
+    key: &str,
+    diag: &mut Diagnostics<'_>,
+) -> f64 {
     match value {
         None => default,
         Some(v) if (0.0..=1.0).contains(v.get_ref()) => *v.get_ref(),
