@@ -37,6 +37,10 @@ pub enum WireFormat {
     AnthropicMessages,
     /// Google Gemini `generateContent` / `streamGenerateContent`.
     Gemini,
+    /// OpenAI Responses (`/v1/responses`).
+    OpenaiResponses,
+    /// Amazon Bedrock Converse / ConverseStream.
+    BedrockConverse,
 }
 
 impl WireFormat {
@@ -45,6 +49,8 @@ impl WireFormat {
             WireFormat::OpenaiChat => "openai_chat",
             WireFormat::AnthropicMessages => "anthropic_messages",
             WireFormat::Gemini => "gemini",
+            WireFormat::OpenaiResponses => "openai_responses",
+            WireFormat::BedrockConverse => "bedrock_converse",
         }
     }
 
@@ -54,6 +60,8 @@ impl WireFormat {
             WireFormat::OpenaiChat => "OpenAI Chat Completions",
             WireFormat::AnthropicMessages => "Anthropic Messages",
             WireFormat::Gemini => "Gemini",
+            WireFormat::OpenaiResponses => "OpenAI Responses",
+            WireFormat::BedrockConverse => "Bedrock Converse",
         }
     }
 }

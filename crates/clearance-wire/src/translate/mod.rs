@@ -14,9 +14,11 @@
 //! Same-format requests do not come here: they pass through untouched (see [`crate::request`]).
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 mod json;
 pub mod openai;
+pub mod responses;
 
 use clearance_core::api::WireFormat;
 use clearance_core::chat::{ChatRequest, ChatResponse, Role, StreamEvent, Usage};
@@ -146,6 +148,8 @@ pub fn parse_request(format: WireFormat, body: &Value) -> Result<ChatRequest, Tr
         WireFormat::OpenaiChat => openai::parse_request(body),
         WireFormat::AnthropicMessages => anthropic::parse_request(body),
         WireFormat::Gemini => gemini::parse_request(body),
+        WireFormat::OpenaiResponses => responses::parse_request(body),
+        WireFormat::BedrockConverse => bedrock::parse_request(body),
     }
 }
 
@@ -162,6 +166,8 @@ pub fn render_request(
             anthropic::render_request(request, upstream_model, options)
         }
         WireFormat::Gemini => gemini::render_request(request, upstream_model, options),
+        WireFormat::OpenaiResponses => responses::render_request(request, upstream_model, options),
+        WireFormat::BedrockConverse => bedrock::render_request(request, upstream_model, options),
     }
 }
 
@@ -171,6 +177,8 @@ pub fn parse_response(format: WireFormat, body: &Value) -> Result<ChatResponse, 
         WireFormat::OpenaiChat => openai::parse_response(body),
         WireFormat::AnthropicMessages => anthropic::parse_response(body),
         WireFormat::Gemini => gemini::parse_response(body),
+        WireFormat::OpenaiResponses => responses::parse_response(body),
+        WireFormat::BedrockConverse => bedrock::parse_response(body),
     }
 }
 
@@ -180,6 +188,8 @@ pub fn render_response(format: WireFormat, response: &ChatResponse, created: i64
         WireFormat::OpenaiChat => openai::render_response(response, created),
         WireFormat::AnthropicMessages => anthropic::render_response(response),
         WireFormat::Gemini => gemini::render_response(response),
+        WireFormat::OpenaiResponses => responses::render_response(response, created),
+        WireFormat::BedrockConverse => bedrock::render_response(response),
     }
 }
 
@@ -188,6 +198,8 @@ pub fn decoder(format: WireFormat) -> Box<dyn StreamDecoder> {
         WireFormat::OpenaiChat => Box::<openai::Decoder>::default(),
         WireFormat::AnthropicMessages => Box::<anthropic::Decoder>::default(),
         WireFormat::Gemini => Box::<gemini::Decoder>::default(),
+        WireFormat::OpenaiResponses => Box::<responses::Decoder>::default(),
+        WireFormat::BedrockConverse => Box::<bedrock::Decoder>::default(),
     }
 }
 
@@ -196,6 +208,8 @@ pub fn encoder(format: WireFormat, options: EncoderOptions) -> Box<dyn StreamEnc
         WireFormat::OpenaiChat => Box::new(openai::Encoder::new(options)),
         WireFormat::AnthropicMessages => Box::new(anthropic::Encoder::new(options)),
         WireFormat::Gemini => Box::new(gemini::Encoder::new(options)),
+        WireFormat::OpenaiResponses => Box::new(responses::Encoder::new(options)),
+        WireFormat::BedrockConverse => Box::new(bedrock::Encoder::new(options)),
     }
 }
 
