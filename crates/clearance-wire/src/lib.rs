@@ -1,6 +1,8 @@
 //! The client and provider wire formats, as pure functions over bytes and JSON.
 //!
 //! - [`error`]: the error JSON each client API expects, built in one place.
+//! - [`eventstream`]: Amazon's binary event-stream framing (Bedrock streams), read into the same
+//!   frames as server-sent events, and written for the fake provider and tests.
 //! - [`redact`]: credentials out of text that leaves the gateway (provider error messages,
 //!   logged provider bodies).
 //! - [`request`]: what the gateway must read from a client body (model, stream) and how it is
@@ -15,6 +17,7 @@
 //! bytes.
 
 pub mod error;
+pub mod eventstream;
 pub mod redact;
 pub mod request;
 pub mod response;

@@ -10,6 +10,8 @@
 //! - [`openai`]: OpenAI Chat Completions.
 //! - [`anthropic`]: Anthropic Messages.
 //! - [`gemini`]: Google Gemini `generateContent` / `streamGenerateContent` (`alt=sse`).
+//! - [`bedrock`]: Amazon Bedrock `Converse` / `ConverseStream` (an event stream, read through
+//!   [`crate::eventstream`]), and the body of `InvokeModel` for Anthropic models.
 //!
 //! Same-format requests do not come here: they pass through untouched (see [`crate::request`]).
 
@@ -24,6 +26,7 @@ use clearance_core::api::WireFormat;
 use clearance_core::chat::{ChatRequest, ChatResponse, Role, StreamEvent, Usage};
 use serde_json::Value;
 
+use crate::eventstream::{EventStreamFramer, Framer};
 use crate::sse::{SseFrame, SseFramer, StreamProgress, StreamRewrite};
 
 /// Why a request or answer cannot be translated. Shown to the client (HTTP 400) as it is.
@@ -236,7 +239,7 @@ pub fn translate_response(
 /// A provider's stream in `from`, re-written for a client of `to`, one event at a time:
 /// bytes in, complete client events out, only an unfinished provider event held back.
 pub struct StreamTranslator {
-    framer: SseFramer,
+    framer: Box<dyn Framer>,
     decoder: Box<dyn StreamDecoder>,
     encoder: Box<dyn StreamEncoder>,
     events: Vec<StreamEvent>,
@@ -244,9 +247,30 @@ pub struct StreamTranslator {
 }
 
 impl StreamTranslator {
+    /// Reads `from`'s own stream framing: Amazon's event stream for Bedrock Converse,
+    /// server-sent events for every other format.
     pub fn new(from: WireFormat, to: WireFormat, options: EncoderOptions) -> StreamTranslator {
+        let framer: Box<dyn Framer> = match from {
+            WireFormat::BedrockConverse => Box::new(EventStreamFramer::converse()),
+            WireFormat::OpenaiChat
+            | WireFormat::AnthropicMessages
+            | WireFormat::Gemini
+            | WireFormat::OpenaiResponses => Box::<SseFramer>::default(),
+        };
+        StreamTranslator::with_framer(framer, from, to, options)
+    }
+
+    /// Reads `from`'s events out of the frames `framer` gives: e.g. an Anthropic model on
+    /// Bedrock's `InvokeModelWithResponseStream` is
+    /// ([`EventStreamFramer::invoke_model_chunks`], [`WireFormat::AnthropicMessages`]).
+    pub fn with_framer(
+        framer: Box<dyn Framer>,
+        from: WireFormat,
+        to: WireFormat,
+        options: EncoderOptions,
+    ) -> StreamTranslator {
         StreamTranslator {
-            framer: SseFramer::default(),
+            framer,
             decoder: decoder(from),
             encoder: encoder(to, options),
             events: Vec::new(),
@@ -267,6 +291,9 @@ impl StreamTranslator {
     /// The provider closed the stream: the client bytes a proper end still owes.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
+        for frame in self.framer.finish() {
+            self.decoder.decode(&frame, &mut self.events);
+        }
         self.decoder.finish(&mut self.events);
         self.flush(&mut out);
         out
