@@ -3,7 +3,9 @@
 //!
 //! The generated conversations use only what all three formats can express (text, base64
 //! images, tools, tool calls and results, tool choice, sampling, stop sequences, caps), so
-//! nothing may be refused and nothing may change. What a format legitimately writes
+//! nothing may be refused and nothing may change. OpenAI Responses can express all of it but
+//! stop sequences: its answers and streams are checked with the others', its requests
+//! without stop sequences. What a format legitimately writes
 //! differently is normalised first (see [`normalize`]): adjacent turns of one role merged,
 //! and the request fields a format carries outside its body (Gemini's model and stream flag;
 //! OpenAI's usage request).
@@ -25,6 +27,14 @@ const FORMATS: [WireFormat; 3] = [
     WireFormat::OpenaiChat,
     WireFormat::AnthropicMessages,
     WireFormat::Gemini,
+];
+
+/// The formats whose answers and streams are checked: [`FORMATS`] and OpenAI Responses.
+const ANSWER_FORMATS: [WireFormat; 4] = [
+    WireFormat::OpenaiChat,
+    WireFormat::AnthropicMessages,
+    WireFormat::Gemini,
+    WireFormat::OpenaiResponses,
 ];
 
 fn words() -> impl Strategy<Value = String> {
@@ -385,10 +395,37 @@ proptest! {
         }
     }
 
+    /// The Responses API has no stop sequences, the one thing the generated requests hold
+    /// that it cannot say; without them, a request keeps its meaning through it, as the
+    /// client's format and as the provider's.
+    #[test]
+    fn requests_without_stop_sequences_survive_the_responses_api(request in request()) {
+        let request = ChatRequest { stop: Vec::new(), ..request };
+        let responses = WireFormat::OpenaiResponses;
+        prop_assert_eq!(
+            normalize(responses, through(responses, &request)),
+            normalize(responses, request.clone())
+        );
+        for other in FORMATS {
+            let to_other = through(other, &through(responses, &request));
+            prop_assert_eq!(
+                normalize(WireFormat::Gemini, to_other),
+                normalize(WireFormat::Gemini, request.clone()),
+                "{:?} client to {:?} provider", responses, other
+            );
+            let from_other = through(responses, &through(other, &request));
+            prop_assert_eq!(
+                normalize(WireFormat::Gemini, from_other),
+                normalize(WireFormat::Gemini, request.clone()),
+                "{:?} client to {:?} provider", other, responses
+            );
+        }
+    }
+
     /// A whole answer written in a format and read back is the same answer.
     #[test]
     fn answers_survive_each_format(answer in response()) {
-        for format in FORMATS {
+        for format in ANSWER_FORMATS {
             let body = translate::render_response(format, &answer, common::CREATED);
             let again = translate::parse_response(format, &body)
                 .unwrap_or_else(|e| panic!("{format:?}: {e}\n{body:#}"));
@@ -401,11 +438,11 @@ proptest! {
     #[test]
     fn streams_keep_their_meaning_across_formats(events in stream()) {
         let expected = meaning(&events);
-        for provider in FORMATS {
+        for provider in ANSWER_FORMATS {
             let provider_bytes = common::encode(provider, &events, common::encoder_options("some-model"));
             let decoded = common::decode(provider, &provider_bytes, 5);
             prop_assert_eq!(meaning(&decoded), meaning(&events), "provider {:?}", provider);
-            for client in FORMATS {
+            for client in ANSWER_FORMATS {
                 let client_bytes = common::encode(client, &decoded, common::encoder_options("some-model"));
                 let seen = common::decode(client, &client_bytes, 3);
                 prop_assert_eq!(&meaning(&seen), &expected, "{:?} provider to {:?} client", provider, client);

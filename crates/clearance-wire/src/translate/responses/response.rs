@@ -5,7 +5,7 @@
 //! `usage`.
 
 use clearance_core::chat::{ChatResponse, Part};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::{
     JSON, TranslateError, arguments_from_json_text, item_id, message_item, output_function_call,
@@ -119,7 +119,13 @@ pub(super) fn failure_message(error: Option<&Value>) -> String {
 pub fn render_response(response: &ChatResponse, created: i64) -> Value {
     let id = response.id.as_deref().unwrap_or(MISSING_ID);
     let (status, incomplete_details) = status_of(response.stop_reason.as_ref());
-    let output = output_items(&response.content, id);
+    let mut output = output_items(&response.content, id);
+    // The API marks the item the cap or the filter cut short.
+    if status == "incomplete"
+        && let Some(last) = output.last_mut()
+    {
+        last["status"] = json!("incomplete");
+    }
     let mut body = response_object(id, created, &response.model, status, output, response.usage);
     body["incomplete_details"] = incomplete_details;
     body
@@ -168,7 +174,6 @@ fn flush_texts(texts: &mut Vec<Value>, items: &mut Vec<Value>, answer_id: &str) 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use clearance_core::chat::{Image, StopReason, Usage};
-    use serde_json::json;
 
     use super::*;
 
@@ -299,6 +304,7 @@ mod tests {
             json!({"reason": "max_output_tokens"})
         );
         assert_eq!(body["usage"]["total_tokens"], 5);
+        assert_eq!(body["output"][0]["status"], "incomplete");
         assert_eq!(
             parse_response(&body).unwrap().stop_reason,
             Some(StopReason::MaxTokens)

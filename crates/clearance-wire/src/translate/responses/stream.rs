@@ -504,7 +504,7 @@ impl Encoder {
     }
 
     fn open_message(&mut self, out: &mut Vec<u8>) {
-        self.close_item(out);
+        self.close_item("completed", out);
         let output_index = self.output_index();
         let item_id = item_id("msg", &self.id, output_index);
         let item = message_item(&item_id, "in_progress", Vec::new());
@@ -531,7 +531,7 @@ impl Encoder {
 
     fn tool_start(&mut self, call_id: &str, name: &str, out: &mut Vec<u8>) {
         self.ensure_started(out);
-        self.close_item(out);
+        self.close_item("completed", out);
         let output_index = self.output_index();
         let item_id = item_id("fc", &self.id, output_index);
         let item = output_function_call(&item_id, "in_progress", call_id, name, "");
@@ -569,8 +569,9 @@ impl Encoder {
         );
     }
 
-    /// Writes the open item's `done` events and keeps it for the final response.
-    fn close_item(&mut self, out: &mut Vec<u8>) {
+    /// Writes the open item's `done` events (the item `status` it ended with) and keeps it
+    /// for the final response.
+    fn close_item(&mut self, status: &str, out: &mut Vec<u8>) {
         let output_index = self.output_index();
         let item = match self.open.take() {
             None => return,
@@ -587,7 +588,7 @@ impl Encoder {
                 let mut part_done = place;
                 part_done["part"] = output_text_part(&text);
                 self.emit(out, "response.content_part.done", part_done);
-                message_item(&item_id, "completed", vec![output_text_part(&text)])
+                message_item(&item_id, status, vec![output_text_part(&text)])
             }
             Some(OpenItem::Call {
                 item_id,
@@ -604,7 +605,7 @@ impl Encoder {
                         "arguments": arguments,
                     }),
                 );
-                output_function_call(&item_id, "completed", &call_id, &name, &arguments)
+                output_function_call(&item_id, status, &call_id, &name, &arguments)
             }
         };
         self.emit(
@@ -627,7 +628,14 @@ impl Encoder {
     /// The last event: the whole response, as complete, incomplete or failed.
     fn end(&mut self, out: &mut Vec<u8>) {
         self.ensure_started(out);
-        self.close_item(out);
+        // The API marks the item the cap or the filter cut short.
+        let (status, _) = status_of(self.stop.as_ref());
+        let item_status = if status == "incomplete" {
+            "incomplete"
+        } else {
+            "completed"
+        };
+        self.close_item(item_status, out);
         self.ended = true;
         let output = std::mem::take(&mut self.output);
         let (kind, response) = match (&self.stop, &self.error) {
@@ -666,6 +674,406 @@ impl StreamEncoder for Encoder {
             StreamEvent::Stop { reason } => self.stop = Some(reason.clone()),
             StreamEvent::Error { message } => self.error(message, out),
             StreamEvent::End => self.end(out),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn frame(data: &Value) -> SseFrame {
+        SseFrame {
+            event: data.get("type").and_then(Value::as_str).map(str::to_string),
+            data: data.to_string(),
+        }
+    }
+
+    fn decode(events: &[Value]) -> Vec<StreamEvent> {
+        let mut decoder = Decoder::default();
+        let mut out = Vec::new();
+        for event in events {
+            decoder.decode(&frame(event), &mut out);
+        }
+        decoder.finish(&mut out);
+        out
+    }
+
+    fn created() -> Value {
+        json!({"type": "response.created", "sequence_number": 0, "response": {
+            "id": "resp_1", "object": "response", "created_at": 1, "status": "in_progress",
+            "model": "gpt-4.1", "output": [], "usage": null}})
+    }
+
+    fn completed(output: Value) -> Value {
+        json!({"type": "response.completed", "sequence_number": 9, "response": {
+            "id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
+            "model": "gpt-4.1", "output": output,
+            "usage": {"input_tokens": 10, "output_tokens": 4, "total_tokens": 14}}})
+    }
+
+    fn options() -> EncoderOptions {
+        EncoderOptions {
+            model: "mythos-5".into(),
+            fallback_id: "gen-1".into(),
+            created: 1_767_225_600,
+            include_usage: false,
+        }
+    }
+
+    /// The data of every event the encoder writes, checked to carry its name as its `type`.
+    fn encode(events: &[StreamEvent]) -> Vec<Value> {
+        let mut encoder = Encoder::new(options());
+        let mut out = Vec::new();
+        for event in events {
+            encoder.encode(event, &mut out);
+        }
+        let text = String::from_utf8(out).unwrap();
+        text.split_terminator("\n\n")
+            .map(|event| {
+                let (name, data) = event.split_once('\n').unwrap();
+                let data: Value =
+                    serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+                assert_eq!(name.strip_prefix("event: "), data["type"].as_str());
+                data
+            })
+            .collect()
+    }
+
+    fn types(events: &[Value]) -> Vec<&str> {
+        events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+    }
+
+    fn text(text: &str) -> StreamEvent {
+        StreamEvent::TextDelta { text: text.into() }
+    }
+
+    #[test]
+    fn items_sent_whole_are_read_once() {
+        let events = decode(&[
+            created(),
+            json!({"type": "response.output_item.added", "output_index": 0,
+                "item": {"id": "msg_1", "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
+            json!({"type": "response.output_text.done", "item_id": "msg_1", "output_index": 0, "content_index": 0, "text": "Hello"}),
+            json!({"type": "response.content_part.done", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                "part": {"type": "output_text", "text": "Hello", "annotations": []}}),
+            json!({"type": "response.output_item.added", "output_index": 1,
+                "item": {"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1",
+                    "name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}),
+            json!({"type": "response.function_call_arguments.done", "item_id": "fc_1", "output_index": 1,
+                "arguments": "{\"city\":\"Oslo\"}"}),
+            json!({"type": "response.output_item.done", "output_index": 1,
+                "item": {"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1",
+                    "name": "get_weather", "arguments": "{\"city\":\"Oslo\"}"}}),
+            completed(json!([])),
+        ]);
+        assert_eq!(
+            events[1..],
+            [
+                text("Hello"),
+                StreamEvent::ToolCallStart {
+                    id: "call_1".into(),
+                    name: "get_weather".into()
+                },
+                StreamEvent::ToolCallArguments {
+                    json: "{\"city\":\"Oslo\"}".into()
+                },
+                StreamEvent::Stop {
+                    reason: StopReason::ToolUse
+                },
+                StreamEvent::Usage {
+                    usage: Usage {
+                        input_tokens: Some(10),
+                        output_tokens: Some(4)
+                    }
+                },
+                StreamEvent::End,
+            ]
+        );
+    }
+
+    #[test]
+    fn arguments_for_a_call_after_another_item_began_are_an_error() {
+        let call = |id: &str, index: u64| {
+            json!({"type": "response.output_item.added", "output_index": index,
+                "item": {"id": id, "type": "function_call", "call_id": format!("call_{id}"), "name": "f", "arguments": ""}})
+        };
+        let events = decode(&[
+            created(),
+            call("fc_a", 0),
+            call("fc_b", 1),
+            json!({"type": "response.function_call_arguments.delta", "item_id": "fc_a", "output_index": 0, "delta": "{}"}),
+            json!({"type": "response.function_call_arguments.delta", "item_id": "msg_x", "output_index": 2, "delta": "{}"}),
+        ]);
+        assert!(
+            matches!(&events[3], StreamEvent::Error { message } if message.contains("`fc_a` continued")),
+            "{events:?}"
+        );
+        assert!(
+            matches!(&events[4], StreamEvent::Error { message } if message.contains("not a function call")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn reasoning_is_skipped_and_unknown_items_are_reported() {
+        let events = decode(&[
+            created(),
+            json!({"type": "response.output_item.added", "output_index": 0,
+                "item": {"id": "rs_1", "type": "reasoning", "summary": []}}),
+            json!({"type": "response.reasoning_summary_text.delta", "item_id": "rs_1", "output_index": 0, "delta": "Thinking"}),
+            json!({"type": "response.output_item.added", "output_index": 1,
+                "item": {"id": "ws_1", "type": "web_search_call", "status": "in_progress"}}),
+        ]);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(
+            matches!(&events[1], StreamEvent::Error { message } if message.contains("`web_search_call`")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn a_failed_response_is_one_error_then_the_end() {
+        let failed = json!({"type": "response.failed", "sequence_number": 3, "response": {
+            "id": "resp_1", "status": "failed", "model": "gpt-4.1", "output": [],
+            "error": {"code": "server_error", "message": "The model failed."}}});
+        let alone = decode(&[created(), failed.clone()]);
+        assert_eq!(
+            alone[1..],
+            [
+                StreamEvent::Error {
+                    message: "The model failed.".into()
+                },
+                StreamEvent::End
+            ]
+        );
+        let after_error = decode(&[
+            created(),
+            json!({"type": "error", "sequence_number": 2, "code": "server_error", "message": "Overloaded", "param": null}),
+            failed,
+        ]);
+        assert_eq!(
+            after_error[1..],
+            [
+                StreamEvent::Error {
+                    message: "Overloaded".into()
+                },
+                StreamEvent::End
+            ]
+        );
+    }
+
+    #[test]
+    fn unreadable_data_becomes_an_error_naming_it() {
+        let mut decoder = Decoder::default();
+        let mut events = Vec::new();
+        for data in ["{\"type\": \"response.out", "[1, 2]", "[DONE]", ""] {
+            let frame = SseFrame {
+                event: None,
+                data: data.into(),
+            };
+            decoder.decode(&frame, &mut events);
+        }
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(
+            matches!(&events[0], StreamEvent::Error { message } if message.contains("not JSON") && message.contains("response.out"))
+        );
+        assert!(
+            matches!(&events[1], StreamEvent::Error { message } if message.contains("not a JSON object"))
+        );
+    }
+
+    #[test]
+    fn nothing_after_the_last_event_is_read() {
+        let events = decode(&[
+            created(),
+            completed(json!([])),
+            json!({"type": "response.output_text.delta", "item_id": "msg_1", "content_index": 0, "delta": "late"}),
+        ]);
+        assert_eq!(events.last(), Some(&StreamEvent::End));
+        assert!(!events.contains(&text("late")));
+    }
+
+    #[test]
+    fn events_are_numbered_in_order_and_items_close_before_the_next_opens() {
+        let events = encode(&[
+            StreamEvent::Start {
+                id: Some("msg_01".into()),
+                model: "claude".into(),
+                usage: Usage {
+                    input_tokens: Some(9),
+                    output_tokens: None,
+                },
+            },
+            text("Checking."),
+            StreamEvent::ToolCallStart {
+                id: "toolu_a".into(),
+                name: "weather".into(),
+            },
+            StreamEvent::ToolCallArguments {
+                json: "{\"city\":".into(),
+            },
+            StreamEvent::ToolCallArguments {
+                json: "\"Oslo\"}".into(),
+            },
+            StreamEvent::Stop {
+                reason: StopReason::ToolUse,
+            },
+            StreamEvent::Usage {
+                usage: Usage {
+                    input_tokens: None,
+                    output_tokens: Some(20),
+                },
+            },
+            StreamEvent::End,
+        ]);
+        assert_eq!(
+            types(&events),
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.content_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.completed",
+            ]
+        );
+        for (n, event) in events.iter().enumerate() {
+            assert_eq!(event["sequence_number"], n);
+        }
+        assert_eq!(events[8]["output_index"], 1);
+        assert_eq!(events[11]["arguments"], "{\"city\":\"Oslo\"}");
+        let response = &events[13]["response"];
+        assert_eq!(response["id"], "msg_01");
+        assert_eq!(response["model"], "mythos-5");
+        assert_eq!(response["status"], "completed");
+        assert_eq!(response["output"][0]["content"][0]["text"], "Checking.");
+        assert_eq!(response["output"][1]["call_id"], "toolu_a");
+        assert_eq!(response["usage"]["input_tokens"], 9);
+        assert_eq!(response["usage"]["total_tokens"], 29);
+    }
+
+    #[test]
+    fn a_capped_answer_ends_incomplete() {
+        let events = encode(&[
+            text("Once upon a"),
+            StreamEvent::Stop {
+                reason: StopReason::MaxTokens,
+            },
+            StreamEvent::End,
+        ]);
+        let last = events.last().unwrap();
+        assert_eq!(last["type"], "response.incomplete");
+        assert_eq!(last["response"]["id"], "gen-1");
+        assert_eq!(
+            last["response"]["incomplete_details"],
+            json!({"reason": "max_output_tokens"})
+        );
+        assert_eq!(last["response"]["usage"], Value::Null);
+        assert_eq!(last["response"]["output"][0]["status"], "incomplete");
+    }
+
+    #[test]
+    fn an_error_is_an_error_event_and_an_end_without_a_stop_fails_the_response() {
+        let events = encode(&[
+            StreamEvent::Start {
+                id: None,
+                model: "m".into(),
+                usage: Usage::default(),
+            },
+            StreamEvent::Error {
+                message: "overloaded".into(),
+            },
+            StreamEvent::End,
+            text("ignored"),
+        ]);
+        assert_eq!(
+            types(&events),
+            [
+                "response.created",
+                "response.in_progress",
+                "error",
+                "response.failed"
+            ]
+        );
+        assert_eq!(
+            events[2],
+            json!({"type": "error", "sequence_number": 2, "code": "server_error", "message": "overloaded", "param": null})
+        );
+        assert_eq!(events[3]["response"]["status"], "failed");
+        assert_eq!(events[3]["response"]["error"]["message"], "overloaded");
+    }
+
+    fn event_like_json() -> impl Strategy<Value = Value> {
+        super::super::arbitrary::json_with(
+            &[
+                "type",
+                "response",
+                "item",
+                "item_id",
+                "output_index",
+                "content_index",
+                "delta",
+                "text",
+                "arguments",
+                "call_id",
+                "name",
+                "id",
+                "output",
+                "usage",
+                "status",
+                "incomplete_details",
+                "reason",
+                "error",
+                "message",
+                "part",
+            ],
+            &[
+                "response.created",
+                "response.output_item.added",
+                "response.output_text.delta",
+                "response.output_text.done",
+                "response.function_call_arguments.delta",
+                "response.function_call_arguments.done",
+                "response.output_item.done",
+                "response.completed",
+                "response.incomplete",
+                "response.failed",
+                "error",
+                "message",
+                "function_call",
+                "reasoning",
+                "fc_1",
+                "msg_1",
+                "{\"a\":",
+                "1}",
+            ],
+        )
+    }
+
+    proptest! {
+        /// Whatever a provider sends, decoding never panics, and what is decoded encodes.
+        #[test]
+        fn any_events_decode_without_panicking(
+            events in prop::collection::vec(event_like_json(), 1..10)
+        ) {
+            let decoded = decode(&events);
+            let mut encoder = Encoder::new(options());
+            let mut out = Vec::new();
+            for event in &decoded {
+                encoder.encode(event, &mut out);
+            }
         }
     }
 }
