@@ -289,6 +289,81 @@ fn anthropic_on_bedrock_translates_through_a_chosen_framer() {
     assert_eq!(translator.pending_bytes(), 0);
 }
 
+#[test]
+fn a_translator_reports_a_cut_event_stream_as_an_upstream_error() {
+    let options = EncoderOptions {
+        model: "m".into(),
+        fallback_id: "msg_1".into(),
+        created: 0,
+        include_usage: false,
+    };
+    let mut translator =
+        StreamTranslator::new(WireFormat::BedrockConverse, WireFormat::OpenaiChat, options);
+    let message = encode_event("messageStart", br#"{"role":"assistant"}"#);
+    translator.push(&message);
+    translator.push(&message[..10]);
+    assert_eq!(translator.pending_bytes(), 10);
+    translator.finish();
+    assert!(translator.upstream_error());
+    assert!(!translator.completed());
+}
+
+#[test]
+fn converse_streams_translate_for_an_anthropic_client() {
+    let options = EncoderOptions {
+        model: "claude-via-converse".into(),
+        fallback_id: "msg_fallback".into(),
+        created: 0,
+        include_usage: false,
+    };
+    let mut translator = StreamTranslator::new(
+        WireFormat::BedrockConverse,
+        WireFormat::AnthropicMessages,
+        options,
+    );
+    let mut bytes = Vec::new();
+    for (event_type, payload) in [
+        ("messageStart", r#"{"role":"assistant"}"#),
+        (
+            "contentBlockDelta",
+            r#"{"contentBlockIndex":0,"delta":{"text":"Hi"}}"#,
+        ),
+        ("contentBlockStop", r#"{"contentBlockIndex":0}"#),
+        ("messageStop", r#"{"stopReason":"max_tokens"}"#),
+        (
+            "metadata",
+            r#"{"usage":{"inputTokens":5,"outputTokens":1,"totalTokens":6},"metrics":{"latencyMs":9}}"#,
+        ),
+    ] {
+        bytes.extend(encode_event(event_type, payload.as_bytes()));
+    }
+    let mut out = Vec::new();
+    for piece in bytes.chunks(5) {
+        out.extend(translator.push(piece));
+    }
+    out.extend(translator.finish());
+    let text = String::from_utf8(out).unwrap();
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("event: "))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    assert!(text.contains(r#""stop_reason":"max_tokens""#), "{text}");
+    assert!(text.contains(r#""msg_fallback""#), "{text}");
+    assert!(translator.completed());
+    assert_eq!(translator.usage().input_tokens, Some(5));
+}
+
 proptest! {
     /// Any bytes are framed or refused, never panicked on.
     #[test]
