@@ -12,12 +12,12 @@
 mod diagnostics;
 mod failover;
 mod identity;
+mod provider;
 mod raw;
 mod resolve;
 mod scim;
 mod validation;
 
-use clearance_core::api::WireFormat;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -27,6 +27,7 @@ pub use clearance_failover::BreakerPolicy;
 pub use diagnostics::{ConfigError, ConfigErrors};
 pub use failover::{HealthCheck, RouteConfig};
 pub use identity::{IdentityConfig, JwksSource, OidcIssuer};
+pub use provider::{AwsCredentials, BedrockApi, BedrockConfig, ProviderKind};
 pub use scim::{DEFAULT_SCIM_TOKEN_ENV, ScimConfig};
 pub use validation::{CaptureConfig, Price, ValidationConfig};
 
@@ -227,41 +228,16 @@ pub struct WitnessConfig {
     pub key: String,
 }
 
-/// The wire format a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    /// OpenAI and every OpenAI-compatible server (vLLM, Ollama, llama.cpp, ...).
-    Openai,
-    Anthropic,
-    /// Google Gemini (`generateContent` / `streamGenerateContent`).
-    Gemini,
-}
-
-impl ProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Openai => "openai",
-            ProviderKind::Anthropic => "anthropic",
-            ProviderKind::Gemini => "gemini",
-        }
-    }
-
-    /// The wire format this kind of provider speaks.
-    pub fn format(self) -> WireFormat {
-        match self {
-            ProviderKind::Openai => WireFormat::OpenaiChat,
-            ProviderKind::Anthropic => WireFormat::AnthropicMessages,
-            ProviderKind::Gemini => WireFormat::Gemini,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Provider {
     pub name: String,
     pub kind: ProviderKind,
-    /// As the vendor's SDK writes it: with `/v1` for `openai`, the host root for `anthropic`.
+    /// As the vendor's SDK writes it: with `/v1` for `openai`, the host root for `anthropic`,
+    /// the resource's root for `azure_openai`, the runtime endpoint for `bedrock` (by default
+    /// `https://bedrock-runtime.{region}.amazonaws.com`).
     pub base_url: url::Url,
+    /// The provider's API key (`bedrock`: an Amazon Bedrock API key, sent as a bearer token
+    /// instead of signing with AWS credentials).
     pub api_key: Option<Secret>,
     /// The answer cap sent to a provider that requires one (Anthropic) when a translated request
     /// names none.

@@ -104,19 +104,37 @@ pub(crate) struct RawWitness {
 #[derive(Debug, Deserialize)]
 pub(crate) struct RawProvider {
     pub kind: Spanned<RawKind>,
-    pub base_url: Spanned<String>,
+    /// Required for every kind but `bedrock` (whose region names its endpoint).
+    pub base_url: Option<Spanned<String>>,
     pub api_key_env: Option<Spanned<String>>,
     pub default_max_tokens: Option<Spanned<i64>>,
     pub health_interval_ms: Option<Spanned<i64>>,
     pub health_timeout_ms: Option<Spanned<i64>>,
+    /// `azure_openai` only.
+    pub api_version: Option<Spanned<String>>,
+    /// `bedrock` only, as the four below.
+    pub region: Option<Spanned<String>>,
+    pub api: Option<Spanned<RawBedrockApi>>,
+    pub access_key_id_env: Option<Spanned<String>>,
+    pub secret_access_key_env: Option<Spanned<String>>,
+    pub session_token_env: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum RawKind {
     Openai,
+    AzureOpenai,
     Anthropic,
     Gemini,
+    Bedrock,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum RawBedrockApi {
+    Converse,
+    Anthropic,
 }
 
 #[derive(Debug, Deserialize)]

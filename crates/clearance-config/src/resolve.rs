@@ -10,8 +10,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::diagnostics::{ConfigErrors, Diagnostics};
 use crate::raw::{
-    RawAudit, RawConfig, RawDirectives, RawGeoIp, RawKind, RawModel, RawProvider, RawServer,
-    RawStore,
+    RawAudit, RawConfig, RawDirectives, RawGeoIp, RawModel, RawProvider, RawServer, RawStore,
 };
 use crate::{
     AuditConfig, Config, DirectivesConfig, GeoIpConfig, Model, PostgresConfig, Provider,
@@ -29,7 +28,7 @@ const MIN_POLL_MS: i64 = 50;
 /// What Anthropic's own quick-start asks for; only used when a translated request names no cap.
 const DEFAULT_MAX_TOKENS: i64 = 4_096;
 
-type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
+pub(crate) type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
 pub(crate) fn resolve(
     text: &str,
@@ -846,18 +845,27 @@ fn resolve_provider(
     diag: &mut Diagnostics<'_>,
 ) -> Option<Provider> {
     let key = format!("providers.{name}");
-    let base_url = parse_http_url(&raw.base_url, &format!("{key}.base_url"), diag);
-    let api_key = match secrets {
-        SecretMode::Require | SecretMode::ProvidersOnly => raw
+    let read_secrets = matches!(secrets, SecretMode::Require | SecretMode::ProvidersOnly);
+    let api_key = match read_secrets {
+        true => raw
             .api_key_env
             .as_ref()
             .and_then(|v| required_env(v, &format!("{key}.api_key_env"), env, diag)),
-        SecretMode::Skip => None,
+        false => None,
     };
-    let kind = match raw.kind.get_ref() {
-        RawKind::Openai => ProviderKind::Openai,
-        RawKind::Anthropic => ProviderKind::Anthropic,
-        RawKind::Gemini => ProviderKind::Gemini,
+    let kind = crate::provider::resolve_kind(&key, raw, env, read_secrets, diag);
+    let base_url = match (&raw.base_url, &kind) {
+        (Some(url), _) => parse_http_url(url, &format!("{key}.base_url"), diag),
+        (None, Some(ProviderKind::Bedrock(bedrock))) => {
+            crate::provider::bedrock_endpoint(&bedrock.region)
+        }
+        (None, _) => {
+            diag.at(
+                Some(raw.kind.span()),
+                format!("{key}: `base_url` is required (the provider's API root)"),
+            );
+            None
+        }
     };
     let default_max_tokens = at_least(
         1,
@@ -870,7 +878,7 @@ fn resolve_provider(
     let health = crate::failover::resolve_health(&key, raw, diag);
     Some(Provider {
         name: name.to_string(),
-        kind,
+        kind: kind?,
         base_url: base_url?,
         api_key,
         default_max_tokens: default_max_tokens as u64,

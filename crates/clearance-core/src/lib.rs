@@ -33,4 +33,5 @@ pub mod key;
 pub mod limits;
 pub mod principal;
 pub mod screening;
+pub mod signal;
 pub mod text;

@@ -4,8 +4,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use clearance_core::api::WireFormat;
-use clearance_failover::{BreakerPolicy, Breakers, BudgetPolicy, RetryBudget, classify_status};
+use clearance_failover::{
+    BreakerPolicy, Breakers, BudgetPolicy, ProviderSignal, RetryBudget, classify_status,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn breakers(c: &mut Criterion) {
@@ -31,27 +32,14 @@ fn breakers(c: &mut Criterion) {
 }
 
 fn classify(c: &mut Criterion) {
-    let overloaded =
-        br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
-    let region = br#"{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","param":null,"type":"request_forbidden"}}"#;
-    let bad = br#"{"error":{"code":400,"message":"Invalid JSON payload received.","status":"INVALID_ARGUMENT"}}"#;
     c.bench_function("classify_status_200", |b| {
-        b.iter(|| classify_status(WireFormat::OpenaiChat, black_box(200), black_box(b"{}")))
+        b.iter(|| classify_status(black_box(200), black_box(ProviderSignal::Plain)))
     });
     c.bench_function("classify_status_529", |b| {
-        b.iter(|| {
-            classify_status(
-                WireFormat::AnthropicMessages,
-                black_box(529),
-                black_box(overloaded),
-            )
-        })
+        b.iter(|| classify_status(black_box(529), black_box(ProviderSignal::Plain)))
     });
-    c.bench_function("classify_status_403_region_block", |b| {
-        b.iter(|| classify_status(WireFormat::OpenaiChat, black_box(403), black_box(region)))
-    });
-    c.bench_function("classify_status_gemini_400", |b| {
-        b.iter(|| classify_status(WireFormat::Gemini, black_box(400), black_box(bad)))
+    c.bench_function("classify_status_403_provider_block", |b| {
+        b.iter(|| classify_status(black_box(403), black_box(ProviderSignal::ProviderBlock)))
     });
 }
 

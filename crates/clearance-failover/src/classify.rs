@@ -18,39 +18,18 @@
 //! | 503, 529 | move on | [`FailureClass::Overloaded`] |
 //! | other 5xx, or a status outside 200–599 that is not 2xx | move on | [`FailureClass::ServerError`] |
 //! | 451 | move on | [`FailureClass::LegalBlock`] |
-//! | 403 (and Gemini's 400) whose body is that provider's region block | move on | [`FailureClass::RegionBlock`] |
+//! | 400 or 403 signalled [`ProviderSignal::ProviderBlock`] | move on | [`FailureClass::RegionBlock`] |
 //! | any other 4xx | return to the caller | — |
 //! | 2xx | return to the caller (it is an answer) | — |
 //!
-//! The region blocks, as the providers send them (the provider sees the *gateway's* address,
-//! so a region block says where the gateway stands, not who the caller is):
-//!
-//! - **OpenAI** (Chat Completions): HTTP 403,
-//!   `{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or
-//!   territory not supported","param":null,"type":"request_forbidden"}}`. Seen in
-//!   home-assistant/core#120072, songquanpeng/one-api#1692, continuedev/continue#11449.
-//!   OpenAI-compatible servers with the same restriction answer 403 with the same message and
-//!   a numeric code, `{"error":{"code":403,"message":"Country, region, or territory not
-//!   supported"}}` (W&B / CoreWeave Serverless Inference, "API error code 403 - Country, region,
-//!   or territory not supported", docs.wandb.ai). Both are recognised.
-//! - **Anthropic** (Messages): HTTP 403, `{"error":{"type":"forbidden","message":"Request not
-//!   allowed"}}` from a country Anthropic does not serve (anthropics/anthropic-sdk-typescript#457,
-//!   anthropics/claude-code#1613, enricoros/big-AGI#485, where it went away behind a VPN; list:
-//!   docs.anthropic.com/en/api/supported-regions). Anthropic's *documented* 403,
-//!   `permission_error` ("your API key does not have permission to use the specified
-//!   resource", docs.anthropic.com/en/api/errors), is not a region block and is not matched.
-//! - **Gemini**: HTTP **400**, `{"error":{"code":400,"message":"User location is not supported
-//!   for the API use.","status":"FAILED_PRECONDITION"}}` (google-gemini/gemini-cli#1614,
-//!   gemini-api-php/client#32; a variant ends "... for the API use without a billing account
-//!   linked.", u14app/neo-chat#7, so the message is matched by its start). Also HTTP 403,
-//!   `{"error":{"code":403,"message":"Region not supported.","status":"PERMISSION_DENIED"}}`
-//!   (iBUHub/AIStudioToAPI#212). Any other Gemini 400 is the request's fault.
+//! Region and access blocks are recognised by each provider's own format
+//! (`clearance_wire::signal`, where the providers' bodies are listed), which hands over a typed
+//! [`ProviderSignal`]; this module never reads a body.
 //!
 //! 529 is Anthropic's `overloaded_error` ("Anthropic's API is temporarily overloaded",
 //! docs.anthropic.com/en/api/errors).
 
-use clearance_core::api::WireFormat;
-use serde_json::Value;
+pub use clearance_core::signal::ProviderSignal;
 
 /// What to do after an attempt failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,18 +137,16 @@ pub fn classify_transport(kind: TransportFailure) -> Verdict {
     })
 }
 
-/// Judges an upstream answer by its status and, for the few statuses that are ambiguous
-/// (403, and 400 from Gemini), by its body in `format`, the provider's wire format. See the
-/// module docs for the table and the providers' bodies. Never panics; an unreadable body is
-/// simply not a region block.
-pub fn classify_status(format: WireFormat, status: u16, body: &[u8]) -> Verdict {
+/// Judges an upstream answer by its status and, for the ambiguous ones (400, 403), by the
+/// provider's typed signal. See the module docs for the table.
+pub fn classify_status(status: u16, signal: ProviderSignal) -> Verdict {
     let class = match status {
         200..=299 => return Verdict::ReturnToCaller,
         408 | 504 => FailureClass::Timeout,
         429 => FailureClass::RateLimited,
         451 => FailureClass::LegalBlock,
         503 | 529 => FailureClass::Overloaded,
-        403 | 400 if is_region_block(format, status, body) => FailureClass::RegionBlock,
+        403 | 400 if signal == ProviderSignal::ProviderBlock => FailureClass::RegionBlock,
         400..=499 => return Verdict::ReturnToCaller,
         // 5xx, and what no provider should send (1xx, 3xx: the client follows no redirects,
         // 600+): the provider is misbehaving, another model may not be.
@@ -178,52 +155,24 @@ pub fn classify_status(format: WireFormat, status: u16, body: &[u8]) -> Verdict 
     Verdict::MoveOn(class)
 }
 
-/// Whether `body` is `format`'s provider saying it does not serve the gateway's region.
-fn is_region_block(format: WireFormat, status: u16, body: &[u8]) -> bool {
-    // Only the Gemini format answers a region block with 400; parse nothing otherwise.
-    // What every matching body contains; most 400s and 403s lack it and are not parsed.
-    let marker: &[u8] = match (format, status) {
-        (WireFormat::OpenaiChat, 403) => b"territory",
-        (WireFormat::AnthropicMessages, 403) => b"Request not allowed",
-        (WireFormat::Gemini, 400) => b"User location is not supported",
-        (WireFormat::Gemini, 403) => b"Region not supported.",
-        _ => return false,
-    };
-    if !body.windows(marker.len()).any(|w| w == marker) {
-        return false;
-    }
-    let Ok(json) = serde_json::from_slice::<Value>(body) else {
-        return false;
-    };
-    // Gemini's streaming endpoint may wrap its error in a one-element array.
-    let root = match &json {
-        Value::Array(items) => items.first().unwrap_or(&Value::Null),
-        other => other,
-    };
-    let error = root.get("error").unwrap_or(root);
-    let text = |key: &str| error.get(key).and_then(Value::as_str).unwrap_or("");
-    match (format, status) {
-        (WireFormat::OpenaiChat, 403) => {
-            text("code") == "unsupported_country_region_territory"
-                || text("message").starts_with("Country, region, or territory not supported")
-        }
-        (WireFormat::AnthropicMessages, 403) => {
-            text("type") == "forbidden" && text("message") == "Request not allowed"
-        }
-        (WireFormat::Gemini, 400) => {
-            text("status") == "FAILED_PRECONDITION"
-                && text("message").starts_with("User location is not supported")
-        }
-        (WireFormat::Gemini, 403) => {
-            text("status") == "PERMISSION_DENIED" && text("message") == "Region not supported."
-        }
-        _ => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clearance_core::api::WireFormat;
+
+    /// The provider's answer as the gateway judges it: its format reads the signal, the
+    /// status and the signal decide.
+    fn classify(format: WireFormat, status: u16, body: &[u8]) -> Verdict {
+        let signal = clearance_wire::signal::read(
+            format,
+            &clearance_wire::signal::ErrorAnswer {
+                status,
+                error_type: None,
+                body,
+            },
+        );
+        classify_status(status, signal)
+    }
 
     const OPENAI: WireFormat = WireFormat::OpenaiChat;
     const ANTHROPIC: WireFormat = WireFormat::AnthropicMessages;
@@ -254,34 +203,28 @@ mod tests {
     fn rate_limits_overload_server_errors_and_legal_blocks_move_on_in_every_format() {
         for format in FORMATS {
             assert_eq!(
-                classify_status(format, 429, b""),
+                classify(format, 429, b""),
                 move_on(FailureClass::RateLimited)
             );
             assert_eq!(
-                classify_status(format, 529, b""),
+                classify(format, 529, b""),
                 move_on(FailureClass::Overloaded)
             );
             assert_eq!(
-                classify_status(format, 503, b""),
+                classify(format, 503, b""),
                 move_on(FailureClass::Overloaded)
             );
             for status in [500, 501, 502, 505, 599] {
                 assert_eq!(
-                    classify_status(format, status, b"<html>"),
+                    classify(format, status, b"<html>"),
                     move_on(FailureClass::ServerError),
                     "{status}"
                 );
             }
+            assert_eq!(classify(format, 504, b""), move_on(FailureClass::Timeout));
+            assert_eq!(classify(format, 408, b""), move_on(FailureClass::Timeout));
             assert_eq!(
-                classify_status(format, 504, b""),
-                move_on(FailureClass::Timeout)
-            );
-            assert_eq!(
-                classify_status(format, 408, b""),
-                move_on(FailureClass::Timeout)
-            );
-            assert_eq!(
-                classify_status(format, 451, b""),
+                classify(format, 451, b""),
                 move_on(FailureClass::LegalBlock)
             );
         }
@@ -292,7 +235,7 @@ mod tests {
         for format in FORMATS {
             for status in [400, 401, 402, 403, 404, 409, 413, 415, 422, 499] {
                 assert_eq!(
-                    classify_status(format, status, br#"{"error":{"message":"bad"}}"#),
+                    classify(format, status, br#"{"error":{"message":"bad"}}"#),
                     Verdict::ReturnToCaller,
                     "{} {status}",
                     format.as_str()
@@ -303,15 +246,15 @@ mod tests {
 
     #[test]
     fn answers_return_to_the_caller() {
-        assert_eq!(classify_status(OPENAI, 200, b"{}"), Verdict::ReturnToCaller);
-        assert_eq!(classify_status(GEMINI, 204, b""), Verdict::ReturnToCaller);
+        assert_eq!(classify(OPENAI, 200, b"{}"), Verdict::ReturnToCaller);
+        assert_eq!(classify(GEMINI, 204, b""), Verdict::ReturnToCaller);
     }
 
     #[test]
     fn nonsense_statuses_are_server_errors() {
         for status in [0, 100, 301, 304, 600, u16::MAX] {
             assert_eq!(
-                classify_status(OPENAI, status, b""),
+                classify(OPENAI, status, b""),
                 move_on(FailureClass::ServerError),
                 "{status}"
             );
@@ -322,7 +265,7 @@ mod tests {
     fn openai_region_block_moves_on() {
         let body = br#"{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","param":null,"type":"request_forbidden"}}"#;
         assert_eq!(
-            classify_status(OPENAI, 403, body),
+            classify(OPENAI, 403, body),
             move_on(FailureClass::RegionBlock)
         );
     }
@@ -336,7 +279,7 @@ mod tests {
   }
 }"#;
         assert_eq!(
-            classify_status(OPENAI, 403, body),
+            classify(OPENAI, 403, body),
             move_on(FailureClass::RegionBlock)
         );
     }
@@ -345,7 +288,7 @@ mod tests {
     fn openai_region_block_code_alone_is_enough() {
         let body = br#"{"error":{"code":"unsupported_country_region_territory","message":"Not available here","type":"request_forbidden"}}"#;
         assert_eq!(
-            classify_status(OPENAI, 403, body),
+            classify(OPENAI, 403, body),
             move_on(FailureClass::RegionBlock)
         );
     }
@@ -353,7 +296,7 @@ mod tests {
     #[test]
     fn openai_other_403_returns_to_the_caller() {
         let body = br#"{"error":{"code":"model_not_allowed","message":"You are not allowed to sample from this model","type":"invalid_request_error"}}"#;
-        assert_eq!(classify_status(OPENAI, 403, body), Verdict::ReturnToCaller);
+        assert_eq!(classify(OPENAI, 403, body), Verdict::ReturnToCaller);
     }
 
     #[test]
@@ -361,7 +304,7 @@ mod tests {
         let body =
             br#"{"type":"error","error":{"type":"forbidden","message":"Request not allowed"}}"#;
         assert_eq!(
-            classify_status(ANTHROPIC, 403, body),
+            classify(ANTHROPIC, 403, body),
             move_on(FailureClass::RegionBlock)
         );
     }
@@ -369,10 +312,7 @@ mod tests {
     #[test]
     fn anthropic_permission_error_returns_to_the_caller() {
         let body = br#"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}"#;
-        assert_eq!(
-            classify_status(ANTHROPIC, 403, body),
-            Verdict::ReturnToCaller
-        );
+        assert_eq!(classify(ANTHROPIC, 403, body), Verdict::ReturnToCaller);
     }
 
     #[test]
@@ -385,17 +325,17 @@ mod tests {
   }
 }"#;
         assert_eq!(
-            classify_status(GEMINI, 400, body),
+            classify(GEMINI, 400, body),
             move_on(FailureClass::RegionBlock)
         );
         let billing = br#"{"error":{"code":400,"message":"User location is not supported for the API use without a billing account linked.","status":"FAILED_PRECONDITION"}}"#;
         assert_eq!(
-            classify_status(GEMINI, 400, billing),
+            classify(GEMINI, 400, billing),
             move_on(FailureClass::RegionBlock)
         );
         let streamed = br#"[{"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}}]"#;
         assert_eq!(
-            classify_status(GEMINI, 400, streamed),
+            classify(GEMINI, 400, streamed),
             move_on(FailureClass::RegionBlock)
         );
     }
@@ -404,7 +344,7 @@ mod tests {
     fn gemini_region_not_supported_403_moves_on() {
         let body = br#"{"error":{"code":403,"message":"Region not supported.","status":"PERMISSION_DENIED"}}"#;
         assert_eq!(
-            classify_status(GEMINI, 403, body),
+            classify(GEMINI, 403, body),
             move_on(FailureClass::RegionBlock)
         );
     }
@@ -412,35 +352,20 @@ mod tests {
     #[test]
     fn gemini_other_400_returns_to_the_caller() {
         let body = br#"{"error":{"code":400,"message":"Invalid JSON payload received.","status":"INVALID_ARGUMENT"}}"#;
-        assert_eq!(classify_status(GEMINI, 400, body), Verdict::ReturnToCaller);
+        assert_eq!(classify(GEMINI, 400, body), Verdict::ReturnToCaller);
         let precondition = br#"{"error":{"code":400,"message":"Precondition check failed.","status":"FAILED_PRECONDITION"}}"#;
-        assert_eq!(
-            classify_status(GEMINI, 400, precondition),
-            Verdict::ReturnToCaller
-        );
+        assert_eq!(classify(GEMINI, 400, precondition), Verdict::ReturnToCaller);
     }
 
     #[test]
     fn a_region_block_is_recognised_only_in_its_own_providers_format() {
         let gemini = br#"{"error":{"code":400,"message":"User location is not supported for the API use.","status":"FAILED_PRECONDITION"}}"#;
-        assert_eq!(
-            classify_status(OPENAI, 400, gemini),
-            Verdict::ReturnToCaller
-        );
-        assert_eq!(
-            classify_status(ANTHROPIC, 400, gemini),
-            Verdict::ReturnToCaller
-        );
+        assert_eq!(classify(OPENAI, 400, gemini), Verdict::ReturnToCaller);
+        assert_eq!(classify(ANTHROPIC, 400, gemini), Verdict::ReturnToCaller);
         let anthropic =
             br#"{"type":"error","error":{"type":"forbidden","message":"Request not allowed"}}"#;
-        assert_eq!(
-            classify_status(OPENAI, 403, anthropic),
-            Verdict::ReturnToCaller
-        );
-        assert_eq!(
-            classify_status(GEMINI, 403, anthropic),
-            Verdict::ReturnToCaller
-        );
+        assert_eq!(classify(OPENAI, 403, anthropic), Verdict::ReturnToCaller);
+        assert_eq!(classify(GEMINI, 403, anthropic), Verdict::ReturnToCaller);
     }
 
     #[test]
@@ -454,7 +379,7 @@ mod tests {
             b"{\"error\":7}",
         ] {
             for format in FORMATS {
-                assert_eq!(classify_status(format, 403, body), Verdict::ReturnToCaller);
+                assert_eq!(classify(format, 403, body), Verdict::ReturnToCaller);
             }
         }
     }
@@ -502,7 +427,7 @@ mod tests {
             body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
         ) {
             for format in FORMATS {
-                let verdict = classify_status(format, status, &body);
+                let verdict = classify(format, status, &body);
                 if (400..500).contains(&status) && ![400, 403, 408, 429, 451].contains(&status) {
                     proptest::prop_assert_eq!(verdict, Verdict::ReturnToCaller);
                 }

@@ -19,10 +19,9 @@
 //! ```
 //! use std::time::{Duration, Instant};
 //!
-//! use clearance_core::api::WireFormat;
 //! use clearance_failover::{
-//!     Admission, BreakerPolicy, Breakers, BudgetPolicy, RetryBudget, Route, Verdict, classify_status,
-//!     plan,
+//!     Admission, BreakerPolicy, Breakers, BudgetPolicy, ProviderSignal, RetryBudget, Route, Verdict,
+//!     classify_status, plan,
 //! };
 //!
 //! let now = Instant::now(); // the gateway reads the clock; this crate never does
@@ -40,7 +39,7 @@
 //!         continue; // dark: next model, without waiting
 //!     }
 //!     // ... the gateway calls the provider; say it answered 529 ...
-//!     let verdict = classify_status(WireFormat::AnthropicMessages, 529, b"{}");
+//!     let verdict = classify_status(529, ProviderSignal::Plain);
 //!     match verdict.breaker_outcome() {
 //!         Some(success) => breakers.record(candidate.model, now, admission, success),
 //!         None => breakers.release(candidate.model, admission), // says nothing about health
@@ -68,5 +67,7 @@ pub use breaker::{
     Admission, Breaker, BreakerPolicy, BreakerSnapshot, BreakerState, BreakerStateName, Breakers,
 };
 pub use budget::{BudgetPolicy, RetryBudget};
-pub use classify::{FailureClass, TransportFailure, Verdict, classify_status, classify_transport};
+pub use classify::{
+    FailureClass, ProviderSignal, TransportFailure, Verdict, classify_status, classify_transport,
+};
 pub use plan::{Candidate, Route, plan};

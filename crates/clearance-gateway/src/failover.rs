@@ -37,6 +37,7 @@ use clearance_failover::{
     backoff, classify_status, classify_transport, plan,
 };
 use clearance_policy::{Decision, Outcome, PolicyBook};
+use clearance_wire::signal::ErrorAnswer;
 use clearance_upstream::{ForwardedHeaders, UpstreamCall, UpstreamError, UpstreamResponse};
 use clearance_wire::Usage;
 use clearance_wire::request::ClientRequest;
@@ -593,6 +594,7 @@ impl Run<'_, '_> {
     ) -> Step {
         let status = upstream.status;
         let retry_after = upstream.retry_after.clone();
+        let error_type = upstream.error_type.clone();
         let left = limit.map(|l| l.saturating_sub(started.elapsed()));
         let max_body = ask_limits(self.ask).max_body;
         let body = within(left, upstream.collect(&entry.provider.name, max_body))
@@ -601,7 +603,15 @@ impl Run<'_, '_> {
             .unwrap_or_default();
         let took = started.elapsed();
         self.waited += took;
-        let verdict = classify_status(entry.provider.kind.format(), status, &body);
+        let signal = clearance_wire::signal::read(
+            entry.provider.kind.error_dialect(),
+            &ErrorAnswer {
+                status,
+                error_type: error_type.as_deref(),
+                body: &body,
+            },
+        );
+        let verdict = classify_status(status, signal);
         admission.settle(verdict.breaker_outcome());
         let failure = Failure::Status {
             entry: entry.clone(),

@@ -829,7 +829,10 @@ pub(crate) fn stream_rewriter(ask: &Ask<'_>, entry: &ModelEntry) -> Box<dyn Stre
     if is_translated(ask.surface, entry) {
         let names = answer_names(ask.request_id, entry, wants_usage);
         let from = entry.provider.kind.format();
-        Box::new(StreamTranslator::new(from, ask.surface.into(), names))
+        // Every provider stream arrives as server-sent events: `clearance-upstream` unwraps
+        // Bedrock's event streams at the transport.
+        let sse = Box::<clearance_wire::sse::SseFramer>::default();
+        Box::new(StreamTranslator::with_framer(sse, from, ask.surface.into(), names))
     } else {
         let strip_usage = ask.surface == ApiSurface::OpenaiChat && !wants_usage;
         Box::new(SseRewriter::new(

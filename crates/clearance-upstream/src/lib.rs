@@ -15,8 +15,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use clearance_config::{Provider, ProviderKind};
+use clearance_config::{BedrockApi, BedrockConfig, Provider, ProviderKind};
 use futures::stream::{BoxStream, StreamExt};
+
+mod aws;
+mod transport;
+
+pub use transport::EVENT_STREAM;
 
 /// Why a provider could not be reached or stopped answering. Never holds a credential.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -78,6 +83,8 @@ pub struct UpstreamResponse {
     pub content_type: Option<String>,
     /// The provider's `retry-after`, passed on with error answers so SDKs pace their retries.
     pub retry_after: Option<String>,
+    /// AWS's `x-amzn-errortype` (Bedrock names its error there, not in the body).
+    pub error_type: Option<String>,
     pub body: BoxStream<'static, Result<Bytes, UpstreamError>>,
 }
 
@@ -138,13 +145,15 @@ impl UpstreamClient {
         forwarded: &ForwardedHeaders,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let url = endpoint(provider, call.upstream_model, call.stream);
+        let body = transport::request_body(&provider.kind, call.body);
         let mut request = self
             .http
-            .post(url)
-            .header("content-type", "application/json")
-            .body(call.body);
+            .post(url.as_str())
+            .header("content-type", "application/json");
         request = with_credentials(request, provider, forwarded);
+        request = aws::sign(request, provider, "POST", &url, &body)?;
         let response = request
+            .body(body)
             .send()
             .await
             .map_err(|e| classify(&provider.name, &e))?;
@@ -158,6 +167,7 @@ impl UpstreamClient {
         };
         let content_type = header_text(reqwest::header::CONTENT_TYPE);
         let retry_after = header_text(reqwest::header::RETRY_AFTER);
+        let error_type = header_text(reqwest::header::HeaderName::from_static("x-amzn-errortype"));
         let name = provider.name.clone();
         let body = response
             .bytes_stream()
@@ -168,10 +178,12 @@ impl UpstreamClient {
                 })
             })
             .boxed();
+        let (content_type, body) = transport::unwrap_stream(&provider.kind, content_type, body);
         Ok(UpstreamResponse {
             status,
             content_type,
             retry_after,
+            error_type,
             body,
         })
     }
@@ -188,13 +200,20 @@ impl UpstreamClient {
         timeout: Duration,
     ) -> Result<u16, UpstreamError> {
         let base = provider.base_url.as_str().trim_end_matches('/');
-        let url = match provider.kind {
+        let url = match &provider.kind {
             ProviderKind::Openai => format!("{base}/models"),
+            ProviderKind::AzureOpenai { api_version } => {
+                format!("{base}/openai/models?api-version={api_version}")
+            }
             ProviderKind::Anthropic => format!("{base}/v1/models"),
             ProviderKind::Gemini => format!("{base}/v1beta/models"),
+            // The runtime has no model list; any signed answer below 500 shows it reachable
+            // and answering (a 404 for the path included).
+            ProviderKind::Bedrock(_) => format!("{base}/ping"),
         };
-        let request = self.http.get(url).timeout(timeout);
+        let request = self.http.get(url.as_str()).timeout(timeout);
         let request = with_credentials(request, provider, &ForwardedHeaders::default());
+        let request = aws::sign(request, provider, "GET", &url, b"")?;
         let response = request
             .send()
             .await
@@ -389,8 +408,18 @@ fn with_credentials(
     provider: &Provider,
     forwarded: &ForwardedHeaders,
 ) -> reqwest::RequestBuilder {
-    match provider.kind {
+    match &provider.kind {
         ProviderKind::Openai => match &provider.api_key {
+            Some(key) => request.bearer_auth(key.expose()),
+            None => request,
+        },
+        ProviderKind::AzureOpenai { .. } => match &provider.api_key {
+            Some(key) => request.header("api-key", key.expose()),
+            None => request,
+        },
+        // An Amazon Bedrock API key is a bearer token; without one the request is signed
+        // (`aws::sign`) once its body is final.
+        ProviderKind::Bedrock(_) => match &provider.api_key {
             Some(key) => request.bearer_auth(key.expose()),
             None => request,
         },
@@ -418,8 +447,15 @@ fn with_credentials(
 /// The provider's chat endpoint, following each vendor SDK's base-URL convention.
 fn endpoint(provider: &Provider, upstream_model: &str, stream: bool) -> String {
     let base = provider.base_url.as_str().trim_end_matches('/');
-    match provider.kind {
+    match &provider.kind {
         ProviderKind::Openai => format!("{base}/chat/completions"),
+        ProviderKind::AzureOpenai { api_version } => {
+            let deployment = path_segment(upstream_model);
+            format!(
+                "{base}/openai/deployments/{deployment}/chat/completions?api-version={api_version}"
+            )
+        }
+        ProviderKind::Bedrock(bedrock) => bedrock_endpoint(base, bedrock, upstream_model, stream),
         ProviderKind::Anthropic => format!("{base}/v1/messages"),
         ProviderKind::Gemini => {
             // Gemini's SDKs accept the id with or without its `models/` prefix.
@@ -432,6 +468,28 @@ fn endpoint(provider: &Provider, upstream_model: &str, stream: bool) -> String {
             }
         }
     }
+}
+
+/// Bedrock runtime: `/model/{modelId}/{operation}`, the id percent-encoded whole (it holds
+/// `:` and, for inference profiles, may be an ARN with `/`).
+fn bedrock_endpoint(base: &str, bedrock: &BedrockConfig, model: &str, stream: bool) -> String {
+    let operation = match (bedrock.api, stream) {
+        (BedrockApi::Converse, false) => "converse",
+        (BedrockApi::Converse, true) => "converse-stream",
+        (BedrockApi::Anthropic, false) => "invoke",
+        (BedrockApi::Anthropic, true) => "invoke-with-response-stream",
+    };
+    format!("{base}/model/{}/{operation}", path_segment(model))
+}
+
+/// `text` as one URL path segment: every byte but unreserved ones percent-encoded.
+fn path_segment(text: &str) -> String {
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
 fn classify(provider: &str, error: &reqwest::Error) -> UpstreamError {

@@ -9,6 +9,8 @@
 //!   rewritten for the provider; every other field passes through untouched, in order.
 //! - [`response`]: a provider's non-streaming answer with the client-facing model name and
 //!   its token usage read out.
+//! - [`signal`]: how each provider says it will not serve (a region or access block), read
+//!   from its error answer in its own format, for failover to judge.
 //! - [`sse`]: the same for server-sent events, one event at a time, never buffering an answer.
 //! - [`translate`]: cross-format translation (OpenAI ⇄ Anthropic ⇄ Gemini) through the neutral
 //!   model in `clearance_core::chat`, streams included.
@@ -21,6 +23,7 @@ pub mod eventstream;
 pub mod redact;
 pub mod request;
 pub mod response;
+pub mod signal;
 pub mod sse;
 pub mod translate;
 

@@ -21,6 +21,10 @@ use tokio::sync::oneshot;
 
 pub const PROVIDER_KEY: &str = "sk-provider-secret-123";
 pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+/// The AWS credentials the gateway signs Bedrock calls with (`AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY` in the config's environment), and the fake checks them.
+pub const AWS_ACCESS_KEY_ID: &str = "AKIDCLEARANCETEST";
+pub const AWS_SECRET_ACCESS_KEY: &str = "clearance/test/secret+access+key";
 /// The SCIM token, when a test's config has `[identity.scim] token_env = "SCIM_TOKEN"`.
 pub const SCIM_TOKEN: &str = "scim-token-for-tests";
 
@@ -228,7 +232,14 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let fake = FakeServer::start("127.0.0.1:0").await.unwrap();
         fake.require_key(Some(options.provider_key.clone()));
-        let text = config_text(&fake, dir.path(), &options);
+        fake.require_aws_signature(Some(clearance_fake::AwsSigningKey {
+            access_key_id: AWS_ACCESS_KEY_ID.to_string(),
+            secret_access_key: AWS_SECRET_ACCESS_KEY.to_string(),
+            region: Some("us-east-1".to_string()),
+        }));
+        // `@FAKE@` in a test's extra config is the fake's root URL (`http://ADDR`).
+        let text =
+            config_text(&fake, dir.path(), &options).replace("@FAKE@", &fake.anthropic_base_url());
         if !options.directives.is_empty() {
             let directives = dir.path().join("directives");
             std::fs::create_dir_all(&directives).unwrap();
@@ -240,6 +251,8 @@ impl Harness {
             "PROVIDER_KEY" => Some(options.provider_key.clone()),
             "ADMIN_TOKEN" => Some(options.admin_token.clone()),
             "SCIM_TOKEN" => Some(SCIM_TOKEN.to_string()),
+            "AWS_ACCESS_KEY_ID" => Some(AWS_ACCESS_KEY_ID.to_string()),
+            "AWS_SECRET_ACCESS_KEY" => Some(AWS_SECRET_ACCESS_KEY.to_string()),
             _ => None,
         };
         let config = Config::parse(&text, &dir.path().join("clearance.toml"), &env).unwrap();
