@@ -92,8 +92,9 @@ fn answer(prompt: &Prompt, behavior: &Behavior) -> Response {
     response
 }
 
-/// What the message object and all its events share.
-struct Message {
+/// What the message object and all its events share. Bedrock's `InvokeModel` answers with the
+/// same objects and events (its ids begin `msg_bdrk_`).
+pub(crate) struct Message {
     id: String,
     model: String,
     /// The id of the `tool_use` block, if the answer is one.
@@ -101,17 +102,26 @@ struct Message {
 }
 
 impl Message {
-    fn new(model: &str) -> Message {
+    pub(crate) fn new(model: &str) -> Message {
+        Message::with_prefix(model, "msg_")
+    }
+
+    /// A message as Anthropic models on Bedrock answer it.
+    pub(crate) fn on_bedrock(model: &str) -> Message {
+        Message::with_prefix(model, "msg_bdrk_")
+    }
+
+    fn with_prefix(model: &str, prefix: &str) -> Message {
         let id = uuid::Uuid::now_v7().simple();
         Message {
-            id: format!("msg_{id}"),
+            id: format!("{prefix}{id}"),
             model: model.to_owned(),
             tool_use_id: format!("toolu_{id}"),
         }
     }
 
     /// The non-streaming `message` object.
-    fn body(&self, prompt: &Prompt, answer: &Answer) -> Value {
+    pub(crate) fn body(&self, prompt: &Prompt, answer: &Answer) -> Value {
         let mut message = self.frame(usage(prompt, answer.tokens()));
         let block = match answer {
             Answer::Text(text) => json!({"type": "text", "text": text.text()}),
@@ -127,10 +137,22 @@ impl Message {
         message
     }
 
-    /// The streamed events, in the order the real API sends them for one content block: a
-    /// text block grows by `text_delta`s, a `tool_use` block starts with empty `input` and
-    /// grows by `input_json_delta`s of its JSON.
+    /// The streamed events as server-sent events.
     fn events(&self, prompt: &Prompt, answer: &Answer) -> Vec<Bytes> {
+        self.event_values(prompt, answer)
+            .iter()
+            .map(|(name, data)| named_event(name, data))
+            .collect()
+    }
+
+    /// The streamed events (name, JSON), in the order the real API sends them for one content
+    /// block: a text block grows by `text_delta`s, a `tool_use` block starts with empty `input`
+    /// and grows by `input_json_delta`s of its JSON.
+    pub(crate) fn event_values(
+        &self,
+        prompt: &Prompt,
+        answer: &Answer,
+    ) -> Vec<(&'static str, Value)> {
         let (content_block, deltas): (Value, Vec<Value>) = match answer {
             Answer::Text(text) => (
                 json!({"type": "text", "text": ""}),
@@ -150,30 +172,27 @@ impl Message {
         let mut events = Vec::with_capacity(deltas.len() + 6);
         // message_start reports 1 output token, as the real API does before generating.
         let start = json!({"type": "message_start", "message": self.frame(usage(prompt, 1))});
-        events.push(named_event("message_start", &start));
+        events.push(("message_start", start));
         let block_start = json!({
             "type": "content_block_start",
             "index": 0,
             "content_block": content_block,
         });
-        events.push(named_event("content_block_start", &block_start));
-        events.push(named_event("ping", &json!({"type": "ping"})));
+        events.push(("content_block_start", block_start));
+        events.push(("ping", json!({"type": "ping"})));
         for delta in deltas {
             let delta = json!({"type": "content_block_delta", "index": 0, "delta": delta});
-            events.push(named_event("content_block_delta", &delta));
+            events.push(("content_block_delta", delta));
         }
         let block_stop = json!({"type": "content_block_stop", "index": 0});
-        events.push(named_event("content_block_stop", &block_stop));
+        events.push(("content_block_stop", block_stop));
         let message_delta = json!({
             "type": "message_delta",
             "delta": {"stop_reason": stop_reason(answer), "stop_sequence": null},
             "usage": {"output_tokens": answer.tokens()},
         });
-        events.push(named_event("message_delta", &message_delta));
-        events.push(named_event(
-            "message_stop",
-            &json!({"type": "message_stop"}),
-        ));
+        events.push(("message_delta", message_delta));
+        events.push(("message_stop", json!({"type": "message_stop"})));
         events
     }
 

@@ -1,6 +1,7 @@
 //! Credential checks as each provider does them: OpenAI reads `Authorization: Bearer KEY`,
 //! Anthropic reads `x-api-key: KEY`, Gemini reads `x-goog-api-key: KEY` or the `key` query
-//! parameter.
+//! parameter, Azure OpenAI reads `api-key: KEY` (or a bearer token: [`crate::azure`]). Bedrock's
+//! AWS signatures are checked in [`crate::bedrock`].
 
 use axum::http::{HeaderMap, header};
 
@@ -26,6 +27,11 @@ pub(crate) fn check_bearer(headers: &HeaderMap, required: Option<&str>) -> KeyCh
 
 pub(crate) fn check_x_api_key(headers: &HeaderMap, required: Option<&str>) -> KeyCheck {
     compare(header_str(headers, "x-api-key").map(str::trim), required)
+}
+
+/// Azure OpenAI: the `api-key` header.
+pub(crate) fn check_azure_api_key(headers: &HeaderMap, required: Option<&str>) -> KeyCheck {
+    compare(header_str(headers, "api-key").map(str::trim), required)
 }
 
 /// Gemini: the `x-goog-api-key` header, else the `key` query parameter.

@@ -12,9 +12,19 @@ use serde_json::{Map, Value};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Behavior {
-    /// Answer with this HTTP status (400 or above) and the API's own error JSON. Gemini answers
-    /// 451 the way Google refuses a region: HTTP 400 `FAILED_PRECONDITION`, "User location is
-    /// not supported for the API use." (Google never sends 451).
+    /// Answer with this HTTP status (400 or above) and the API's own error JSON. 451 (a region
+    /// or legal block) is answered the way each provider refuses one, as none sends 451:
+    /// Gemini with HTTP 400 `FAILED_PRECONDITION`, "User location is not supported for the API
+    /// use."; Azure OpenAI with 403 "Access denied due to Virtual Network/Firewall rules.";
+    /// Bedrock with 400 `ValidationException` "Access to Anthropic models is not allowed from
+    /// unsupported countries, regions, or territories. ..." for Anthropic models and 403
+    /// `AccessDeniedException` "You don't have access to the model with the specified model
+    /// ID." for the others.
+    ///
+    /// On a Bedrock stream (`converse-stream`, `invoke-with-response-stream`) together with
+    /// `drop_after_events`, the error comes mid-stream instead: that many events, then an
+    /// exception message (`throttlingException`, ...) and the end of the stream, as Bedrock
+    /// reports a failure after the answer has begun.
     pub status: Option<u16>,
     /// Wait this long before answering anything (time to first byte).
     pub delay_ms: Option<u64>,
@@ -33,6 +43,10 @@ pub struct Behavior {
     pub tool_call: Option<ToolCall>,
     /// Message inside the error JSON when `status` is set (default: the provider's usual one).
     pub error_message: Option<String>,
+    /// Bedrock only: the exception to name when `status` is set (`x-amzn-errortype`, or the
+    /// `:exception-type` of a mid-stream error), e.g. `ModelNotReadyException`, instead of the
+    /// one the status stands for (`ThrottlingException` for 429, ...).
+    pub error_type: Option<String>,
     /// Value of a `retry-after` header (seconds) sent with `status` errors.
     pub retry_after_s: Option<u64>,
     /// Apply the failure knobs (`status`, `refuse_connection`, `drop_after_events` and the

@@ -86,6 +86,14 @@ fn parse_behavior(body: &[u8]) -> Result<Behavior, String> {
     {
         return Err("tool_call.name must not be empty".to_owned());
     }
+    if let Some(kind) = &behavior.error_type {
+        let name_like = !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric());
+        if !name_like {
+            return Err(format!(
+                "error_type {kind:?} is not an exception name (letters and digits, e.g. ModelNotReadyException)"
+            ));
+        }
+    }
     Ok(behavior)
 }
 

@@ -2,7 +2,9 @@
 //! `{"error":{"message","type","param","code"}}`; Anthropic:
 //! `{"type":"error","error":{"type","message"},"request_id"}`; Gemini (Google's `google.rpc.Status`
 //! in JSON): `{"error":{"code","message","status","details"?}}`. Each status gets the error type
-//! (or Google status name) the provider's documentation gives it.
+//! (or Google status name) the provider's documentation gives it. Azure OpenAI's own errors
+//! (`{"error":{"code","message"}}`) are in [`crate::azure`], Bedrock's (`{"message"}` and an
+//! `x-amzn-errortype` header) in [`crate::bedrock`].
 
 use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
@@ -21,7 +23,16 @@ pub(crate) enum Api {
     OpenAi,
     Anthropic,
     Gemini,
+    /// Azure OpenAI: OpenAI's Chat Completions behind Azure's deployments, keys and errors.
+    Azure,
+    /// Amazon Bedrock's runtime: Converse, and InvokeModel with Anthropic Messages bodies.
+    Bedrock,
 }
+
+/// Azure sends its request id as `apim-request-id` (and repeats it as `x-request-id`), Bedrock
+/// as `x-amzn-RequestId`.
+pub(crate) const AZURE_REQUEST_ID: &str = "apim-request-id";
+pub(crate) const BEDROCK_REQUEST_ID: &str = "x-amzn-requestid";
 
 /// An error as OpenAI reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,10 +304,17 @@ pub(crate) fn behavior_error(api: Api, status: u16, behavior: &Behavior, model: 
         Api::Gemini => GeminiError::for_status(status, model, message)
             .with_retry_delay(behavior.retry_after_s)
             .into_response(behavior.retry_after_s),
+        Api::Azure => crate::azure::behavior_error(status, behavior, model),
+        Api::Bedrock => crate::bedrock::behavior_error(status, behavior, model),
     }
 }
 
-fn error_response(status: u16, body: Value, api: Api, retry_after_s: Option<u64>) -> Response {
+pub(crate) fn error_response(
+    status: u16,
+    body: Value,
+    api: Api,
+    retry_after_s: Option<u64>,
+) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, Json(body)).into_response();
     let headers = response.headers_mut();
@@ -311,15 +329,22 @@ fn error_response(status: u16, body: Value, api: Api, retry_after_s: Option<u64>
 }
 
 /// Adds the provider's request-id header, as real responses carry one. Gemini sends none (its
-/// bodies carry a `responseId`).
+/// bodies carry a `responseId`); Azure and Amazon use bare UUIDs.
 pub(crate) fn insert_request_id(headers: &mut axum::http::HeaderMap, api: Api) {
-    let name = match api {
-        Api::OpenAi => OPENAI_REQUEST_ID,
-        Api::Anthropic => ANTHROPIC_REQUEST_ID,
+    let (names, id): (&[&'static str], String) = match api {
+        Api::OpenAi => (&[OPENAI_REQUEST_ID], new_request_id()),
+        Api::Anthropic => (&[ANTHROPIC_REQUEST_ID], new_request_id()),
         Api::Gemini => return,
+        Api::Azure => (
+            &[AZURE_REQUEST_ID, OPENAI_REQUEST_ID],
+            uuid::Uuid::now_v7().to_string(),
+        ),
+        Api::Bedrock => (&[BEDROCK_REQUEST_ID], uuid::Uuid::now_v7().to_string()),
     };
-    if let Ok(value) = HeaderValue::from_str(&new_request_id()) {
-        headers.insert(HeaderName::from_static(name), value);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        for name in names {
+            headers.insert(HeaderName::from_static(name), value.clone());
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Answers a broken provider gives: a 200 whose body is not JSON, a stream that never ends a
 //! line or an event, an event far too large, an answer trickled one byte at a time. What a
-//! gateway must survive with bounded memory and a timeout.
+//! gateway must survive with bounded memory and a timeout. (A Bedrock stream's `garbage_body`
+//! is a message with a broken CRC instead, made in [`crate::bedrock`]; its endless bodies are
+//! these bytes, which no event-stream reader can frame either.)
 
 use std::time::Duration;
 
@@ -99,10 +101,10 @@ where
 
 fn ok_response(body: Body, api: Api, stream: bool) -> Response {
     let mut response = Response::new(body);
-    let content_type = if stream {
-        "text/event-stream; charset=utf-8"
-    } else {
-        "application/json"
+    let content_type = match (stream, api) {
+        (true, Api::Bedrock) => crate::bedrock::EVENT_STREAM_CONTENT_TYPE,
+        (true, _) => "text/event-stream; charset=utf-8",
+        (false, _) => "application/json",
     };
     response
         .headers_mut()

@@ -41,6 +41,8 @@
 
 mod anthropic;
 mod auth;
+mod azure;
+mod bedrock;
 mod behavior;
 mod connection;
 mod control;
@@ -58,6 +60,7 @@ mod server;
 mod sse;
 mod state;
 
+pub use bedrock::AwsSigningKey;
 pub use behavior::{Behavior, BehaviorSnapshot, ToolCall};
 pub use server::FakeServer;
 pub use state::RecordedRequest;

@@ -5,9 +5,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use clearance_fake::FakeServer;
+use clearance_fake::{AwsSigningKey, FakeServer};
 
-/// Fake OpenAI, Anthropic and Gemini providers speaking the real wire formats.
+/// Fake OpenAI, Anthropic, Gemini, Azure OpenAI and Amazon Bedrock providers speaking the real wire
+/// formats.
 #[derive(Debug, Parser)]
 #[command(name = "clearance-fake", version)]
 struct Args {
@@ -15,9 +16,34 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:9101")]
     listen: String,
     /// Demand this key (OpenAI: `Authorization: Bearer KEY`; Anthropic: `x-api-key: KEY`;
-    /// Gemini: `x-goog-api-key: KEY` or `?key=KEY`).
+    /// Gemini: `x-goog-api-key: KEY` or `?key=KEY`; Azure OpenAI: `api-key: KEY` or
+    /// `Authorization: Bearer KEY`).
     #[arg(long, env = "CLEARANCE_FAKE_REQUIRE_KEY")]
     require_key: Option<String>,
+    /// Bedrock: demand AWS Signature Version 4 (service `bedrock`) by this access key id, checked
+    /// by signing each request again with --aws-secret-access-key. Without it, any request is
+    /// accepted.
+    #[arg(
+        long,
+        env = "CLEARANCE_FAKE_AWS_ACCESS_KEY_ID",
+        requires = "aws_secret_access_key"
+    )]
+    aws_access_key_id: Option<String>,
+    /// Bedrock: the secret access key of --aws-access-key-id.
+    #[arg(
+        long,
+        env = "CLEARANCE_FAKE_AWS_SECRET_ACCESS_KEY",
+        requires = "aws_access_key_id",
+        hide_env_values = true
+    )]
+    aws_secret_access_key: Option<String>,
+    /// Bedrock: the region signatures must be scoped to (default: whichever the request names).
+    #[arg(
+        long,
+        env = "CLEARANCE_FAKE_AWS_REGION",
+        requires = "aws_access_key_id"
+    )]
+    aws_region: Option<String>,
     #[command(subcommand)]
     mode: Option<Mode>,
 }
@@ -49,6 +75,15 @@ async fn main() -> ExitCode {
         }
     };
     server.require_key(args.require_key);
+    if let (Some(access_key_id), Some(secret_access_key)) =
+        (args.aws_access_key_id, args.aws_secret_access_key)
+    {
+        server.require_aws_signature(Some(AwsSigningKey {
+            access_key_id,
+            secret_access_key,
+            region: args.aws_region,
+        }));
+    }
     // Scripts wait for this exact line before sending traffic.
     println!("clearance-fake listening on {}", server.addr());
     let _ = std::io::stdout().flush();

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::connection::{ConnectionKiller, refuse};
 use crate::errors::{Api, behavior_error, insert_request_id};
 use crate::state::FakeState;
-use crate::{anthropic, gemini, openai};
+use crate::{anthropic, azure, bedrock, gemini, openai};
 
 /// A fixed creation time keeps the list deterministic.
 const CREATED_UNIX: i64 = 1_735_689_600;
@@ -37,6 +37,9 @@ pub(crate) async fn list(
         Api::OpenAi => openai::reject_credential(&headers, required.as_deref()),
         Api::Anthropic => anthropic::reject_credential(&headers, required.as_deref()),
         Api::Gemini => gemini::reject_credential(&headers, uri.query(), required.as_deref()),
+        // Not routed here: Azure and Bedrock list under their own paths (crate::azure::list,
+        // crate::bedrock::list_foundation_models).
+        Api::Azure | Api::Bedrock => None,
     };
     if let Some(rejection) = rejection {
         return rejection;
@@ -46,20 +49,25 @@ pub(crate) async fn list(
     }
     let models = state.known_models();
     let body = match api {
-        Api::OpenAi => openai_list(&models),
         Api::Anthropic => anthropic_list(&models),
         Api::Gemini => gemini_list(&models),
+        Api::OpenAi | Api::Azure | Api::Bedrock => openai_list(&models),
     };
     let mut response = Json(body).into_response();
     insert_request_id(response.headers_mut(), api);
     response
 }
 
-/// Gemini lives under `/v1beta/`; of the other two, Anthropic's SDKs always send
+/// Gemini lives under `/v1beta/`, Azure OpenAI under `/openai/`, Bedrock under `/model/` (and
+/// its model list at `/foundation-models`); of the other two, Anthropic's SDKs always send
 /// `anthropic-version` and OpenAI's never do.
 pub(crate) fn api_of(path: &str, headers: &HeaderMap) -> Api {
     if path.starts_with(gemini::API_PREFIX) {
         Api::Gemini
+    } else if path.starts_with(azure::API_PREFIX) {
+        Api::Azure
+    } else if bedrock::serves(path) {
+        Api::Bedrock
     } else if headers.contains_key("anthropic-version") {
         Api::Anthropic
     } else {

@@ -1,6 +1,11 @@
 //! `POST /v1/chat/completions` in OpenAI's Chat Completions wire format: a `chat.completion`
 //! object, or `chat.completion.chunk` server-sent events ending in `data: [DONE]`. The answer is
 //! text or one `function` tool call.
+//!
+//! The same code serves Azure OpenAI's deployments ([`Service::Azure`], routed by
+//! [`crate::azure`]): the deployment is the model, the key and the `api-version` are checked
+//! Azure's way, some errors take Azure's shape, and answers carry Azure's content-filter
+//! results (a stream opens with a chunk that has no choices, only `prompt_filter_results`).
 
 use std::sync::Arc;
 
@@ -12,6 +17,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::auth::{KeyCheck, check_bearer, mask_key};
+use crate::azure;
 use crate::behavior::Behavior;
 use crate::connection::{ConnectionKiller, refuse};
 use crate::errors::{Api, OpenAiError, behavior_error, insert_request_id};
@@ -28,6 +34,24 @@ const SYSTEM_FINGERPRINT: &str = "fp_clearance_fake";
 
 const MALFORMED_JSON: &str = "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)";
 
+/// Who serves Chat Completions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Service<'a> {
+    /// OpenAI itself: the body names the model, the key is a bearer token.
+    OpenAi,
+    /// An Azure OpenAI deployment (percent-decoded from the path), which names the model.
+    Azure { deployment: &'a str },
+}
+
+impl Service<'_> {
+    fn api(self) -> Api {
+        match self {
+            Service::OpenAi => Api::OpenAi,
+            Service::Azure { .. } => Api::Azure,
+        }
+    }
+}
+
 pub(crate) async fn chat_completions(
     State(state): State<Arc<FakeState>>,
     killer: Option<Extension<ConnectionKiller>>,
@@ -35,35 +59,62 @@ pub(crate) async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let json = serde_json::from_slice::<Value>(&body).ok();
-    state.record(&uri, &headers, &body, json.as_ref());
-    let model = json
-        .as_ref()
-        .and_then(|j| j.get("model"))
-        .and_then(Value::as_str);
+    let killer = killer.map(|Extension(k)| k);
+    serve(&state, killer, &uri, &headers, &body, Service::OpenAi).await
+}
+
+/// One Chat Completions call, for OpenAI or an Azure deployment: record it, apply the behavior,
+/// check the credential (and Azure's `api-version`), read the body, answer.
+pub(crate) async fn serve(
+    state: &FakeState,
+    killer: Option<ConnectionKiller>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    service: Service<'_>,
+) -> Response {
+    let json = serde_json::from_slice::<Value>(body).ok();
+    state.record(uri, headers, body, json.as_ref());
+    let model = match service {
+        Service::OpenAi => json
+            .as_ref()
+            .and_then(|j| j.get("model"))
+            .and_then(Value::as_str),
+        Service::Azure { deployment } => Some(deployment),
+    };
     let behavior = state.behavior_for(model);
     if behavior.refuse_connection {
-        return refuse(killer.map(|Extension(k)| k)).await;
+        return refuse(killer).await;
     }
     behavior.wait_before_answer().await;
-    if let Some(rejection) = reject_credential(&headers, state.required_key().as_deref()) {
+    let required = state.required_key();
+    let rejection = match service {
+        Service::OpenAi => reject_credential(headers, required.as_deref()),
+        Service::Azure { .. } => azure::reject_credential(headers, required.as_deref())
+            .or_else(|| azure::reject_api_version(uri.query())),
+    };
+    if let Some(rejection) = rejection {
         return rejection;
     }
     let Some(json) = json else {
         return OpenAiError::invalid_request(MALFORMED_JSON).into_response(None);
     };
-    let prompt = match Prompt::from_openai(&json) {
+    let read = match service {
+        Service::OpenAi => Prompt::from_openai(&json),
+        Service::Azure { deployment } => Prompt::from_azure(deployment, &json),
+    };
+    let prompt = match read {
         Ok(prompt) => prompt,
-        Err(invalid) => return invalid_request(invalid),
+        Err(invalid) => return invalid_request(invalid, service.api()),
     };
     state.note_model(&prompt.model);
     if let Some(status) = behavior.error_status() {
-        return behavior_error(Api::OpenAi, status, &behavior, &prompt.model);
+        return behavior_error(service.api(), status, &behavior, &prompt.model);
     }
-    if let Some(broken) = faults::replacement(&behavior, Api::OpenAi, prompt.stream) {
+    if let Some(broken) = faults::replacement(&behavior, service.api(), prompt.stream) {
         return faults::paced(broken, &behavior);
     }
-    let answered = answer(&prompt, &faults::with_huge_reply(&behavior));
+    let answered = answer(&prompt, &faults::with_huge_reply(&behavior), service);
     faults::paced(answered, &behavior)
 }
 
@@ -90,21 +141,22 @@ pub(crate) fn reject_credential(headers: &HeaderMap, required: Option<&str>) -> 
     Some(error.into_response(None))
 }
 
-fn invalid_request(invalid: crate::prompt::InvalidRequest) -> Response {
+/// A body the API refuses, in OpenAI's error shape (which Azure passes on for bodies too).
+fn invalid_request(invalid: crate::prompt::InvalidRequest, api: Api) -> Response {
     let mut error = OpenAiError::invalid_request(invalid.message);
     error.param = invalid.param;
     error.code = invalid.code;
-    error.into_response(None)
+    crate::errors::error_response(error.status, error.body(), api, None)
 }
 
-fn answer(prompt: &Prompt, behavior: &Behavior) -> Response {
+fn answer(prompt: &Prompt, behavior: &Behavior, service: Service<'_>) -> Response {
     let answer = Answer::for_prompt(prompt, behavior);
-    let completion = Completion::new(&prompt.model);
+    let completion = Completion::new(&prompt.model, matches!(service, Service::Azure { .. }));
     if prompt.stream {
-        return sse_response(completion.events(prompt, &answer), behavior, Api::OpenAi);
+        return sse_response(completion.events(prompt, &answer), behavior, service.api());
     }
     let mut response = Json(completion.body(prompt, &answer)).into_response();
-    insert_request_id(response.headers_mut(), Api::OpenAi);
+    insert_request_id(response.headers_mut(), service.api());
     response
 }
 
@@ -115,15 +167,18 @@ struct Completion {
     model: String,
     /// The id of the tool call, if the answer is one.
     call_id: String,
+    /// Azure OpenAI: add the content-filter results Azure's filters attach.
+    azure: bool,
 }
 
 impl Completion {
-    fn new(model: &str) -> Completion {
+    fn new(model: &str, azure: bool) -> Completion {
         Completion {
             id: format!("chatcmpl-{}", uuid::Uuid::now_v7().simple()),
             created: chrono::Utc::now().timestamp(),
             model: model.to_owned(),
             call_id: format!("call_{}", uuid::Uuid::now_v7().simple()),
+            azure,
         }
     }
 
@@ -148,7 +203,7 @@ impl Completion {
                 "annotations": [],
             }),
         };
-        json!({
+        let mut body = json!({
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
@@ -162,7 +217,12 @@ impl Completion {
             "usage": usage(prompt, answer),
             "service_tier": "default",
             "system_fingerprint": SYSTEM_FINGERPRINT,
-        })
+        });
+        if self.azure {
+            body["choices"][0]["content_filter_results"] = azure::completion_filter_results();
+            body["prompt_filter_results"] = azure::prompt_filter_results();
+        }
+        body
     }
 
     /// The streamed events: role chunk, one chunk per text piece (or per fragment of the tool
@@ -179,7 +239,10 @@ impl Completion {
             }
             Answer::ToolCall(call) => self.tool_call_deltas(call),
         };
-        let mut events = Vec::with_capacity(deltas.len() + 3);
+        let mut events = Vec::with_capacity(deltas.len() + 4);
+        if self.azure {
+            events.push(data_event(&azure::prompt_filter_chunk()));
+        }
         for delta in deltas {
             events.push(data_event(&self.chunk(prompt, delta, None)));
         }
@@ -221,6 +284,13 @@ impl Completion {
         // With include_usage the real API puts `"usage": null` on every chunk but the last.
         if prompt.include_usage {
             chunk["usage"] = Value::Null;
+        }
+        if self.azure {
+            chunk["choices"][0]["content_filter_results"] = if finish_reason.is_some() {
+                json!({})
+            } else {
+                azure::completion_filter_results()
+            };
         }
         chunk
     }

@@ -47,6 +47,16 @@ impl Prompt {
             .get("model")
             .and_then(Value::as_str)
             .ok_or_else(|| InvalidRequest::new("you must provide a model parameter"))?;
+        Prompt::chat_completions(model, body)
+    }
+
+    /// A Chat Completions body sent to an Azure OpenAI deployment: the deployment names the
+    /// model, and a `model` field, if any, is ignored (as Azure does).
+    pub(crate) fn from_azure(deployment: &str, body: &Value) -> Result<Prompt, InvalidRequest> {
+        Prompt::chat_completions(deployment, body)
+    }
+
+    fn chat_completions(model: &str, body: &Value) -> Result<Prompt, InvalidRequest> {
         let messages = body
             .get("messages")
             .and_then(Value::as_array)
@@ -90,18 +100,103 @@ impl Prompt {
             .get("messages")
             .and_then(Value::as_array)
             .ok_or_else(|| InvalidRequest::new("messages: Field required"))?;
+        Ok(Prompt::anthropic_messages(
+            model,
+            max_tokens,
+            messages,
+            body,
+            is_streaming(body),
+        ))
+    }
+
+    /// An Anthropic Messages body sent to Bedrock's `InvokeModel` for `model_id` (which the
+    /// path names): `anthropic_version` must be `bedrock-2023-05-31` and `model` must be absent.
+    /// Problems are reported as Bedrock's JSON-schema check words them, all at once.
+    pub(crate) fn from_bedrock_anthropic(
+        model_id: &str,
+        body: &Value,
+        stream: bool,
+    ) -> Result<Prompt, InvalidRequest> {
+        let mut problems = Vec::new();
+        if !body.is_object() {
+            problems.push(format!(
+                "#: expected type: JSONObject, found: {}",
+                json_type(body)
+            ));
+        }
+        for key in ["anthropic_version", "max_tokens", "messages"] {
+            if body.is_object() && body.get(key).is_none() {
+                problems.push(format!("#: required key [{key}] not found"));
+            }
+        }
+        if body.get("model").is_some() {
+            problems.push("#: extraneous key [model] is not permitted".to_owned());
+        }
+        match body.get("anthropic_version") {
+            None => {}
+            Some(Value::String(v)) if v == BEDROCK_ANTHROPIC_VERSION => {}
+            Some(Value::String(v)) => problems.push(format!(
+                "#/anthropic_version: #/anthropic_version: {v} is not a valid enum value"
+            )),
+            Some(other) => problems.push(format!(
+                "#/anthropic_version: expected type: String, found: {}",
+                json_type(other)
+            )),
+        }
+        let max_tokens = match body.get("max_tokens") {
+            None => None,
+            Some(v) => match v.as_u64() {
+                Some(n) => Some(n),
+                None => {
+                    problems.push(format!(
+                        "#/max_tokens: expected type: Integer, found: {}",
+                        json_type(v)
+                    ));
+                    None
+                }
+            },
+        };
+        let messages = match body.get("messages") {
+            None => None,
+            Some(Value::Array(messages)) => Some(messages.as_slice()),
+            Some(other) => {
+                problems.push(format!(
+                    "#/messages: expected type: JSONArray, found: {}",
+                    json_type(other)
+                ));
+                None
+            }
+        };
+        match (problems.is_empty(), max_tokens, messages) {
+            (true, Some(max_tokens), Some(messages)) => Ok(Prompt::anthropic_messages(
+                model_id, max_tokens, messages, body, stream,
+            )),
+            _ => Err(InvalidRequest::new(format!(
+                "Malformed input request: {}, please reformat your input and try again.",
+                problems.concat()
+            ))),
+        }
+    }
+
+    fn anthropic_messages(
+        model: &str,
+        max_tokens: u64,
+        messages: &[Value],
+        body: &Value,
+        stream: bool,
+    ) -> Prompt {
         let system_tokens = body
             .get("system")
             .map_or(0, |s| count_tokens(&content_text(s)));
-        Ok(Prompt {
+        Prompt {
             model: model.to_owned(),
             last_user_text: last_user_text(messages),
             tool_result: anthropic_tool_result(messages),
             prompt_tokens: system_tokens + message_tokens(messages),
             max_tokens: Some(max_tokens),
-            stream: is_streaming(body),
+            stream,
             include_usage: false,
-        })
+        }
     }
 
     /// A Gemini `generateContent` body for `model` (Gemini names the model and whether to
@@ -129,6 +224,21 @@ impl Prompt {
             stream,
             include_usage: false,
         })
+    }
+}
+
+/// The one `anthropic_version` Bedrock accepts in an Anthropic Messages body.
+pub(crate) const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// A JSON value's type as Bedrock's schema check names it.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "Boolean",
+        Value::Number(_) => "Number",
+        Value::String(_) => "String",
+        Value::Array(_) => "JSONArray",
+        Value::Object(_) => "JSONObject",
     }
 }
 
@@ -465,6 +575,49 @@ mod tests {
         assert_eq!(p.prompt_tokens, 4);
         assert_eq!(p.last_user_text.as_deref(), Some("ping"));
         assert!(!p.stream);
+    }
+
+    #[test]
+    fn azure_takes_the_model_from_the_deployment() {
+        let body = json!({"model": "ignored", "messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(Prompt::from_azure("my-gpt", &body).unwrap().model, "my-gpt");
+        let no_model = json!({"messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(Prompt::from_azure("d", &no_model).unwrap().model, "d");
+        assert!(Prompt::from_azure("d", &json!({})).is_err());
+    }
+
+    #[test]
+    fn bedrock_anthropic_bodies_are_checked_like_bedrock() {
+        let good = json!({
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": "ping"}]
+        });
+        let p = Prompt::from_bedrock_anthropic("anthropic.claude-x", &good, true).unwrap();
+        assert_eq!(p.model, "anthropic.claude-x");
+        assert!(p.stream);
+        assert_eq!(p.last_user_text.as_deref(), Some("ping"));
+
+        let mut with_model = good.clone();
+        with_model["model"] = json!("claude");
+        with_model
+            .as_object_mut()
+            .unwrap()
+            .remove("anthropic_version");
+        let err = Prompt::from_bedrock_anthropic("m", &with_model, false).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Malformed input request: #: required key [anthropic_version] not found#: extraneous key [model] is not permitted, please reformat your input and try again."
+        );
+        let mut old_version = good.clone();
+        old_version["anthropic_version"] = json!("2023-06-01");
+        let err = Prompt::from_bedrock_anthropic("m", &old_version, false).unwrap_err();
+        assert!(
+            err.message.contains("2023-06-01 is not a valid enum value"),
+            "{}",
+            err.message
+        );
+        assert!(Prompt::from_bedrock_anthropic("m", &json!([]), false).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The URL query string, which only Gemini uses: `alt=sse` asks for server-sent events and
-//! `key=` may carry the API key. Also the recorded form of a query, with key values redacted.
+//! The URL query string: Gemini's `alt=sse` asks for server-sent events and `key=` may carry the
+//! API key; Azure's `api-version` names the API version. Also the recorded form of a query, with
+//! key values redacted, and the decoding of percent-encoded path segments (Bedrock model ids).
 
 /// What a recorded query shows instead of a `key` value.
 pub(crate) const REDACTED: &str = "REDACTED";
@@ -26,15 +27,25 @@ pub(crate) fn redacted(query: &str) -> String {
         .join("&")
 }
 
+/// A URL path segment percent-decoded (`anthropic.claude-v2%3A1` → `anthropic.claude-v2:1`);
+/// unlike a query, `+` stays a plus.
+pub(crate) fn decode_segment(segment: &str) -> String {
+    percent_decode_with(segment, false)
+}
+
 /// Decodes `%XX` escapes and `+`; a malformed escape is kept as it is, bytes that are not
 /// UTF-8 become U+FFFD.
 fn percent_decode(text: &str) -> String {
+    percent_decode_with(text, true)
+}
+
+fn percent_decode_with(text: &str, plus_is_space: bool) -> String {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'+' => decoded.push(b' '),
+            b'+' if plus_is_space => decoded.push(b' '),
             b'%' => {
                 let escaped = bytes
                     .get(i + 1..i + 3)
@@ -74,6 +85,15 @@ mod tests {
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode("%C3%A9%FF"), "é\u{fffd}");
         assert_eq!(percent_decode("é%"), "é%");
+    }
+
+    #[test]
+    fn decodes_path_segments() {
+        assert_eq!(
+            decode_segment("us.anthropic.claude-3-5-sonnet-20240620-v1%3A0"),
+            "us.anthropic.claude-3-5-sonnet-20240620-v1:0"
+        );
+        assert_eq!(decode_segment("a+b%2Fc"), "a+b/c");
     }
 
     #[test]

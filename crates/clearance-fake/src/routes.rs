@@ -1,6 +1,7 @@
-//! The one router serving the three provider APIs and the control plane, plus a 404 in the shape
+//! The one router serving the five provider APIs and the control plane, plus a 404 in the shape
 //! of whichever API the caller speaks. No route needs authentication except the model calls and
-//! lists, which check the required key themselves, each in its API's way.
+//! lists, which check the required key (Bedrock: the AWS signature) themselves, each in its
+//! API's way.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use axum::routing::{get, post, put};
 use crate::errors::{AnthropicError, Api, GeminiError, OpenAiError};
 use crate::models::api_of;
 use crate::state::FakeState;
-use crate::{anthropic, control, gemini, models, openai};
+use crate::{anthropic, azure, bedrock, control, gemini, models, openai};
 
 /// Benchmarks send long prompts; axum's 2 MB default would reject them before the fake sees them.
 const BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
@@ -25,6 +26,14 @@ pub(crate) fn router(state: Arc<FakeState>) -> Router {
         .route("/v1/models", get(models::list))
         .route(gemini::MODEL_CALL_ROUTE, post(gemini::model_call))
         .route(gemini::MODELS_PATH, get(models::list))
+        .route(azure::CHAT_ROUTE, post(azure::chat_completions))
+        .route(azure::MODELS_PATH, get(azure::list))
+        .route(azure::DEPLOYMENTS_PATH, get(azure::list))
+        .route(bedrock::MODEL_CALL_ROUTE, post(bedrock::model_call))
+        .route(
+            bedrock::FOUNDATION_MODELS_PATH,
+            get(bedrock::list_foundation_models),
+        )
         .route(
             "/_fake/behavior",
             get(control::get_behaviors)
@@ -56,5 +65,7 @@ async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
             AnthropicError::for_status(404, "", Some("Not Found")).into_response(None)
         }
         Api::Gemini => GeminiError::not_found("Method not found.").into_response(None),
+        Api::Azure => azure::resource_not_found(),
+        Api::Bedrock => bedrock::unknown_operation(),
     }
 }

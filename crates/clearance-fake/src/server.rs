@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::bedrock::AwsSigningKey;
 use crate::behavior::{Behavior, BehaviorSnapshot};
 use crate::connection::serve_connection;
 use crate::routes::router;
@@ -18,7 +19,8 @@ use crate::state::{FakeState, RecordedRequest};
 /// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
-/// A running fake provider serving the OpenAI, Anthropic and Gemini APIs on one port.
+/// A running fake provider serving the OpenAI, Anthropic, Gemini, Azure OpenAI and Bedrock APIs on
+/// one port.
 ///
 /// Dropping it stops the server too; [`FakeServer::shutdown`] also waits until it has stopped.
 #[derive(Debug)]
@@ -64,6 +66,18 @@ impl FakeServer {
         format!("http://{}", self.addr)
     }
 
+    /// `http://ADDR`: the Azure OpenAI endpoint (`https://RESOURCE.openai.azure.com` on the real
+    /// service); clients add `/openai/deployments/DEPLOYMENT/chat/completions?api-version=...`.
+    pub fn azure_endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://ADDR`: the Bedrock runtime endpoint (`https://bedrock-runtime.REGION.amazonaws.com`
+    /// on the real service); clients add `/model/MODEL/converse` and the like.
+    pub fn bedrock_endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Sets the behavior for one upstream model id, or with `None` the default for all models.
     pub fn set_behavior(&self, model: Option<&str>, behavior: Behavior) {
         self.state.set_behavior(model, behavior);
@@ -94,9 +108,20 @@ impl FakeServer {
     /// With `Some(key)`, requests without that credential are refused in their API's error
     /// shape (OpenAI: `Authorization: Bearer KEY`, else 401; Anthropic: `x-api-key: KEY`, else
     /// 401; Gemini: `x-goog-api-key: KEY` or `?key=KEY`, else 403 when missing and 400 when
-    /// wrong, as Google answers). `None` accepts all.
+    /// wrong, as Google answers; Azure OpenAI: `api-key: KEY` or `Authorization: Bearer KEY`,
+    /// else 401). `None` accepts all. Bedrock checks AWS signatures instead:
+    /// [`FakeServer::require_aws_signature`].
     pub fn require_key(&self, key: Option<String>) {
         self.state.set_required_key(key);
+    }
+
+    /// With `Some(key)`, Bedrock requests must be signed with AWS Signature Version 4 for that
+    /// access key, secret and (if given) region, service `bedrock`; the fake signs each again
+    /// and refuses a mismatch with 403 `InvalidSignatureException` (an unknown access key:
+    /// `UnrecognizedClientException`; none: `MissingAuthenticationTokenException`), as AWS
+    /// does. `None` (the default) accepts any request. The other APIs are unaffected.
+    pub fn require_aws_signature(&self, key: Option<AwsSigningKey>) {
+        self.state.set_aws_key(key);
     }
 
     /// Stops accepting, cuts open connections, and waits for the server task to end.

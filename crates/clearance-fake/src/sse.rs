@@ -1,6 +1,7 @@
-//! Server-sent event bodies: frames the events, spaces them by `chunk_delay_ms`, and cuts the
-//! connection after `drop_after_events` by failing the body, which makes hyper abort it (no
-//! terminating chunk, so the client sees an incomplete body).
+//! Streamed bodies: frames server-sent events, and writes any stream of framed events (SSE, or
+//! Bedrock's binary event-stream messages) spaced by `chunk_delay_ms`, cutting the connection
+//! after `drop_after_events` by failing the body, which makes hyper abort it (no terminating
+//! chunk, so the client sees an incomplete body).
 
 use std::time::Duration;
 
@@ -37,6 +38,17 @@ pub(crate) fn done_event() -> Bytes {
 
 /// A `text/event-stream` response writing `events` as `behavior` says.
 pub(crate) fn sse_response(events: Vec<Bytes>, behavior: &Behavior, api: Api) -> Response {
+    let mut response = stream_response(events, behavior, api);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    response
+}
+
+/// A response writing `events` (each one framed event) as `behavior` says, with the API's
+/// request id and no content type yet.
+pub(crate) fn stream_response(events: Vec<Bytes>, behavior: &Behavior, api: Api) -> Response {
     let pacer = Pacer {
         events: events.into_iter(),
         sent: 0,
@@ -46,10 +58,6 @@ pub(crate) fn sse_response(events: Vec<Bytes>, behavior: &Behavior, api: Api) ->
     };
     let mut response = Response::new(Body::from_stream(pacer.into_stream()));
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     insert_request_id(headers, api);
     response

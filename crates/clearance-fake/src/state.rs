@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Uri};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::bedrock::AwsSigningKey;
 use crate::behavior::{Behavior, BehaviorSnapshot, BehaviorTable};
 
 /// Only the most recent requests are kept, so a long benchmark run does not grow memory
@@ -24,25 +25,37 @@ const RECORDED_HEADERS: &[&str] = &[
     "openai-organization",
     "openai-project",
     "x-goog-api-key",
+    "api-key",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+    "x-amzn-bedrock-accept",
 ];
 
 /// One model call the fake received (`POST /v1/chat/completions`, `POST /v1/messages`,
-/// `POST /v1beta/models/MODEL:generateContent` or `:streamGenerateContent`), including ones it
-/// rejected.
+/// `POST /v1beta/models/MODEL:generateContent` or `:streamGenerateContent`,
+/// `POST /openai/deployments/DEPLOYMENT/chat/completions`, `POST /model/MODEL/converse`,
+/// `/converse-stream`, `/invoke` or `/invoke-with-response-stream`), including ones it rejected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordedRequest {
     pub method: String,
-    /// The URL path; for Gemini it names the model and the action.
+    /// The URL path as sent (percent-encoded); for Gemini it names the model and the action, for
+    /// Azure the deployment, for Bedrock the model id.
     pub path: String,
     /// The URL query string, if any, with the value of every `key` parameter replaced by
     /// `REDACTED` (Gemini clients may send their API key there): `alt=sse&key=REDACTED`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
     /// Selected headers, names lower-cased: authorization, x-api-key, anthropic-version,
-    /// anthropic-beta, content-type, openai-organization, openai-project, x-goog-api-key.
+    /// anthropic-beta, content-type, openai-organization, openai-project, x-goog-api-key,
+    /// api-key, x-amz-date, x-amz-security-token, x-amz-content-sha256, x-amzn-bedrock-accept.
     pub headers: BTreeMap<String, String>,
     /// The JSON body; a body that is not JSON is kept as a string of its (lossy UTF-8) text.
     pub body: Value,
+    /// The model the path names, percent-decoded: the Azure deployment
+    /// (`/openai/deployments/DEPLOYMENT/...`) or the Bedrock model id (`/model/MODEL/...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_model: Option<String>,
 }
 
 impl RecordedRequest {
@@ -51,12 +64,16 @@ impl RecordedRequest {
         self.headers.get(name).map(String::as_str)
     }
 
-    /// The model asked for: the `model` field of the body, or for Gemini the model in the path.
+    /// The model asked for: for Azure the deployment and for Bedrock the model id (both from the
+    /// path, percent-decoded), otherwise the `model` field of the body, or for Gemini the model in
+    /// the path.
     pub fn model(&self) -> Option<&str> {
-        self.body
-            .get("model")
-            .and_then(Value::as_str)
-            .or_else(|| crate::gemini::model_and_action(&self.path).map(|(model, _)| model))
+        self.path_model.as_deref().or_else(|| {
+            self.body
+                .get("model")
+                .and_then(Value::as_str)
+                .or_else(|| crate::gemini::model_and_action(&self.path).map(|(model, _)| model))
+        })
     }
 }
 
@@ -66,6 +83,7 @@ pub(crate) struct FakeState {
     behaviors: Mutex<BehaviorTable>,
     requests: Mutex<VecDeque<RecordedRequest>>,
     required_key: Mutex<Option<String>>,
+    aws_key: Mutex<Option<AwsSigningKey>>,
     models_seen: Mutex<BTreeSet<String>>,
 }
 
@@ -90,6 +108,9 @@ impl FakeState {
             body: body
                 .cloned()
                 .unwrap_or_else(|| Value::String(String::from_utf8_lossy(raw_body).into_owned())),
+            path_model: crate::azure::deployment_in(uri.path()).or_else(|| {
+                crate::bedrock::model_and_operation(uri.path()).map(|(model, _)| model)
+            }),
         };
         let mut requests = lock(&self.requests);
         if requests.len() >= RECORD_LIMIT {
@@ -136,6 +157,14 @@ impl FakeState {
 
     pub(crate) fn required_key(&self) -> Option<String> {
         lock(&self.required_key).clone()
+    }
+
+    pub(crate) fn set_aws_key(&self, key: Option<AwsSigningKey>) {
+        *lock(&self.aws_key) = key;
+    }
+
+    pub(crate) fn aws_key(&self) -> Option<AwsSigningKey> {
+        lock(&self.aws_key).clone()
     }
 
     pub(crate) fn note_model(&self, model: &str) {
