@@ -299,7 +299,7 @@ fn refuse_foreign_fields(key: &str, kind: RawKind, raw: &RawProvider, diag: &mut
         if let (Some(span), false) = (span, allowed) {
             diag.at(
                 Some(span),
-                format!("{key}.{field}: only a `{owner}` provider takes `{field}`"),
+                format!("{key}.{field}: only `{owner}` providers take `{field}`"),
             );
         }
     }
