@@ -61,6 +61,44 @@ fn count(value: i64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
+/// A fallback serves what its primary serves: a chat model for a chat model, an embedding
+/// model of the same vector length for an embedding model (vectors of another length, or of
+/// another model's space of the same length, are the caller's to accept: the length is what
+/// breaks a vector store at once).
+fn same_kind_of_model(
+    primary: &str,
+    fallback: &Spanned<String>,
+    models: &[Model],
+    diag: &mut Diagnostics<'_>,
+) -> bool {
+    let find = |name: &str| models.iter().find(|m| m.name == name);
+    let (Some(primary_model), Some(fallback_model)) = (find(primary), find(fallback.get_ref()))
+    else {
+        return true; // an unknown name is reported on its own
+    };
+    let problem = match (
+        primary_model.embedding_dimensions,
+        fallback_model.embedding_dimensions,
+    ) {
+        (None, None) => return true,
+        (Some(a), Some(b)) if a == b => return true,
+        (Some(a), Some(b)) => format!(
+            "its vectors have {b} dimensions and `{primary}`'s have {a}; an embedding model falls \
+             back only to one of the same dimension"
+        ),
+        (Some(_), None) => "it is a chat model and the primary an embedding model".to_string(),
+        (None, Some(_)) => "it is an embedding model and the primary a chat model".to_string(),
+    };
+    diag.at(
+        Some(fallback.span()),
+        format!(
+            "route `{primary}`: fallback `{}` cannot serve its requests: {problem}",
+            fallback.get_ref()
+        ),
+    );
+    false
+}
+
 pub(crate) fn resolve_routes(
     raw: &[RawRoute],
     models: &[Model],
@@ -113,6 +151,7 @@ fn resolve_route(
             );
             ok = false;
         }
+        ok &= same_kind_of_model(name, fallback, models, diag);
         fallbacks.push(target.to_string());
     }
     let attempt_timeout = positive(

@@ -256,6 +256,15 @@ pub struct Model {
     pub tags: Vec<String>,
     /// What the provider charges, when configured: `clearance validate` reports cost from it.
     pub price: Option<Price>,
+    /// An embedding model (served at `/v1/embeddings`, never at the chat endpoints) and the
+    /// length of its vectors; `None` for a chat model.
+    pub embedding_dimensions: Option<u32>,
+}
+
+impl Model {
+    pub fn is_embedding(&self) -> bool {
+        self.embedding_dimensions.is_some()
+    }
 }
 
 /// Whether provider secrets are read (and must be set) or skipped.

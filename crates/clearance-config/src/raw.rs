@@ -146,6 +146,7 @@ pub(crate) struct RawModel {
     pub tags: Vec<String>,
     pub input_price_per_mtok: Option<Spanned<f64>>,
     pub output_price_per_mtok: Option<Spanned<f64>>,
+    pub embedding_dimensions: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -943,15 +943,48 @@ fn resolve_models(
             );
             continue;
         }
+        let embedding_dimensions =
+            embedding_dimensions(name, model, &raw.providers[provider], diag);
         models.push(Model {
             name: name.to_string(),
             provider: provider.clone(),
             upstream: model.upstream.clone().unwrap_or_else(|| name.to_string()),
             tags: model.tags.clone(),
             price: crate::validation::resolve_price(model, diag),
+            embedding_dimensions,
         });
     }
     models
+}
+
+/// `embedding_dimensions`: a positive vector length, on a provider kind with an embeddings API
+/// (every kind but `anthropic`, which has none).
+fn embedding_dimensions(
+    name: &str,
+    model: &RawModel,
+    provider: &RawProvider,
+    diag: &mut Diagnostics<'_>,
+) -> Option<u32> {
+    let dimensions = model.embedding_dimensions.as_ref()?;
+    let value = *dimensions.get_ref();
+    let Some(value) = u32::try_from(value).ok().filter(|v| *v > 0) else {
+        diag.at(
+            Some(dimensions.span()),
+            format!("model `{name}`: embedding_dimensions must be a positive integer, not {value}"),
+        );
+        return None;
+    };
+    if matches!(provider.kind.get_ref(), crate::raw::RawKind::Anthropic) {
+        diag.at(
+            Some(dimensions.span()),
+            format!(
+                "model `{name}`: an `anthropic` provider has no embeddings API; serve embedding \
+                 models through an `openai`, `azure_openai`, `gemini` or `bedrock` provider"
+            ),
+        );
+        return None;
+    }
+    Some(value)
 }
 
 fn list_or_none(items: &[&str]) -> String {

@@ -163,3 +163,72 @@ fn base_url_is_required_for_every_kind_but_bedrock() {
     let text = errors("[providers.p]\nkind = \"gemini\"");
     assert!(text.contains("`base_url` is required"), "{text}");
 }
+
+fn catalog(models: &str, routes: &str) -> Result<Config, ConfigErrors> {
+    let text = format!(
+        "[store]\nsqlite = \"c.db\"\n\n[providers.o]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n\n[providers.a]\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:1\"\n\n{models}\n{routes}"
+    );
+    Config::parse(&text, Path::new("/etc/clearance/clearance.toml"), &env)
+}
+
+const EMBEDDERS: &str = "[[models]]\nname = \"small\"\nprovider = \"o\"\nembedding_dimensions = 1536\n\n[[models]]\nname = \"small-2\"\nprovider = \"o\"\nembedding_dimensions = 1536\n\n[[models]]\nname = \"large\"\nprovider = \"o\"\nembedding_dimensions = 3072\n\n[[models]]\nname = \"chat\"\nprovider = \"o\"\n";
+
+#[test]
+fn embedding_models_are_in_the_catalog_with_their_dimension() {
+    let config = catalog(
+        EMBEDDERS,
+        "[[routes]]\nmodel = \"small\"\nfallbacks = [\"small-2\"]\n",
+    )
+    .unwrap();
+    let small = config.models.iter().find(|m| m.name == "small").unwrap();
+    assert_eq!(small.embedding_dimensions, Some(1536));
+    assert!(small.is_embedding());
+    let chat = config.models.iter().find(|m| m.name == "chat").unwrap();
+    assert!(!chat.is_embedding());
+}
+
+#[test]
+fn an_embedding_route_falls_back_only_to_the_same_dimension() {
+    let text = catalog(
+        EMBEDDERS,
+        "[[routes]]\nmodel = \"small\"\nfallbacks = [\"large\", \"chat\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        text.contains("fallback `large` cannot serve its requests: its vectors have 3072 dimensions and `small`'s have 1536"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fallback `chat` cannot serve its requests: it is a chat model"),
+        "{text}"
+    );
+    let text = catalog(
+        EMBEDDERS,
+        "[[routes]]\nmodel = \"chat\"\nfallbacks = [\"small\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        text.contains("it is an embedding model and the primary a chat model"),
+        "{text}"
+    );
+}
+
+#[test]
+fn embedding_dimensions_must_be_positive_and_on_a_kind_with_embeddings() {
+    let text = catalog(
+        "[[models]]\nname = \"zero\"\nprovider = \"o\"\nembedding_dimensions = 0\n\n[[models]]\nname = \"claude-embed\"\nprovider = \"a\"\nembedding_dimensions = 1024\n",
+        "",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        text.contains("embedding_dimensions must be a positive integer, not 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("an `anthropic` provider has no embeddings API"),
+        "{text}"
+    );
+}
