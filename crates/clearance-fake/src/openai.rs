@@ -97,7 +97,8 @@ pub(crate) async fn serve(
         return rejection;
     }
     let Some(json) = json else {
-        return OpenAiError::invalid_request(MALFORMED_JSON).into_response(None);
+        let error = OpenAiError::invalid_request(MALFORMED_JSON);
+        return crate::errors::error_response(error.status, error.body(), service.api(), None);
     };
     let read = match service {
         Service::OpenAi => Prompt::from_openai(&json),
