@@ -677,6 +677,10 @@ pub enum ApiArg {
     Openai,
     /// `POST /v1/messages`.
     Anthropic,
+    /// `POST /v1beta/models/{model}:generateContent` (and `:streamGenerateContent`).
+    Gemini,
+    /// `POST /v1/responses`.
+    OpenaiResponses,
 }
 
 #[derive(Debug, Args)]

@@ -11,17 +11,35 @@ pub enum ApiSurface {
     OpenaiChat,
     /// `POST /v1/messages` (Anthropic Messages).
     AnthropicMessages,
+    /// `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent` (Google
+    /// Gemini; the model and whether to stream come from the path).
+    Gemini,
+    /// `POST /v1/responses` (OpenAI Responses; stateless: no stored responses).
+    OpenaiResponses,
 }
 
 impl ApiSurface {
     /// Every surface: what `context.api` can hold.
-    pub const ALL: [ApiSurface; 2] = [ApiSurface::OpenaiChat, ApiSurface::AnthropicMessages];
+    pub const ALL: [ApiSurface; 4] = [
+        ApiSurface::OpenaiChat,
+        ApiSurface::AnthropicMessages,
+        ApiSurface::Gemini,
+        ApiSurface::OpenaiResponses,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ApiSurface::OpenaiChat => "openai_chat",
             ApiSurface::AnthropicMessages => "anthropic_messages",
+            ApiSurface::Gemini => "gemini",
+            ApiSurface::OpenaiResponses => "openai_responses",
         }
+    }
+
+    /// Whether errors are written in OpenAI's shape (`{"error": {"message", "type", "param",
+    /// "code"}}`): Chat Completions and Responses share it.
+    pub fn openai_shaped(self) -> bool {
+        matches!(self, ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses)
     }
 }
 
@@ -71,6 +89,8 @@ impl From<ApiSurface> for WireFormat {
         match surface {
             ApiSurface::OpenaiChat => WireFormat::OpenaiChat,
             ApiSurface::AnthropicMessages => WireFormat::AnthropicMessages,
+            ApiSurface::Gemini => WireFormat::Gemini,
+            ApiSurface::OpenaiResponses => WireFormat::OpenaiResponses,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Authentication: which credential a request carries and whose it is.
 //!
 //! Credentials arrive as the official SDKs send their API key: `Authorization: Bearer ...`
-//! (OpenAI) or `x-api-key: ...` (Anthropic). Two kinds are accepted:
+//! (OpenAI), `x-api-key: ...` (Anthropic) or `x-goog-api-key: ...` (Google; a Gemini request's
+//! `?key=` query parameter is moved into that header by the router, so the key never needs to
+//! be read from, or kept with, the URL). Two kinds are accepted:
 //!
 //! - a **Clearance key** (`clr_<id>_<secret>`): its principal and facts come from the
 //!   registry, never from the request;
@@ -66,6 +68,9 @@ impl Caller {
     }
 }
 
+/// Google's API key header (the Gemini SDKs send the key in it).
+pub const GOOG_API_KEY: &str = "x-goog-api-key";
+
 /// The credential text a request carries, if any.
 fn presented_credential(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
@@ -77,6 +82,7 @@ fn presented_credential(headers: &HeaderMap) -> Option<&str> {
         });
     bearer
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .or_else(|| headers.get(GOOG_API_KEY).and_then(|v| v.to_str().ok()))
         .map(str::trim)
 }
 

@@ -1,10 +1,10 @@
-//! Client-facing errors. Building one has no side effect; the wire shape (OpenAI or Anthropic
-//! error JSON) is chosen here from the surface the client spoke.
+//! Client-facing errors. Building one has no side effect; the wire shape (OpenAI, Anthropic or
+//! Google error JSON) is chosen here from the surface the client spoke.
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use clearance_core::api::ApiSurface;
-use clearance_wire::error::{ErrorKind, error_body};
+use clearance_wire::error::{ErrorKind, error_body_with_status};
 use http::StatusCode;
 
 /// An error to show a client, with the class the audit log and metrics record.
@@ -18,7 +18,8 @@ pub struct ApiError {
     pub code: Option<&'static str>,
     /// Stable class for the audit log, e.g. `unknown_model`.
     pub class: &'static str,
-    /// The request field the error is about (OpenAI's `param`; Anthropic's shape has none).
+    /// The request field the error is about (OpenAI's `param`, a Google `BadRequest` field
+    /// violation; Anthropic's shape has none).
     pub param: Option<String>,
     /// Seconds the client should wait before trying again (`retry-after`).
     pub retry_after: Option<u32>,
@@ -60,12 +61,18 @@ impl ApiError {
     }
 
     pub fn missing_key(surface: ApiSurface) -> Self {
+        let message = match surface {
+            ApiSurface::Gemini => {
+                "no API key: send `x-goog-api-key: <key>`, `?key=<key>` or `Authorization: Bearer <key>`"
+            }
+            _ => "no API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+        };
         ApiError::new(
             surface,
             StatusCode::UNAUTHORIZED,
             ErrorKind::Authentication,
             "missing_key",
-            "no API key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
+            message,
         )
         .with_code("missing_api_key")
     }
@@ -84,11 +91,31 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = error_body(self.surface, self.kind, &self.message, self.code);
-        if let (ApiSurface::OpenaiChat, Some(param)) = (self.surface, self.param)
-            && let Some(error) = body.get_mut("error")
-        {
-            error["param"] = param.into();
+        let mut body = error_body_with_status(
+            self.surface,
+            self.status.as_u16(),
+            self.kind,
+            &self.message,
+            self.code,
+        );
+        if let (Some(param), Some(error)) = (self.param, body.get_mut("error")) {
+            match self.surface {
+                ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => {
+                    error["param"] = param.into();
+                }
+                // Google names the field in a `BadRequest` detail.
+                ApiSurface::Gemini => {
+                    let violation = serde_json::json!({
+                        "@type": "type.googleapis.com/google.rpc.BadRequest",
+                        "fieldViolations": [{"field": param, "description": self.message}],
+                    });
+                    match error.get_mut("details").and_then(|d| d.as_array_mut()) {
+                        Some(details) => details.push(violation),
+                        None => error["details"] = serde_json::json!([violation]),
+                    }
+                }
+                ApiSurface::AnthropicMessages => {}
+            }
         }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {

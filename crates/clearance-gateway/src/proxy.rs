@@ -30,11 +30,13 @@ use clearance_core::audit::{AuditRecord, Decision, Phase, TokenCaller};
 use clearance_policy::Outcome;
 use clearance_upstream::{ForwardedHeaders, UpstreamError};
 use clearance_wire::Usage;
-use clearance_wire::error::{ErrorKind, UpstreamOrigin, error_body, upstream_error_body};
+use clearance_wire::error::{
+    ErrorKind, UpstreamOrigin, error_body, error_body_with_status, upstream_error_body,
+};
 use clearance_wire::redact::{redact_known, redact_secrets};
 use clearance_wire::request::ClientRequest;
 use clearance_wire::response::rewrite_response;
-use clearance_wire::sse::{SseRewriter, StreamRewrite};
+use clearance_wire::sse::{JsonArrayWriter, SseRewriter, StreamRewrite};
 use clearance_wire::translate::{
     EncoderOptions, RenderOptions, StreamTranslator, TranslateError, translate_response,
 };
@@ -60,10 +62,45 @@ pub const OVERHEAD_MS: &str = "x-clearance-overhead-ms";
 /// `GET /audit/receipt/{request id}` for the proof, once a checkpoint covers the record.
 pub const RECEIPT: &str = "x-clearance-receipt";
 
-/// Serves one model request on `surface` from the connection peer `peer`.
+/// What a Gemini request's path says: the model, whether to stream, and how.
+#[derive(Debug, Clone)]
+pub struct GeminiPath {
+    /// The model segment of `/v1beta/models/{model}:{method}` (the `models/` prefix optional).
+    pub model: String,
+    /// `:streamGenerateContent` rather than `:generateContent`.
+    pub stream: bool,
+    /// `alt=sse`: server-sent events. Without it Google streams one JSON array, which the
+    /// gateway writes from the same events ([`JsonArrayWriter`]).
+    pub sse: bool,
+}
+
+/// Serves one model request on `surface` (whose body names the model) from the connection
+/// peer `peer`.
 pub async fn handle(
     state: AppState,
     surface: ApiSurface,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    body: Result<Bytes, BodyFailure>,
+) -> Response {
+    handle_route(state, surface, None, peer, headers, body).await
+}
+
+/// Serves one Gemini `generateContent` / `streamGenerateContent` request.
+pub async fn handle_gemini(
+    state: AppState,
+    path: GeminiPath,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    body: Result<Bytes, BodyFailure>,
+) -> Response {
+    handle_route(state, ApiSurface::Gemini, Some(path), peer, headers, body).await
+}
+
+async fn handle_route(
+    state: AppState,
+    surface: ApiSurface,
+    gemini: Option<GeminiPath>,
     peer: SocketAddr,
     headers: HeaderMap,
     body: Result<Bytes, BodyFailure>,
@@ -83,7 +120,16 @@ pub async fn handle(
         AuditRecord::new_request(request_id.clone(), Utc::now(), surface),
         started,
     );
-    let mut response = serve(&state, surface, peer, &headers, body, audit).await;
+    let mut response = serve(
+        &state,
+        surface,
+        gemini.as_ref(),
+        peer,
+        &headers,
+        body,
+        audit,
+    )
+    .await;
     let Some(gate) = response.extensions_mut().remove::<AnswerGate>() else {
         return response;
     };
@@ -206,12 +252,13 @@ fn refuse_unaudited(
 async fn serve(
     state: &AppState,
     surface: ApiSurface,
+    gemini: Option<&GeminiPath>,
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BodyFailure>,
     mut audit: PendingAudit,
 ) -> Response {
-    let prepared = prepare(state, surface, headers, body, &mut audit).await;
+    let prepared = prepare(state, surface, gemini, headers, body, &mut audit).await;
     let (caller, request, requested) = match prepared {
         Ok(ready) => ready,
         Err(error) => return audit.answer_error(error),
@@ -272,7 +319,9 @@ async fn serve(
                     body,
                 );
             }
-            answer_served(surface, served, audit)
+            // Gemini without `alt=sse`: the stream is one JSON array.
+            let json_array = gemini.is_some_and(|path| !path.sse);
+            answer_served(surface, served, json_array, audit)
         }
         Ending::ReturnToCaller(failure) => answer_failure(state, surface, failure, audit),
         Ending::NotServed(not_served) => {
@@ -319,8 +368,14 @@ fn first_target(
     }
 }
 
-/// A model answered: relay its answer (whole, or streamed event by event).
-fn answer_served(surface: ApiSurface, served: Served, mut audit: PendingAudit) -> Response {
+/// A model answered: relay its answer (whole, or streamed event by event; as a JSON array for
+/// a Gemini client that did not ask for `alt=sse`).
+fn answer_served(
+    surface: ApiSurface,
+    served: Served,
+    json_array: bool,
+    mut audit: PendingAudit,
+) -> Response {
     let Served {
         entry,
         status,
@@ -345,7 +400,11 @@ fn answer_served(surface: ApiSurface, served: Served, mut audit: PendingAudit) -
             first,
             rest,
             limits,
-        } => stream_answer(surface, &entry, rewriter, first, rest, limits, audit),
+        } => {
+            let array = json_array.then(JsonArrayWriter::default);
+            let stream = ClientStream { rewriter, array };
+            stream_answer(surface, &entry, stream, first, rest, limits, audit)
+        }
     }
 }
 
@@ -526,6 +585,7 @@ fn answer_names(request_id: &str, entry: &ModelEntry, include_usage: bool) -> En
 async fn prepare(
     state: &AppState,
     surface: ApiSurface,
+    gemini: Option<&GeminiPath>,
     headers: &HeaderMap,
     body: Result<Bytes, BodyFailure>,
     audit: &mut PendingAudit,
@@ -534,7 +594,11 @@ async fn prepare(
     audit.set_caller(&caller);
     audit.in_flight = Some(in_flight_place(state, surface, &caller)?);
     let body = read_body(surface, body, state.config.server.max_body_bytes)?;
-    let request = ClientRequest::parse(surface, &body).map_err(|e| {
+    let parsed = match gemini {
+        Some(path) => ClientRequest::parse_gemini(&path.model, path.stream, &body),
+        None => ClientRequest::parse(surface, &body),
+    };
+    let request = parsed.map_err(|e| {
         let error = ApiError::new(
             surface,
             StatusCode::BAD_REQUEST,
@@ -832,7 +896,12 @@ pub(crate) fn stream_rewriter(ask: &Ask<'_>, entry: &ModelEntry) -> Box<dyn Stre
         // Every provider stream arrives as server-sent events: `clearance-upstream` unwraps
         // Bedrock's event streams at the transport.
         let sse = Box::<clearance_wire::sse::SseFramer>::default();
-        Box::new(StreamTranslator::with_framer(sse, from, ask.surface.into(), names))
+        Box::new(StreamTranslator::with_framer(
+            sse,
+            from,
+            ask.surface.into(),
+            names,
+        ))
     } else {
         let strip_usage = ask.surface == ApiSurface::OpenaiChat && !wants_usage;
         Box::new(SseRewriter::new(
@@ -843,12 +912,38 @@ pub(crate) fn stream_rewriter(ask: &Ask<'_>, entry: &ModelEntry) -> Box<dyn Stre
     }
 }
 
+/// The client's side of a relayed stream: the provider's events rewritten or translated into
+/// the client's server-sent events, and, for a Gemini client without `alt=sse`, those events
+/// written as Google's JSON array.
+struct ClientStream {
+    rewriter: Box<dyn StreamRewrite>,
+    array: Option<JsonArrayWriter>,
+}
+
+impl ClientStream {
+    /// Client bytes for client SSE bytes.
+    fn frame(&mut self, sse: Vec<u8>) -> Vec<u8> {
+        match &mut self.array {
+            Some(array) => array.push(&sse),
+            None => sse,
+        }
+    }
+
+    /// The end of the client's stream: `]` for a JSON array, nothing for SSE.
+    fn close(&mut self) -> Vec<u8> {
+        self.array
+            .as_mut()
+            .map(JsonArrayWriter::close)
+            .unwrap_or_default()
+    }
+}
+
 /// A streamed answer: its first bytes (already read, so a stream that failed before them could
 /// still move on to another model), then the rest relayed event by event as it arrives.
 fn stream_answer(
     surface: ApiSurface,
     entry: &ModelEntry,
-    rewriter: Box<dyn StreamRewrite>,
+    mut stream: ClientStream,
     first: Bytes,
     upstream: BoxStream<'static, Result<Bytes, UpstreamError>>,
     limits: AnswerLimits,
@@ -858,20 +953,25 @@ fn stream_answer(
     audit.record.error_class = Some("client_disconnected".into());
     audit.record.status = 200;
     let mut response = Response::new(Body::empty());
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
+    let content_type = if stream.array.is_some() {
+        "application/json"
+    } else {
+        "text/event-stream"
+    };
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     set_header(&mut response, SERVED_MODEL, &entry.model.name);
     stamp(&mut response, &audit);
     audit.gate(&mut response);
+    let first = Bytes::from(stream.frame(first.to_vec()));
     let relay = Relay {
         first: Some(first),
         upstream,
-        rewriter,
+        stream,
         audit,
         surface,
         provider: entry.provider.name.clone(),
@@ -888,7 +988,7 @@ struct Relay {
     /// The client bytes read before the response was sent.
     first: Option<Bytes>,
     upstream: BoxStream<'static, Result<Bytes, UpstreamError>>,
-    rewriter: Box<dyn StreamRewrite>,
+    stream: ClientStream,
     audit: PendingAudit,
     surface: ApiSurface,
     provider: String,
@@ -907,14 +1007,17 @@ impl Relay {
         let waited = Instant::now();
         let next = next_output(
             &mut self.upstream,
-            self.rewriter.as_mut(),
+            self.stream.rewriter.as_mut(),
             &self.provider,
             self.limits,
         )
         .await;
         self.audit.add_upstream_wait(waited.elapsed());
         match next {
-            Ok(Some(out)) => Some((Ok(out), self)),
+            Ok(Some(out)) => {
+                let out = self.stream.frame(out.to_vec());
+                Some((Ok(Bytes::from(out)), self))
+            }
             Err(error) => Some((Ok(self.end_with_error(&error)), self)),
             Ok(None) => self.end_normally(),
         }
@@ -923,11 +1026,14 @@ impl Relay {
     fn end_normally(mut self) -> Option<(Result<Bytes, Infallible>, Relay)> {
         self.done = true;
         // Finishing first: a format with no terminal event (Gemini) completes on close.
-        let rest = self.rewriter.finish();
-        self.audit.set_usage(self.rewriter.usage());
-        self.audit.record.error_class = if !self.rewriter.completed() {
+        let rest = self.stream.rewriter.finish();
+        let mut rest = self.stream.frame(rest);
+        rest.extend(self.stream.close());
+        let rewriter = &self.stream.rewriter;
+        self.audit.set_usage(rewriter.usage());
+        self.audit.record.error_class = if !rewriter.completed() {
             Some("upstream_stream_incomplete".into())
-        } else if self.rewriter.upstream_error() {
+        } else if rewriter.upstream_error() {
             Some("upstream_stream_error".into())
         } else {
             None
@@ -943,7 +1049,7 @@ impl Relay {
     /// in its own stream format. An unfinished event is dropped, not passed on.
     fn end_with_error(&mut self, error: &UpstreamError) -> Bytes {
         self.done = true;
-        self.audit.set_usage(self.rewriter.usage());
+        self.audit.set_usage(self.stream.rewriter.usage());
         let class = match error {
             UpstreamError::Stalled { .. } | UpstreamError::Timeout { .. } => {
                 "upstream_stream_stalled"
@@ -953,19 +1059,45 @@ impl Relay {
         };
         self.audit.record.error_class = Some(class.into());
         let message = error.to_string();
-        let body = error_body(self.surface, ErrorKind::Api, &message, Some(class));
         let mut out = match error {
             // What is held is the oversized or unfinished event itself.
             UpstreamError::TooLarge { .. } | UpstreamError::Stalled { .. } => Vec::new(),
-            _ => self.rewriter.finish(),
+            _ => self.stream.rewriter.finish(),
         };
-        match self.surface {
-            ApiSurface::OpenaiChat => out.extend_from_slice(format!("data: {body}\n\n").as_bytes()),
-            ApiSurface::AnthropicMessages => {
-                out.extend_from_slice(format!("event: error\ndata: {body}\n\n").as_bytes())
-            }
-        }
+        out.extend_from_slice(stream_error_event(self.surface, &message, class).as_bytes());
+        let mut out = self.stream.frame(out);
+        out.extend(self.stream.close());
         Bytes::from(out)
+    }
+}
+
+/// The event that tells a streaming client of `surface` its stream broke off, in that API's
+/// own stream format: OpenAI Chat `data: {"error": ...}`; Anthropic `event: error`; OpenAI
+/// Responses an `error` event (`type`, `code`, `message`, `param`); Gemini a chunk holding
+/// Google's `{"error": {"code", "message", "status"}}` (an element of the JSON array when the
+/// client did not ask for `alt=sse`).
+fn stream_error_event(surface: ApiSurface, message: &str, class: &str) -> String {
+    match surface {
+        ApiSurface::OpenaiChat => {
+            let body = error_body(surface, ErrorKind::Api, message, Some(class));
+            format!("data: {body}\n\n")
+        }
+        ApiSurface::AnthropicMessages => {
+            let body = error_body(surface, ErrorKind::Api, message, Some(class));
+            format!("event: error\ndata: {body}\n\n")
+        }
+        ApiSurface::OpenaiResponses => {
+            let body = serde_json::json!({
+                "type": "error", "code": class, "message": message, "param": null,
+            });
+            format!("event: error\ndata: {body}\n\n")
+        }
+        ApiSurface::Gemini => {
+            let status = StatusCode::BAD_GATEWAY.as_u16();
+            let body =
+                error_body_with_status(surface, status, ErrorKind::Api, message, Some(class));
+            format!("data: {body}\n\n")
+        }
     }
 }
 

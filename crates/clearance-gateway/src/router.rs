@@ -3,7 +3,12 @@
 //! - Outside authentication: `GET /healthz`, `GET /readyz`, `GET /metrics` (operators scrape
 //!   these; they show no caller data).
 //! - Behind a client key (checked in the handlers, so the error has the right API shape):
-//!   `POST /v1/chat/completions`, `POST /v1/messages`, `GET /v1/models`.
+//!   `POST /v1/chat/completions` (OpenAI Chat Completions), `POST /v1/messages` (Anthropic
+//!   Messages), `POST /v1/responses` (OpenAI Responses), `POST
+//!   /v1beta/models/{model}:generateContent` and `:streamGenerateContent` (Gemini; also under
+//!   `/v1/models/`), `GET /v1/models` and `GET /v1beta/models`.
+//! - Outside authentication, answering only that nothing is there: `/v1/responses/{id}` (the
+//!   gateway keeps no responses).
 //! - Behind the admin token (a separate credential; see [`crate::admin`]): `/admin/...`.
 //! - Behind the SCIM token (its own credential; see [`crate::scim`]): `/scim/v2/...`.
 
@@ -11,9 +16,9 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use bytes::Bytes;
 use clearance_config::Model;
 use clearance_core::api::ApiSurface;
@@ -24,7 +29,7 @@ use serde_json::json;
 use crate::access;
 use crate::admin;
 use crate::audit_http;
-use crate::auth::authenticate;
+use crate::auth::{GOOG_API_KEY, authenticate};
 use crate::limits;
 use crate::proxy;
 use crate::state::AppState;
@@ -34,7 +39,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/messages", post(messages))
+        .route("/v1/responses", post(responses))
+        .route("/v1/responses/{*rest}", any(no_stored_responses))
         .route("/v1/models", get(models))
+        .route("/v1/models/{*rest}", post(gemini))
+        .route("/v1beta/models", get(gemini_models))
+        .route("/v1beta/{*rest}", post(gemini))
         .route("/admin/keys", get(admin::list_keys).post(admin::create_key))
         .route("/admin/keys/{id}/revoke", post(admin::revoke_key))
         .route("/admin/principals/{id}", get(admin::show_principal))
@@ -89,6 +99,121 @@ async fn messages(
     proxy::handle(state, ApiSurface::AnthropicMessages, peer, headers, body).await
 }
 
+async fn responses(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = read_body(&state, body).await;
+    proxy::handle(state, ApiSurface::OpenaiResponses, peer, headers, body).await
+}
+
+/// `GET`, `DELETE` `/v1/responses/{id}` and the routes under it (`/cancel`, `/input_items`):
+/// the gateway is stateless, so there is never a stored response to find.
+async fn no_stored_responses(Path(rest): Path<String>) -> Response {
+    let id = rest.split('/').next().unwrap_or_default();
+    let message = format!(
+        "no response `{id}`: this gateway keeps no responses (it is stateless; `store` and \
+         `previous_response_id` are refused), so none can be retrieved, cancelled or deleted"
+    );
+    let body = clearance_wire::error::error_body(
+        ApiSurface::OpenaiResponses,
+        clearance_wire::error::ErrorKind::NotFound,
+        &message,
+        Some("response_not_found"),
+    );
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent` (the `models/`
+/// segment optional; also under `/v1/models/`). The model and the method come from the path;
+/// the key from `x-goog-api-key`, `Authorization: Bearer`, or the `key` query parameter,
+/// which is moved into the `x-goog-api-key` header here and so never read from, or kept with,
+/// the URL. A stream is server-sent events with `alt=sse`, else Google's JSON array.
+async fn gemini(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(rest): Path<String>,
+    RawQuery(query): RawQuery,
+    mut headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some((model, method)) = rest.rsplit_once(':') else {
+        return gemini_error(
+            StatusCode::NOT_FOUND,
+            clearance_wire::error::ErrorKind::NotFound,
+            format!(
+                "no route for `{rest}`: Gemini requests go to POST \
+                 /v1beta/models/{{model}}:generateContent or :streamGenerateContent"
+            ),
+        );
+    };
+    let stream = match method {
+        "generateContent" => false,
+        "streamGenerateContent" => true,
+        other => {
+            return gemini_error(
+                StatusCode::NOT_FOUND,
+                clearance_wire::error::ErrorKind::NotFound,
+                format!(
+                    "method `{other}` is not served by this gateway: only generateContent and \
+                     streamGenerateContent are"
+                ),
+            );
+        }
+    };
+    let mut key = None;
+    let mut sse = false;
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match (&*name, &*value) {
+            ("key", _) => key = Some(value.into_owned()),
+            ("alt" | "$alt", "sse") => sse = true,
+            ("alt" | "$alt", "json") => sse = false,
+            ("alt" | "$alt", other) => {
+                return gemini_error(
+                    StatusCode::BAD_REQUEST,
+                    clearance_wire::error::ErrorKind::InvalidRequest,
+                    format!(
+                        "`alt={other}` is not supported: answers are JSON, and streams are \
+                         server-sent events with `alt=sse` or one JSON array without it"
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    let has_credential = [header::AUTHORIZATION.as_str(), "x-api-key", GOOG_API_KEY]
+        .iter()
+        .any(|name| headers.contains_key(*name));
+    if !has_credential && let Some(value) = key.and_then(|k| HeaderValue::from_str(&k).ok()) {
+        headers.insert(GOOG_API_KEY, value);
+    }
+    let path = proxy::GeminiPath {
+        model: model.to_string(),
+        stream,
+        sse,
+    };
+    let body = read_body(&state, body).await;
+    proxy::handle_gemini(state, path, peer, headers, body).await
+}
+
+/// An error in Google's shape, for a Gemini request refused before the request path.
+fn gemini_error(
+    status: StatusCode,
+    kind: clearance_wire::error::ErrorKind,
+    message: String,
+) -> Response {
+    let body = clearance_wire::error::error_body_with_status(
+        ApiSurface::Gemini,
+        status.as_u16(),
+        kind,
+        &message,
+        None,
+    );
+    (status, axum::Json(body)).into_response()
+}
+
 /// A model request's body, within `server.max_body_bytes` and the body read timeouts.
 async fn read_body(state: &AppState, body: Body) -> Result<Bytes, limits::BodyFailure> {
     let server = &state.config.server;
@@ -118,6 +243,33 @@ async fn models(
     } else {
         ApiSurface::OpenaiChat
     };
+    list_models(state, peer, headers, surface).await
+}
+
+/// `GET /v1beta/models`: the same list in Gemini's shape (the key also in `?key=`).
+async fn gemini_models(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    mut headers: HeaderMap,
+) -> Response {
+    let key = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "key")
+        .map(|(_, value)| value.into_owned());
+    if !headers.contains_key(GOOG_API_KEY)
+        && let Some(value) = key.and_then(|k| HeaderValue::from_str(&k).ok())
+    {
+        headers.insert(GOOG_API_KEY, value);
+    }
+    list_models(state, peer, headers, ApiSurface::Gemini).await
+}
+
+async fn list_models(
+    state: AppState,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    surface: ApiSurface,
+) -> Response {
     let caller = match authenticate(&state, &headers, surface).await {
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
@@ -145,7 +297,7 @@ async fn models(
         }
     };
     let body = match surface {
-        ApiSurface::OpenaiChat => json!({
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => json!({
             "object": "list",
             "data": listed.iter().map(|(m, reroute)| {
                 let mut entry = json!({ "id": m.name, "object": "model", "created": 0, "owned_by": m.provider });
@@ -164,6 +316,17 @@ async fn models(
             "has_more": false,
             "first_id": listed.first().map(|(m, _)| m.name.as_str()),
             "last_id": listed.last().map(|(m, _)| m.name.as_str()),
+        }),
+        ApiSurface::Gemini => json!({
+            "models": listed.iter().map(|(m, reroute)| {
+                let mut entry = json!({
+                    "name": format!("models/{}", m.name),
+                    "displayName": m.name,
+                    "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
+                });
+                annotate(&mut entry, reroute);
+                entry
+            }).collect::<Vec<_>>()
         }),
     };
     axum::Json(body).into_response()
@@ -218,7 +381,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 /// empty body an SDK cannot read.
 async fn unknown_route(uri: http::Uri) -> Response {
     let message = format!(
-        "no route {}; model requests go to POST /v1/chat/completions or POST /v1/messages",
+        "no route {}; model requests go to POST /v1/chat/completions, POST /v1/messages, \
+         POST /v1/responses or POST /v1beta/models/{{model}}:generateContent",
         uri.path()
     );
     let body = clearance_wire::error::error_body(

@@ -1,8 +1,10 @@
 //! Error bodies in each client API's own shape, so an SDK raises its usual exception type with
 //! our message in it.
 //!
-//! OpenAI: `{"error": {"message", "type", "param", "code"}}`.
+//! OpenAI (Chat Completions and Responses): `{"error": {"message", "type", "param", "code"}}`.
 //! Anthropic: `{"type": "error", "error": {"type", "message"}}`.
+//! Gemini (Google's API error): `{"error": {"code": <HTTP status>, "message", "status"}}`, with
+//! the machine-readable code as a `google.rpc.ErrorInfo` reason in `details`.
 
 use std::borrow::Cow;
 
@@ -29,21 +31,62 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The error `type` an SDK of `surface` expects for this kind.
+    /// The error `type` an SDK of `surface` expects for this kind (for Gemini, the `status`
+    /// Google's API gives it at the kind's usual HTTP status).
     pub fn type_name(self, surface: ApiSurface) -> &'static str {
-        match (self, surface) {
-            (ErrorKind::InvalidRequest, _) => "invalid_request_error",
-            (ErrorKind::Authentication, _) => "authentication_error",
-            (ErrorKind::PermissionDenied, _) => "permission_error",
-            (ErrorKind::NotFound, _) => "not_found_error",
-            (ErrorKind::RequestTooLarge, ApiSurface::AnthropicMessages) => "request_too_large",
-            (ErrorKind::RequestTooLarge, ApiSurface::OpenaiChat) => "invalid_request_error",
-            (ErrorKind::RateLimited, _) => "rate_limit_error",
-            (ErrorKind::Api, ApiSurface::OpenaiChat) => "server_error",
-            (ErrorKind::Api, ApiSurface::AnthropicMessages) => "api_error",
-            (ErrorKind::Overloaded, ApiSurface::AnthropicMessages) => "overloaded_error",
-            (ErrorKind::Overloaded, ApiSurface::OpenaiChat) => "server_error",
-            (ErrorKind::LegalBlock, _) => "permission_error",
+        match surface {
+            ApiSurface::Gemini => self.google_status(self.default_status()),
+            ApiSurface::AnthropicMessages
+            | ApiSurface::OpenaiChat
+            | ApiSurface::OpenaiResponses => {
+                let anthropic = surface == ApiSurface::AnthropicMessages;
+                match self {
+                    ErrorKind::InvalidRequest => "invalid_request_error",
+                    ErrorKind::Authentication => "authentication_error",
+                    ErrorKind::PermissionDenied => "permission_error",
+                    ErrorKind::NotFound => "not_found_error",
+                    ErrorKind::RequestTooLarge if anthropic => "request_too_large",
+                    ErrorKind::RequestTooLarge => "invalid_request_error",
+                    ErrorKind::RateLimited => "rate_limit_error",
+                    ErrorKind::Api if anthropic => "api_error",
+                    ErrorKind::Api => "server_error",
+                    ErrorKind::Overloaded if anthropic => "overloaded_error",
+                    ErrorKind::Overloaded => "server_error",
+                    ErrorKind::LegalBlock => "permission_error",
+                }
+            }
+        }
+    }
+
+    /// The HTTP status this kind is usually answered with.
+    pub fn default_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidRequest => 400,
+            ErrorKind::Authentication => 401,
+            ErrorKind::PermissionDenied => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::RequestTooLarge => 413,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::Api => 500,
+            ErrorKind::Overloaded => 503,
+            ErrorKind::LegalBlock => 451,
+        }
+    }
+
+    /// Google's canonical error `status` for this kind answered with HTTP `status`. A refusal
+    /// for legal reasons is `FAILED_PRECONDITION`, the status of Gemini's own refusal of a
+    /// region it does not serve ("User location is not supported for the API use").
+    pub fn google_status(self, status: u16) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest | ErrorKind::RequestTooLarge => "INVALID_ARGUMENT",
+            ErrorKind::Authentication => "UNAUTHENTICATED",
+            ErrorKind::PermissionDenied => "PERMISSION_DENIED",
+            ErrorKind::NotFound => "NOT_FOUND",
+            ErrorKind::RateLimited => "RESOURCE_EXHAUSTED",
+            ErrorKind::LegalBlock => "FAILED_PRECONDITION",
+            ErrorKind::Overloaded => "UNAVAILABLE",
+            ErrorKind::Api if matches!(status, 502..=504) => "UNAVAILABLE",
+            ErrorKind::Api => "INTERNAL",
         }
     }
 
@@ -63,43 +106,78 @@ impl ErrorKind {
     }
 }
 
-/// The error JSON for `surface`. `code` is OpenAI's machine-readable code (Anthropic has none).
+/// The error JSON for `surface`, answered with the kind's usual HTTP status
+/// ([`ErrorKind::default_status`]; see [`error_body_with_status`]). `code` is the
+/// machine-readable code (OpenAI's `code`, Gemini's `ErrorInfo` reason; Anthropic has none).
 pub fn error_body(
     surface: ApiSurface,
     kind: ErrorKind,
     message: &str,
     code: Option<&str>,
 ) -> Value {
-    typed_error_body(surface, kind.type_name(surface), message, code)
+    error_body_with_status(surface, kind.default_status(), kind, message, code)
+}
+
+/// The error JSON for `surface` in an answer with HTTP `status` (Gemini's error repeats the
+/// status as `code`, and its `status` name depends on it).
+pub fn error_body_with_status(
+    surface: ApiSurface,
+    status: u16,
+    kind: ErrorKind,
+    message: &str,
+    code: Option<&str>,
+) -> Value {
+    let type_name = match surface {
+        ApiSurface::Gemini => kind.google_status(status),
+        _ => kind.type_name(surface),
+    };
+    typed_error_body(surface, status, type_name, message, code)
 }
 
 fn typed_error_body(
     surface: ApiSurface,
+    status: u16,
     type_name: &str,
     message: &str,
     code: Option<&str>,
 ) -> Value {
     match surface {
-        ApiSurface::OpenaiChat => json!({
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => json!({
             "error": { "message": message, "type": type_name, "param": null, "code": code }
         }),
         ApiSurface::AnthropicMessages => json!({
             "type": "error",
             "error": { "type": type_name, "message": message }
         }),
+        ApiSurface::Gemini => {
+            let mut error = json!({ "code": status, "message": message, "status": type_name });
+            if let Some(code) = code {
+                error["details"] = json!([{
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": code,
+                    "domain": "clearance",
+                }]);
+            }
+            json!({ "error": error })
+        }
     }
 }
 
 /// Whether `body` already is an error in `surface`'s shape (then it passes through as is).
 pub fn is_error_shape(surface: ApiSurface, body: &Value) -> bool {
     match surface {
-        ApiSurface::OpenaiChat => {
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => {
             body.pointer("/error/message").is_some_and(Value::is_string)
                 && body.get("type").is_none()
         }
         ApiSurface::AnthropicMessages => {
             body.get("type").and_then(Value::as_str) == Some("error")
                 && body.pointer("/error/type").is_some_and(Value::is_string)
+        }
+        ApiSurface::Gemini => {
+            body.pointer("/error/message").is_some_and(Value::is_string)
+                && body.pointer("/error/status").is_some_and(Value::is_string)
+                && body.pointer("/error/code").is_some_and(Value::is_u64)
         }
     }
 }
@@ -146,6 +224,26 @@ const ANTHROPIC_ERROR_TYPES: &[&str] = &[
     "api_error",
     "timeout_error",
     "overloaded_error",
+];
+
+/// Google's canonical error `status` names (a Gemini provider's own passes on only if listed).
+const GOOGLE_ERROR_STATUSES: &[&str] = &[
+    "INVALID_ARGUMENT",
+    "FAILED_PRECONDITION",
+    "OUT_OF_RANGE",
+    "UNAUTHENTICATED",
+    "PERMISSION_DENIED",
+    "NOT_FOUND",
+    "ABORTED",
+    "ALREADY_EXISTS",
+    "RESOURCE_EXHAUSTED",
+    "CANCELLED",
+    "DATA_LOSS",
+    "UNKNOWN",
+    "INTERNAL",
+    "UNIMPLEMENTED",
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
 ];
 
 /// OpenAI error `code`s an SDK or a client may branch on; a provider's own code passes on only
@@ -204,9 +302,12 @@ pub fn upstream_error_body(
     } else {
         &said
     };
-    let (known_types, known_codes) = match surface {
-        ApiSurface::OpenaiChat => (OPENAI_ERROR_TYPES, OPENAI_ERROR_CODES),
-        ApiSurface::AnthropicMessages => (ANTHROPIC_ERROR_TYPES, &[][..]),
+    let (type_field, known_types, known_codes) = match surface {
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => {
+            ("/error/type", OPENAI_ERROR_TYPES, OPENAI_ERROR_CODES)
+        }
+        ApiSurface::AnthropicMessages => ("/error/type", ANTHROPIC_ERROR_TYPES, &[][..]),
+        ApiSurface::Gemini => ("/error/status", GOOGLE_ERROR_STATUSES, &[][..]),
     };
     let same_format = origin.format == WireFormat::from(surface);
     let own = |pointer: &str, known: &[&'static str]| -> Option<&'static str> {
@@ -217,8 +318,11 @@ pub fn upstream_error_body(
             .as_str()?;
         known.iter().find(|k| **k == value).copied()
     };
-    let type_name = own("/error/type", known_types)
-        .unwrap_or_else(|| ErrorKind::from_status(status).type_name(surface));
+    let kind = ErrorKind::from_status(status);
+    let type_name = own(type_field, known_types).unwrap_or_else(|| match surface {
+        ApiSurface::Gemini => kind.google_status(status),
+        _ => kind.type_name(surface),
+    });
     let code = own("/error/code", known_codes).unwrap_or("upstream_error");
     let message = if same_format {
         said.to_string()
@@ -228,7 +332,7 @@ pub fn upstream_error_body(
             origin.provider
         )
     };
-    typed_error_body(surface, type_name, &message, Some(code))
+    typed_error_body(surface, status, type_name, &message, Some(code))
 }
 
 #[cfg(test)]
@@ -262,6 +366,67 @@ mod tests {
         assert_eq!(body["error"]["type"], "overloaded_error");
         assert!(is_error_shape(ApiSurface::AnthropicMessages, &body));
         assert!(!is_error_shape(ApiSurface::OpenaiChat, &body));
+    }
+
+    #[test]
+    fn gemini_shape_has_the_http_status_and_googles_status_name() {
+        let body = error_body_with_status(
+            ApiSurface::Gemini,
+            400,
+            ErrorKind::InvalidRequest,
+            "bad",
+            Some("invalid_request"),
+        );
+        assert_eq!(
+            body,
+            json!({"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT", "details": [
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "invalid_request", "domain": "clearance"}
+            ]}})
+        );
+        assert!(is_error_shape(ApiSurface::Gemini, &body));
+        assert!(!is_error_shape(ApiSurface::AnthropicMessages, &body));
+        let cases = [
+            (ErrorKind::Authentication, 401, "UNAUTHENTICATED"),
+            (ErrorKind::PermissionDenied, 403, "PERMISSION_DENIED"),
+            (ErrorKind::NotFound, 404, "NOT_FOUND"),
+            (ErrorKind::RequestTooLarge, 413, "INVALID_ARGUMENT"),
+            (ErrorKind::RateLimited, 429, "RESOURCE_EXHAUSTED"),
+            (ErrorKind::LegalBlock, 451, "FAILED_PRECONDITION"),
+            (ErrorKind::Api, 500, "INTERNAL"),
+            (ErrorKind::Api, 502, "UNAVAILABLE"),
+            (ErrorKind::Overloaded, 503, "UNAVAILABLE"),
+        ];
+        for (kind, status, name) in cases {
+            let body = error_body(ApiSurface::Gemini, kind, "m", None);
+            assert_eq!(
+                body["error"]["status"],
+                kind.google_status(kind.default_status())
+            );
+            let body = error_body_with_status(ApiSurface::Gemini, status, kind, "m", None);
+            assert_eq!(body["error"]["code"], status, "{kind:?}");
+            assert_eq!(body["error"]["status"], name, "{kind:?}");
+            assert!(body["error"].get("details").is_none());
+        }
+    }
+
+    #[test]
+    fn responses_errors_are_in_openais_shape() {
+        let body = error_body(
+            ApiSurface::OpenaiResponses,
+            ErrorKind::Overloaded,
+            "busy",
+            Some("audit_overloaded"),
+        );
+        assert_eq!(
+            body,
+            error_body(
+                ApiSurface::OpenaiChat,
+                ErrorKind::Overloaded,
+                "busy",
+                Some("audit_overloaded")
+            )
+        );
+        assert!(is_error_shape(ApiSurface::OpenaiResponses, &body));
     }
 
     const ACME: UpstreamOrigin<'static> = UpstreamOrigin {
@@ -388,7 +553,30 @@ mod tests {
             client_model: "fallback",
         };
         let gemini = br#"{"error":{"code":429,"message":"Resource has been exhausted (e.g. check quota) for gemini-x.","status":"RESOURCE_EXHAUSTED"}}"#;
-        for surface in [ApiSurface::OpenaiChat, ApiSurface::AnthropicMessages] {
+        // A Gemini client of a Gemini provider keeps the provider's status name and message.
+        let body = upstream_error_body(ApiSurface::Gemini, 429, origin, gemini);
+        assert_eq!(body["error"]["code"], 429);
+        assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
+        assert_eq!(
+            body["error"]["message"],
+            "Resource has been exhausted (e.g. check quota) for fallback."
+        );
+        let odd = br#"{"error":{"code":400,"message":"m","status":"SHARD_7_DOWN"}}"#;
+        let body = upstream_error_body(ApiSurface::Gemini, 400, origin, odd);
+        assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+        // From another format, Google's name for the status.
+        let body = upstream_error_body(ApiSurface::Gemini, 503, OPENLAB, b"busy");
+        assert!(is_error_shape(ApiSurface::Gemini, &body), "{body}");
+        assert_eq!(body["error"]["status"], "UNAVAILABLE");
+        assert_eq!(
+            body["error"]["message"],
+            "provider `openlab` returned HTTP 503: busy"
+        );
+        for surface in [
+            ApiSurface::OpenaiChat,
+            ApiSurface::AnthropicMessages,
+            ApiSurface::OpenaiResponses,
+        ] {
             let body = upstream_error_body(surface, 429, origin, gemini);
             assert!(is_error_shape(surface, &body), "{body}");
             assert_eq!(body["error"]["type"], "rate_limit_error");

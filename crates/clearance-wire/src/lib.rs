@@ -1,5 +1,11 @@
 //! The client and provider wire formats, as pure functions over bytes and JSON.
 //!
+//! - [`count_tokens`]: Anthropic's `/v1/messages/count_tokens` written for each provider's
+//!   token-counting API (Anthropic, Bedrock `CountTokens`, Gemini `countTokens`), the count
+//!   read back.
+//! - [`embeddings`]: OpenAI's `/v1/embeddings` written for each provider's embeddings API
+//!   (OpenAI and Azure, Gemini `batchEmbedContents`, Titan and Cohere on Bedrock), the
+//!   vectors read back, checked against the model's length and written in OpenAI's shape.
 //! - [`error`]: the error JSON each client API expects, built in one place.
 //! - [`eventstream`]: Amazon's binary event-stream framing (Bedrock streams), read into the same
 //!   frames as server-sent events, and written for the fake provider and tests.
@@ -18,6 +24,8 @@
 //! This crate does no IO and knows nothing of HTTP clients or servers; the gateway feeds it
 //! bytes.
 
+pub mod count_tokens;
+pub mod embeddings;
 pub mod error;
 pub mod eventstream;
 pub mod redact;

@@ -24,6 +24,23 @@ pub enum RequestError {
     ModelNotString,
     #[error("`stream` must be true or false")]
     StreamNotBool,
+    /// The request asks the gateway to keep or look up state between requests, which it does
+    /// not do: each request carries its whole conversation.
+    #[error(
+        "`{field}` {what}: this gateway is stateless (it keeps no responses or conversations, \
+         and nothing can be retrieved later); send the whole conversation in `input` instead"
+    )]
+    Stateful {
+        field: &'static str,
+        what: &'static str,
+    },
+    /// A Gemini request names content cached inside Google: what it holds (images, tools)
+    /// cannot be read, so no directive could be applied to it.
+    #[error(
+        "`{field}` names a context cache kept inside Google, whose content the gateway cannot \
+         read or check against its access directives; send the content in the request instead"
+    )]
+    CachedContent { field: &'static str },
     /// A field a directive may read holds a value the gateway cannot read exactly as a
     /// provider would; refused rather than read as absent.
     #[error("`{field}` {reason}")]
@@ -49,6 +66,9 @@ impl RequestError {
             RequestError::NotJson(_) | RequestError::NotAnObject => None,
             RequestError::MissingModel | RequestError::ModelNotString => Some("model"),
             RequestError::StreamNotBool => Some("stream"),
+            RequestError::Stateful { field, .. } | RequestError::CachedContent { field } => {
+                Some(field)
+            }
             RequestError::InvalidField { field, .. } => Some(field),
             RequestError::ConflictingLimits { second, .. } => Some(second),
         }
@@ -86,12 +106,27 @@ const LIMIT_FIELDS: &[(&str, &[&str])] = &[
 /// Objects that hold a limit field; present, they must be objects.
 const LIMIT_CONTAINERS: &[&str] = &["generationConfig", "generation_config"];
 
-/// Tool definitions in either API (`functions` is OpenAI's older spelling).
+/// Tool definitions in every API (`functions` is OpenAI's older spelling; Gemini's function
+/// declarations and built-in tools are elements of `tools` too).
 const TOOL_FIELDS: &[&str] = &["tools", "functions"];
 
 /// Content part types that carry an image: OpenAI `image_url` (and the Responses API's
 /// `input_image`, Assistants' `image_file`), Anthropic `image`.
 const IMAGE_PART_TYPES: &[&str] = &["image_url", "input_image", "image_file", "image"];
+
+/// Gemini part fields that carry media (in both of Google's spellings): inline bytes and
+/// files by URI. Either is `images` whatever its MIME type says: Gemini reads images out of
+/// PDFs and video frames too.
+const GEMINI_MEDIA_FIELDS: &[&str] = &["inlineData", "inline_data", "fileData", "file_data"];
+
+/// Gemini fields that hold a `Content` object or a list of them, in both spellings.
+const GEMINI_SYSTEM_FIELDS: &[&str] = &["systemInstruction", "system_instruction"];
+
+/// A function result's own parts (Gemini 3 returns images from tools this way).
+const GEMINI_RESPONSE_FIELDS: &[&str] = &["functionResponse", "function_response"];
+
+/// Gemini's context cache, in both spellings.
+const GEMINI_CACHE_FIELDS: &[&str] = &["cachedContent", "cached_content"];
 
 const NOT_A_COUNT: &str = "must be a non-negative integer written as a JSON integer \
      (not a string, and without a fraction or exponent)";
@@ -112,13 +147,10 @@ pub struct ClientRequest {
 }
 
 impl ClientRequest {
+    /// A request whose body names the model and whether to stream (`model`, `stream`): every
+    /// surface but Gemini, whose path says both (see [`ClientRequest::parse_gemini`]).
     pub fn parse(surface: ApiSurface, bytes: &[u8]) -> Result<ClientRequest, RequestError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| RequestError::NotJson(e.to_string()))?;
-        if !value.is_object() {
-            return Err(RequestError::NotAnObject);
-        }
-        let body = value;
+        let body = json_object(bytes)?;
         let model = match body.get("model") {
             None | Some(Value::Null) => return Err(RequestError::MissingModel),
             Some(Value::String(m)) => m.clone(),
@@ -129,12 +161,49 @@ impl ClientRequest {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(RequestError::StreamNotBool),
         };
+        if surface == ApiSurface::OpenaiResponses {
+            refuse_stateful(&body)?;
+        }
+        ClientRequest::with_facts(surface, model, stream, body)
+    }
+
+    /// A Gemini `generateContent` (`stream` false) or `streamGenerateContent` (`stream` true)
+    /// request for the model named in its path (with or without the `models/` prefix). The
+    /// body is a `GenerateContentRequest`; a `model` field in it is not read, and is not sent
+    /// on (the provider's model id goes in the provider's URL).
+    pub fn parse_gemini(
+        model: &str,
+        stream: bool,
+        bytes: &[u8],
+    ) -> Result<ClientRequest, RequestError> {
+        let body = json_object(bytes)?;
+        let model = model.strip_prefix("models/").unwrap_or(model);
+        if model.is_empty() {
+            return Err(RequestError::MissingModel);
+        }
+        if let Some(fields) = body.as_object()
+            && let Some(field) = GEMINI_CACHE_FIELDS
+                .iter()
+                .find(|f| given(fields, f).is_some())
+        {
+            return Err(RequestError::CachedContent { field });
+        }
+        ClientRequest::with_facts(ApiSurface::Gemini, model.to_string(), stream, body)
+    }
+
+    /// Reads the facts a directive may use from `body` (a JSON object) as `surface` has it.
+    fn with_facts(
+        surface: ApiSurface,
+        model: String,
+        stream: bool,
+        body: Value,
+    ) -> Result<ClientRequest, RequestError> {
         let max_tokens = read_max_tokens(&body)?;
         let mut capabilities = BTreeSet::new();
-        if read_has_tools(&body)? {
+        if read_has_tools(surface, &body)? {
             capabilities.insert(Capability::Tools);
         }
-        if read_has_images(&body)? {
+        if read_has_images(surface, &body)? {
             capabilities.insert(Capability::Images);
         }
         if stream {
@@ -172,11 +241,17 @@ impl ClientRequest {
         self.max_tokens
     }
 
-    /// The body to send upstream: the same fields, with the provider's model id.
+    /// The body to send upstream: the same fields, with the provider's model id (a Gemini
+    /// body without any: Gemini takes the model in the URL, so a `model` field is removed
+    /// rather than left to contradict it).
     pub fn upstream_body(&self, upstream_model: &str) -> Vec<u8> {
         let mut body = self.body.clone();
         if let Value::Object(fields) = &mut body {
-            fields.insert("model".into(), Value::String(upstream_model.to_string()));
+            if self.surface == ApiSurface::Gemini {
+                fields.shift_remove("model");
+            } else {
+                fields.insert("model".into(), Value::String(upstream_model.to_string()));
+            }
         }
         if self.surface == ApiSurface::OpenaiChat
             && self.stream
@@ -201,9 +276,58 @@ impl ClientRequest {
         upstream_model: &str,
         options: &RenderOptions,
     ) -> Result<Vec<u8>, TranslateError> {
-        let neutral = translate::parse_request(self.surface.into(), &self.body)?;
+        let mut neutral = translate::parse_request(self.surface.into(), &self.body)?;
+        // Gemini says these in its path, not in its body.
+        neutral.model.clone_from(&self.model);
+        neutral.stream = self.stream;
         let body = translate::render_request(target, &neutral, upstream_model, options)?;
         Ok(serde_json::to_vec(&body).expect("a JSON value always serialises"))
+    }
+}
+
+/// The body as a JSON object.
+fn json_object(bytes: &[u8]) -> Result<Value, RequestError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| RequestError::NotJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(RequestError::NotAnObject);
+    }
+    Ok(value)
+}
+
+/// OpenAI Responses fields that keep or look up state at the provider. The gateway sends every
+/// Responses request to a provider of another API, which keeps nothing, and keeps nothing
+/// itself: these are refused rather than dropped (the answer would silently lack the earlier
+/// turns, or never be retrievable).
+fn refuse_stateful(body: &Value) -> Result<(), RequestError> {
+    let Some(fields) = body.as_object() else {
+        return Ok(());
+    };
+    let refused = [
+        (
+            "previous_response_id",
+            given(fields, "previous_response_id").is_some(),
+            "continues a response stored at the provider",
+        ),
+        (
+            "conversation",
+            given(fields, "conversation").is_some(),
+            "continues a conversation stored at the provider",
+        ),
+        (
+            "store",
+            given(fields, "store").is_some_and(|v| v != &Value::Bool(false)),
+            "asks for the response to be stored for later retrieval (send `store: false`, or leave it out)",
+        ),
+        (
+            "background",
+            given(fields, "background").is_some_and(|v| v != &Value::Bool(false)),
+            "asks for a response to be fetched later",
+        ),
+    ];
+    match refused.into_iter().find(|(_, refused, _)| *refused) {
+        Some((field, _, what)) => Err(RequestError::Stateful { field, what }),
+        None => Ok(()),
     }
 }
 
@@ -262,10 +386,12 @@ fn read_max_tokens(body: &Value) -> Result<Option<u64>, RequestError> {
     Ok(agreed.map(|(_, limit)| limit))
 }
 
-/// Whether the body defines a tool: a non-empty `tools` or `functions` array. Either field,
+/// Whether the body defines a tool: a non-empty `tools` or `functions` array (any tool: a
+/// function, or a provider's built-in tool such as Gemini's `googleSearch`). Either field,
 /// present and not an array, is refused (a provider would refuse it too; reading it as "no
-/// tools" would let it past a tools directive).
-fn read_has_tools(body: &Value) -> Result<bool, RequestError> {
+/// tools" would let it past a tools directive). A Gemini `tools` list must hold objects, and
+/// their `functionDeclarations` must be arrays.
+fn read_has_tools(surface: ApiSurface, body: &Value) -> Result<bool, RequestError> {
     let Some(fields) = body.as_object() else {
         return Ok(false);
     };
@@ -273,9 +399,45 @@ fn read_has_tools(body: &Value) -> Result<bool, RequestError> {
     for field in TOOL_FIELDS {
         match given(fields, field) {
             None => {}
-            Some(Value::Array(tools)) => found |= !tools.is_empty(),
+            Some(Value::Array(tools)) => {
+                found |= !tools.is_empty();
+                if surface == ApiSurface::Gemini && *field == "tools" {
+                    check_gemini_tools(tools)?;
+                }
+            }
             Some(_) => return Err(invalid(*field, "must be an array")),
         }
+    }
+    Ok(found)
+}
+
+fn check_gemini_tools(tools: &[Value]) -> Result<(), RequestError> {
+    for (i, tool) in tools.iter().enumerate() {
+        let Value::Object(tool) = tool else {
+            return Err(invalid(format!("tools[{i}]"), "must be a JSON object"));
+        };
+        for name in ["functionDeclarations", "function_declarations"] {
+            match given(tool, name) {
+                None | Some(Value::Array(_)) => {}
+                Some(_) => return Err(invalid(format!("tools[{i}].{name}"), "must be an array")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the request holds an image, wherever `surface`'s body can carry one: in `messages`
+/// (OpenAI Chat Completions, Anthropic; read for every surface), in Responses' `input` and
+/// `instructions`, in Gemini's `contents` and `systemInstruction`.
+fn read_has_images(surface: ApiSurface, body: &Value) -> Result<bool, RequestError> {
+    let Some(fields) = body.as_object() else {
+        return Ok(false);
+    };
+    let mut found = read_messages_images(fields)?;
+    match surface {
+        ApiSurface::OpenaiChat | ApiSurface::AnthropicMessages => {}
+        ApiSurface::OpenaiResponses => found |= read_responses_images(fields)?,
+        ApiSurface::Gemini => found |= read_gemini_images(fields)?,
     }
     Ok(found)
 }
@@ -284,8 +446,8 @@ fn read_has_tools(body: &Value) -> Result<bool, RequestError> {
 /// results carry content of their own). The structure an image could hide in is checked as
 /// the providers check it: `messages` an array of objects, each `content` a string or an
 /// array of objects with a string `type`.
-fn read_has_images(body: &Value) -> Result<bool, RequestError> {
-    let Some(messages) = body.as_object().and_then(|o| given(o, "messages")) else {
+fn read_messages_images(fields: &Map<String, Value>) -> Result<bool, RequestError> {
+    let Some(messages) = given(fields, "messages") else {
         return Ok(false);
     };
     let Value::Array(messages) = messages else {
@@ -298,6 +460,104 @@ fn read_has_images(body: &Value) -> Result<bool, RequestError> {
         };
         if let Some(content) = given(message, "content") {
             found |= content_has_image(content, &format!("messages[{i}].content"))?;
+        }
+    }
+    Ok(found)
+}
+
+/// OpenAI Responses: `input` is a string or an array of item objects; an item's `content` (a
+/// message) and `output` (a function call's result) are strings or arrays of typed parts, and
+/// a part of type `input_image` (any of [`IMAGE_PART_TYPES`]) is an image. `instructions` is a
+/// string (an array is read as items).
+fn read_responses_images(fields: &Map<String, Value>) -> Result<bool, RequestError> {
+    let mut found = false;
+    for name in ["input", "instructions"] {
+        let items = match given(fields, name) {
+            None | Some(Value::String(_)) => continue,
+            Some(Value::Array(items)) => items,
+            Some(_) => return Err(invalid(name, "must be a string or an array of items")),
+        };
+        for (i, item) in items.iter().enumerate() {
+            let Value::Object(item) = item else {
+                return Err(invalid(format!("{name}[{i}]"), "must be a JSON object"));
+            };
+            for key in ["content", "output"] {
+                if let Some(content) = given(item, key) {
+                    found |= content_has_image(content, &format!("{name}[{i}].{key}"))?;
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Gemini: `contents` is an array of `Content` objects and `systemInstruction` one `Content`
+/// (or, as Google's parser also takes, an array of them); a `Content`'s `parts` is an array
+/// of part objects; a part with `inlineData` or `fileData` (either spelling) is an image, and
+/// a `functionResponse`'s own `parts` are read the same way.
+fn read_gemini_images(fields: &Map<String, Value>) -> Result<bool, RequestError> {
+    let mut found = false;
+    if let Some(contents) = given(fields, "contents") {
+        let Value::Array(contents) = contents else {
+            return Err(invalid("contents", "must be an array"));
+        };
+        for (i, content) in contents.iter().enumerate() {
+            found |= gemini_content_has_image(content, &format!("contents[{i}]"))?;
+        }
+    }
+    for name in GEMINI_SYSTEM_FIELDS {
+        match given(fields, name) {
+            None => {}
+            Some(Value::Array(contents)) => {
+                for (i, content) in contents.iter().enumerate() {
+                    found |= gemini_content_has_image(content, &format!("{name}[{i}]"))?;
+                }
+            }
+            Some(content) => found |= gemini_content_has_image(content, name)?,
+        }
+    }
+    Ok(found)
+}
+
+fn gemini_content_has_image(content: &Value, path: &str) -> Result<bool, RequestError> {
+    let Value::Object(content) = content else {
+        return Err(invalid(path, "must be a JSON object"));
+    };
+    match given(content, "parts") {
+        None => Ok(false),
+        Some(parts) => gemini_parts_have_image(parts, &format!("{path}.parts")),
+    }
+}
+
+fn gemini_parts_have_image(parts: &Value, path: &str) -> Result<bool, RequestError> {
+    let Value::Array(parts) = parts else {
+        return Err(invalid(path, "must be an array"));
+    };
+    let mut found = false;
+    for (j, part) in parts.iter().enumerate() {
+        let part_path = format!("{path}[{j}]");
+        let Value::Object(part) = part else {
+            return Err(invalid(part_path, "must be a JSON object"));
+        };
+        found |= GEMINI_MEDIA_FIELDS
+            .iter()
+            .any(|name| given(part, name).is_some());
+        for name in GEMINI_RESPONSE_FIELDS {
+            match given(part, name) {
+                None => {}
+                Some(Value::Object(response)) => {
+                    if let Some(nested) = given(response, "parts") {
+                        found |=
+                            gemini_parts_have_image(nested, &format!("{part_path}.{name}.parts"))?;
+                    }
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        format!("{part_path}.{name}"),
+                        "must be a JSON object",
+                    ));
+                }
+            }
         }
     }
     Ok(found)
@@ -635,6 +895,235 @@ mod tests {
             let request = ClientRequest::parse(ApiSurface::OpenaiChat, raw.as_bytes()).unwrap();
             assert!(request.capabilities().is_empty(), "{raw}");
         }
+    }
+
+    fn gemini(model: &str, stream: bool, raw: &str) -> Result<ClientRequest, RequestError> {
+        ClientRequest::parse_gemini(model, stream, raw.as_bytes())
+    }
+
+    #[test]
+    fn gemini_model_and_stream_come_from_the_path() {
+        let raw = r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
+        let request = gemini("models/gemini-flash", true, raw).unwrap();
+        assert_eq!(request.model, "gemini-flash");
+        assert!(request.stream);
+        assert_eq!(request.capabilities(), [Capability::Stream].into());
+        assert_eq!(request.surface, ApiSurface::Gemini);
+        let request = gemini("gemini-flash", false, raw).unwrap();
+        assert_eq!(request.model, "gemini-flash");
+        assert!(request.capabilities().is_empty());
+        assert_eq!(
+            gemini("models/", false, raw).unwrap_err(),
+            RequestError::MissingModel
+        );
+        assert_eq!(
+            gemini("m", false, "[1]").unwrap_err(),
+            RequestError::NotAnObject
+        );
+        // A `model` in the body is neither read nor sent on: the provider's URL names it.
+        let request = gemini("m", false, r#"{"model":"models/other","contents":[]}"#).unwrap();
+        assert_eq!(request.model, "m");
+        assert_eq!(
+            request.upstream_body("gemini-3-flash"),
+            br#"{"contents":[]}"#
+        );
+    }
+
+    #[test]
+    fn gemini_capabilities_are_read_from_its_own_fields() {
+        let cases: [(&str, &[Capability], Option<u64>); 9] = [
+            (
+                r#"{"contents":[{"role":"user","parts":[{"text":"x"}]}],"generationConfig":{"maxOutputTokens":64}}"#,
+                &[],
+                Some(64),
+            ),
+            (
+                r#"{"tools":[{"functionDeclarations":[{"name":"f"}]}],"contents":[]}"#,
+                &[Capability::Tools],
+                None,
+            ),
+            (
+                r#"{"tools":[{"googleSearch":{}}]}"#,
+                &[Capability::Tools],
+                None,
+            ),
+            (r#"{"tools":[]}"#, &[], None),
+            (
+                r#"{"contents":[{"role":"user","parts":[{"text":"x"},{"inlineData":{"mimeType":"image/png","data":"AA=="}}]}]}"#,
+                &[Capability::Images],
+                None,
+            ),
+            (
+                r#"{"contents":[{"role":"user","parts":[{"file_data":{"file_uri":"gs://b/x.png"}}]}]}"#,
+                &[Capability::Images],
+                None,
+            ),
+            (
+                r#"{"system_instruction":{"parts":[{"inline_data":{"mime_type":"image/png","data":"AA=="}}]}}"#,
+                &[Capability::Images],
+                None,
+            ),
+            (
+                r#"{"contents":[{"role":"user","parts":[{"functionResponse":{"name":"f","response":{},"parts":[{"inlineData":{"mimeType":"image/png","data":"AA=="}}]}}]}]}"#,
+                &[Capability::Images],
+                None,
+            ),
+            (
+                r#"{"contents":[{"role":"user","parts":[{"text":"x"}]}],"generation_config":{"max_output_tokens":9},"max_tokens":9}"#,
+                &[],
+                Some(9),
+            ),
+        ];
+        for (raw, expected, max_tokens) in cases {
+            let request = gemini("m", false, raw).unwrap();
+            let expected: BTreeSet<Capability> = expected.iter().copied().collect();
+            assert_eq!(request.capabilities(), expected, "{raw}");
+            assert_eq!(request.max_tokens(), max_tokens, "{raw}");
+        }
+    }
+
+    #[test]
+    fn malformed_gemini_bodies_are_refused_where_a_fact_could_hide() {
+        let cases = [
+            (r#"{"contents":{"parts":[]}}"#, "contents"),
+            (r#"{"contents":[5]}"#, "contents[0]"),
+            (
+                r#"{"contents":[{"parts":{"inlineData":{}}}]}"#,
+                "contents[0].parts",
+            ),
+            (r#"{"contents":[{"parts":["x"]}]}"#, "contents[0].parts[0]"),
+            (
+                r#"{"contents":[{"parts":[{"functionResponse":"x"}]}]}"#,
+                "contents[0].parts[0].functionResponse",
+            ),
+            (
+                r#"{"contents":[{"parts":[{"functionResponse":{"name":"f","parts":{}}}]}]}"#,
+                "contents[0].parts[0].functionResponse.parts",
+            ),
+            (r#"{"systemInstruction":"be brief"}"#, "systemInstruction"),
+            (r#"{"tools":{"functionDeclarations":[]}}"#, "tools"),
+            (r#"{"tools":["f"]}"#, "tools[0]"),
+            (
+                r#"{"tools":[{"functionDeclarations":{"name":"f"}}]}"#,
+                "tools[0].functionDeclarations",
+            ),
+            (
+                r#"{"generationConfig":{"maxOutputTokens":"64"}}"#,
+                "generationConfig.maxOutputTokens",
+            ),
+            (r#"{"cachedContent":"cachedContents/abc"}"#, "cachedContent"),
+            (
+                r#"{"cached_content":"cachedContents/abc"}"#,
+                "cached_content",
+            ),
+        ];
+        for (raw, param) in cases {
+            let error = gemini("m", false, raw).unwrap_err();
+            assert_eq!(error.param(), Some(param), "{raw}: {error}");
+        }
+        for raw in [
+            r#"{"contents":null,"systemInstruction":null,"tools":null,"cachedContent":null}"#,
+            r#"{"contents":[{"role":"user"}],"systemInstruction":{"parts":[{"text":"x"}]}}"#,
+        ] {
+            let request = gemini("m", false, raw).unwrap();
+            assert!(request.capabilities().is_empty(), "{raw}");
+        }
+    }
+
+    fn responses(raw: &str) -> Result<ClientRequest, RequestError> {
+        ClientRequest::parse(ApiSurface::OpenaiResponses, raw.as_bytes())
+    }
+
+    #[test]
+    fn responses_capabilities_are_read_from_input_tools_and_max_output_tokens() {
+        let cases: [(&str, &[Capability], Option<u64>); 6] = [
+            (r#"{"model":"m","input":"hi"}"#, &[], None),
+            (
+                r#"{"model":"m","input":"hi","stream":true,"max_output_tokens":32}"#,
+                &[Capability::Stream],
+                Some(32),
+            ),
+            (
+                r#"{"model":"m","input":"hi","tools":[{"type":"function","name":"f","parameters":{}}]}"#,
+                &[Capability::Tools],
+                None,
+            ),
+            (
+                r#"{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"x"},{"type":"input_image","image_url":"data:image/png;base64,AA=="}]}]}"#,
+                &[Capability::Images],
+                None,
+            ),
+            (
+                r#"{"model":"m","input":[{"type":"function_call_output","call_id":"c","output":[{"type":"input_image","image_url":"https://x/y.png"}]}]}"#,
+                &[Capability::Images],
+                None,
+            ),
+            (
+                r#"{"model":"m","instructions":"be brief","input":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"ok"}]}"#,
+                &[],
+                None,
+            ),
+        ];
+        for (raw, expected, max_tokens) in cases {
+            let request = responses(raw).unwrap();
+            let expected: BTreeSet<Capability> = expected.iter().copied().collect();
+            assert_eq!(request.capabilities(), expected, "{raw}");
+            assert_eq!(request.max_tokens(), max_tokens, "{raw}");
+        }
+        for (raw, param) in [
+            (r#"{"model":"m","input":5}"#, "input"),
+            (r#"{"model":"m","input":["hi"]}"#, "input[0]"),
+            (
+                r#"{"model":"m","input":[{"role":"user","content":[{"image_url":"x"}]}]}"#,
+                "input[0].content[0].type",
+            ),
+            (
+                r#"{"model":"m","input":[{"type":"function_call_output","output":7}]}"#,
+                "input[0].output",
+            ),
+            (
+                r#"{"model":"m","instructions":{"text":"x"}}"#,
+                "instructions",
+            ),
+            (r#"{"model":"m","tools":{}}"#, "tools"),
+            (
+                r#"{"model":"m","max_output_tokens":1.5}"#,
+                "max_output_tokens",
+            ),
+        ] {
+            let error = responses(raw).unwrap_err();
+            assert_eq!(error.param(), Some(param), "{raw}: {error}");
+        }
+    }
+
+    #[test]
+    fn responses_state_kept_at_the_provider_is_refused_by_name() {
+        for (fields, param) in [
+            (
+                r#""previous_response_id":"resp_123""#,
+                "previous_response_id",
+            ),
+            (r#""conversation":"conv_1""#, "conversation"),
+            (r#""conversation":{"id":"conv_1"}"#, "conversation"),
+            (r#""store":true"#, "store"),
+            (r#""background":true"#, "background"),
+        ] {
+            let raw = format!(r#"{{"model":"m","input":"hi",{fields}}}"#);
+            let error = responses(&raw).unwrap_err();
+            assert_eq!(error.param(), Some(param), "{raw}");
+            assert!(error.to_string().contains("stateless"), "{error}");
+        }
+        for fields in [
+            r#""store":false"#,
+            r#""store":null"#,
+            r#""previous_response_id":null"#,
+            r#""background":false"#,
+        ] {
+            let raw = format!(r#"{{"model":"m","input":"hi",{fields}}}"#);
+            responses(&raw).unwrap();
+        }
+        // The other surfaces have no such fields: an OpenAI Chat `store` is OpenAI's own.
+        ClientRequest::parse(ApiSurface::OpenaiChat, br#"{"model":"m","store":true}"#).unwrap();
     }
 
     #[test]

@@ -10,8 +10,20 @@ use crate::Usage;
 /// A JSON object read only one level deep: each value stays the exact text the provider sent.
 type ShallowObject = indexmap::IndexMap<String, Box<RawValue>>;
 
-/// Rewrites `model` to `client_model` and reads usage. A body that is not a JSON object
-/// passes through unchanged (with no usage): the client sees what the provider sent.
+/// Where `surface`'s answers name the model and hold the token usage: `model` and `usage`, but
+/// Gemini's `modelVersion` and `usageMetadata`.
+pub fn model_and_usage_fields(surface: ApiSurface) -> (&'static str, &'static str) {
+    match surface {
+        ApiSurface::Gemini => ("modelVersion", "usageMetadata"),
+        ApiSurface::OpenaiChat | ApiSurface::AnthropicMessages | ApiSurface::OpenaiResponses => {
+            ("model", "usage")
+        }
+    }
+}
+
+/// Rewrites the model name (`model`, Gemini's `modelVersion`) to `client_model` and reads
+/// usage. A body that is not a JSON object passes through unchanged (with no usage): the
+/// client sees what the provider sent.
 ///
 /// Only the top level is parsed (every nested value is carried as raw text), because on the
 /// hot path the answer needs one field changed and one read, not a full round trip.
@@ -19,11 +31,12 @@ pub fn rewrite_response(surface: ApiSurface, body: &[u8], client_model: &str) ->
     let Ok(mut object) = serde_json::from_slice::<ShallowObject>(body) else {
         return (body.to_vec(), Usage::default());
     };
-    if let Some(model) = object.get_mut("model") {
+    let (model_field, usage_field) = model_and_usage_fields(surface);
+    if let Some(model) = object.get_mut(model_field) {
         *model = serde_json::value::to_raw_value(client_model).expect("a string always serialises");
     }
     let usage = object
-        .get("usage")
+        .get(usage_field)
         .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
         .map(|u| usage_of(surface, &u))
         .unwrap_or_default();
@@ -33,7 +46,8 @@ pub fn rewrite_response(surface: ApiSurface, body: &[u8], client_model: &str) ->
     )
 }
 
-/// Reads a `usage` object in `surface`'s field names.
+/// Reads a `usage` object in `surface`'s field names (Gemini: `usageMetadata`, whose output
+/// is the answer's tokens and the thinking tokens, as translation counts them).
 pub fn usage_of(surface: ApiSurface, usage: &Value) -> Usage {
     let field = |name: &str| usage.get(name).and_then(Value::as_u64);
     match surface {
@@ -41,9 +55,18 @@ pub fn usage_of(surface: ApiSurface, usage: &Value) -> Usage {
             input_tokens: field("prompt_tokens"),
             output_tokens: field("completion_tokens"),
         },
-        ApiSurface::AnthropicMessages => Usage {
+        ApiSurface::AnthropicMessages | ApiSurface::OpenaiResponses => Usage {
             input_tokens: field("input_tokens"),
             output_tokens: field("output_tokens"),
+        },
+        ApiSurface::Gemini => Usage {
+            input_tokens: field("promptTokenCount"),
+            output_tokens: match (field("candidatesTokenCount"), field("thoughtsTokenCount")) {
+                (None, None) => None,
+                (answer, thoughts) => {
+                    Some(answer.unwrap_or(0).saturating_add(thoughts.unwrap_or(0)))
+                }
+            },
         },
     }
 }
@@ -79,6 +102,35 @@ mod tests {
             Usage {
                 input_tokens: Some(12),
                 output_tokens: Some(4)
+            }
+        );
+    }
+
+    #[test]
+    fn gemini_answer_gets_client_model_version_and_usage_metadata_is_read() {
+        let body = br#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hi"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":3,"thoughtsTokenCount":4,"totalTokenCount":18},"modelVersion":"gemini-3-flash-001","responseId":"r1"}"#;
+        let (out, usage) = rewrite_response(ApiSurface::Gemini, body, "gemini-flash");
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["modelVersion"], "gemini-flash");
+        assert!(out.get("model").is_none());
+        assert_eq!(out["candidates"][0]["content"]["parts"][0]["text"], "hi");
+        assert_eq!(
+            usage,
+            Usage {
+                input_tokens: Some(11),
+                output_tokens: Some(7)
+            }
+        );
+        let (_, usage) = rewrite_response(
+            ApiSurface::Gemini,
+            br#"{"usageMetadata":{"promptTokenCount":2}}"#,
+            "m",
+        );
+        assert_eq!(
+            usage,
+            Usage {
+                input_tokens: Some(2),
+                output_tokens: None
             }
         );
     }

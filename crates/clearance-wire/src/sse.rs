@@ -4,7 +4,12 @@
 //! far, rewritten, and keeps only the unfinished tail, so the client receives each event as
 //! soon as the provider finishes sending it and no answer is ever held whole. Per event it
 //! shows the client-facing model name, reads token usage for the audit log, and notes whether
-//! the stream reached its proper end (`[DONE]` for OpenAI, `message_stop` for Anthropic).
+//! the stream reached its proper end (`[DONE]` for OpenAI, `message_stop` for Anthropic,
+//! `response.completed` (or `.incomplete`, `.failed`) for OpenAI Responses; Gemini has no
+//! terminal event: its stream is complete when it closes after a finish reason).
+//!
+//! [`JsonArrayWriter`] turns a Gemini SSE stream into the JSON array `streamGenerateContent`
+//! sends when the client did not ask for `alt=sse`.
 
 use clearance_core::api::ApiSurface;
 use serde_json::Value;
@@ -79,6 +84,8 @@ pub struct SseRewriter {
     /// is scanned once, not again with every piece that extends it.
     scanned: usize,
     progress: StreamProgress,
+    /// Gemini: a finish reason went by (the stream is complete when it then closes).
+    finished: bool,
 }
 
 impl SseRewriter {
@@ -90,6 +97,7 @@ impl SseRewriter {
             pending: Vec::new(),
             scanned: 0,
             progress: StreamProgress::default(),
+            finished: false,
         }
     }
 
@@ -111,8 +119,12 @@ impl SseRewriter {
         out
     }
 
-    /// Whatever is left when the provider closes: passed on as it is.
+    /// Whatever is left when the provider closes: passed on as it is. A Gemini stream that
+    /// gave its finish reason is complete now.
     pub fn finish(&mut self) -> Vec<u8> {
+        if self.finished {
+            self.progress.completed = true;
+        }
         std::mem::take(&mut self.pending)
     }
 
@@ -137,6 +149,8 @@ impl SseRewriter {
         let keep = match self.surface {
             ApiSurface::OpenaiChat => self.openai_chunk(&mut object),
             ApiSurface::AnthropicMessages => self.anthropic_event(&mut object),
+            ApiSurface::Gemini => self.gemini_chunk(&mut object),
+            ApiSurface::OpenaiResponses => self.responses_event(&mut object),
         };
         if !keep {
             return;
@@ -202,6 +216,106 @@ impl SseRewriter {
             _ => {}
         }
         true
+    }
+
+    /// A `GenerateContentResponse` chunk: `modelVersion` shows the client's model name; each
+    /// chunk's `usageMetadata` holds the counts so far; a finish reason (or a blocked prompt)
+    /// means the stream is whole once it closes.
+    fn gemini_chunk(&mut self, chunk: &mut serde_json::Map<String, Value>) -> bool {
+        if chunk.contains_key("error") {
+            self.progress.upstream_error = true;
+        }
+        if chunk.contains_key("modelVersion") {
+            chunk.insert(
+                "modelVersion".into(),
+                Value::String(self.client_model.clone()),
+            );
+        }
+        if let Some(usage) = chunk.get("usageMetadata").filter(|u| u.is_object()) {
+            let read = usage_of(self.surface, usage);
+            self.progress.usage = self.progress.usage.updated(read);
+        }
+        let finished = chunk
+            .get("candidates")
+            .and_then(Value::as_array)
+            .is_some_and(|candidates| {
+                candidates
+                    .iter()
+                    .any(|c| c.get("finishReason").is_some_and(Value::is_string))
+            })
+            || chunk
+                .get("promptFeedback")
+                .and_then(|feedback| feedback.get("blockReason"))
+                .is_some_and(Value::is_string);
+        self.finished |= finished;
+        true
+    }
+
+    /// An OpenAI Responses event: the `response` object it carries shows the client's model
+    /// name; its usage is read when present; `response.completed`, `.incomplete` and `.failed`
+    /// end the stream.
+    fn responses_event(&mut self, event: &mut serde_json::Map<String, Value>) -> bool {
+        if let Some(Value::Object(response)) = event.get_mut("response") {
+            if response.contains_key("model") {
+                response.insert("model".into(), Value::String(self.client_model.clone()));
+            }
+            if let Some(usage) = response.get("usage").filter(|u| u.is_object()) {
+                self.progress.usage = usage_of(self.surface, usage);
+            }
+        }
+        match event.get("type").and_then(Value::as_str) {
+            Some("response.completed" | "response.incomplete") => self.progress.completed = true,
+            Some("response.failed") => {
+                self.progress.completed = true;
+                self.progress.upstream_error = true;
+            }
+            Some("error") => self.progress.upstream_error = true,
+            _ => {}
+        }
+        true
+    }
+}
+
+/// Writes Gemini's server-sent events as the JSON array `streamGenerateContent` answers with
+/// when the client did not ask for `alt=sse`: `[` before the first element, `,` between
+/// elements, each element the data of one event, and `]` when [`close`](Self::close)d. Fed
+/// the client's SSE bytes (complete events, as a [`StreamRewrite`] gives them), it holds
+/// nothing back but an unfinished event.
+#[derive(Debug, Default)]
+pub struct JsonArrayWriter {
+    framer: SseFramer,
+    opened: bool,
+    closed: bool,
+}
+
+impl JsonArrayWriter {
+    /// The array text for the events `sse` completes.
+    pub fn push(&mut self, sse: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(sse.len() + 8);
+        for frame in self.framer.push(sse) {
+            if frame.data.is_empty() || self.closed {
+                continue;
+            }
+            let separator: &[u8] = if self.opened { b",\r\n" } else { b"[" };
+            out.extend_from_slice(separator);
+            self.opened = true;
+            out.extend_from_slice(frame.data.as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    /// The end of the array (the whole of it, `[]`, when no event went by); nothing once closed.
+    pub fn close(&mut self) -> Vec<u8> {
+        if self.closed {
+            return Vec::new();
+        }
+        self.closed = true;
+        if self.opened {
+            b"]\n".to_vec()
+        } else {
+            b"[]\n".to_vec()
+        }
     }
 }
 
@@ -334,6 +448,11 @@ mod tests {
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
     );
 
+    const GEMINI_STREAM: &str = concat!(
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hel\"}]}}],\"usageMetadata\":{\"promptTokenCount\":8,\"totalTokenCount\":8},\"modelVersion\":\"gemini-3-flash-001\",\"responseId\":\"r1\"}\r\n\r\n",
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":8,\"candidatesTokenCount\":2,\"totalTokenCount\":10},\"modelVersion\":\"gemini-3-flash-001\",\"responseId\":\"r1\"}\r\n\r\n",
+    );
+
     fn run(rewriter: &mut SseRewriter, pieces: &[&[u8]]) -> String {
         let mut out = Vec::new();
         for piece in pieces {
@@ -408,6 +527,76 @@ mod tests {
                 output_tokens: Some(15)
             }
         );
+    }
+
+    #[test]
+    fn gemini_chunks_show_the_client_model_and_complete_on_close_after_a_finish_reason() {
+        let mut rewriter = SseRewriter::new(ApiSurface::Gemini, "gemini-flash", false);
+        let first = rewriter.push(&GEMINI_STREAM.as_bytes()[..GEMINI_STREAM.len() / 2]);
+        let first = String::from_utf8(first).unwrap();
+        assert!(
+            first.contains("\"modelVersion\":\"gemini-flash\""),
+            "{first}"
+        );
+        assert!(!rewriter.completed());
+        let out = run(
+            &mut rewriter,
+            &[&GEMINI_STREAM.as_bytes()[GEMINI_STREAM.len() / 2..]],
+        );
+        assert!(!out.contains("gemini-3-flash-001"), "{out}");
+        assert!(rewriter.completed());
+        assert_eq!(
+            rewriter.usage(),
+            Usage {
+                input_tokens: Some(8),
+                output_tokens: Some(2)
+            }
+        );
+        // Cut before the finish reason: not complete, however it closes.
+        let mut cut = SseRewriter::new(ApiSurface::Gemini, "m", false);
+        let first_event = GEMINI_STREAM.split_inclusive("\r\n\r\n").next().unwrap();
+        run(&mut cut, &[first_event.as_bytes()]);
+        assert!(!cut.completed());
+        let mut failed = SseRewriter::new(ApiSurface::Gemini, "m", false);
+        run(
+            &mut failed,
+            &[b"data: {\"error\":{\"code\":500,\"message\":\"x\",\"status\":\"INTERNAL\"}}\n\n"],
+        );
+        assert!(failed.upstream_error());
+    }
+
+    #[test]
+    fn responses_events_show_the_client_model_and_end_with_response_completed() {
+        let stream = concat!(
+            "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"model\":\"up\",\"status\":\"in_progress\",\"usage\":null}}\n\n",
+            "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"Hi\"}\n\n",
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\",\"model\":\"up\",\"status\":\"completed\",\"usage\":{\"input_tokens\":4,\"output_tokens\":1,\"total_tokens\":5}}}\n\n",
+        );
+        let mut rewriter = SseRewriter::new(ApiSurface::OpenaiResponses, "client", false);
+        let out = run(&mut rewriter, &[stream.as_bytes()]);
+        assert_eq!(out.matches("\"model\":\"client\"").count(), 2, "{out}");
+        assert!(rewriter.completed());
+        assert_eq!(rewriter.usage().output_tokens, Some(1));
+    }
+
+    #[test]
+    fn a_gemini_stream_becomes_the_json_array_without_alt_sse() {
+        let mut rewriter = SseRewriter::new(ApiSurface::Gemini, "gemini-flash", false);
+        let mut array = JsonArrayWriter::default();
+        let mut out = Vec::new();
+        for piece in GEMINI_STREAM.as_bytes().chunks(13) {
+            out.extend(array.push(&rewriter.push(piece)));
+        }
+        out.extend(array.push(&rewriter.finish()));
+        out.extend(array.close());
+        assert!(array.close().is_empty());
+        let value: Value = serde_json::from_slice(&out).unwrap();
+        let chunks = value.as_array().unwrap();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0]["modelVersion"], "gemini-flash");
+        assert_eq!(chunks[1]["candidates"][0]["finishReason"], "STOP");
+        let mut empty = JsonArrayWriter::default();
+        assert_eq!(empty.close(), b"[]\n");
     }
 
     #[test]

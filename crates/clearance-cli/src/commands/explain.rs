@@ -103,6 +103,8 @@ fn request_facts(args: &ExplainArgs) -> anyhow::Result<RequestFacts> {
     let api = match args.api {
         ApiArg::Openai => ApiSurface::OpenaiChat,
         ApiArg::Anthropic => ApiSurface::AnthropicMessages,
+        ApiArg::Gemini => ApiSurface::Gemini,
+        ApiArg::OpenaiResponses => ApiSurface::OpenaiResponses,
     };
     Ok(RequestFacts {
         country,

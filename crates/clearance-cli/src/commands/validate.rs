@@ -171,6 +171,8 @@ fn captured_of(capture: &clearance_store::Capture) -> Option<Captured> {
     let surface = match capture.api.as_str() {
         "openai_chat" => ApiSurface::OpenaiChat,
         "anthropic_messages" => ApiSurface::AnthropicMessages,
+        "gemini" => ApiSurface::Gemini,
+        "openai_responses" => ApiSurface::OpenaiResponses,
         _ => return None,
     };
     let request: serde_json::Value = serde_json::from_str(&capture.request).ok()?;
