@@ -19,7 +19,11 @@ MAX_CONNS=${FLOOR_MAX_CONNS:-64}
 WARMUP_SECS=${FLOOR_WARMUP_SECS:-2}
 ROUNDS=${FLOOR_ROUNDS:-2}             # target order turns every round; medians over rounds
 DIRECTIVES=${FLOOR_DIRECTIVES:-50}    # directives covering the gateway's model
-PERF_SECS=${FLOOR_PERF_SECS:-0}       # > 0: perf record floor and gateway under max load
+PERF_SECS=${FLOOR_PERF_SECS:-0}       # > 0: perf record floor and gateway (max load)
+PERF_HZ=${FLOOR_PERF_HZ:-999}
+PERF_RATE=${FLOOR_PERF_RATE:-}        # profile at this fixed rate instead of max load
+STORE_DIR=${FLOOR_STORE_DIR:-}        # SQLite store's folder (default: the scratch folder, on
+                                      # disk); /dev/shm shows what the durable commit costs
 SETTLE=0.5                            # before the "after" CPU snapshot (the audit batch lands)
 
 log() { printf '[floor] %s\n' "$*" >&2; }
@@ -36,6 +40,8 @@ done
 
 scratch_work floor
 results_dir floor
+DB="${STORE_DIR:-$WORK}/floor-$$.db"
+cleanup_extra() { rm -f "$DB" "$DB-wal" "$DB-shm"; }
 
 start_fake_provider
 FAKE_PID=${PIDS[-1]}
@@ -55,7 +61,7 @@ cat >"$WORK/clearance.toml" <<TOML
 listen = "127.0.0.1:0"
 
 [store]
-sqlite = "floor.db"
+sqlite = "$DB"
 
 [directives]
 dir = "directives"
@@ -117,7 +123,7 @@ CLEARANCE_LOG="${CLEARANCE_LOG:-warn}" "$BIN/clearance" serve --config "$WORK/cl
 GW_PID=$!
 PIDS+=("$GW_PID")
 GATEWAY=$(wait_line "$WORK/gateway.out" "$GW_PID")
-log "gateway on $GATEWAY (pid $GW_PID), $DIRECTIVES directives"
+log "gateway on $GATEWAY (pid $GW_PID), $DIRECTIVES directives, store $DB"
 cp "$WORK/clearance.toml" "$OUT/"
 
 PATH_=/v1/chat/completions
@@ -184,23 +190,35 @@ log "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if ((PERF_SECS > 0)); then
     command -v perf >/dev/null || { log "perf not found (apt-get install linux-perf)"; exit 1; }
+    load=(-c "$MAX_CONNS")
+    [[ -n "$PERF_RATE" ]] && load=(-q "$PERF_RATE" -c "$FIXED_CONNS")
     for t in floor gateway; do
         target "$t"
-        log "perf: $t under max load for ${PERF_SECS}s"
-        "$OHA" --no-tui -m POST -T application/json -d "$BODY" "${HDR[@]}" -z "$((PERF_SECS + 2))s" \
-            -c "$MAX_CONNS" "$URL" >/dev/null &
+        log "perf: $t under ${PERF_RATE:-max} load for ${PERF_SECS}s"
+        c0=$(cpu_ticks "$PID")
+        "$OHA" --no-tui --output-format json -o "$OUT/perf-$t.oha.json" -m POST -T application/json \
+            -d "$BODY" "${HDR[@]}" -z "$((PERF_SECS + 2))s" -w "${load[@]}" "$URL" &
         oha_pid=$!
         sleep 1
-        perf record -q -F 1999 -g -p "$PID" -o "$OUT/perf-$t.data" -- sleep "$PERF_SECS" 2>/dev/null
+        # DWARF call graphs (release builds have no frame pointers): `perf report -g caller`
+        # on the .data file says who called an allocator or a hash.
+        perf record -q -F "$PERF_HZ" --call-graph dwarf,8192 -p "$PID" -o "$OUT/perf-$t.data" \
+            -- sleep "$PERF_SECS" 2>/dev/null
         wait "$oha_pid" || true
-        perf report -i "$OUT/perf-$t.data" --no-children --sort symbol --stdio 2>/dev/null \
-            -g none --percent-limit 0.3 >"$OUT/perf-$t.txt" || true
+        sleep "$SETTLE"
+        c1=$(cpu_ticks "$PID")
+        us=$(python3 -c 'import json, sys; o = json.load(open(sys.argv[1])); n = o["statusCodeDistribution"].get("200", 0); print(f"{int(sys.argv[2]) / int(sys.argv[3]) * 1e6 / max(n, 1):.1f}")' \
+            "$OUT/perf-$t.oha.json" "$((c1 - c0))" "$(getconf CLK_TCK)")
+        perf report -i "$OUT/perf-$t.data" --no-children --sort symbol --stdio -g none \
+            --percent-limit 0.3 >"$OUT/perf-$t.txt" 2>/dev/null || true
+        perf script -i "$OUT/perf-$t.data" -F comm,tid,period,ip,sym,dso --no-inline 2>/dev/null |
+            python3 "$ROOT/bench/floor/perf_groups.py" --us-per-request "$us" >"$OUT/perf-$t.groups.txt" || true
     done
 fi
 
 # Stop the gateway (it drains its audit writer), then every answered request needs a record.
 kill -TERM "$GW_PID"; wait "$GW_PID" || true
-python3 - "$OUT" "$WORK/floor.db" "$(getconf CLK_TCK)" "$RATE" "$MAX_CONNS" "$PERF_SECS" <<'PY' | tee "$OUT/summary.txt"
+python3 - "$OUT" "$DB" "$(getconf CLK_TCK)" "$RATE" "$MAX_CONNS" "$PERF_SECS" <<'PY' | tee "$OUT/summary.txt"
 import json, sqlite3, statistics, sys
 from pathlib import Path
 
@@ -219,7 +237,10 @@ for r in runs:
     r["fake_us"] = r["fake_ticks"] / clk * 1e6 / max(r["ok"], 1)
     r["busy"] = r["machine_ticks"] / clk / (r["secs"] + 0.5)
 
-audit = sqlite3.connect(db).execute("SELECT count(*) FROM audit WHERE phase = 'decision'").fetchone()[0]
+conn = sqlite3.connect(db)
+audit = conn.execute("SELECT count(*) FROM audit WHERE phase = 'decision'").fetchone()[0]
+rows, record_bytes, facts_bytes = conn.execute("SELECT count(*), avg(length(record)), avg(length(facts)) FROM audit").fetchone()
+db_bytes = sum(Path(db + suffix).stat().st_size for suffix in ("", "-wal") if Path(db + suffix).exists())
 served = sum(r["ok"] for r in runs if r["target"] == "gateway")
 
 def per_round(phase, key):
@@ -266,12 +287,17 @@ line("added p50 vs direct (ms)", added["p50"], f"+{over50:.3f} ms", "≤ +0.1 ms
 line("added p99 vs direct (ms)", added["p99"], f"+{over99:.3f} ms", "", True, "{:9.3f}")
 print(f"\nfailed requests: {bad}; audit decision records {audit} for {served} gateway answers"
       f" ({'ok' if audit >= served else 'MISSING RECORDS'})")
+print(f"store: {rows} audit rows, record JSON {record_bytes or 0:.0f} B + facts column {facts_bytes or 0:.0f} B"
+      f" on average; database + WAL {db_bytes / max(audit, 1) / 1024:.1f} KiB per request")
 summary = {"rps": rps, "cpu_us": cpu, "p50_ms": p50, "p99_ms": p99, "added_ms": added,
            "gw_over_floor": {"rps_ratio": rps_ratio, "cpu_ratio": cpu_ratio, "p50_ms": over50, "p99_ms": over99},
-           "failed": bad, "audit_records": audit, "gateway_answers": served}
+           "failed": bad, "audit_records": audit, "gateway_answers": served,
+           "store": {"rows": rows, "record_bytes": record_bytes, "facts_bytes": facts_bytes, "bytes_per_request": db_bytes / max(audit, 1)}}
 (out / "summary.json").write_text(json.dumps(summary, indent=2))
 if perf_secs:
-    print(f"\nperf profiles: {out}/perf-floor.txt, {out}/perf-gateway.txt")
+    for t in ("floor", "gateway"):
+        print(f"\nperf, {t} (bench/floor/perf_groups.py; flat: perf-{t}.txt):")
+        print((out / f"perf-{t}.groups.txt").read_text().rstrip())
 sys.exit(1 if bad or audit < served else 0)
 PY
 log "raw results in ${OUT#"$ROOT"/}"
