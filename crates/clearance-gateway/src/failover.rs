@@ -494,6 +494,7 @@ impl Run<'_, '_> {
             body,
             upstream_model: &entry.model.upstream,
             stream: ask.request.stream,
+            operation: clearance_upstream::Operation::Generate,
         };
         let started = Instant::now();
         let sent = within(
@@ -566,9 +567,10 @@ impl Run<'_, '_> {
             UpstreamError::Body { .. } | UpstreamError::TooLarge { .. } => {
                 TransportFailure::BrokenBeforeFirstByte
             }
-            UpstreamError::Connect { .. } | UpstreamError::Other { .. } => {
-                TransportFailure::Connect
-            }
+            // `Unsupported` was never sent: the caller checks `clearance_upstream::supports`.
+            UpstreamError::Connect { .. }
+            | UpstreamError::Other { .. }
+            | UpstreamError::Unsupported { .. } => TransportFailure::Connect,
         };
         let verdict = classify_transport(kind);
         admission.settle(verdict.breaker_outcome());

@@ -127,6 +127,7 @@ impl ModelCaller {
             body: upstream_body,
             upstream_model: &entry.model.upstream,
             stream: false,
+            operation: clearance_upstream::Operation::Generate,
         };
         let provider = &entry.provider;
         let sent = self

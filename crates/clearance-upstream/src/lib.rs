@@ -1,9 +1,12 @@
 //! Calls to model providers. The only crate with an HTTP client in it.
 //!
 //! [`UpstreamClient::send`] takes a provider from the config and an [`UpstreamCall`] (a body
-//! already in the provider's own format), picks the provider's endpoint, adds the provider's
-//! credential in the header that provider expects, and returns the status and a byte stream of
-//! the answer. It does not parse answers (that is
+//! already in the provider's own format, and the [`Operation`] it is for: a chat answer,
+//! embeddings or a token count), picks the provider's endpoint for that operation, adds the
+//! provider's credential in the header that provider expects, and returns the status and a
+//! byte stream of the answer. An operation the provider's kind has no API for is
+//! [`UpstreamError::Unsupported`] before anything is sent ([`supports`] says it beforehand;
+//! [`embed_target`] and [`count_target`] name the body format `clearance-wire` writes for it). It does not parse answers (that is
 //! `clearance-wire`'s job) and never puts a credential into an error message.
 //!
 //! Failover, retries and circuit breakers will wrap this client; they are not part of it.
@@ -19,8 +22,10 @@ use clearance_config::{BedrockApi, BedrockConfig, Provider, ProviderKind};
 use futures::stream::{BoxStream, StreamExt};
 
 mod aws;
+mod operation;
 mod transport;
 
+pub use operation::{Operation, count_target, embed_target, supports};
 pub use transport::EVENT_STREAM;
 
 /// Why a provider could not be reached or stopped answering. Never holds a credential.
@@ -44,6 +49,13 @@ pub enum UpstreamError {
     /// The provider's stream went this long without completing an event.
     #[error("provider `{provider}` sent no complete event for {} ms", idle.as_millis())]
     Stalled { provider: String, idle: Duration },
+    /// The provider's kind has no API for the operation (nothing was sent).
+    #[error("provider `{provider}` (kind `{kind}`) has no {} API", operation.as_str())]
+    Unsupported {
+        provider: String,
+        kind: &'static str,
+        operation: Operation,
+    },
 }
 
 impl UpstreamError {
@@ -56,6 +68,7 @@ impl UpstreamError {
             UpstreamError::Other { .. } => "upstream_other",
             UpstreamError::TooLarge { .. } => "upstream_too_large",
             UpstreamError::Stalled { .. } => "upstream_stalled",
+            UpstreamError::Unsupported { .. } => "upstream_unsupported",
         }
     }
 }
@@ -73,8 +86,11 @@ pub struct UpstreamCall<'a> {
     pub body: Vec<u8>,
     /// The provider's model id (Gemini takes it in the URL, the others in the body).
     pub upstream_model: &'a str,
-    /// Whether the answer is to be streamed (Gemini picks a different method for it).
+    /// Whether the answer is to be streamed (Gemini picks a different method for it). Read
+    /// only for [`Operation::Generate`]: embeddings and counts are never streamed.
     pub stream: bool,
+    /// What the call asks for, which picks the endpoint.
+    pub operation: Operation,
 }
 
 /// A provider's answer: its status and its body as it arrives.
@@ -85,6 +101,9 @@ pub struct UpstreamResponse {
     pub retry_after: Option<String>,
     /// AWS's `x-amzn-errortype` (Bedrock names its error there, not in the body).
     pub error_type: Option<String>,
+    /// Bedrock's `x-amzn-bedrock-input-token-count`: the input tokens of an `InvokeModel` call,
+    /// which some model families (Cohere Embed) give nowhere else.
+    pub input_token_count: Option<u64>,
     pub body: BoxStream<'static, Result<Bytes, UpstreamError>>,
 }
 
@@ -144,8 +163,8 @@ impl UpstreamClient {
         call: UpstreamCall<'_>,
         forwarded: &ForwardedHeaders,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let url = endpoint(provider, call.upstream_model, call.stream);
-        let body = transport::request_body(&provider.kind, call.body);
+        let url = endpoint(provider, call.upstream_model, call.stream, call.operation)?;
+        let body = call_body(&provider.kind, call.operation, call.body);
         let mut request = self
             .http
             .post(url.as_str())
@@ -168,6 +187,10 @@ impl UpstreamClient {
         let content_type = header_text(reqwest::header::CONTENT_TYPE);
         let retry_after = header_text(reqwest::header::RETRY_AFTER);
         let error_type = header_text(reqwest::header::HeaderName::from_static("x-amzn-errortype"));
+        let input_token_count = header_text(reqwest::header::HeaderName::from_static(
+            "x-amzn-bedrock-input-token-count",
+        ))
+        .and_then(|count| count.trim().parse().ok());
         let name = provider.name.clone();
         let body = response
             .bytes_stream()
@@ -184,6 +207,7 @@ impl UpstreamClient {
             content_type,
             retry_after,
             error_type,
+            input_token_count,
             body,
         })
     }
@@ -444,42 +468,88 @@ fn with_credentials(
     }
 }
 
-/// The provider's chat endpoint, following each vendor SDK's base-URL convention.
-fn endpoint(provider: &Provider, upstream_model: &str, stream: bool) -> String {
+/// The body as it is sent: a chat body as its transport carries it; embeddings and counting
+/// bodies as written for their endpoint (a Titan body to a Claude-on-Bedrock provider is
+/// still a Titan body).
+fn call_body(kind: &ProviderKind, operation: Operation, body: Vec<u8>) -> Vec<u8> {
+    match operation {
+        Operation::Generate => transport::request_body(kind, body),
+        Operation::Embed | Operation::CountTokens => body,
+    }
+}
+
+/// The provider's endpoint for `operation`, following each vendor SDK's base-URL convention;
+/// [`UpstreamError::Unsupported`] when the kind has no API for it.
+fn endpoint(
+    provider: &Provider,
+    upstream_model: &str,
+    stream: bool,
+    operation: Operation,
+) -> Result<String, UpstreamError> {
     let base = provider.base_url.as_str().trim_end_matches('/');
-    match &provider.kind {
-        ProviderKind::Openai => format!("{base}/chat/completions"),
+    let unsupported = || UpstreamError::Unsupported {
+        provider: provider.name.clone(),
+        kind: provider.kind.as_str(),
+        operation,
+    };
+    let stream = stream && operation == Operation::Generate;
+    Ok(match &provider.kind {
+        ProviderKind::Openai => match operation {
+            Operation::Generate => format!("{base}/chat/completions"),
+            Operation::Embed => format!("{base}/embeddings"),
+            Operation::CountTokens => return Err(unsupported()),
+        },
         ProviderKind::AzureOpenai { api_version } => {
             let deployment = path_segment(upstream_model);
-            format!(
-                "{base}/openai/deployments/{deployment}/chat/completions?api-version={api_version}"
-            )
+            let path = match operation {
+                Operation::Generate => "chat/completions",
+                Operation::Embed => "embeddings",
+                Operation::CountTokens => return Err(unsupported()),
+            };
+            format!("{base}/openai/deployments/{deployment}/{path}?api-version={api_version}")
         }
-        ProviderKind::Bedrock(bedrock) => bedrock_endpoint(base, bedrock, upstream_model, stream),
-        ProviderKind::Anthropic => format!("{base}/v1/messages"),
+        ProviderKind::Bedrock(bedrock) => {
+            bedrock_endpoint(base, bedrock, upstream_model, stream, operation)
+        }
+        ProviderKind::Anthropic => match operation {
+            Operation::Generate => format!("{base}/v1/messages"),
+            Operation::CountTokens => format!("{base}/v1/messages/count_tokens"),
+            Operation::Embed => return Err(unsupported()),
+        },
         ProviderKind::Gemini => {
             // Gemini's SDKs accept the id with or without its `models/` prefix.
             let model = upstream_model.trim_start_matches("models/");
             let model: String = url::form_urlencoded::byte_serialize(model.as_bytes()).collect();
-            if stream {
-                format!("{base}/v1beta/models/{model}:streamGenerateContent?alt=sse")
-            } else {
-                format!("{base}/v1beta/models/{model}:generateContent")
-            }
+            let method = match (operation, stream) {
+                (Operation::Generate, true) => "streamGenerateContent?alt=sse",
+                (Operation::Generate, false) => "generateContent",
+                (Operation::Embed, _) => "batchEmbedContents",
+                (Operation::CountTokens, _) => "countTokens",
+            };
+            format!("{base}/v1beta/models/{model}:{method}")
         }
-    }
+    })
 }
 
 /// Bedrock runtime: `/model/{modelId}/{operation}`, the id percent-encoded whole (it holds
-/// `:` and, for inference profiles, may be an ARN with `/`).
-fn bedrock_endpoint(base: &str, bedrock: &BedrockConfig, model: &str, stream: bool) -> String {
-    let operation = match (bedrock.api, stream) {
-        (BedrockApi::Converse, false) => "converse",
-        (BedrockApi::Converse, true) => "converse-stream",
-        (BedrockApi::Anthropic, false) => "invoke",
-        (BedrockApi::Anthropic, true) => "invoke-with-response-stream",
+/// `:` and, for inference profiles, may be an ARN with `/`). Embeddings are `InvokeModel`
+/// whatever API the provider speaks for chat; counts are `CountTokens`.
+fn bedrock_endpoint(
+    base: &str,
+    bedrock: &BedrockConfig,
+    model: &str,
+    stream: bool,
+    operation: Operation,
+) -> String {
+    let path = match (operation, bedrock.api, stream) {
+        (Operation::Generate, BedrockApi::Converse, false) => "converse",
+        (Operation::Generate, BedrockApi::Converse, true) => "converse-stream",
+        (Operation::Generate, BedrockApi::Anthropic, false) => "invoke",
+        (Operation::Generate, BedrockApi::Anthropic, true) => "invoke-with-response-stream",
+        (Operation::Embed, _, _) => "invoke",
+        (Operation::CountTokens, _, _) => "count-tokens",
     };
-    format!("{base}/model/{}/{operation}", path_segment(model))
+    format!("{base}/model/{}/{path}", path_segment(model))
 }
 
 /// `text` as one URL path segment: every byte but unreserved ones percent-encoded.
@@ -522,4 +592,251 @@ fn without_url(error: &reqwest::Error) -> String {
         source = inner.source();
     }
     detail
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn provider(kind: ProviderKind, base: &str) -> Provider {
+        Provider {
+            name: "p".into(),
+            kind,
+            base_url: url::Url::parse(base).unwrap(),
+            api_key: None,
+            default_max_tokens: 4096,
+            health: None,
+        }
+    }
+
+    fn bedrock(api: BedrockApi) -> Provider {
+        provider(
+            ProviderKind::Bedrock(BedrockConfig {
+                region: "us-east-1".into(),
+                api,
+                credentials: None,
+            }),
+            "https://bedrock-runtime.us-east-1.amazonaws.com",
+        )
+    }
+
+    fn url(provider: &Provider, model: &str, stream: bool, operation: Operation) -> String {
+        endpoint(provider, model, stream, operation).unwrap()
+    }
+
+    fn unsupported(provider: &Provider, operation: Operation) -> UpstreamError {
+        endpoint(provider, "m", false, operation).unwrap_err()
+    }
+
+    #[test]
+    fn openai_endpoints() {
+        let openai = provider(ProviderKind::Openai, "https://api.openai.com/v1/");
+        assert_eq!(
+            url(&openai, "gpt-4o", true, Operation::Generate),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            url(&openai, "text-embedding-3-small", false, Operation::Embed),
+            "https://api.openai.com/v1/embeddings"
+        );
+        let error = unsupported(&openai, Operation::CountTokens);
+        assert!(matches!(
+            error,
+            UpstreamError::Unsupported {
+                kind: "openai",
+                operation: Operation::CountTokens,
+                ..
+            }
+        ));
+        assert_eq!(error.class(), "upstream_unsupported");
+        assert_eq!(
+            error.to_string(),
+            "provider `p` (kind `openai`) has no count_tokens API"
+        );
+    }
+
+    #[test]
+    fn azure_endpoints_name_the_deployment_and_version() {
+        let azure = provider(
+            ProviderKind::AzureOpenai {
+                api_version: "2024-10-21".into(),
+            },
+            "https://res.openai.azure.com",
+        );
+        assert_eq!(
+            url(&azure, "gpt 4o", false, Operation::Generate),
+            "https://res.openai.azure.com/openai/deployments/gpt%204o/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            url(&azure, "embed-small", true, Operation::Embed),
+            "https://res.openai.azure.com/openai/deployments/embed-small/embeddings?api-version=2024-10-21"
+        );
+        assert!(matches!(
+            unsupported(&azure, Operation::CountTokens),
+            UpstreamError::Unsupported {
+                kind: "azure_openai",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn anthropic_endpoints() {
+        let anthropic = provider(ProviderKind::Anthropic, "https://api.anthropic.com");
+        assert_eq!(
+            url(&anthropic, "claude", true, Operation::Generate),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            url(&anthropic, "claude", false, Operation::CountTokens),
+            "https://api.anthropic.com/v1/messages/count_tokens"
+        );
+        assert!(matches!(
+            unsupported(&anthropic, Operation::Embed),
+            UpstreamError::Unsupported {
+                kind: "anthropic",
+                operation: Operation::Embed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn gemini_endpoints_put_the_method_after_the_model() {
+        let gemini = provider(
+            ProviderKind::Gemini,
+            "https://generativelanguage.googleapis.com",
+        );
+        let base = "https://generativelanguage.googleapis.com/v1beta/models";
+        assert_eq!(
+            url(
+                &gemini,
+                "models/gemini-2.5-flash",
+                true,
+                Operation::Generate
+            ),
+            format!("{base}/gemini-2.5-flash:streamGenerateContent?alt=sse")
+        );
+        assert_eq!(
+            url(&gemini, "gemini-2.5-flash", false, Operation::Generate),
+            format!("{base}/gemini-2.5-flash:generateContent")
+        );
+        // Never streamed, whatever the call says.
+        assert_eq!(
+            url(&gemini, "gemini-embedding-001", true, Operation::Embed),
+            format!("{base}/gemini-embedding-001:batchEmbedContents")
+        );
+        assert_eq!(
+            url(
+                &gemini,
+                "models/gemini-2.5-flash",
+                true,
+                Operation::CountTokens
+            ),
+            format!("{base}/gemini-2.5-flash:countTokens")
+        );
+    }
+
+    #[test]
+    fn bedrock_endpoints_per_api_and_operation() {
+        let base = "https://bedrock-runtime.us-east-1.amazonaws.com/model";
+        let converse = bedrock(BedrockApi::Converse);
+        let claude = bedrock(BedrockApi::Anthropic);
+        let id = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+        let encoded = "anthropic.claude-3-5-sonnet-20240620-v1%3A0";
+        let cases = [
+            (&converse, false, Operation::Generate, "converse"),
+            (&converse, true, Operation::Generate, "converse-stream"),
+            (&claude, false, Operation::Generate, "invoke"),
+            (
+                &claude,
+                true,
+                Operation::Generate,
+                "invoke-with-response-stream",
+            ),
+            (&converse, false, Operation::CountTokens, "count-tokens"),
+            (&claude, true, Operation::CountTokens, "count-tokens"),
+        ];
+        for (provider, stream, operation, path) in cases {
+            assert_eq!(
+                url(provider, id, stream, operation),
+                format!("{base}/{encoded}/{path}"),
+                "{:?} {stream} {operation:?}",
+                provider.kind
+            );
+        }
+        for provider in [&converse, &claude] {
+            assert_eq!(
+                url(
+                    provider,
+                    "amazon.titan-embed-text-v2:0",
+                    true,
+                    Operation::Embed
+                ),
+                format!("{base}/amazon.titan-embed-text-v2%3A0/invoke")
+            );
+        }
+        assert_eq!(
+            url(
+                &converse,
+                "arn:aws:bedrock:us-east-1:1:inference-profile/us.cohere.embed-v4:0",
+                false,
+                Operation::Embed
+            ),
+            format!(
+                "{base}/arn%3Aaws%3Abedrock%3Aus-east-1%3A1%3Ainference-profile%2Fus.cohere.embed-v4%3A0/invoke"
+            )
+        );
+    }
+
+    #[test]
+    fn every_supported_operation_has_an_endpoint() {
+        let kinds = [
+            provider(ProviderKind::Openai, "http://x/v1"),
+            provider(
+                ProviderKind::AzureOpenai {
+                    api_version: "2024-10-21".into(),
+                },
+                "http://x",
+            ),
+            provider(ProviderKind::Anthropic, "http://x"),
+            provider(ProviderKind::Gemini, "http://x"),
+            bedrock(BedrockApi::Converse),
+            bedrock(BedrockApi::Anthropic),
+        ];
+        for provider in &kinds {
+            for operation in [
+                Operation::Generate,
+                Operation::Embed,
+                Operation::CountTokens,
+            ] {
+                assert_eq!(
+                    endpoint(provider, "m", false, operation).is_ok(),
+                    supports(&provider.kind, operation),
+                    "{:?} {operation:?}",
+                    provider.kind
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_chat_bodies_go_through_the_transport() {
+        // A Titan body sent to a Claude-on-Bedrock provider must reach the model as written:
+        // the InvokeModel wrapping (anthropic_version, no model) is the chat transport's.
+        let claude = bedrock(BedrockApi::Anthropic).kind;
+        let titan = br#"{"inputText":"x"}"#.to_vec();
+        assert_eq!(call_body(&claude, Operation::Embed, titan.clone()), titan);
+        let count = br#"{"input":{"invokeModel":{"body":"e30="}}}"#.to_vec();
+        assert_eq!(
+            call_body(&claude, Operation::CountTokens, count.clone()),
+            count
+        );
+        let chat = br#"{"model":"m","messages":[]}"#.to_vec();
+        let wrapped: serde_json::Value =
+            serde_json::from_slice(&call_body(&claude, Operation::Generate, chat)).unwrap();
+        assert_eq!(wrapped["anthropic_version"], "bedrock-2023-05-31");
+        assert!(wrapped.get("model").is_none());
+    }
 }
