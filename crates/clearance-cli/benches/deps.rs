@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use clearance_core::api::ApiSurface;
 use clearance_core::audit::{
-    AdminAction, Attempt, AuditRecord, Decision, Phase, SealedRecord, TokenCaller,
+    AdminAction, Attempt, AttemptOutcome, AuditRecord, Decision, Phase, SealedRecord, TokenCaller,
 };
 use clearance_core::country::CountryCode;
 use clearance_core::facts::{Capability, Facts, PrincipalFacts, RequestFacts};
@@ -530,12 +530,17 @@ fn request(
     done.overhead_us = rng.random_range(60..400);
     let fallbacks = ROUTES.iter().find(|r| r.0 == model).map(|r| r.1);
     let trouble = rng.random_range(0..1_000);
-    let failure = ["timeout", "overloaded", "server_error", "rate_limited"][rng.random_range(0..4)];
+    let failure = [
+        AttemptOutcome::Timeout,
+        AttemptOutcome::Overloaded,
+        AttemptOutcome::ServerError,
+        AttemptOutcome::RateLimited,
+    ][rng.random_range(0..4)];
     let fail = |m: &str| Attempt {
         model: m.into(),
-        outcome: failure.into(),
+        outcome: failure,
         ms: 2_000,
-        status: (failure != "timeout").then_some(503),
+        status: (failure != AttemptOutcome::Timeout).then_some(503),
     };
     match fallbacks {
         Some(fallbacks) if trouble < 40 => {
@@ -545,7 +550,7 @@ fn request(
                 fail(model),
                 Attempt {
                     model: fallbacks[0].into(),
-                    outcome: "served".into(),
+                    outcome: AttemptOutcome::Served,
                     ms: took / 1_000,
                     status: Some(200),
                 },

@@ -246,16 +246,102 @@ impl AuditRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
     pub model: String,
-    /// `served`, or why it did not serve: a failure class (`connect`, `timeout`, `overloaded`,
-    /// `rate_limited`, `server_error`, `legal_block`, ...), or why it was skipped without a call
-    /// (`breaker_open`, `unhealthy`, `disabled`, `forbidden`, `unvalidated`, `no_retry_budget`,
-    /// `deadline`).
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     /// Time spent on this attempt (0 for a skip).
     pub ms: u64,
     /// The provider's status, when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+}
+
+/// How one attempt ended. Serialised as the snake-case names records have always held (a
+/// record's hash covers them: a name never changes, a new one is only added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// The model answered and the answer went to the caller.
+    Served,
+    /// The provider refused the request itself (a 4xx it caused): back to the caller at once.
+    RefusedRequest,
+    // Failures that move on (`clearance_failover::FailureClass`, same names).
+    Connect,
+    Timeout,
+    RateLimited,
+    Overloaded,
+    ServerError,
+    LegalBlock,
+    RegionBlock,
+    BrokenStream,
+    // Skips, without a call.
+    /// A directive forbids this model to this caller.
+    Forbidden,
+    /// An operator's kill switch.
+    Disabled,
+    /// The provider's health check fails.
+    Unhealthy,
+    /// The model's circuit breaker is open.
+    BreakerOpen,
+    /// No retry budget left for another try on the same model.
+    NoRetryBudget,
+    /// `validated_only`, and this fallback has no passing validation.
+    Unvalidated,
+    /// The model's API cannot express this request.
+    Untranslatable,
+    /// The route's deadline passed.
+    Deadline,
+}
+
+impl AttemptOutcome {
+    pub const ALL: [AttemptOutcome; 18] = [
+        AttemptOutcome::Served,
+        AttemptOutcome::RefusedRequest,
+        AttemptOutcome::Connect,
+        AttemptOutcome::Timeout,
+        AttemptOutcome::RateLimited,
+        AttemptOutcome::Overloaded,
+        AttemptOutcome::ServerError,
+        AttemptOutcome::LegalBlock,
+        AttemptOutcome::RegionBlock,
+        AttemptOutcome::BrokenStream,
+        AttemptOutcome::Forbidden,
+        AttemptOutcome::Disabled,
+        AttemptOutcome::Unhealthy,
+        AttemptOutcome::BreakerOpen,
+        AttemptOutcome::NoRetryBudget,
+        AttemptOutcome::Unvalidated,
+        AttemptOutcome::Untranslatable,
+        AttemptOutcome::Deadline,
+    ];
+
+    /// The stable name (a metric label, and the record's value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Served => "served",
+            AttemptOutcome::RefusedRequest => "refused_request",
+            AttemptOutcome::Connect => "connect",
+            AttemptOutcome::Timeout => "timeout",
+            AttemptOutcome::RateLimited => "rate_limited",
+            AttemptOutcome::Overloaded => "overloaded",
+            AttemptOutcome::ServerError => "server_error",
+            AttemptOutcome::LegalBlock => "legal_block",
+            AttemptOutcome::RegionBlock => "region_block",
+            AttemptOutcome::BrokenStream => "broken_stream",
+            AttemptOutcome::Forbidden => "forbidden",
+            AttemptOutcome::Disabled => "disabled",
+            AttemptOutcome::Unhealthy => "unhealthy",
+            AttemptOutcome::BreakerOpen => "breaker_open",
+            AttemptOutcome::NoRetryBudget => "no_retry_budget",
+            AttemptOutcome::Unvalidated => "unvalidated",
+            AttemptOutcome::Untranslatable => "untranslatable",
+            AttemptOutcome::Deadline => "deadline",
+        }
+    }
+}
+
+impl std::fmt::Display for AttemptOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An operator's action, as the audit log records it.
@@ -666,6 +752,19 @@ impl ChainVerifier {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn attempt_outcomes_serialise_to_their_stable_names() {
+        for outcome in AttemptOutcome::ALL {
+            let json = serde_json::to_string(&outcome).unwrap();
+            assert_eq!(json, format!("\"{}\"", outcome.as_str()));
+            let back: AttemptOutcome = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, outcome);
+        }
+        let names: std::collections::BTreeSet<&str> =
+            AttemptOutcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(names.len(), AttemptOutcome::ALL.len());
+    }
 
     fn record(n: u64) -> AuditRecord {
         AuditRecord {

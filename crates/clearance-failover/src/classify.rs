@@ -29,6 +29,7 @@
 //! 529 is Anthropic's `overloaded_error` ("Anthropic's API is temporarily overloaded",
 //! docs.anthropic.com/en/api/errors).
 
+use clearance_core::audit::AttemptOutcome;
 pub use clearance_core::signal::ProviderSignal;
 
 /// What to do after an attempt failed.
@@ -102,6 +103,20 @@ impl FailureClass {
         }
     }
 
+    /// The attempt's outcome in the audit record (the same name).
+    pub fn outcome(self) -> AttemptOutcome {
+        match self {
+            FailureClass::Connect => AttemptOutcome::Connect,
+            FailureClass::Timeout => AttemptOutcome::Timeout,
+            FailureClass::RateLimited => AttemptOutcome::RateLimited,
+            FailureClass::Overloaded => AttemptOutcome::Overloaded,
+            FailureClass::ServerError => AttemptOutcome::ServerError,
+            FailureClass::LegalBlock => AttemptOutcome::LegalBlock,
+            FailureClass::RegionBlock => AttemptOutcome::RegionBlock,
+            FailureClass::BrokenStream => AttemptOutcome::BrokenStream,
+        }
+    }
+
     /// Whether this failure says the *model* is unhealthy, so its breaker should count it.
     ///
     /// Yes for everything that will happen to the next request too: connection failures,
@@ -128,13 +143,20 @@ pub enum TransportFailure {
     BrokenBeforeFirstByte,
 }
 
+impl TransportFailure {
+    /// Why the attempt moved on.
+    pub fn class(self) -> FailureClass {
+        match self {
+            TransportFailure::Connect => FailureClass::Connect,
+            TransportFailure::TimeoutBeforeFirstByte => FailureClass::Timeout,
+            TransportFailure::BrokenBeforeFirstByte => FailureClass::BrokenStream,
+        }
+    }
+}
+
 /// Judges a failure that has no status. Every one of them moves on.
 pub fn classify_transport(kind: TransportFailure) -> Verdict {
-    Verdict::MoveOn(match kind {
-        TransportFailure::Connect => FailureClass::Connect,
-        TransportFailure::TimeoutBeforeFirstByte => FailureClass::Timeout,
-        TransportFailure::BrokenBeforeFirstByte => FailureClass::BrokenStream,
-    })
+    Verdict::MoveOn(kind.class())
 }
 
 /// Judges an upstream answer by its status and, for the ambiguous ones (400, 403), by the
@@ -400,6 +422,13 @@ mod tests {
                 "broken_stream"
             ]
         );
+    }
+
+    #[test]
+    fn each_class_is_the_outcome_of_the_same_name() {
+        for class in FailureClass::ALL {
+            assert_eq!(class.outcome().as_str(), class.as_str());
+        }
     }
 
     #[test]

@@ -30,17 +30,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clearance_config::{Config, RouteConfig};
 use clearance_core::api::ApiSurface;
-use clearance_core::audit::Attempt;
+use clearance_core::audit::{Attempt, AttemptOutcome};
 use clearance_core::facts::Facts;
 use clearance_failover::{
     Admission, Breakers, BudgetPolicy, FailureClass, RetryBudget, Route, TransportFailure, Verdict,
     backoff, classify_status, classify_transport, plan,
 };
 use clearance_policy::{Decision, Outcome, PolicyBook};
-use clearance_wire::signal::ErrorAnswer;
 use clearance_upstream::{ForwardedHeaders, UpstreamCall, UpstreamError, UpstreamResponse};
 use clearance_wire::Usage;
 use clearance_wire::request::ClientRequest;
+use clearance_wire::signal::ErrorAnswer;
 use clearance_wire::sse::StreamRewrite;
 use clearance_wire::translate::TranslateError;
 use futures::StreamExt;
@@ -205,6 +205,15 @@ pub(crate) struct NotServed {
     pub disabled: Vec<(String, String)>,
     /// The soonest an open breaker may admit again.
     pub retry_in: Option<Duration>,
+    /// Some candidate ended otherwise than forbidden (tried, or skipped for availability).
+    pub not_only_forbidden: bool,
+}
+
+impl NotServed {
+    /// Every candidate was forbidden to this caller: the refusal is a directive's (451).
+    pub(crate) fn everything_forbidden(&self) -> bool {
+        !self.forbidden.is_empty() && !self.not_only_forbidden
+    }
 }
 
 pub(crate) enum Ending {
@@ -251,7 +260,7 @@ pub(crate) async fn attempt(
     };
     route.budget.deposit();
     if let Some(decision) = first_forbidden {
-        run.skip_model(&first.model.name, "forbidden");
+        run.skip_model(&first.model.name, AttemptOutcome::Forbidden);
         run.not_served
             .forbidden
             .push((first.model.name.clone(), decision));
@@ -263,7 +272,7 @@ pub(crate) async fn attempt(
             continue;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            run.note(model, "deadline", Duration::ZERO, None);
+            run.note(model, AttemptOutcome::Deadline, Duration::ZERO, None);
             break;
         }
         let Some(entry) = ask.state.models.get(model) else {
@@ -280,23 +289,23 @@ pub(crate) async fn attempt(
                 .is_validated(&route.route.primary, model)
         {
             // `validated_only`: a fallback nobody has tested is not tried (the record says so).
-            run.skip_model(model, "unvalidated");
+            run.skip_model(model, AttemptOutcome::Unvalidated);
             continue;
         }
         if let Some(off) = ask.state.switches.disabled(model) {
-            run.skip_model(model, "disabled");
+            run.skip_model(model, AttemptOutcome::Disabled);
             run.not_served
                 .disabled
                 .push((model.to_string(), off.reason.clone()));
             continue;
         }
         if !failover.health.is_healthy(&entry.provider.name) {
-            run.skip_model(model, "unhealthy");
+            run.skip_model(model, AttemptOutcome::Unhealthy);
             continue;
         }
         if candidate.is_retry() {
             if !route.budget.try_spend() {
-                run.skip_model(model, "no_retry_budget");
+                run.skip_model(model, AttemptOutcome::NoRetryBudget);
                 continue;
             }
             run.back_off(route, candidate.attempt, deadline).await;
@@ -316,7 +325,7 @@ pub(crate) async fn attempt(
                     .retry_in
                     .map_or(retry_in, |r| r.min(retry_in)),
             );
-            run.skip_model(model, "breaker_open");
+            run.skip_model(model, AttemptOutcome::BreakerOpen);
             continue;
         }
         let limit = attempt_limit(route.config.as_ref(), deadline);
@@ -414,25 +423,28 @@ impl Run<'_, '_> {
         }
     }
 
-    fn note(&mut self, model: &str, outcome: &str, took: Duration, status: Option<u16>) {
+    fn note(&mut self, model: &str, outcome: AttemptOutcome, took: Duration, status: Option<u16>) {
+        if outcome != AttemptOutcome::Forbidden {
+            self.not_served.not_only_forbidden = true;
+        }
         self.ask
             .state
             .metrics
             .attempts
             .get_or_create(&AttemptLabels {
                 model: model.to_string(),
-                outcome: outcome.to_string(),
+                outcome: outcome.as_str().to_string(),
             })
             .inc();
         self.attempts.push(Attempt {
             model: model.to_string(),
-            outcome: outcome.to_string(),
+            outcome,
             ms: took.as_millis() as u64,
             status,
         });
     }
 
-    fn skip_model(&mut self, model: &str, why: &str) {
+    fn skip_model(&mut self, model: &str, why: AttemptOutcome) {
         self.note(model, why, Duration::ZERO, None);
         self.skip.push(model.to_string());
     }
@@ -444,7 +456,7 @@ impl Run<'_, '_> {
         if matches!(decision.outcome, Outcome::Allow) {
             return true;
         }
-        self.skip_model(model, "forbidden");
+        self.skip_model(model, AttemptOutcome::Forbidden);
         self.not_served
             .forbidden
             .push((model.to_string(), decision));
@@ -482,7 +494,7 @@ impl Run<'_, '_> {
             Ok(body) => body,
             Err(error) => {
                 admission.settle(None);
-                self.skip_model(model, "untranslatable");
+                self.skip_model(model, AttemptOutcome::Untranslatable);
                 self.remember(Failure::Untranslatable {
                     entry: entry.clone(),
                     error,
@@ -526,12 +538,12 @@ impl Run<'_, '_> {
         match answer {
             Ok(served) => {
                 admission.settle(Some(true));
-                self.note(model, "served", took, Some(served.status));
+                self.note(model, AttemptOutcome::Served, took, Some(served.status));
                 Step::Done(Box::new(Ending::Served(served)))
             }
             Err((class, failure)) => {
                 admission.settle(Some(false));
-                self.note(model, class.as_str(), took, None);
+                self.note(model, class.outcome(), took, None);
                 self.remember(failure);
                 Step::Next
             }
@@ -572,13 +584,10 @@ impl Run<'_, '_> {
             | UpstreamError::Other { .. }
             | UpstreamError::Unsupported { .. } => TransportFailure::Connect,
         };
-        let verdict = classify_transport(kind);
-        admission.settle(verdict.breaker_outcome());
-        let class = match verdict {
-            Verdict::MoveOn(class) => class.as_str(),
-            Verdict::ReturnToCaller => "failed",
-        };
-        self.note(&entry.model.name, class, took, None);
+        // Every failure without a status moves on (`classify_transport`).
+        let class = kind.class();
+        admission.settle(classify_transport(kind).breaker_outcome());
+        self.note(&entry.model.name, class.outcome(), took, None);
         self.remember(Failure::Transport {
             entry: entry.clone(),
             error,
@@ -623,12 +632,17 @@ impl Run<'_, '_> {
         };
         match verdict {
             Verdict::MoveOn(class) => {
-                self.note(&entry.model.name, class.as_str(), took, Some(status));
+                self.note(&entry.model.name, class.outcome(), took, Some(status));
                 self.remember(failure);
                 Step::Next
             }
             Verdict::ReturnToCaller => {
-                self.note(&entry.model.name, "refused_request", took, Some(status));
+                self.note(
+                    &entry.model.name,
+                    AttemptOutcome::RefusedRequest,
+                    took,
+                    Some(status),
+                );
                 Step::Done(Box::new(Ending::ReturnToCaller(failure)))
             }
         }

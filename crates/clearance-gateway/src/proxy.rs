@@ -447,18 +447,14 @@ fn answer_not_served(
     not_served: NotServed,
     mut audit: PendingAudit,
 ) -> Response {
+    let all_forbidden = not_served.everything_forbidden();
     let NotServed {
         last_failure,
         forbidden,
         disabled,
         retry_in,
+        ..
     } = not_served;
-    let all_forbidden = !audit.record.attempts.is_empty()
-        && audit
-            .record
-            .attempts
-            .iter()
-            .all(|a| a.outcome == "forbidden");
     if all_forbidden && let Some((_, decision)) = forbidden.first() {
         let blocked_by = blocked_by(state);
         let mut ids = audit.record.directive_ids.clone();
@@ -511,7 +507,7 @@ fn unavailable_message(
         .iter()
         .map(|a| match disabled.iter().find(|(m, _)| *m == a.model) {
             Some((_, reason)) => format!("`{}` is disabled by an operator ({reason})", a.model),
-            None => format!("`{}`: {}", a.model, a.outcome.replace('_', " ")),
+            None => format!("`{}`: {}", a.model, a.outcome.as_str().replace('_', " ")),
         })
         .collect();
     let code = if disabled.len() == attempts.len() && !disabled.is_empty() {

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clearance_core::api::ApiSurface;
-use clearance_core::audit::{AdminAction, Attempt, AuditRecord, Decision, Phase, SealedRecord};
+use clearance_core::audit::{
+    AdminAction, Attempt, AttemptOutcome, AuditRecord, Decision, Phase, SealedRecord,
+};
 use clearance_core::facts::{Facts, RequestFacts};
 use clearance_core::import::{ImportFormat, parse_principals};
 use clearance_store::{SqliteStore, Store};
@@ -99,13 +101,13 @@ fn request(n: usize, time: DateTime<Utc>, facts: &[Facts]) -> Vec<AuditRecord> {
         done.attempts = vec![
             Attempt {
                 model: model.into(),
-                outcome: "timeout".into(),
+                outcome: AttemptOutcome::Timeout,
                 ms: 30_000,
                 status: None,
             },
             Attempt {
                 model: "gpt-5".into(),
-                outcome: "served".into(),
+                outcome: AttemptOutcome::Served,
                 ms: 870,
                 status: Some(200),
             },

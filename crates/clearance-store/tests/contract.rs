@@ -2925,7 +2925,7 @@ async fn captures_keep_the_newest_per_app(b: &Backend) {
 }
 
 async fn audit_usage_reads_request_records_in_the_window(b: &Backend) {
-    use clearance_core::audit::{Attempt, Phase};
+    use clearance_core::audit::{Attempt, AttemptOutcome, Phase};
     let store = b.store();
     // Whole seconds from an hour ago, so the log's opening record (now) falls in the window
     // and must be left out by its decision, not its time.
@@ -2947,13 +2947,13 @@ async fn audit_usage_reads_request_records_in_the_window(b: &Backend) {
     completion.attempts = vec![
         Attempt {
             model: "mythos-5".into(),
-            outcome: "timeout".into(),
+            outcome: AttemptOutcome::Timeout,
             ms: 30_000,
             status: None,
         },
         Attempt {
             model: "gpt-5".into(),
-            outcome: "served".into(),
+            outcome: AttemptOutcome::Served,
             ms: 800,
             status: Some(200),
         },
@@ -3015,7 +3015,7 @@ async fn audit_usage_reads_request_records_in_the_window(b: &Backend) {
         attempts: r
             .attempts
             .iter()
-            .map(|a| (a.model.clone(), a.outcome.clone()))
+            .map(|a| (a.model.clone(), a.outcome.as_str().to_string()))
             .collect(),
         input_tokens: r.input_tokens,
         output_tokens: r.output_tokens,
