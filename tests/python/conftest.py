@@ -1,5 +1,6 @@
-"""End-to-end harness: the real `clearance` gateway between the official `openai` and
-`anthropic` Python SDKs and three `clearance-fake` providers, one of each kind.
+"""End-to-end harness: the real `clearance` gateway between the official `openai`,
+`anthropic` and `google-genai` Python SDKs and three `clearance-fake` providers, one of each
+kind.
 
 Layout of one session:
 
@@ -54,7 +55,13 @@ OPENLAB_PROVIDER_KEY = "sk-openlab-provider-key-7f3a9c2e"
 ACME_PROVIDER_KEY = "sk-ant-acme-provider-key-b41d08e6"
 GOOGLE_PROVIDER_KEY = "AIzaSy-google-provider-key-5c0e9d71"
 
-MODEL_PATHS = ("/v1/chat/completions", "/v1/messages")
+MODEL_PATHS = ("/v1/chat/completions", "/v1/messages", "/v1/responses")
+
+
+def is_model_path(path: str) -> bool:
+    """A model request's path: the OpenAI, Anthropic and Responses routes, and Gemini's
+    `/v1beta/models/{model}:generateContent` / `:streamGenerateContent`."""
+    return path in MODEL_PATHS or (path.startswith("/v1beta/") and ":" in path)
 
 # Client-facing name -> (provider, upstream model id).
 MODELS: dict[str, tuple[str, str]] = {
@@ -550,7 +557,7 @@ class Ledger:
     def hook(self, response: Any) -> None:
         """httpx / httpx2 response event hook (runs when headers arrive, streams included)."""
         path = response.request.url.path
-        if path in MODEL_PATHS:
+        if is_model_path(path):
             with self.lock:
                 self.entries.append(Seen(
                     path=path,
@@ -621,6 +628,32 @@ def anthropic_client_for(gateway: SessionGateway, ledger: Ledger):
     yield make
     for client in made:
         client.close()
+
+
+@pytest.fixture(scope="session")
+def genai_client_for(gateway: SessionGateway, ledger: Ledger):
+    """Factory: a `google.genai.Client` on the gateway (its Gemini surface), default key
+    alice's. The SDK sends the key in `x-goog-api-key`; its HTTP client carries the ledger."""
+    from google import genai
+    from google.genai import types
+
+    made: list[httpx.Client] = []
+
+    def make(key: str | None = None, url: str | None = None) -> "genai.Client":
+        http = httpx.Client(timeout=HTTP_TIMEOUT_S, event_hooks={"response": [ledger.hook]})
+        made.append(http)
+        return genai.Client(
+            api_key=key or gateway.keys["alice"].key,
+            http_options=types.HttpOptions(
+                base_url=url or gateway.url,
+                httpx_client=http,
+                retry_options=types.HttpRetryOptions(attempts=1),
+            ),
+        )
+
+    yield make
+    for http in made:
+        http.close()
 
 
 @pytest.fixture(scope="session")
