@@ -192,3 +192,48 @@ fn denial_message(model: &str, decision: &Decision, note: Option<&str>) -> Strin
     }
     text
 }
+
+/// A route's models judged for one caller before any is tried: policy before availability.
+/// Models absent from `forbidden` are permitted; the attempt loop never calls a forbidden one
+/// and never consults the policy itself.
+#[derive(Debug, Default)]
+pub(crate) struct Candidates {
+    forbidden: Vec<(String, Decision)>,
+}
+
+impl Candidates {
+    /// Judges `models` (a route, first candidate first) for `caller`. The first candidate's
+    /// verdict is the request's own decision (`first_forbidden` when it denies the first
+    /// model); every other model gets the same book, caller and facts.
+    pub(crate) fn judge(
+        book: &PolicyBook,
+        caller: &Caller,
+        facts: &Facts,
+        models: &[&str],
+        first_forbidden: Option<Decision>,
+        now: DateTime<Utc>,
+    ) -> Candidates {
+        let mut forbidden = Vec::new();
+        let mut models = models.iter();
+        if let Some(first) = models.next()
+            && let Some(decision) = first_forbidden
+        {
+            forbidden.push((first.to_string(), decision));
+        }
+        for model in models {
+            let decision = decide(book, caller, facts, model, now);
+            if !matches!(decision.outcome, Outcome::Allow) {
+                forbidden.push((model.to_string(), decision));
+            }
+        }
+        Candidates { forbidden }
+    }
+
+    /// The decision that forbids `model` to this caller, if one does.
+    pub(crate) fn forbidden(&self, model: &str) -> Option<&Decision> {
+        self.forbidden
+            .iter()
+            .find(|(m, _)| m == model)
+            .map(|(_, decision)| decision)
+    }
+}

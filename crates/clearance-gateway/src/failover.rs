@@ -4,8 +4,9 @@
 //! The rules come from `clearance-failover` (plan, classification, breakers, retry budget,
 //! backoff); this module runs them with real time, real providers and the caller's directives:
 //!
-//! 1. every candidate after the first passes the same directive check as the first, for this
-//!    caller (a forbidden model is skipped, never tried);
+//! 1. policy comes first: before the loop, the access layer has judged every model of the
+//!    route for this caller ([`crate::access::Candidates`]); a forbidden one is skipped, never
+//!    tried, and the loop itself judges only availability;
 //! 2. a disabled model (kill switch), an unhealthy provider (active health checks) or an open
 //!    breaker is skipped without waiting;
 //! 3. a same-model retry spends the route's retry budget and backs off (jittered, bounded);
@@ -29,25 +30,22 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clearance_config::{Config, RouteConfig};
-use clearance_core::api::ApiSurface;
 use clearance_core::audit::{Attempt, AttemptOutcome};
-use clearance_core::facts::Facts;
 use clearance_failover::{
     Admission, Breakers, BudgetPolicy, FailureClass, RetryBudget, Route, TransportFailure, Verdict,
     backoff, classify_status, classify_transport, plan,
 };
-use clearance_policy::{Decision, Outcome, PolicyBook};
-use clearance_upstream::{ForwardedHeaders, UpstreamCall, UpstreamError, UpstreamResponse};
+use clearance_policy::Decision;
+use clearance_upstream::{UpstreamCall, UpstreamError, UpstreamResponse};
 use clearance_wire::Usage;
-use clearance_wire::request::ClientRequest;
 use clearance_wire::signal::ErrorAnswer;
 use clearance_wire::sse::StreamRewrite;
 use clearance_wire::translate::TranslateError;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-use crate::access;
-use crate::auth::Caller;
+use crate::access::Candidates;
+use crate::exchange::Exchange;
 use crate::health::ProviderHealth;
 use crate::metrics::{AttemptLabels, ModelLabels};
 use crate::state::{AppState, ModelEntry};
@@ -109,6 +107,16 @@ impl Failover {
         }
     }
 
+    /// The models of `model`'s route, primary first, each once.
+    pub(crate) fn route_models<'a>(&'a self, model: &'a str) -> Vec<&'a str> {
+        match self.routes.get(model) {
+            Some(state) => std::iter::once(state.route.primary.as_str())
+                .chain(state.route.fallbacks.iter().map(String::as_str))
+                .collect(),
+            None => vec![model],
+        }
+    }
+
     /// Whether `model` has a configured route with at least one fallback.
     pub fn has_fallbacks(&self, model: &str) -> bool {
         self.routes
@@ -117,17 +125,13 @@ impl Failover {
     }
 }
 
-/// What the attempt loop needs to know about the request.
+/// What the attempt loop needs to know about the request: the exchange (what each attempt
+/// sends and gets back) and which of the route's models this caller may use.
 pub(crate) struct Ask<'a> {
     pub state: &'a AppState,
-    pub surface: ApiSurface,
-    pub request: &'a ClientRequest,
-    pub forwarded: &'a ForwardedHeaders,
-    pub caller: &'a Caller,
-    pub facts: &'a Facts,
-    pub book: &'a PolicyBook,
+    pub exchange: &'a Exchange<'a>,
+    pub candidates: &'a Candidates,
     pub started: Instant,
-    pub request_id: &'a str,
 }
 
 /// The answer of the model that served, ready to relay.
@@ -239,13 +243,9 @@ enum Step {
     Done(Box<Ending>),
 }
 
-/// Walks the route of `first` (the requested model, or a directive's reroute target);
-/// `first_forbidden` holds the decision when the caller may not use `first` itself.
-pub(crate) async fn attempt(
-    ask: &Ask<'_>,
-    first: &ModelEntry,
-    first_forbidden: Option<Decision>,
-) -> Attempted {
+/// Walks the route of `first` (the requested model, or a directive's reroute target) over the
+/// models `ask.candidates` permits.
+pub(crate) async fn attempt(ask: &Ask<'_>, first: &ModelEntry) -> Attempted {
     let failover = &ask.state.failover;
     let mut run = Run {
         ask,
@@ -259,12 +259,6 @@ pub(crate) async fn attempt(
         return run.end(Ending::NotServed(NotServed::default()), false);
     };
     route.budget.deposit();
-    if let Some(decision) = first_forbidden {
-        run.skip_model(&first.model.name, AttemptOutcome::Forbidden);
-        run.not_served
-            .forbidden
-            .push((first.model.name.clone(), decision));
-    }
     let deadline = route.config.as_ref().map(|c| ask.started + c.deadline);
     for candidate in plan(&route.route) {
         let model = candidate.model;
@@ -278,7 +272,11 @@ pub(crate) async fn attempt(
         let Some(entry) = ask.state.models.get(model) else {
             continue;
         };
-        if candidate.attempt == 1 && candidate.is_fallback() && !run.may_use(model) {
+        if let Some(decision) = ask.candidates.forbidden(model) {
+            run.skip_model(model, AttemptOutcome::Forbidden);
+            run.not_served
+                .forbidden
+                .push((model.to_string(), decision.clone()));
             continue;
         }
         if candidate.is_fallback()
@@ -449,20 +447,6 @@ impl Run<'_, '_> {
         self.skip.push(model.to_string());
     }
 
-    /// The directive check a fallback passes: the same book, the same caller and facts.
-    fn may_use(&mut self, model: &str) -> bool {
-        let ask = self.ask;
-        let decision = access::decide(ask.book, ask.caller, ask.facts, model, chrono::Utc::now());
-        if matches!(decision.outcome, Outcome::Allow) {
-            return true;
-        }
-        self.skip_model(model, AttemptOutcome::Forbidden);
-        self.not_served
-            .forbidden
-            .push((model.to_string(), decision));
-        false
-    }
-
     async fn back_off(&mut self, route: &RouteState, attempt: u32, deadline: Option<Instant>) {
         let Some(config) = &route.config else { return };
         let mut wait = backoff(
@@ -490,7 +474,7 @@ impl Run<'_, '_> {
     ) -> Step {
         let ask = self.ask;
         let model = entry.model.name.as_str();
-        let body = match crate::proxy::upstream_body(ask.request, entry) {
+        let body = match ask.exchange.body_for(entry) {
             Ok(body) => body,
             Err(error) => {
                 admission.settle(None);
@@ -505,7 +489,7 @@ impl Run<'_, '_> {
         let call = UpstreamCall {
             body,
             upstream_model: &entry.model.upstream,
-            stream: ask.request.stream,
+            stream: ask.exchange.request.stream,
             operation: clearance_upstream::Operation::Generate,
         };
         let started = Instant::now();
@@ -513,7 +497,7 @@ impl Run<'_, '_> {
             limit,
             ask.state
                 .upstream
-                .send(&entry.provider, call, ask.forwarded),
+                .send(&entry.provider, call, ask.exchange.forwarded),
         )
         .await;
         let sent = match sent {
@@ -681,8 +665,8 @@ impl Run<'_, '_> {
         };
         let limits = ask_limits(ask);
         let provider = entry.provider.name.as_str();
-        if ask.request.stream && is_sse {
-            let mut rewriter = crate::proxy::stream_rewriter(ask, entry);
+        if ask.exchange.request.stream && is_sse {
+            let mut rewriter = ask.exchange.stream_for(entry);
             let mut rest = upstream.body;
             let first = within(
                 first_byte,
@@ -737,7 +721,7 @@ impl Run<'_, '_> {
                 ));
             }
         };
-        match crate::proxy::client_answer(ask, entry, &body) {
+        match ask.exchange.whole_answer(entry, &body) {
             Ok((body, usage)) => Ok(Served {
                 entry: entry.clone(),
                 status,

@@ -42,6 +42,7 @@ pub mod capture;
 pub mod checkpoints;
 pub mod directives;
 pub mod error;
+mod exchange;
 pub mod failover;
 pub mod health;
 pub mod limits;

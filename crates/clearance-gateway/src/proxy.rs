@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use clearance_config::Secret;
-use clearance_core::api::{ApiSurface, WireFormat};
+use clearance_core::api::ApiSurface;
 use clearance_core::audit::{AuditRecord, Decision, Phase, TokenCaller};
 use clearance_policy::Outcome;
 use clearance_upstream::{ForwardedHeaders, UpstreamError};
@@ -35,18 +35,16 @@ use clearance_wire::error::{
 };
 use clearance_wire::redact::{redact_known, redact_secrets};
 use clearance_wire::request::ClientRequest;
-use clearance_wire::response::rewrite_response;
-use clearance_wire::sse::{JsonArrayWriter, SseRewriter, StreamRewrite};
-use clearance_wire::translate::{
-    EncoderOptions, RenderOptions, StreamTranslator, TranslateError, translate_response,
-};
+use clearance_wire::sse::{JsonArrayWriter, StreamRewrite};
+use clearance_wire::translate::TranslateError;
 use futures::stream::BoxStream;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use crate::access;
+use crate::access::{self, Candidates};
 use crate::audit_writer::{AuditSlot, AuditUnavailable, Durable, Placement};
 use crate::auth::{Caller, Credential, authenticate};
 use crate::error::ApiError;
+use crate::exchange::Exchange;
 use crate::failover::{
     self, Answer, AnswerLimits, Ask, Ending, Failure, NotServed, Served, next_output,
 };
@@ -285,23 +283,23 @@ async fn serve(
     };
     let forwarded = forwarded_headers(headers);
     let request_id = audit.record.id.clone();
+    let exchange = Exchange::new(&request, &forwarded, &request_id);
+    // Policy before availability: every model of the route judged for this caller now, so
+    // the attempt loop only walks what may serve.
+    let route = state.failover.route_models(&first.model.name);
+    let candidates = Candidates::judge(&book, &caller, &facts, &route, first_forbidden, Utc::now());
     let ask = Ask {
         state,
-        surface,
-        request: &request,
-        forwarded: &forwarded,
-        caller: &caller,
-        facts: &facts,
-        book: &book,
+        exchange: &exchange,
+        candidates: &candidates,
         started: audit.started,
-        request_id: &request_id,
     };
     // Recorded before the attempts, and committed while they run: a caller who hangs up
     // mid-call still leaves the decision and its facts in the record, and the answer waits
     // only for whatever of the commit the provider call did not hide.
     access::record(&mut audit.record, facts.clone(), &decision);
     audit.record_decision();
-    let attempted = failover::attempt(&ask, &first, first_forbidden).await;
+    let attempted = failover::attempt(&ask, &first).await;
     audit.decision = Some(decision);
     audit.add_upstream_wait(attempted.waited);
     audit.record.attempts = attempted.attempts;
@@ -531,24 +529,6 @@ fn blocked_by(state: &AppState) -> Option<&str> {
         .map(url::Url::as_str)
 }
 
-/// The body for the provider: the client's own body (model id swapped) when the provider speaks
-/// the client's format, otherwise the request translated into the provider's format.
-pub(crate) fn upstream_body(
-    request: &ClientRequest,
-    entry: &ModelEntry,
-) -> Result<Vec<u8>, TranslateError> {
-    let target = entry.provider.kind.format();
-    if target == WireFormat::from(request.surface) {
-        return Ok(request.upstream_body(&entry.model.upstream));
-    }
-    let options = RenderOptions {
-        default_max_tokens: entry.provider.default_max_tokens,
-        // Only OpenAI's own API insists on the newer name; compatible servers read the older.
-        legacy_max_tokens: entry.provider.base_url.host_str() != Some("api.openai.com"),
-    };
-    request.translated_body(target, &entry.model.upstream, &options)
-}
-
 /// A request the serving model's API cannot express: 400, naming the field.
 fn untranslatable(surface: ApiSurface, entry: &ModelEntry, error: &TranslateError) -> ApiError {
     ApiError::new(
@@ -560,21 +540,6 @@ fn untranslatable(surface: ApiSurface, entry: &ModelEntry, error: &TranslateErro
     )
     .with_code("untranslatable")
     .with_param(error.field())
-}
-
-/// Whether the answer comes back in another format than the client's.
-fn is_translated(surface: ApiSurface, entry: &ModelEntry) -> bool {
-    entry.provider.kind.format() != WireFormat::from(surface)
-}
-
-/// What an answer written for the client says that the provider's answer may not.
-fn answer_names(request_id: &str, entry: &ModelEntry, include_usage: bool) -> EncoderOptions {
-    EncoderOptions {
-        model: entry.model.name.clone(),
-        fallback_id: format!("gen-{request_id}"),
-        created: Utc::now().timestamp(),
-        include_usage,
-    }
 }
 
 /// Authenticate, read the body, resolve the model: everything before a decision.
@@ -841,31 +806,6 @@ fn provider_refused_credentials(surface: ApiSurface, entry: &ModelEntry) -> ApiE
     .with_code("upstream_credentials")
 }
 
-/// A whole answer in the client's format, shown under the client's model name.
-pub(crate) fn client_answer(
-    ask: &Ask<'_>,
-    entry: &ModelEntry,
-    body: &[u8],
-) -> Result<(Vec<u8>, Usage), TranslateError> {
-    if is_translated(ask.surface, entry) {
-        let names = answer_names(ask.request_id, entry, false);
-        let from = entry.provider.kind.format();
-        translate_response(from, ask.surface.into(), body, &names)
-    } else {
-        // Passed through, so checked here: a 200 that is not a JSON object is a provider fault
-        // (the route moves on), never an answer.
-        let is_object = body.trim_ascii_start().starts_with(b"{")
-            && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok();
-        if !is_object {
-            return Err(TranslateError::Invalid {
-                field: "(body)".into(),
-                why: "not a JSON object".into(),
-            });
-        }
-        Ok(rewrite_response(ask.surface, body, &entry.model.name))
-    }
-}
-
 /// The provider's answer could not be read in its own format: 502, saying what was wrong.
 fn unreadable_answer(surface: ApiSurface, entry: &ModelEntry, error: &TranslateError) -> ApiError {
     ApiError::new(
@@ -880,32 +820,6 @@ fn unreadable_answer(surface: ApiSurface, entry: &ModelEntry, error: &TranslateE
         ),
     )
     .with_code("upstream_error")
-}
-
-/// How a stream from `entry` becomes the client's stream: rewritten (model name, usage chunk)
-/// in the same format, or translated event by event.
-pub(crate) fn stream_rewriter(ask: &Ask<'_>, entry: &ModelEntry) -> Box<dyn StreamRewrite> {
-    let wants_usage = ask.request.client_wants_usage_chunk();
-    if is_translated(ask.surface, entry) {
-        let names = answer_names(ask.request_id, entry, wants_usage);
-        let from = entry.provider.kind.format();
-        // Every provider stream arrives as server-sent events: `clearance-upstream` unwraps
-        // Bedrock's event streams at the transport.
-        let sse = Box::<clearance_wire::sse::SseFramer>::default();
-        Box::new(StreamTranslator::with_framer(
-            sse,
-            from,
-            ask.surface.into(),
-            names,
-        ))
-    } else {
-        let strip_usage = ask.surface == ApiSurface::OpenaiChat && !wants_usage;
-        Box::new(SseRewriter::new(
-            ask.surface,
-            &entry.model.name,
-            strip_usage,
-        ))
-    }
 }
 
 /// The client's side of a relayed stream: the provider's events rewritten or translated into

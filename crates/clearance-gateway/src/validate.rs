@@ -4,7 +4,7 @@
 //!
 //! A case is sent to one model at a time, with no failover: [`ModelCaller::ask`] builds the
 //! case's request in its client format, reads it with the proxy's own `ClientRequest`, writes
-//! the provider's body with the proxy's own `upstream_body` (passed through or translated),
+//! the provider's body from the proxy's own `Exchange` (passed through or translated),
 //! sends it with the gateway's `UpstreamClient`, and reads the provider's answer in its own
 //! format into the neutral model. A Gemini-format case enters as OpenAI Chat (the gateway has
 //! no Gemini client surface yet): it is read by the Gemini translator and written as an OpenAI
@@ -121,7 +121,9 @@ impl ModelCaller {
         let bytes = serde_json::to_vec(&body).map_err(|e| untranslatable(e.to_string()))?;
         let request =
             ClientRequest::parse(surface, &bytes).map_err(|e| untranslatable(e.to_string()))?;
-        let upstream_body = crate::proxy::upstream_body(&request, entry)
+        let forwarded = clearance_upstream::ForwardedHeaders::default();
+        let upstream_body = crate::exchange::Exchange::new(&request, &forwarded, "validation")
+            .body_for(entry)
             .map_err(|e| untranslatable(e.to_string()))?;
         let call = UpstreamCall {
             body: upstream_body,

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use clearance_core::api::{ApiSurface, WireFormat};
+use clearance_core::chat::ChatRequest;
 use clearance_core::facts::Capability;
 use serde_json::{Map, Value};
 
@@ -276,13 +277,30 @@ impl ClientRequest {
         upstream_model: &str,
         options: &RenderOptions,
     ) -> Result<Vec<u8>, TranslateError> {
+        render_neutral(&self.neutral()?, target, upstream_model, options)
+    }
+
+    /// The request in the neutral model (what every translation starts from): read once per
+    /// request by the gateway, which renders it for each model it tries.
+    pub fn neutral(&self) -> Result<ChatRequest, TranslateError> {
         let mut neutral = translate::parse_request(self.surface.into(), &self.body)?;
         // Gemini says these in its path, not in its body.
         neutral.model.clone_from(&self.model);
         neutral.stream = self.stream;
-        let body = translate::render_request(target, &neutral, upstream_model, options)?;
-        Ok(serde_json::to_vec(&body).expect("a JSON value always serialises"))
+        Ok(neutral)
     }
+}
+
+/// A body for a provider speaking `target`, written from the neutral request; what `target`
+/// cannot express is refused, never dropped.
+pub fn render_neutral(
+    neutral: &ChatRequest,
+    target: WireFormat,
+    upstream_model: &str,
+    options: &RenderOptions,
+) -> Result<Vec<u8>, TranslateError> {
+    let body = translate::render_request(target, neutral, upstream_model, options)?;
+    Ok(serde_json::to_vec(&body).expect("a JSON value always serialises"))
 }
 
 /// The body as a JSON object.
