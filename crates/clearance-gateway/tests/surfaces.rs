@@ -308,16 +308,24 @@ async fn a_gemini_client_is_answered_by_every_provider_kind() {
         assert!(record["output_tokens"].as_u64().unwrap() > 0, "{record}");
         assert!(record["error_class"].is_null(), "{record}");
     }
-    // The `models/` segment is optional, as in Google's own resource names.
-    let response = h
-        .http
-        .post(h.url("/v1beta/gemini-flash:generateContent"))
-        .header("x-goog-api-key", &h.key)
-        .json(&gemini_body(json!({})))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    // The `models/` segment is optional, as in Google's own resource names, and Google's `v1`
+    // path serves too.
+    for path in [
+        "/v1beta/gemini-flash:generateContent",
+        "/v1/models/gemini-flash:generateContent",
+    ] {
+        let response = h
+            .http
+            .post(h.url(path))
+            .header("x-goog-api-key", &h.key)
+            .json(&gemini_body(json!({})))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["modelVersion"], "gemini-flash", "{path}");
+    }
 }
 
 #[tokio::test]
