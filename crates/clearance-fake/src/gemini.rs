@@ -4,6 +4,9 @@
 //! several, each with the usage so far, the last with `finishReason`. A tool call is one
 //! `functionCall` part (without an id, as Gemini models send it).
 //!
+//! `MODEL:batchEmbedContents` and `MODEL:countTokens` are answered by [`crate::embeddings`] and
+//! [`crate::count_tokens`].
+//!
 //! The model and the action share one path segment (`gemini-2.5-flash:generateContent`), which
 //! an axum route cannot split, so the route takes the rest of the path and
 //! [`model_and_action`] splits it at the last `:`.
@@ -62,6 +65,16 @@ pub(crate) async fn model_call(
     let Some((model, action)) = model_and_action(uri.path()) else {
         return GeminiError::not_found("Method not found.").into_response(None);
     };
+    let killer = killer.map(|Extension(k)| k);
+    match action {
+        "batchEmbedContents" => {
+            return crate::embeddings::gemini(&state, killer, &uri, &headers, model, json).await;
+        }
+        "countTokens" => {
+            return crate::count_tokens::gemini(&state, killer, &uri, &headers, model, json).await;
+        }
+        _ => {}
+    }
     let stream = match action {
         "generateContent" => false,
         "streamGenerateContent" => true,
@@ -72,7 +85,7 @@ pub(crate) async fn model_call(
     };
     let behavior = state.behavior_for(Some(model));
     if behavior.refuse_connection {
-        return refuse(killer.map(|Extension(k)| k)).await;
+        return refuse(killer).await;
     }
     behavior.wait_before_answer().await;
     let required = state.required_key();

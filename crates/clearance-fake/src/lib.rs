@@ -16,6 +16,13 @@
 //!   named in `x-amzn-errortype`, and AWS Signature Version 4 checked for real when
 //!   [`FakeServer::require_aws_signature`] is given an [`AwsSigningKey`];
 //!
+//! plus embeddings and token counting where each provider has them (OpenAI `POST
+//! /v1/embeddings`, Azure `.../deployments/DEPLOYMENT/embeddings`, Gemini
+//! `:batchEmbedContents` and `:countTokens`, Anthropic `POST /v1/messages/count_tokens`,
+//! Bedrock `invoke` for `amazon.titan-embed-*` and `cohere.embed-*` ids and `count-tokens`:
+//! deterministic unit vectors derived from each text, token counts from its words; see the
+//! `embeddings` and `count_tokens` modules),
+//!
 //! and a control plane under `/_fake/` so scripts can drive the standalone binary. The text
 //! APIs stream with server-sent events in their own framing.
 //!
@@ -83,6 +90,8 @@ mod bedrock;
 mod behavior;
 mod connection;
 mod control;
+mod count_tokens;
+mod embeddings;
 mod errors;
 mod faults;
 mod gemini;

@@ -14,7 +14,7 @@ use axum::routing::{get, post, put};
 use crate::errors::{AnthropicError, Api, GeminiError, OpenAiError};
 use crate::models::api_of;
 use crate::state::FakeState;
-use crate::{anthropic, azure, bedrock, control, gemini, models, openai};
+use crate::{anthropic, azure, bedrock, control, count_tokens, embeddings, gemini, models, openai};
 
 /// Benchmarks send long prompts; axum's 2 MB default would reject them before the fake sees them.
 const BODY_LIMIT_BYTES: usize = 64 * 1024 * 1024;
@@ -23,10 +23,13 @@ pub(crate) fn router(state: Arc<FakeState>) -> Router {
     Router::new()
         .route(openai::PATH, post(openai::chat_completions))
         .route(anthropic::PATH, post(anthropic::messages))
+        .route(embeddings::PATH, post(embeddings::openai))
+        .route(count_tokens::ANTHROPIC_PATH, post(count_tokens::anthropic))
         .route("/v1/models", get(models::list))
         .route(gemini::MODEL_CALL_ROUTE, post(gemini::model_call))
         .route(gemini::MODELS_PATH, get(models::list))
         .route(azure::CHAT_ROUTE, post(azure::chat_completions))
+        .route(embeddings::AZURE_ROUTE, post(embeddings::azure))
         .route(azure::MODELS_PATH, get(azure::list))
         .route(azure::DEPLOYMENTS_PATH, get(azure::list))
         .route(bedrock::MODEL_CALL_ROUTE, post(bedrock::model_call))

@@ -331,7 +331,8 @@ async fn odd_paths_get_google_404s_and_never_break_the_server() {
     let base = server.gemini_base_url();
     for path in [
         "/v1beta/models/gemini-test",
-        "/v1beta/models/gemini-test:countTokens",
+        // A method Gemini has and the fake does not serve (countTokens it does).
+        "/v1beta/models/gemini-test:embedContent",
         "/v1beta/models/:generateContent",
         "/v1beta/models/gemini-test:",
         "/v1beta/models/%3A%3A:%E2%9C%93",

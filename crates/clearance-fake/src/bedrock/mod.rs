@@ -4,6 +4,9 @@
 //!   any model id;
 //! - `POST /model/MODEL/invoke` and `/invoke-with-response-stream`: `InvokeModel` with
 //!   Anthropic Messages bodies, for Anthropic model ids ([`invoke`]);
+//! - `POST /model/MODEL/invoke` for embedding models (`amazon.titan-embed-*`, `cohere.embed-*`)
+//!   and `POST /model/MODEL/count-tokens` (`CountTokens`): answered by [`crate::embeddings`] and
+//!   [`crate::count_tokens`] once the signature is checked;
 //! - `GET /foundation-models`: the control plane's model list (`ListFoundationModels`), for
 //!   health probes.
 //!
@@ -65,6 +68,7 @@ enum Operation {
     ConverseStream,
     Invoke,
     InvokeStream,
+    CountTokens,
 }
 
 impl Operation {
@@ -74,6 +78,7 @@ impl Operation {
             "converse-stream" => Operation::ConverseStream,
             "invoke" => Operation::Invoke,
             "invoke-with-response-stream" => Operation::InvokeStream,
+            "count-tokens" => Operation::CountTokens,
             _ => return None,
         })
     }
@@ -141,11 +146,30 @@ pub(crate) async fn model_call(
     let Some(json) = json else {
         return BedrockError::validation(MALFORMED_JSON).into_response(None);
     };
+    let other = match operation {
+        Operation::Invoke if crate::embeddings::is_bedrock_embed_model(&model_id) => {
+            Some(crate::embeddings::bedrock(&model_id, &json))
+        }
+        Operation::CountTokens => Some(crate::count_tokens::bedrock(&model_id, &json)),
+        _ => None,
+    };
+    if let Some(answered) = other {
+        let response = match answered {
+            Ok(response) => response,
+            Err(message) => return BedrockError::validation(message).into_response(None),
+        };
+        state.note_model(&model_id);
+        if let Some(status) = behavior.error_status() {
+            return behavior_error(status, &behavior, &model_id);
+        }
+        let response = faults::replacement(&behavior, Api::Bedrock, false).unwrap_or(response);
+        return faults::paced(response, &behavior);
+    }
     let read = match operation {
         Operation::Converse | Operation::ConverseStream => {
             converse::prompt(&model_id, &json, operation.streams())
         }
-        Operation::Invoke | Operation::InvokeStream => {
+        Operation::Invoke | Operation::InvokeStream | Operation::CountTokens => {
             invoke_prompt(&model_id, &json, operation.streams())
         }
     };
@@ -180,7 +204,10 @@ pub(crate) async fn model_call(
             let events = converse::Conversation::new(latency_ms).events(&prompt, &answer);
             event_stream(events, &behavior, stream_error)
         }
-        Operation::Invoke => invoke::body_response(&prompt, &answer, latency_ms),
+        // CountTokens was answered above.
+        Operation::Invoke | Operation::CountTokens => {
+            invoke::body_response(&prompt, &answer, latency_ms)
+        }
         Operation::InvokeStream => {
             let events = invoke::events(&prompt, &answer, latency_ms);
             let mut response = event_stream(events, &behavior, stream_error);
