@@ -615,6 +615,7 @@ fn content_has_image(content: &Value, path: &str) -> Result<bool, RequestError> 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn unknown_fields_pass_through_in_order_with_the_upstream_model() {
@@ -1142,6 +1143,221 @@ mod tests {
         }
         // The other surfaces have no such fields: an OpenAI Chat `store` is OpenAI's own.
         ClientRequest::parse(ApiSurface::OpenaiChat, br#"{"model":"m","store":true}"#).unwrap();
+    }
+
+    /// Arbitrary JSON over the keys Gemini and Responses bodies hide images in.
+    fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0u32..5).prop_map(Value::from),
+            prop::sample::select(vec!["input_image", "input_text", "text", "user", ""])
+                .prop_map(|s| Value::String(s.to_string())),
+        ];
+        leaf.prop_recursive(5, 48, 4, |inner| {
+            let key = prop::sample::select(vec![
+                "parts",
+                "inlineData",
+                "inline_data",
+                "fileData",
+                "file_data",
+                "functionResponse",
+                "function_response",
+                "text",
+                "role",
+                "type",
+                "content",
+                "output",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(key, inner, 0..4).prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    /// Gemini `contents`: arbitrary JSON, or turns of parts whose fields are drawn from those
+    /// that carry media (nested in function responses too), with arbitrary values.
+    fn gemini_contents() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let field = prop::sample::select(vec![
+            "inlineData",
+            "inline_data",
+            "fileData",
+            "file_data",
+            "text",
+            "thought",
+        ]);
+        let flat_part = prop::collection::btree_map(field, arbitrary_json(), 0..3)
+            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
+        let part = flat_part.prop_recursive(2, 12, 3, |inner| {
+            let response = prop_oneof![
+                arbitrary_json(),
+                prop::collection::vec(inner, 0..3)
+                    .prop_map(|parts| json!({"name": "f", "parts": parts})),
+            ];
+            (
+                prop::sample::select(vec!["functionResponse", "function_response"]),
+                response,
+            )
+                .prop_map(|(key, response)| json!({ key: response }))
+        });
+        let parts = prop_oneof![
+            3 => prop::collection::vec(part, 0..4).prop_map(Value::Array),
+            1 => arbitrary_json(),
+        ];
+        let content = prop_oneof![
+            3 => parts.prop_map(|parts| json!({"role": "user", "parts": parts})),
+            1 => arbitrary_json(),
+        ];
+        prop_oneof![
+            3 => prop::collection::vec(content, 0..4).prop_map(Value::Array),
+            1 => arbitrary_json(),
+        ]
+    }
+
+    /// Responses `input`: arbitrary JSON, or items whose `content` or `output` are typed parts.
+    fn responses_input() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let kind = prop_oneof![
+            4 => prop::sample::select(vec!["input_image", "input_text", "image_url", "input_file"])
+                .prop_map(|k| Value::String(k.to_string())),
+            1 => arbitrary_json(),
+        ];
+        let part = (kind, proptest::option::of(arbitrary_json())).prop_map(|(kind, content)| {
+            let mut part = json!({ "type": kind });
+            if let Some(content) = content {
+                part["content"] = content;
+            }
+            part
+        });
+        let content = prop_oneof![
+            3 => prop::collection::vec(part, 0..4).prop_map(Value::Array),
+            1 => arbitrary_json(),
+        ];
+        let item = (prop::sample::select(vec!["content", "output"]), content)
+            .prop_map(|(key, content)| json!({ key: content }));
+        let item = prop_oneof![3 => item, 1 => arbitrary_json()];
+        prop_oneof![
+            3 => prop::collection::vec(item, 0..4).prop_map(Value::Array),
+            1 => arbitrary_json(),
+        ]
+    }
+
+    /// Google's strict reading, written apart from the gateway's: `Err` where Google refuses.
+    fn google_reads_images(contents: &Value) -> Result<bool, ()> {
+        fn parts(value: &Value) -> Result<bool, ()> {
+            let Value::Array(list) = value else {
+                return Err(());
+            };
+            let mut images = false;
+            for part in list {
+                let part = part.as_object().ok_or(())?;
+                let set = |k: &str| part.get(k).is_some_and(|v| !v.is_null());
+                images |= ["inlineData", "inline_data", "fileData", "file_data"]
+                    .iter()
+                    .any(|k| set(k));
+                for k in ["functionResponse", "function_response"] {
+                    match part.get(k) {
+                        None | Some(Value::Null) => {}
+                        Some(Value::Object(response)) => match response.get("parts") {
+                            None | Some(Value::Null) => {}
+                            Some(nested) => images |= parts(nested)?,
+                        },
+                        Some(_) => return Err(()),
+                    }
+                }
+            }
+            Ok(images)
+        }
+        match contents {
+            Value::Null => Ok(false),
+            Value::Array(contents) => {
+                let mut images = false;
+                for content in contents {
+                    match content.as_object().ok_or(())?.get("parts") {
+                        None | Some(Value::Null) => {}
+                        Some(p) => images |= parts(p)?,
+                    }
+                }
+                Ok(images)
+            }
+            _ => Err(()),
+        }
+    }
+
+    /// OpenAI's strict reading of Responses `input`: `Err` where OpenAI refuses.
+    fn openai_reads_images(input: &Value) -> Result<bool, ()> {
+        fn content(value: &Value) -> Result<bool, ()> {
+            match value {
+                Value::Null | Value::String(_) => Ok(false),
+                Value::Array(parts) => {
+                    let mut images = false;
+                    for part in parts {
+                        let part = part.as_object().ok_or(())?;
+                        let kind = part.get("type").and_then(Value::as_str).ok_or(())?;
+                        images |= IMAGE_PART_TYPES.contains(&kind);
+                        if let Some(nested) = part.get("content") {
+                            images |= content(nested)?;
+                        }
+                    }
+                    Ok(images)
+                }
+                _ => Err(()),
+            }
+        }
+        match input {
+            Value::Null | Value::String(_) => Ok(false),
+            Value::Array(items) => {
+                let mut images = false;
+                for item in items {
+                    let item = item.as_object().ok_or(())?;
+                    for key in ["content", "output"] {
+                        if let Some(value) = item.get(key) {
+                            images |= content(value)?;
+                        }
+                    }
+                }
+                Ok(images)
+            }
+            _ => Err(()),
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever `contents` holds, the gateway reads exactly the images Google's strict
+        /// reading finds, or refuses what Google would refuse.
+        #[test]
+        fn gemini_images_are_read_as_google_reads_them_or_refused(contents in gemini_contents()) {
+            let raw = json!({"contents": contents}).to_string();
+            let expected = google_reads_images(&contents);
+            match ClientRequest::parse_gemini("m", false, raw.as_bytes()) {
+                Ok(request) => proptest::prop_assert_eq!(
+                    Ok(request.capabilities().contains(&Capability::Images)),
+                    expected,
+                    "{}", raw
+                ),
+                Err(error) => proptest::prop_assert!(expected.is_err(), "{raw}: {error}"),
+            }
+        }
+
+        /// The same for a Responses `input`.
+        #[test]
+        fn responses_images_are_read_as_openai_reads_them_or_refused(input in responses_input()) {
+            let raw = json!({"model": "m", "input": input}).to_string();
+            let expected = openai_reads_images(&input);
+            match ClientRequest::parse(ApiSurface::OpenaiResponses, raw.as_bytes()) {
+                Ok(request) => proptest::prop_assert_eq!(
+                    Ok(request.capabilities().contains(&Capability::Images)),
+                    expected,
+                    "{}", raw
+                ),
+                Err(error) => proptest::prop_assert!(expected.is_err(), "{raw}: {error}"),
+            }
+        }
     }
 
     #[test]
