@@ -1531,7 +1531,7 @@ mod tests {
     /// JSON built from the keys and values a Chat Completions body uses, so that random bodies
     /// reach deep into the parser.
     fn body_like_json() -> impl Strategy<Value = Value> {
-        super::super::arbitrary::json_with(
+        crate::translate::arbitrary::json_with(
             &[
                 "model",
                 "messages",

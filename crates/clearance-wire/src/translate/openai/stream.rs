@@ -601,7 +601,7 @@ mod tests {
     }
 
     fn chunk_like_json() -> impl Strategy<Value = Value> {
-        super::super::arbitrary::json_with(
+        crate::translate::arbitrary::json_with(
             &[
                 "id",
                 "model",

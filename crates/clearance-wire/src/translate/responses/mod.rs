@@ -288,39 +288,6 @@ fn item_id(prefix: &str, answer_id: &str, n: usize) -> String {
     format!("{prefix}_{stem}_{n}")
 }
 
-/// Random JSON shaped like the format's bodies, for property tests that no input panics.
-#[cfg(test)]
-mod arbitrary {
-    use proptest::prelude::*;
-    use serde_json::{Value, json};
-
-    /// JSON whose object keys come from `keys` and whose strings are often from `strings`, so
-    /// that random values get past the first checks.
-    pub(super) fn json_with(
-        keys: &[&'static str],
-        strings: &[&'static str],
-    ) -> impl Strategy<Value = Value> + use<> {
-        let keys = prop::sample::select(keys.to_vec());
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            (0u64..5).prop_map(Value::from),
-            any::<f64>().prop_map(|f| json!(f)),
-            prop::sample::select(strings.to_vec()).prop_map(Value::from),
-            ".*".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(5, 64, 6, move |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::vec((keys.clone(), inner), 0..6).prop_map(|pairs| {
-                    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-                }),
-            ]
-        })
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

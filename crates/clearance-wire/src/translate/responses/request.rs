@@ -1174,7 +1174,7 @@ mod tests {
     }
 
     fn body_like_json() -> impl Strategy<Value = Value> {
-        super::super::arbitrary::json_with(
+        crate::translate::arbitrary::json_with(
             &[
                 "model",
                 "input",

@@ -1016,7 +1016,7 @@ mod tests {
     }
 
     fn event_like_json() -> impl Strategy<Value = Value> {
-        super::super::arbitrary::json_with(
+        crate::translate::arbitrary::json_with(
             &[
                 "type",
                 "response",
