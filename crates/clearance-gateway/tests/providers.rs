@@ -133,7 +133,10 @@ fn only_call(h: &Harness, kind: &Kind, path: &str) -> clearance_fake::RecordedRe
 async fn plain(kind: &Kind) {
     let h = gateway("").await;
     let response = h
-        .post("/v1/chat/completions", &chat(kind.model, false, json!("hello there")))
+        .post(
+            "/v1/chat/completions",
+            &chat(kind.model, false, json!("hello there")),
+        )
         .await;
     assert_eq!(response.status(), 200, "{}", kind.model);
     assert_eq!(
@@ -153,7 +156,10 @@ async fn streamed(kind: &Kind) {
     let h = gateway("").await;
     // An OpenAI client...
     let response = h
-        .post("/v1/chat/completions", &chat(kind.model, true, json!("stream me")))
+        .post(
+            "/v1/chat/completions",
+            &chat(kind.model, true, json!("stream me")),
+        )
         .await;
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -179,9 +185,20 @@ async fn streamed(kind: &Kind) {
     let response = h.post("/v1/messages", &body.to_string()).await;
     assert_eq!(response.status(), 200, "{}", kind.model);
     let text = response.text().await.unwrap();
-    let names: Vec<String> = sse_events(&text).into_iter().filter_map(|(n, _)| n).collect();
-    assert_eq!(names.first().map(String::as_str), Some("message_start"), "{text}");
-    assert_eq!(names.last().map(String::as_str), Some("message_stop"), "{text}");
+    let names: Vec<String> = sse_events(&text)
+        .into_iter()
+        .filter_map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("message_start"),
+        "{text}"
+    );
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("message_stop"),
+        "{text}"
+    );
     let said: String = sse_events(&text)
         .iter()
         .filter_map(|(_, data)| {
@@ -216,22 +233,29 @@ async fn tools(kind: &Kind) {
     assert_eq!(response.status(), 200, "{}", kind.model);
     let body: Value = response.json().await.unwrap();
     let call = &body["choices"][0]["message"]["tool_calls"][0];
-    assert_eq!(call["function"]["name"], "get_weather", "{}: {body}", kind.model);
-    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        call["function"]["name"], "get_weather",
+        "{}: {body}",
+        kind.model
+    );
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(args, json!({"city": "Paris"}));
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
     // The result goes back, and the model answers from it.
     let id = call["id"].as_str().unwrap();
     let follow = json!({"model": kind.model, "max_tokens": 64, "tools": [tool],
-        "messages": [
-            {"role": "user", "content": "weather in Paris?"},
-            {"role": "assistant", "content": null, "tool_calls": [call]},
-            {"role": "tool", "tool_call_id": id, "content": "sunny, 21 C"},
-        ]});
+    "messages": [
+        {"role": "user", "content": "weather in Paris?"},
+        {"role": "assistant", "content": null, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": id, "content": "sunny, 21 C"},
+    ]});
     let response = h.post("/v1/chat/completions", &follow.to_string()).await;
     assert_eq!(response.status(), 200, "{}", kind.model);
     let body: Value = response.json().await.unwrap();
-    let text = body["choices"][0]["message"]["content"].as_str().unwrap_or("");
+    let text = body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or("");
     assert!(text.contains("sunny, 21 C"), "{}: {body}", kind.model);
 }
 
@@ -268,13 +292,20 @@ async fn errors(kind: &Kind) {
             },
         );
         let response = h
-            .post("/v1/chat/completions", &chat(kind.model, false, json!("hi")))
+            .post(
+                "/v1/chat/completions",
+                &chat(kind.model, false, json!("hi")),
+            )
             .await;
         // With nowhere to move on to, the provider's own failure comes back, in the client's
         // error shape, with no credential in it.
         assert_eq!(response.status(), expected, "{} {status}", kind.model);
         let body: Value = response.json().await.unwrap();
-        assert!(body["error"]["message"].is_string(), "{}: {body}", kind.model);
+        assert!(
+            body["error"]["message"].is_string(),
+            "{}: {body}",
+            kind.model
+        );
         assert!(!body.to_string().contains(harness::PROVIDER_KEY));
         assert!(!body.to_string().contains(harness::AWS_SECRET_ACCESS_KEY));
     }
@@ -296,7 +327,10 @@ async fn region_block(kind: &Kind) {
         },
     );
     let response = h
-        .post("/v1/chat/completions", &chat(kind.model, false, json!("hi")))
+        .post(
+            "/v1/chat/completions",
+            &chat(kind.model, false, json!("hi")),
+        )
         .await;
     assert_eq!(response.status(), 200, "{}", kind.model);
     assert_eq!(
@@ -308,12 +342,13 @@ async fn region_block(kind: &Kind) {
         .to_string();
     let record = h.record_for(&id).await;
     let tried = outcomes(&record);
-    let expected = if kind.model == "gpt-5" || kind.model == "mythos-5" || kind.model == "gemini-flash" {
-        // Providers that answer a region block with their own refusal, not 451.
-        ["region_block", "legal_block"]
-    } else {
-        ["region_block", "region_block"]
-    };
+    let expected =
+        if kind.model == "gpt-5" || kind.model == "mythos-5" || kind.model == "gemini-flash" {
+            // Providers that answer a region block with their own refusal, not 451.
+            ["region_block", "legal_block"]
+        } else {
+            ["region_block", "region_block"]
+        };
     assert!(
         expected.contains(&tried[0].1.as_str()),
         "{}: {tried:?}",
@@ -364,7 +399,10 @@ async fn failover_to(kind: &Kind) {
     );
     for stream in [false, true] {
         let response = h
-            .post("/v1/chat/completions", &chat(kind.other(), stream, json!("hi")))
+            .post(
+                "/v1/chat/completions",
+                &chat(kind.other(), stream, json!("hi")),
+            )
             .await;
         let status = response.status();
         let served = harness::header(&response, "x-clearance-served-model").map(str::to_string);
