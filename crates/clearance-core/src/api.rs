@@ -16,15 +16,21 @@ pub enum ApiSurface {
     Gemini,
     /// `POST /v1/responses` (OpenAI Responses; stateless: no stored responses).
     OpenaiResponses,
+    /// `POST /v1/embeddings` (OpenAI embeddings; embedding models only).
+    OpenaiEmbeddings,
+    /// `POST /v1/messages/count_tokens` (Anthropic's token count of a Messages request).
+    AnthropicCountTokens,
 }
 
 impl ApiSurface {
     /// Every surface: what `context.api` can hold.
-    pub const ALL: [ApiSurface; 4] = [
+    pub const ALL: [ApiSurface; 6] = [
         ApiSurface::OpenaiChat,
         ApiSurface::AnthropicMessages,
         ApiSurface::Gemini,
         ApiSurface::OpenaiResponses,
+        ApiSurface::OpenaiEmbeddings,
+        ApiSurface::AnthropicCountTokens,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -33,13 +39,54 @@ impl ApiSurface {
             ApiSurface::AnthropicMessages => "anthropic_messages",
             ApiSurface::Gemini => "gemini",
             ApiSurface::OpenaiResponses => "openai_responses",
+            ApiSurface::OpenaiEmbeddings => "openai_embeddings",
+            ApiSurface::AnthropicCountTokens => "anthropic_count_tokens",
+        }
+    }
+
+    /// What the surface asks a model for: a generated answer (every chat surface), vectors,
+    /// or a token count.
+    pub fn operation(self) -> Operation {
+        match self {
+            ApiSurface::OpenaiEmbeddings => Operation::Embed,
+            ApiSurface::AnthropicCountTokens => Operation::CountTokens,
+            ApiSurface::OpenaiChat
+            | ApiSurface::AnthropicMessages
+            | ApiSurface::Gemini
+            | ApiSurface::OpenaiResponses => Operation::Generate,
         }
     }
 
     /// Whether errors are written in OpenAI's shape (`{"error": {"message", "type", "param",
     /// "code"}}`): Chat Completions and Responses share it.
     pub fn openai_shaped(self) -> bool {
-        matches!(self, ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses)
+        matches!(
+            self,
+            ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings
+        )
+    }
+}
+
+/// What a request asks of a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Operation {
+    /// A chat answer (whole or streamed).
+    #[default]
+    Generate,
+    /// Embedding vectors.
+    Embed,
+    /// The input token count of a chat request.
+    CountTokens,
+}
+
+impl Operation {
+    /// A stable name, for errors, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Generate => "generate",
+            Operation::Embed => "embeddings",
+            Operation::CountTokens => "count_tokens",
+        }
     }
 }
 
@@ -91,6 +138,10 @@ impl From<ApiSurface> for WireFormat {
             ApiSurface::AnthropicMessages => WireFormat::AnthropicMessages,
             ApiSurface::Gemini => WireFormat::Gemini,
             ApiSurface::OpenaiResponses => WireFormat::OpenaiResponses,
+            // Their bodies are OpenAI's and Anthropic's: a provider of that format gets them
+            // passed through (model swapped); every other kind has its own operation body.
+            ApiSurface::OpenaiEmbeddings => WireFormat::OpenaiChat,
+            ApiSurface::AnthropicCountTokens => WireFormat::AnthropicMessages,
         }
     }
 }

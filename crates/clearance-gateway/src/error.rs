@@ -100,7 +100,9 @@ impl IntoResponse for ApiError {
         );
         if let (Some(param), Some(error)) = (self.param, body.get_mut("error")) {
             match self.surface {
-                ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => {
+                ApiSurface::OpenaiChat
+                | ApiSurface::OpenaiResponses
+                | ApiSurface::OpenaiEmbeddings => {
                     error["param"] = param.into();
                 }
                 // Google names the field in a `BadRequest` detail.
@@ -114,7 +116,7 @@ impl IntoResponse for ApiError {
                         None => error["details"] = serde_json::json!([violation]),
                     }
                 }
-                ApiSurface::AnthropicMessages => {}
+                ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => {}
             }
         }
         let mut response = (self.status, Json(body)).into_response();

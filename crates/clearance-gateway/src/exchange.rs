@@ -1,15 +1,22 @@
 //! One exchange between a client and the models that may serve it: the client's request, its
 //! neutral form (read once, on the first attempt that needs a translation, and reused by every
 //! other), and the names an answer written for the client carries. The attempt loop asks it
-//! for each attempt's body, answer and stream; it knows nothing of availability or policy.
+//! for each attempt's bodies, answer and stream; it knows nothing of availability or policy.
+//!
+//! Three operations share it ([`Operation`], from the client's surface): a chat answer (one
+//! call per attempt, whole or streamed), embeddings (one or several calls per attempt: Titan
+//! embeds one input per call, Gemini and Cohere batch theirs; the answers are merged in order
+//! and every vector checked against the model's configured dimension) and a token count.
 
 use std::sync::OnceLock;
 
 use chrono::Utc;
-use clearance_core::api::{ApiSurface, WireFormat};
+use clearance_core::api::{ApiSurface, Operation, WireFormat};
 use clearance_core::chat::ChatRequest;
 use clearance_upstream::ForwardedHeaders;
 use clearance_wire::Usage;
+use clearance_wire::count_tokens::{self, CountError};
+use clearance_wire::embeddings::{self, EmbedError, EmbedRequest};
 use clearance_wire::request::{ClientRequest, render_neutral};
 use clearance_wire::response::rewrite_response;
 use clearance_wire::sse::{SseFramer, SseRewriter, StreamRewrite};
@@ -27,6 +34,13 @@ pub(crate) struct Exchange<'a> {
     /// The audit record's id: an answer's id when the provider gave none.
     pub request_id: &'a str,
     neutral: OnceLock<Result<ChatRequest, TranslateError>>,
+    embed: OnceLock<Result<EmbedRequest, TranslateError>>,
+}
+
+/// One answer of one call of an attempt: its body and the input token count a header gave.
+pub(crate) struct Part {
+    pub body: bytes::Bytes,
+    pub input_tokens: Option<u64>,
 }
 
 impl<'a> Exchange<'a> {
@@ -41,7 +55,124 @@ impl<'a> Exchange<'a> {
             forwarded,
             request_id,
             neutral: OnceLock::new(),
+            embed: OnceLock::new(),
         }
+    }
+
+    pub(crate) fn operation(&self) -> Operation {
+        self.surface.operation()
+    }
+
+    /// The bodies of one attempt on `entry`, one call each, in order: one for a chat answer
+    /// or a count, as many as the provider's embeddings API needs for the inputs.
+    pub(crate) fn bodies_for(&self, entry: &ModelEntry) -> Result<Vec<Vec<u8>>, TranslateError> {
+        let upstream = entry.model.upstream.as_str();
+        let kind = &entry.provider.kind;
+        let values = match self.operation() {
+            Operation::Generate => return Ok(vec![self.body_for(entry)?]),
+            Operation::Embed => {
+                let request = self.embed_request()?;
+                if let (Some(asked), Some(configured)) =
+                    (request.dimensions, entry.model.embedding_dimensions)
+                    && asked != configured
+                {
+                    return Err(TranslateError::invalid(
+                        "dimensions",
+                        format!(
+                            "`{}` answers vectors of {configured} dimensions; ask for those, or \
+                             for a model of {asked}",
+                            entry.model.name
+                        ),
+                    ));
+                }
+                let target =
+                    clearance_upstream::embed_target(kind, upstream).map_err(embed_error)?;
+                embeddings::render_request(target, self.request.body(), request, upstream)
+                    .map_err(embed_error)?
+            }
+            Operation::CountTokens => {
+                let target = clearance_upstream::count_target(kind).map_err(count_error)?;
+                let options = RenderOptions {
+                    default_max_tokens: entry.provider.default_max_tokens,
+                    ..RenderOptions::default()
+                };
+                vec![
+                    count_tokens::render_request(target, self.request.body(), upstream, &options)
+                        .map_err(count_error)?,
+                ]
+            }
+        };
+        Ok(values
+            .iter()
+            .map(|v| serde_json::to_vec(v).expect("a JSON value always serialises"))
+            .collect())
+    }
+
+    /// The answers of an embeddings or count attempt, as one answer for the client.
+    pub(crate) fn operation_answer(
+        &self,
+        entry: &ModelEntry,
+        parts: Vec<Part>,
+    ) -> Result<(Vec<u8>, Usage), TranslateError> {
+        let read = |part: &Part| {
+            serde_json::from_slice::<serde_json::Value>(&part.body)
+                .map_err(|e| TranslateError::invalid("(answer)", format!("not valid JSON: {e}")))
+        };
+        let kind = &entry.provider.kind;
+        let upstream = entry.model.upstream.as_str();
+        match self.operation() {
+            Operation::Generate => match parts.first() {
+                Some(part) => self.whole_answer(entry, &part.body),
+                None => Err(TranslateError::invalid("(answer)", "no answer")),
+            },
+            Operation::Embed => {
+                let request = self.embed_request()?;
+                let target =
+                    clearance_upstream::embed_target(kind, upstream).map_err(embed_error)?;
+                let mut answers = Vec::with_capacity(parts.len());
+                for part in &parts {
+                    let answer = embeddings::parse_response(target, &read(part)?)
+                        .map_err(embed_error)?
+                        .or_input_tokens(part.input_tokens);
+                    answers.push(answer);
+                }
+                let merged = embeddings::merge(answers);
+                if let Some(dimensions) = entry.model.embedding_dimensions {
+                    embeddings::check_answer(&merged, request, dimensions).map_err(embed_error)?;
+                }
+                let body = embeddings::render_response(
+                    &merged,
+                    request.encoding_format,
+                    &entry.model.name,
+                );
+                let usage = Usage {
+                    input_tokens: merged.input_tokens,
+                    output_tokens: None,
+                };
+                Ok((serde_json::to_vec(&body).expect("JSON serialises"), usage))
+            }
+            Operation::CountTokens => {
+                let target = clearance_upstream::count_target(kind).map_err(count_error)?;
+                let Some(part) = parts.first() else {
+                    return Err(TranslateError::invalid("(answer)", "no answer"));
+                };
+                let count =
+                    count_tokens::parse_response(target, &read(part)?).map_err(count_error)?;
+                let body = count_tokens::render_response(count);
+                // A count spends no tokens: nothing for the usage figures.
+                Ok((
+                    serde_json::to_vec(&body).expect("JSON serialises"),
+                    Usage::default(),
+                ))
+            }
+        }
+    }
+
+    fn embed_request(&self) -> Result<&EmbedRequest, TranslateError> {
+        self.embed
+            .get_or_init(|| embeddings::parse_request(self.request.body()).map_err(embed_error))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Whether `entry`'s provider speaks another API than the client.
@@ -130,5 +261,31 @@ impl<'a> Exchange<'a> {
             created: Utc::now().timestamp(),
             include_usage,
         }
+    }
+}
+
+/// An embeddings problem as the attempt loop reports it: the request's (400, naming the field)
+/// or the answer's (the provider's fault, the route moves on).
+fn embed_error(error: EmbedError) -> TranslateError {
+    let field = error.field().unwrap_or("(answer)").to_string();
+    TranslateError::Invalid {
+        field,
+        why: strip_field(&error.to_string()),
+    }
+}
+
+fn count_error(error: CountError) -> TranslateError {
+    let field = error.field().unwrap_or("(answer)").to_string();
+    TranslateError::Invalid {
+        field,
+        why: strip_field(&error.to_string()),
+    }
+}
+
+/// The message without a leading "`field`: " (the error says the field again).
+fn strip_field(message: &str) -> String {
+    match message.strip_prefix('`').and_then(|m| m.split_once("`: ")) {
+        Some((_, rest)) => rest.to_string(),
+        None => message.to_string(),
     }
 }

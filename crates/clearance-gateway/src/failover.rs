@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clearance_config::{Config, RouteConfig};
+use clearance_core::api::Operation;
 use clearance_core::audit::{Attempt, AttemptOutcome};
 use clearance_failover::{
     Admission, Breakers, BudgetPolicy, FailureClass, RetryBudget, Route, TransportFailure, Verdict,
@@ -45,7 +46,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use crate::access::Candidates;
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, Part};
 use crate::health::ProviderHealth;
 use crate::metrics::{AttemptLabels, ModelLabels};
 use crate::state::{AppState, ModelEntry};
@@ -474,8 +475,8 @@ impl Run<'_, '_> {
     ) -> Step {
         let ask = self.ask;
         let model = entry.model.name.as_str();
-        let body = match ask.exchange.body_for(entry) {
-            Ok(body) => body,
+        let mut bodies = match ask.exchange.bodies_for(entry) {
+            Ok(bodies) => bodies,
             Err(error) => {
                 admission.settle(None);
                 self.skip_model(model, AttemptOutcome::Untranslatable);
@@ -486,11 +487,14 @@ impl Run<'_, '_> {
                 return Step::Next;
             }
         };
+        if ask.exchange.operation() != Operation::Generate {
+            return self.try_operation(entry, admission, bodies, limit).await;
+        }
         let call = UpstreamCall {
-            body,
+            body: bodies.pop().unwrap_or_default(),
             upstream_model: &entry.model.upstream,
             stream: ask.exchange.request.stream,
-            operation: clearance_upstream::Operation::Generate,
+            operation: Operation::Generate,
         };
         let started = Instant::now();
         let sent = within(
@@ -529,6 +533,78 @@ impl Run<'_, '_> {
                 admission.settle(Some(false));
                 self.note(model, class.outcome(), took, None);
                 self.remember(failure);
+                Step::Next
+            }
+        }
+    }
+
+    /// An embeddings or count attempt: its calls one after the other, each answer read whole
+    /// (within what is left of the attempt), then the answers as one. Any call's failure is
+    /// the attempt's, judged as a chat attempt's would be.
+    async fn try_operation(
+        &mut self,
+        entry: &ModelEntry,
+        admission: Held<'_>,
+        bodies: Vec<Vec<u8>>,
+        limit: Option<Duration>,
+    ) -> Step {
+        let ask = self.ask;
+        let model = entry.model.name.as_str();
+        let max_body = ask_limits(ask).max_body;
+        let started = Instant::now();
+        let left = || limit.map(|l| l.saturating_sub(started.elapsed()));
+        let timed_out = || UpstreamError::Timeout {
+            provider: entry.provider.name.clone(),
+        };
+        let mut parts = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let call = UpstreamCall {
+                body,
+                upstream_model: &entry.model.upstream,
+                stream: false,
+                operation: ask.exchange.operation(),
+            };
+            let upstream = ask
+                .state
+                .upstream
+                .send(&entry.provider, call, ask.exchange.forwarded);
+            let sent = match within(left(), upstream).await {
+                Some(Ok(sent)) => sent,
+                Some(Err(error)) => return self.transport_failed(entry, admission, started, error),
+                None => return self.transport_failed(entry, admission, started, timed_out()),
+            };
+            if !(200..300).contains(&sent.status) {
+                return self
+                    .status_failed(entry, admission, started, sent, limit)
+                    .await;
+            }
+            let input_tokens = sent.input_token_count;
+            let body = match within(left(), sent.collect(&entry.provider.name, max_body)).await {
+                Some(Ok(body)) => body,
+                Some(Err(error)) => return self.transport_failed(entry, admission, started, error),
+                None => return self.transport_failed(entry, admission, started, timed_out()),
+            };
+            parts.push(Part { body, input_tokens });
+        }
+        let took = started.elapsed();
+        self.waited += took;
+        match ask.exchange.operation_answer(entry, parts) {
+            Ok((body, usage)) => {
+                admission.settle(Some(true));
+                self.note(model, AttemptOutcome::Served, took, Some(200));
+                Step::Done(Box::new(Ending::Served(Served {
+                    entry: entry.clone(),
+                    status: 200,
+                    answer: Answer::Whole { body, usage },
+                })))
+            }
+            Err(error) => {
+                admission.settle(Some(false));
+                self.note(model, AttemptOutcome::ServerError, took, None);
+                self.remember(Failure::Unreadable {
+                    entry: entry.clone(),
+                    error,
+                });
                 Step::Next
             }
         }

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use clearance_config::Secret;
-use clearance_core::api::ApiSurface;
+use clearance_core::api::{ApiSurface, Operation};
 use clearance_core::audit::{AuditRecord, Decision, Phase, TokenCaller};
 use clearance_policy::Outcome;
 use clearance_upstream::{ForwardedHeaders, UpstreamError};
@@ -308,7 +308,9 @@ async fn serve(
             if attempted.fell_back {
                 audit.fall_back(&requested.model.name);
             }
-            if let Answer::Whole { body, .. } = &served.answer {
+            if let Answer::Whole { body, .. } = &served.answer
+                && surface.operation() == Operation::Generate
+            {
                 crate::capture::maybe_capture(
                     state,
                     caller.app.as_deref(),
@@ -687,7 +689,7 @@ fn resolve_model(
     surface: ApiSurface,
     name: &str,
 ) -> Result<ModelEntry, ApiError> {
-    state.models.get(name).cloned().ok_or_else(|| {
+    let entry = state.models.get(name).cloned().ok_or_else(|| {
         ApiError::new(
             surface,
             StatusCode::NOT_FOUND,
@@ -696,7 +698,25 @@ fn resolve_model(
             format!("the model `{name}` does not exist on this gateway; GET /v1/models lists the models you can use"),
         )
         .with_code("model_not_found")
-    })
+    })?;
+    let embeds = surface.operation() == Operation::Embed;
+    if entry.model.is_embedding() != embeds {
+        let why = if embeds {
+            format!("`{name}` is a chat model; /v1/embeddings serves embedding models")
+        } else {
+            format!("`{name}` is an embedding model; send its requests to /v1/embeddings")
+        };
+        return Err(ApiError::new(
+            surface,
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidRequest,
+            "wrong_model_kind",
+            why,
+        )
+        .with_code("model_not_supported")
+        .with_param("model"));
+    }
+    Ok(entry)
 }
 
 fn forwarded_headers(headers: &HeaderMap) -> ForwardedHeaders {
@@ -988,11 +1008,12 @@ impl Relay {
 /// client did not ask for `alt=sse`).
 fn stream_error_event(surface: ApiSurface, message: &str, class: &str) -> String {
     match surface {
-        ApiSurface::OpenaiChat => {
+        // Embeddings and token counts are never streamed.
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiEmbeddings => {
             let body = error_body(surface, ErrorKind::Api, message, Some(class));
             format!("data: {body}\n\n")
         }
-        ApiSurface::AnthropicMessages => {
+        ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => {
             let body = error_body(surface, ErrorKind::Api, message, Some(class));
             format!("event: error\ndata: {body}\n\n")
         }

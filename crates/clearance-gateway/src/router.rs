@@ -39,6 +39,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/embeddings", post(embeddings))
         .route("/v1/responses", post(responses))
         .route("/v1/responses/{*rest}", any(no_stored_responses))
         .route("/v1/models", get(models))
@@ -97,6 +99,26 @@ async fn messages(
 ) -> Response {
     let body = read_body(&state, body).await;
     proxy::handle(state, ApiSurface::AnthropicMessages, peer, headers, body).await
+}
+
+async fn count_tokens(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = read_body(&state, body).await;
+    proxy::handle(state, ApiSurface::AnthropicCountTokens, peer, headers, body).await
+}
+
+async fn embeddings(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = read_body(&state, body).await;
+    proxy::handle(state, ApiSurface::OpenaiEmbeddings, peer, headers, body).await
 }
 
 async fn responses(
@@ -297,15 +319,17 @@ async fn list_models(
         }
     };
     let body = match surface {
-        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => json!({
-            "object": "list",
-            "data": listed.iter().map(|(m, reroute)| {
-                let mut entry = json!({ "id": m.name, "object": "model", "created": 0, "owned_by": m.provider });
-                annotate(&mut entry, reroute);
-                entry
-            }).collect::<Vec<_>>()
-        }),
-        ApiSurface::AnthropicMessages => json!({
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings => {
+            json!({
+                "object": "list",
+                "data": listed.iter().map(|(m, reroute)| {
+                    let mut entry = json!({ "id": m.name, "object": "model", "created": 0, "owned_by": m.provider });
+                    annotate(&mut entry, reroute);
+                    entry
+                }).collect::<Vec<_>>()
+            })
+        }
+        ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => json!({
             "data": listed.iter().map(|(m, reroute)| {
                 let mut entry = json!({
                     "type": "model", "id": m.name, "display_name": m.name, "created_at": "1970-01-01T00:00:00Z"

@@ -13,29 +13,7 @@ use clearance_config::{BedrockApi, ProviderKind};
 use clearance_wire::count_tokens::{CountError, CountTarget};
 use clearance_wire::embeddings::{EmbedError, EmbedTarget};
 
-/// What a call asks of the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Operation {
-    /// A chat answer, whole or streamed (Chat Completions, Messages, generateContent,
-    /// Converse, InvokeModel).
-    #[default]
-    Generate,
-    /// Embedding vectors.
-    Embed,
-    /// The input tokens of a Messages request.
-    CountTokens,
-}
-
-impl Operation {
-    /// A stable name, for errors, logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Generate => "generate",
-            Operation::Embed => "embeddings",
-            Operation::CountTokens => "count_tokens",
-        }
-    }
-}
+pub use clearance_core::api::Operation;
 
 /// Whether providers of `kind` have an API for `operation`. (On Bedrock, embeddings also
 /// depend on the model's family: [`embed_target`].)

@@ -37,9 +37,14 @@ impl ErrorKind {
         match surface {
             ApiSurface::Gemini => self.google_status(self.default_status()),
             ApiSurface::AnthropicMessages
+            | ApiSurface::AnthropicCountTokens
             | ApiSurface::OpenaiChat
-            | ApiSurface::OpenaiResponses => {
-                let anthropic = surface == ApiSurface::AnthropicMessages;
+            | ApiSurface::OpenaiResponses
+            | ApiSurface::OpenaiEmbeddings => {
+                let anthropic = matches!(
+                    surface,
+                    ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens
+                );
                 match self {
                     ErrorKind::InvalidRequest => "invalid_request_error",
                     ErrorKind::Authentication => "authentication_error",
@@ -142,10 +147,10 @@ fn typed_error_body(
     code: Option<&str>,
 ) -> Value {
     match surface {
-        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => json!({
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings => json!({
             "error": { "message": message, "type": type_name, "param": null, "code": code }
         }),
-        ApiSurface::AnthropicMessages => json!({
+        ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => json!({
             "type": "error",
             "error": { "type": type_name, "message": message }
         }),
@@ -166,11 +171,11 @@ fn typed_error_body(
 /// Whether `body` already is an error in `surface`'s shape (then it passes through as is).
 pub fn is_error_shape(surface: ApiSurface, body: &Value) -> bool {
     match surface {
-        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => {
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings => {
             body.pointer("/error/message").is_some_and(Value::is_string)
                 && body.get("type").is_none()
         }
-        ApiSurface::AnthropicMessages => {
+        ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => {
             body.get("type").and_then(Value::as_str) == Some("error")
                 && body.pointer("/error/type").is_some_and(Value::is_string)
         }
@@ -303,10 +308,12 @@ pub fn upstream_error_body(
         &said
     };
     let (type_field, known_types, known_codes) = match surface {
-        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses => {
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings => {
             ("/error/type", OPENAI_ERROR_TYPES, OPENAI_ERROR_CODES)
         }
-        ApiSurface::AnthropicMessages => ("/error/type", ANTHROPIC_ERROR_TYPES, &[][..]),
+        ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => {
+            ("/error/type", ANTHROPIC_ERROR_TYPES, &[][..])
+        }
         ApiSurface::Gemini => ("/error/status", GOOGLE_ERROR_STATUSES, &[][..]),
     };
     let same_format = origin.format == WireFormat::from(surface);

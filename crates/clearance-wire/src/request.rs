@@ -165,6 +165,12 @@ impl ClientRequest {
         if surface == ApiSurface::OpenaiResponses {
             refuse_stateful(&body)?;
         }
+        if stream && surface.operation() != clearance_core::api::Operation::Generate {
+            return Err(RequestError::InvalidField {
+                field: "stream".into(),
+                reason: "cannot be true here: this endpoint answers once, never as a stream",
+            });
+        }
         ClientRequest::with_facts(surface, model, stream, body)
     }
 
@@ -278,6 +284,11 @@ impl ClientRequest {
         options: &RenderOptions,
     ) -> Result<Vec<u8>, TranslateError> {
         render_neutral(&self.neutral()?, target, upstream_model, options)
+    }
+
+    /// The body as the client sent it (a JSON object).
+    pub fn body(&self) -> &Value {
+        &self.body
     }
 
     /// The request in the neutral model (what every translation starts from): read once per
@@ -453,7 +464,10 @@ fn read_has_images(surface: ApiSurface, body: &Value) -> Result<bool, RequestErr
     };
     let mut found = read_messages_images(fields)?;
     match surface {
-        ApiSurface::OpenaiChat | ApiSurface::AnthropicMessages => {}
+        ApiSurface::OpenaiChat
+        | ApiSurface::AnthropicMessages
+        | ApiSurface::AnthropicCountTokens
+        | ApiSurface::OpenaiEmbeddings => {}
         ApiSurface::OpenaiResponses => found |= read_responses_images(fields)?,
         ApiSurface::Gemini => found |= read_gemini_images(fields)?,
     }

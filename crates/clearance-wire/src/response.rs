@@ -15,9 +15,11 @@ type ShallowObject = indexmap::IndexMap<String, Box<RawValue>>;
 pub fn model_and_usage_fields(surface: ApiSurface) -> (&'static str, &'static str) {
     match surface {
         ApiSurface::Gemini => ("modelVersion", "usageMetadata"),
-        ApiSurface::OpenaiChat | ApiSurface::AnthropicMessages | ApiSurface::OpenaiResponses => {
-            ("model", "usage")
-        }
+        ApiSurface::OpenaiChat
+        | ApiSurface::AnthropicMessages
+        | ApiSurface::OpenaiResponses
+        | ApiSurface::OpenaiEmbeddings
+        | ApiSurface::AnthropicCountTokens => ("model", "usage"),
     }
 }
 
@@ -51,11 +53,13 @@ pub fn rewrite_response(surface: ApiSurface, body: &[u8], client_model: &str) ->
 pub fn usage_of(surface: ApiSurface, usage: &Value) -> Usage {
     let field = |name: &str| usage.get(name).and_then(Value::as_u64);
     match surface {
-        ApiSurface::OpenaiChat => Usage {
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiEmbeddings => Usage {
             input_tokens: field("prompt_tokens"),
             output_tokens: field("completion_tokens"),
         },
-        ApiSurface::AnthropicMessages | ApiSurface::OpenaiResponses => Usage {
+        ApiSurface::AnthropicMessages
+        | ApiSurface::OpenaiResponses
+        | ApiSurface::AnthropicCountTokens => Usage {
             input_tokens: field("input_tokens"),
             output_tokens: field("output_tokens"),
         },

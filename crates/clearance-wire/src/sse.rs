@@ -147,8 +147,12 @@ impl SseRewriter {
             return emit(out, event);
         };
         let keep = match self.surface {
-            ApiSurface::OpenaiChat => self.openai_chunk(&mut object),
-            ApiSurface::AnthropicMessages => self.anthropic_event(&mut object),
+            // Embeddings and token counts are never streamed; were one, it would be read in the
+            // shape of its API family.
+            ApiSurface::OpenaiChat | ApiSurface::OpenaiEmbeddings => self.openai_chunk(&mut object),
+            ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => {
+                self.anthropic_event(&mut object)
+            }
             ApiSurface::Gemini => self.gemini_chunk(&mut object),
             ApiSurface::OpenaiResponses => self.responses_event(&mut object),
         };
