@@ -147,9 +147,11 @@ fn typed_error_body(
     code: Option<&str>,
 ) -> Value {
     match surface {
-        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings => json!({
-            "error": { "message": message, "type": type_name, "param": null, "code": code }
-        }),
+        ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings => {
+            json!({
+                "error": { "message": message, "type": type_name, "param": null, "code": code }
+            })
+        }
         ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => json!({
             "type": "error",
             "error": { "type": type_name, "message": message }
