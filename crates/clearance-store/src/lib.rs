@@ -192,6 +192,12 @@ pub struct DerivedColumns {
     pub phase: Option<String>,
 }
 
+/// Audit appends made on the caller's thread (see [`Store::inline_audit`]).
+pub trait InlineAudit: Send + Sync {
+    /// [`Store::append_audit`], blocking: durable when it returns `Ok`.
+    fn append(&self, log_id: &str, batch: &[SealedRecord]) -> Result<(), StoreError>;
+}
+
 /// One file of a directive set, as activated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectiveFile {
@@ -453,6 +459,14 @@ pub trait Store: Send + Sync + 'static {
     /// transaction: when this returns `Ok`, the records survive a crash of this process and
     /// of the machine (SQLite `synchronous = FULL`; PostgreSQL synchronous commit).
     async fn append_audit(&self, log_id: &str, batch: &[SealedRecord]) -> Result<(), StoreError>;
+    /// The same appends as [`Store::append_audit`], made inline on the caller's thread, where
+    /// the store's appends are local blocking work (SQLite): the audit writer then runs on a
+    /// thread of its own and commits there, instead of handing every batch to a blocking-pool
+    /// thread and back (two thread wake-ups per batch, on the answer's path). `None` for a
+    /// store reached over the network (PostgreSQL), whose appends are async.
+    fn inline_audit(&self) -> Option<std::sync::Arc<dyn InlineAudit>> {
+        None
+    }
     /// Hashes of the log's stored Merkle tree nodes among `ids` (RFC 6962 complete subtrees,
     /// written by [`Store::append_audit`] in the same transaction as their records); missing
     /// ones are left out.

@@ -33,10 +33,10 @@ use crate::rows::{
 };
 use crate::{
     AuditLog, Capture, CaseOutcome, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet,
-    FactGroup, FactGroups, FallbackValidation, ImportSummary, LoggedRecord, ModelSwitch,
-    ScimCommit, ScimCommitError, ScimRow, ScimSnapshot, ScreeningList, ScreeningListData,
-    ScreeningReview, Store, StoreError, StoredCheckpoint, StoredSuite, TimeCursor, UsageRow,
-    ValidationRun,
+    FactGroup, FactGroups, FallbackValidation, ImportSummary, InlineAudit, LoggedRecord,
+    ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot, ScreeningList,
+    ScreeningListData, ScreeningReview, Store, StoreError, StoredCheckpoint, StoredSuite,
+    TimeCursor, UsageRow, ValidationRun,
 };
 
 /// Migrations in order; the database's `user_version` says how many have run.
@@ -68,7 +68,7 @@ const NODES_PER_QUERY: usize = 64;
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// The audit writer's own connection.
-    audit_conn: Arc<Mutex<Connection>>,
+    audit: Arc<SqliteAudit>,
 }
 
 /// The audit logs matching `filter` (SQL over `audit_logs`), oldest first.
@@ -127,7 +127,10 @@ impl SqliteStore {
         migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
-            audit_conn: Arc::new(Mutex::new(connect(path)?)),
+            audit: Arc::new(SqliteAudit {
+                conn: Mutex::new(connect(path)?),
+                edge: Mutex::new(None),
+            }),
         })
     }
 
@@ -159,7 +162,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        Self::on_blocking_pool(Arc::clone(&self.audit_conn), work).await
+        let audit = Arc::clone(&self.audit);
+        tokio::task::spawn_blocking(move || work(&mut *lock(&audit.conn)?))
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
     }
 
     async fn on_blocking_pool<T, F>(conn: Arc<Mutex<Connection>>, work: F) -> Result<T, StoreError>
@@ -167,15 +173,162 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Worker("connection mutex poisoned".into()))?;
-            work(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Worker(e.to_string()))?
+        tokio::task::spawn_blocking(move || work(&mut *lock(&conn)?))
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, StoreError> {
+    mutex
+        .lock()
+        .map_err(|_| StoreError::Worker("connection mutex poisoned".into()))
+}
+
+/// The audit writer's connection, and the right edge of the log's Merkle tree as of its last
+/// commit, so a batch extends the tree without reading the edge back from the database.
+struct SqliteAudit {
+    conn: Mutex<Connection>,
+    /// `(log id, frontier)` after the last batch this process committed to that log. Only
+    /// trusted when the next batch starts right after it; anything else reads the edge.
+    edge: Mutex<Option<(String, Frontier)>>,
+}
+
+/// The query columns of an audit row, taken from the record's JSON (what SQLite's
+/// `json_extract` would give; `verify` checks every stored row against its JSON).
+#[derive(serde::Deserialize)]
+struct QueryColumns<'a> {
+    #[serde(borrow, default)]
+    time: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    principal_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    requested_model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    facts: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    phase: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl InlineAudit for SqliteAudit {
+    fn append(&self, log_id: &str, batch: &[SealedRecord]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.conn)?;
+        let (Some(first), Some(last)) = (batch.first(), batch.last()) else {
+            return Ok(());
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(query("starting an audit batch"))?;
+        insert_records(&tx, log_id, batch)?;
+        // Only a batch that continues the log's recorded head, on an open log: a second
+        // writer on the same log, or a replayed batch, is refused here.
+        let updated = tx
+            .execute(
+                "UPDATE audit_logs SET head_seq = ?2, head_hash = ?3
+                 WHERE log_id = ?1 AND head_seq = ?4 AND head_hash = ?5 AND closed_at IS NULL",
+                params![
+                    log_id,
+                    last.seq as i64,
+                    last.hash.to_hex(),
+                    first.seq as i64 - 1,
+                    first.prev_hash.to_hex()
+                ],
+            )
+            .map_err(query("recording the audit head"))?;
+        if updated != 1 {
+            return Err(StoreError::Corrupt {
+                what: "audit log",
+                detail: format!(
+                    "the batch does not continue open log `{log_id}` (no such open log, or its head has moved: another writer, or this batch is already stored)"
+                ),
+            });
+        }
+        let frontier = self.extend_tree(&tx, log_id, batch)?;
+        tx.commit().map_err(query("committing an audit batch"))?;
+        if let Ok(mut edge) = self.edge.lock() {
+            *edge = Some((log_id.to_string(), frontier));
+        }
+        Ok(())
+    }
+}
+
+impl SqliteAudit {
+    /// Stores every tree node the batch's leaves complete; returns the tree's new right edge.
+    fn extend_tree(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        log_id: &str,
+        batch: &[SealedRecord],
+    ) -> Result<Frontier, StoreError> {
+        let doing = "extending the audit tree";
+        let first_seq = batch.first().map_or(1, |r| r.seq);
+        let mut frontier = match self.remembered_edge(log_id, first_seq - 1) {
+            Some(frontier) => frontier,
+            None => {
+                // The edge before the batch: O(log n) nodes, one query.
+                let edge = clearance_tlog::merkle::root_nodes(first_seq - 1);
+                let found = read_nodes(tx, log_id, &edge).map_err(query(doing))?;
+                frontier_before(log_id, first_seq, &found)?
+            }
+        };
+        let nodes = completed_nodes(log_id, &mut frontier, &leaves_of(batch))?;
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO audit_tree (log_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(query(doing))?;
+        for (id, hash) in &nodes {
+            insert
+                .execute(params![log_id, id.level, id.index as i64, &hash.0[..]])
+                .map_err(query(doing))?;
+        }
+        Ok(frontier)
+    }
+
+    /// The edge this process left after its last commit to `log_id`, if that commit ended the
+    /// log at `size` leaves.
+    fn remembered_edge(&self, log_id: &str, size: u64) -> Option<Frontier> {
+        let edge = self.edge.lock().ok()?;
+        let (log, frontier) = edge.as_ref()?;
+        (log == log_id && frontier.size() == size).then(|| frontier.clone())
+    }
+}
+
+/// Inserts the batch's rows, each with its query columns.
+fn insert_records(
+    tx: &rusqlite::Transaction<'_>,
+    log_id: &str,
+    batch: &[SealedRecord],
+) -> Result<(), StoreError> {
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO audit (log_id, seq, id, prev_hash, hash, record, time, principal_id, requested_model, facts, phase)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(query("preparing an audit insert"))?;
+    for r in batch {
+        let columns: QueryColumns<'_> =
+            serde_json::from_str(&r.record_json).map_err(|e| StoreError::Corrupt {
+                what: "audit record",
+                detail: format!("record #{} is not a JSON object: {e}", r.seq),
+            })?;
+        insert
+            .execute(params![
+                log_id,
+                r.seq as i64,
+                r.id,
+                r.prev_hash.to_hex(),
+                r.hash.to_hex(),
+                r.record_json,
+                columns.time,
+                columns.principal_id,
+                columns.requested_model,
+                columns.facts.map(|f| f.get()),
+                columns.phase
+            ])
+            .map_err(query("appending audit records"))?;
+    }
+    Ok(())
 }
 
 /// A connection in WAL mode with full durability; a locked database is waited on for up to
@@ -608,69 +761,15 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, log_id: &str, batch: &[SealedRecord]) -> Result<(), StoreError> {
-        let batch = batch.to_vec();
-        let log_id = log_id.to_string();
-        self.with_audit_conn(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(query("starting an audit batch"))?;
-            {
-                // The query columns are derived from the hashed JSON by SQLite itself, so they
-                // can never disagree with it at write time.
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO audit (log_id, seq, id, prev_hash, hash, record, time, principal_id, requested_model, facts, phase)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, json_extract(?6, '$.time'), json_extract(?6, '$.principal_id'),
-                                 json_extract(?6, '$.requested_model'), json_extract(?6, '$.facts'), json_extract(?6, '$.phase'))",
-                    )
-                    .map_err(query("preparing an audit insert"))?;
-                for r in &batch {
-                    insert
-                        .execute(params![log_id, r.seq as i64, r.id, r.prev_hash.to_hex(), r.hash.to_hex(), r.record_json])
-                        .map_err(query("appending audit records"))?;
-                }
-            }
-            if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
-                // Only a batch that continues the log's recorded head, on an open log: a
-                // second writer on the same log, or a replayed batch, is refused here.
-                let updated = tx
-                    .execute(
-                        "UPDATE audit_logs SET head_seq = ?2, head_hash = ?3
-                         WHERE log_id = ?1 AND head_seq = ?4 AND head_hash = ?5 AND closed_at IS NULL",
-                        params![
-                            log_id,
-                            last.seq as i64,
-                            last.hash.to_hex(),
-                            first.seq as i64 - 1,
-                            first.prev_hash.to_hex()
-                        ],
-                    )
-                    .map_err(query("recording the audit head"))?;
-                if updated != 1 {
-                    return Err(StoreError::Corrupt {
-                        what: "audit log",
-                        detail: format!(
-                            "the batch does not continue open log `{log_id}` (no such open log, or its head has moved: another writer, or this batch is already stored)"
-                        ),
-                    });
-                }
-                // The tree: its right edge before the batch (O(log n) nodes, one query), then
-                // every node the batch's leaves complete.
-                let doing = "extending the audit tree";
-                let edge = clearance_tlog::merkle::root_nodes(first.seq - 1);
-                let found = read_nodes(&tx, &log_id, &edge).map_err(query(doing))?;
-                let mut frontier = frontier_before(&log_id, first.seq, &found)?;
-                let nodes = completed_nodes(&log_id, &mut frontier, &leaves_of(&batch))?;
-                let mut insert = tx
-                    .prepare_cached("INSERT INTO audit_tree (log_id, level, idx, hash) VALUES (?1, ?2, ?3, ?4)")
-                    .map_err(query(doing))?;
-                for (id, hash) in &nodes {
-                    insert
-                        .execute(params![log_id, id.level, id.index as i64, &hash.0[..]])
-                        .map_err(query(doing))?;
-                }
-            }
-            tx.commit().map_err(query("committing an audit batch"))
-        })
-        .await
+        let (appender, log_id, batch) =
+            (Arc::clone(&self.audit), log_id.to_string(), batch.to_vec());
+        tokio::task::spawn_blocking(move || appender.append(&log_id, &batch))
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+
+    fn inline_audit(&self) -> Option<Arc<dyn InlineAudit>> {
+        Some(Arc::clone(&self.audit) as Arc<dyn InlineAudit>)
     }
 
     async fn tree_nodes(
