@@ -11,16 +11,23 @@
 //!    `resource`) form a key; a result Cedar computed for the same key is reused;
 //! 3. otherwise Cedar evaluates the directive's whole compiled policy, and the result is kept.
 //!
+//! A lookup does not build the key: each attribute value is hashed at most once per request,
+//! a directive's key hash combines the hashes of its inputs, and the remembered keys under
+//! that hash are compared with the request's values in place. Only a miss copies the values
+//! into an owned key.
+//!
 //! A condition is remembered only when every use of `principal`, `context` and `resource` in
 //! it is a plain `.attribute` read and it does not read `context.now`, so the key holds every
 //! input the condition can see. Raw Cedar policies are never remembered: Cedar evaluates them
 //! on every request.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{Hash, Hasher};
 use std::sync::RwLock;
 
 use cedar_policy::{Authorizer, Context, Entities, Entity, PolicySet, Request};
-use rustc_hash::FxBuildHasher;
+use rustc_hash::{FxBuildHasher, FxHasher};
 
 use crate::book::{Compiled, PolicyBook, Query};
 use crate::directive::{Directive, SourceKind};
@@ -47,14 +54,113 @@ enum Input {
 
 /// A remembered result's key: the model, only when the condition reads `resource`, and the
 /// values of the attributes it reads, in order.
-type MemoKey = (Option<String>, Vec<FactValue>);
+#[derive(Debug)]
+struct MemoKey {
+    model: Option<Box<str>>,
+    values: Box<[FactValue]>,
+}
+
+impl MemoKey {
+    /// Whether this key holds exactly `model` and the values `value` gives for `inputs`.
+    fn matches<'v>(
+        &self,
+        model: Option<&str>,
+        inputs: &[Input],
+        value: impl Fn(Input) -> &'v FactValue,
+    ) -> bool {
+        self.model.as_deref() == model
+            && self.values.len() == inputs.len()
+            && self
+                .values
+                .iter()
+                .zip(inputs)
+                .all(|(stored, &input)| *stored == *value(input))
+    }
+}
+
+/// The results remembered under one key hash: nearly always one, but keys whose hashes are
+/// equal share a slot and are told apart by comparing them.
+#[derive(Debug)]
+struct Slot {
+    first: (MemoKey, Fire),
+    more: Vec<(MemoKey, Fire)>,
+}
+
+impl Slot {
+    fn entries(&self) -> impl Iterator<Item = &(MemoKey, Fire)> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+}
+
+/// One directive's remembered results, by the hash of their key ([`Evaluation::key_hash`]).
+#[derive(Debug, Default)]
+struct Results {
+    slots: HashMap<u64, Slot, FxBuildHasher>,
+    /// How many keys are remembered, over all slots.
+    len: usize,
+}
+
+impl Results {
+    fn get<'v>(
+        &self,
+        hash: u64,
+        model: Option<&str>,
+        inputs: &[Input],
+        value: impl Fn(Input) -> &'v FactValue + Copy,
+    ) -> Option<&Fire> {
+        self.slots
+            .get(&hash)?
+            .entries()
+            .find(|(key, _)| key.matches(model, inputs, value))
+            .map(|(_, fire)| fire)
+    }
+
+    /// Remembers `fire` for the key (replacing what another request stored meanwhile),
+    /// unless `MEMO_CAPACITY` keys are remembered already.
+    fn insert<'v>(
+        &mut self,
+        hash: u64,
+        model: Option<&str>,
+        inputs: &[Input],
+        value: impl Fn(Input) -> &'v FactValue + Copy,
+        fire: Fire,
+    ) {
+        if self.len >= MEMO_CAPACITY {
+            return;
+        }
+        let owned = || MemoKey {
+            model: model.map(Box::from),
+            values: inputs.iter().map(|&input| value(input).clone()).collect(),
+        };
+        match self.slots.entry(hash) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(Slot {
+                    first: (owned(), fire),
+                    more: Vec::new(),
+                });
+            }
+            Entry::Occupied(mut occupied) => {
+                let slot = occupied.get_mut();
+                if let Some((_, known)) = std::iter::once(&mut slot.first)
+                    .chain(&mut slot.more)
+                    .find(|(key, _)| key.matches(model, inputs, value))
+                {
+                    *known = fire;
+                    return;
+                }
+                slot.more.push((owned(), fire));
+            }
+        }
+        self.len += 1;
+    }
+}
 
 /// One directive's remembered results.
 #[derive(Debug)]
 pub(crate) struct Memo {
     inputs: Vec<Input>,
     reads_model: bool,
-    results: RwLock<HashMap<MemoKey, Fire, FxBuildHasher>>,
+    results: RwLock<Results>,
 }
 
 impl Memo {
@@ -90,7 +196,7 @@ impl Memo {
         Some(Memo {
             inputs,
             reads_model,
-            results: RwLock::new(HashMap::default()),
+            results: RwLock::new(Results::default()),
         })
     }
 }
@@ -156,15 +262,22 @@ pub(crate) struct Evaluation<'q> {
     query: &'q Query<'q>,
     principal_values: Vec<(&'static str, FactValue)>,
     context_values: Vec<(&'static str, FactValue)>,
+    /// Each value's hash, computed the first time a memo key reads it: the principal's
+    /// values, then the context's.
+    value_hashes: Vec<Option<u64>>,
     cedar: Option<(Entity, Context)>,
 }
 
 impl<'q> Evaluation<'q> {
     pub(crate) fn new(query: &'q Query<'q>) -> Evaluation<'q> {
+        let principal_values = principal_attributes(&query.facts.principal);
+        let context_values = context_attributes(&query.facts.request, query.at.timestamp());
+        let value_hashes = vec![None; principal_values.len() + context_values.len()];
         Evaluation {
             query,
-            principal_values: principal_attributes(&query.facts.principal),
-            context_values: context_attributes(&query.facts.request, query.at.timestamp()),
+            principal_values,
+            context_values,
+            value_hashes,
             cedar: None,
         }
     }
@@ -192,15 +305,21 @@ impl<'q> Evaluation<'q> {
         let Some(memo) = &compiled.memo else {
             return self.ask_cedar(book, &compiled.alone, model);
         };
-        let key = (memo.reads_model.then(|| model.to_string()), self.key(memo));
-        if let Some(known) = memo.results.read().ok().and_then(|r| r.get(&key).cloned()) {
+        let model_read = memo.reads_model.then_some(model);
+        let hash = self.key_hash(memo, model_read);
+        let value = |input| self.value(input);
+        if let Some(known) = memo
+            .results
+            .read()
+            .ok()
+            .and_then(|r| r.get(hash, model_read, &memo.inputs, value).cloned())
+        {
             return Ok(known);
         }
         let fire = self.ask_cedar(book, &compiled.alone, model)?;
-        if let Ok(mut results) = memo.results.write()
-            && results.len() < MEMO_CAPACITY
-        {
-            results.insert(key, fire.clone());
+        if let Ok(mut results) = memo.results.write() {
+            let value = |input| self.value(input);
+            results.insert(hash, model_read, &memo.inputs, value, fire.clone());
         }
         Ok(fire)
     }
@@ -213,14 +332,36 @@ impl<'q> Evaluation<'q> {
                 .any(|c| self.query.facts.request.capabilities.contains(c))
     }
 
-    fn key(&self, memo: &Memo) -> Vec<FactValue> {
-        memo.inputs
-            .iter()
-            .map(|input| match *input {
-                Input::Principal(i) => self.principal_values[i].1.clone(),
-                Input::Context(i) => self.context_values[i].1.clone(),
-            })
-            .collect()
+    fn value(&self, input: Input) -> &FactValue {
+        match input {
+            Input::Principal(i) => &self.principal_values[i].1,
+            Input::Context(i) => &self.context_values[i].1,
+        }
+    }
+
+    /// The hash of a memo key (the model it reads, if any, and its inputs' values), built
+    /// from each value's hash, which is computed once per request.
+    fn key_hash(&mut self, memo: &Memo, model: Option<&str>) -> u64 {
+        let mut hasher = FxHasher::default();
+        model.hash(&mut hasher);
+        for &input in &memo.inputs {
+            let slot = match input {
+                Input::Principal(i) => i,
+                Input::Context(i) => self.principal_values.len() + i,
+            };
+            let value_hash = match self.value_hashes[slot] {
+                Some(known) => known,
+                None => {
+                    let mut value_hasher = FxHasher::default();
+                    self.value(input).hash(&mut value_hasher);
+                    let computed = value_hasher.finish();
+                    self.value_hashes[slot] = Some(computed);
+                    computed
+                }
+            };
+            hasher.write_u64(value_hash);
+        }
+        hasher.finish()
     }
 
     fn ask_cedar(
@@ -229,6 +370,8 @@ impl<'q> Evaluation<'q> {
         set: &PolicySet,
         model: &str,
     ) -> Result<Fire, FactsError> {
+        #[cfg(test)]
+        tests::CEDAR_ASKS.with(|asks| asks.set(asks.get() + 1));
         let (principal, context) = match &self.cedar {
             Some(built) => built,
             None => {
@@ -276,8 +419,140 @@ pub(crate) fn cedar_fires(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::plain_reads;
+    use std::cell::Cell;
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    use chrono::{TimeZone, Utc};
+    use clearance_core::facts::{Facts, RequestFacts};
+    use clearance_core::principal::Principal;
+
+    use super::{FactValue, Fire, Input, Results, plain_reads};
+    use crate::{Catalog, CatalogModel, PolicyBook, Query, SourceFile};
+
+    thread_local! {
+        /// How many times this thread's evaluations asked Cedar.
+        pub(super) static CEDAR_ASKS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn cedar_asks() -> usize {
+        CEDAR_ASKS.with(Cell::get)
+    }
+
+    fn facts(citizenship: &str, employee: bool) -> Facts {
+        let principal = Principal {
+            id: "p".parse().unwrap(),
+            name: "P".into(),
+            citizenships: [citizenship.parse().unwrap()].into(),
+            permanent_residency: BTreeSet::new(),
+            protected_individual: false,
+            residence: Some("FR".parse().unwrap()),
+            org: Some("acme".into()),
+            employee,
+            roles: BTreeSet::new(),
+            screening: None,
+            active: true,
+            facts_confirmed_at: None,
+        };
+        Facts {
+            principal: (&principal).into(),
+            request: RequestFacts {
+                country: Some("FR".parse().unwrap()),
+                capabilities: BTreeSet::new(),
+                api: clearance_core::api::ApiSurface::OpenaiChat,
+                max_tokens: Some(64),
+                app: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_memo_hit_decides_as_the_miss_that_stored_it_for_facts_and_models_that_differ() {
+        let directive = |id: &str, when: &str| SourceFile {
+            path: PathBuf::from(format!("{id}.toml")),
+            text: format!(
+                "id = \"{id}\"\ntitle = \"t\"\nauthority = \"a\"\neffective = \"2026-01-01T00:00:00Z\"\nmode = \"enforce\"\nmodels = [\"closed\", \"open\"]\nwhen = '{when}'\neffect = \"deny\"\n"
+            ),
+        };
+        let model = |name: &str, provider: &str| CatalogModel {
+            name: name.into(),
+            provider: provider.into(),
+            tags: vec![],
+        };
+        let book = PolicyBook::compile(
+            &[
+                directive("NOT-US", "!principal.us_person"),
+                directive(
+                    "ACME-STAFF",
+                    "resource.provider == \"acme\" && principal.employee",
+                ),
+            ],
+            &Catalog {
+                models: vec![model("closed", "acme"), model("open", "other")],
+            },
+        )
+        .unwrap();
+        let at = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+        let asks = [
+            // Differ only in citizenship, which `NOT-US` reads.
+            (facts("US", false), "closed", vec![]),
+            (facts("DE", false), "closed", vec!["NOT-US"]),
+            // Differ only in `employee`, which `ACME-STAFF` reads, then only in the model.
+            (facts("US", true), "closed", vec!["ACME-STAFF"]),
+            (facts("US", true), "open", vec![]),
+        ];
+        let decide = |facts: &Facts, model: &str| {
+            book.decide(&Query {
+                principal_id: "p",
+                facts,
+                model,
+                at,
+            })
+        };
+        let cold: Vec<_> = asks
+            .iter()
+            .map(|(facts, model, fired)| {
+                let before = cedar_asks();
+                let decision = decide(facts, model);
+                assert_eq!(&decision.directive_ids(), fired, "{model}");
+                assert!(cedar_asks() > before, "a first ask is a miss");
+                decision
+            })
+            .collect();
+        let before = cedar_asks();
+        for ((facts, model, _), cold) in asks.iter().zip(&cold) {
+            let warm = decide(facts, model);
+            assert_eq!(warm.outcome, cold.outcome, "{model}");
+            assert_eq!(warm.directive_ids(), cold.directive_ids(), "{model}");
+            assert_eq!(warm.facts_read, cold.facts_read, "{model}");
+        }
+        assert_eq!(cedar_asks(), before, "the second asks are all memo hits");
+    }
+
+    #[test]
+    fn keys_with_equal_hashes_are_told_apart() {
+        let values = [FactValue::Bool(true), FactValue::Bool(false)];
+        let inputs = [Input::Principal(0)];
+        let mut results = Results::default();
+        let yes = |_| &values[0];
+        let no = |_| &values[1];
+        results.insert(7, None, &inputs, yes, Fire::Yes);
+        assert_eq!(results.get(7, None, &inputs, no), None);
+        assert_eq!(results.get(7, Some("m"), &inputs, yes), None);
+        assert_eq!(results.get(8, None, &inputs, yes), None);
+        results.insert(7, None, &inputs, no, Fire::No);
+        results.insert(7, Some("m"), &inputs, yes, Fire::Error("e".into()));
+        results.insert(7, None, &inputs, yes, Fire::Yes);
+        assert_eq!(results.len, 3);
+        assert_eq!(results.get(7, None, &inputs, yes), Some(&Fire::Yes));
+        assert_eq!(results.get(7, None, &inputs, no), Some(&Fire::No));
+        assert_eq!(
+            results.get(7, Some("m"), &inputs, yes),
+            Some(&Fire::Error("e".into()))
+        );
+    }
 
     #[test]
     fn plain_reads_lists_attribute_reads_and_refuses_anything_else() {
