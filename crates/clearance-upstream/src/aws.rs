@@ -8,27 +8,29 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign as sigv4};
 use aws_sigv4::sign::v4;
 use clearance_config::{Provider, ProviderKind};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::UpstreamError;
 
 /// Bedrock's signing name, for the runtime as for the control plane.
 const SERVICE: &str = "bedrock";
 
-/// `request` with SigV4 headers (`authorization`, `x-amz-date`, `x-amz-content-sha256` and,
-/// for temporary credentials, `x-amz-security-token`) when `provider` signs; untouched
-/// otherwise. The `content-type` the request carries is part of the signature.
+/// The SigV4 headers (`authorization`, `x-amz-date`, `x-amz-content-sha256` and, for
+/// temporary credentials, `x-amz-security-token`) for a request of `provider`'s, appended to
+/// `headers` when `provider` signs; `headers` untouched otherwise. A `POST` is signed with the
+/// `content-type: application/json` it carries.
 pub(crate) fn sign(
-    request: reqwest::RequestBuilder,
+    headers: &mut HeaderMap,
     provider: &Provider,
     method: &str,
     url: &str,
     body: &[u8],
-) -> Result<reqwest::RequestBuilder, UpstreamError> {
+) -> Result<(), UpstreamError> {
     let ProviderKind::Bedrock(bedrock) = &provider.kind else {
-        return Ok(request);
+        return Ok(());
     };
     let Some(credentials) = &bedrock.credentials else {
-        return Ok(request);
+        return Ok(());
     };
     let identity = Credentials::new(
         credentials.access_key_id.expose(),
@@ -54,13 +56,13 @@ pub(crate) fn sign(
         .build()
         .map_err(|e| failed(e.to_string()))?
         .into();
-    let headers = [("content-type", "application/json")];
+    let content_type = [("content-type", "application/json")];
     let signable = match method {
         "GET" => SignableRequest::new(method, url, std::iter::empty(), SignableBody::Bytes(body)),
         _ => SignableRequest::new(
             method,
             url,
-            headers.iter().copied(),
+            content_type.iter().copied(),
             SignableBody::Bytes(body),
         ),
     }
@@ -68,9 +70,11 @@ pub(crate) fn sign(
     let (instructions, _signature) = sigv4(signable, &params)
         .map_err(|e| failed(e.to_string()))?
         .into_parts();
-    let mut request = request;
     for (name, value) in instructions.headers() {
-        request = request.header(name, value);
+        let name = HeaderName::try_from(name).map_err(|e| failed(e.to_string()))?;
+        let mut value = HeaderValue::try_from(value).map_err(|e| failed(e.to_string()))?;
+        value.set_sensitive(true);
+        headers.append(name, value);
     }
-    Ok(request)
+    Ok(())
 }

@@ -15,11 +15,23 @@
 //! one other kind of call: the CLI asking a running gateway's admin API (so the CLI holds no
 //! HTTP client of its own). They return the status and body as they came.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use clearance_config::{BedrockApi, BedrockConfig, Provider, ProviderKind};
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{BoxStream, Stream, StreamExt};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Uri};
+use http_body_util::Full;
+use hyper::body::{Body as _, Incoming};
+use hyper_util::client::legacy::Client as PooledClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::time::Sleep;
 
 mod aws;
 mod operation;
@@ -135,17 +147,48 @@ impl UpstreamResponse {
 /// Anthropic requires a version header; this is the one its SDKs send.
 const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
 
+/// How long connecting to a provider may take, name lookup included.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a provider may keep the gateway waiting for its answer's headers (from the call's
+/// start), and then between two pieces of its body.
+const READ_TIMEOUT: Duration = Duration::from_secs(300);
+/// Idle keep-alive connections kept per provider host, and for how long.
+const POOL_MAX_IDLE_PER_HOST: usize = 256;
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// TCP keep-alive probes on provider connections (reqwest's defaults, which the model calls
+/// were made with before they moved to hyper-util's client).
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+const TCP_KEEPALIVE_RETRIES: u32 = 3;
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The pooled HTTP/1.1 client the model calls go through.
+type CallClient = PooledClient<Connector, Full<Bytes>>;
+
 #[derive(Clone)]
 pub struct UpstreamClient {
+    /// Model calls ([`UpstreamClient::send`], the hot path): hyper-util's pooled keep-alive
+    /// client over plain TCP, HTTP/1.1, no redirects followed.
+    calls: CallClient,
+    /// See [`READ_TIMEOUT`].
+    read_timeout: Duration,
+    /// Every other call: health probes, the admin API, JWKS and witness fetches.
     http: reqwest::Client,
 }
 
 impl UpstreamClient {
     pub fn new() -> Result<UpstreamClient, UpstreamError> {
+        UpstreamClient::with_timeouts(CONNECT_TIMEOUT, READ_TIMEOUT)
+    }
+
+    fn with_timeouts(
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> Result<UpstreamClient, UpstreamError> {
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(300))
-            .pool_max_idle_per_host(256)
+            .connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -153,7 +196,27 @@ impl UpstreamClient {
                 provider: "-".into(),
                 detail: e.to_string(),
             })?;
-        Ok(UpstreamClient { http })
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_keepalive(Some(TCP_KEEPALIVE));
+        tcp.set_keepalive_interval(Some(TCP_KEEPALIVE));
+        tcp.set_keepalive_retries(Some(TCP_KEEPALIVE_RETRIES));
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        tcp.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
+        let calls = PooledClient::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .build(Connector {
+                tcp,
+                timeout: connect_timeout,
+            });
+        Ok(UpstreamClient {
+            calls,
+            read_timeout,
+            http,
+        })
     }
 
     /// Sends `call` to `provider` and returns once the answer's headers arrive.
@@ -165,42 +228,59 @@ impl UpstreamClient {
     ) -> Result<UpstreamResponse, UpstreamError> {
         let url = endpoint(provider, call.upstream_model, call.stream, call.operation)?;
         let body = call_body(&provider.kind, call.operation, call.body);
-        let mut request = self
-            .http
-            .post(url.as_str())
-            .header("content-type", "application/json");
-        request = with_credentials(request, provider, forwarded);
-        request = aws::sign(request, provider, "POST", &url, &body)?;
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| classify(&provider.name, &e))?;
-        let status = response.status().as_u16();
-        let header_text = |name: reqwest::header::HeaderName| {
-            response
-                .headers()
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let uri = call_uri(provider, url.as_str(), &mut headers)?;
+        with_credentials(&mut headers, provider, forwarded)?;
+        aws::sign(&mut headers, provider, "POST", &url, &body)?;
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| UpstreamError::Other {
+                provider: provider.name.clone(),
+                detail: e.to_string(),
+            })?;
+        *request.headers_mut() = headers;
+        // Like reqwest's read timeout, the wait for the headers counts from the call's start.
+        let response =
+            match tokio::time::timeout(self.read_timeout, self.calls.request(request)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return Err(classify(&provider.name, &e)),
+                Err(_) => {
+                    return Err(UpstreamError::Timeout {
+                        provider: provider.name.clone(),
+                    });
+                }
+            };
+        let (parts, body) = response.into_parts();
+        let status = parts.status.as_u16();
+        let header_text = |name: HeaderName| {
+            parts
+                .headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let content_type = header_text(reqwest::header::CONTENT_TYPE);
-        let retry_after = header_text(reqwest::header::RETRY_AFTER);
-        let error_type = header_text(reqwest::header::HeaderName::from_static("x-amzn-errortype"));
-        let input_token_count = header_text(reqwest::header::HeaderName::from_static(
-            "x-amzn-bedrock-input-token-count",
-        ))
-        .and_then(|count| count.trim().parse().ok());
-        let name = provider.name.clone();
-        let body = response
-            .bytes_stream()
-            .map(move |chunk| {
-                chunk.map_err(|e| UpstreamError::Body {
-                    provider: name.clone(),
-                    detail: without_url(&e),
-                })
-            })
-            .boxed();
+        let content_type = header_text(header::CONTENT_TYPE);
+        let retry_after = header_text(header::RETRY_AFTER);
+        let error_type = header_text(HeaderName::from_static("x-amzn-errortype"));
+        let input_token_count =
+            header_text(HeaderName::from_static("x-amzn-bedrock-input-token-count"))
+                .and_then(|count| count.trim().parse().ok());
+        let body = AnswerBody {
+            body,
+            idle: None,
+            armed: false,
+            read_timeout: self.read_timeout,
+            provider: provider.name.clone(),
+            done: false,
+        }
+        .boxed();
         let (content_type, body) = transport::unwrap_stream(&provider.kind, content_type, body);
         Ok(UpstreamResponse {
             status,
@@ -210,6 +290,154 @@ impl UpstreamClient {
             input_token_count,
             body,
         })
+    }
+}
+
+/// The URI a model call goes to: `url` as it is, but for credentials in the base URL
+/// (`http://user:password@host`), which go into a basic `authorization` header instead, as
+/// reqwest put them. Plain `http://` only: the gateway is built without TLS, so an
+/// `https://` provider is refused here, before any connection is tried.
+fn call_uri(provider: &Provider, url: &str, headers: &mut HeaderMap) -> Result<Uri, UpstreamError> {
+    let base = &provider.base_url;
+    if base.scheme() != "http" {
+        return Err(UpstreamError::Connect {
+            provider: provider.name.clone(),
+            detail: format!(
+                "its base URL is `{}://`, and the gateway calls providers over plain `http://` \
+                 only (it is built without TLS)",
+                base.scheme()
+            ),
+        });
+    }
+    let invalid = |detail: String| UpstreamError::Other {
+        provider: provider.name.clone(),
+        detail: format!("invalid provider URL: {detail}"),
+    };
+    if base.username().is_empty() && base.password().is_none() {
+        return Uri::try_from(url).map_err(|e| invalid(e.to_string()));
+    }
+    let mut url = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    let decode = |text: &str| {
+        percent_encoding::percent_decode_str(text)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = decode(url.username());
+    let password = url.password().map(decode).unwrap_or_default();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    headers.append(
+        header::AUTHORIZATION,
+        sensitive(provider, "authorization", &format!("Basic {basic}"))?,
+    );
+    Uri::try_from(url.as_str()).map_err(|e| invalid(e.to_string()))
+}
+
+/// Connects to a provider: a TCP connection (`TCP_NODELAY`, keep-alive probes) within a
+/// timeout that covers the name lookup too. Plain `http://` only ([`HttpConnector`] refuses
+/// any other scheme).
+#[derive(Clone)]
+struct Connector {
+    tcp: HttpConnector,
+    timeout: Duration,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower::Service<Uri> for Connector {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.tcp.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let connecting = self.tcp.call(dst);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(Into::into),
+                Err(_) => Err(TimedOut.into()),
+            }
+        })
+    }
+}
+
+/// A connection, or the answer's body, took longer than the client waits.
+#[derive(Debug, thiserror::Error)]
+#[error("operation timed out")]
+struct TimedOut;
+
+/// An answer's body as it arrives: its data frames (trailers are dropped), each within the
+/// read timeout of the one before (reqwest's `read_timeout`, which resets with every frame).
+/// Errors are [`UpstreamError::Body`]; the stream ends after one.
+struct AnswerBody {
+    body: Incoming,
+    /// Armed (reset to now + `read_timeout`) when the body has nothing ready; made on the
+    /// first such wait, so an answer that came in whole with its headers never makes one.
+    idle: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+    read_timeout: Duration,
+    provider: String,
+    done: bool,
+}
+
+impl Stream for AnswerBody {
+    type Item = Result<Bytes, UpstreamError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.armed = false;
+                    if let Ok(data) = frame.into_data() {
+                        return Poll::Ready(Some(Ok(data)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(UpstreamError::Body {
+                        provider: this.provider.clone(),
+                        detail: error_chain(&e),
+                    })));
+                }
+                Poll::Ready(None) => {
+                    this.done = true;
+                    return Poll::Ready(None);
+                }
+                Poll::Pending => {
+                    if !this.armed {
+                        let deadline = tokio::time::Instant::now() + this.read_timeout;
+                        match &mut this.idle {
+                            Some(idle) => idle.as_mut().reset(deadline),
+                            None => this.idle = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                        }
+                        this.armed = true;
+                    }
+                    let Some(idle) = &mut this.idle else {
+                        return Poll::Pending;
+                    };
+                    if idle.as_mut().poll(cx).is_ready() {
+                        this.done = true;
+                        return Poll::Ready(Some(Err(UpstreamError::Body {
+                            provider: this.provider.clone(),
+                            detail: format!(
+                                "{TimedOut}: nothing arrived for {} ms",
+                                this.read_timeout.as_millis()
+                            ),
+                        })));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
     }
 }
 
@@ -235,13 +463,17 @@ impl UpstreamClient {
             // and answering (a 404 for the path included).
             ProviderKind::Bedrock(_) => format!("{base}/ping"),
         };
-        let request = self.http.get(url.as_str()).timeout(timeout);
-        let request = with_credentials(request, provider, &ForwardedHeaders::default());
-        let request = aws::sign(request, provider, "GET", &url, b"")?;
-        let response = request
+        let mut headers = HeaderMap::new();
+        with_credentials(&mut headers, provider, &ForwardedHeaders::default())?;
+        aws::sign(&mut headers, provider, "GET", &url, b"")?;
+        let response = self
+            .http
+            .get(url.as_str())
+            .timeout(timeout)
+            .headers(headers)
             .send()
             .await
-            .map_err(|e| classify(&provider.name, &e))?;
+            .map_err(|e| classify_reqwest(&provider.name, &e))?;
         Ok(response.status().as_u16())
     }
 }
@@ -425,47 +657,68 @@ async fn admin_call(
     Ok(AdminAnswer { status, body })
 }
 
-/// `request` with the provider's credential in the header that provider expects, and the
-/// headers that change how the provider reads a request.
+/// The provider's credential in the header that provider expects, and the headers that
+/// change how the provider reads a request, appended to `headers`.
 fn with_credentials(
-    request: reqwest::RequestBuilder,
+    headers: &mut HeaderMap,
     provider: &Provider,
     forwarded: &ForwardedHeaders,
-) -> reqwest::RequestBuilder {
+) -> Result<(), UpstreamError> {
+    let key = provider.api_key.as_ref().map(|key| key.expose());
     match &provider.kind {
-        ProviderKind::Openai => match &provider.api_key {
-            Some(key) => request.bearer_auth(key.expose()),
-            None => request,
-        },
-        ProviderKind::AzureOpenai { .. } => match &provider.api_key {
-            Some(key) => request.header("api-key", key.expose()),
-            None => request,
-        },
         // An Amazon Bedrock API key is a bearer token; without one the request is signed
         // (`aws::sign`) once its body is final.
-        ProviderKind::Bedrock(_) => match &provider.api_key {
-            Some(key) => request.bearer_auth(key.expose()),
-            None => request,
-        },
+        ProviderKind::Openai | ProviderKind::Bedrock(_) => {
+            if let Some(key) = key {
+                let value = sensitive(provider, "authorization", &format!("Bearer {key}"))?;
+                headers.append(header::AUTHORIZATION, value);
+            }
+        }
+        ProviderKind::AzureOpenai { .. } => {
+            if let Some(key) = key {
+                let value = sensitive(provider, "api-key", key)?;
+                headers.append(HeaderName::from_static("api-key"), value);
+            }
+        }
         ProviderKind::Anthropic => {
             let version = forwarded
                 .anthropic_version
                 .as_deref()
                 .unwrap_or(DEFAULT_ANTHROPIC_VERSION);
-            let mut r = request.header("anthropic-version", version);
+            let version = plain(provider, "anthropic-version", version)?;
+            headers.append(HeaderName::from_static("anthropic-version"), version);
             if let Some(beta) = &forwarded.anthropic_beta {
-                r = r.header("anthropic-beta", beta);
+                let beta = plain(provider, "anthropic-beta", beta)?;
+                headers.append(HeaderName::from_static("anthropic-beta"), beta);
             }
-            match &provider.api_key {
-                Some(key) => r.header("x-api-key", key.expose()),
-                None => r,
+            if let Some(key) = key {
+                let value = sensitive(provider, "x-api-key", key)?;
+                headers.append(HeaderName::from_static("x-api-key"), value);
             }
         }
-        ProviderKind::Gemini => match &provider.api_key {
-            Some(key) => request.header("x-goog-api-key", key.expose()),
-            None => request,
-        },
+        ProviderKind::Gemini => {
+            if let Some(key) = key {
+                let value = sensitive(provider, "x-goog-api-key", key)?;
+                headers.append(HeaderName::from_static("x-goog-api-key"), value);
+            }
+        }
     }
+    Ok(())
+}
+
+/// `value` as the value of header `name`, or why it cannot be one (without the value).
+fn plain(provider: &Provider, name: &str, value: &str) -> Result<HeaderValue, UpstreamError> {
+    HeaderValue::from_str(value).map_err(|_| UpstreamError::Other {
+        provider: provider.name.clone(),
+        detail: format!("the value for header `{name}` is not a valid header value"),
+    })
+}
+
+/// [`plain`], marked sensitive (a credential: kept out of HPACK tables and `Debug` output).
+fn sensitive(provider: &Provider, name: &str, value: &str) -> Result<HeaderValue, UpstreamError> {
+    let mut value = plain(provider, name, value)?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// The body as it is sent: a chat body as its transport carries it; embeddings and counting
@@ -562,7 +815,58 @@ fn path_segment(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
-fn classify(provider: &str, error: &reqwest::Error) -> UpstreamError {
+/// A model call's failure before its answer's headers: a timeout (connecting, or HTTP's own),
+/// a connection that could not be made, or anything else. hyper never puts a URI in an error,
+/// so the detail holds no URL (which could carry a credential in its query string).
+fn classify(provider: &str, error: &hyper_util::client::legacy::Error) -> UpstreamError {
+    let provider = provider.to_string();
+    if timed_out(error) {
+        UpstreamError::Timeout { provider }
+    } else if error.is_connect() {
+        UpstreamError::Connect {
+            provider,
+            detail: error_chain(error),
+        }
+    } else {
+        UpstreamError::Other {
+            provider,
+            detail: error_chain(error),
+        }
+    }
+}
+
+/// Whether `error`, or one of its causes, is a timeout (as reqwest's `is_timeout` tells).
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(error) = source {
+        if error.is::<TimedOut>()
+            || error
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout)
+            || error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// `error`'s message followed by its causes', `: `-separated.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut detail = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        detail.push_str(": ");
+        detail.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    detail
+}
+
+fn classify_reqwest(provider: &str, error: &reqwest::Error) -> UpstreamError {
     let provider = provider.to_string();
     if error.is_timeout() {
         UpstreamError::Timeout { provider }
@@ -838,5 +1142,284 @@ mod tests {
             serde_json::from_slice(&call_body(&claude, Operation::Generate, chat)).unwrap();
         assert_eq!(wrapped["anthropic_version"], "bedrock-2023-05-31");
         assert!(wrapped.get("model").is_none());
+    }
+
+    /// A provider of `kind` at `base`, with key `k`.
+    fn keyed(kind: ProviderKind, base: &str) -> Provider {
+        Provider {
+            api_key: Some(clearance_config::Secret::new("k".into())),
+            ..provider(kind, base)
+        }
+    }
+
+    fn chat() -> UpstreamCall<'static> {
+        UpstreamCall {
+            body: br#"{"model":"m","messages":[]}"#.to_vec(),
+            upstream_model: "m",
+            stream: false,
+            operation: Operation::Generate,
+        }
+    }
+
+    /// A client whose reads time out after 300 ms.
+    fn impatient() -> UpstreamClient {
+        UpstreamClient::with_timeouts(Duration::from_secs(10), Duration::from_millis(300)).unwrap()
+    }
+
+    async fn send(
+        client: &UpstreamClient,
+        provider: &Provider,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        client
+            .send(provider, chat(), &ForwardedHeaders::default())
+            .await
+    }
+
+    /// Reads one HTTP/1.1 request's head and body from `stream`; `None` once the client has
+    /// closed the connection.
+    async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+        use tokio::io::AsyncReadExt;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let head_end = loop {
+            if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n = stream.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8(seen[..head_end].to_vec()).unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|line| {
+                line.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        let mut body = seen[head_end..].to_vec();
+        while body.len() < length {
+            let n = stream.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            body.extend_from_slice(&buf[..n]);
+        }
+        Some((head, body))
+    }
+
+    /// A provider that answers every request with `answer`, as many as come on a connection;
+    /// sends each request's head and body, and the number of the connection it came on.
+    async fn answering(
+        answer: &'static [u8],
+    ) -> (
+        String,
+        tokio::sync::mpsc::UnboundedReceiver<(usize, String, Vec<u8>)>,
+    ) {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            for connection in 0.. {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    while let Some((head, body)) = read_request(&mut stream).await {
+                        let _ = seen.send((connection, head, body));
+                        stream.write_all(answer).await.unwrap();
+                    }
+                });
+            }
+        });
+        (format!("http://{address}"), requests)
+    }
+
+    #[tokio::test]
+    async fn sends_the_call_with_its_headers_over_one_pooled_connection() {
+        let (base, mut requests) = answering(
+            b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+              retry-after: 7\r\nx-amzn-errortype: ThrottlingException:http://internal\r\n\
+              x-amzn-bedrock-input-token-count: 12\r\ncontent-length: 2\r\n\r\n{}",
+        )
+        .await;
+        let client = UpstreamClient::new().unwrap();
+        let anthropic = keyed(ProviderKind::Anthropic, &base);
+        let forwarded = ForwardedHeaders {
+            anthropic_version: None,
+            anthropic_beta: Some("tools-2024".into()),
+        };
+        for _ in 0..2 {
+            let answer = client.send(&anthropic, chat(), &forwarded).await.unwrap();
+            assert_eq!(answer.status, 429);
+            assert_eq!(answer.content_type.as_deref(), Some("application/json"));
+            assert_eq!(answer.retry_after.as_deref(), Some("7"));
+            assert_eq!(
+                answer.error_type.as_deref(),
+                Some("ThrottlingException:http://internal")
+            );
+            assert_eq!(answer.input_token_count, Some(12));
+            assert_eq!(&answer.collect("p", 100).await.unwrap()[..], b"{}");
+        }
+        let address = base.trim_start_matches("http://");
+        for _ in 0..2 {
+            let (connection, head, body) = requests.recv().await.unwrap();
+            // Both calls went over the first connection, kept alive in the pool.
+            assert_eq!(connection, 0);
+            let head = head.to_ascii_lowercase();
+            assert!(head.starts_with("post /v1/messages http/1.1\r\n"), "{head}");
+            for line in [
+                &format!("host: {address}"),
+                "content-type: application/json",
+                "accept: */*",
+                "anthropic-version: 2023-06-01",
+                "anthropic-beta: tools-2024",
+                "x-api-key: k",
+                &format!("content-length: {}", chat().body.len()),
+            ] {
+                assert!(
+                    head.contains(&format!("{line}\r\n")),
+                    "{line} not in {head}"
+                );
+            }
+            assert_eq!(body, chat().body);
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_in_the_base_url_become_basic_authorization() {
+        let (base, mut requests) = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
+        let base = base.replace("http://", "http://us%20er:p%40ss@") + "/v1";
+        let openai = keyed(ProviderKind::Openai, &base);
+        let answer = send(&UpstreamClient::new().unwrap(), &openai)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200);
+        let (_, head, _) = requests.recv().await.unwrap();
+        assert!(
+            head.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"),
+            "{head}"
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode("us er:p@ss");
+        let authorization: Vec<&str> = head
+            .lines()
+            .filter_map(|line| line.strip_prefix("authorization: "))
+            .collect();
+        // Basic first (from the URL), then the provider's own key, as reqwest sent them.
+        assert_eq!(
+            authorization,
+            [format!("Basic {basic}").as_str(), "Bearer k"]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_provider_is_a_connect_error_without_its_url() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        let gemini = provider(
+            ProviderKind::Gemini,
+            &format!("http://{address}/?key=SECRET"),
+        );
+        let error = send(&UpstreamClient::new().unwrap(), &gemini)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(error, UpstreamError::Connect { .. }), "{error:?}");
+        assert_eq!(error.class(), "upstream_connect");
+        let text = format!("{error} {error:?}");
+        assert!(
+            !text.contains("SECRET") && !text.contains(&address.to_string()),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_https_provider_is_refused_before_connecting() {
+        let openai = keyed(ProviderKind::Openai, "https://127.0.0.1:9/v1?key=SECRET");
+        let error = send(&UpstreamClient::new().unwrap(), &openai)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(error, UpstreamError::Connect { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.contains("`https://`") && text.contains("plain `http://`"),
+            "{text}"
+        );
+        assert!(!text.contains("SECRET"), "{text}");
+    }
+
+    /// A provider that accepts, reads the request, sends `answer`, and then holds the
+    /// connection open without another byte.
+    async fn stalling(answer: &'static [u8]) -> String {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let _ = read_request(&mut stream).await;
+                    stream.write_all(answer).await.unwrap();
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                });
+            }
+        });
+        format!("http://{address}")
+    }
+
+    #[tokio::test]
+    async fn no_headers_within_the_read_timeout_is_a_timeout() {
+        let openai = keyed(ProviderKind::Openai, &stalling(b"").await);
+        let started = std::time::Instant::now();
+        let error = send(&impatient(), &openai).await.err().unwrap();
+        assert!(matches!(error, UpstreamError::Timeout { .. }), "{error:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_body_idle_past_the_read_timeout_breaks_off() {
+        let openai = keyed(
+            ProviderKind::Openai,
+            &stalling(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc").await,
+        );
+        let mut answer = send(&impatient(), &openai).await.unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(&answer.body.next().await.unwrap().unwrap()[..], b"abc");
+        let started = std::time::Instant::now();
+        let error = answer.body.next().await.unwrap().unwrap_err();
+        // A body that stops mid-way is `Body` (as it was with reqwest), whatever stopped it.
+        assert!(matches!(error, UpstreamError::Body { .. }), "{error:?}");
+        assert!(error.to_string().contains("timed out"), "{error}");
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert!(answer.body.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_keeps_coming_is_not_timed_out() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let _ = read_request(&mut stream).await;
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await
+                .unwrap();
+            // Five pieces 200 ms apart: 1 s in all, each well within the 300 ms timeout.
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                stream.write_all(b"1\r\nx\r\n").await.unwrap();
+            }
+            stream.write_all(b"0\r\n\r\n").await.unwrap();
+        });
+        let openai = keyed(ProviderKind::Openai, &format!("http://{address}"));
+        let answer = send(&impatient(), &openai).await.unwrap();
+        assert_eq!(&answer.collect("p", 100).await.unwrap()[..], b"xxxxx");
     }
 }
