@@ -30,13 +30,15 @@ use http_body_util::Full;
 use hyper::body::{Body as _, Incoming};
 use hyper_util::client::legacy::Client as PooledClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Sleep;
 
 mod aws;
+mod egress;
 mod operation;
 mod transport;
 
+use egress::{Connecting, Egress, EgressIo, ProxyConnect, Route};
 pub use operation::{Operation, count_target, embed_target, supports};
 pub use transport::EVENT_STREAM;
 
@@ -172,16 +174,30 @@ pub struct UpstreamClient {
     calls: CallClient,
     /// See [`READ_TIMEOUT`].
     read_timeout: Duration,
+    /// The HTTP proxy the model calls go through, if any (see [`egress`]); the same rules
+    /// as the connector's.
+    egress: Egress,
     /// Every other call: health probes, the admin API, JWKS and witness fetches.
     http: reqwest::Client,
 }
 
 impl UpstreamClient {
+    /// A client whose model calls go through the HTTP proxy the environment names, if any:
+    /// `HTTP_PROXY` / `http_proxy`, else `ALL_PROXY` / `all_proxy`, but for the hosts in
+    /// `NO_PROXY` / `no_proxy` (read now, once; see [`egress`]).
     pub fn new() -> Result<UpstreamClient, UpstreamError> {
-        UpstreamClient::with_timeouts(CONNECT_TIMEOUT, READ_TIMEOUT)
+        UpstreamClient::with_timeouts(Egress::from_env(), CONNECT_TIMEOUT, READ_TIMEOUT)
+    }
+
+    /// A client whose model calls follow `proxies` instead of the environment's.
+    #[cfg(test)]
+    fn with_proxies(proxies: hyper_util::client::proxy::matcher::Matcher) -> UpstreamClient {
+        UpstreamClient::with_timeouts(Egress::new(proxies), CONNECT_TIMEOUT, READ_TIMEOUT)
+            .expect("a client")
     }
 
     fn with_timeouts(
+        egress: Egress,
         connect_timeout: Duration,
         read_timeout: Duration,
     ) -> Result<UpstreamClient, UpstreamError> {
@@ -211,10 +227,12 @@ impl UpstreamClient {
             .build(Connector {
                 tcp,
                 timeout: connect_timeout,
+                egress: egress.clone(),
             });
         Ok(UpstreamClient {
             calls,
             read_timeout,
+            egress,
             http,
         })
     }
@@ -235,6 +253,20 @@ impl UpstreamClient {
             HeaderValue::from_static("application/json"),
         );
         let uri = call_uri(provider, url.as_str(), &mut headers)?;
+        let route = self
+            .egress
+            .route(&uri)
+            .map_err(|e| UpstreamError::Connect {
+                provider: provider.name.clone(),
+                detail: e.to_string(),
+            })?;
+        if let Route::Proxy {
+            authorization: Some(authorization),
+            ..
+        } = route
+        {
+            headers.insert(header::PROXY_AUTHORIZATION, authorization);
+        }
         with_credentials(&mut headers, provider, forwarded)?;
         aws::sign(&mut headers, provider, "POST", &url, &body)?;
         let mut request = Request::builder()
@@ -336,31 +368,43 @@ fn call_uri(provider: &Provider, url: &str, headers: &mut HeaderMap) -> Result<U
 
 /// Connects to a provider: a TCP connection (`TCP_NODELAY`, keep-alive probes) within a
 /// timeout that covers the name lookup too. Plain `http://` only ([`HttpConnector`] refuses
-/// any other scheme).
+/// any other scheme). A provider behind the egress proxy ([`egress`]) is reached through a
+/// connection to the proxy, marked as proxied so requests go out with absolute-form URIs.
 #[derive(Clone)]
 struct Connector {
     tcp: HttpConnector,
     timeout: Duration,
+    egress: Egress,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl tower::Service<Uri> for Connector {
-    type Response = TokioIo<tokio::net::TcpStream>;
+    type Response = EgressIo;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+    type Future = Connecting;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.tcp.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, dst: Uri) -> Self::Future {
-        let connecting = self.tcp.call(dst);
+        let (to, proxied) = match self.egress.route(&dst) {
+            Ok(Route::Direct) => (dst, false),
+            Ok(Route::Proxy { proxy, .. }) => (proxy, true),
+            Err(unusable) => return Box::pin(std::future::ready(Err(unusable.into()))),
+        };
+        let connecting = self.tcp.call(to);
         let timeout = self.timeout;
         Box::pin(async move {
-            match tokio::time::timeout(timeout, connecting).await {
-                Ok(connected) => connected.map_err(Into::into),
+            let connected = match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected.map_err(BoxError::from),
                 Err(_) => Err(TimedOut.into()),
+            };
+            match connected {
+                Ok(io) => Ok(EgressIo::new(io, proxied)),
+                Err(e) if proxied => Err(ProxyConnect(e).into()),
+                Err(e) => Err(e),
             }
         })
     }
@@ -901,6 +945,8 @@ fn without_url(error: &reqwest::Error) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use hyper_util::client::proxy::matcher::Matcher;
+
     use super::*;
 
     fn provider(kind: ProviderKind, base: &str) -> Provider {
@@ -1163,7 +1209,17 @@ mod tests {
 
     /// A client whose reads time out after 300 ms.
     fn impatient() -> UpstreamClient {
-        UpstreamClient::with_timeouts(Duration::from_secs(10), Duration::from_millis(300)).unwrap()
+        UpstreamClient::with_timeouts(
+            Egress::new(Matcher::builder().build()),
+            Duration::from_secs(10),
+            Duration::from_millis(300),
+        )
+        .unwrap()
+    }
+
+    /// A client that calls providers directly, whatever proxy the environment names.
+    fn direct() -> UpstreamClient {
+        UpstreamClient::with_proxies(Matcher::builder().build())
     }
 
     async fn send(
@@ -1246,7 +1302,7 @@ mod tests {
               x-amzn-bedrock-input-token-count: 12\r\ncontent-length: 2\r\n\r\n{}",
         )
         .await;
-        let client = UpstreamClient::new().unwrap();
+        let client = direct();
         let anthropic = keyed(ProviderKind::Anthropic, &base);
         let forwarded = ForwardedHeaders {
             anthropic_version: None,
@@ -1294,9 +1350,7 @@ mod tests {
         let (base, mut requests) = answering(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await;
         let base = base.replace("http://", "http://us%20er:p%40ss@") + "/v1";
         let openai = keyed(ProviderKind::Openai, &base);
-        let answer = send(&UpstreamClient::new().unwrap(), &openai)
-            .await
-            .unwrap();
+        let answer = send(&direct(), &openai).await.unwrap();
         assert_eq!(answer.status, 200);
         let (_, head, _) = requests.recv().await.unwrap();
         assert!(
@@ -1324,10 +1378,7 @@ mod tests {
             ProviderKind::Gemini,
             &format!("http://{address}/?key=SECRET"),
         );
-        let error = send(&UpstreamClient::new().unwrap(), &gemini)
-            .await
-            .err()
-            .unwrap();
+        let error = send(&direct(), &gemini).await.err().unwrap();
         assert!(matches!(error, UpstreamError::Connect { .. }), "{error:?}");
         assert_eq!(error.class(), "upstream_connect");
         let text = format!("{error} {error:?}");
@@ -1340,10 +1391,7 @@ mod tests {
     #[tokio::test]
     async fn an_https_provider_is_refused_before_connecting() {
         let openai = keyed(ProviderKind::Openai, "https://127.0.0.1:9/v1?key=SECRET");
-        let error = send(&UpstreamClient::new().unwrap(), &openai)
-            .await
-            .err()
-            .unwrap();
+        let error = send(&direct(), &openai).await.err().unwrap();
         assert!(matches!(error, UpstreamError::Connect { .. }), "{error:?}");
         let text = error.to_string();
         assert!(
@@ -1421,5 +1469,162 @@ mod tests {
         let openai = keyed(ProviderKind::Openai, &format!("http://{address}"));
         let answer = send(&impatient(), &openai).await.unwrap();
         assert_eq!(&answer.collect("p", 100).await.unwrap()[..], b"xxxxx");
+    }
+
+    /// An HTTP proxy that answers every request itself with a chat completion, as many as
+    /// come on a connection; sends each request's head and the number of its connection.
+    async fn fake_proxy() -> (
+        std::net::SocketAddr,
+        tokio::sync::mpsc::UnboundedReceiver<(usize, String)>,
+    ) {
+        use tokio::io::AsyncWriteExt;
+        const COMPLETION: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            for connection in 0.. {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    while let Some((head, _)) = read_request(&mut stream).await {
+                        let _ = seen.send((connection, head));
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                             content-length: {}\r\n\r\n{COMPLETION}",
+                            COMPLETION.len()
+                        );
+                        stream.write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        (address, requests)
+    }
+
+    #[tokio::test]
+    async fn calls_go_through_the_http_proxy_in_absolute_form_with_its_credentials() {
+        let (proxy, mut requests) = fake_proxy().await;
+        let client = UpstreamClient::with_proxies(
+            Matcher::builder()
+                .http(format!("http://proxy%20user:p%40ssw0rd@{proxy}"))
+                .no("localhost, 10.0.0.0/8")
+                .build(),
+        );
+        // A host that does not resolve: only the proxy can answer for it.
+        let openai = keyed(ProviderKind::Openai, "http://provider.invalid:8080/v1");
+        for _ in 0..2 {
+            let answer = send(&client, &openai).await.unwrap();
+            assert_eq!(answer.status, 200);
+            let body = answer.collect("p", 10_000).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["choices"][0]["message"]["content"], "hi");
+        }
+        let basic = base64::engine::general_purpose::STANDARD.encode("proxy user:p@ssw0rd");
+        for _ in 0..2 {
+            let (connection, head) = requests.recv().await.unwrap();
+            // Both calls went over one connection to the proxy, kept alive in the pool.
+            assert_eq!(connection, 0);
+            assert!(
+                head.starts_with(
+                    "POST http://provider.invalid:8080/v1/chat/completions HTTP/1.1\r\n"
+                ),
+                "{head}"
+            );
+            for line in [
+                "host: provider.invalid:8080".to_string(),
+                format!("proxy-authorization: Basic {basic}"),
+                "authorization: Bearer k".to_string(),
+            ] {
+                assert!(
+                    head.contains(&format!("\r\n{line}\r\n")),
+                    "{line} not in {head}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn all_proxy_serves_http_destinations_and_without_credentials_sends_none() {
+        let (proxy, mut requests) = fake_proxy().await;
+        let client =
+            UpstreamClient::with_proxies(Matcher::builder().all(format!("http://{proxy}")).build());
+        let openai = keyed(ProviderKind::Openai, "http://provider.invalid/v1");
+        assert_eq!(send(&client, &openai).await.unwrap().status, 200);
+        let (_, head) = requests.recv().await.unwrap();
+        assert!(
+            head.starts_with("POST http://provider.invalid/v1/chat/completions HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            !head.to_ascii_lowercase().contains("proxy-authorization"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_host_in_no_proxy_is_called_directly() {
+        let (proxy, mut proxied) = fake_proxy().await;
+        let (base, mut requests) =
+            answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
+        let client = UpstreamClient::with_proxies(
+            Matcher::builder()
+                .http(format!("http://user:SECRET@{proxy}"))
+                .no("example.com, 127.0.0.1")
+                .build(),
+        );
+        let openai = keyed(ProviderKind::Openai, &format!("{base}/v1"));
+        let answer = send(&client, &openai).await.unwrap();
+        assert_eq!(&answer.collect("p", 100).await.unwrap()[..], b"{}");
+        let (_, head, _) = requests.recv().await.unwrap();
+        assert!(
+            head.starts_with("POST /v1/chat/completions HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            !head.to_ascii_lowercase().contains("proxy-authorization"),
+            "{head}"
+        );
+        assert!(proxied.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_proxy_other_than_plain_http_is_refused_without_its_credentials() {
+        for (proxy, scheme) in [
+            ("https://user:SECRET@127.0.0.1:9", "`https://`"),
+            ("socks5h://user:SECRET@127.0.0.1:9", "`socks5h://`"),
+        ] {
+            let client = UpstreamClient::with_proxies(Matcher::builder().all(proxy).build());
+            let openai = keyed(ProviderKind::Openai, "http://provider.invalid/v1");
+            let error = send(&client, &openai).await.err().unwrap();
+            assert!(matches!(error, UpstreamError::Connect { .. }), "{error:?}");
+            let text = format!("{error} {error:?}");
+            assert!(
+                text.contains(scheme) && text.contains("ALL_PROXY") && text.contains("HTTP_PROXY"),
+                "{text}"
+            );
+            assert!(!text.contains("SECRET") && !text.contains("user"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_proxy_is_a_connect_error_without_its_url() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        let client = UpstreamClient::with_proxies(
+            Matcher::builder()
+                .http(format!("http://user:SECRET@{address}"))
+                .build(),
+        );
+        let openai = keyed(ProviderKind::Openai, "http://provider.invalid/v1");
+        let error = send(&client, &openai).await.err().unwrap();
+        assert!(matches!(error, UpstreamError::Connect { .. }), "{error:?}");
+        let text = format!("{error} {error:?}");
+        assert!(text.contains("HTTP proxy"), "{text}");
+        assert!(
+            !text.contains("SECRET") && !text.contains(&address.to_string()),
+            "{text}"
+        );
     }
 }
