@@ -20,7 +20,7 @@
 //! closing record of its log, so `verify` can tell a log that was closed from one cut off.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -42,6 +42,8 @@ pub struct AuditSink {
     writer: Arc<WriterIdentity>,
     /// Lends zero-place permits (see [`AuditSink::empty_permit`]).
     empty: Arc<Semaphore>,
+    /// Requests that reserved places and have not handed a record over yet.
+    deciding: Arc<AtomicUsize>,
 }
 
 /// Which replica and log this process writes.
@@ -115,6 +117,26 @@ impl AuditUnavailable {
 pub struct AuditSlot {
     sink: AuditSink,
     places: OwnedSemaphorePermit,
+    /// Counts this request as about to hand its first record over, until it does.
+    deciding: Option<Deciding>,
+}
+
+/// One request that has reserved its places but not handed its first record over yet: in
+/// the gateway that is the few microseconds of authentication and policy before its decision
+/// record, so the writer may wait for it to join the batch (see [`gather_deciding`]).
+struct Deciding(Arc<AtomicUsize>);
+
+impl Deciding {
+    fn new(count: &Arc<AtomicUsize>) -> Deciding {
+        count.fetch_add(1, Ordering::AcqRel);
+        Deciding(Arc::clone(count))
+    }
+}
+
+impl Drop for Deciding {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Resolves once a record handed over with [`AuditSlot::submit_durable`] is committed.
@@ -150,6 +172,7 @@ impl AuditSlot {
         let (done, ticket) = oneshot::channel();
         let place = self.take_place();
         self.sink.send(record, place, Some(done));
+        self.deciding = None;
         Durable(ticket)
     }
 
@@ -157,6 +180,7 @@ impl AuditSlot {
     pub fn commit(mut self, record: AuditRecord) {
         let place = self.take_place();
         self.sink.send(record, place, None);
+        self.deciding = None;
     }
 
     /// The log this process writes.
@@ -182,6 +206,7 @@ impl AuditSink {
             Ok(Ok(places)) => Ok(AuditSlot {
                 sink: self.clone(),
                 places,
+                deciding: Some(Deciding::new(&self.deciding)),
             }),
             // Closed only during shutdown, after the server stopped taking requests.
             Ok(Err(_)) | Err(_) => Err(AuditUnavailable::Overloaded),
@@ -300,10 +325,12 @@ pub async fn start_writer(
         health: Arc::clone(&health),
         writer: Arc::clone(&writer),
         empty: Arc::new(Semaphore::new(0)),
+        deciding: Arc::new(AtomicUsize::new(0)),
     };
     let batching = Batching {
         max: config.batch_max,
         linger: Duration::from_millis(config.linger_ms),
+        deciding: Arc::clone(&sink.deciding),
     };
     let durable = Arc::new(DurableSize::default());
     durable.records.store(head.seq, Ordering::Release);
@@ -354,11 +381,18 @@ fn own_thread(
     }))
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Batching {
     max: usize,
     linger: Duration,
+    /// See [`Deciding`].
+    deciding: Arc<AtomicUsize>,
 }
+
+/// The longest the writer waits for records of requests still deciding. Bounded so that a
+/// request held up between reserving and deciding (an identity provider's key fetch, a slow
+/// store read) delays the others' commit by at most this.
+const DECIDING_WAIT: Duration = Duration::from_millis(1);
 
 struct Run<'h> {
     store: Arc<dyn Store>,
@@ -372,10 +406,31 @@ struct Run<'h> {
     checkpoint_every: u64,
 }
 
+/// Adds to the batch the records of requests that are deciding right now (reserved, about to
+/// hand their first record over), waiting for them at most [`DECIDING_WAIT`]. Under load many
+/// requests are a few microseconds from their decision when a commit starts, and one commit
+/// for all of them costs far less than one each; when nothing else is in flight (a quiet
+/// gateway), nothing is waited for and the batch commits at once.
+async fn gather_deciding(
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    jobs: &mut Vec<Job>,
+    batching: &Batching,
+) {
+    let deadline = tokio::time::Instant::now() + DECIDING_WAIT;
+    while jobs.len() < batching.max && batching.deciding.load(Ordering::Acquire) > 0 {
+        let room = batching.max - jobs.len();
+        match tokio::time::timeout_at(deadline, rx.recv_many(jobs, room)).await {
+            Ok(received) if received > 0 => {}
+            _ => break,
+        }
+    }
+}
+
 impl Run<'_> {
     async fn write_batches(&mut self, mut rx: mpsc::UnboundedReceiver<Job>, batching: Batching) {
         let mut jobs = Vec::with_capacity(batching.max);
         while rx.recv_many(&mut jobs, batching.max).await > 0 {
+            gather_deciding(&mut rx, &mut jobs, &batching).await;
             if jobs.len() < batching.max && !batching.linger.is_zero() {
                 // Optional: wait for company. Off by default: requests wait for their commit,
                 // and batches form by themselves while the previous commit runs.
@@ -482,5 +537,75 @@ impl Run<'_> {
             tracing::error!(%error, "the audit log's closing record is stored, but the log could not be marked closed");
         }
         tracing::info!(log_id = %self.writer.log_id, last_seq = self.head.seq, "audit log closed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clearance_core::api::ApiSurface;
+
+    fn job(id: &str) -> Job {
+        Job {
+            record: AuditRecord::new_request(id.to_string(), Utc::now(), ApiSurface::OpenaiChat),
+            _place: None,
+            durable: None,
+        }
+    }
+
+    fn batching(deciding: &Arc<AtomicUsize>) -> Batching {
+        Batching {
+            max: 8,
+            linger: Duration::ZERO,
+            deciding: Arc::clone(deciding),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_quiet_gateway_commits_at_once() {
+        let deciding = Arc::new(AtomicUsize::new(0));
+        let (_tx, mut rx) = mpsc::unbounded_channel();
+        let mut jobs = vec![job("a")];
+        let started = std::time::Instant::now();
+        gather_deciding(&mut rx, &mut jobs, &batching(&deciding)).await;
+        assert_eq!(jobs.len(), 1);
+        assert!(
+            started.elapsed() < DECIDING_WAIT,
+            "waited with nobody deciding"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deciding_request_joins_the_batch() {
+        let deciding = Arc::new(AtomicUsize::new(0));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let guard = Deciding::new(&deciding);
+        let late = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            tx.send(job("b")).ok();
+            drop(guard);
+            tx
+        });
+        let mut jobs = vec![job("a")];
+        gather_deciding(&mut rx, &mut jobs, &batching(&deciding)).await;
+        let ids: Vec<&str> = jobs.iter().map(|j| j.record.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(deciding.load(Ordering::Acquire), 0);
+        drop(late.await);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_never_decides_delays_the_batch_boundedly() {
+        let deciding = Arc::new(AtomicUsize::new(0));
+        let _stuck = Deciding::new(&deciding);
+        let (_tx, mut rx) = mpsc::unbounded_channel();
+        let mut jobs = vec![job("a")];
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            gather_deciding(&mut rx, &mut jobs, &batching(&deciding)),
+        )
+        .await
+        .expect("the wait is bounded");
+        assert_eq!(jobs.len(), 1);
     }
 }
