@@ -155,18 +155,31 @@ cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 # Busy ticks of the whole machine, to see what else ran.
 machine_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 
+# The gateway's audit commits so far: "commits seconds records" (from /metrics).
+audit_commits() {
+    curl -fsS "http://$GATEWAY/metrics" | awk '
+        /^clearance_audit_commit_seconds_count/ {n = $2}
+        /^clearance_audit_commit_seconds_sum/ {s = $2}
+        /^clearance_audit_batch_records_sum/ {r = $2}
+        END {printf "%d %s %d\n", n, s, r}'
+}
+
 # measure NAME PHASE ROUND -- oha args: one oha run against target NAME, CPU around it.
 measure() {
     local name=$1 phase=$2 round=$3; shift 4
     target "$name"
-    local p0 f0 m0 p1 f1 m1 file="$OUT/$phase-$name-r$round.json"
+    local p0 f0 m0 p1 f1 m1 a0="0 0 0" a1="0 0 0" file="$OUT/$phase-$name-r$round.json"
+    [[ $name == gateway ]] && a0=$(audit_commits)
     p0=$(cpu_ticks "$PID"); f0=$(cpu_ticks "$FAKE_PID"); m0=$(machine_ticks)
     "$OHA" --no-tui --output-format json -o "$file" -m POST -T application/json -d "$BODY" \
         "${HDR[@]}" "$@" "$URL"
     sleep "$SETTLE"
     p1=$(cpu_ticks "$PID"); f1=$(cpu_ticks "$FAKE_PID"); m1=$(machine_ticks)
-    printf '{"target":"%s","phase":"%s","round":%s,"proxy_ticks":%s,"fake_ticks":%s,"machine_ticks":%s,"file":"%s"}\n' \
-        "$name" "$phase" "$round" "$((p1 - p0))" "$((f1 - f0))" "$((m1 - m0))" "$(basename "$file")" >>"$OUT/runs.jsonl"
+    [[ $name == gateway ]] && a1=$(audit_commits)
+    read -r n0 s0 r0 <<<"$a0"; read -r n1 s1 r1 <<<"$a1"
+    printf '{"target":"%s","phase":"%s","round":%s,"proxy_ticks":%s,"fake_ticks":%s,"machine_ticks":%s,"commits":%s,"commit_secs":%s,"committed":%s,"file":"%s"}\n' \
+        "$name" "$phase" "$round" "$((p1 - p0))" "$((f1 - f0))" "$((m1 - m0))" "$((n1 - n0))" \
+        "$(python3 -c "print(max($s1 - $s0, 0))")" "$((r1 - r0))" "$(basename "$file")" >>"$OUT/runs.jsonl"
 }
 
 log "load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
@@ -260,6 +273,13 @@ print(f"{'phase':6} {'round':>5} {'target':8} {'ok':>7} {'bad':>4} {'req/s':>8} 
 for r in runs:
     if r["phase"] != "warmup":
         print(f"{r['phase']:6} {r['round']:>5} {r['target']:8} {r['ok']:>7} {r['bad']:>4} {r['rps']:>8.0f} {r['p50']:>7.3f} {r['p99']:>7.3f} {r['cpu_us']:>12.1f} {r['fake_us']:>11.1f} {r['busy']:>5.2f}")
+
+print("\ngateway audit commits per run (from /metrics: clearance_audit_commit_seconds, clearance_audit_batch_records)")
+print(f"{'phase':6} {'round':>5} {'commits':>8} {'mean commit ms':>14} {'records/commit':>14} {'commits/request':>15}")
+for r in runs:
+    if r["target"] == "gateway" and r["phase"] != "warmup" and r.get("commits"):
+        print(f"{r['phase']:6} {r['round']:>5} {r['commits']:>8} {r['commit_secs'] / r['commits'] * 1e3:>14.3f} "
+              f"{r['committed'] / r['commits']:>14.1f} {r['commits'] / max(r['ok'], 1):>15.2f}")
 
 rps = {t: col("max", "rps", t) for t in ("direct", "floor", "gateway")}
 cpu = {t: col("max", "cpu_us", t) for t in ("direct", "floor", "gateway")}

@@ -444,7 +444,12 @@ impl Run<'_> {
             }
             let sealed: Vec<SealedRecord> =
                 jobs.iter().map(|job| self.head.seal(&job.record)).collect();
+            let committing = std::time::Instant::now();
             self.store_with_retry(&sealed).await;
+            self.metrics
+                .audit_commit_seconds
+                .observe(committing.elapsed().as_secs_f64());
+            self.metrics.audit_batch_records.observe(sealed.len() as f64);
             self.metrics.audit_written.inc_by(sealed.len() as u64);
             self.publish(self.head.seq);
             for (job, record) in jobs.drain(..).zip(&sealed) {

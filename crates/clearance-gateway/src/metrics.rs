@@ -66,6 +66,9 @@ pub struct Metrics {
     /// 1 while an operator has the model switched off (kill switch), else 0.
     pub model_disabled: Family<ModelLabels, Gauge>,
     pub audit_written: Counter,
+    /// Seconds one audit batch took to commit (durable), and how many records it carried.
+    pub audit_commit_seconds: Histogram,
+    pub audit_batch_records: Histogram,
     pub audit_overloaded: Counter,
     pub audit_queued: Gauge,
     /// Requests refused because the store could not commit their records in time.
@@ -132,6 +135,8 @@ impl Metrics {
         let provider_unhealthy = Family::<ProviderLabels, Gauge>::default();
         let model_disabled = Family::<ModelLabels, Gauge>::default();
         let audit_written = Counter::default();
+        let audit_commit_seconds = Histogram::new(exponential_buckets(0.000_025, 2.0, 20));
+        let audit_batch_records = Histogram::new(exponential_buckets(1.0, 2.0, 11));
         let audit_overloaded = Counter::default();
         let audit_queued = Gauge::default();
         let store_unavailable = Counter::default();
@@ -256,6 +261,16 @@ impl Metrics {
             audit_written.clone(),
         );
         registry.register(
+            "audit_commit_seconds",
+            "Time one audit batch took to become durable (its commit, fsync included)",
+            audit_commit_seconds.clone(),
+        );
+        registry.register(
+            "audit_batch_records",
+            "Records per audit batch (one commit)",
+            audit_batch_records.clone(),
+        );
+        registry.register(
             "audit_overloaded",
             "Requests refused because the audit queue was full",
             audit_overloaded.clone(),
@@ -278,6 +293,8 @@ impl Metrics {
             provider_unhealthy,
             model_disabled,
             audit_written,
+            audit_commit_seconds,
+            audit_batch_records,
             audit_overloaded,
             audit_queued,
             store_unavailable,
