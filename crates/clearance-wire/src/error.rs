@@ -1,17 +1,15 @@
 //! Error bodies in each client API's own shape, so an SDK raises its usual exception type with
-//! our message in it.
-//!
-//! OpenAI (Chat Completions and Responses): `{"error": {"message", "type", "param", "code"}}`.
-//! Anthropic: `{"type": "error", "error": {"type", "message"}}`.
-//! Gemini (Google's API error): `{"error": {"code": <HTTP status>, "message", "status"}}`, with
-//! the machine-readable code as a `google.rpc.ErrorInfo` reason in `details`.
+//! our message in it. What a kind of failure is called in each API is decided here; each
+//! shape, and the types and codes its API documents, belong to the format's module
+//! (`translate::<format>::errors`).
 
 use std::borrow::Cow;
 
 use clearance_core::api::{ApiSurface, WireFormat};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::redact::sanitise_message;
+use crate::translate::{anthropic, gemini, openai};
 
 /// What went wrong, independent of the API that reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,25 +146,12 @@ fn typed_error_body(
 ) -> Value {
     match surface {
         ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings => {
-            json!({
-                "error": { "message": message, "type": type_name, "param": null, "code": code }
-            })
+            openai::errors::body(type_name, message, code)
         }
-        ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => json!({
-            "type": "error",
-            "error": { "type": type_name, "message": message }
-        }),
-        ApiSurface::Gemini => {
-            let mut error = json!({ "code": status, "message": message, "status": type_name });
-            if let Some(code) = code {
-                error["details"] = json!([{
-                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-                    "reason": code,
-                    "domain": "clearance",
-                }]);
-            }
-            json!({ "error": error })
+        ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => {
+            anthropic::errors::body(type_name, message)
         }
+        ApiSurface::Gemini => gemini::errors::body(status, type_name, message, code),
     }
 }
 
@@ -174,18 +159,12 @@ fn typed_error_body(
 pub fn is_error_shape(surface: ApiSurface, body: &Value) -> bool {
     match surface {
         ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings => {
-            body.pointer("/error/message").is_some_and(Value::is_string)
-                && body.get("type").is_none()
+            openai::errors::is_error(body)
         }
         ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => {
-            body.get("type").and_then(Value::as_str) == Some("error")
-                && body.pointer("/error/type").is_some_and(Value::is_string)
+            anthropic::errors::is_error(body)
         }
-        ApiSurface::Gemini => {
-            body.pointer("/error/message").is_some_and(Value::is_string)
-                && body.pointer("/error/status").is_some_and(Value::is_string)
-                && body.pointer("/error/code").is_some_and(Value::is_u64)
-        }
+        ApiSurface::Gemini => gemini::errors::is_error(body),
     }
 }
 
@@ -201,77 +180,6 @@ pub struct UpstreamOrigin<'a> {
 
 /// The most of a provider's own error message a client sees, in characters.
 pub const UPSTREAM_MESSAGE_MAX_CHARS: usize = 500;
-
-/// The error `type`s OpenAI's API sends (a provider's own type passes on only if listed).
-const OPENAI_ERROR_TYPES: &[&str] = &[
-    "invalid_request_error",
-    "authentication_error",
-    "permission_error",
-    "not_found_error",
-    "conflict_error",
-    "unprocessable_entity_error",
-    "rate_limit_error",
-    "insufficient_quota",
-    "requests",
-    "tokens",
-    "request_forbidden",
-    "server_error",
-    "api_error",
-];
-
-/// The error `type`s Anthropic's API sends.
-const ANTHROPIC_ERROR_TYPES: &[&str] = &[
-    "invalid_request_error",
-    "authentication_error",
-    "billing_error",
-    "permission_error",
-    "not_found_error",
-    "request_too_large",
-    "rate_limit_error",
-    "api_error",
-    "timeout_error",
-    "overloaded_error",
-];
-
-/// Google's canonical error `status` names (a Gemini provider's own passes on only if listed).
-const GOOGLE_ERROR_STATUSES: &[&str] = &[
-    "INVALID_ARGUMENT",
-    "FAILED_PRECONDITION",
-    "OUT_OF_RANGE",
-    "UNAUTHENTICATED",
-    "PERMISSION_DENIED",
-    "NOT_FOUND",
-    "ABORTED",
-    "ALREADY_EXISTS",
-    "RESOURCE_EXHAUSTED",
-    "CANCELLED",
-    "DATA_LOSS",
-    "UNKNOWN",
-    "INTERNAL",
-    "UNIMPLEMENTED",
-    "UNAVAILABLE",
-    "DEADLINE_EXCEEDED",
-];
-
-/// OpenAI error `code`s an SDK or a client may branch on; a provider's own code passes on only
-/// if listed (else the code is `upstream_error`).
-const OPENAI_ERROR_CODES: &[&str] = &[
-    "rate_limit_exceeded",
-    "insufficient_quota",
-    "context_length_exceeded",
-    "model_not_found",
-    "invalid_api_key",
-    "unsupported_country_region_territory",
-    "content_filter",
-    "invalid_value",
-    "invalid_type",
-    "missing_required_parameter",
-    "unknown_parameter",
-    "unsupported_parameter",
-    "unsupported_value",
-    "string_above_max_length",
-    "server_error",
-];
 
 /// An upstream error for a client of `surface`, rebuilt from what is safe to show, whatever
 /// the provider sent: the status; the provider's error `type` (and OpenAI `code`) when the
@@ -311,12 +219,12 @@ pub fn upstream_error_body(
     };
     let (type_field, known_types, known_codes) = match surface {
         ApiSurface::OpenaiChat | ApiSurface::OpenaiResponses | ApiSurface::OpenaiEmbeddings => {
-            ("/error/type", OPENAI_ERROR_TYPES, OPENAI_ERROR_CODES)
+            ("/error/type", openai::errors::TYPES, openai::errors::CODES)
         }
         ApiSurface::AnthropicMessages | ApiSurface::AnthropicCountTokens => {
-            ("/error/type", ANTHROPIC_ERROR_TYPES, &[][..])
+            ("/error/type", anthropic::errors::TYPES, &[][..])
         }
-        ApiSurface::Gemini => ("/error/status", GOOGLE_ERROR_STATUSES, &[][..]),
+        ApiSurface::Gemini => ("/error/status", gemini::errors::STATUSES, &[][..]),
     };
     let same_format = origin.format == WireFormat::from(surface);
     let own = |pointer: &str, known: &[&'static str]| -> Option<&'static str> {
@@ -348,6 +256,7 @@ pub fn upstream_error_body(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn openai_shape_has_message_type_param_code() {

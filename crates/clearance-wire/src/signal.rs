@@ -2,44 +2,16 @@
 //! answer in its own format and handed on as a typed [`ProviderSignal`], so failover judges a
 //! signal and never a body.
 //!
-//! The blocks, as the providers send them (the provider sees the *gateway's* address, so a
-//! region block says where the gateway stands, not who the caller is):
-//!
-//! - **OpenAI** (Chat Completions): HTTP 403, `{"error":{"code":"unsupported_country_region_territory","message":"Country, region,
-//!   or territory not supported","param":null,"type":"request_forbidden"}}`. Seen in
-//!   home-assistant/core#120072, songquanpeng/one-api#1692, continuedev/continue#11449.
-//!   OpenAI-compatible servers with the same restriction answer 403 with the same message and
-//!   a numeric code, `{"error":{"code":403,"message":"Country, region, or territory not
-//!   supported"}}` (W&B / CoreWeave Serverless Inference, docs.wandb.ai). Both are recognised.
-//!   **Azure OpenAI** answers a caller its resource's network rules do not admit with HTTP 403,
-//!   `{"error":{"code":"403","message":"Access denied due to Virtual Network/Firewall
-//!   rules."}}` (learn.microsoft.com, Azure AI services virtual networks).
-//! - **Anthropic** (Messages): HTTP 403, `{"error":{"type":"forbidden","message":"Request not
-//!   allowed"}}` from a country Anthropic does not serve (anthropics/anthropic-sdk-typescript#457,
-//!   anthropics/claude-code#1613, enricoros/big-AGI#485; list:
-//!   docs.anthropic.com/en/api/supported-regions). Anthropic's *documented* 403,
-//!   `permission_error` ("your API key does not have permission to use the specified
-//!   resource", docs.anthropic.com/en/api/errors), is not a block and is not matched.
-//! - **Gemini**: HTTP **400**, `{"error":{"code":400,"message":"User location is not supported
-//!   for the API use.","status":"FAILED_PRECONDITION"}}` (google-gemini/gemini-cli#1614,
-//!   gemini-api-php/client#32; a variant ends "... without a billing account linked.", so the
-//!   message is matched by its start). Also HTTP 403, `{"error":{"code":403,"message":"Region
-//!   not supported.","status":"PERMISSION_DENIED"}}` (iBUHub/AIStudioToAPI#212). Any other
-//!   Gemini 400 is the request's fault.
-//! - **Amazon Bedrock** (every runtime API, Converse and InvokeModel alike: the error shape is
-//!   Bedrock's, not the wrapped format's): HTTP 403 with `x-amzn-errortype:
-//!   AccessDeniedException` and `{"message":"You don't have access to the model with the
-//!   specified model ID."}`: the model is not enabled for the account in this region (the
-//!   region names the endpoint), strands-agents/harness-sdk#38, anomalyco/opencode#467. An
-//!   For Anthropic models from a country Anthropic does not serve, HTTP 400
-//!   `ValidationException`, `{"message":"Access to Anthropic models is not allowed from
-//!   unsupported countries, regions, or territories. Please refer to ..."}`. An
-//!   `AccessDeniedException` about the caller's IAM rights ("... is not authorized to perform
-//!   ...") is a configuration problem and not matched.
+//! Each format's module owns its provider's block (`translate::<format>::errors::blocked`,
+//! with the provider's own words and where they were seen); this module reads an answer with
+//! the right one. The provider sees the *gateway's* address, so a region block says where the
+//! gateway stands, not who the caller is.
 
 use clearance_core::api::WireFormat;
 pub use clearance_core::signal::ProviderSignal;
 use serde_json::Value;
+
+use crate::translate::{anthropic, bedrock, gemini, openai};
 
 /// A provider's error answer: what the signal is read from.
 #[derive(Debug, Clone, Copy)]
@@ -55,10 +27,10 @@ pub struct ErrorAnswer<'a> {
 /// Never panics; an unreadable body is [`ProviderSignal::Plain`].
 pub fn read(dialect: WireFormat, answer: &ErrorAnswer<'_>) -> ProviderSignal {
     let blocked = match dialect {
-        WireFormat::OpenaiChat | WireFormat::OpenaiResponses => openai_block(answer),
-        WireFormat::AnthropicMessages => anthropic_block(answer),
-        WireFormat::Gemini => gemini_block(answer),
-        WireFormat::BedrockConverse => bedrock_block(answer),
+        WireFormat::OpenaiChat | WireFormat::OpenaiResponses => openai::errors::blocked(answer),
+        WireFormat::AnthropicMessages => anthropic::errors::blocked(answer),
+        WireFormat::Gemini => gemini::errors::blocked(answer),
+        WireFormat::BedrockConverse => bedrock::errors::blocked(answer),
     };
     if blocked {
         ProviderSignal::ProviderBlock
@@ -67,61 +39,9 @@ pub fn read(dialect: WireFormat, answer: &ErrorAnswer<'_>) -> ProviderSignal {
     }
 }
 
-fn openai_block(answer: &ErrorAnswer<'_>) -> bool {
-    if let Some(error) = error_object(answer, 403, b"territory") {
-        return text(&error, "code") == "unsupported_country_region_territory"
-            || text(&error, "message").starts_with("Country, region, or territory not supported");
-    }
-    // Azure OpenAI: the resource's network rules do not admit the gateway's address.
-    error_object(answer, 403, AZURE_FIREWALL.as_bytes())
-        .is_some_and(|error| text(&error, "message") == AZURE_FIREWALL)
-}
-
-const AZURE_FIREWALL: &str = "Access denied due to Virtual Network/Firewall rules.";
-
-fn anthropic_block(answer: &ErrorAnswer<'_>) -> bool {
-    let Some(error) = error_object(answer, 403, b"Request not allowed") else {
-        return false;
-    };
-    text(&error, "type") == "forbidden" && text(&error, "message") == "Request not allowed"
-}
-
-fn gemini_block(answer: &ErrorAnswer<'_>) -> bool {
-    match answer.status {
-        400 => error_object(answer, 400, b"User location is not supported").is_some_and(|e| {
-            text(&e, "status") == "FAILED_PRECONDITION"
-                && text(&e, "message").starts_with("User location is not supported")
-        }),
-        403 => error_object(answer, 403, b"Region not supported.").is_some_and(|e| {
-            text(&e, "status") == "PERMISSION_DENIED"
-                && text(&e, "message") == "Region not supported."
-        }),
-        _ => false,
-    }
-}
-
-fn bedrock_block(answer: &ErrorAnswer<'_>) -> bool {
-    // `x-amzn-errortype` is `AccessDeniedException` or `AccessDeniedException:<namespace>`.
-    let error_type = answer
-        .error_type
-        .and_then(|t| t.split(':').next())
-        .unwrap_or("");
-    match (answer.status, error_type) {
-        (403, "AccessDeniedException") => error_object(answer, 403, b"access to the model")
-            .is_some_and(|e| text(&e, "message").starts_with("You don't have access to the model")),
-        (400, "ValidationException") => error_object(answer, 400, b"unsupported countries")
-            .is_some_and(|e| text(&e, "message").starts_with(ANTHROPIC_COUNTRIES)),
-        _ => false,
-    }
-}
-
-/// Bedrock's refusal of Anthropic models from a country Anthropic does not serve.
-const ANTHROPIC_COUNTRIES: &str =
-    "Access to Anthropic models is not allowed from unsupported countries, regions, or territories";
-
 /// The error object of a `status` answer whose body contains `marker` (most 400s and 403s
 /// lack it and are not parsed): `error` when the body has one, else the body itself.
-fn error_object(answer: &ErrorAnswer<'_>, status: u16, marker: &[u8]) -> Option<Value> {
+pub(crate) fn error_object(answer: &ErrorAnswer<'_>, status: u16, marker: &[u8]) -> Option<Value> {
     if answer.status != status || !answer.body.windows(marker.len()).any(|w| w == marker) {
         return None;
     }
@@ -141,7 +61,7 @@ fn error_object(answer: &ErrorAnswer<'_>, status: u16, marker: &[u8]) -> Option<
     }
 }
 
-fn text<'v>(object: &'v Value, key: &str) -> &'v str {
+pub(crate) fn text<'v>(object: &'v Value, key: &str) -> &'v str {
     object.get(key).and_then(Value::as_str).unwrap_or("")
 }
 

@@ -13,6 +13,8 @@
 //!
 //! What is read but deliberately has no effect is listed in [`IGNORED_FIELDS`].
 
+pub(crate) mod errors;
+
 use std::collections::HashMap;
 
 use clearance_core::api::WireFormat;

@@ -26,6 +26,8 @@
 //! ([`TranslateError::Untranslatable`]), as is a field this module does not know; the fields
 //! that are read and dropped are listed in [`IGNORED_FIELDS`].
 
+pub(crate) mod errors;
+
 use std::collections::HashMap;
 
 use clearance_core::api::WireFormat;

@@ -24,6 +24,8 @@
 //! ([`TranslateError::Untranslatable`]), as is a field this module does not know; the fields
 //! that are read and dropped are listed in [`IGNORED_FIELDS`].
 
+pub(crate) mod errors;
+
 use clearance_core::api::WireFormat;
 use clearance_core::chat::{
     ChatRequest, ChatResponse, Image, Message, Part, ResponseFormat, Role, StopReason, StreamEvent,

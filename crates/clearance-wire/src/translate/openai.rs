@@ -13,6 +13,7 @@
 //! `logprobs`, audio, ...) is refused by name, never dropped; what does not change the answer
 //! is listed in [`IGNORED_FIELDS`].
 
+pub(crate) mod errors;
 mod request;
 mod response;
 mod stream;
