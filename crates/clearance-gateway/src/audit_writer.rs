@@ -43,7 +43,7 @@ pub struct AuditSink {
     /// Lends zero-place permits (see [`AuditSink::empty_permit`]).
     empty: Arc<Semaphore>,
     /// Requests that reserved places and have not handed a record over yet.
-    deciding: Arc<AtomicUsize>,
+    deciding: Arc<DecidingCount>,
 }
 
 /// Which replica and log this process writes.
@@ -124,18 +124,28 @@ pub struct AuditSlot {
 /// One request that has reserved its places but not handed its first record over yet: in
 /// the gateway that is the few microseconds of authentication and policy before its decision
 /// record, so the writer may wait for it to join the batch (see [`gather_deciding`]).
-struct Deciding(Arc<AtomicUsize>);
+struct Deciding(Arc<DecidingCount>);
+
+/// How many requests are deciding; the last one to hand its record over wakes the writer if it
+/// waits (one wake-up for the whole batch, not one per record).
+#[derive(Debug, Default)]
+struct DecidingCount {
+    count: AtomicUsize,
+    settled: tokio::sync::Notify,
+}
 
 impl Deciding {
-    fn new(count: &Arc<AtomicUsize>) -> Deciding {
-        count.fetch_add(1, Ordering::AcqRel);
+    fn new(count: &Arc<DecidingCount>) -> Deciding {
+        count.count.fetch_add(1, Ordering::AcqRel);
         Deciding(Arc::clone(count))
     }
 }
 
 impl Drop for Deciding {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.settled.notify_one();
+        }
     }
 }
 
@@ -325,7 +335,7 @@ pub async fn start_writer(
         health: Arc::clone(&health),
         writer: Arc::clone(&writer),
         empty: Arc::new(Semaphore::new(0)),
-        deciding: Arc::new(AtomicUsize::new(0)),
+        deciding: Arc::default(),
     };
     let batching = Batching {
         max: config.batch_max,
@@ -386,7 +396,7 @@ struct Batching {
     max: usize,
     linger: Duration,
     /// See [`Deciding`].
-    deciding: Arc<AtomicUsize>,
+    deciding: Arc<DecidingCount>,
 }
 
 /// The longest the writer waits for records of requests still deciding. Bounded so that a
@@ -417,11 +427,21 @@ async fn gather_deciding(
     batching: &Batching,
 ) {
     let deadline = tokio::time::Instant::now() + DECIDING_WAIT;
-    while jobs.len() < batching.max && batching.deciding.load(Ordering::Acquire) > 0 {
-        let room = batching.max - jobs.len();
-        match tokio::time::timeout_at(deadline, rx.recv_many(jobs, room)).await {
-            Ok(received) if received > 0 => {}
-            _ => break,
+    let deciding = &batching.deciding;
+    // Not woken by each record (the writer is not waiting on the queue meanwhile): by the
+    // last request to decide, or by the deadline.
+    while deciding.count.load(Ordering::Acquire) > 0 {
+        if tokio::time::timeout_at(deadline, deciding.settled.notified())
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    while jobs.len() < batching.max {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
         }
     }
 }
@@ -449,7 +469,9 @@ impl Run<'_> {
             self.metrics
                 .audit_commit_seconds
                 .observe(committing.elapsed().as_secs_f64());
-            self.metrics.audit_batch_records.observe(sealed.len() as f64);
+            self.metrics
+                .audit_batch_records
+                .observe(sealed.len() as f64);
             self.metrics.audit_written.inc_by(sealed.len() as u64);
             self.publish(self.head.seq);
             for (job, record) in jobs.drain(..).zip(&sealed) {
@@ -558,7 +580,7 @@ mod tests {
         }
     }
 
-    fn batching(deciding: &Arc<AtomicUsize>) -> Batching {
+    fn batching(deciding: &Arc<DecidingCount>) -> Batching {
         Batching {
             max: 8,
             linger: Duration::ZERO,
@@ -568,7 +590,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_quiet_gateway_commits_at_once() {
-        let deciding = Arc::new(AtomicUsize::new(0));
+        let deciding = Arc::<DecidingCount>::default();
         let (_tx, mut rx) = mpsc::unbounded_channel();
         let mut jobs = vec![job("a")];
         let started = std::time::Instant::now();
@@ -582,7 +604,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_deciding_request_joins_the_batch() {
-        let deciding = Arc::new(AtomicUsize::new(0));
+        let deciding = Arc::<DecidingCount>::default();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let guard = Deciding::new(&deciding);
         let late = tokio::spawn(async move {
@@ -595,13 +617,13 @@ mod tests {
         gather_deciding(&mut rx, &mut jobs, &batching(&deciding)).await;
         let ids: Vec<&str> = jobs.iter().map(|j| j.record.id.as_str()).collect();
         assert_eq!(ids, ["a", "b"]);
-        assert_eq!(deciding.load(Ordering::Acquire), 0);
+        assert_eq!(deciding.count.load(Ordering::Acquire), 0);
         drop(late.await);
     }
 
     #[tokio::test]
     async fn a_request_that_never_decides_delays_the_batch_boundedly() {
-        let deciding = Arc::new(AtomicUsize::new(0));
+        let deciding = Arc::<DecidingCount>::default();
         let _stuck = Deciding::new(&deciding);
         let (_tx, mut rx) = mpsc::unbounded_channel();
         let mut jobs = vec![job("a")];
