@@ -3,23 +3,19 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use clearance_core::api::ApiSurface;
-use clearance_core::facts::{Capability, Facts, RequestFacts};
-use clearance_core::principal::Principal;
 use clearance_policy::{Catalog, CatalogModel, PolicyBook, Query, SourceFile};
+use common::{COUNTRIES, principals};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const COUNTRIES: [&str; 12] = [
-    "US", "DE", "FR", "CN", "RU", "IN", "MX", "SE", "SY", "BR", "JP", "GB",
-];
 const MODELS: usize = 20;
 
 fn catalog() -> Catalog {
@@ -64,45 +60,6 @@ fn directives() -> Vec<SourceFile> {
                 "id = \"D-{i:03}\"\ntitle = \"Directive {i}\"\nauthority = \"Order {i}\"\neffective = \"2026-01-01T00:00:00Z\"\nexpires = \"2030-01-01T00:00:00Z\"\nmode = \"{mode}\"\n{scope}\n{capabilities}when = '{when}'\neffect = \"deny\"\n"
             );
             SourceFile { path: PathBuf::from(format!("d{i}.toml")), text }
-        })
-        .collect()
-}
-
-fn principals(n: usize, rng: &mut StdRng) -> Vec<(String, Facts)> {
-    (0..n)
-        .map(|i| {
-            let citizenships: BTreeSet<_> = (0..rng.random_range(0..3))
-                .map(|_| COUNTRIES[rng.random_range(0..12)].parse().unwrap())
-                .collect();
-            let p = Principal {
-                id: format!("p{i}").parse().unwrap(),
-                name: format!("Person {i}"),
-                citizenships,
-                permanent_residency: BTreeSet::new(),
-                protected_individual: rng.random_bool(0.01),
-                residence: Some(COUNTRIES[rng.random_range(0..12)].parse().unwrap()),
-                org: Some(format!("org-{}", i % 40)),
-                employee: rng.random_bool(0.5),
-                roles: BTreeSet::new(),
-                screening: None,
-                active: true,
-                facts_confirmed_at: None,
-            };
-            let facts = Facts {
-                principal: (&p).into(),
-                request: RequestFacts {
-                    country: Some(COUNTRIES[rng.random_range(0..12)].parse().unwrap()),
-                    capabilities: if rng.random_bool(0.3) {
-                        [Capability::Tools].into()
-                    } else {
-                        BTreeSet::new()
-                    },
-                    api: ApiSurface::OpenaiChat,
-                    max_tokens: Some(512),
-                    app: None,
-                },
-            };
-            (format!("p{i}"), facts)
         })
         .collect()
 }

@@ -907,22 +907,25 @@ async fn growth_beyond_head(
 /// The first query column stored beside `record` that does not say what its JSON says (for a
 /// pruned record: one that is not empty). Strings are compared as the JSON's strings, `facts`
 /// as JSON values.
+/// The query columns an audit record's JSON gives (what SQLite's `json_extract` would): the
+/// SQLite store writes them beside the record, and [`verify`](derived_mismatch) checks them.
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct QueryColumns<'a> {
+    #[serde(borrow, default)]
+    pub time: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub principal_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub requested_model: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub facts: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    pub phase: Option<std::borrow::Cow<'a, str>>,
+}
+
 fn derived_mismatch(record: &SealedRecord, stored: &DerivedColumns) -> Option<&'static str> {
-    #[derive(serde::Deserialize, Default)]
-    struct Fields<'a> {
-        #[serde(borrow, default)]
-        time: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow, default)]
-        principal_id: Option<std::borrow::Cow<'a, str>>,
-        #[serde(borrow, default)]
-        requested_model: Option<std::borrow::Cow<'a, str>>,
-        #[serde(default)]
-        facts: Option<serde_json::Value>,
-        #[serde(borrow, default)]
-        phase: Option<std::borrow::Cow<'a, str>>,
-    }
-    let fields: Fields<'_> = if record.is_pruned() {
-        Fields::default()
+    let fields: QueryColumns<'_> = if record.is_pruned() {
+        QueryColumns::default()
     } else {
         // A record that does not parse has already failed the chain check.
         serde_json::from_str(&record.record_json).ok()?
@@ -949,7 +952,11 @@ fn derived_mismatch(record: &SealedRecord, stored: &DerivedColumns) -> Option<&'
             Err(_) => return Some("facts"),
         },
     };
-    (stored_facts != fields.facts).then_some("facts")
+    let record_facts = match fields.facts {
+        None => None,
+        Some(raw) => serde_json::from_str::<serde_json::Value>(raw.get()).ok(),
+    };
+    (stored_facts != record_facts).then_some("facts")
 }
 
 /// Registers a new log and stores its opening record (durably); returns the head to

@@ -194,22 +194,6 @@ struct SqliteAudit {
     edge: Mutex<Option<(String, Frontier)>>,
 }
 
-/// The query columns of an audit row, taken from the record's JSON (what SQLite's
-/// `json_extract` would give; `verify` checks every stored row against its JSON).
-#[derive(serde::Deserialize)]
-struct QueryColumns<'a> {
-    #[serde(borrow, default)]
-    time: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    principal_id: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    requested_model: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    facts: Option<&'a serde_json::value::RawValue>,
-    #[serde(borrow, default)]
-    phase: Option<std::borrow::Cow<'a, str>>,
-}
-
 impl InlineAudit for SqliteAudit {
     fn append(&self, log_id: &str, batch: &[SealedRecord]) -> Result<(), StoreError> {
         let mut conn = lock(&self.conn)?;
@@ -307,7 +291,7 @@ fn insert_records(
         )
         .map_err(query("preparing an audit insert"))?;
     for r in batch {
-        let columns: QueryColumns<'_> =
+        let columns: crate::QueryColumns<'_> =
             serde_json::from_str(&r.record_json).map_err(|e| StoreError::Corrupt {
                 what: "audit record",
                 detail: format!("record #{} is not a JSON object: {e}", r.seq),
