@@ -1473,33 +1473,24 @@ mod tests {
 
     /// An HTTP proxy that answers every request itself with a chat completion, as many as
     /// come on a connection; sends each request's head and the number of its connection.
+    /// An HTTP proxy that answers every request with a chat completion itself; sends each
+    /// request's head and the number of the connection it came on.
     async fn fake_proxy() -> (
         std::net::SocketAddr,
         tokio::sync::mpsc::UnboundedReceiver<(usize, String)>,
     ) {
-        use tokio::io::AsyncWriteExt;
-        const COMPLETION: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
+        const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+            content-length: 230\r\n\r\n\
+            {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}";
+        let (base, mut requests) = answering(ANSWER).await;
+        let address = base.trim_start_matches("http://").parse().unwrap();
+        let (heads, seen) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
-            for connection in 0.. {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                let seen = seen.clone();
-                tokio::spawn(async move {
-                    while let Some((head, _)) = read_request(&mut stream).await {
-                        let _ = seen.send((connection, head));
-                        let answer = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
-                             content-length: {}\r\n\r\n{COMPLETION}",
-                            COMPLETION.len()
-                        );
-                        stream.write_all(answer.as_bytes()).await.unwrap();
-                    }
-                });
+            while let Some((connection, head, _)) = requests.recv().await {
+                let _ = heads.send((connection, head));
             }
         });
-        (address, requests)
+        (address, seen)
     }
 
     #[tokio::test]
