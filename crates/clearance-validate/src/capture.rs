@@ -632,7 +632,9 @@ pub struct Captured {
     pub id: i64,
     /// The model that answered, by its configured name.
     pub model: String,
-    /// The client API the request came in: `openai_chat` or `anthropic_messages`.
+    /// The client API the request came in: `openai_chat`, `anthropic_messages`, `gemini`, or
+    /// `openai_responses` (whose request is handed over as the Chat Completions request it
+    /// translates to: a suite case has no Responses format).
     pub api: String,
     pub at: DateTime<Utc>,
     /// The client's request body.
@@ -664,8 +666,9 @@ const DRAFT_THRESHOLD: f64 = 0.5;
 /// A case keeps the request's messages and tools, not its other parameters (temperature,
 /// token limits): a suite case has no place for them. TOML has no null, so a null field is
 /// left out (every format reads a missing field as it reads a null one). Anthropic's `system`
-/// prompt becomes the first message, a user message, because a case has no `system` field and
-/// Anthropic messages have no system role; the case's comment says so.
+/// prompt and Gemini's `systemInstruction` become the first message, a user turn, because a
+/// case has no `system` field and neither format has a system role; the case's comment says so.
+/// A Gemini request's `contents` are the case's messages (`format = "gemini"`).
 pub fn draft_suite(app: &str, primary: &str, captured: &[Captured]) -> String {
     let mut ordered: Vec<&Captured> = captured.iter().collect();
     ordered.sort_by_key(|c| (c.at, c.id));
@@ -768,7 +771,12 @@ impl Draft<'_> {
                 ids.join(", ")
             ));
         }
-        if self.system_moved {
+        if self.system_moved && self.format == "gemini" {
+            out.push_str(
+                "# The request's `systemInstruction` is the first content (a user turn): a case \
+                 has no\n# `system` field and Gemini contents have no system role.\n",
+            );
+        } else if self.system_moved {
             out.push_str(
                 "# The request's `system` prompt is the first message (a user message): a case \
                  has no\n# `system` field and Anthropic messages have no system role.\n",
@@ -792,25 +800,29 @@ impl Draft<'_> {
 /// The case one capture gives, or why it gives none.
 fn draft_case(capture: &Captured) -> Result<Draft<'_>, String> {
     let format = match capture.api.as_str() {
-        "openai_chat" => "openai",
+        "openai_chat" | "openai_responses" => "openai",
         "anthropic_messages" => "anthropic",
+        "gemini" => "gemini",
         other => {
             return Err(format!(
-                "its API {other:?} is neither openai_chat nor anthropic_messages"
+                "its API {other:?} is none of openai_chat, openai_responses, anthropic_messages \
+                 and gemini"
             ));
         }
     };
     let request = &capture.request;
-    let mut messages = match request.get("messages").map(without_nulls) {
+    let list = if format == "gemini" {
+        "contents"
+    } else {
+        "messages"
+    };
+    let mut messages = match request.get(list).map(without_nulls) {
         Some(Value::Array(messages)) if !messages.is_empty() => messages,
-        _ => return Err("the request has no messages".into()),
+        _ => return Err(format!("the request has no {list}")),
     };
     let mut system_moved = false;
-    if format == "anthropic"
-        && let Some(system) = request.get("system").map(without_nulls)
-        && system_has_content(&system)
-    {
-        messages.insert(0, json!({"role": "user", "content": system}));
+    if let Some(first) = system_as_first_message(format, request) {
+        messages.insert(0, first);
         system_moved = true;
     }
     let messages = Value::Array(messages);
@@ -842,6 +854,26 @@ fn draft_case(capture: &Captured) -> Result<Draft<'_>, String> {
         toml,
         folded: Vec::new(),
     })
+}
+
+/// The request's system prompt as a first user turn, for the formats whose messages have no
+/// system role: Anthropic's `system`, Gemini's `systemInstruction` (its parts).
+fn system_as_first_message(format: &str, request: &Value) -> Option<Value> {
+    match format {
+        "anthropic" => {
+            let system = request.get("system").map(without_nulls)?;
+            system_has_content(&system).then(|| json!({"role": "user", "content": system}))
+        }
+        "gemini" => {
+            let instruction = request
+                .get("systemInstruction")
+                .or_else(|| request.get("system_instruction"))
+                .map(without_nulls)?;
+            let parts = instruction.get("parts")?.clone();
+            system_has_content(&parts).then(|| json!({"role": "user", "parts": parts}))
+        }
+        _ => None,
+    }
 }
 
 fn system_has_content(system: &Value) -> bool {

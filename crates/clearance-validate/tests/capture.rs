@@ -477,9 +477,59 @@ fn duplicate_requests_give_one_case() {
 }
 
 #[test]
+fn a_gemini_capture_drafts_a_gemini_case_with_its_instruction_first() {
+    let tools = json!([{"functionDeclarations": [{
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }]}]);
+    let gemini = Captured {
+        id: 5,
+        model: "gemini-flash".into(),
+        api: "gemini".into(),
+        at: at(2, 10),
+        request: json!({
+            "systemInstruction": {"parts": [{"text": "Answer in one sentence."}]},
+            "contents": [{"role": "user", "parts": [{"text": "How long do refunds take?"}]}],
+            "tools": tools,
+            "generationConfig": {"temperature": 0.1},
+        }),
+        answer_text: "Refunds take 30 days.".into(),
+        answer_tool_calls: Vec::new(),
+    };
+    let text = draft_suite("support-bot", "gemini-flash", std::slice::from_ref(&gemini));
+    assert!(
+        text.contains("`systemInstruction` is the first content"),
+        "{text}"
+    );
+    let suite = read(&text);
+    let case = &suite.cases[0];
+    assert_eq!(case.format, ClientFormat::Gemini);
+    assert_eq!(
+        case.messages,
+        json!([
+            {"role": "user", "parts": [{"text": "Answer in one sentence."}]},
+            {"role": "user", "parts": [{"text": "How long do refunds take?"}]},
+        ])
+    );
+    assert_eq!(case.tools, Some(tools));
+    assert!(matches!(
+        case.checks.as_slice(),
+        [Check::SimilarTo { reference, .. }] if reference == "Refunds take 30 days."
+    ));
+
+    let mut no_contents = gemini.clone();
+    no_contents.request = json!({"contents": []});
+    let text = draft_suite("support-bot", "gemini-flash", &[no_contents]);
+    assert!(
+        text.contains("capture 5: the request has no contents"),
+        "{text}"
+    );
+}
+
+#[test]
 fn captures_that_cannot_be_cases_are_listed_not_drafted() {
     let unknown = Captured {
-        api: "gemini".into(),
+        api: "openai_completions".into(),
         ..openai(1, 1, "Hi", "Hello")
     };
     let no_words = openai(2, 1, "Say nothing", "  ...  ");
@@ -492,7 +542,7 @@ fn captures_that_cannot_be_cases_are_listed_not_drafted() {
         &[unknown, no_words, no_messages, good],
     );
     assert!(
-        text.contains("# - capture 1: its API \"gemini\" is neither"),
+        text.contains("# - capture 1: its API \"openai_completions\" is none of"),
         "{text}"
     );
     assert!(

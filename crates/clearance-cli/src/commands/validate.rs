@@ -165,6 +165,21 @@ fn most_used_model(captures: &[clearance_store::Capture]) -> Option<String> {
         .map(|(m, _)| m.to_string())
 }
 
+/// A Responses request as the Chat Completions request it translates to (a suite case has no
+/// Responses format): `instructions` become the system message, input items the messages,
+/// function tools Chat Completions tools.
+fn responses_as_chat(request: &serde_json::Value, model: &str) -> Option<serde_json::Value> {
+    use clearance_wire::translate::{RenderOptions, parse_request, render_request};
+    let neutral = parse_request(WireFormat::OpenaiResponses, request).ok()?;
+    render_request(
+        WireFormat::OpenaiChat,
+        &neutral,
+        model,
+        &RenderOptions::default(),
+    )
+    .ok()
+}
+
 /// A stored capture as drafting reads it: the request, and the answer's text and tool calls
 /// read from the client format it was stored in.
 fn captured_of(capture: &clearance_store::Capture) -> Option<Captured> {
@@ -175,7 +190,10 @@ fn captured_of(capture: &clearance_store::Capture) -> Option<Captured> {
         "openai_responses" => ApiSurface::OpenaiResponses,
         _ => return None,
     };
-    let request: serde_json::Value = serde_json::from_str(&capture.request).ok()?;
+    let mut request: serde_json::Value = serde_json::from_str(&capture.request).ok()?;
+    if surface == ApiSurface::OpenaiResponses {
+        request = responses_as_chat(&request, &capture.model)?;
+    }
     let answer: serde_json::Value = serde_json::from_str(&capture.answer).ok()?;
     let answer =
         clearance_wire::translate::parse_response(WireFormat::from(surface), &answer).ok()?;
@@ -199,4 +217,73 @@ fn captured_of(capture: &clearance_store::Capture) -> Option<Captured> {
         answer_text,
         answer_tool_calls,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored(
+        api: &str,
+        request: serde_json::Value,
+        answer: serde_json::Value,
+    ) -> clearance_store::Capture {
+        clearance_store::Capture {
+            id: 11,
+            app: "agent".into(),
+            model: "gpt-5".into(),
+            api: api.into(),
+            at: chrono::Utc::now(),
+            request: request.to_string(),
+            answer: answer.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_responses_capture_is_drafted_as_its_chat_completions_request() {
+        let capture = stored(
+            "openai_responses",
+            json!({
+                "model": "gpt-5",
+                "instructions": "Be brief.",
+                "input": [{"role": "user", "content": "Weather in Paris?"}],
+                "tools": [{"type": "function", "name": "get_weather",
+                           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+            }),
+            json!({
+                "id": "resp_1", "object": "response", "created_at": 1, "model": "gpt-5",
+                "status": "completed",
+                "output": [{"type": "function_call", "id": "fc_1", "call_id": "call_1",
+                            "name": "get_weather", "arguments": "{\"city\":\"Paris\"}", "status": "completed"}],
+                "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8},
+            }),
+        );
+        let captured = captured_of(&capture).unwrap();
+        assert_eq!(captured.api, "openai_responses");
+        let messages = captured.request["messages"].as_array().unwrap();
+        assert_eq!(messages[0]["role"], "system");
+        assert_eq!(messages[0]["content"], "Be brief.");
+        assert_eq!(messages[1]["role"], "user");
+        assert_eq!(
+            captured.request["tools"][0]["function"]["name"],
+            "get_weather"
+        );
+        assert_eq!(captured.answer_tool_calls[0].name, "get_weather");
+
+        let text = draft_suite("agent", "gpt-5", &[captured]);
+        assert!(text.contains("format = \"openai\""), "{text}");
+        assert!(text.contains("tool_called"), "{text}");
+    }
+
+    #[test]
+    fn a_responses_capture_that_does_not_translate_is_not_drafted() {
+        let capture = stored(
+            "openai_responses",
+            json!({"model": "gpt-5", "input": 42}),
+            json!({"output": []}),
+        );
+        assert!(captured_of(&capture).is_none());
+    }
 }
