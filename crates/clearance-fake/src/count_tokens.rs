@@ -124,17 +124,10 @@ pub(crate) async fn gemini(
     model: &str,
     json: Option<Value>,
 ) -> Response {
-    let behavior = state.behavior_for(Some(model));
-    if behavior.refuse_connection {
-        return refuse(killer).await;
-    }
-    behavior.wait_before_answer().await;
-    let required = state.required_key();
-    if let Some(rejection) =
-        crate::gemini::reject_credential(headers, uri.query(), required.as_deref())
-    {
-        return rejection;
-    }
+    let behavior = match crate::gemini::admit(state, killer, uri, headers, model).await {
+        Ok(behavior) => behavior,
+        Err(refused) => return refused,
+    };
     let invalid = |message: &str| GeminiError::invalid_argument(message).into_response(None);
     let Some(json) = json else {
         return invalid("Invalid JSON payload received.");

@@ -83,15 +83,10 @@ pub(crate) async fn model_call(
                 .into_response(None);
         }
     };
-    let behavior = state.behavior_for(Some(model));
-    if behavior.refuse_connection {
-        return refuse(killer).await;
-    }
-    behavior.wait_before_answer().await;
-    let required = state.required_key();
-    if let Some(rejection) = reject_credential(&headers, uri.query(), required.as_deref()) {
-        return rejection;
-    }
+    let behavior = match admit(&state, killer, &uri, &headers, model).await {
+        Ok(behavior) => behavior,
+        Err(refused) => return refused,
+    };
     if stream && query::param(uri.query(), "alt").as_deref() != Some("sse") {
         return GeminiError::invalid_argument(NOT_STREAMED_WITHOUT_SSE).into_response(None);
     }
@@ -111,6 +106,27 @@ pub(crate) async fn model_call(
     }
     let answered = answer(&prompt, &faults::with_huge_reply(&behavior));
     faults::paced(answered, &behavior)
+}
+
+/// What every model call does first: the model's behaviour (a refused connection, a delay),
+/// then the key. `Err` is the answer to send instead.
+pub(crate) async fn admit(
+    state: &FakeState,
+    killer: Option<ConnectionKiller>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    model: &str,
+) -> Result<Behavior, Response> {
+    let behavior = state.behavior_for(Some(model));
+    if behavior.refuse_connection {
+        return Err(refuse(killer).await);
+    }
+    behavior.wait_before_answer().await;
+    let required = state.required_key();
+    match reject_credential(headers, uri.query(), required.as_deref()) {
+        Some(rejection) => Err(rejection),
+        None => Ok(behavior),
+    }
 }
 
 /// What Google answers a missing key (403 `PERMISSION_DENIED`) or a wrong one (400

@@ -6,15 +6,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::Message;
 use clearance_fake::{AwsSigningKey, Behavior, FakeServer, ToolCall};
-use common::{client, parse_sse, read_until_error, start};
+use common::{bedrock_path, client, parse_sse, read_until_error, sigv4_headers, start};
 use serde_json::{Map, Value, json};
 
 const API_VERSION: &str = "2024-10-21";
@@ -59,11 +56,6 @@ async fn post_azure(server: &FakeServer, body: &Value) -> reqwest::Response {
 }
 
 /// `/model/MODEL/OPERATION` with the model id percent-encoded, as AWS SDKs send it.
-fn bedrock_path(model_id: &str, operation: &str) -> String {
-    let encoded = model_id.replace(':', "%3A").replace('/', "%2F");
-    format!("/model/{encoded}/{operation}")
-}
-
 fn converse_body(message: &str) -> Value {
     json!({
         "system": [{"text": "You are a test."}],
@@ -89,54 +81,8 @@ async fn post_bedrock(
     secret: Option<&str>,
     region: &str,
 ) -> reqwest::Response {
-    let body = serde_json::to_vec(body).unwrap();
-    let mut request = client()
-        .post(format!("{}{path}", server.bedrock_endpoint()))
-        .header("content-type", "application/json");
-    if let Some(secret) = secret {
-        for (name, value) in sigv4_headers(server, "POST", path, &body, secret, region) {
-            request = request.header(name, value);
-        }
-    }
-    request.body(body).send().await.unwrap()
-}
-
-/// The headers `aws-sigv4` adds to sign a request to the fake (`host` as reqwest sends it).
-fn sigv4_headers(
-    server: &FakeServer,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    secret: &str,
-    region: &str,
-) -> Vec<(String, String)> {
-    let host = server.addr().to_string();
-    let request = SignableRequest::new(
-        method,
-        path,
-        [
-            ("host", host.as_str()),
-            ("content-type", "application/json"),
-        ]
-        .into_iter(),
-        SignableBody::Bytes(body),
-    )
-    .unwrap();
-    let identity = Credentials::new(KEY_ID, secret, None, None, "test").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name("bedrock")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    instructions
-        .headers()
-        .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect()
+    let key = secret.map(|secret| (KEY_ID, secret));
+    common::post_bedrock(server, path, body, key, region).await
 }
 
 /// Decodes every whole event-stream message of `bytes`; `Err` at the first broken one.
@@ -1104,7 +1050,14 @@ async fn sigv4_is_verified() {
     let mut tampered = client()
         .post(format!("{}{path}", server.bedrock_endpoint()))
         .header("content-type", "application/json");
-    for (name, value) in sigv4_headers(&server, "POST", &path, &bytes, SECRET, "us-east-1") {
+    for (name, value) in sigv4_headers(
+        &server.addr().to_string(),
+        "POST",
+        &path,
+        &bytes,
+        (KEY_ID, SECRET),
+        "us-east-1",
+    ) {
         tampered = tampered.header(name, value);
     }
     let tampered = tampered
@@ -1119,7 +1072,14 @@ async fn sigv4_is_verified() {
     let mut list = client()
         .get(format!("{}{list_path}", server.bedrock_endpoint()))
         .header("content-type", "application/json");
-    for (name, value) in sigv4_headers(&server, "GET", list_path, b"", SECRET, "us-east-1") {
+    for (name, value) in sigv4_headers(
+        &server.addr().to_string(),
+        "GET",
+        list_path,
+        b"",
+        (KEY_ID, SECRET),
+        "us-east-1",
+    ) {
         list = list.header(name, value);
     }
     let list: Value = list.send().await.unwrap().json().await.unwrap();
@@ -1176,32 +1136,11 @@ async fn binary_takes_aws_credentials() {
     let body = serde_json::to_vec(&converse_body("hi")).unwrap();
     let host = addr.to_string();
     let send = |secret: &'static str| {
-        let request = SignableRequest::new(
-            "POST",
-            path.as_str(),
-            [
-                ("host", host.as_str()),
-                ("content-type", "application/json"),
-            ]
-            .into_iter(),
-            SignableBody::Bytes(&body),
-        )
-        .unwrap();
-        let identity = Credentials::new(KEY_ID, secret, None, None, "test").into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-west-2")
-            .name("bedrock")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+        let signed = sigv4_headers(&host, "POST", &path, &body, (KEY_ID, secret), "us-west-2");
         let mut request = client()
             .post(format!("http://{addr}{path}"))
             .header("content-type", "application/json");
-        for (name, value) in instructions.headers() {
+        for (name, value) in signed {
             request = request.header(name, value);
         }
         request.body(body.clone()).send()

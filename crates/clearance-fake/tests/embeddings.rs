@@ -6,13 +6,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use clearance_fake::{AwsSigningKey, Behavior, FakeServer};
-use common::{client, start};
+use common::{bedrock_path, client, start};
 use serde_json::{Value, json};
 
 const KEY_ID: &str = "AKIAFAKEFAKEFAKE0002";
@@ -58,11 +55,6 @@ async fn anthropic_count(server: &FakeServer, body: &Value) -> reqwest::Response
     post(url, body, &[("anthropic-version", "2023-06-01")]).await
 }
 
-fn bedrock_path(model_id: &str, operation: &str) -> String {
-    let encoded = model_id.replace(':', "%3A").replace('/', "%2F");
-    format!("/model/{encoded}/{operation}")
-}
-
 /// A Bedrock request, signed with [`SECRET`] when `signed`.
 async fn post_bedrock(
     server: &FakeServer,
@@ -70,39 +62,8 @@ async fn post_bedrock(
     body: &Value,
     signed: bool,
 ) -> reqwest::Response {
-    let body = serde_json::to_vec(body).unwrap();
-    let mut request = client()
-        .post(format!("{}{path}", server.bedrock_endpoint()))
-        .header("content-type", "application/json");
-    if signed {
-        let host = server.addr().to_string();
-        let signable = SignableRequest::new(
-            "POST",
-            path,
-            [
-                ("host", host.as_str()),
-                ("content-type", "application/json"),
-            ]
-            .into_iter(),
-            SignableBody::Bytes(&body),
-        )
-        .unwrap();
-        let identity = Credentials::new(KEY_ID, SECRET, None, None, "test").into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("bedrock")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        for (name, value) in instructions.headers() {
-            request = request.header(name, value);
-        }
-    }
-    request.body(body).send().await.unwrap()
+    let key = signed.then_some((KEY_ID, SECRET));
+    common::post_bedrock(server, path, body, key, "us-east-1").await
 }
 
 /// Bedrock's `x-amzn-errortype`: the exception's name, a colon, a namespace.

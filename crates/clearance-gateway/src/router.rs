@@ -18,7 +18,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{MethodRouter, any, get, post};
 use bytes::Bytes;
 use clearance_config::Model;
 use clearance_core::api::ApiSurface;
@@ -37,11 +37,23 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.server.max_body_bytes;
     Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
-        .route("/v1/messages", post(messages))
-        .route("/v1/messages/count_tokens", post(count_tokens))
-        .route("/v1/embeddings", post(embeddings))
-        .route("/v1/responses", post(responses))
+        .route(
+            "/v1/chat/completions",
+            client_surface(ApiSurface::OpenaiChat),
+        )
+        .route(
+            "/v1/messages",
+            client_surface(ApiSurface::AnthropicMessages),
+        )
+        .route(
+            "/v1/messages/count_tokens",
+            client_surface(ApiSurface::AnthropicCountTokens),
+        )
+        .route(
+            "/v1/embeddings",
+            client_surface(ApiSurface::OpenaiEmbeddings),
+        )
+        .route("/v1/responses", client_surface(ApiSurface::OpenaiResponses))
         .route("/v1/responses/{*rest}", any(no_stored_responses))
         .route("/v1/models", get(models))
         .route("/v1/models/{*rest}", post(gemini))
@@ -81,54 +93,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn chat_completions(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = read_body(&state, body).await;
-    proxy::handle(state, ApiSurface::OpenaiChat, peer, headers, body).await
-}
-
-async fn messages(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = read_body(&state, body).await;
-    proxy::handle(state, ApiSurface::AnthropicMessages, peer, headers, body).await
-}
-
-async fn count_tokens(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = read_body(&state, body).await;
-    proxy::handle(state, ApiSurface::AnthropicCountTokens, peer, headers, body).await
-}
-
-async fn embeddings(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = read_body(&state, body).await;
-    proxy::handle(state, ApiSurface::OpenaiEmbeddings, peer, headers, body).await
-}
-
-async fn responses(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body = read_body(&state, body).await;
-    proxy::handle(state, ApiSurface::OpenaiResponses, peer, headers, body).await
+/// `POST` for a client surface whose request names everything in its body (model, stream):
+/// the body read under the size limit, then the request path for `surface`.
+fn client_surface(surface: ApiSurface) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>,
+              ConnectInfo(peer): ConnectInfo<SocketAddr>,
+              headers: HeaderMap,
+              body: Body| async move {
+            let body = read_body(&state, body).await;
+            proxy::handle(state, surface, peer, headers, body).await
+        },
+    )
 }
 
 /// `GET`, `DELETE` `/v1/responses/{id}` and the routes under it (`/cancel`, `/input_items`):

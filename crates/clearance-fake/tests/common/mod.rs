@@ -1,7 +1,12 @@
 //! Helpers shared by the integration tests: a started fake, request bodies for the three APIs,
-//! and a small server-sent-events parser.
+//! a small server-sent-events parser, and Bedrock requests signed with `aws-sigv4`.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
 use clearance_fake::FakeServer;
 use serde_json::{Value, json};
 
@@ -137,4 +142,65 @@ pub async fn read_until_error(response: reqwest::Response) -> (String, bool) {
         }
     }
     (String::from_utf8(received).unwrap(), false)
+}
+
+/// A Bedrock runtime path for `model_id` (percent-encoded, as the AWS SDKs send it).
+pub fn bedrock_path(model_id: &str, operation: &str) -> String {
+    let encoded = model_id.replace(':', "%3A").replace('/', "%2F");
+    format!("/model/{encoded}/{operation}")
+}
+
+/// A Bedrock request, signed with `key = (access key id, secret)` for `region` when given.
+pub async fn post_bedrock(
+    server: &FakeServer,
+    path: &str,
+    body: &Value,
+    key: Option<(&str, &str)>,
+    region: &str,
+) -> reqwest::Response {
+    let body = serde_json::to_vec(body).unwrap();
+    let mut request = client()
+        .post(format!("{}{path}", server.bedrock_endpoint()))
+        .header("content-type", "application/json");
+    if let Some((key_id, secret)) = key {
+        let host = server.addr().to_string();
+        for (name, value) in sigv4_headers(&host, "POST", path, &body, (key_id, secret), region) {
+            request = request.header(name, value);
+        }
+    }
+    request.body(body).send().await.unwrap()
+}
+
+/// The headers `aws-sigv4` adds to sign a request to the fake at `host` (`host:port`, as
+/// reqwest sends it).
+pub fn sigv4_headers(
+    host: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    (key_id, secret): (&str, &str),
+    region: &str,
+) -> Vec<(String, String)> {
+    let request = SignableRequest::new(
+        method,
+        path,
+        [("host", host), ("content-type", "application/json")].into_iter(),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let identity = Credentials::new(key_id, secret, None, None, "test").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("bedrock")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let (instructions, _) = sign(request, &params).unwrap().into_parts();
+    instructions
+        .headers()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
 }
