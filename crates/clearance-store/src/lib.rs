@@ -402,6 +402,26 @@ pub struct Capture {
     pub answer: String,
 }
 
+/// An OpenAI Responses answer the gateway keeps, so that a later request can continue from it
+/// (`previous_response_id`) and its caller can read it back or delete it. It holds what the
+/// conversation said, so it is kept apart from the audit log and only until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptResponse {
+    /// The id the gateway gave the answer (`resp_...`).
+    pub id: String,
+    /// Whose it is, as the gateway names callers: only they may read, continue or delete it.
+    pub owner: String,
+    /// The response it continued (`previous_response_id`), if any.
+    pub previous: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// From then on it reads as gone; the next [`Store::put_response`] deletes it.
+    pub expires_at: DateTime<Utc>,
+    /// This turn's input items as the client sent them (a JSON array, as text).
+    pub input: String,
+    /// The `response` object the client got (JSON text).
+    pub response: String,
+}
+
 /// What a dependency report needs from one audit record (decision, whole or completion
 /// phase), read from the record's JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -660,6 +680,25 @@ pub trait Store: Send + Sync + 'static {
     async fn put_capture(&self, capture: &Capture, keep_per_app: usize) -> Result<(), StoreError>;
     /// Up to `limit` of `app`'s captures, newest first.
     async fn captures(&self, app: &str, limit: usize) -> Result<Vec<Capture>, StoreError>;
+
+    /// Keeps `response` (an id already kept is replaced) and, in the same transaction,
+    /// deletes every kept response that expired at or before `response.created_at`.
+    async fn put_response(&self, response: &KeptResponse) -> Result<(), StoreError>;
+    /// The conversation that ends at `owner`'s response `id`: it and the responses it
+    /// continues, following `previous`, oldest first, at most `max` of them. Only `owner`'s
+    /// responses unexpired at `now` are followed, so the list is empty when `id` is not such a
+    /// response, and its first element's `previous` is still `Some` when an earlier response is
+    /// gone (expired or deleted) or the conversation is longer than `max`.
+    async fn response_chain(
+        &self,
+        owner: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<KeptResponse>, StoreError>;
+    /// Deletes `owner`'s response `id`; whether there was one (another owner's is left alone
+    /// and reads as absent).
+    async fn delete_response(&self, owner: &str, id: &str) -> Result<bool, StoreError>;
 
     /// What a dependency report reads from every request record (phase decision, whole or
     /// completion) whose time is at or after `since`, in time order (records of the same time

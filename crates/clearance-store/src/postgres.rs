@@ -42,22 +42,23 @@ use tokio::runtime::Handle;
 use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
-    AuditRow, CAPTURE_COLUMNS, CaptureRow, CheckpointRow, KeyRow, RUN_COLUMNS, RunRow,
-    SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, SUITE_COLUMNS, ScimDbRow, ScreeningListRow,
-    ScreeningReviewRow, SuiteRow, SwitchRow, VERDICT_COLUMNS, VerdictRow, candidates_text,
-    capture_from_row, check_verdicts, checkpoint_from_row, comparable_time, completed_nodes,
-    exact_time, frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row,
-    no_open_run, node_id, principal_from_json, principal_rows, run_from_row, same_screening_list,
-    scim_from_row, scim_time, screening_list_from_row, screening_review_from_row, sealed_from_row,
-    suite_from_row, suite_not_stored, switch_from_row, time_from_text, tree_hash,
-    usage_from_record, verdict_from_row,
+    AuditRow, CAPTURE_COLUMNS, CaptureRow, CheckpointRow, KeyRow, RESPONSE_COLUMNS, RUN_COLUMNS,
+    ResponseRow, RunRow, SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, SUITE_COLUMNS,
+    ScimDbRow, ScreeningListRow, ScreeningReviewRow, SuiteRow, SwitchRow, VERDICT_COLUMNS,
+    VerdictRow, candidates_text, capture_from_row, check_verdicts, checkpoint_from_row,
+    comparable_time, completed_nodes, exact_time, frontier_before, key_from_row, leaves_of,
+    log_from_row, logged_from_row, no_open_run, node_id, principal_from_json, principal_rows,
+    response_from_row, run_from_row, same_screening_list, scim_from_row, scim_time,
+    screening_list_from_row, screening_review_from_row, sealed_from_row, suite_from_row,
+    suite_not_stored, switch_from_row, time_from_text, tree_hash, usage_from_record,
+    verdict_from_row,
 };
 use crate::{
     AuditLog, Capture, CaseOutcome, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet,
-    FactGroup, FactGroups, FallbackValidation, ImportSummary, LoggedRecord, ModelSwitch,
-    ScimCommit, ScimCommitError, ScimRow, ScimSnapshot, ScreeningList, ScreeningListData,
-    ScreeningReview, Store, StoreError, StoredCheckpoint, StoredSuite, TimeCursor, UsageRow,
-    ValidationRun,
+    FactGroup, FactGroups, FallbackValidation, ImportSummary, KeptResponse, LoggedRecord,
+    ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot, ScreeningList,
+    ScreeningListData, ScreeningReview, Store, StoreError, StoredCheckpoint, StoredSuite,
+    TimeCursor, UsageRow, ValidationRun,
 };
 
 /// Migrations in order; `schema_migrations` holds the versions (1-based) that have run.
@@ -67,6 +68,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_scim.sql"),
     include_str!("../migrations/postgres/0004_screening.sql"),
     include_str!("../migrations/postgres/0005_validation.sql"),
+    include_str!("../migrations/postgres/0006_responses.sql"),
 ];
 
 /// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
@@ -2150,6 +2152,97 @@ impl Store for PgStore {
             .await
             .map_err(query_err("reading captures"))?;
             rows.into_iter().map(capture_from_row).collect()
+        })
+        .await
+    }
+
+    async fn put_response(&self, response: &KeptResponse) -> Result<(), StoreError> {
+        let r = response.clone();
+        let pool = self.pool();
+        self.run(async move {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(query_err("starting to keep a response"))?;
+            let created_at = exact_time(r.created_at);
+            query(
+                "INSERT INTO responses (id, owner, previous, created_at, expires_at, input, response)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO UPDATE SET
+                     owner = excluded.owner, previous = excluded.previous,
+                     created_at = excluded.created_at, expires_at = excluded.expires_at,
+                     input = excluded.input, response = excluded.response",
+            )
+            .bind(&r.id)
+            .bind(&r.owner)
+            .bind(&r.previous)
+            .bind(&created_at)
+            .bind(exact_time(r.expires_at))
+            .bind(&r.input)
+            .bind(&r.response)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("keeping a response"))?;
+            query("DELETE FROM responses WHERE expires_at <= $1")
+                .bind(&created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("deleting expired responses"))?;
+            tx.commit()
+                .await
+                .map_err(query_err("committing a kept response"))
+        })
+        .await
+    }
+
+    async fn response_chain(
+        &self,
+        owner: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<KeptResponse>, StoreError> {
+        let (owner, id) = (owner.to_string(), id.to_string());
+        let now = exact_time(now);
+        let pool = self.pool();
+        self.run(async move {
+            // From `id` back along `previous`, one step per row: only the owner's unexpired
+            // responses, at most `max` of them (`depth` counts from the newest).
+            let rows: Vec<ResponseRow> = query_as(&format!(
+                "WITH RECURSIVE chain (depth, {RESPONSE_COLUMNS}) AS (
+                     SELECT 1::bigint, {RESPONSE_COLUMNS} FROM responses
+                     WHERE id = $1 AND owner = $2 AND expires_at > $3 AND $4 > 0
+                     UNION ALL
+                     SELECT chain.depth + 1, r.id, r.owner, r.previous, r.created_at,
+                            r.expires_at, r.input, r.response
+                     FROM chain JOIN responses AS r ON r.id = chain.previous
+                     WHERE r.owner = $2 AND r.expires_at > $3 AND chain.depth < $4
+                 )
+                 SELECT {RESPONSE_COLUMNS} FROM chain ORDER BY depth DESC"
+            ))
+            .bind(id)
+            .bind(owner)
+            .bind(now)
+            .bind(limit_i64(max))
+            .fetch_all(&pool)
+            .await
+            .map_err(query_err("reading a response chain"))?;
+            rows.into_iter().map(response_from_row).collect()
+        })
+        .await
+    }
+
+    async fn delete_response(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
+        let (owner, id) = (owner.to_string(), id.to_string());
+        let pool = self.pool();
+        self.run(async move {
+            let deleted = query("DELETE FROM responses WHERE id = $1 AND owner = $2")
+                .bind(id)
+                .bind(owner)
+                .execute(&pool)
+                .await
+                .map_err(query_err("deleting a response"))?;
+            Ok(deleted.rows_affected() > 0)
         })
         .await
     }

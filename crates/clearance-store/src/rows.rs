@@ -537,6 +537,34 @@ pub(crate) fn capture_from_row(row: CaptureRow) -> Result<crate::Capture, StoreE
     })
 }
 
+/// The columns of [`ResponseRow`], in its order.
+pub(crate) const RESPONSE_COLUMNS: &str =
+    "id, owner, previous, created_at, expires_at, input, response";
+
+/// A `responses` row.
+pub(crate) type ResponseRow = (
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+);
+
+pub(crate) fn response_from_row(row: ResponseRow) -> Result<crate::KeptResponse, StoreError> {
+    let (id, owner, previous, created_at, expires_at, input, response) = row;
+    Ok(crate::KeptResponse {
+        id,
+        owner,
+        previous,
+        created_at: time_from_text(&created_at)?,
+        expires_at: time_from_text(&expires_at)?,
+        input,
+        response,
+    })
+}
+
 /// The fields of an audit record a dependency report reads. Every other field (the facts
 /// above all, most of a record's bytes) is skipped by the parser without being built, which
 /// is what keeps a scan of a million records within a second or so.

@@ -23,18 +23,19 @@ use rustc_hash::FxBuildHasher;
 use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
-    CAPTURE_COLUMNS, RUN_COLUMNS, SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, SUITE_COLUMNS,
-    VERDICT_COLUMNS, candidates_text, capture_from_row, check_verdicts, checkpoint_from_row,
-    comparable_time, completed_nodes, exact_time, frontier_before, key_from_row, leaves_of,
-    log_from_row, logged_from_row, no_open_run, node_id, principal_from_json, principal_rows,
-    run_from_row, same_screening_list, scim_from_row, scim_time, screening_list_from_row,
-    screening_review_from_row, sealed_from_row, suite_from_row, suite_not_stored, switch_from_row,
-    time_from_text, tree_hash, usage_from_record, verdict_from_row,
+    CAPTURE_COLUMNS, RESPONSE_COLUMNS, RUN_COLUMNS, SCREENING_LIST_COLUMNS,
+    SCREENING_REVIEW_COLUMNS, SUITE_COLUMNS, VERDICT_COLUMNS, candidates_text, capture_from_row,
+    check_verdicts, checkpoint_from_row, comparable_time, completed_nodes, exact_time,
+    frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row, no_open_run, node_id,
+    principal_from_json, principal_rows, response_from_row, run_from_row, same_screening_list,
+    scim_from_row, scim_time, screening_list_from_row, screening_review_from_row, sealed_from_row,
+    suite_from_row, suite_not_stored, switch_from_row, time_from_text, tree_hash,
+    usage_from_record, verdict_from_row,
 };
 use crate::{
     AuditLog, Capture, CaseOutcome, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet,
-    FactGroup, FactGroups, FallbackValidation, ImportSummary, InlineAudit, LoggedRecord,
-    ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot, ScreeningList,
+    FactGroup, FactGroups, FallbackValidation, ImportSummary, InlineAudit, KeptResponse,
+    LoggedRecord, ModelSwitch, ScimCommit, ScimCommitError, ScimRow, ScimSnapshot, ScreeningList,
     ScreeningListData, ScreeningReview, Store, StoreError, StoredCheckpoint, StoredSuite,
     TimeCursor, UsageRow, ValidationRun,
 };
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_scim.sql"),
     include_str!("../migrations/sqlite/0009_screening.sql"),
     include_str!("../migrations/sqlite/0010_validation.sql"),
+    include_str!("../migrations/sqlite/0011_responses.sql"),
 ];
 
 /// The migration that adds the Merkle tree: existing logs get theirs right after it runs, in
@@ -1771,6 +1773,102 @@ impl Store for SqliteStore {
                 .map_err(query(doing))?;
             rows.map(|r| capture_from_row(r.map_err(query(doing))?))
                 .collect()
+        })
+        .await
+    }
+
+    async fn put_response(&self, response: &KeptResponse) -> Result<(), StoreError> {
+        let r = response.clone();
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(query("starting to keep a response"))?;
+            let created_at = exact_time(r.created_at);
+            tx.execute(
+                "INSERT INTO responses (id, owner, previous, created_at, expires_at, input, response)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET
+                     owner = excluded.owner, previous = excluded.previous,
+                     created_at = excluded.created_at, expires_at = excluded.expires_at,
+                     input = excluded.input, response = excluded.response",
+                params![
+                    r.id,
+                    r.owner,
+                    r.previous,
+                    created_at,
+                    exact_time(r.expires_at),
+                    r.input,
+                    r.response
+                ],
+            )
+            .map_err(query("keeping a response"))?;
+            tx.execute(
+                "DELETE FROM responses WHERE expires_at <= ?1",
+                params![created_at],
+            )
+            .map_err(query("deleting expired responses"))?;
+            tx.commit().map_err(query("committing a kept response"))
+        })
+        .await
+    }
+
+    async fn response_chain(
+        &self,
+        owner: &str,
+        id: &str,
+        now: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<KeptResponse>, StoreError> {
+        let (owner, id) = (owner.to_string(), id.to_string());
+        let now = exact_time(now);
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.with_conn(move |conn| {
+            let doing = "reading a response chain";
+            // From `id` back along `previous`, one step per row: only the owner's unexpired
+            // responses, at most `max` of them (`depth` counts from the newest).
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "WITH RECURSIVE chain (depth, {RESPONSE_COLUMNS}) AS (
+                         SELECT 1, {RESPONSE_COLUMNS} FROM responses
+                         WHERE id = ?1 AND owner = ?2 AND expires_at > ?3 AND ?4 > 0
+                         UNION ALL
+                         SELECT chain.depth + 1, r.id, r.owner, r.previous, r.created_at,
+                                r.expires_at, r.input, r.response
+                         FROM chain JOIN responses AS r ON r.id = chain.previous
+                         WHERE r.owner = ?2 AND r.expires_at > ?3 AND chain.depth < ?4
+                     )
+                     SELECT {RESPONSE_COLUMNS} FROM chain ORDER BY depth DESC"
+                ))
+                .map_err(query(doing))?;
+            let rows = stmt
+                .query_map(params![id, owner, now, max], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .map_err(query(doing))?;
+            rows.map(|r| response_from_row(r.map_err(query(doing))?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn delete_response(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
+        let (owner, id) = (owner.to_string(), id.to_string());
+        self.with_conn(move |conn| {
+            let deleted = conn
+                .execute(
+                    "DELETE FROM responses WHERE id = ?1 AND owner = ?2",
+                    params![id, owner],
+                )
+                .map_err(query("deleting a response"))?;
+            Ok(deleted > 0)
         })
         .await
     }

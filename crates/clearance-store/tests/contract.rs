@@ -28,9 +28,9 @@ use clearance_core::key::{NewKey, StoredKey};
 use clearance_core::principal::{Principal, PrincipalId};
 use clearance_store::{
     AuditLog, Capture, CaseOutcome, ChangeVersions, DirectiveFile, DirectiveSet, FactGroups,
-    FallbackValidation, LoggedRecord, ModelSwitch, PgConfig, PgStore, ScimCommit, ScimCommitError,
-    ScimRow, ScreeningList, ScreeningListData, ScreeningReview, SqliteStore, Store, StoreError,
-    StoredCheckpoint, StoredSuite, TimeCursor, UsageRow, ValidationRun,
+    FallbackValidation, KeptResponse, LoggedRecord, ModelSwitch, PgConfig, PgStore, ScimCommit,
+    ScimCommitError, ScimRow, ScreeningList, ScreeningListData, ScreeningReview, SqliteStore,
+    Store, StoreError, StoredCheckpoint, StoredSuite, TimeCursor, UsageRow, ValidationRun,
 };
 use clearance_tlog::merkle::{leaf_hash, root_nodes, root_of};
 use clearance_tlog::{Hash, NodeId};
@@ -275,6 +275,10 @@ contract!(
     a_later_run_replaces_a_fallbacks_standing,
     a_run_finished_twice_at_once_is_recorded_once,
     captures_keep_the_newest_per_app,
+    kept_responses_chain_back_oldest_first,
+    kept_responses_are_their_owners_alone,
+    gone_responses_end_a_chain,
+    keeping_a_response_deletes_expired_ones,
     audit_usage_reads_request_records_in_the_window,
     audit_usage_refuses_unreadable_records,
 );
@@ -2922,6 +2926,332 @@ async fn captures_keep_the_newest_per_app(b: &Backend) {
         ["answer 5"],
         "the newest by time is kept, not the last stored"
     );
+}
+
+/// `owner`'s response `id`, continuing `previous`, created `created` and kept until
+/// `expires`.
+fn kept(
+    id: &str,
+    owner: &str,
+    previous: Option<&str>,
+    created: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> KeptResponse {
+    KeptResponse {
+        id: id.into(),
+        owner: owner.into(),
+        previous: previous.map(String::from),
+        created_at: created,
+        expires_at: expires,
+        input: format!(r#"[{{"role":"user","content":"turn {id} ✓"}}]"#),
+        response: format!(r#"{{"id":"{id}","object":"response","output":[]}}"#),
+    }
+}
+
+/// The ids of a chain, in the order given.
+fn ids(chain: &[KeptResponse]) -> Vec<&str> {
+    chain.iter().map(|r| r.id.as_str()).collect()
+}
+
+/// A time with all nine fraction digits in use, so that a store that rounds them is caught.
+fn nano_now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::<Utc>::from_timestamp(now.timestamp(), 123_456_789).unwrap()
+}
+
+async fn kept_responses_chain_back_oldest_first(b: &Backend) {
+    let store = b.store();
+    let t0 = nano_now();
+    let at = |s: i64| t0 + Duration::seconds(s);
+    let day = Duration::days(1);
+    let a = kept("resp_a", "alice", None, at(0), at(0) + day);
+    let b1 = kept("resp_b", "alice", Some("resp_a"), at(1), at(1) + day);
+    let c = kept("resp_c", "alice", Some("resp_b"), at(2), at(2) + day);
+    // Stored newest first: the chain follows `previous`, not the order of storing.
+    for r in [&c, &b1, &a] {
+        store.put_response(r).await.unwrap();
+    }
+    let now = at(3);
+    let chain = store
+        .response_chain("alice", "resp_c", now, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        chain,
+        vec![a.clone(), b1.clone(), c.clone()],
+        "oldest first, given back exactly"
+    );
+    assert_eq!(
+        store
+            .response_chain("alice", "resp_c", now, 3)
+            .await
+            .unwrap(),
+        chain,
+        "exactly max"
+    );
+    let two = store
+        .response_chain("alice", "resp_c", now, 2)
+        .await
+        .unwrap();
+    assert_eq!(ids(&two), ["resp_b", "resp_c"], "the newest max of them");
+    assert_eq!(
+        two[0].previous.as_deref(),
+        Some("resp_a"),
+        "a cut chain says it continues"
+    );
+    assert_eq!(
+        ids(&store
+            .response_chain("alice", "resp_c", now, 1)
+            .await
+            .unwrap()),
+        ["resp_c"]
+    );
+    assert!(
+        store
+            .response_chain("alice", "resp_c", now, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .response_chain("alice", "resp_b", now, 10)
+            .await
+            .unwrap(),
+        vec![a.clone(), b1.clone()],
+        "a chain ends at the response asked for"
+    );
+    assert_eq!(
+        store
+            .response_chain("alice", "resp_a", now, 10)
+            .await
+            .unwrap(),
+        vec![a.clone()]
+    );
+    assert!(
+        store
+            .response_chain("alice", "resp_nope", now, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The same id again replaces what was kept: here it now starts a conversation of its own.
+    let b2 = KeptResponse {
+        previous: None,
+        response: r#"{"id":"resp_b","object":"response","output":["again"]}"#.into(),
+        ..kept("resp_b", "alice", None, at(2), at(2) + day)
+    };
+    store.put_response(&b2).await.unwrap();
+    assert_eq!(
+        store
+            .response_chain("alice", "resp_c", now, 10)
+            .await
+            .unwrap(),
+        vec![b2.clone(), c.clone()],
+        "replaced, not kept twice"
+    );
+
+    // A cycle (only possible by replacing) still ends at max.
+    store
+        .put_response(&kept("resp_b", "alice", Some("resp_c"), at(2), at(2) + day))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&store
+            .response_chain("alice", "resp_c", now, 5)
+            .await
+            .unwrap()),
+        ["resp_c", "resp_b", "resp_c", "resp_b", "resp_c"]
+    );
+}
+
+async fn kept_responses_are_their_owners_alone(b: &Backend) {
+    let store = b.store();
+    let t0 = nano_now();
+    let at = |s: i64| t0 + Duration::seconds(s);
+    let day = Duration::days(1);
+    let a = kept("resp_a", "alice", None, at(0), at(0) + day);
+    let b1 = kept("resp_b", "alice", Some("resp_a"), at(1), at(1) + day);
+    // Bob's response names Alice's as its previous: it is not followed for him.
+    let m = kept("resp_m", "bob", Some("resp_b"), at(2), at(2) + day);
+    for r in [&a, &b1, &m] {
+        store.put_response(r).await.unwrap();
+    }
+    let now = at(3);
+    assert!(
+        store
+            .response_chain("bob", "resp_b", now, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another owner's response reads as absent"
+    );
+    assert_eq!(
+        store
+            .response_chain("bob", "resp_m", now, 10)
+            .await
+            .unwrap(),
+        vec![m.clone()],
+        "another owner's responses are not followed"
+    );
+    assert!(
+        !store.delete_response("bob", "resp_b").await.unwrap(),
+        "another owner cannot delete it"
+    );
+    assert!(!store.delete_response("alice", "resp_m").await.unwrap());
+    assert_eq!(
+        store
+            .response_chain("alice", "resp_b", now, 10)
+            .await
+            .unwrap(),
+        vec![a.clone(), b1.clone()],
+        "left alone"
+    );
+    assert_eq!(
+        store
+            .response_chain("bob", "resp_m", now, 10)
+            .await
+            .unwrap(),
+        vec![m.clone()]
+    );
+    assert!(!store.delete_response("alice", "resp_nope").await.unwrap());
+    assert!(store.delete_response("alice", "resp_a").await.unwrap());
+    assert!(
+        !store.delete_response("alice", "resp_a").await.unwrap(),
+        "deleted once"
+    );
+    assert!(store.delete_response("bob", "resp_m").await.unwrap());
+    assert!(
+        store
+            .response_chain("bob", "resp_m", now, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn gone_responses_end_a_chain(b: &Backend) {
+    let store = b.store();
+    let t0 = nano_now();
+    let at = |s: i64| t0 + Duration::seconds(s);
+    // The middle one expires first, at 100 s.
+    let a = kept("resp_a", "alice", None, at(0), at(1000));
+    let b1 = kept("resp_b", "alice", Some("resp_a"), at(1), at(100));
+    let c = kept("resp_c", "alice", Some("resp_b"), at(2), at(1000));
+    for r in [&a, &b1, &c] {
+        store.put_response(r).await.unwrap();
+    }
+    let nano = Duration::nanoseconds(1);
+    assert_eq!(
+        ids(&store
+            .response_chain("alice", "resp_c", at(100) - nano, 10)
+            .await
+            .unwrap()),
+        ["resp_a", "resp_b", "resp_c"],
+        "unexpired a nanosecond before"
+    );
+    let cut = store
+        .response_chain("alice", "resp_c", at(100), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        cut,
+        vec![c.clone()],
+        "the chain stops at the expired middle"
+    );
+    assert_eq!(cut[0].previous.as_deref(), Some("resp_b"));
+    assert!(
+        store
+            .response_chain("alice", "resp_b", at(100), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an expired response reads as gone from its expiry on"
+    );
+    assert_eq!(
+        store
+            .response_chain("alice", "resp_a", at(100), 10)
+            .await
+            .unwrap(),
+        vec![a.clone()]
+    );
+    assert!(
+        store
+            .response_chain("alice", "resp_a", at(1000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A deleted middle ends the chain too.
+    let now = at(50);
+    assert_eq!(
+        store
+            .response_chain("alice", "resp_c", now, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert!(store.delete_response("alice", "resp_b").await.unwrap());
+    let cut = store
+        .response_chain("alice", "resp_c", now, 10)
+        .await
+        .unwrap();
+    assert_eq!(cut, vec![c.clone()]);
+    assert_eq!(cut[0].previous.as_deref(), Some("resp_b"));
+    assert_eq!(
+        store
+            .response_chain("alice", "resp_a", now, 10)
+            .await
+            .unwrap(),
+        vec![a.clone()],
+        "what it continued is still there"
+    );
+}
+
+async fn keeping_a_response_deletes_expired_ones(b: &Backend) {
+    let store = b.store();
+    let t0 = nano_now();
+    let at = |s: i64| t0 + Duration::seconds(s);
+    let nano = Duration::nanoseconds(1);
+    let x = kept("resp_x", "alice", None, at(0), at(10));
+    let y = kept("resp_y", "bob", None, at(0), at(10) + nano);
+    let z = kept("resp_z", "alice", None, at(0), at(1000));
+    for r in [&x, &y, &z] {
+        store.put_response(r).await.unwrap();
+    }
+    // Read as of a time they were all unexpired: what is missing then was deleted.
+    let present = async |owner: &str, id: &str| {
+        !store
+            .response_chain(owner, id, at(5), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    };
+    assert!(present("alice", "resp_x").await);
+    assert!(present("bob", "resp_y").await);
+    // Created when x expires (exactly) and a nanosecond before y does.
+    store
+        .put_response(&kept("resp_n", "carol", None, at(10), at(2000)))
+        .await
+        .unwrap();
+    assert!(
+        !present("alice", "resp_x").await,
+        "a response that expired at or before the new one was created is deleted"
+    );
+    assert!(present("bob", "resp_y").await, "an unexpired one is kept");
+    assert!(present("alice", "resp_z").await);
+    assert!(present("carol", "resp_n").await, "the new one is kept");
+    // Whoever's they are.
+    store
+        .put_response(&kept("resp_o", "carol", None, at(20), at(2000)))
+        .await
+        .unwrap();
+    assert!(!present("bob", "resp_y").await);
+    assert!(present("alice", "resp_z").await);
+    assert!(present("carol", "resp_n").await);
 }
 
 async fn audit_usage_reads_request_records_in_the_window(b: &Backend) {
