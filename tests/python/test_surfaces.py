@@ -281,17 +281,49 @@ def test_openai_responses_function_tool_with_every_provider_kind(
     assert TOOL_RESULT in answer.output_text
 
 
-def test_openai_responses_state_is_refused_and_nothing_can_be_retrieved(oai: openai.OpenAI, fakes: Fakes):
+def text_of(content: Any) -> str:
+    """An Anthropic message's text, whether a string or a list of blocks."""
+    if isinstance(content, str):
+        return content
+    return "".join(block.get("text", "") for block in content)
+
+
+def test_openai_responses_continue_a_kept_response_on_another_provider_kind(
+        oai: openai.OpenAI, fakes: Fakes):
+    first = oai.responses.create(model="gpt-5", instructions="You are terse.", input="Name a fjord")
+    assert first.id.startswith("resp_")
+    forget_requests(fakes)
+    second = oai.responses.create(
+        model="mythos-5", input="And a glacier", previous_response_id=first.id)
+    assert second.output_text == reply_for("mythos-5", "And a glacier")
+    [sent] = sent_to(fakes, "mythos-5")
+    conversation = [(m["role"], text_of(m["content"])) for m in sent["body"]["messages"]]
+    assert conversation == [
+        ("user", "Name a fjord"),
+        ("assistant", reply_for("gpt-5", "Name a fjord")),
+        ("user", "And a glacier"),
+    ]
+    # As at OpenAI, the earlier request's instructions are not carried over.
+    assert "system" not in sent["body"]
+
+    assert oai.responses.retrieve(second.id).output_text == second.output_text
+    oai.responses.delete(second.id)
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.retrieve(second.id)
+    with pytest.raises(openai.BadRequestError) as caught:
+        oai.responses.create(model="gpt-5", input="again", previous_response_id=second.id)
+    assert caught.value.param == "previous_response_id"
+    assert caught.value.code == "previous_response_not_found"
+
+
+def test_openai_responses_state_the_gateway_does_not_keep_is_refused(oai: openai.OpenAI, fakes: Fakes):
     forget_requests(fakes)
     with pytest.raises(openai.BadRequestError) as caught:
-        oai.responses.create(model="gpt-5", input="again", previous_response_id="resp_123")
-    assert caught.value.param == "previous_response_id"
-    assert "stateless" in caught.value.message
-    with pytest.raises(openai.BadRequestError) as caught:
-        oai.responses.create(model="gpt-5", input="keep it", store=True)
-    assert caught.value.param == "store"
+        oai.responses.create(model="gpt-5", input="again", conversation="conv_123")
+    assert caught.value.param == "conversation"
+    assert "keeps no conversations" in caught.value.message
     for fake in fakes.all():
         assert fake.requests() == [], "a refused request reached a provider"
     with pytest.raises(openai.NotFoundError) as caught:
         oai.responses.retrieve("resp_123")
-    assert "keeps no responses" in caught.value.message
+    assert "No response found with id 'resp_123'" in caught.value.message

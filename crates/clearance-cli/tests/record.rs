@@ -507,6 +507,57 @@ when = "!principal.us_person"
 effect = "deny"
 "#;
 
+/// A response kept on the first replica, continued on the second (its conversation sent on
+/// whole), read back on the third.
+async fn continue_a_conversation_across_replicas(bases: &[String], key: &str) {
+    let client = reqwest::Client::new();
+    let post = |base: &str, body: Value| {
+        client
+            .post(format!("{base}/v1/responses"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let first: Value = post(
+        &bases[0],
+        serde_json::json!({"model": "gpt-5", "input": "Name a fjord"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let id = first["id"].as_str().unwrap_or_else(|| panic!("{first}"));
+    let second = post(
+        &bases[1],
+        serde_json::json!({"model": "mythos-5", "input": "And a glacier", "previous_response_id": id}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.status(), 200, "{}", second.text().await.unwrap());
+    let second: Value = second.json().await.unwrap();
+    let read: Value = client
+        .get(format!(
+            "{}/v1/responses/{}",
+            bases[2],
+            second["id"].as_str().unwrap()
+        ))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read, second);
+    // The usage counts the whole conversation: more input than the new turn alone.
+    assert!(
+        second["usage"]["input_tokens"].as_u64().unwrap()
+            > first["usage"]["input_tokens"].as_u64().unwrap(),
+        "{first} {second}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_on_one_database_share_one_policy_and_one_trail() {
     let Some(pg) = ScratchPg::create() else {
@@ -535,6 +586,9 @@ async fn three_replicas_on_one_database_share_one_policy_and_one_trail() {
         )
         .await;
     }
+
+    // An OpenAI Responses conversation kept by r1 is continued on r2 and read back on r3.
+    continue_a_conversation_across_replicas(&bases, &alice).await;
 
     // A directive activated through r1 (which has no directive folder: the store holds the set).
     let admin = reqwest::Client::new();

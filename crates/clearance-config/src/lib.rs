@@ -15,6 +15,7 @@ mod identity;
 mod provider;
 mod raw;
 mod resolve;
+mod responses;
 mod scim;
 mod validation;
 
@@ -28,6 +29,7 @@ pub use diagnostics::{ConfigError, ConfigErrors};
 pub use failover::{HealthCheck, RouteConfig};
 pub use identity::{IdentityConfig, JwksSource, OidcIssuer};
 pub use provider::{AwsCredentials, BedrockApi, BedrockConfig, ProviderKind};
+pub use responses::ResponsesConfig;
 pub use scim::{DEFAULT_SCIM_TOKEN_ENV, ScimConfig};
 pub use validation::{CaptureConfig, Price, ValidationConfig};
 
@@ -56,6 +58,8 @@ pub struct Config {
     pub validation: ValidationConfig,
     /// Which apps' requests and answers are sampled for drafting suites (`[capture]`).
     pub capture: CaptureConfig,
+    /// How long OpenAI Responses answers are kept for `previous_response_id` (`[responses]`).
+    pub responses: ResponsesConfig,
 }
 
 #[derive(Debug, Clone)]

@@ -32,6 +32,8 @@ pub(crate) struct RawConfig {
     pub validation: crate::validation::RawValidation,
     #[serde(default)]
     pub capture: crate::validation::RawCapture,
+    #[serde(default)]
+    pub responses: crate::responses::RawResponses,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -78,6 +78,7 @@ pub(crate) fn resolve(
     identity.scim = crate::scim::resolve_scim(raw.identity.scim.as_ref(), env, secrets, &mut diag);
     let validation = crate::validation::resolve_validation(&raw.validation, &mut diag);
     let capture = crate::validation::resolve_capture(&raw.capture, &mut diag);
+    let responses = crate::responses::resolve_responses(&raw.responses, &mut diag);
     let config = Config {
         source: path.to_path_buf(),
         server: server.unwrap_or_else(fallback_server),
@@ -92,6 +93,7 @@ pub(crate) fn resolve(
         identity,
         validation,
         capture,
+        responses,
     };
     diag.finish(config)
 }

@@ -14,7 +14,8 @@ pub enum ApiSurface {
     /// `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent` (Google
     /// Gemini; the model and whether to stream come from the path).
     Gemini,
-    /// `POST /v1/responses` (OpenAI Responses; stateless: no stored responses).
+    /// `POST /v1/responses` (OpenAI Responses; answers kept by the gateway for
+    /// `previous_response_id`).
     OpenaiResponses,
     /// `POST /v1/embeddings` (OpenAI embeddings; embedding models only).
     OpenaiEmbeddings,

@@ -258,6 +258,9 @@ impl<'a> Exchange<'a> {
         EncoderOptions {
             model: entry.model.name.clone(),
             fallback_id: format!("gen-{}", self.request_id),
+            // Responses answers are named by the gateway, which keeps them under that name.
+            own_id: (self.surface == ApiSurface::OpenaiResponses)
+                .then(|| crate::kept::response_id(self.request_id)),
             created: Utc::now().timestamp(),
             include_usage,
         }

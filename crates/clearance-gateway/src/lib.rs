@@ -45,6 +45,7 @@ pub mod error;
 mod exchange;
 pub mod failover;
 pub mod health;
+pub mod kept;
 pub mod limits;
 pub mod metrics;
 pub mod oidc;

@@ -73,6 +73,9 @@ pub struct Metrics {
     pub audit_queued: Gauge,
     /// Requests refused because the store could not commit their records in time.
     pub store_unavailable: Counter,
+    /// OpenAI Responses answers that were served but could not be kept (the store failed): a
+    /// later `previous_response_id` naming one is not found.
+    pub responses_unkept: Counter,
     /// 1 for the directive set this replica enforces (labelled by its version), 0 for those
     /// it enforced before.
     pub policy_version: Family<PolicyLabels, Gauge>,
@@ -140,6 +143,7 @@ impl Metrics {
         let audit_overloaded = Counter::default();
         let audit_queued = Gauge::default();
         let store_unavailable = Counter::default();
+        let responses_unkept = Counter::default();
         let policy_version = Family::<PolicyLabels, Gauge>::default();
         let policy_age_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         let connections_open = Gauge::default();
@@ -194,6 +198,11 @@ impl Metrics {
             "store_unavailable",
             "Requests refused with 503 because the store could not commit their audit records in time",
             store_unavailable.clone(),
+        );
+        registry.register(
+            "responses_unkept",
+            "OpenAI Responses answers served but not kept because the store failed",
+            responses_unkept.clone(),
         );
         registry.register(
             "policy_version",
@@ -298,6 +307,7 @@ impl Metrics {
             audit_overloaded,
             audit_queued,
             store_unavailable,
+            responses_unkept,
             policy_version,
             policy_age_seconds,
             connections_open,

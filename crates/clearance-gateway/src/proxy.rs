@@ -48,6 +48,7 @@ use crate::exchange::Exchange;
 use crate::failover::{
     self, Answer, AnswerLimits, Ask, Ending, Failure, NotServed, Served, next_output,
 };
+use crate::kept::{Keep, StreamKeeper};
 use crate::limits::{BodyFailure, InFlightGuard};
 use crate::metrics::{DirectiveLabels, Metrics, ModelLabels, RequestLabels, UpstreamErrorLabels};
 use crate::state::{AppState, ModelEntry};
@@ -257,7 +258,12 @@ async fn serve(
     mut audit: PendingAudit,
 ) -> Response {
     let prepared = prepare(state, surface, gemini, headers, body, &mut audit).await;
-    let (caller, request, requested) = match prepared {
+    let Prepared {
+        caller,
+        request,
+        requested,
+        keep,
+    } = match prepared {
         Ok(ready) => ready,
         Err(error) => return audit.answer_error(error),
     };
@@ -319,9 +325,22 @@ async fn serve(
                     body,
                 );
             }
+            // Kept before the client has it whole, so it can be continued at once.
+            let whole = match &served.answer {
+                Answer::Whole { body, .. } => Some(serde_json::from_slice(body)),
+                Answer::Stream { .. } => None,
+            };
+            let keeper = match (keep, whole) {
+                (Some(keep), Some(response)) => {
+                    keep.save_whole(state, response).await;
+                    None
+                }
+                (Some(keep), None) => Some(StreamKeeper::new(keep, state.clone())),
+                (None, _) => None,
+            };
             // Gemini without `alt=sse`: the stream is one JSON array.
             let json_array = gemini.is_some_and(|path| !path.sse);
-            answer_served(surface, served, json_array, audit)
+            answer_served(surface, served, json_array, keeper, audit)
         }
         Ending::ReturnToCaller(failure) => answer_failure(state, surface, failure, audit),
         Ending::NotServed(not_served) => {
@@ -374,6 +393,7 @@ fn answer_served(
     surface: ApiSurface,
     served: Served,
     json_array: bool,
+    keeper: Option<StreamKeeper>,
     mut audit: PendingAudit,
 ) -> Response {
     let Served {
@@ -402,7 +422,11 @@ fn answer_served(
             limits,
         } => {
             let array = json_array.then(JsonArrayWriter::default);
-            let stream = ClientStream { rewriter, array };
+            let stream = ClientStream {
+                rewriter,
+                array,
+                keeper,
+            };
             stream_answer(surface, &entry, stream, first, rest, limits, audit)
         }
     }
@@ -544,7 +568,17 @@ fn untranslatable(surface: ApiSurface, entry: &ModelEntry, error: &TranslateErro
     .with_param(error.field())
 }
 
-/// Authenticate, read the body, resolve the model: everything before a decision.
+/// What a request is once it can be decided on.
+struct Prepared {
+    caller: Caller,
+    request: ClientRequest,
+    requested: ModelEntry,
+    /// How its answer is kept (OpenAI Responses), when it is.
+    keep: Option<Keep>,
+}
+
+/// Authenticate, read the body (and, for OpenAI Responses, the conversation it continues),
+/// resolve the model: everything before a decision.
 async fn prepare(
     state: &AppState,
     surface: ApiSurface,
@@ -552,11 +586,16 @@ async fn prepare(
     headers: &HeaderMap,
     body: Result<Bytes, BodyFailure>,
     audit: &mut PendingAudit,
-) -> Result<(Caller, ClientRequest, ModelEntry), ApiError> {
+) -> Result<Prepared, ApiError> {
     let caller = authenticate(state, headers, surface).await?;
     audit.set_caller(&caller);
     audit.in_flight = Some(in_flight_place(state, surface, &caller)?);
     let body = read_body(surface, body, state.config.server.max_body_bytes)?;
+    let (body, keep) = if surface == ApiSurface::OpenaiResponses {
+        crate::kept::prepare(state, &caller, &audit.record.id, body).await?
+    } else {
+        (body, None)
+    };
     let parsed = match gemini {
         Some(path) => ClientRequest::parse_gemini(&path.model, path.stream, &body),
         None => ClientRequest::parse(surface, &body),
@@ -592,9 +631,14 @@ async fn prepare(
     }
     audit.record.requested_model = Some(request.model.clone());
     audit.record.stream = request.stream;
-    let entry = resolve_model(state, surface, &request.model)?;
-    audit.metrics_model = Some(entry.model.name.clone());
-    Ok((caller, request, entry))
+    let requested = resolve_model(state, surface, &request.model)?;
+    audit.metrics_model = Some(requested.model.name.clone());
+    Ok(Prepared {
+        caller,
+        request,
+        requested,
+        keep,
+    })
 }
 
 /// The model that serves after the decision: the requested one, or a reroute target (which
@@ -848,6 +892,8 @@ fn unreadable_answer(surface: ApiSurface, entry: &ModelEntry, error: &TranslateE
 struct ClientStream {
     rewriter: Box<dyn StreamRewrite>,
     array: Option<JsonArrayWriter>,
+    /// Keeps an OpenAI Responses answer before its last event goes out.
+    keeper: Option<StreamKeeper>,
 }
 
 impl ClientStream {
@@ -928,11 +974,19 @@ struct Relay {
 
 impl Relay {
     async fn next_bytes(mut self) -> Option<(Result<Bytes, Infallible>, Relay)> {
+        let bytes = self.next_client_bytes().await?;
+        if let Some(keeper) = &mut self.stream.keeper {
+            keeper.observe(&bytes).await;
+        }
+        Some((Ok(bytes), self))
+    }
+
+    async fn next_client_bytes(&mut self) -> Option<Bytes> {
         if self.done {
             return None;
         }
         if let Some(first) = self.first.take() {
-            return Some((Ok(first), self));
+            return Some(first);
         }
         let waited = Instant::now();
         let next = next_output(
@@ -944,16 +998,13 @@ impl Relay {
         .await;
         self.audit.add_upstream_wait(waited.elapsed());
         match next {
-            Ok(Some(out)) => {
-                let out = self.stream.frame(out.to_vec());
-                Some((Ok(Bytes::from(out)), self))
-            }
-            Err(error) => Some((Ok(self.end_with_error(&error)), self)),
+            Ok(Some(out)) => Some(Bytes::from(self.stream.frame(out.to_vec()))),
+            Err(error) => Some(self.end_with_error(&error)),
             Ok(None) => self.end_normally(),
         }
     }
 
-    fn end_normally(mut self) -> Option<(Result<Bytes, Infallible>, Relay)> {
+    fn end_normally(&mut self) -> Option<Bytes> {
         self.done = true;
         // Finishing first: a format with no terminal event (Gemini) completes on close.
         let rest = self.stream.rewriter.finish();
@@ -968,11 +1019,7 @@ impl Relay {
         } else {
             None
         };
-        if rest.is_empty() {
-            None
-        } else {
-            Some((Ok(Bytes::from(rest)), self))
-        }
+        (!rest.is_empty()).then(|| Bytes::from(rest))
     }
 
     /// The provider broke off mid-stream, stalled, or went past the event cap: tell the client

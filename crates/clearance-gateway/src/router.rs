@@ -7,8 +7,8 @@
 //!   Messages), `POST /v1/responses` (OpenAI Responses), `POST
 //!   /v1beta/models/{model}:generateContent` and `:streamGenerateContent` (Gemini; also under
 //!   `/v1/models/`), `GET /v1/models` and `GET /v1beta/models`.
-//! - Outside authentication, answering only that nothing is there: `/v1/responses/{id}` (the
-//!   gateway keeps no responses).
+//! - Behind a client key too: `GET` and `DELETE` `/v1/responses/{id}`, a response the gateway
+//!   kept for that caller (see [`crate::kept`]).
 //! - Behind the admin token (a separate credential; see [`crate::admin`]): `/admin/...`.
 //! - Behind the SCIM token (its own credential; see [`crate::scim`]): `/scim/v2/...`.
 
@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
             client_surface(ApiSurface::OpenaiEmbeddings),
         )
         .route("/v1/responses", client_surface(ApiSurface::OpenaiResponses))
-        .route("/v1/responses/{*rest}", any(no_stored_responses))
+        .route("/v1/responses/{*rest}", any(kept_response))
         .route("/v1/models", get(models))
         .route("/v1/models/{*rest}", post(gemini))
         .route("/v1beta/models", get(gemini_models))
@@ -107,21 +107,14 @@ fn client_surface(surface: ApiSurface) -> MethodRouter<AppState> {
     )
 }
 
-/// `GET`, `DELETE` `/v1/responses/{id}` and the routes under it (`/cancel`, `/input_items`):
-/// the gateway is stateless, so there is never a stored response to find.
-async fn no_stored_responses(Path(rest): Path<String>) -> Response {
-    let id = rest.split('/').next().unwrap_or_default();
-    let message = format!(
-        "no response `{id}`: this gateway keeps no responses (it is stateless; `store` and \
-         `previous_response_id` are refused), so none can be retrieved, cancelled or deleted"
-    );
-    let body = clearance_wire::error::error_body(
-        ApiSurface::OpenaiResponses,
-        clearance_wire::error::ErrorKind::NotFound,
-        &message,
-        Some("response_not_found"),
-    );
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+/// `GET`, `DELETE` `/v1/responses/{id}` and the routes under it: see [`crate::kept`].
+async fn kept_response(
+    State(state): State<AppState>,
+    method: http::Method,
+    headers: HeaderMap,
+    Path(rest): Path<String>,
+) -> Response {
+    crate::kept::route(&state, &method, &headers, &rest).await
 }
 
 /// `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent` (the `models/`

@@ -739,17 +739,14 @@ async fn responses_function_calls_and_outputs_work_with_every_provider_kind() {
 }
 
 #[tokio::test]
-async fn responses_state_is_refused_by_name_and_nothing_is_stored() {
+async fn responses_state_the_gateway_does_not_keep_is_refused_by_name() {
     let h = Harness::start().await;
     h.fake.clear_requests();
     for (extra, param) in [
-        (
-            json!({"previous_response_id": "resp_abc"}),
-            "previous_response_id",
-        ),
-        (json!({"store": true}), "store"),
         (json!({"conversation": "conv_1"}), "conversation"),
         (json!({"background": true}), "background"),
+        (json!({"store": "yes"}), "store"),
+        (json!({"previous_response_id": 7}), "previous_response_id"),
     ] {
         let response = responses(&h, &responses_body("gpt-5", extra)).await;
         assert_eq!(response.status(), 400, "{param}");
@@ -758,27 +755,33 @@ async fn responses_state_is_refused_by_name_and_nothing_is_stored() {
         assert_eq!(answer["error"]["param"], param, "{answer}");
         assert_eq!(answer["error"]["type"], "invalid_request_error");
         let message = answer["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains(param) && message.contains("stateless"),
-            "{message}"
-        );
+        assert!(message.contains(param), "{message}");
         assert_eq!(record["api"], "openai_responses");
         assert_eq!(record["error_class"], "invalid_request");
     }
-    // `store: false` asks for nothing to be kept: served.
-    let response = responses(&h, &responses_body("gpt-5", json!({"store": false}))).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        h.fake.requests().len(),
-        1,
-        "only the stateless request was sent"
-    );
+    assert!(h.fake.requests().is_empty(), "nothing refused was sent");
 
-    for (method, path) in [
-        (reqwest::Method::GET, "/v1/responses/resp_abc"),
-        (reqwest::Method::DELETE, "/v1/responses/resp_abc"),
-        (reqwest::Method::GET, "/v1/responses/resp_abc/input_items"),
-        (reqwest::Method::POST, "/v1/responses/resp_abc/cancel"),
+    for (method, path, says) in [
+        (
+            reqwest::Method::GET,
+            "/v1/responses/resp_abc",
+            "No response found with id 'resp_abc'",
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/v1/responses/resp_abc",
+            "No response found with id 'resp_abc'",
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/responses/resp_abc/input_items",
+            "lists no input items",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/responses/resp_abc/cancel",
+            "nothing in the background",
+        ),
     ] {
         let response = h
             .http
@@ -791,16 +794,285 @@ async fn responses_state_is_refused_by_name_and_nothing_is_stored() {
         let answer: Value = response.json().await.unwrap();
         assert_eq!(answer["error"]["type"], "not_found_error");
         let message = answer["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains("resp_abc") && message.contains("keeps no responses"),
-            "{message}"
-        );
+        assert!(message.contains(says), "{message}");
+    }
+    // Reading kept responses takes a client key like any other call.
+    let response = h
+        .http
+        .get(h.url("/v1/responses/resp_abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+/// The user messages and assistant texts a provider was sent, in order, read from its own
+/// format.
+fn conversation_sent(kind: &str, body: &Value) -> Vec<(String, String)> {
+    let text_of = |content: &Value, key: &str| -> String {
+        match content {
+            Value::String(text) => text.clone(),
+            Value::Array(parts) => parts.iter().filter_map(|p| p[key].as_str()).collect(),
+            _ => String::new(),
+        }
+    };
+    match kind {
+        "openai" => body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] != "system")
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap().to_string(),
+                    text_of(&m["content"], "text"),
+                )
+            })
+            .collect(),
+        "anthropic" => body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap().to_string(),
+                    text_of(&m["content"], "text"),
+                )
+            })
+            .collect(),
+        _ => body["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let role = if c["role"] == "model" {
+                    "assistant"
+                } else {
+                    "user"
+                };
+                (role.to_string(), text_of(&c["parts"], "text"))
+            })
+            .collect(),
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Directives, failover, secrets: both surfaces
-// ---------------------------------------------------------------------------------------------
+#[tokio::test]
+async fn a_kept_response_is_continued_by_any_provider_kind_streamed_or_not() {
+    let h = Harness::start().await;
+    let questions = [
+        QUESTION,
+        "And of Sweden?",
+        "And of Denmark?",
+        "And of Finland?",
+    ];
+    // Each turn on the next kind; the third streamed.
+    let turns = [TARGETS[0], TARGETS[1], TARGETS[2], TARGETS[0]];
+    let mut previous: Option<String> = None;
+    let mut said: Vec<(String, String)> = Vec::new();
+    for (turn, ((model, kind, _, _), question)) in turns.iter().zip(questions).enumerate() {
+        h.fake.clear_requests();
+        let stream = turn == 2;
+        let mut body = responses_body(model, json!({"input": question, "stream": stream}));
+        if let Some(id) = &previous {
+            body["previous_response_id"] = json!(id);
+        }
+        let response = responses(&h, &body).await;
+        assert_eq!(response.status(), 200, "turn {turn}");
+        let request_id = header(&response, "x-clearance-request-id")
+            .unwrap()
+            .to_string();
+        let answer = if stream {
+            let events = responses_events(response).await;
+            let created = events[0]["response"]["id"].clone();
+            let last = events.last().unwrap()["response"].clone();
+            assert_eq!(
+                last["id"], created,
+                "one id from the first event to the last"
+            );
+            last
+        } else {
+            response.json().await.unwrap()
+        };
+        // The gateway names the answer, after the request's audit records.
+        let id = answer["id"].as_str().unwrap().to_string();
+        assert_eq!(id, format!("resp_{}", request_id.replace('-', "")));
+
+        // The provider was sent every earlier turn, then this one.
+        said.push(("user".into(), question.to_string()));
+        let sent = conversation_sent(kind, &only_call(&h).body);
+        assert_eq!(sent, said, "turn {turn} on {model}");
+        let text = output_text(&answer);
+        assert!(text.contains(question), "turn {turn}: {text}");
+        said.push(("assistant".into(), text));
+
+        // The caller reads it back as it was answered.
+        let kept: Value = h
+            .http
+            .get(h.url(&format!("/v1/responses/{id}")))
+            .bearer_auth(&h.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(kept, answer);
+        previous = Some(id);
+    }
+}
+
+#[tokio::test]
+async fn a_kept_function_call_is_continued_with_its_output() {
+    let h = Harness::start().await;
+    let (model, _, _, upstream) = TARGETS[1];
+    h.fake.set_behavior(Some(upstream), weather_tool());
+    let tools =
+        json!([{"type": "function", "name": "get_weather", "parameters": weather_schema()}]);
+    let response = responses(&h, &responses_body(model, json!({"tools": tools}))).await;
+    let first: Value = response.json().await.unwrap();
+    let call = first["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["type"] == "function_call")
+        .unwrap_or_else(|| panic!("{first}"))
+        .clone();
+    h.fake.set_behavior(Some(upstream), Behavior::default());
+    h.fake.clear_requests();
+    let body = responses_body(
+        model,
+        json!({
+            "previous_response_id": first["id"],
+            "tools": tools,
+            "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "sunny, 21 C"}],
+        }),
+    );
+    let response = responses(&h, &body).await;
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert!(output_text(&answer).contains("sunny, 21 C"), "{answer}");
+    // Anthropic was sent the question, the model's tool use and its result.
+    let sent = only_call(&h).body;
+    let messages = sent["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3, "{sent}");
+    assert_eq!(messages[1]["content"][0]["type"], "tool_use");
+    assert_eq!(messages[1]["content"][0]["id"], call["call_id"]);
+    assert_eq!(messages[2]["content"][0]["type"], "tool_result");
+}
+
+#[tokio::test]
+async fn kept_responses_are_their_callers_own_until_deleted() {
+    let h = Harness::start_with(Options {
+        keys_for: &["bjorn"],
+        ..Options::default()
+    })
+    .await;
+    let other = h.keys["bjorn"].clone();
+    let answer: Value = responses(&h, &responses_body("gpt-5", json!({})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = answer["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/responses/{id}");
+    let call = |method: reqwest::Method, key: &str| {
+        h.http.request(method, h.url(&path)).bearer_auth(key).send()
+    };
+
+    // Another caller can neither continue, read nor delete it: to them it does not exist.
+    let continued = responses_body("gpt-5", json!({"previous_response_id": id}));
+    let response = responses_call(&h, &other, &continued).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "previous_response_not_found");
+    assert_eq!(error["error"]["param"], "previous_response_id");
+    assert_eq!(
+        call(reqwest::Method::GET, &other).await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        call(reqwest::Method::DELETE, &other)
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, &h.key).await.unwrap().status(),
+        200
+    );
+
+    // Its caller deletes it; then it is gone for them too.
+    let deleted: Value = call(reqwest::Method::DELETE, &h.key)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted,
+        json!({"id": id, "object": "response.deleted", "deleted": true})
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, &h.key).await.unwrap().status(),
+        404
+    );
+    let response = responses(&h, &continued).await;
+    assert_eq!(response.status(), 400);
+
+    // `store: false` keeps nothing to continue.
+    let unkept: Value = responses(&h, &responses_body("gpt-5", json!({"store": false})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let continued = responses_body("gpt-5", json!({"previous_response_id": unkept["id"]}));
+    let response = responses(&h, &continued).await;
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(
+        error["error"]["code"], "previous_response_not_found",
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_that_keeps_nothing_refuses_store_and_previous_response_id() {
+    let h = Harness::start_with(Options {
+        extra_config: "[responses]\nkeep_days = 0\n".into(),
+        ..Options::default()
+    })
+    .await;
+    for (extra, param) in [
+        (json!({"store": true}), "store"),
+        (
+            json!({"previous_response_id": "resp_abc"}),
+            "previous_response_id",
+        ),
+    ] {
+        let response = responses(&h, &responses_body("gpt-5", extra)).await;
+        assert_eq!(response.status(), 400, "{param}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["param"], param, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains("keep_days = 0"), "{message}");
+    }
+    // Served without `store`, and nothing kept.
+    let answer: Value = responses(&h, &responses_body("gpt-5", json!({})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = answer["id"].as_str().unwrap();
+    let response = h
+        .http
+        .get(h.url(&format!("/v1/responses/{id}")))
+        .bearer_auth(&h.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
 
 fn directive(id: &str, body: &str) -> (&'static str, String) {
     let name: &'static str = Box::leak(format!("{id}.toml").into_boxed_str());
@@ -931,6 +1203,28 @@ async fn directives_read_the_new_surfaces_and_deny_in_their_error_shapes() {
             .unwrap()
             .contains("DIR-TOOLS")
     );
+
+    // A continued conversation is judged whole: an image in a kept earlier turn (allowed on
+    // fable-5) is in the request a continuation on open-model makes.
+    let mut with_image = image_input.clone();
+    with_image["model"] = json!("fable-5");
+    let response = responses(&h, &with_image).await;
+    assert_eq!(response.status(), 200);
+    let kept: Value = response.json().await.unwrap();
+    let continued = json!({"model": "open-model", "input": "And now?",
+        "previous_response_id": kept["id"]});
+    let response = responses(&h, &continued).await;
+    assert_eq!(response.status(), 451);
+    let answer: Value = response.json().await.unwrap();
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("DIR-IMAGES"),
+        "{answer}"
+    );
+    let fresh = json!({"model": "open-model", "input": "And now?"});
+    assert_eq!(responses(&h, &fresh).await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,6 +64,7 @@ fn names() -> EncoderOptions {
     EncoderOptions {
         model: "client-model".into(),
         fallback_id: "gen-1".into(),
+        own_id: None,
         created: 1_767_225_600,
         include_usage: false,
     }

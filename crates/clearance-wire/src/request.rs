@@ -25,11 +25,13 @@ pub enum RequestError {
     ModelNotString,
     #[error("`stream` must be true or false")]
     StreamNotBool,
-    /// The request asks the gateway to keep or look up state between requests, which it does
-    /// not do: each request carries its whole conversation.
+    /// The request asks for state the gateway does not keep: conversations, background
+    /// responses, or (when it reaches the request's reading) a response to continue, which the
+    /// gateway resolves before reading a request when it keeps responses.
     #[error(
-        "`{field}` {what}: this gateway is stateless (it keeps no responses or conversations, \
-         and nothing can be retrieved later); send the whole conversation in `input` instead"
+        "`{field}` {what}: this gateway keeps no conversations and runs nothing in the \
+         background; send the whole conversation in `input`, or continue a response the gateway \
+         kept with `previous_response_id`"
     )]
     Stateful {
         field: &'static str,
@@ -324,10 +326,12 @@ fn json_object(bytes: &[u8]) -> Result<Value, RequestError> {
     Ok(value)
 }
 
-/// OpenAI Responses fields that keep or look up state at the provider. The gateway sends every
-/// Responses request to a provider of another API, which keeps nothing, and keeps nothing
-/// itself: these are refused rather than dropped (the answer would silently lack the earlier
-/// turns, or never be retrievable).
+/// OpenAI Responses fields that look up state the request does not carry. The gateway sends
+/// every Responses request to a provider of another API, which keeps nothing: these are
+/// refused rather than dropped (the answer would silently lack the earlier turns, or never be
+/// retrievable). `store` is not among them: whether an answer is kept is the gateway's to
+/// decide before the request is read, and so is `previous_response_id`, which it replaces by
+/// the conversation it names; one left in the body is refused here.
 fn refuse_stateful(body: &Value) -> Result<(), RequestError> {
     let Some(fields) = body.as_object() else {
         return Ok(());
@@ -336,17 +340,12 @@ fn refuse_stateful(body: &Value) -> Result<(), RequestError> {
         (
             "previous_response_id",
             given(fields, "previous_response_id").is_some(),
-            "continues a response stored at the provider",
+            "names a response that was not read before this request",
         ),
         (
             "conversation",
             given(fields, "conversation").is_some(),
             "continues a conversation stored at the provider",
-        ),
-        (
-            "store",
-            given(fields, "store").is_some_and(|v| v != &Value::Bool(false)),
-            "asks for the response to be stored for later retrieval (send `store: false`, or leave it out)",
         ),
         (
             "background",
@@ -1138,15 +1137,18 @@ mod tests {
             ),
             (r#""conversation":"conv_1""#, "conversation"),
             (r#""conversation":{"id":"conv_1"}"#, "conversation"),
-            (r#""store":true"#, "store"),
             (r#""background":true"#, "background"),
         ] {
             let raw = format!(r#"{{"model":"m","input":"hi",{fields}}}"#);
             let error = responses(&raw).unwrap_err();
             assert_eq!(error.param(), Some(param), "{raw}");
-            assert!(error.to_string().contains("stateless"), "{error}");
+            assert!(
+                error.to_string().contains("keeps no conversations"),
+                "{error}"
+            );
         }
         for fields in [
+            r#""store":true"#,
             r#""store":false"#,
             r#""store":null"#,
             r#""previous_response_id":null"#,

@@ -265,6 +265,7 @@ fn anthropic_on_bedrock_translates_through_a_chosen_framer() {
     let options = EncoderOptions {
         model: "claude-on-bedrock".into(),
         fallback_id: "chatcmpl-1".into(),
+        own_id: None,
         created: 1_767_225_600,
         include_usage: true,
     };
@@ -294,6 +295,7 @@ fn a_translator_reports_a_cut_event_stream_as_an_upstream_error() {
     let options = EncoderOptions {
         model: "m".into(),
         fallback_id: "msg_1".into(),
+        own_id: None,
         created: 0,
         include_usage: false,
     };
@@ -313,6 +315,7 @@ fn converse_streams_translate_for_an_anthropic_client() {
     let options = EncoderOptions {
         model: "claude-via-converse".into(),
         fallback_id: "msg_fallback".into(),
+        own_id: None,
         created: 0,
         include_usage: false,
     };

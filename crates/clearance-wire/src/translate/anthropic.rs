@@ -2340,6 +2340,7 @@ mod tests {
         let options = EncoderOptions {
             model: "mythos-5".into(),
             fallback_id: "gen-1".into(),
+            own_id: None,
             created: 0,
             include_usage: false,
         };
@@ -2365,6 +2366,7 @@ mod tests {
         let mut encoder = Encoder::new(EncoderOptions {
             model: "mythos-5".into(),
             fallback_id: "msg_fallback".into(),
+            own_id: None,
             created: 0,
             include_usage: false,
         });

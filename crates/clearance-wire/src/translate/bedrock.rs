@@ -1978,6 +1978,7 @@ mod tests {
         let mut encoder = Encoder::new(EncoderOptions {
             model: "m".into(),
             fallback_id: "id".into(),
+            own_id: None,
             created: 0,
             include_usage: true,
         });

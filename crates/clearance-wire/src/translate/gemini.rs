@@ -1814,6 +1814,7 @@ mod tests {
         let mut encoder = Encoder::new(EncoderOptions {
             model: "client-model".into(),
             fallback_id: "gen-fallback".into(),
+            own_id: None,
             created: 0,
             include_usage: false,
         });

@@ -124,6 +124,9 @@ pub struct EncoderOptions {
     pub model: String,
     /// The answer's id when the provider gave none.
     pub fallback_id: String,
+    /// The id the answer carries whatever the provider's was: a gateway that keeps the answer
+    /// (OpenAI Responses' `store`) names it itself, so that the name is unique and its own.
+    pub own_id: Option<String>,
     /// Unix seconds, for formats that stamp answers (OpenAI `created`).
     pub created: i64,
     /// OpenAI: the client asked for the final usage chunk (`stream_options.include_usage`).
@@ -228,7 +231,9 @@ pub fn translate_response(
         .map_err(|e| TranslateError::invalid("(answer)", format!("not valid JSON: {e}")))?;
     let mut answer = parse_response(from, &value)?;
     answer.model.clone_from(&names.model);
-    if answer.id.is_none() {
+    if names.own_id.is_some() {
+        answer.id.clone_from(&names.own_id);
+    } else if answer.id.is_none() {
         answer.id = Some(names.fallback_id.clone());
     }
     let rendered = render_response(to, &answer, names.created);
@@ -244,6 +249,8 @@ pub struct StreamTranslator {
     encoder: Box<dyn StreamEncoder>,
     events: Vec<StreamEvent>,
     progress: StreamProgress,
+    /// [`EncoderOptions::own_id`], written over the provider's.
+    own_id: Option<String>,
 }
 
 impl StreamTranslator {
@@ -267,11 +274,15 @@ impl StreamTranslator {
         framer: Box<dyn Framer>,
         from: WireFormat,
         to: WireFormat,
-        options: EncoderOptions,
+        mut options: EncoderOptions,
     ) -> StreamTranslator {
+        if let Some(id) = &options.own_id {
+            options.fallback_id.clone_from(id);
+        }
         StreamTranslator {
             framer,
             decoder: decoder(from),
+            own_id: options.own_id.clone(),
             encoder: encoder(to, options),
             events: Vec::new(),
             progress: StreamProgress::default(),
@@ -300,7 +311,10 @@ impl StreamTranslator {
     }
 
     fn flush(&mut self, out: &mut Vec<u8>) {
-        for event in self.events.drain(..) {
+        for mut event in self.events.drain(..) {
+            if let (StreamEvent::Start { id, .. }, Some(own)) = (&mut event, &self.own_id) {
+                *id = Some(own.clone());
+            }
             match &event {
                 StreamEvent::Start { usage, .. } | StreamEvent::Usage { usage } => {
                     self.progress.usage = self.progress.usage.updated(*usage);

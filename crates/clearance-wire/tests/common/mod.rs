@@ -57,6 +57,7 @@ pub fn encoder_options(model: &str) -> EncoderOptions {
     EncoderOptions {
         model: model.to_string(),
         fallback_id: "gen-fixture".into(),
+        own_id: None,
         created: CREATED,
         include_usage: true,
     }

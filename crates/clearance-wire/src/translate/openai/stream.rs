@@ -356,6 +356,7 @@ mod tests {
         EncoderOptions {
             model: "mythos-5".into(),
             fallback_id: "gen-1".into(),
+            own_id: None,
             created: 1_767_225_600,
             include_usage,
         }

@@ -22,7 +22,8 @@
 //!   is a tool-use stop, `"incomplete"` says why in `incomplete_details.reason`.
 //!
 //! Refused by name (never dropped), because they only mean something at OpenAI: conversation
-//! state (`previous_response_id`, `conversation`, `item_reference` items, stored `prompt`
+//! state (`previous_response_id`, which the gateway replaces by the conversation it kept
+//! ([`kept`]) before a request reaches this module, `conversation`, `item_reference` items, stored `prompt`
 //! templates), built-in tools (`web_search`, `file_search`, `code_interpreter`, `mcp`,
 //! `custom`, ...) and their calls in the history, uploaded files (`file_id`, `input_file`),
 //! audio, `reasoning` settings, `include`, `background: true`, `truncation: "auto"`,
@@ -35,6 +36,7 @@
 //! every function tool (this API's default is `true`, which holds schemas to a subset other
 //! formats do not know).
 
+pub mod kept;
 mod request;
 mod response;
 mod stream;
