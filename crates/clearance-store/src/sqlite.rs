@@ -23,14 +23,14 @@ use rustc_hash::FxBuildHasher;
 use clearance_tlog::{Frontier, Hash, NodeId};
 
 use crate::rows::{
-    CAPTURE_COLUMNS, RESPONSE_COLUMNS, RUN_COLUMNS, SCREENING_LIST_COLUMNS,
-    SCREENING_REVIEW_COLUMNS, SUITE_COLUMNS, VERDICT_COLUMNS, candidates_text, capture_from_row,
-    check_verdicts, checkpoint_from_row, comparable_time, completed_nodes, exact_time,
-    frontier_before, key_from_row, leaves_of, log_from_row, logged_from_row, no_open_run, node_id,
-    principal_from_json, principal_rows, response_from_row, run_from_row, same_screening_list,
-    scim_from_row, scim_time, screening_list_from_row, screening_review_from_row, sealed_from_row,
-    suite_from_row, suite_not_stored, switch_from_row, time_from_text, tree_hash,
-    usage_from_record, verdict_from_row,
+    CAPTURE_COLUMNS, CaptureRow, RESPONSE_COLUMNS, RUN_COLUMNS, ResponseRow,
+    SCREENING_LIST_COLUMNS, SCREENING_REVIEW_COLUMNS, SUITE_COLUMNS, VERDICT_COLUMNS,
+    candidates_text, capture_from_row, check_verdicts, checkpoint_from_row, comparable_time,
+    completed_nodes, exact_time, frontier_before, key_from_row, leaves_of, log_from_row,
+    logged_from_row, no_open_run, node_id, principal_from_json, principal_rows, response_from_row,
+    run_from_row, same_screening_list, scim_from_row, scim_time, screening_list_from_row,
+    screening_review_from_row, sealed_from_row, suite_from_row, suite_not_stored, switch_from_row,
+    time_from_text, tree_hash, usage_from_record, verdict_from_row,
 };
 use crate::{
     AuditLog, Capture, CaseOutcome, ChangeVersions, DerivedColumns, DirectiveFile, DirectiveSet,
@@ -1759,17 +1759,7 @@ impl Store for SqliteStore {
                 ))
                 .map_err(query(doing))?;
             let rows = stmt
-                .query_map(params![app, limit], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })
+                .query_map(params![app, limit], |r| CaptureRow::try_from(r))
                 .map_err(query(doing))?;
             rows.map(|r| capture_from_row(r.map_err(query(doing))?))
                 .collect()
@@ -1841,17 +1831,7 @@ impl Store for SqliteStore {
                 ))
                 .map_err(query(doing))?;
             let rows = stmt
-                .query_map(params![id, owner, now, max], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })
+                .query_map(params![id, owner, now, max], |r| ResponseRow::try_from(r))
                 .map_err(query(doing))?;
             rows.map(|r| response_from_row(r.map_err(query(doing))?))
                 .collect()
