@@ -12,6 +12,8 @@ use crate::resolve::{non_negative, positive};
 /// OpenAI keeps a stored response for 30 days; a client written for it expects as much.
 const DEFAULT_KEEP_DAYS: i64 = 30;
 const DEFAULT_MAX_CHAIN: i64 = 1_000;
+/// Far beyond any retention anyone means, and short of where expiry times stop being dates.
+const MAX_KEEP_DAYS: i64 = 36_500;
 const SECONDS_PER_DAY: u64 = 24 * 3600;
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,12 +47,21 @@ fn keep_for(days: i64) -> Option<Duration> {
 }
 
 pub(crate) fn resolve_responses(raw: &RawResponses, diag: &mut Diagnostics<'_>) -> ResponsesConfig {
-    let days = non_negative(
+    let mut days = non_negative(
         raw.keep_days.as_ref(),
         DEFAULT_KEEP_DAYS,
         "responses.keep_days",
         diag,
     );
+    if days > MAX_KEEP_DAYS
+        && let Some(value) = &raw.keep_days
+    {
+        diag.at(
+            Some(value.span()),
+            format!("responses.keep_days: at most {MAX_KEEP_DAYS} (100 years), not {days}"),
+        );
+        days = DEFAULT_KEEP_DAYS;
+    }
     let max_chain = positive(
         raw.max_chain.as_ref(),
         DEFAULT_MAX_CHAIN,

@@ -254,6 +254,32 @@ sample = -0.1
     }
 
     #[test]
+    fn responses_are_kept_30_days_by_default_and_zero_keeps_none() {
+        let config = load("").unwrap();
+        assert_eq!(
+            config.responses.keep_for,
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(config.responses.max_chain, 1_000);
+        let config = load("\n[responses]\nkeep_days = 0\nmax_chain = 5\n").unwrap();
+        assert_eq!(config.responses.keep_for, None);
+        assert_eq!(config.responses.max_chain, 5);
+    }
+
+    #[test]
+    fn bad_responses_values_are_reported() {
+        let errors = load("\n[responses]\nkeep_days = 99999999999\nmax_chain = 0\n").unwrap_err();
+        for needle in [
+            "responses.keep_days: at most 36500 (100 years), not 99999999999",
+            "responses.max_chain must be a positive number",
+        ] {
+            assert!(errors.contains(needle), "{needle} missing from:\n{errors}");
+        }
+        let errors = load("\n[responses]\nkeep_days = -1\n").unwrap_err();
+        assert!(errors.contains("responses.keep_days"), "{errors}");
+    }
+
+    #[test]
     fn a_negative_price_is_refused() {
         let errors = Config::parse(
             &BASE.replace(

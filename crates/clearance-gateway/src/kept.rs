@@ -82,8 +82,9 @@ impl Keep {
         }
     }
 
-    /// Keeps a whole answer, read from the bytes the client gets.
-    pub(crate) async fn save_whole(
+    /// Keeps an answer as read from the bytes the client gets (a whole answer, or a stream's
+    /// last event); one that does not read is counted as not kept.
+    pub(crate) async fn save_read(
         self,
         state: &AppState,
         response: Result<Value, serde_json::Error>,
@@ -92,7 +93,7 @@ impl Keep {
             Ok(response) => self.save(state, &response).await,
             Err(error) => {
                 state.metrics.responses_unkept.inc();
-                tracing::error!(%error, "a Responses answer to keep is not JSON");
+                tracing::error!(%error, "a Responses answer to keep does not read as JSON");
             }
         }
     }
@@ -278,17 +279,25 @@ impl StreamKeeper {
             return;
         }
         for frame in self.framer.push(client_bytes) {
-            let Ok(event) = serde_json::from_str::<Value>(&frame.data) else {
-                continue;
-            };
+            // The gateway's encoder names every event, so only the last one is read.
             let last = matches!(
-                event.get("type").and_then(Value::as_str),
+                frame.event.as_deref(),
                 Some("response.completed" | "response.incomplete")
             );
-            if last && let Some(keep) = self.keep.take() {
-                keep.save(&self.state, &event["response"]).await;
-                return;
+            if !last {
+                continue;
             }
+            let Some(keep) = self.keep.take() else {
+                return;
+            };
+            let response = serde_json::from_str::<Value>(&frame.data).map(|mut event| {
+                event
+                    .get_mut("response")
+                    .map(Value::take)
+                    .unwrap_or_default()
+            });
+            keep.save_read(&self.state, response).await;
+            return;
         }
     }
 }

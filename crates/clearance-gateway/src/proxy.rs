@@ -332,7 +332,7 @@ async fn serve(
             };
             let keeper = match (keep, whole) {
                 (Some(keep), Some(response)) => {
-                    keep.save_whole(state, response).await;
+                    keep.save_read(state, response).await;
                     None
                 }
                 (Some(keep), None) => Some(StreamKeeper::new(keep, state.clone())),
