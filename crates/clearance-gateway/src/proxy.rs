@@ -326,9 +326,10 @@ async fn serve(
                 );
             }
             // Kept before the client has it whole, so it can be continued at once.
-            let whole = match &served.answer {
-                Answer::Whole { body, .. } => Some(serde_json::from_slice(body)),
-                Answer::Stream { .. } => None,
+            // Read only when kept: other answers are relayed as bytes.
+            let whole = match (&keep, &served.answer) {
+                (Some(_), Answer::Whole { body, .. }) => Some(serde_json::from_slice(body)),
+                _ => None,
             };
             let keeper = match (keep, whole) {
                 (Some(keep), Some(response)) => {
